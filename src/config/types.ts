@@ -1,0 +1,158 @@
+// The validated, typed configuration (CONTRACT §4). loadConfig() produces it frozen; every other
+// module takes the part it needs. Durations are milliseconds here.
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+  /** Absent: plain HTTP for a TLS-terminating proxy in front (warned about at start). */
+  tls?: TlsFiles;
+}
+
+export type ClusterCredentials =
+  | { tokenFile: string }
+  | { kubeconfig: string; context?: string };
+
+export interface ClusterConfig {
+  name: string;
+  server: string;
+  caFile?: string;
+  insecureSkipTLSVerify: boolean;
+  /** The gateway's own identity: used ONLY for TokenRequest and SubjectAccessReview. */
+  credentials?: ClusterCredentials;
+  tokens: 'tokenRequest' | 'static';
+  tokenTTLMs: number;
+  /** For `tokens: static`: "namespace/name" → file holding that ServiceAccount's token. */
+  staticTokens: Record<string, { tokenFile: string }>;
+}
+
+export interface IssuerConfig {
+  issuer: string;
+  audience: string;
+  /** Dot path into the claims. */
+  groupsClaim: string;
+  usernameClaim: string;
+  /** Optional CA bundle for reaching the issuer (a private IdP). */
+  caFile?: string;
+}
+
+/** RBAC-like rule: an absent field or ["*"] matches anything. `resources` entries are `res` or `res/sub`. */
+export interface Rule {
+  verbs?: readonly string[];
+  apiGroups?: readonly string[];
+  resources?: readonly string[];
+  namespaces?: readonly string[];
+  names?: readonly string[];
+}
+
+export interface IdentityMatch {
+  issuer?: readonly string[];
+  subjects?: readonly string[];
+  groups?: readonly string[];
+  /** Claim dot path → accepted value(s). */
+  claims?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Safe defaults (issue #3) an operator may switch off per identity, explicitly. */
+export interface SafeDefaults {
+  nodesProxy: boolean;
+  impersonate: boolean;
+  escalateBind: boolean;
+  serviceAccountTokens: boolean;
+  gatewayNamespace: boolean;
+}
+
+export interface IdentityConfig {
+  name: string;
+  match: IdentityMatch;
+  /** "namespace/name" of the baseline, least-privileged ServiceAccount. */
+  serviceAccount: string;
+  /** Limit this identity to these clusters; absent = all. */
+  clusters?: readonly string[];
+  deny: readonly Rule[];
+  approval: {
+    serviceAccount?: string;
+    require: readonly Rule[];
+    escalate: boolean;
+  };
+  /** `allow` here disables a safe default for this identity (e.g. `allowUnsafe: [nodesProxy]`). */
+  safeDefaults: SafeDefaults;
+}
+
+export interface ApprovalConfig {
+  timeoutMs: number;
+  minApprovals: number;
+  grantOptionsMs: readonly number[];
+  approvers: {
+    slackUsers: readonly string[];
+    slackUserGroups: readonly string[];
+    oidcGroups: readonly string[];
+  };
+}
+
+export interface SlackConfig {
+  botToken: string;
+  signingSecret: string;
+  appToken?: string;
+  channel: string;
+  command: string;
+  auditors: { slackUsers: readonly string[]; slackUserGroups: readonly string[] };
+  apiUrl: string;
+}
+
+export interface MaskRule {
+  /** Resources (plural, lower case) whose objects this rule applies to; ["*"] = any. */
+  resources: readonly string[];
+  /** Regular expression (a leading `(?i)` means case-insensitive) on keys of `data`/`stringData`/`binaryData`. */
+  keys?: string;
+  /** Simple JSON paths, e.g. `spec.containers[].env[].value`. */
+  paths?: readonly string[];
+  /** With `paths` into env-like lists: mask only items whose `name` matches. */
+  whenName?: string;
+}
+
+export interface MaskingConfig {
+  secrets: boolean;
+  rules: readonly MaskRule[];
+  /** Largest single object (or watch event) the masker holds in memory, bytes. */
+  maxObjectBytes: number;
+}
+
+export interface AuditConfig {
+  /** `sqlite:PATH` or `mongodb://…`. */
+  store: string;
+  bodies: boolean;
+  maxBodyBytes: number;
+  retentionMs: number;
+  sessionIdleMs: number;
+  checkpoint?: { everyMs: number; signingKeyFile?: string; postToSlack: boolean };
+}
+
+export interface ExecConfig {
+  spdy: 'deny' | 'unrecorded';
+  maxRecordBytes: number;
+}
+
+export interface GatewayConfig {
+  /** The namespace the gateway runs in: requests into it are denied by default. */
+  namespace?: string;
+  maxBodyBytes: number;
+  drainTimeoutMs: number;
+}
+
+export interface Config {
+  listen: ListenConfig;
+  clusters: readonly ClusterConfig[];
+  oidc: { issuers: readonly IssuerConfig[] };
+  identities: readonly IdentityConfig[];
+  approval: ApprovalConfig;
+  slack?: SlackConfig;
+  masking: MaskingConfig;
+  audit: AuditConfig;
+  exec: ExecConfig;
+  gateway: GatewayConfig;
+}

@@ -1,0 +1,64 @@
+// Coded errors: one base class, a closed set of codes, each mapped once to an HTTP status and a
+// Kubernetes Status reason (kube/status.ts turns a HoopError into the Status body kubectl prints).
+
+export const errorCodes = {
+  ERR_BAD_REQUEST: { status: 400, reason: 'BadRequest' },
+  ERR_NON_CANONICAL_PATH: { status: 400, reason: 'BadRequest' },
+  ERR_BODY_TOO_LARGE: { status: 413, reason: 'RequestEntityTooLarge' },
+  ERR_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized' },
+  ERR_TOKEN_INVALID: { status: 401, reason: 'Unauthorized' },
+  ERR_FORBIDDEN: { status: 403, reason: 'Forbidden' },
+  ERR_IMPERSONATION: { status: 403, reason: 'Forbidden' },
+  ERR_NO_IDENTITY: { status: 403, reason: 'Forbidden' },
+  ERR_POLICY_DENIED: { status: 403, reason: 'Forbidden' },
+  ERR_APPROVAL_REQUIRED: { status: 403, reason: 'Forbidden' },
+  ERR_APPROVAL_DENIED: { status: 403, reason: 'Forbidden' },
+  ERR_APPROVAL_EXPIRED: { status: 403, reason: 'Forbidden' },
+  ERR_APPROVAL_CANCELLED: { status: 403, reason: 'Forbidden' },
+  ERR_NOT_FOUND: { status: 404, reason: 'NotFound' },
+  ERR_UNMASKABLE: { status: 502, reason: 'InternalError' },
+  ERR_UPSTREAM_UNREACHABLE: { status: 502, reason: 'ServiceUnavailable' },
+  ERR_UPSTREAM_TOKEN: { status: 503, reason: 'ServiceUnavailable' },
+  ERR_AUDIT_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable' },
+  ERR_SHUTTING_DOWN: { status: 503, reason: 'ServiceUnavailable' },
+  ERR_CONFIG: { status: 500, reason: 'InternalError' },
+  ERR_INTERNAL: { status: 500, reason: 'InternalError' },
+} as const satisfies Record<string, { status: number; reason: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class HoopError extends Error {
+  readonly code: ErrorCode;
+  /** Extra Status `details` (e.g. `{ kind: 'namespaces', name: 'prod' }`). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HoopError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return errorCodes[this.code].status;
+  }
+
+  get reason(): string {
+    return errorCodes[this.code].reason;
+  }
+}
+
+export function isHoopError(value: unknown): value is HoopError {
+  return value instanceof HoopError;
+}
+
+/** Translates anything thrown into a HoopError once, at a boundary; unknown errors become ERR_INTERNAL. */
+export function toHoopError(value: unknown): HoopError {
+  if (value instanceof HoopError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new HoopError('ERR_INTERNAL', `internal error: ${message}`, { cause: value });
+}
+
+export function assertNever(value: never, what = 'value'): never {
+  throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
+}
