@@ -1,0 +1,97 @@
+// The approval queue's data and its storage port. The state machine (approvals/service.ts) is
+// written against ApprovalRepository; store/sqlite and store/mongo implement it with atomic
+// compare-and-set operations only, so any replica may take a decision exactly once.
+
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+
+export interface ApprovalRequestSummary {
+  cluster: string;
+  method: string;
+  /** The raw, classified path (already canonical). */
+  path: string;
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+}
+
+export interface ApprovalVote {
+  /** Slack user id (`U…`) or `oidc:<issuer>#<subject>` for the HTTP API / CLI. */
+  user: string;
+  /** Display name for messages. */
+  label: string;
+  at: number;
+  via: 'slack' | 'api' | 'cli';
+}
+
+export interface ApprovalRecord {
+  id: string;
+  state: ApprovalState;
+  createdAt: number;
+  expiresAt: number;
+  /** Replica id holding the HTTP call; used to cancel orphans at start. */
+  holder: string;
+  sessionId: string;
+  identity: string;
+  subject: string;
+  email?: string;
+  groups: readonly string[];
+  request: ApprovalRequestSummary;
+  kubectlCommand?: string;
+  /** X-Hoop-Reason as sent (untrusted text: escape before display). */
+  reason?: string;
+  /** Why it was held: 'approval-required' | 'escalation', and the rule's config path. */
+  heldBecause: string;
+  rule?: string;
+  /** Masked, truncated summary of the request body (e.g. the patch). */
+  bodySummary?: string;
+  /** The account the call runs as once approved. */
+  serviceAccount: string;
+  votes: readonly ApprovalVote[];
+  decidedBy?: string;
+  decidedAt?: number;
+  decisionReason?: string;
+  /** Set when approved with an "Approve for …" option. */
+  grantMs?: number;
+  slack?: { channel: string; ts: string };
+}
+
+export interface ApprovalGrant {
+  id: string;
+  approvalId: string;
+  identity: string;
+  cluster: string;
+  /** The request shape the grant covers: same verb, group, resource, subresource, namespace (and name). */
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  serviceAccount: string;
+  grantedBy: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface ApprovalRepository {
+  create(record: ApprovalRecord): Promise<void>;
+  get(id: string): Promise<ApprovalRecord | null>;
+  list(filter?: { state?: ApprovalState; holder?: string }): Promise<ApprovalRecord[]>;
+  /** Appends a vote atomically iff the approval is pending and this user has not voted; returns the new record or null. */
+  addVote(id: string, vote: ApprovalVote): Promise<ApprovalRecord | null>;
+  /** Compare-and-set: moves `from` → `to` applying `patch` iff the current state is `from`; returns the new record or null. */
+  transition(
+    id: string,
+    from: ApprovalState,
+    to: ApprovalState,
+    patch: Partial<Pick<ApprovalRecord, 'decidedBy' | 'decidedAt' | 'decisionReason' | 'grantMs'>>,
+  ): Promise<ApprovalRecord | null>;
+  /** Non-state fields only (the Slack message coordinates). */
+  setSlackMessage(id: string, slack: { channel: string; ts: string }): Promise<void>;
+  createGrant(grant: ApprovalGrant): Promise<void>;
+  /** Grants of this identity on this cluster still valid at `now`. */
+  activeGrants(identity: string, cluster: string, now: number): Promise<ApprovalGrant[]>;
+}
