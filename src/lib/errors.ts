@@ -4,7 +4,7 @@
 export const errorCodes = {
   ERR_BAD_REQUEST: { status: 400, reason: 'BadRequest' },
   ERR_NON_CANONICAL_PATH: { status: 400, reason: 'BadRequest' },
-  ERR_BODY_TOO_LARGE: { status: 413, reason: 'RequestEntityTooLarge' },
+  ERR_BODY_TOO_LARGE: { status: 400, reason: 'BadRequest' },
   ERR_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized' },
   ERR_TOKEN_INVALID: { status: 401, reason: 'Unauthorized' },
   ERR_FORBIDDEN: { status: 403, reason: 'Forbidden' },

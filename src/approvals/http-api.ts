@@ -1,0 +1,148 @@
+// The operators' approval queue over HTTP: GET /hoop/v1/approvals[/ID], POST /hoop/v1/approvals/ID/approve|deny.
+// OIDC-authenticated by the injected verifier; only members of approval.approvers.oidcGroups; every
+// refusal is a Kubernetes Status.
+import type { Readable } from 'node:stream';
+import type Koa from 'koa';
+import type { Principal } from '../authn/principal.js';
+import { parseDuration } from '../config/values.js';
+import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
+import { toHoopError } from '../lib/errors.js';
+import type { ApprovalService, DecideRefusal } from './service.js';
+import type { ApprovalState } from './types.js';
+
+export const approvalsApiPrefix = '/hoop/v1/approvals';
+
+export interface ApprovalsApiDeps {
+  service: ApprovalService;
+  /** Verifies the bearer token; throws a HoopError (401) when it cannot. */
+  authenticate: (ctx: Koa.Context) => Promise<Principal>;
+  approverGroups: readonly string[];
+  maxBodyBytes?: number;
+}
+
+const states: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired', 'cancelled'];
+
+function send(ctx: Koa.Context, status: number, body: unknown): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'application/json';
+  ctx.body = JSON.stringify(body);
+}
+
+function refuse(ctx: Koa.Context, status: KubeStatus): void {
+  send(ctx, status.code, status);
+}
+
+const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
+  'not-found': (id) => buildStatus(404, 'NotFound', `approval "${id}" not found`, { name: id, kind: 'approvals' }),
+  'not-pending': (id) => buildStatus(409, 'Conflict', `approval "${id}" is already decided; nothing was changed`, { name: id, kind: 'approvals' }),
+  'already-voted': (id) => buildStatus(409, 'Conflict', `you already approved "${id}"; it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
+  'self-approval': (id) => buildStatus(403, 'Forbidden', `you cannot approve "${id}": it was made by your own agent (same email); ask another approver`, { name: id, kind: 'approvals' }),
+  'not-approver': (id) => buildStatus(403, 'Forbidden', `you may not decide "${id}": not in approval.approvers.oidcGroups`, { name: id, kind: 'approvals' }),
+  'invalid-grant': (id) => buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, { name: id, kind: 'approvals' }),
+};
+
+async function readJson(req: Readable, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; why: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) return { ok: false, why: `request body exceeds ${limit} bytes` };
+    chunks.push(buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false, why: 'request body is not JSON; send {"reason": "…", "grant": "15m"}' };
+  }
+}
+
+/** `{reason?: string, grant?: "15m" | 900000}` → validated input, or why not. */
+export function parseDecisionBody(value: unknown): { ok: true; reason?: string; grantMs?: number } | { ok: false; why: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, why: 'request body must be a JSON object' };
+  const body = value as Record<string, unknown>;
+  const unknownKeys = Object.keys(body).filter((k) => k !== 'reason' && k !== 'grant');
+  if (unknownKeys.length > 0) return { ok: false, why: `unknown field(s) ${unknownKeys.join(', ')}; accepted: reason, grant` };
+  const out: { ok: true; reason?: string; grantMs?: number } = { ok: true };
+  if (body['reason'] !== undefined) {
+    if (typeof body['reason'] !== 'string' || body['reason'].length > 1000) return { ok: false, why: 'reason must be a string of at most 1000 characters' };
+    out.reason = body['reason'];
+  }
+  const grant = body['grant'];
+  if (grant !== undefined && grant !== null) {
+    const ms = typeof grant === 'number' && Number.isSafeInteger(grant) && grant > 0 ? grant : typeof grant === 'string' ? parseDuration(grant) : undefined;
+    if (ms === undefined) return { ok: false, why: 'grant must be a duration such as "15m" (or milliseconds)' };
+    out.grantMs = ms;
+  }
+  return out;
+}
+
+export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
+  const { service, authenticate, approverGroups } = deps;
+  const maxBodyBytes = deps.maxBodyBytes ?? 16 * 1024;
+
+  return async (ctx, next) => {
+    if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return next();
+    const rest = ctx.path.slice(approvalsApiPrefix.length).split('/').filter((s) => s !== '');
+    const [id, action, extra] = rest;
+    const isList = id === undefined;
+    const isGet = id !== undefined && action === undefined;
+    const isDecision = id !== undefined && (action === 'approve' || action === 'deny') && extra === undefined;
+    if (!isList && !isGet && !isDecision) return refuse(ctx, buildStatus(404, 'NotFound', `no such approvals endpoint ${ctx.path}`));
+    const wanted = isDecision ? 'POST' : 'GET';
+    if (ctx.method !== wanted) {
+      ctx.set('Allow', wanted);
+      return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
+    }
+
+    let principal: Principal;
+    try {
+      principal = await authenticate(ctx);
+    } catch (error) {
+      return refuse(ctx, statusFromError(toHoopError(error)));
+    }
+    const who = principal.email ?? principal.username;
+    if (!principal.groups.some((g) => approverGroups.includes(g))) {
+      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.join(', ');
+      return refuse(ctx, buildStatus(403, 'Forbidden', `${who} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
+    }
+
+    try {
+      if (isList) {
+        const state = ctx.query['state'];
+        if (state !== undefined && (typeof state !== 'string' || !states.includes(state as ApprovalState))) {
+          return refuse(ctx, buildStatus(400, 'BadRequest', `state must be one of ${states.join(', ')}`));
+        }
+        const items = await service.list(state === undefined ? undefined : { state: state as ApprovalState });
+        return send(ctx, 200, { kind: 'ApprovalList', items });
+      }
+      if (isGet) {
+        const record = await service.get(id);
+        if (record === null) return refuse(ctx, refusals['not-found'](id));
+        return send(ctx, 200, record);
+      }
+      const body = await readJson(ctx.req, maxBodyBytes);
+      if (!body.ok) return refuse(ctx, buildStatus(400, 'BadRequest', body.why));
+      const input = parseDecisionBody(body.value);
+      if (!input.ok) return refuse(ctx, buildStatus(400, 'BadRequest', input.why));
+      const approve = action === 'approve';
+      if (!approve && input.grantMs !== undefined) return refuse(ctx, buildStatus(400, 'BadRequest', 'grant only applies to approve'));
+      const result = await service.decide(id, {
+        approve,
+        actor: { user: `oidc:${principal.issuer}#${principal.subject}`, label: who, at: Date.now(), via: 'api' },
+        approver: true,
+        subject: principal.subject,
+        ...(principal.email === undefined ? {} : { email: principal.email }),
+        ...(input.reason === undefined ? {} : { reason: input.reason }),
+        ...(input.grantMs === undefined ? {} : { grantMs: input.grantMs }),
+      });
+      if (!result.ok) return refuse(ctx, refusals[result.why](id));
+      return send(ctx, 200, result.record);
+    } catch (error) {
+      return refuse(ctx, statusFromError(toHoopError(error)));
+    }
+  };
+}

@@ -1,0 +1,94 @@
+// Retention: removes sessions older than `retentionMs`. Deleting cuts the front off a hash chain, so a
+// signed "retention checkpoint" naming the new first record (its seq and prevHash) is written first;
+// verify then starts each chain there and still passes.
+import cron from 'node-cron';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import type { AuditStore, SignedCheckpoint } from '../store/types.js';
+import { signStatement, type SigningKey } from './checkpoint.js';
+
+export interface RetentionResult {
+  deleted: number;
+  checkpoints: SignedCheckpoint[];
+}
+
+export interface RetentionJob {
+  run(): Promise<RetentionResult>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface RetentionDeps {
+  store: AuditStore;
+  key: SigningKey;
+  replicaId: string;
+  clock: () => number;
+  retentionMs: number;
+  /** node-cron expression (with seconds); default daily at 03:17:00. */
+  schedule?: string;
+  logger?: Logger;
+}
+
+export function createRetentionJob(deps: RetentionDeps): RetentionJob {
+  const logger = deps.logger ?? silentLogger;
+  let task: ReturnType<typeof cron.schedule> | undefined;
+  let running: Promise<RetentionResult> | undefined;
+
+  async function run(): Promise<RetentionResult> {
+    const cutoff = deps.clock() - deps.retentionMs;
+    const result: RetentionResult = { deleted: 0, checkpoints: [] };
+    // Every chain, not only this replica's: replicas come and go, their chains stay.
+    for (const head of await deps.store.chainHeads()) {
+      const first = await deps.store.retentionStart(head.chain, cutoff);
+      // Nothing to keep: the chain is emptied and continues (if ever) right after its head.
+      const seq = first?.seq ?? head.seq + 1;
+      if (seq <= head.firstSeq) continue;
+      const checkpoint = signStatement(deps.key, {
+        type: 'retention',
+        chain: head.chain,
+        seq,
+        hash: first?.hash ?? '',
+        prevHash: first?.prevHash ?? head.hash,
+        time: deps.clock(),
+        by: deps.replicaId,
+      });
+      await deps.store.appendCheckpoint(checkpoint);
+      const deleted = await deps.store.deleteBefore(head.chain, seq);
+      logger.info({ chain: head.chain, before: seq, deleted }, 'audit retention removed old records');
+      result.deleted += deleted;
+      result.checkpoints.push(checkpoint);
+    }
+    return result;
+  }
+
+  function runOnce(): Promise<RetentionResult> {
+    running ??= run().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  return {
+    run: runOnce,
+    start() {
+      task ??= cron.schedule(
+        deps.schedule ?? '0 17 3 * * *',
+        async () => {
+          try {
+            await runOnce();
+          } catch (error) {
+            logger.warn({ err: error }, 'audit retention failed; the next run will retry');
+          }
+        },
+        { noOverlap: true, name: `audit-retention-${deps.replicaId}` },
+      );
+    },
+    async stop() {
+      if (task !== undefined) {
+        await task.stop();
+        await task.destroy();
+        task = undefined;
+      }
+      await running?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// `hoopgate approvals list|approve ID|deny ID --config FILE`: the approval queue from a terminal, deciding
+// through the same state machine and store as the gateway, as `cli:<OS user>`. The gateway replica
+// holding the request sees the decision on its next poll; Slack is updated when configured.
+import { userInfo } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { createApprovalService, type ApprovalNotifier, type DecideRefusal } from '../approvals/service.js';
+import type { ApprovalRecord, ApprovalState } from '../approvals/types.js';
+import type { Config } from '../config/types.js';
+import { loadConfig } from '../config/load.js';
+import { formatDuration, parseDuration } from '../config/values.js';
+import { HoopError } from '../lib/errors.js';
+import type { Store } from '../store/index.js';
+import { createStore } from '../store/index.js';
+import { UsageError, parseCommandArgs } from './args.js';
+import type { CliCommand } from './io.js';
+
+export const usage = `usage: hoopgate approvals list --config FILE [--state STATE] [--json]
+       hoopgate approvals approve ID --config FILE [--reason TEXT] [--grant DURATION]
+       hoopgate approvals deny ID --config FILE [--reason TEXT]
+
+The approval queue from a terminal, acting as cli:<your OS user>. Anyone who can run this with the
+gateway's configuration can read its store, so no approver group is asked; nobody approves their own
+agent through Slack or the API, where an identity is known.
+
+options:
+  -c, --config FILE     the gateway configuration (its audit.store is opened)
+      --state STATE     list only: pending (default), approved, denied, expired, cancelled or all
+      --json            list only: one JSON record per line
+      --reason TEXT     recorded with the decision and shown in Slack
+      --grant DURATION  approve only: also allow the same request for this long (one of approval.grantOptions)
+`;
+
+export interface ApprovalsCommandDeps {
+  openStore?: (config: Config) => Promise<Store>;
+  /** Slack (or another notifier) for updating the message in place; default: Slack when configured. */
+  notifier?: (config: Config) => Promise<ApprovalNotifier | undefined>;
+  clock?: () => number;
+}
+
+const listStates = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'all'] as const;
+
+const refusalText: Record<DecideRefusal, string> = {
+  'not-found': 'no such approval',
+  'not-pending': 'already decided; nothing was changed',
+  'already-voted': 'you already approved it; it needs another approver (approval.minApprovals)',
+  'self-approval': 'you cannot approve a request made by your own agent',
+  'not-approver': 'not an approver',
+  'invalid-grant': 'the grant must be one of approval.grantOptions',
+};
+
+async function slackNotifier(config: Config): Promise<ApprovalNotifier | undefined> {
+  if (config.slack === undefined) return undefined;
+  const { createSlackClient, createSlackNotifier } = await import('../slack/app.js');
+  return createSlackNotifier({ client: createSlackClient(config.slack), channel: config.slack.channel, grantOptionsMs: config.approval.grantOptionsMs });
+}
+
+function line(record: ApprovalRecord, now: number): string {
+  const r = record.request;
+  const target = `${r.verb} ${r.resource === '' ? r.path : `${r.subresource === '' ? r.resource : `${r.resource}/${r.subresource}`}${r.name === '' ? '' : `/${r.name}`}`}${r.namespace === '' ? '' : ` -n ${r.namespace}`}`;
+  const when =
+    record.state === 'pending'
+      ? `expires in ${formatDuration(Math.max(0, Math.round((record.expiresAt - now) / 1000)) * 1000)}`
+      : `${record.state}${record.decidedBy === undefined ? '' : ` by ${record.decidedBy}`}`;
+  const reason = record.reason === undefined ? '' : `  reason: ${JSON.stringify(record.reason)}`;
+  return `${record.id}  ${record.identity}  ${target} on ${r.cluster}  ${when}  votes ${record.votes.length}${reason}\n`;
+}
+
+export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliCommand {
+  const clock = deps.clock ?? Date.now;
+  return async (argv, io) => {
+    const args = parseCommandArgs(
+      'approvals',
+      argv,
+      {
+        config: { type: 'string', short: 'c', required: true },
+        state: { type: 'string' },
+        json: { type: 'boolean' },
+        reason: { type: 'string' },
+        grant: { type: 'string' },
+      },
+      { names: ['list|approve|deny', 'ID'], min: 0, max: 2 },
+    );
+    if (args.help) {
+      io.stdout(usage);
+      return 0;
+    }
+    const [sub, id] = args.positionals;
+    if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') {
+      throw new UsageError('approvals', sub === undefined ? 'missing subcommand: use list, approve ID or deny ID' : `unknown subcommand ${JSON.stringify(sub)}: use list, approve ID or deny ID`);
+    }
+    if (sub === 'list' && id !== undefined) throw new UsageError('approvals', 'list takes no ID');
+    if (sub !== 'list' && id === undefined) throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
+    if (sub !== 'list' && (args.values.state !== undefined || args.values.json)) throw new UsageError('approvals', '--state and --json apply to list only');
+    if (sub !== 'approve' && args.values.grant !== undefined) throw new UsageError('approvals', '--grant applies to approve only');
+    if (sub === 'list' && args.values.reason !== undefined) throw new UsageError('approvals', '--reason applies to approve and deny only');
+    const state = args.values.state ?? 'pending';
+    if (!(listStates as readonly string[]).includes(state)) throw new UsageError('approvals', `--state must be one of ${listStates.join(', ')}`);
+    let grantMs: number | undefined;
+    if (args.values.grant !== undefined) {
+      grantMs = parseDuration(args.values.grant);
+      if (grantMs === undefined) throw new UsageError('approvals', `--grant ${JSON.stringify(args.values.grant)} is not a duration such as 15m`);
+    }
+
+    const file = args.values.config;
+    let config: Config;
+    try {
+      config = await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, { source: file, checkFiles: false });
+    } catch (error) {
+      if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
+        io.stderr(`${error.message}\n`);
+        return 1;
+      }
+      throw error;
+    }
+    const replicaId = `cli-${process.pid}`;
+    const store = await (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
+    try {
+      const notifier = sub === 'list' ? undefined : await (deps.notifier ?? slackNotifier)(config);
+      const service = createApprovalService({ repo: store.approvals, config: config.approval, replicaId, clock, ...(notifier === undefined ? {} : { notifier }) });
+      const now = clock();
+      if (sub === 'list') {
+        const records = await service.list(state === 'all' ? undefined : { state: state as ApprovalState });
+        if (args.values.json) for (const record of records) io.stdout(`${JSON.stringify(record)}\n`);
+        else if (records.length === 0) io.stdout(`no ${state === 'all' ? '' : `${state} `}approvals\n`);
+        else for (const record of records) io.stdout(line(record, now));
+        return 0;
+      }
+      const osUser = io.env['USER'] ?? io.env['USERNAME'] ?? userInfo().username;
+      const result = await service.decide(id ?? '', {
+        approve: sub === 'approve',
+        actor: { user: `cli:${osUser}`, label: `cli:${osUser}`, at: now, via: 'cli' },
+        approver: true,
+        ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
+        ...(grantMs === undefined ? {} : { grantMs }),
+      });
+      if (!result.ok) {
+        io.stderr(`hoopgate approvals: ${id}: ${refusalText[result.why]}${result.record === undefined ? '' : ` (state ${result.record.state})`}\n`);
+        return 1;
+      }
+      const record = result.record;
+      if (record.state === 'pending') {
+        io.stdout(`${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`);
+      } else {
+        const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
+        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${osUser}`}${grant}\n`);
+      }
+      return 0;
+    } finally {
+      await store.close();
+    }
+  };
+}
+
+export const run: CliCommand = createApprovalsCommand();

@@ -1,0 +1,20 @@
+// `hoopgate serve --config FILE`: one gateway replica until SIGTERM/SIGINT, then a graceful drain.
+import { configWarnings, loadConfig } from '../config/load.js';
+import { startGateway } from '../gateway.js';
+import { parseCommandArgs } from './args.js';
+import type { CliCommand } from './io.js';
+
+export const run: CliCommand = async (argv, io) => {
+  const args = parseCommandArgs('serve', argv, { config: { type: 'string', required: true } });
+  const config = await loadConfig(args.values.config, io.env);
+  for (const warning of configWarnings(config)) io.stderr(`hoopgate: warning: ${warning}\n`);
+  const gateway = await startGateway({ config });
+  io.stderr(`hoopgate: listening on ${gateway.url} (replica ${gateway.replicaId})\n`);
+  await new Promise<void>((resolve) => {
+    if (io.stopSignal.aborted) resolve();
+    io.stopSignal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  io.stderr('hoopgate: draining…\n');
+  await gateway.close();
+  return 0;
+};

@@ -1,0 +1,276 @@
+// The configuration schema (CONTRACT §4) as data for the walker: every key, its type, its safe
+// default; then the rules that span sections (cluster and issuer references, static token cover).
+import { isAbsolute, resolve } from 'node:path';
+import type { ClusterCredentials, Config, SafeDefaults } from './types.js';
+import {
+  bool, bytes, def, didYouMean, duration, file, from, int, list, node, obj, oneOf, oneOrMany, opt, pathOf, pattern,
+  record, report, req, str, url,
+} from './walker.js';
+import type { DeepPartial, Node, WalkContext } from './walker.js';
+import { formatDuration } from './values.js';
+
+const MINUTE = 60_000;
+const MiB = 1024 * 1024;
+
+/** The verbs the Kubernetes authorizer knows (RBAC), plus `*`. */
+export const kubeVerbs = [
+  'get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection',
+  'impersonate', 'bind', 'escalate', 'use', 'approve', 'sign', 'proxy', '*',
+] as const;
+
+/** Safe defaults an identity may switch off explicitly with `allowUnsafe: [...]`. */
+export const unsafeOptions = ['nodesProxy', 'impersonate', 'escalateBind', 'serviceAccountTokens', 'gatewayNamespace'] as const;
+
+const label = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?';
+const dnsLabel = new RegExp(`^${label}$`);
+// A ServiceAccount name is a DNS-1123 subdomain (dots allowed), its namespace a DNS-1123 label.
+const serviceAccountPattern = new RegExp(`^${label}/(?=.{1,253}$)${label}(\\.${label})*$`);
+
+const serviceAccount = () => str({ pattern: serviceAccountPattern, expect: 'must be "namespace/name"' });
+const strings = () => list(str(), { min: 1 });
+
+const rule = obj({
+  verbs: opt(list(oneOf(kubeVerbs, 'a Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection, …, or *)'), { min: 1 })),
+  apiGroups: opt(list(str({ allowEmpty: true }), { min: 1 })), // "" is the core group
+  resources: opt(list(str({
+    pattern: /^(\*|[a-z0-9][a-z0-9.-]*)(\/(\*|[a-z0-9][a-z0-9.-]*))?$/,
+    expect: 'must be a lower-case "resource" or "resource/subresource" (e.g. "pods/exec")',
+  }), { min: 1 })),
+  namespaces: opt(strings()),
+  names: opt(strings()),
+});
+
+const match = obj({
+  issuer: opt(oneOrMany(str())),
+  subjects: opt(oneOrMany(str())),
+  groups: opt(oneOrMany(str())),
+  claims: opt(record(oneOrMany(str()), (key) => (/^[^.\s]+(\.[^.\s]+)*$/.test(key) ? undefined : 'must be a claim name or dot path'))),
+});
+
+const identity = obj({
+  name: req(str()),
+  match: req(match, '(use match: {} to match every token, on purpose)'),
+  serviceAccount: req(serviceAccount()),
+  clusters: opt(list(str(), { min: 1 })),
+  deny: def(list(rule), []),
+  approval: def(
+    obj({
+      serviceAccount: opt(serviceAccount()),
+      require: def(list(rule), []),
+      escalate: def(bool(), false),
+    }).check((approval, at, cx) => {
+      if (approval.escalate && approval.serviceAccount === undefined) {
+        report(cx, pathOf(at, 'escalate'), 'needs approval.serviceAccount: an approved request the baseline account may not do must run as another account');
+      }
+    }),
+    {},
+  ),
+  safeDefaults: from('allowUnsafe', def(list(oneOf(unsafeOptions)).map(toSafeDefaults), [])),
+});
+
+function toSafeDefaults(allowUnsafe: readonly string[]): SafeDefaults {
+  const on = (name: (typeof unsafeOptions)[number]) => !allowUnsafe.includes(name);
+  return {
+    nodesProxy: on('nodesProxy'),
+    impersonate: on('impersonate'),
+    escalateBind: on('escalateBind'),
+    serviceAccountTokens: on('serviceAccountTokens'),
+    gatewayNamespace: on('gatewayNamespace'),
+  };
+}
+
+const credentials = obj({ tokenFile: opt(file()), kubeconfig: opt(file()), context: opt(str()) }).map(
+  (c, at, cx): ClusterCredentials | undefined => {
+    if (c.tokenFile !== undefined && c.kubeconfig !== undefined) return report(cx, at, 'set tokenFile or kubeconfig, not both');
+    if (c.tokenFile !== undefined) {
+      return c.context === undefined ? { tokenFile: c.tokenFile } : report(cx, pathOf(at, 'context'), 'only with kubeconfig');
+    }
+    if (c.kubeconfig !== undefined) return c.context === undefined ? { kubeconfig: c.kubeconfig } : { kubeconfig: c.kubeconfig, context: c.context };
+    return report(cx, at, 'needs tokenFile or kubeconfig');
+  },
+);
+
+const cluster = obj({
+  name: req(str({ pattern: dnsLabel, expect: 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/)' })),
+  server: req(url({ http: 'any', trailingSlash: 'strip' })),
+  caFile: opt(file()),
+  insecureSkipTLSVerify: def(bool(), false),
+  credentials: opt(credentials),
+  tokens: def(oneOf(['tokenRequest', 'static']), 'tokenRequest'),
+  tokenTTLMs: from('tokenTTL', def(duration({ min: 10 * MINUTE, why: "the API server's minimum TokenRequest lifetime" }), '10m')),
+  staticTokens: def(record(obj({ tokenFile: req(file()) }), (key) => (serviceAccountPattern.test(key) ? undefined : `must be "namespace/name", got ${JSON.stringify(key)}`)), {}),
+}).check((c, at, cx) => {
+  if (c.caFile !== undefined && c.insecureSkipTLSVerify) report(cx, pathOf(at, 'insecureSkipTLSVerify'), 'not with caFile: verify with the CA, or skip verification, not both');
+  if (c.tokens === 'tokenRequest' && c.credentials === undefined) {
+    report(cx, pathOf(at, 'credentials'), 'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)');
+  }
+  if (c.tokens !== 'static' && Object.keys(c.staticTokens).length > 0) report(cx, pathOf(at, 'staticTokens'), 'only with tokens: static');
+});
+
+const issuer = obj({
+  issuer: req(url({ http: 'loopback', exact: true })),
+  audience: req(str(), '(tokens without this aud are refused)'),
+  groupsClaim: def(str(), 'groups'),
+  usernameClaim: def(str(), 'sub'),
+  caFile: opt(file()),
+});
+
+const slackUsers = () => def(list(str()), []);
+
+const approval = obj({
+  timeoutMs: from('timeout', def(duration({ min: 1000 }), '5m')),
+  minApprovals: def(int({ min: 1 }), 1),
+  // `grantOptions: 0` is the contract's spelling of "approve once only".
+  grantOptionsMs: from('grantOptions', def(grantOptions(), [])),
+  approvers: def(obj({ slackUsers: slackUsers(), slackUserGroups: slackUsers(), oidcGroups: slackUsers() }), {}),
+});
+
+function grantOptions(): Node<number[]> {
+  const durations = list(duration({ min: 1000 }), { unique: { key: (ms) => formatDuration(ms), what: 'grant option' } });
+  return node((raw, at, cx) => (raw === 0 ? [] : durations.parse(raw, at, cx)));
+}
+
+const slack = obj({
+  botToken: req(str()),
+  signingSecret: req(str()),
+  appToken: opt(str()),
+  channel: req(str()),
+  command: def(str({ pattern: /^\/[a-z0-9_-]+$/, expect: 'must be a slash command like "/hoop"' }), '/hoop'),
+  auditors: opt(obj({ slackUsers: slackUsers(), slackUserGroups: slackUsers() })),
+  apiUrl: def(url({ http: 'loopback', trailingSlash: 'add' }), 'https://slack.com/api/'),
+});
+
+const maskRule = obj({
+  resources: req(list(str({ pattern: /^(\*|[a-z0-9][a-z0-9.-]*)$/, expect: 'must be a lower-case plural resource (e.g. "configmaps") or "*"' }), { min: 1 })),
+  keys: opt(pattern()),
+  paths: opt(list(str({ pattern: /^[A-Za-z0-9_$-]+(\[\])?(\.[A-Za-z0-9_$-]+(\[\])?)*$/, expect: 'must be a simple JSON path like "spec.containers[].env[].value"' }), { min: 1 })),
+  whenName: opt(pattern()),
+}).check((m, at, cx) => {
+  if (m.keys === undefined && m.paths === undefined) report(cx, at, 'needs keys or paths (what to mask)');
+  if (m.whenName !== undefined && m.paths === undefined) report(cx, pathOf(at, 'whenName'), 'only with paths');
+});
+
+/** `sqlite:PATH` (relative to the config file) or a MongoDB connection string. */
+function store(): Node<string> {
+  return str().map((text, at, cx) => {
+    if (text === 'sqlite::memory:') return text;
+    if (text.startsWith('sqlite:')) {
+      const path = text.slice('sqlite:'.length);
+      if (path === '') return report(cx, at, 'needs a file path: sqlite:PATH');
+      return cx.baseDir === undefined || isAbsolute(path) ? text : `sqlite:${resolve(cx.baseDir, path)}`;
+    }
+    if (/^mongodb(\+srv)?:\/\/[^/]/.test(text)) return text;
+    return report(cx, at, `must be "sqlite:PATH" or a "mongodb://…" connection string, got ${JSON.stringify(redactStore(text))}`);
+  });
+}
+
+/** A store URL fit for printing: the password of a MongoDB connection string is hidden. */
+export function redactStore(store: string): string {
+  return store.replace(/^(mongodb(?:\+srv)?:\/\/[^:/@]+):[^@/]*@/, '$1:***@');
+}
+
+const audit = obj({
+  store: def(store(), 'sqlite:./data/hoopgate.db'),
+  bodies: def(bool(), true),
+  maxBodyBytes: def(bytes(), 65536),
+  retentionMs: from('retention', def(duration(), '90d')),
+  sessionIdleMs: from('sessionIdle', def(duration(), '5m')),
+  checkpoint: opt(obj({
+    everyMs: from('every', def(duration({ min: 1000 }), '1h')),
+    signingKeyFile: opt(file()),
+    postToSlack: def(bool(), false),
+  })),
+});
+
+const root = obj({
+  listen: def(obj({
+    host: def(str(), '0.0.0.0'),
+    port: def(int({ min: 0, max: 65535 }), 8443),
+    tls: opt(obj({ certFile: req(file()), keyFile: req(file()) })),
+  }), {}),
+  clusters: req(list(cluster, { min: 1, unique: { key: (c) => c.name, field: 'name', what: 'cluster name' } })),
+  oidc: req(obj({
+    issuers: req(list(issuer, { min: 1, unique: { key: (i) => i.issuer, field: 'issuer', what: 'issuer' } })),
+  })),
+  identities: req(list(identity, { min: 1, unique: { key: (i) => i.name, field: 'name', what: 'identity name' } })),
+  approval: def(approval, {}),
+  slack: opt(slack),
+  masking: def(obj({
+    secrets: def(bool(), true),
+    rules: def(list(maskRule), []),
+    maxObjectBytes: def(bytes(), 8 * MiB),
+  }), {}),
+  audit: def(audit, {}),
+  exec: def(obj({
+    spdy: def(oneOf(['deny', 'unrecorded']), 'deny'),
+    maxRecordBytes: def(bytes(), MiB),
+  }), {}),
+  gateway: def(obj({
+    namespace: opt(str({ pattern: dnsLabel, expect: 'must be a namespace name (a DNS-1123 label)' })),
+    maxBodyBytes: def(bytes(), 3 * MiB), // the API server's own request body limit
+    drainTimeoutMs: from('drainTimeout', def(duration({ min: 0 }), '30s')),
+  }), {}),
+});
+
+export type ParsedConfig = NonNullable<ReturnType<typeof root.parse>>;
+
+/** Walks the document; the result is partial whenever cx.issues is not empty. */
+export function walkConfig(raw: unknown, cx: WalkContext): ParsedConfig | undefined {
+  const parsed = root.parse(raw, '', cx);
+  if (parsed !== undefined) checkReferences(parsed as DeepPartial<Config>, cx);
+  return parsed;
+}
+
+/** Rules that span sections, run on whatever parsed, so they are reported alongside the rest. */
+function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
+  const clusterNames = (config.clusters ?? []).flatMap((c) => (c?.name === undefined ? [] : [c.name]));
+  const issuers = (config.oidc?.issuers ?? []).flatMap((i) => (i?.issuer === undefined ? [] : [i.issuer]));
+  const identities = config.identities ?? [];
+
+  identities.forEach((id, i) => {
+    const at = pathOf('identities', i);
+    id?.clusters?.forEach((name, j) => {
+      if (name !== undefined && !clusterNames.includes(name)) {
+        report(cx, pathOf(pathOf(at, 'clusters'), j), `unknown cluster ${JSON.stringify(name)}${didYouMean(name, clusterNames)}`);
+      }
+    });
+    id?.match?.issuer?.forEach((name, j) => {
+      if (name !== undefined && !issuers.includes(name)) {
+        report(cx, pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j), `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers)${didYouMean(name, issuers)}`);
+      }
+    });
+  });
+
+  // With static tokens every account an identity may run as on that cluster needs its token file.
+  config.clusters?.forEach((c, i) => {
+    const name = c?.name;
+    if (c?.tokens !== 'static' || name === undefined) return;
+    const have = Object.keys(c.staticTokens ?? {});
+    identities.forEach((id, j) => {
+      if (id === undefined || (id.clusters !== undefined && !id.clusters.includes(name))) return;
+      const accounts = [['serviceAccount', id.serviceAccount], ['approval.serviceAccount', id.approval?.serviceAccount]] as const;
+      for (const [field, account] of accounts) {
+        if (account !== undefined && !have.includes(account)) {
+          report(cx, pathOf(pathOf('clusters', i), 'staticTokens'), `needs a token for ${JSON.stringify(account)} (identities[${j}].${field})`);
+        }
+      }
+    });
+  });
+
+  if (config.audit?.checkpoint?.postToSlack && config.slack === undefined) {
+    report(cx, 'audit.checkpoint.postToSlack', 'needs the slack section');
+  }
+}
+
+/** Defaults that depend on other sections, applied to a config without problems. */
+export function completeConfig(parsed: ParsedConfig): Config {
+  const slackConfig = parsed.slack && {
+    ...parsed.slack,
+    auditors: parsed.slack.auditors ?? {
+      slackUsers: parsed.approval.approvers.slackUsers,
+      slackUserGroups: parsed.approval.approvers.slackUserGroups,
+    },
+  };
+  const { slack: _omit, ...rest } = parsed;
+  return slackConfig === undefined ? rest : { ...rest, slack: slackConfig };
+}

@@ -1,0 +1,226 @@
+// The decision for one classified request of one mapped identity, as data (CONTRACT §4): safe
+// defaults and `deny` → `approval.require` → the baseline account's RBAC → `approval.escalate` → 403.
+// Pure and synchronous: the caller asks RBAC (SubjectAccessReview) only when needsRbac() says so.
+import type { Principal } from '../authn/principal.js';
+import type { IdentityConfig, SafeDefaults } from '../config/types.js';
+import type { RequestInfo } from '../kube/request-info.js';
+import { identityAllowsCluster, matchHolds } from './identity.js';
+import { authorizationAttributes, describeRequest, matchesRule } from './rules.js';
+
+export type Decision =
+  | { effect: 'allow'; reason: 'rbac-allowed' | 'non-resource' | 'grant'; serviceAccount: string; rule?: string; message: string }
+  | { effect: 'deny'; reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed'; rule?: string; message: string }
+  | { effect: 'approve'; reason: 'approval-required' | 'escalation'; serviceAccount: string; rule?: string; message: string };
+
+export type RbacAnswer = { allowed: boolean; reason?: string };
+
+export interface EvaluateInput {
+  identity: IdentityConfig;
+  identityIndex: number;
+  info: RequestInfo;
+  /** The namespace the gateway runs in: requests into it are refused by default. */
+  gatewayNamespace?: string;
+  /** The cluster the request is for; an identity limited to other clusters is refused. */
+  cluster?: string;
+  /** Who can approve, named in approval messages. */
+  approverNames?: readonly string[];
+  rbac: RbacAnswer | 'not-asked';
+}
+
+type SafeDefaultKey = keyof SafeDefaults;
+
+interface SafeDefaultCheck {
+  key: SafeDefaultKey;
+  what: string;
+  applies: (info: RequestInfo, verb: string, gatewayNamespace: string | undefined) => boolean;
+}
+
+/** Refused unless the identity switches the default off explicitly (issue #3). Order is report order. */
+const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
+  {
+    key: 'nodesProxy',
+    what: 'nodes/proxy reaches every kubelet API (exec into any pod on the node)',
+    applies: (info, verb) => info.resource === 'nodes' && (info.subresource === 'proxy' || verb === 'proxy'),
+  },
+  {
+    key: 'impersonate',
+    what: 'impersonation acts as another user, group or serviceaccount',
+    applies: (_info, verb) => verb === 'impersonate',
+  },
+  {
+    key: 'escalateBind',
+    what: 'escalate and bind grant permissions the account does not hold',
+    applies: (_info, verb) => verb === 'escalate' || verb === 'bind',
+  },
+  {
+    key: 'serviceAccountTokens',
+    what: 'minting serviceaccount tokens hands out another identity',
+    applies: (info, verb) => verb === 'create' && info.resource === 'serviceaccounts' && info.subresource === 'token',
+  },
+  {
+    key: 'gatewayNamespace',
+    what: "the gateway's own namespace holds its credentials",
+    applies: (info, _verb, ns) =>
+      ns !== undefined && ns !== '' && (info.namespace === ns || (info.apiGroup === '' && info.resource === 'namespaces' && info.name === ns)),
+  },
+];
+
+/** Non-resource URLs any mapped identity may GET, like the API server's system:discovery role. */
+export function isDiscoveryPath(path: string): boolean {
+  if (['/api', '/apis', '/healthz', '/livez', '/readyz', '/openapi', '/version', '/version/'].includes(path)) return true;
+  return path.startsWith('/api/') || path.startsWith('/apis/') || path.startsWith('/openapi/');
+}
+
+function identityLabel(input: EvaluateInput): string {
+  return `identity "${input.identity.name}" (identities[${input.identityIndex}])`;
+}
+
+function approvers(input: EvaluateInput): string {
+  const names = input.approverNames ?? [];
+  return names.length === 0 ? 'approvers: none configured (set approval.approvers)' : `approvers: ${names.join(', ')}`;
+}
+
+function approvedAccount(identity: IdentityConfig): string {
+  return identity.approval.serviceAccount ?? identity.serviceAccount;
+}
+
+/** Everything decided without RBAC, or null when the baseline account's RBAC must be asked. */
+function decideBeforeRbac(input: EvaluateInput): Decision | null {
+  const { identity, identityIndex: index, info } = input;
+  const who = identityLabel(input);
+  const request = describeRequest(info);
+
+  if (input.cluster !== undefined && !identityAllowsCluster(identity, input.cluster)) {
+    return {
+      effect: 'deny',
+      reason: 'cluster-not-allowed',
+      rule: `identities[${index}].clusters`,
+      message: `${who} may not use cluster "${input.cluster}" (${request}): it is limited to [${(identity.clusters ?? []).join(', ')}]; add the cluster to identities[${index}].clusters`,
+    };
+  }
+
+  if (!info.isResourceRequest) {
+    if (info.verb === 'get' && isDiscoveryPath(info.path)) {
+      return {
+        effect: 'allow',
+        reason: 'non-resource',
+        serviceAccount: identity.serviceAccount,
+        message: `${who}: ${request} is API discovery, allowed for every mapped identity`,
+      };
+    }
+    return null;
+  }
+
+  const attrs = authorizationAttributes(info);
+  if (attrs.verb === '') {
+    return {
+      effect: 'deny',
+      reason: 'safe-default',
+      message: `${who} may not ${request}: this HTTP method has no Kubernetes verb on a resource path; use GET, HEAD, POST, PUT, PATCH or DELETE`,
+    };
+  }
+
+  for (const check of SAFE_DEFAULTS) {
+    if (identity.safeDefaults?.[check.key] === false) continue;
+    if (!check.applies(info, attrs.verb, input.gatewayNamespace)) continue;
+    return {
+      effect: 'deny',
+      reason: 'safe-default',
+      rule: `safeDefaults.${check.key}`,
+      message: `${who} may not ${request}: refused by default (safeDefaults.${check.key}: ${check.what}); to allow it for this identity, add ${check.key} to identities[${index}].allowUnsafe`,
+    };
+  }
+
+  for (const [ruleIndex, rule] of identity.deny.entries()) {
+    if (!matchesRule(rule, info)) continue;
+    const path = `identities[${index}].deny[${ruleIndex}]`;
+    return {
+      effect: 'deny',
+      reason: 'deny-rule',
+      rule: path,
+      message: `${who} may not ${request}: denied by ${path}, whatever RBAC says; narrow or remove that rule to allow it`,
+    };
+  }
+
+  for (const [ruleIndex, rule] of identity.approval.require.entries()) {
+    if (!matchesRule(rule, info)) continue;
+    const path = `identities[${index}].approval.require[${ruleIndex}]`;
+    return {
+      effect: 'approve',
+      reason: 'approval-required',
+      serviceAccount: approvedAccount(identity),
+      rule: path,
+      message: `${who}: ${request} requires approval (${path}); once approved it runs as serviceaccount ${approvedAccount(identity)}; ${approvers(input)}`,
+    };
+  }
+  return null;
+}
+
+/** Whether the caller must ask the baseline account's RBAC (SubjectAccessReview) before evaluate(). */
+export function needsRbac(input: Omit<EvaluateInput, 'rbac'> & { rbac?: EvaluateInput['rbac'] }): boolean {
+  return decideBeforeRbac({ ...input, rbac: input.rbac ?? 'not-asked' }) === null;
+}
+
+export function evaluate(input: EvaluateInput): Decision {
+  const early = decideBeforeRbac(input);
+  if (early !== null) return early;
+
+  const { identity, identityIndex: index, info, rbac } = input;
+  const who = identityLabel(input);
+  const request = describeRequest(info);
+  const baseline = identity.serviceAccount;
+  const accountRule = `identities[${index}].serviceAccount`;
+
+  if (rbac !== 'not-asked' && rbac.allowed) {
+    return {
+      effect: 'allow',
+      reason: 'rbac-allowed',
+      serviceAccount: baseline,
+      rule: accountRule,
+      message: `${who}: ${request} is allowed by the RBAC of serviceaccount ${baseline}`,
+    };
+  }
+
+  // Not asked counts as not allowed: a decision never assumes a permission nobody confirmed.
+  const why =
+    rbac === 'not-asked'
+      ? `RBAC of serviceaccount ${baseline} (${accountRule}) was not asked`
+      : `serviceaccount ${baseline} (${accountRule}) is not permitted by RBAC${rbac.reason === undefined || rbac.reason === '' ? '' : ` (${rbac.reason})`}`;
+
+  if (identity.approval.escalate) {
+    const path = `identities[${index}].approval.escalate`;
+    return {
+      effect: 'approve',
+      reason: 'escalation',
+      serviceAccount: approvedAccount(identity),
+      rule: path,
+      message: `${who}: ${request} needs approval: ${why}, so it is held for approval (${path}); once approved it runs as serviceaccount ${approvedAccount(identity)}; ${approvers(input)}`,
+    };
+  }
+  return {
+    effect: 'deny',
+    reason: 'rbac-denied',
+    rule: accountRule,
+    message: `${who} may not ${request}: ${why}; grant it to that serviceaccount with a Role/RoleBinding, or set identities[${index}].approval.escalate to hold such requests for approval`,
+  };
+}
+
+/** The refusal when mapIdentity() found nothing: names the cluster when an identity would match elsewhere. */
+export function noIdentityDecision(identities: readonly IdentityConfig[], principal: Principal, cluster: string): Decision {
+  const who = `subject "${principal.subject}" (issuer ${principal.issuer}, groups [${principal.groups.join(', ')}])`;
+  const elsewhere = identities.findIndex((identity) => !identityAllowsCluster(identity, cluster) && matchHolds(identity.match, principal));
+  if (elsewhere !== -1) {
+    const identity = identities[elsewhere] as IdentityConfig;
+    return {
+      effect: 'deny',
+      reason: 'cluster-not-allowed',
+      rule: `identities[${elsewhere}].clusters`,
+      message: `${who} maps to identity "${identity.name}", which may not use cluster "${cluster}": add it to identities[${elsewhere}].clusters`,
+    };
+  }
+  return {
+    effect: 'deny',
+    reason: 'no-identity',
+    message: `no identity mapping for ${who} on cluster "${cluster}": add a matching entry under identities in the gateway config`,
+  };
+}

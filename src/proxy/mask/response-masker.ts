@@ -1,0 +1,152 @@
+// Decides, per upstream response, whether its body passes, is masked on the fly, or is refused, and
+// builds the masking stream (gzip decoded here; the masked body is re-emitted UNCOMPRESSED, so the
+// caller drops Content-Encoding and Content-Length). Fails closed on anything it cannot read.
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import type { MaskingConfig } from '../../config/types.js';
+import { HoopError } from '../../lib/errors.js';
+import { mediaParam, openApiProtobufTypes, parseMediaType } from './accept.js';
+import { JsonMaskScanner } from './json-stream.js';
+import { createObjectMasker, type MaskHint, type MaskResult } from './mask-object.js';
+
+export interface ResponseMeta {
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  isWatch: boolean;
+  /** The request's resource (`secrets`, `pods/log`): the kind of objects listed without one. */
+  resource?: string;
+  status: number;
+}
+
+export type ResponsePlan =
+  | { kind: 'passthrough' }
+  /** `stream` emits the masked body uncompressed, with `contentType`. */
+  | { kind: 'mask'; stream: Transform; contentType: string }
+  | { kind: 'refuse'; error: HoopError };
+
+export interface ResponseMasker {
+  transform(meta: ResponseMeta): ResponsePlan;
+  maskObject(value: unknown, hint?: MaskHint): MaskResult;
+}
+
+export const DEFAULT_MAX_OBJECT_BYTES = 8 * 1024 * 1024;
+
+function isJsonType(essence: string): boolean {
+  return essence === 'application/json' || essence.endsWith('+json');
+}
+
+/** undefined/identity → 'identity'; gzip (x-gzip) → 'gzip'; anything else → undefined (unreadable). */
+function readableEncoding(value: string | undefined): 'identity' | 'gzip' | undefined {
+  const codings = (value ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return 'identity';
+  if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return 'gzip';
+  return undefined;
+}
+
+function unmaskable(error: unknown): HoopError {
+  if (error instanceof HoopError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new HoopError('ERR_UNMASKABLE', `the upstream response could not be masked (${message}); the response was cut`, { cause: error });
+}
+
+/** A Transform around the scanner; with gzip, an inner gunzip feeds it and follows its backpressure. */
+class MaskingTransform extends Transform {
+  readonly #scanner: JsonMaskScanner;
+  readonly #gunzip: Gunzip | undefined;
+
+  constructor(scanner: JsonMaskScanner, gzip: boolean) {
+    super();
+    this.#scanner = scanner;
+    if (!gzip) return;
+    const gunzip = createGunzip();
+    this.#gunzip = gunzip;
+    gunzip.on('data', (chunk: Buffer) => {
+      if (this.destroyed) return;
+      try {
+        const out = this.#scanner.write(chunk);
+        if (out !== undefined && !this.push(out)) gunzip.pause();
+      } catch (error) {
+        this.destroy(unmaskable(error));
+      }
+    });
+    gunzip.on('error', (error) => {
+      this.destroy(new HoopError('ERR_UNMASKABLE', `the gzip-encoded upstream response cannot be decoded (${error.message}); the response was cut`, { cause: error }));
+    });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const gunzip = this.#gunzip;
+    if (gunzip !== undefined) {
+      if (gunzip.write(chunk)) callback();
+      else gunzip.once('drain', () => callback());
+      return;
+    }
+    try {
+      const out = this.#scanner.write(chunk);
+      callback(null, out);
+    } catch (error) {
+      callback(unmaskable(error));
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const finish = (): void => {
+      try {
+        callback(null, this.#scanner.end());
+      } catch (error) {
+        callback(unmaskable(error));
+      }
+    };
+    const gunzip = this.#gunzip;
+    if (gunzip === undefined) return finish();
+    gunzip.once('end', finish);
+    gunzip.end();
+  }
+
+  override _read(size: number): void {
+    this.#gunzip?.resume();
+    super._read(size);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#gunzip?.destroy();
+    callback(error);
+  }
+}
+
+export function createResponseMasker(config: MaskingConfig): ResponseMasker {
+  const masker = createObjectMasker(config);
+  const maxObjectBytes = config.maxObjectBytes > 0 ? config.maxObjectBytes : DEFAULT_MAX_OBJECT_BYTES;
+
+  function refuse(message: string): ResponsePlan {
+    return { kind: 'refuse', error: new HoopError('ERR_UNMASKABLE', message) };
+  }
+
+  return {
+    maskObject: (value, hint) => masker.maskObject(value, hint),
+
+    transform(meta) {
+      const success = meta.status >= 200 && meta.status < 300;
+      if (meta.status === 204 || meta.status === 304 || meta.status < 200) return { kind: 'passthrough' };
+      const type = parseMediaType(meta.contentType);
+      // The API server never encodes an object as text/plain: that is logs, health checks, 404 pages.
+      // The OpenAPI v2 protobuf document describes types and holds no objects.
+      if (type !== undefined && (type.essence === 'text/plain' || openApiProtobufTypes.has(type.essence))) return { kind: 'passthrough' };
+      if (type === undefined || !isJsonType(type.essence)) {
+        // Error bodies carry a Status (or the HTTP layer's text), never an object.
+        if (!success) return { kind: 'passthrough' };
+        const shown = meta.contentType === undefined ? 'none' : `"${meta.contentType}"`;
+        return refuse(`the upstream response has content type ${shown}, which hoopgate cannot mask, so it is not passed through; ask for application/json`);
+      }
+      const encoding = readableEncoding(meta.contentEncoding);
+      if (encoding === undefined) {
+        if (!success) return { kind: 'passthrough' };
+        return refuse(`the upstream response has content-encoding "${meta.contentEncoding}", which hoopgate cannot decode to mask it, so it is not passed through; ask for gzip or identity`);
+      }
+      const watch = meta.isWatch || mediaParam(type, 'stream') === 'watch';
+      const hint: MaskHint = meta.resource === undefined ? {} : { resource: meta.resource };
+      const scanner = new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint });
+      return { kind: 'mask', stream: new MaskingTransform(scanner, encoding === 'gzip'), contentType: meta.contentType ?? 'application/json' };
+    },
+  };
+}

@@ -1,0 +1,264 @@
+// The upgrade path (exec, attach, port-forward): the same admission pipeline as every other call,
+// decided (and held for approval) before the upgrade is answered; then the upstream's answer is
+// awaited and nothing is piped unless it is a 101 (the CVE-2018-1002105 pattern). WebSocket
+// exec/attach frames are recorded into the audit session; SPDY cannot be recorded, so it is
+// refused unless `exec.spdy: unrecorded`.
+import type { IncomingMessage } from 'node:http';
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as connectTls } from 'node:tls';
+import type { ExecConfig } from '../config/types.js';
+import { statusFromError } from '../kube/status.js';
+import { HoopError, toHoopError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { GatewayMetrics } from '../lib/metrics.js';
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { ExecFrame } from '../audit/types.js';
+import { RecordedRefusal, type Admission, type Admitter } from './admit.js';
+import { createFrameReader } from './websocket-frames.js';
+
+/** Subresources that legitimately upgrade; everything else is refused before admission ends. */
+const upgradeSubresources = new Set(['exec', 'attach', 'portforward', 'proxy']);
+/** Request headers the upgrade handshake needs upstream (the token is set, never copied). */
+const handshakeHeaders = new Set([
+  'upgrade',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'x-stream-protocol-version',
+  'user-agent',
+  'kubectl-command',
+  'kubectl-session',
+]);
+
+const channelNames: readonly ExecFrame['stream'][] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
+
+export interface UpgradeDeps {
+  admitter: Admitter;
+  recorder: Pick<AuditRecorder, 'appendFrames'>;
+  logger: Logger;
+  metrics?: GatewayMetrics;
+  exec: ExecConfig;
+  clock: () => number;
+}
+
+function writeRefusal(socket: Duplex, error: HoopError, requestId?: string): void {
+  const body = JSON.stringify(statusFromError(error));
+  const reasonPhrase = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${error.status} ${reasonPhrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${requestId === undefined ? '' : `Audit-Id: ${requestId}\r\n`}Connection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Reads an HTTP response head (up to the blank line) from the upstream socket. */
+function readResponseHead(socket: Socket, limit = 64 * 1024): Promise<{ head: Buffer; rest: Buffer; status: number }> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (buffered.length > limit) fail(new Error('upstream response head too large'));
+        return;
+      }
+      cleanup();
+      socket.pause();
+      const head = buffered.subarray(0, end + 4);
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.toString('latin1'))?.[1] ?? NaN);
+      if (!Number.isInteger(status)) return reject(new Error('upstream sent no HTTP response'));
+      resolve({ head, rest: buffered.subarray(end + 4), status });
+    };
+    const fail = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = () => fail(new Error('upstream closed the connection before answering'));
+    function cleanup() {
+      socket.off('data', onData);
+      socket.off('error', fail);
+      socket.off('close', onClose);
+    }
+    socket.on('data', onData);
+    socket.on('error', fail);
+    socket.on('close', onClose);
+  });
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps) {
+  const { admitter, logger, clock } = deps;
+
+  async function handle(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const controller = new AbortController();
+    client.on('close', () => controller.abort());
+    client.on('error', () => controller.abort());
+    const incoming = { method: req.method ?? 'GET', rawUrl: req.url ?? '/', rawHeaders: req.rawHeaders, headers: req.headers, signal: controller.signal };
+    const protocol = (req.headers.upgrade ?? '').toLowerCase();
+    const kind = protocol === 'websocket' ? 'websocket' : protocol.startsWith('spdy/') ? 'spdy' : undefined;
+
+    let admission: Admission;
+    try {
+      if (kind === undefined) throw new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`);
+      if (kind === 'spdy' && deps.exec.spdy === 'deny') {
+        throw new HoopError(
+          'ERR_FORBIDDEN',
+          'this client speaks SPDY, which hoopgate cannot record: use kubectl 1.30 or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions',
+        );
+      }
+    } catch (error) {
+      const refusal = await admitter.reject(incoming, toHoopError(error));
+      return writeRefusal(client, refusal.error, refusal.requestId);
+    }
+    try {
+      admission = await admitter.admit(incoming);
+    } catch (error) {
+      const refusal = error instanceof RecordedRefusal ? error : new RecordedRefusal(toHoopError(error), 'unrecorded');
+      logger.info({ path: req.url, status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message }, 'upgrade');
+      if (!client.destroyed) writeRefusal(client, refusal.error, refusal.requestId);
+      return;
+    }
+    const finish = (status: number, bytesOut: number, error?: string) => {
+      admission.audit.complete({
+        status,
+        bytesOut,
+        durationMs: clock() - admission.startedAt,
+        ...(admission.approval === undefined ? {} : { approval: admission.approval }),
+        ...(error === undefined ? {} : { error }),
+      });
+      logger.info({ path: req.url, status, requestId: admission.requestId, identity: admission.identity.name, bytesOut, ...(error === undefined ? {} : { error }) }, 'upgrade');
+    };
+
+    const { info } = admission;
+    if (!info.isResourceRequest || !upgradeSubresources.has(info.subresource)) {
+      const error = new HoopError('ERR_BAD_REQUEST', `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${info.resource}/${info.subresource || '(none)'}`);
+      finish(error.status, 0, error.message);
+      return writeRefusal(client, error, admission.requestId);
+    }
+
+    // Connect upstream and send the handshake with the ServiceAccount token.
+    const { upstream } = admission.cluster;
+    const url = new URL(upstream.origin);
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const upstreamSocket: Socket =
+      url.protocol === 'https:'
+        ? connectTls({ host: url.hostname, port, servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], ...upstream.tls })
+        : connectTcp({ host: url.hostname, port });
+    client.on('close', () => upstreamSocket.destroy());
+    upstreamSocket.on('error', () => client.destroy());
+
+    const lines = [`${req.method ?? 'GET'} ${upstream.basePath}${admission.path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', `Authorization: Bearer ${admission.token}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = (req.rawHeaders[i] ?? '').toLowerCase();
+      if (handshakeHeaders.has(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1] ?? ''}`);
+    }
+    upstreamSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
+
+    let response: { head: Buffer; rest: Buffer; status: number };
+    try {
+      response = await readResponseHead(upstreamSocket);
+    } catch (error) {
+      const hoopError = new HoopError('ERR_UPSTREAM_UNREACHABLE', `API server of cluster "${admission.cluster.config.name}" (${upstream.origin}) failed the upgrade: ${toHoopError(error).message}`);
+      upstreamSocket.destroy();
+      finish(hoopError.status, 0, hoopError.message);
+      return writeRefusal(client, hoopError, admission.requestId);
+    }
+
+    if (response.status !== 101) {
+      // Relay the upstream's answer as it is (a Status body, usually), then close both sides.
+      const bodyLimit = 1024 * 1024;
+      const chunks: Buffer[] = [response.rest];
+      let size = response.rest.length;
+      const contentLength = Number(/\r\ncontent-length:\s*(\d+)/i.exec(response.head.toString('latin1'))?.[1] ?? NaN);
+      if (!(Number.isFinite(contentLength) && size >= contentLength)) {
+        upstreamSocket.resume();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5000);
+          upstreamSocket.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size <= bodyLimit) chunks.push(chunk);
+            if (Number.isFinite(contentLength) && size >= contentLength) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          upstreamSocket.on('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      upstreamSocket.destroy();
+      const headText = response.head.toString('latin1').replace(/\r\nconnection:[^\r]*/gi, '').replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
+      client.end(Buffer.concat([Buffer.from(headText, 'latin1'), ...chunks]));
+      finish(response.status, size, `upstream refused the upgrade with ${response.status}`);
+      return;
+    }
+
+    // 101: from here on both sides are piped, with WebSocket exec/attach frames recorded.
+    let headText = response.head.toString('latin1');
+    if (admission.warning !== undefined) headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
+    client.write(Buffer.from(headText, 'latin1'));
+    if (response.rest.length > 0) client.write(response.rest);
+    if (head.length > 0) upstreamSocket.write(head);
+
+    const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
+    const frames: ExecFrame[] = [];
+    let recordedBytes = 0;
+    let truncated = false;
+    const observe = (direction: 'in' | 'out') =>
+      createFrameReader((frame) => {
+        if (!record || truncated) return;
+        // Binary (2) frames carry the channel in their first byte (v4/v5.channel.k8s.io).
+        if (frame.opcode !== 2 || frame.payload.length === 0) return;
+        const stream = channelNames[frame.payload[0] as number];
+        // Channel 255 (v5 close) and unknown channels carry no session content.
+        if (stream === undefined) return;
+        const data = frame.payload.subarray(1).toString('utf8');
+        if (data === '' && direction === 'in') return;
+        recordedBytes += data.length;
+        if (recordedBytes > deps.exec.maxRecordBytes) {
+          truncated = true;
+          frames.push({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${deps.exec.maxRecordBytes} bytes (exec.maxRecordBytes)]` });
+          return;
+        }
+        frames.push({ at: clock(), stream, data });
+      });
+    const fromClient = observe('in');
+    const fromUpstream = observe('out');
+    if (head.length > 0) fromClient.push(head);
+    if (response.rest.length > 0) fromUpstream.push(response.rest);
+
+    let bytesOut = response.rest.length;
+    client.on('data', (chunk: Buffer) => fromClient.push(chunk));
+    upstreamSocket.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+      fromUpstream.push(chunk);
+    });
+    client.pipe(upstreamSocket);
+    upstreamSocket.pipe(client);
+    upstreamSocket.resume();
+    await new Promise<void>((resolve) => {
+      let closed = 0;
+      const done = () => {
+        closed += 1;
+        if (closed === 1) {
+          client.destroy();
+          upstreamSocket.destroy();
+        }
+        if (closed === 2) resolve();
+      };
+      client.once('close', done);
+      upstreamSocket.once('close', done);
+    });
+    if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
+    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
+  }
+
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    handle(req, socket, head).catch((error: unknown) => {
+      logger.error({ path: req.url, err: toHoopError(error).message }, 'upgrade failed');
+      if (!socket.destroyed) writeRefusal(socket, new HoopError('ERR_INTERNAL', 'upgrade failed inside the gateway'));
+    });
+  };
+}

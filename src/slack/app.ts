@@ -1,0 +1,348 @@
+// Slack wiring: the Web API client, the ApprovalNotifier (post, update in place, thread replies), and
+// the Bolt app whose listeners ack() first and hand the click to the approval service. Who may decide
+// is established here from Slack facts (user lists, user groups, profile email) at click time.
+import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger as BoltLogger, type ViewSubmitAction } from '@slack/bolt';
+import type Koa from 'koa';
+import type { ApprovalNotifier, ApprovalService, DecideRefusal } from '../approvals/service.js';
+import type { ApprovalRecord } from '../approvals/types.js';
+import type { ApprovalConfig, SlackConfig } from '../config/types.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { actionIds, buildApprovalMessage, buildDenyModal, buildFinalMessage, escapeSlackText, grantActionPattern, type Block } from './blocks.js';
+import { createHoopCommand, type AuditReader, type CommandReply } from './commands.js';
+import { KoaReceiver, createSlackRoute } from './receiver.js';
+
+export type SlackClient = webApi.WebClient;
+
+/** The Web API client; `slack.apiUrl` lets tests (and proxies) point it elsewhere. */
+export function createSlackClient(slack: Pick<SlackConfig, 'botToken' | 'apiUrl'>, logger: Logger = silentLogger): SlackClient {
+  return new webApi.WebClient(slack.botToken, {
+    slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/`,
+    logger: toBoltLogger(logger),
+    // A held kubectl call must not wait half an hour on Slack's default retry policy.
+    retryConfig: { retries: 2, factor: 2, minTimeout: 200, maxTimeout: 1_000 },
+    timeout: 10_000,
+  });
+}
+
+function toBoltLogger(logger: Logger): BoltLogger {
+  let level = LogLevel.INFO;
+  const text = (msg: unknown[]): string => msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg: unknown[]) => logger.debug({ component: 'slack' }, text(msg)),
+    info: (...msg: unknown[]) => logger.info({ component: 'slack' }, text(msg)),
+    warn: (...msg: unknown[]) => logger.warn({ component: 'slack' }, text(msg)),
+    error: (...msg: unknown[]) => logger.error({ component: 'slack' }, text(msg)),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): ApprovalNotifier {
+  const { client, channel, grantOptionsMs } = deps;
+  return {
+    async posted(record) {
+      const message = buildApprovalMessage(record, grantOptionsMs);
+      const result = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+      if (typeof result.ts !== 'string' || typeof result.channel !== 'string') return undefined;
+      return { channel: result.channel, ts: result.ts };
+    },
+    async finalize(record) {
+      if (record.slack === undefined) return;
+      const message = buildFinalMessage(record);
+      await client.chat.update({ channel: record.slack.channel, ts: record.slack.ts, text: message.text, blocks: message.blocks });
+    },
+    async threadReply(record, text) {
+      if (record.slack === undefined) return;
+      await client.chat.postMessage({ channel: record.slack.channel, thread_ts: record.slack.ts, text: escapeSlackText(text) });
+    },
+  };
+}
+
+/** Slack facts needed at click time: user-group membership (cached) and profile email. */
+export function createSlackDirectory(deps: { client: SlackClient; cacheMs?: number; clock?: () => number }) {
+  const { client } = deps;
+  const cacheMs = deps.cacheMs ?? 60_000;
+  const clock = deps.clock ?? Date.now;
+  const groups = new Map<string, { members: ReadonlySet<string>; until: number }>();
+
+  async function members(group: string): Promise<ReadonlySet<string>> {
+    const cached = groups.get(group);
+    if (cached !== undefined && cached.until > clock()) return cached.members;
+    const result = await client.usergroups.users.list({ usergroup: group });
+    const set = new Set(result.users ?? []);
+    groups.set(group, { members: set, until: clock() + cacheMs });
+    return set;
+  }
+
+  return {
+    /** Throws when Slack cannot answer: callers fail closed. */
+    async inAnyGroup(userId: string, groupIds: readonly string[]): Promise<boolean> {
+      for (const group of groupIds) if ((await members(group)).has(userId)) return true;
+      return false;
+    },
+    async email(userId: string): Promise<string | undefined> {
+      const result = await client.users.info({ user: userId });
+      const email = result.user?.profile?.email;
+      return typeof email === 'string' && email !== '' ? email : undefined;
+    },
+  };
+}
+
+export type SlackDirectory = ReturnType<typeof createSlackDirectory>;
+
+const refusalText: Record<DecideRefusal, (record: ApprovalRecord | undefined) => string> = {
+  'not-found': () => 'this approval no longer exists; nothing was changed',
+  'not-pending': (r) => `this request is already ${r?.state ?? 'decided'}${r?.decidedBy === undefined ? '' : ` (${escapeSlackText(r.decidedBy)})`}; nothing was changed`,
+  'already-voted': () => 'you already approved this request; it needs another approver (approval.minApprovals)',
+  'self-approval': () => 'you cannot approve a request made by your own agent (your Slack email matches its token); ask another approver',
+  'not-approver': () => 'you are not an approver for hoopgate requests (approval.approvers in the gateway config); nothing was changed',
+  'invalid-grant': () => 'that grant duration is not offered (approval.grantOptions); nothing was changed',
+};
+
+export interface SlackAppDeps {
+  slack: SlackConfig;
+  approval: ApprovalConfig;
+  /** The service, or a getter when it is built after Slack (the gateway needs the notifier first). */
+  service: ApprovalService | (() => ApprovalService);
+  client: SlackClient;
+  audit?: AuditReader;
+  logger?: Logger;
+  clock?: () => number;
+  /** Posts to a `response_url`; injectable for tests. */
+  fetch?: typeof fetch;
+}
+
+export interface SlackApp {
+  app: App;
+  /** Koa middleware for POST /hoop/slack/events; absent in Socket Mode. */
+  route?: Koa.Middleware;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Ephemeral {
+  responseUrl?: string;
+  channel?: string;
+  user: string;
+}
+
+export function createSlackHandlers(deps: SlackAppDeps) {
+  const { slack, approval, client } = deps;
+  const service = (): ApprovalService => (typeof deps.service === 'function' ? deps.service() : deps.service);
+  const logger = deps.logger ?? silentLogger;
+  const doFetch = deps.fetch ?? fetch;
+  const directory = createSlackDirectory({ client, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+
+  async function isApprover(userId: string): Promise<boolean> {
+    if (approval.approvers.slackUsers.includes(userId)) return true;
+    return approval.approvers.slackUserGroups.length > 0 && directory.inAnyGroup(userId, approval.approvers.slackUserGroups);
+  }
+
+  async function isAuditor(userId: string): Promise<boolean> {
+    const explicit = slack.auditors.slackUsers.length + slack.auditors.slackUserGroups.length > 0;
+    const who = explicit ? slack.auditors : approval.approvers;
+    if (who.slackUsers.includes(userId)) return true;
+    return who.slackUserGroups.length > 0 && directory.inAnyGroup(userId, who.slackUserGroups);
+  }
+
+  async function reply(to: Ephemeral, message: CommandReply): Promise<void> {
+    const body: Record<string, unknown> = { response_type: 'ephemeral', replace_original: false, text: message.text };
+    if (message.blocks !== undefined) body['blocks'] = message.blocks;
+    try {
+      if (to.responseUrl !== undefined) {
+        const response = await doFetch(to.responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!response.ok) throw new Error(`response_url answered ${response.status}`);
+        return;
+      }
+      if (to.channel !== undefined) {
+        await client.chat.postEphemeral({ channel: to.channel, user: to.user, text: message.text, ...(message.blocks === undefined ? {} : { blocks: message.blocks as Block[] }) });
+      }
+    } catch (error) {
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not send an ephemeral slack reply');
+    }
+  }
+
+  /** Approver and self-approval facts, fail closed when Slack cannot tell. */
+  async function facts(userId: string, needEmail: boolean): Promise<{ approver: boolean; email?: string } | { error: string }> {
+    let approver: boolean;
+    try {
+      approver = await isApprover(userId);
+    } catch {
+      return { error: 'could not check your approver membership with Slack; nothing was changed, try again' };
+    }
+    if (!approver || !needEmail) return { approver };
+    try {
+      const email = await directory.email(userId);
+      return email === undefined ? { approver } : { approver, email };
+    } catch {
+      return { error: 'could not read your Slack profile to rule out self-approval; nothing was changed, try again' };
+    }
+  }
+
+  async function decide(
+    to: Ephemeral,
+    user: { id: string; label: string },
+    input: { id: string; approve: boolean; grantMs?: number; reason?: string },
+  ): Promise<void> {
+    const known = await facts(user.id, input.approve);
+    if ('error' in known) return reply(to, { text: known.error });
+    const result = await service().decide(input.id, {
+      approve: input.approve,
+      actor: { user: user.id, label: user.label, at: Date.now(), via: 'slack' },
+      approver: known.approver,
+      ...(known.email === undefined ? {} : { email: known.email }),
+      ...(input.reason === undefined ? {} : { reason: input.reason }),
+      ...(input.grantMs === undefined ? {} : { grantMs: input.grantMs }),
+    });
+    if (!result.ok) await reply(to, { text: refusalText[result.why](result.record) });
+  }
+
+  const hoop = createHoopCommand({ pending: () => service().pending(), isAuditor, command: slack.command, ...(deps.audit === undefined ? {} : { audit: deps.audit }) });
+
+  return {
+    isApprover,
+    isAuditor,
+    reply,
+    async approveClick(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
+      const to = ephemeralOf(body);
+      const value = action.value ?? '';
+      if (action.action_id === actionIds.approve) return decide(to, userOf(body.user), { id: value, approve: true });
+      const match = /^([\w-]{1,64}):(\d{1,12})$/.exec(value);
+      if (match === null) return reply(to, { text: 'bad grant button; nothing was changed' });
+      return decide(to, userOf(body.user), { id: match[1] ?? '', approve: true, grantMs: Number(match[2]) });
+    },
+    /** Deny asks for an optional reason first; only approvers get the modal. */
+    async denyClick(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
+      const to = ephemeralOf(body);
+      const known = await facts(body.user.id, false);
+      if ('error' in known) return reply(to, { text: known.error });
+      if (!known.approver) return reply(to, { text: refusalText['not-approver'](undefined) });
+      const metadata = JSON.stringify({ id: action.value ?? '', responseUrl: body.response_url, channel: body.channel?.id });
+      await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(action.value ?? '', metadata) });
+    },
+    async denySubmit(body: ViewSubmitAction): Promise<void> {
+      let meta: { id?: unknown; responseUrl?: unknown; channel?: unknown };
+      try {
+        meta = JSON.parse(body.view.private_metadata) as typeof meta;
+      } catch {
+        return;
+      }
+      const to: Ephemeral = { user: body.user.id };
+      if (typeof meta.responseUrl === 'string') to.responseUrl = meta.responseUrl;
+      if (typeof meta.channel === 'string') to.channel = meta.channel;
+      const reason = body.view.state.values['reason']?.['value']?.value ?? undefined;
+      await decide(to, userOf(body.user), { id: typeof meta.id === 'string' ? meta.id : '', approve: false, ...(reason === undefined || reason === null ? {} : { reason }) });
+    },
+    async command(userId: string, text: string, to: Ephemeral): Promise<void> {
+      await reply(to, await hoop.run(userId, text));
+    },
+    async more(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
+      await reply(ephemeralOf(body), await hoop.more(body.user.id, action.value ?? ''));
+    },
+  };
+}
+
+function userOf(user: { id: string; username?: string; name?: string }): { id: string; label: string } {
+  return { id: user.id, label: user.username ?? user.name ?? user.id };
+}
+
+function ephemeralOf(body: BlockAction): Ephemeral {
+  const to: Ephemeral = { user: body.user.id, responseUrl: body.response_url };
+  if (body.channel?.id !== undefined) to.channel = body.channel.id;
+  return to;
+}
+
+export function createSlackApp(deps: SlackAppDeps): SlackApp {
+  const { slack } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const handlers = createSlackHandlers(deps);
+  const boltLogger = toBoltLogger(logger);
+  // A fixed bot token; no auth.test round trip (nothing here depends on the bot's own user id).
+  const authorize = async () => ({ botToken: slack.botToken });
+  const clientOptions = { slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/` };
+  const socketMode = slack.appToken !== undefined && slack.appToken !== '';
+  const receiver = socketMode ? undefined : new KoaReceiver({ signingSecret: slack.signingSecret, logger, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+  const app = socketMode
+    ? new App({ socketMode: true, appToken: slack.appToken, authorize, clientOptions, logger: boltLogger, ignoreSelf: false })
+    : new App({ receiver, authorize, clientOptions, logger: boltLogger, ignoreSelf: false });
+
+  const guard = (what: string, run: () => Promise<void>) =>
+    run().catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error), what }, 'slack handler failed'));
+
+  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.approve }, async ({ ack, body, action }) => {
+    await ack();
+    await guard('approve', () => handlers.approveClick(body, action));
+  });
+  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: grantActionPattern }, async ({ ack, body, action }) => {
+    await ack();
+    await guard('grant', () => handlers.approveClick(body, action));
+  });
+  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.deny }, async ({ ack, body, action }) => {
+    await ack();
+    await guard('deny', () => handlers.denyClick(body, action));
+  });
+  app.view<ViewSubmitAction>({ type: 'view_submission', callback_id: actionIds.denyModal }, async ({ ack, body }) => {
+    await ack();
+    await guard('deny-reason', () => handlers.denySubmit(body));
+  });
+  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.replayMore }, async ({ ack, body, action }) => {
+    await ack();
+    await guard('replay-more', () => handlers.more(body, action));
+  });
+  app.command(slack.command, async ({ ack, command }) => {
+    await ack();
+    await guard('command', () => handlers.command(command.user_id, command.text, { user: command.user_id, responseUrl: command.response_url, channel: command.channel_id }));
+  });
+  app.error(async (error) => {
+    logger.error({ err: error.message }, 'slack app error');
+  });
+
+  const slackApp: SlackApp = {
+    app,
+    async start() {
+      if (socketMode) await app.start();
+    },
+    async stop() {
+      if (socketMode) await app.stop();
+    },
+  };
+  if (receiver !== undefined) slackApp.route = createSlackRoute({ receiver });
+  return slackApp;
+}
+
+/**
+ * Slack for the composition root: the notifier is needed to build the approval service, and the
+ * listeners need the service, so it is bound afterwards with bindService().
+ */
+export function createSlackIntegration(deps: Omit<SlackAppDeps, 'service' | 'client'> & { client?: SlackClient }) {
+  const logger = deps.logger ?? silentLogger;
+  const client = deps.client ?? createSlackClient(deps.slack, logger);
+  let bound: ApprovalService | undefined;
+  const slackApp = createSlackApp({
+    ...deps,
+    client,
+    service: () => {
+      if (bound === undefined) throw new Error('slack: the approval service is not bound yet (the gateway is starting)');
+      return bound;
+    },
+  });
+  const socketModeRoute: Koa.Middleware = async (ctx) => {
+    ctx.status = 404;
+    ctx.type = 'text/plain';
+    ctx.body = 'hoopgate: slack uses Socket Mode (slack.appToken is set); this Request URL is off\n';
+  };
+  return {
+    notifier: createSlackNotifier({ client, channel: deps.slack.channel, grantOptionsMs: deps.approval.grantOptionsMs }),
+    route: slackApp.route ?? socketModeRoute,
+    app: slackApp.app,
+    bindService(service: ApprovalService): void {
+      bound = service;
+    },
+    /** Connects Socket Mode when configured; nothing to do over HTTP. */
+    start: () => slackApp.start(),
+    close: () => slackApp.stop(),
+  };
+}

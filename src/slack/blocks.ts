@@ -1,0 +1,277 @@
+// Pure Block Kit builders for approval messages, their final state and /hoop replies. Every piece of
+// user-controlled text goes through escapeSlackText(): no mentions, links or broadcasts can be injected.
+// https://docs.slack.dev/messaging/formatting-message-text#escaping
+import type { types as SlackTypes } from '@slack/bolt';
+import type { ApprovalRecord, ApprovalVote } from '../approvals/types.js';
+import { formatDuration } from '../config/values.js';
+
+export type Block = SlackTypes.KnownBlock;
+export type ButtonElement = SlackTypes.Button;
+
+export const actionIds = {
+  approve: 'approval.approve',
+  deny: 'approval.deny',
+  /** One per grant option: `approval.grant` (and `approval.grant.N` for more, ids must be unique in a block). */
+  grant: 'approval.grant',
+  denyModal: 'approval.deny_reason',
+  replayMore: 'audit.replay_more',
+} as const;
+
+export const grantActionPattern = /^approval\.grant(\.\d+)?$/;
+
+const zeroWidth = '\u200b';
+
+/** Slack's three control characters, plus broadcast words and backtick fences that could break out of code. */
+export function escapeSlackText(text: string): string {
+  return (
+    text
+      // Control characters (other than newline and tab) have no business in a message.
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      // `@here` etc. are only special with link_names/parse:full, but neutralise them anyway.
+      .replace(/@(channel|here|everyone)\b/gi, `@${zeroWidth}$1`)
+      .replace(/```/g, `\`${zeroWidth}\`${zeroWidth}\``)
+  );
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** Plain text fields are not parsed for mentions, but the length limits still apply. */
+function plain(text: string, max = 150): SlackTypes.PlainTextElement {
+  return { type: 'plain_text', text: truncate(text, max), emoji: true };
+}
+
+function mrkdwn(text: string): SlackTypes.MrkdwnElement {
+  return { type: 'mrkdwn', text: truncate(text, 3000) };
+}
+
+function code(text: string, max: number): string {
+  return `\`\`\`${escapeSlackText(truncate(text, max))}\`\`\``;
+}
+
+/** `<!date^…>` renders in the reader's time zone; the fallback is UTC. */
+export function slackDate(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  return `<!date^${seconds}^{date_short_pretty} {time_secs}|${new Date(ms).toISOString()}>`;
+}
+
+export function describeTarget(request: ApprovalRecord['request']): string {
+  const resource = request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`;
+  const group = request.apiGroup === '' ? '' : `.${request.apiGroup}`;
+  const name = request.name === '' ? '' : `/${request.name}`;
+  const ns = request.namespace === '' ? '' : ` -n ${request.namespace}`;
+  return request.resource === '' ? `${request.verb} ${request.path}` : `${request.verb} ${resource}${group}${name}${ns}`;
+}
+
+function isSlackUserId(user: string): boolean {
+  return /^[UW][A-Z0-9]{2,}$/.test(user);
+}
+
+export function formatVoter(vote: ApprovalVote): string {
+  return vote.via === 'slack' && isSlackUserId(vote.user) ? `<@${vote.user}>` : escapeSlackText(vote.label);
+}
+
+function detailBlocks(record: ApprovalRecord): Block[] {
+  const target = `${describeTarget(record.request)} on ${record.request.cluster}`;
+  const groups = record.groups.length === 0 ? '(none)' : record.groups.map(escapeSlackText).join(', ');
+  const blocks: Block[] = [
+    {
+      type: 'section',
+      fields: [
+        mrkdwn(`*Who*\n${escapeSlackText(record.identity)} (subject \`${escapeSlackText(truncate(record.subject, 200))}\`)`),
+        mrkdwn(`*Groups*\n${truncate(groups, 1000)}`),
+        mrkdwn(`*What*\n\`${escapeSlackText(truncate(target, 500))}\``),
+        mrkdwn(`*Runs as*\n\`${escapeSlackText(record.serviceAccount)}\``),
+      ],
+    },
+  ];
+  if (record.kubectlCommand !== undefined && record.kubectlCommand !== '') {
+    blocks.push({ type: 'section', text: mrkdwn(`*Command*\n${code(record.kubectlCommand, 1000)}`) });
+  }
+  const why = record.reason === undefined || record.reason.trim() === '' ? '_no reason given (X-Hoop-Reason)_' : `> ${escapeSlackText(truncate(record.reason, 1000)).replace(/\n/g, '\n> ')}`;
+  const rule = record.rule === undefined ? escapeSlackText(record.heldBecause) : `${escapeSlackText(record.heldBecause)} — \`${escapeSlackText(record.rule)}\``;
+  blocks.push({ type: 'section', text: mrkdwn(`*Why*\n${why}\n*Held by* ${rule}`) });
+  if (record.bodySummary !== undefined && record.bodySummary !== '') {
+    blocks.push({ type: 'section', text: mrkdwn(`*Body* (masked)\n${code(record.bodySummary, 1500)}`) });
+  }
+  return blocks;
+}
+
+function fallbackText(record: ApprovalRecord, prefix: string): string {
+  return escapeSlackText(truncate(`${prefix}: ${record.identity} wants to ${describeTarget(record.request)} on ${record.request.cluster}`, 300));
+}
+
+/** The interactive message posted when a request is held. */
+export function buildApprovalMessage(record: ApprovalRecord, grantOptionsMs: readonly number[]): { text: string; blocks: Block[] } {
+  const buttons: ButtonElement[] = [
+    { type: 'button', action_id: actionIds.approve, text: plain('Approve'), style: 'primary', value: record.id },
+    { type: 'button', action_id: actionIds.deny, text: plain('Deny'), style: 'danger', value: record.id },
+    ...grantOptionsMs.filter((ms) => ms > 0).slice(0, 3).map(
+      (ms, i): ButtonElement => ({
+        type: 'button',
+        action_id: i === 0 ? actionIds.grant : `${actionIds.grant}.${i}`,
+        text: plain(`Approve for ${formatDuration(ms)}`),
+        value: `${record.id}:${ms}`,
+      }),
+    ),
+  ];
+  return {
+    text: fallbackText(record, 'Approval needed'),
+    blocks: [
+      { type: 'header', text: plain(`Approval needed: ${describeTarget(record.request)}`) },
+      ...detailBlocks(record),
+      { type: 'context', elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+      { type: 'actions', block_id: 'approval.actions', elements: buttons },
+    ],
+  };
+}
+
+const outcomeTitles: Record<Exclude<ApprovalRecord['state'], 'pending'>, string> = {
+  approved: '✅ Approved',
+  denied: '⛔ Denied',
+  expired: '⌛ Expired',
+  cancelled: '🚫 Cancelled',
+};
+
+/** The message after the decision: outcome, who, when; no buttons. */
+export function buildFinalMessage(record: ApprovalRecord): { text: string; blocks: Block[] } {
+  const title = record.state === 'pending' ? 'Approval needed' : outcomeTitles[record.state];
+  const when = record.decidedAt === undefined ? '' : ` at ${slackDate(record.decidedAt)}`;
+  let who: string;
+  switch (record.state) {
+    case 'approved':
+      who = `approved by ${record.votes.length === 0 ? escapeSlackText(record.decidedBy ?? 'unknown') : record.votes.map(formatVoter).join(', ')}`;
+      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)}`;
+      break;
+    case 'denied':
+      who = `denied by ${escapeSlackText(record.decidedBy ?? 'unknown')}`;
+      break;
+    case 'expired':
+      who = 'no decision in time';
+      break;
+    case 'cancelled':
+      who = 'cancelled';
+      break;
+    case 'pending':
+      who = 'pending';
+      break;
+  }
+  const lines = [`*${title}* — ${who}${when}`];
+  if (record.decisionReason !== undefined && record.decisionReason !== '') lines.push(`> ${escapeSlackText(truncate(record.decisionReason, 1000)).replace(/\n/g, '\n> ')}`);
+  return {
+    text: fallbackText(record, title.replace(/^\S+ /, '')),
+    blocks: [
+      { type: 'header', text: plain(`${title}: ${describeTarget(record.request)}`) },
+      { type: 'section', text: mrkdwn(lines.join('\n')) },
+      ...detailBlocks(record),
+      { type: 'context', elements: [mrkdwn(`Requested ${slackDate(record.createdAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+    ],
+  };
+}
+
+/** The modal a Deny click opens: an optional reason. */
+export function buildDenyModal(approvalId: string, privateMetadata: string): SlackTypes.View {
+  return {
+    type: 'modal',
+    callback_id: actionIds.denyModal,
+    private_metadata: privateMetadata,
+    title: plain('Deny request', 24),
+    submit: plain('Deny', 24),
+    close: plain('Cancel', 24),
+    blocks: [
+      { type: 'section', text: mrkdwn(`Deny approval \`${escapeSlackText(approvalId)}\`?`) },
+      {
+        type: 'input',
+        block_id: 'reason',
+        optional: true,
+        label: plain('Reason (shown in the channel and to the agent)'),
+        element: { type: 'plain_text_input', action_id: 'value', multiline: true, max_length: 500 },
+      },
+    ],
+  };
+}
+
+/** One audited call as /hoop replay shows it (the audit store provides an adapter). */
+export interface TimelineEntry {
+  at: number;
+  verb: string;
+  /** `resource` or `resource/subresource`; '' for a non-resource path. */
+  resource: string;
+  namespace?: string;
+  name?: string;
+  /** For non-resource requests (`/version`, `/apis`). */
+  path?: string;
+  /** The decision effect and outcome, e.g. `allow`, `deny`, `approve→approved`. */
+  decision: string;
+  /** HTTP status returned to the agent. */
+  status?: number;
+  approver?: string;
+}
+
+function describeEntry(e: TimelineEntry): string {
+  if (e.resource === '') return e.path ?? '';
+  return `${e.resource}${e.name === undefined || e.name === '' ? '' : `/${e.name}`}${e.namespace === undefined || e.namespace === '' ? '' : ` -n ${e.namespace}`}`;
+}
+
+export interface SessionSummary {
+  sessionId: string;
+  identity: string;
+  startedAt: number;
+  endedAt?: number;
+  calls: number;
+  refused?: number;
+}
+
+export function buildTimelineBlocks(sessionId: string, entries: readonly TimelineEntry[], offset: number, pageSize: number): Block[] {
+  const page = entries.slice(offset, offset + pageSize);
+  const blocks: Block[] = [
+    { type: 'section', text: mrkdwn(`*Session* \`${escapeSlackText(sessionId)}\` — ${entries.length} call(s), ${offset + 1}–${offset + page.length}`) },
+  ];
+  if (page.length === 0) return [{ type: 'section', text: mrkdwn(`No calls recorded for session \`${escapeSlackText(sessionId)}\`.`) }];
+  const lines = page.map((e) => {
+    const status = e.status === undefined ? '–' : String(e.status);
+    const by = e.approver === undefined ? '' : ` · approved by ${escapeSlackText(e.approver)}`;
+    return `\`${new Date(e.at).toISOString()}\` *${escapeSlackText(e.verb)}* ${escapeSlackText(truncate(describeEntry(e), 200))} → ${escapeSlackText(e.decision)} (${status})${by}`;
+  });
+  // Sections hold at most 3000 characters: split the page over several.
+  let chunk: string[] = [];
+  for (const line of lines) {
+    if ([...chunk, line].join('\n').length > 2900) {
+      blocks.push({ type: 'section', text: mrkdwn(chunk.join('\n')) });
+      chunk = [];
+    }
+    chunk.push(line);
+  }
+  if (chunk.length > 0) blocks.push({ type: 'section', text: mrkdwn(chunk.join('\n')) });
+  const next = offset + pageSize;
+  if (next < entries.length) {
+    blocks.push({
+      type: 'actions',
+      block_id: 'audit.replay',
+      elements: [{ type: 'button', action_id: actionIds.replayMore, text: plain(`More (${entries.length - next} left)`), value: JSON.stringify({ s: sessionId, o: next }) }],
+    });
+  }
+  return blocks;
+}
+
+export function buildSessionsBlocks(identity: string | undefined, sessions: readonly SessionSummary[]): Block[] {
+  const title = identity === undefined ? '*Recent sessions*' : `*Recent sessions of* ${escapeSlackText(identity)}`;
+  if (sessions.length === 0) return [{ type: 'section', text: mrkdwn(`${title}\nnone`) }];
+  const lines = sessions.slice(0, 30).map((s) => {
+    const refused = s.refused === undefined || s.refused === 0 ? '' : `, ${s.refused} refused`;
+    return `\`${escapeSlackText(s.sessionId)}\` ${escapeSlackText(s.identity)} · ${new Date(s.startedAt).toISOString()} · ${s.calls} call(s)${refused}`;
+  });
+  return [{ type: 'section', text: mrkdwn(`${title}\n${lines.join('\n')}`) }];
+}
+
+export function buildPendingBlocks(records: readonly ApprovalRecord[]): Block[] {
+  if (records.length === 0) return [{ type: 'section', text: mrkdwn('*Pending approvals*\nnone') }];
+  const lines = records.slice(0, 30).map(
+    (r) => `\`${escapeSlackText(r.id)}\` ${escapeSlackText(r.identity)}: \`${escapeSlackText(truncate(describeTarget(r.request), 200))}\` on ${escapeSlackText(r.request.cluster)} · expires ${slackDate(r.expiresAt)} · ${r.votes.length} vote(s)`,
+  );
+  return [{ type: 'section', text: mrkdwn(`*Pending approvals*\n${lines.join('\n')}`) }];
+}

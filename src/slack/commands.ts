@@ -1,0 +1,112 @@
+// The `/hoop` slash command for auditors: replay a session, list sessions or pending approvals.
+// Pure of Bolt: takes the caller's Slack id and the text, returns the (ephemeral) reply.
+import type { ApprovalRecord } from '../approvals/types.js';
+import {
+  buildPendingBlocks,
+  buildSessionsBlocks,
+  buildTimelineBlocks,
+  escapeSlackText,
+  type Block,
+  type SessionSummary,
+  type TimelineEntry,
+} from './blocks.js';
+
+export type { SessionSummary, TimelineEntry } from './blocks.js';
+
+/** Read side of the audit store, as /hoop needs it (the store provides an adapter). */
+export interface AuditReader {
+  sessionTimeline(sessionId: string): Promise<TimelineEntry[]>;
+  listSessions(identity?: string): Promise<SessionSummary[]>;
+}
+
+export interface CommandReply {
+  text: string;
+  blocks?: Block[];
+}
+
+export interface HoopCommandDeps {
+  audit?: AuditReader;
+  pending: () => Promise<ApprovalRecord[]>;
+  /** Membership check (slack.auditors, default the approvers); throws when Slack cannot tell. */
+  isAuditor: (userId: string) => Promise<boolean>;
+  command?: string;
+  pageSize?: number;
+}
+
+export interface HoopCommand {
+  run(userId: string, text: string): Promise<CommandReply>;
+  /** The "more" button of a long timeline: value is `{"s": sessionId, "o": offset}`. */
+  more(userId: string, value: string): Promise<CommandReply>;
+}
+
+export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
+  const command = deps.command ?? '/hoop';
+  const pageSize = deps.pageSize ?? 20;
+
+  const help: CommandReply = {
+    text: [
+      `*${command} replay SESSION_ID* — the calls of one session: time, verb, resource, decision, status, approver`,
+      `*${command} sessions [IDENTITY]* — recent sessions`,
+      `*${command} pending* — approvals waiting for a decision`,
+      `*${command} help* — this text`,
+    ].join('\n'),
+  };
+
+  async function allowed(userId: string): Promise<CommandReply | undefined> {
+    try {
+      if (await deps.isAuditor(userId)) return undefined;
+      return { text: `you are not an auditor for hoopgate (slack.auditors in the gateway config); ${command} is refused` };
+    } catch {
+      return { text: 'could not check your auditor membership with Slack; try again' };
+    }
+  }
+
+  async function replay(sessionId: string, offset: number): Promise<CommandReply> {
+    if (deps.audit === undefined) return { text: 'no audit store is connected to this gateway' };
+    const entries = await deps.audit.sessionTimeline(sessionId);
+    if (entries.length === 0) return { text: `no calls recorded for session \`${escapeSlackText(sessionId)}\`` };
+    return { text: `session ${escapeSlackText(sessionId)}: ${entries.length} call(s)`, blocks: buildTimelineBlocks(sessionId, entries, offset, pageSize) };
+  }
+
+  return {
+    async run(userId, text) {
+      const refused = await allowed(userId);
+      if (refused !== undefined) return refused;
+      const [sub = 'help', ...args] = text.trim().split(/\s+/).filter((w) => w !== '');
+      switch (sub) {
+        case 'replay': {
+          const [sessionId] = args;
+          if (sessionId === undefined || !/^[\w.:-]{1,200}$/.test(sessionId)) return { text: `usage: ${command} replay SESSION_ID` };
+          return replay(sessionId, 0);
+        }
+        case 'sessions': {
+          if (deps.audit === undefined) return { text: 'no audit store is connected to this gateway' };
+          const [identity] = args;
+          const sessions = await deps.audit.listSessions(identity);
+          return { text: `${sessions.length} session(s)`, blocks: buildSessionsBlocks(identity, sessions) };
+        }
+        case 'pending': {
+          const records = await deps.pending();
+          return { text: `${records.length} pending approval(s)`, blocks: buildPendingBlocks(records) };
+        }
+        case 'help':
+          return help;
+        default:
+          return { text: `unknown subcommand "${escapeSlackText(sub)}"\n${help.text}` };
+      }
+    },
+    async more(userId, value) {
+      const refused = await allowed(userId);
+      if (refused !== undefined) return refused;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        return { text: 'bad "more" button value' };
+      }
+      const { s, o } = (parsed ?? {}) as { s?: unknown; o?: unknown };
+      if (typeof s !== 'string' || typeof o !== 'number' || !Number.isInteger(o) || o < 0) return { text: 'bad "more" button value' };
+      return replay(s, o);
+    },
+  };
+}

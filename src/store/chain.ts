@@ -1,0 +1,155 @@
+// The hash chain: canonical serialisation, record hashing and the group-commit writer that assigns
+// seq/prevHash/hash to drafts and hands whole batches to the store's durable write.
+import { createHash } from 'node:crypto';
+import type { AuditRecord, AuditRecordDraft } from './types.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * JSON round trip (drops undefined, NaN → null) with lone surrogates replaced, so the payload hashes
+ * the same after a trip through SQLite text or MongoDB BSON (which stores UTF-8 only).
+ */
+export function normaliseData(data: Record<string, unknown>): Record<string, unknown> {
+  const text = JSON.stringify(data, (_key, value: unknown) => (typeof value === 'string' ? value.replace(loneSurrogate, '\ufffd') : value));
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** JSON with object keys sorted at every level: the byte string that is hashed and signed. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, item]) => item !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+}
+
+/** SHA-256 over every field of the record except `hash` itself (format version 1). */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const hashed = {
+    v: 1,
+    chain: record.chain,
+    seq: record.seq,
+    kind: record.kind,
+    time: record.time,
+    eventId: record.eventId,
+    sessionId: record.sessionId,
+    identity: record.identity,
+    data: record.data,
+    prevHash: record.prevHash,
+  };
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
+}
+
+export interface ChainWriterDeps {
+  chain: string;
+  /** The stored head of the chain (seq 0 / GENESIS_HASH when empty). */
+  loadHead(): Promise<{ seq: number; hash: string }>;
+  /** One durable write of the whole batch (a transaction, an ordered insertMany). */
+  writeBatch(records: readonly AuditRecord[]): Promise<void>;
+  groupCommit: boolean;
+}
+
+export interface ChainWriter {
+  append(drafts: readonly AuditRecordDraft[]): Promise<AuditRecord[]>;
+  stats(): { durableWrites: number; recordsWritten: number; failedWrites: number };
+  /** Resolves when nothing is queued or being written. */
+  idle(): Promise<void>;
+}
+
+interface Pending {
+  drafts: readonly AuditRecordDraft[];
+  resolve: (records: AuditRecord[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: appends queue up while a batch is being written and go out together as the next
+ * batch the moment the previous one finishes. The first append after a quiet period is flushed on
+ * setImmediate (no timer delay), which also gathers the appends of the same event-loop turn.
+ */
+export function createChainWriter(deps: ChainWriterDeps): ChainWriter {
+  const queue: Pending[] = [];
+  let head: { seq: number; hash: string } | undefined;
+  let flushing = false;
+  let scheduled = false;
+  let idleWaiters: Array<() => void> = [];
+  const counters = { durableWrites: 0, recordsWritten: 0, failedWrites: 0 };
+
+  function schedule(): void {
+    if (flushing || scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      void flush();
+    });
+  }
+
+  async function flush(): Promise<void> {
+    if (flushing) return;
+    const batch = deps.groupCommit ? queue.splice(0) : queue.splice(0, 1);
+    if (batch.length === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const wake of waiters) wake();
+      return;
+    }
+    flushing = true;
+    try {
+      head ??= await deps.loadHead();
+      let { seq, hash } = head;
+      const slices: AuditRecord[][] = [];
+      for (const item of batch) {
+        const slice: AuditRecord[] = [];
+        for (const draft of item.drafts) {
+          seq += 1;
+          const unhashed: Omit<AuditRecord, 'hash'> = {
+            chain: deps.chain,
+            seq,
+            kind: draft.kind,
+            time: draft.time,
+            ...(draft.eventId === undefined ? {} : { eventId: draft.eventId }),
+            ...(draft.sessionId === undefined ? {} : { sessionId: draft.sessionId }),
+            ...(draft.identity === undefined ? {} : { identity: draft.identity }),
+            data: normaliseData(draft.data),
+            prevHash: hash,
+          };
+          hash = hashRecord(unhashed);
+          slice.push({ ...unhashed, hash });
+        }
+        slices.push(slice);
+      }
+      const records = slices.flat();
+      await deps.writeBatch(records);
+      head = { seq, hash };
+      counters.durableWrites += 1;
+      counters.recordsWritten += records.length;
+      batch.forEach((item, index) => item.resolve(slices[index] ?? []));
+    } catch (error) {
+      // A failed (or partly applied) batch: re-read the head before the next one.
+      head = undefined;
+      counters.failedWrites += 1;
+      for (const item of batch) item.reject(error);
+    } finally {
+      flushing = false;
+    }
+    void flush();
+  }
+
+  return {
+    append(drafts) {
+      if (drafts.length === 0) return Promise.resolve([]);
+      return new Promise<AuditRecord[]>((resolve, reject) => {
+        queue.push({ drafts, resolve, reject });
+        schedule();
+      });
+    },
+    stats: () => ({ ...counters }),
+    idle() {
+      if (!flushing && !scheduled && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idleWaiters.push(resolve));
+    },
+  };
+}

@@ -1,0 +1,223 @@
+// The audit chain on MongoDB: each group-commit batch is one ordered insertMany acknowledged by a
+// journaled majority. `_id` is "<chain>:<seq>", so two writers of one chain can never both land a seq.
+import type { Collection, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
+import { createChainWriter, GENESIS_HASH } from '../chain.js';
+import type { AuditRecord, AuditRecordKind, AuditStore, ChainHead, RecordQuery, SessionSummary, SignedCheckpoint } from '../types.js';
+
+export const durable: WriteConcernSettings = { w: 'majority', journal: true };
+
+interface RecordDoc {
+  _id: string;
+  chain: string;
+  seq: number;
+  kind: string;
+  time: number;
+  eventId?: string;
+  sessionId?: string;
+  identity?: string;
+  data: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+interface CheckpointDoc {
+  _id: string;
+  chain: string;
+  type: string;
+  seq: number;
+  time: number;
+  checkpoint: SignedCheckpoint;
+}
+
+function fromDoc(doc: RecordDoc): AuditRecord {
+  return {
+    chain: doc.chain,
+    seq: doc.seq,
+    kind: doc.kind as AuditRecordKind,
+    time: doc.time,
+    ...(doc.eventId == null ? {} : { eventId: doc.eventId }),
+    ...(doc.sessionId == null ? {} : { sessionId: doc.sessionId }),
+    ...(doc.identity == null ? {} : { identity: doc.identity }),
+    data: doc.data,
+    prevHash: doc.prevHash,
+    hash: doc.hash,
+  };
+}
+
+function toDoc(record: AuditRecord): RecordDoc {
+  return { _id: `${record.chain}:${record.seq}`, ...record };
+}
+
+export async function ensureAuditIndexes(db: Db): Promise<void> {
+  await db.collection('audit_records').createIndexes([
+    { key: { chain: 1, seq: 1 }, name: 'chain_seq', unique: true },
+    { key: { time: 1, chain: 1, seq: 1 }, name: 'time' },
+    { key: { sessionId: 1, time: 1 }, name: 'session' },
+    { key: { eventId: 1 }, name: 'event' },
+    { key: { identity: 1, time: 1 }, name: 'identity' },
+  ]);
+  await db.collection('audit_checkpoints').createIndexes([{ key: { chain: 1, seq: 1 }, name: 'chain_seq' }]);
+}
+
+const requestOnly = (value: unknown, otherwise: unknown = 0): Document => ({ $cond: [{ $eq: ['$kind', 'request'] }, value, otherwise] });
+const countWhen = (kind: string, field: string, value: string): Document => ({
+  $sum: { $cond: [{ $and: [{ $eq: ['$kind', kind] }, { $eq: [field, value] }] }, 1, 0] },
+});
+
+export function createMongoAuditStore(db: Db, options: { chain: string; groupCommit: boolean }): AuditStore & { idle(): Promise<void> } {
+  const { chain } = options;
+  const records: Collection<RecordDoc> = db.collection<RecordDoc>('audit_records');
+  const checkpointsCol: Collection<CheckpointDoc> = db.collection<CheckpointDoc>('audit_checkpoints');
+
+  const writer = createChainWriter({
+    chain,
+    groupCommit: options.groupCommit,
+    async loadHead() {
+      const [head] = await records.find({ chain }).sort({ seq: -1 }).limit(1).toArray();
+      return head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: head.seq, hash: head.hash };
+    },
+    async writeBatch(batch) {
+      const checkpoints = batch.filter((record) => record.kind === 'checkpoint');
+      if (checkpoints.length > 0) {
+        // The side copy first: a checkpoint must outlive a truncation of the chain tail it names.
+        await checkpointsCol.insertMany(
+          checkpoints.map((record) => {
+            const checkpoint = record.data as unknown as SignedCheckpoint;
+            const s = checkpoint.statement;
+            return { _id: `${s.chain}:${s.type}:${s.seq}:${record.chain}:${record.seq}`, chain: s.chain, type: s.type, seq: s.seq, time: s.time, checkpoint };
+          }),
+          { ordered: true, writeConcern: durable },
+        );
+      }
+      await records.insertMany(batch.map(toDoc), { ordered: true, writeConcern: durable });
+    },
+  });
+
+  return {
+    chain,
+    append: (drafts) => writer.append(drafts),
+    async appendCheckpoint(checkpoint) {
+      const [record] = await writer.append([
+        { kind: 'checkpoint', time: checkpoint.statement.time, data: checkpoint as unknown as Record<string, unknown> },
+      ]);
+      if (record === undefined) throw new Error('checkpoint append returned no record');
+      return record;
+    },
+    async listRecords(query: RecordQuery) {
+      const filter: Filter<RecordDoc> = {};
+      const and: Filter<RecordDoc>[] = [];
+      if (query.sessionId !== undefined) filter.sessionId = query.sessionId;
+      if (query.eventIds !== undefined) filter.eventId = { $in: [...query.eventIds] };
+      if (query.kinds !== undefined) filter.kind = { $in: [...query.kinds] };
+      if (query.since !== undefined || query.until !== undefined) {
+        filter.time = {
+          ...(query.since === undefined ? {} : { $gte: query.since }),
+          ...(query.until === undefined ? {} : { $lt: query.until }),
+        };
+      }
+      if (query.after !== undefined) {
+        const { time, chain: c, seq } = query.after;
+        and.push({ $or: [{ time: { $gt: time } }, { time, chain: { $gt: c } }, { time, chain: c, seq: { $gt: seq } }] });
+      }
+      if (and.length > 0) filter.$and = and;
+      let cursor = records.find(filter).sort({ time: 1, chain: 1, seq: 1 });
+      if (query.limit !== undefined) cursor = cursor.limit(Math.max(0, Math.trunc(query.limit)));
+      return (await cursor.toArray()).map(fromDoc);
+    },
+    async readChain(name, afterSeq, limit) {
+      const docs = await records
+        .find({ chain: name, seq: { $gt: afterSeq } })
+        .sort({ seq: 1 })
+        .limit(limit)
+        .toArray();
+      return docs.map(fromDoc);
+    },
+    async getRecord(name, seq) {
+      const doc = await records.findOne({ chain: name, seq });
+      return doc === null ? null : fromDoc(doc);
+    },
+    async chainHeads() {
+      const groups = await records
+        .aggregate<{ _id: string; firstSeq: number; seq: number; records: number }>([
+          { $group: { _id: '$chain', firstSeq: { $min: '$seq' }, seq: { $max: '$seq' }, records: { $sum: 1 } } },
+          { $sort: { _id: 1 } },
+        ])
+        .toArray();
+      const heads: ChainHead[] = [];
+      for (const group of groups) {
+        const head = await records.findOne({ chain: group._id, seq: group.seq });
+        if (head !== null) heads.push({ chain: group._id, firstSeq: group.firstSeq, seq: group.seq, hash: head.hash, time: head.time, records: group.records });
+      }
+      return heads;
+    },
+    async listSessions(filter = {}) {
+      const match: Filter<RecordDoc> = { sessionId: { $ne: null as unknown as string }, kind: { $in: ['request', 'outcome'] } };
+      if (filter.identity !== undefined) match.identity = filter.identity;
+      const rows = await records
+        .aggregate<{
+          _id: string;
+          identity: string | null;
+          cluster: string | null;
+          start: number;
+          end: number;
+          calls: number;
+          allow: number;
+          deny: number;
+          approve: number;
+          approvals: number;
+        }>([
+          { $match: match },
+          {
+            $group: {
+              _id: '$sessionId',
+              identity: { $max: '$identity' },
+              cluster: { $max: requestOnly('$data.cluster', null) },
+              start: { $min: '$time' },
+              end: { $max: '$time' },
+              calls: { $sum: requestOnly(1) },
+              allow: countWhen('request', '$data.decision.effect', 'allow'),
+              deny: countWhen('request', '$data.decision.effect', 'deny'),
+              approve: countWhen('request', '$data.decision.effect', 'approve'),
+              approvals: countWhen('outcome', '$data.approval.state', 'approved'),
+            },
+          },
+          { $match: { end: { $gte: filter.since ?? 0 } } },
+          { $sort: { end: -1, _id: 1 } },
+          { $limit: filter.limit ?? 100 },
+        ])
+        .toArray();
+      return rows.map(
+        (row): SessionSummary => ({
+          sessionId: row._id,
+          ...(row.identity == null ? {} : { identity: row.identity }),
+          ...(row.cluster == null ? {} : { cluster: row.cluster }),
+          start: row.start,
+          end: row.end,
+          calls: row.calls,
+          decisions: { allow: row.allow, deny: row.deny, approve: row.approve },
+          approvals: row.approvals,
+        }),
+      );
+    },
+    async checkpoints() {
+      const docs = await checkpointsCol.find({}).sort({ time: 1, _id: 1 }).toArray();
+      return docs.map((doc) => doc.checkpoint);
+    },
+    async retentionStart(name, cutoff) {
+      const active = await records.distinct('sessionId', { time: { $gte: cutoff }, sessionId: { $ne: null as unknown as string } });
+      const [doc] = await records
+        .find({ chain: name, $or: [{ time: { $gte: cutoff } }, { sessionId: { $in: active as string[] } }] })
+        .sort({ seq: 1 })
+        .limit(1)
+        .toArray();
+      return doc === undefined ? null : fromDoc(doc);
+    },
+    async deleteBefore(name, seq) {
+      await checkpointsCol.deleteMany({ chain: name, type: 'head', seq: { $lt: seq } }, { writeConcern: durable });
+      const result = await records.deleteMany({ chain: name, seq: { $lt: seq } }, { writeConcern: durable });
+      return result.deletedCount;
+    },
+    stats: () => writer.stats(),
+    idle: () => writer.idle(),
+  };
+}

@@ -1,0 +1,48 @@
+// The embedded store (default): one SQLite file in WAL mode with synchronous=FULL, so every committed
+// audit batch is on disk before the request it records is forwarded.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { HoopError } from '../../lib/errors.js';
+import type { Store, StoreOptions } from '../types.js';
+import { createSqliteApprovalRepository } from './approvals.js';
+import { createSqliteAuditStore } from './audit.js';
+import { schema } from './schema.js';
+
+export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
+  let db: Sqlite.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.exec(schema);
+  } catch (error) {
+    throw new HoopError(
+      'ERR_AUDIT_UNAVAILABLE',
+      `cannot open the audit store sqlite:${path}: ${(error as Error).message}; check that the directory exists and is writable`,
+      { cause: error },
+    );
+  }
+  const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit: options.groupCommit ?? true });
+  const approvals = createSqliteApprovalRepository(db);
+  const ping = db.prepare('SELECT 1');
+  let closed = false;
+
+  return {
+    kind: 'sqlite',
+    audit,
+    approvals,
+    async ping() {
+      if (closed) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store is closed');
+      ping.get();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await audit.idle();
+      db.close();
+    },
+  };
+}
