@@ -26,6 +26,7 @@ import { createUpstream } from './proxy/forward.js';
 import { createGatewayMasker } from './proxy/masking.js';
 import { createUpgradeHandler } from './proxy/upgrade.js';
 import { createSlackIntegration } from './slack/app.js';
+import { createGatewayPrivileges } from './slack/digest.js';
 import { createCheckpointWitness } from './slack/witness.js';
 import { createStore, type Store } from './store/index.js';
 
@@ -92,10 +93,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const defaultCluster = config.clusters[0]?.name;
   if (defaultCluster === undefined) throw new HoopError('ERR_CONFIG', 'clusters: at least one cluster is required');
 
+  // Least-privilege summaries (issue #8): `/hoop privileges` and the weekly digest, for the default cluster.
+  const privileges = config.slack === undefined ? undefined : await createGatewayPrivileges({ identities: config.identities, cluster: config.clusters[0]!, store: store.audit, clock, logger });
   const slack =
     config.slack === undefined
       ? undefined
-      : createSlackIntegration({ slack: config.slack, approval: config.approval, audit: createAuditReader(store), logger, clock });
+      : createSlackIntegration({ slack: config.slack, approval: config.approval, audit: { ...createAuditReader(store), ...(privileges === undefined ? {} : { privileges: privileges.source.view }) }, logger, clock });
   // Every end state of a held request joins the audit chain, then reaches Slack (or the terminal).
   const announce = slack?.notifier ?? options.notifier;
   const notifier: ApprovalNotifier = {
@@ -134,6 +137,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const retention = createRetentionJob({ store: store.audit, key: signingKey, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
   if (config.audit.checkpoint !== undefined) checkpointer.start();
   retention.start();
+  if (slack !== undefined && config.slack !== undefined) privileges?.startDigest(slack.app.client, config.slack.channel);
 
   const masker = createGatewayMasker(config.masking);
   const admitter = createAdmitter({ config, clusters, defaultCluster, verifier, recorder, approvals, masker, logger, metrics, clock });
@@ -231,6 +235,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for (const socket of sockets) socket.destroy();
       await recorder.close().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: records lost at shutdown'));
       await retention.stop();
+      await privileges?.close().catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed'));
       await checkpointer.stop().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: final checkpoint failed'));
       for (const cluster of clusters.values()) await cluster.upstream.dispatcher.close().catch(() => undefined);
       await slack?.close();

@@ -70,6 +70,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
 
   return async (ctx) => {
     const req = ctx.req;
+    const receivedAt = clock();
     const controller = new AbortController();
     ctx.res.on('close', () => {
       if (!ctx.res.writableFinished) controller.abort();
@@ -87,7 +88,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     } catch (error) {
       // Body problems are refused before authentication; the refusal is recorded all the same.
       const refusal = await admitter.reject(incoming(), toHoopError(error));
-      answerRefusal(ctx, refusal, controller);
+      answerRefusal(ctx, refusal, controller, receivedAt);
       return;
     }
 
@@ -99,15 +100,21 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       admission = await admitter.admit({ ...incoming(), ...(body === undefined ? {} : { body }) });
     } catch (error) {
       const refusal = error instanceof RecordedRefusal ? error : new RecordedRefusal(toHoopError(error), 'unrecorded');
-      answerRefusal(ctx, refusal, controller);
+      answerRefusal(ctx, refusal, controller, receivedAt);
       return;
     }
 
     await forwardAdmitted(ctx, admission, body, controller);
   };
 
-  function answerRefusal(ctx: Koa.Context, refusal: RecordedRefusal, controller: AbortController): void {
-    logRequest(ctx, refusal.error.status, { requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message });
+  function answerRefusal(ctx: Koa.Context, refusal: RecordedRefusal, controller: AbortController, receivedAt: number): void {
+    logRequest(ctx, refusal.error.status, receivedAt, {
+      requestId: refusal.requestId,
+      ...(refusal.cluster === undefined ? {} : { cluster: refusal.cluster }),
+      effect: 'deny',
+      reason: refusal.error.code,
+      message: refusal.error.message,
+    });
     metrics?.requests.inc({ cluster: refusal.cluster ?? '', effect: 'deny', verb: refusal.verb ?? '', resource: refusal.resource ?? '', code: String(refusal.error.status) });
     if (!controller.signal.aborted) sendStatus(ctx, refusal.error, refusal.requestId);
   }
@@ -134,7 +141,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     } catch (error) {
       const hoopError = toHoopError(error);
       admission.audit.complete(outcome(admission, hoopError.status, 0, { error: hoopError.message }));
-      logRequest(ctx, hoopError.status, { requestId: admission.requestId, identity: admission.identity.name, message: hoopError.message });
+      logRequest(ctx, hoopError.status, admission.startedAt, { ...decided(admission), message: hoopError.message });
       if (!controller.signal.aborted) sendStatus(ctx, hoopError, admission.requestId);
       return;
     }
@@ -152,7 +159,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     if (plan.kind === 'refuse') {
       upstream.body.destroy();
       admission.audit.complete(outcome(admission, plan.error.status, 0, { error: plan.error.message }));
-      logRequest(ctx, plan.error.status, { requestId: admission.requestId, identity: admission.identity.name, message: plan.error.message });
+      logRequest(ctx, plan.error.status, admission.startedAt, { ...decided(admission), message: plan.error.message });
       sendStatus(ctx, plan.error, admission.requestId);
       return;
     }
@@ -173,7 +180,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       upstream.body.destroy();
       ctx.res.end();
       admission.audit.complete(outcome(admission, upstream.status, 0, {}));
-      logRequest(ctx, upstream.status, { requestId: admission.requestId, identity: admission.identity.name });
+      logRequest(ctx, upstream.status, admission.startedAt, decided(admission));
       return;
     }
     const stages: NodeJS.ReadWriteStream[] = plan.kind === 'mask' ? [plan.stream, tap.stream] : [tap.stream];
@@ -189,9 +196,8 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
             ...(failure === undefined ? {} : { error: controller.signal.aborted ? 'client went away' : `stream failed: ${toHoopError(failure).message}` }),
           }),
         );
-        logRequest(ctx, upstream.status, {
-          requestId: admission.requestId,
-          identity: admission.identity.name,
+        logRequest(ctx, upstream.status, admission.startedAt, {
+          ...decided(admission),
           ...(failure === undefined ? {} : { streamError: controller.signal.aborted ? 'client went away' : toHoopError(failure).message }),
         });
         resolve();
@@ -220,9 +226,42 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     });
   }
 
-  function logRequest(ctx: Koa.Context, status: number, fields: Record<string, unknown>): void {
-    logger.info({ method: ctx.req.method, path: ctx.req.url, status, ...fields }, 'request');
+  /** The log line's view of an admitted request: who, as which account, and why it was let through. */
+  function decided(admission: Admission): Record<string, unknown> {
+    const { decision } = admission;
+    return {
+      requestId: admission.requestId,
+      cluster: admission.cluster.config.name,
+      identity: admission.identity.name,
+      subject: admission.principal.subject,
+      serviceAccount: admission.serviceAccount,
+      effect: decision.effect,
+      reason: decision.reason,
+      ...(decision.rule === undefined ? {} : { rule: decision.rule }),
+      ...(admission.approval === undefined ? {} : { approval: admission.approval.id }),
+    };
   }
+
+  /** One JSON line per request; never a token or a body (a refused `?access_token=` keeps no query). */
+  function logRequest(ctx: Koa.Context, status: number, startedAt: number, fields: Record<string, unknown>): void {
+    logger.info({ method: ctx.req.method, path: loggablePath(ctx.req.url ?? '/'), status, durationMs: clock() - startedAt, ...fields }, 'request');
+  }
+}
+
+/** Query parameter names that may carry a credential (the bearer extractor refuses them all). */
+const credentialParameter = /^(access_token|id_token|token|bearer|authorization)$/i;
+
+/** The path as received, unless its query names a credential parameter: then the query is dropped. */
+function loggablePath(rawUrl: string): string {
+  const q = rawUrl.indexOf('?');
+  if (q === -1) return rawUrl;
+  let keys: string[];
+  try {
+    keys = [...new URLSearchParams(rawUrl.slice(q + 1)).keys()];
+  } catch {
+    return `${rawUrl.slice(0, q)}?[query not logged]`;
+  }
+  return keys.some((key) => credentialParameter.test(key)) ? `${rawUrl.slice(0, q)}?[query not logged]` : rawUrl;
 }
 
 function first(value: string | string[] | undefined): string | undefined {

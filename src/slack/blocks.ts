@@ -275,3 +275,55 @@ export function buildPendingBlocks(records: readonly ApprovalRecord[]): Block[] 
   );
   return [{ type: 'section', text: mrkdwn(`*Pending approvals*\n${lines.join('\n')}`) }];
 }
+
+/** One identity's line of the least-privilege digest and of `/hoop privileges` (issue #8). */
+export interface PrivilegesSummary {
+  identity: string;
+  serviceAccount: string;
+  calls: number;
+  refused: number;
+  approved: number;
+  /** Granted and never used in the window; undefined when the API server could not be asked. */
+  overGrant?: number;
+  /** Up to a few over-granted permissions, described (`list configmaps -n staging`). */
+  overGrantSample?: readonly string[];
+  overGrantError?: string;
+  since: number;
+  until: number;
+}
+
+/** `hoopgate audit least-privilege --config FILE --identity NAME --since 7d --format table`. */
+export function privilegesCommandLine(identity: string, sinceText: string, configPath = 'FILE'): string {
+  return `hoopgate audit least-privilege --config ${configPath} --identity ${identity} --since ${sinceText} --format table`;
+}
+
+export function privilegesLine(s: PrivilegesSummary, sinceText: string, configPath?: string): string {
+  const counts = `${s.calls} call(s), ${s.refused} refused, ${s.approved} approved`;
+  let over: string;
+  if (s.overGrant === undefined) over = `over-grant unknown (${escapeSlackText(truncate(s.overGrantError ?? 'the API server was not asked', 200))})`;
+  else if (s.overGrant === 0) over = 'no over-grant';
+  else {
+    const sample = (s.overGrantSample ?? []).slice(0, 3).map((p) => escapeSlackText(p)).join(', ');
+    over = `over-grant: ${s.overGrant} permission(s) granted and never used${sample === '' ? '' : ` (${sample}${s.overGrant > 3 ? ', …' : ''})`}`;
+  }
+  return `*${escapeSlackText(s.identity)}* (\`${escapeSlackText(s.serviceAccount)}\`): ${counts} · ${over} · \`${escapeSlackText(privilegesCommandLine(s.identity, sinceText, configPath))}\``;
+}
+
+/** The weekly digest and the `/hoop privileges` reply: one line per identity. */
+export function buildPrivilegesBlocks(title: string, summaries: readonly PrivilegesSummary[], sinceText: string, configPath?: string): Block[] {
+  const first = summaries[0];
+  const window = first === undefined ? '' : ` — ${new Date(first.since).toISOString()} → ${new Date(first.until).toISOString()}`;
+  const blocks: Block[] = [{ type: 'section', text: mrkdwn(`*${escapeSlackText(title)}*${window}`) }];
+  if (summaries.length === 0) return [...blocks, { type: 'section', text: mrkdwn('no identities') }];
+  // Sections hold at most 3000 characters: split the lines over several.
+  let chunk: string[] = [];
+  for (const line of summaries.slice(0, 45).map((s) => privilegesLine(s, sinceText, configPath))) {
+    if (chunk.length > 0 && [...chunk, line].join('\n').length > 2900) {
+      blocks.push({ type: 'section', text: mrkdwn(chunk.join('\n')) });
+      chunk = [];
+    }
+    chunk.push(line);
+  }
+  if (chunk.length > 0) blocks.push({ type: 'section', text: mrkdwn(chunk.join('\n')) });
+  return blocks;
+}

@@ -1,22 +1,33 @@
-// The `/hoop` slash command for auditors: replay a session, list sessions or pending approvals.
+// The `/hoop` slash command for auditors: replay a session, list sessions, pending approvals, or each
+// identity's used/refused/approved calls and over-grant (`privileges`, issue #8).
 // Pure of Bolt: takes the caller's Slack id and the text, returns the (ephemeral) reply.
 import type { ApprovalRecord } from '../approvals/types.js';
 import {
   buildPendingBlocks,
+  buildPrivilegesBlocks,
   buildSessionsBlocks,
   buildTimelineBlocks,
   escapeSlackText,
   type Block,
+  type PrivilegesSummary,
   type SessionSummary,
   type TimelineEntry,
 } from './blocks.js';
 
-export type { SessionSummary, TimelineEntry } from './blocks.js';
+export type { PrivilegesSummary, SessionSummary, TimelineEntry } from './blocks.js';
+
+/** Each identity's privileges over a window (`sinceText`: `7d`), from the audit store and the API server. */
+export interface PrivilegesView {
+  sinceText: string;
+  summaries: PrivilegesSummary[];
+}
 
 /** Read side of the audit store, as /hoop needs it (the store provides an adapter). */
 export interface AuditReader {
   sessionTimeline(sessionId: string): Promise<TimelineEntry[]>;
   listSessions(identity?: string): Promise<SessionSummary[]>;
+  /** Absent: this gateway has no least-privilege summaries. */
+  privileges?(identity?: string): Promise<PrivilegesView>;
 }
 
 export interface CommandReply {
@@ -48,6 +59,7 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
       `*${command} replay SESSION_ID* — the calls of one session: time, verb, resource, decision, status, approver`,
       `*${command} sessions [IDENTITY]* — recent sessions`,
       `*${command} pending* — approvals waiting for a decision`,
+      `*${command} privileges [IDENTITY]* — calls, refusals, approvals and over-grant of each identity`,
       `*${command} help* — this text`,
     ].join('\n'),
   };
@@ -88,6 +100,15 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
         case 'pending': {
           const records = await deps.pending();
           return { text: `${records.length} pending approval(s)`, blocks: buildPendingBlocks(records) };
+        }
+        case 'privileges': {
+          if (deps.audit?.privileges === undefined) return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };
+          const [identity] = args;
+          if (identity !== undefined && !/^[\w.:@-]{1,200}$/.test(identity)) return { text: `usage: ${command} privileges [IDENTITY]` };
+          const view = await deps.audit.privileges(identity);
+          if (identity !== undefined && view.summaries.length === 0) return { text: `no identity "${escapeSlackText(identity)}" in the gateway config` };
+          const title = identity === undefined ? `Privileges of every identity, last ${view.sinceText}` : `Privileges of ${identity}, last ${view.sinceText}`;
+          return { text: `${escapeSlackText(title)}: ${view.summaries.length} identit${view.summaries.length === 1 ? 'y' : 'ies'}`, blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText) };
         }
         case 'help':
           return help;

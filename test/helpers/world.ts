@@ -38,6 +38,11 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
     port: 0,
     logDestination,
     ...options,
+    // A test that holds a request by mistake fails in 30 s, not the demo's 5 minutes.
+    editConfig: (document) => {
+      (document['approval'] as Record<string, unknown>)['timeout'] = '30s';
+      options.editConfig?.(document);
+    },
     gateway: { observeClientBytes: (chunk) => client.push(Buffer.from(chunk)), approvalPollMs: 50, ...options.gateway },
   });
   const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });

@@ -1,0 +1,186 @@
+// The bench's child processes, so the load generator, the gateway and the upstream never share an
+// event loop: `upstream` (simulated API server + local IdP), `gateway` (one replica from the demo
+// config), `mask` and `audit` (isolated micro-benches). Spoken to over the fork IPC channel (children.ts).
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { destination } from 'pino';
+import { Agent, request } from 'undici';
+import { loadConfig } from '../src/config/load.js';
+import { startDemoWorld } from '../src/demo/world.js';
+import { startGateway } from '../src/gateway.js';
+import { benchAudit } from './audit.js';
+import { benchMasking } from './mask.js';
+
+export const approverClient = { clientId: 'bench-approver', clientSecret: 'bench-approver-secret', groups: ['platform-oncall'], email: 'oncall@example.com' };
+/** Requests of ci-deployer for `get configmaps -n held` are held for approval (an added require rule). */
+export const heldNamespace = 'held';
+
+export interface UpstreamInfo {
+  dir: string;
+  simUrl: string;
+  simCaFile: string;
+  gatewayCaFile: string;
+  gatewayCertFile: string;
+  gatewayKeyFile: string;
+  configPath: string;
+  /** A ServiceAccount token of agents/ci-deployer minted by the sim (the direct baseline's credential). */
+  saToken: string;
+}
+
+export interface GatewayInfo {
+  url: string;
+  replicaId: string;
+}
+
+type Handler = (args: unknown) => Promise<unknown>;
+type Message = { type: 'call'; id: number; op: string; args?: unknown };
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+function serve(info: unknown, handlers: Record<string, Handler>): void {
+  process.on('message', (raw) => {
+    const message = raw as Message;
+    if (message?.type !== 'call') return;
+    const handler = handlers[message.op];
+    if (handler === undefined) {
+      send({ type: 'reply', id: message.id, ok: false, error: `unknown op ${message.op}` });
+      return;
+    }
+    handler(message.args).then(
+      (result) => send({ type: 'reply', id: message.id, ok: true, result }),
+      (error: unknown) => send({ type: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    );
+  });
+  // The parent going away ends the child: nothing is left running after a crashed bench.
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', info });
+}
+
+/** Client-credentials token from the local IdP, as `hoopgate token` gets one. */
+async function fetchToken(issuer: string, ca: string, resource: string, clientId: string, secret: string): Promise<string> {
+  const agent = new Agent({ connect: { ca } });
+  try {
+    const discovery = await request(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent });
+    const { token_endpoint: tokenEndpoint } = (await discovery.body.json()) as { token_endpoint: string };
+    const response = await request(tokenEndpoint, {
+      dispatcher: agent,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource }).toString(),
+    });
+    const body = (await response.body.json()) as { access_token?: string };
+    if (body.access_token === undefined) throw new Error(`token request for ${clientId} failed: ${JSON.stringify(body)}`);
+    return body.access_token;
+  } finally {
+    await agent.close();
+  }
+}
+
+async function upstream(input: { dir: string; heldObjects: number }): Promise<void> {
+  const nullLog = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  const world = await startDemoWorld({
+    dir: input.dir,
+    port: 0,
+    logDestination: nullLog,
+    extraClients: [approverClient],
+    editConfig: (document) => {
+      const identities = document['identities'] as { name: string; approval?: { require?: object[] } }[];
+      const deployer = identities.find((identity) => identity.name === 'ci-deployer');
+      if (deployer?.approval?.require === undefined) throw new Error('demo config changed: ci-deployer has no approval.require');
+      deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
+    },
+  });
+  // Only the simulated API server and the IdP stay here; gateways run in their own processes.
+  await world.gateway.close();
+  world.sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: heldNamespace } });
+  for (let i = 0; i < input.heldObjects; i++) {
+    world.sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, namespace: heldNamespace }, data: { index: String(i) } });
+  }
+  // The sim keeps every request for tests; a bench sends hundreds of thousands, so forget them.
+  setInterval(() => {
+    world.sim.requests.length = 0;
+  }, 1000).unref();
+  const idpCa = readFileSync(join(input.dir, 'idp-ca.pem'), 'utf8');
+  const info: UpstreamInfo = {
+    dir: input.dir,
+    simUrl: world.sim.url,
+    simCaFile: join(input.dir, 'cluster-ca.pem'),
+    gatewayCaFile: join(input.dir, 'gateway-ca.pem'),
+    gatewayCertFile: join(input.dir, 'gateway-cert.pem'),
+    gatewayKeyFile: join(input.dir, 'gateway-key.pem'),
+    configPath: world.configPath,
+    saToken: world.sim.issueToken('agents', 'ci-deployer', 24 * 3600),
+  };
+  serve(info, {
+    token: async (args) => {
+      const clientId = String(args);
+      const secret = readFileSync(join(input.dir, `${clientId}.secret`), 'utf8');
+      return fetchToken(world.idp.issuer, idpCa, world.idp.resource, clientId, secret);
+    },
+    stop: async () => {
+      await world.sim.close();
+      await world.idp.close();
+      setImmediate(() => process.exit(0));
+    },
+  });
+}
+
+async function gateway(input: { configPath: string; replicaId: string; logFile: string }): Promise<void> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error === null ? resolve(result) : reject(error))));
+  const config = await loadConfig(input.configPath, {});
+  const logDestination = destination({ dest: input.logFile, sync: false, mkdir: true });
+  const gw = await startGateway({ config, replicaId: input.replicaId, logDestination });
+  const info: GatewayInfo = { url: gw.url, replicaId: gw.replicaId };
+  serve(info, {
+    /** Requests this replica holds for approval right now (the pending-approvals gauge). */
+    held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
+    /** CPU profile of this process for a window only (startup excluded), like `--cpu-prof`. */
+    'profile-start': async () => {
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: 200 });
+      await post('Profiler.start');
+    },
+    'profile-stop': async (file) => {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      writeFileSync(String(file), JSON.stringify(profile));
+      return String(file);
+    },
+    stop: async () => {
+      await gw.close();
+      logDestination.flushSync();
+      setImmediate(() => process.exit(0));
+    },
+  });
+}
+
+async function main(role: string | undefined, input: Record<string, unknown>): Promise<void> {
+  switch (role) {
+    case 'upstream':
+      return upstream(input as Parameters<typeof upstream>[0]);
+    case 'gateway':
+      return gateway(input as Parameters<typeof gateway>[0]);
+    case 'mask': {
+      const { runs, ...options } = input as { runs: number; totalBytes?: number; secrets?: number };
+      return serve(await benchMasking(runs, options), {});
+    }
+    case 'audit':
+      return serve(await benchAudit(input as { concurrency: number; durationMs: number }), {});
+    default:
+      console.error('usage: node --import tsx bench/servers.ts upstream|gateway|mask|audit JSON');
+      process.exit(2);
+  }
+}
+
+// Only as a child's entry point: run.ts imports the constants above.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [role, json] = process.argv.slice(2);
+  await main(role, JSON.parse(json ?? '{}') as Record<string, unknown>);
+}

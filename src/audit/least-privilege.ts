@@ -1,0 +1,444 @@
+// The least-privilege report (issue #8, CONTRACT §8), pure: audit events → what each identity used,
+// was refused and needed approval for, the minimal Roles that allow exactly the used calls, and the
+// over-grant (granted permissions never used). Only names of objects appear, never values.
+import { CONNECT_SUBRESOURCES } from '../policy/rules.js';
+import type { AuditEvent } from './types.js';
+
+/** One permission as RBAC sees it; `namespace` '' is cluster scope (or all namespaces). */
+export interface PermissionKey {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+}
+
+export interface UsedPermission extends PermissionKey {
+  /** Set only when every use named one of the same few objects. */
+  name?: string;
+  count: number;
+  lastUsed: string;
+}
+
+export interface RefusedPermission {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  count: number;
+  reason: string;
+}
+
+export interface ApprovedPermission {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  count: number;
+  approvers: string[];
+}
+
+export interface OverGrantPermission {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource?: string;
+  namespace: string;
+}
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+
+export interface RbacObject {
+  apiVersion: 'rbac.authorization.k8s.io/v1';
+  kind: 'Role' | 'ClusterRole' | 'RoleBinding' | 'ClusterRoleBinding';
+  metadata: { name: string; namespace?: string; labels: Record<string, string> };
+  rules?: PolicyRule[];
+  roleRef?: { apiGroup: 'rbac.authorization.k8s.io'; kind: 'Role' | 'ClusterRole'; name: string };
+  subjects?: { kind: 'ServiceAccount'; name: string; namespace: string }[];
+}
+
+/** One identity of the report: exactly the JSON shape of CONTRACT §8. */
+export interface IdentityPrivileges {
+  identity: string;
+  serviceAccount: string;
+  since: string;
+  until: string;
+  used: UsedPermission[];
+  refused: RefusedPermission[];
+  approved: ApprovedPermission[];
+  suggestedRoles: RbacObject[];
+  overGrant: OverGrantPermission[];
+}
+
+export interface LeastPrivilegeReport {
+  identities: IdentityPrivileges[];
+}
+
+/** Counts for the digest: every call of the window, including API discovery. */
+export interface CallTotals {
+  calls: number;
+  refused: number;
+  approved: number;
+}
+
+export interface SummarizeInput {
+  identity: string;
+  serviceAccount: string;
+  since: number;
+  until: number;
+  /** Any events; only this identity's (and `cluster`'s, when given) are read. */
+  events: Iterable<AuditEvent>;
+  cluster?: string;
+  /** Bind the suggested roles to this "namespace/name" instead of the baseline account. */
+  bindTo?: string;
+  /** "The same few objects": at most this many distinct names collapse to resourceNames (default 5). */
+  maxResourceNames?: number;
+  /** What the baseline account is granted (from the API server); absent: no over-grant computed. */
+  granted?: readonly PermissionKey[];
+}
+
+export const DEFAULT_MAX_RESOURCE_NAMES = 5;
+
+const VERB_ORDER = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+
+function compareVerbs(a: string, b: string): number {
+  const ia = VERB_ORDER.indexOf(a);
+  const ib = VERB_ORDER.indexOf(b);
+  if (ia !== -1 || ib !== -1) return (ia === -1 ? 99 : ia) - (ib === -1 ? 99 : ib);
+  return a.localeCompare(b);
+}
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The permission a classified event needed: streams into pods are authorised as `create`, like RBAC. */
+export function permissionOf(event: Pick<AuditEvent, 'info'>): (PermissionKey & { name: string }) | undefined {
+  const info = event.info;
+  if (info === undefined || !info.isResourceRequest || info.resource === '') return undefined;
+  return {
+    verb: CONNECT_SUBRESOURCES.has(info.subresource) ? 'create' : info.verb,
+    apiGroup: info.apiGroup,
+    resource: info.resource,
+    subresource: info.subresource,
+    namespace: info.namespace,
+    name: info.name,
+  };
+}
+
+type Bucket = 'used' | 'refused' | 'approved' | 'none';
+
+/** Where one event belongs. Anything not clearly allowed by the baseline is not "used". */
+function classify(event: AuditEvent): { bucket: Bucket; reason?: string; approvers?: string[] } {
+  const decision = event.decision;
+  const status = event.outcome?.status;
+  switch (decision.effect) {
+    case 'allow':
+      if (decision.reason === 'non-resource') return { bucket: 'none' };
+      if (decision.reason === 'grant') return { bucket: 'approved', approvers: [] };
+      // The gateway said yes but the API server did not: not a use of the permission.
+      if (status === 401 || status === 403) return { bucket: 'refused', reason: `api server answered ${status}` };
+      return { bucket: 'used' };
+    case 'deny':
+      return { bucket: 'refused', reason: decision.rule === undefined ? decision.reason : `${decision.reason} (${decision.rule})` };
+    case 'approve': {
+      const approval = event.outcome?.approval;
+      if (approval?.state === 'approved') return { bucket: 'approved', approvers: approval.by };
+      if (approval !== undefined) return { bucket: 'refused', reason: `approval ${approval.state}${approval.by.length > 0 ? ` by ${approval.by.join(', ')}` : ''}` };
+      return { bucket: 'refused', reason: event.outcome === undefined ? 'approval pending' : `${decision.reason}: not approved` };
+    }
+    default:
+      return { bucket: 'none' };
+  }
+}
+
+interface Group<T> {
+  key: PermissionKey;
+  /** name → uses */
+  names: Map<string, T[]>;
+}
+
+function keyOf(p: PermissionKey): string {
+  return JSON.stringify([p.namespace, p.apiGroup, p.resource, p.subresource, p.verb]);
+}
+
+function groupBy<T extends { permission: PermissionKey & { name: string } }>(items: readonly T[]): Group<T>[] {
+  const groups = new Map<string, Group<T>>();
+  for (const item of items) {
+    const { name, ...key } = item.permission;
+    const id = keyOf(key);
+    let group = groups.get(id);
+    if (group === undefined) {
+      group = { key, names: new Map() };
+      groups.set(id, group);
+    }
+    const list = group.names.get(name) ?? [];
+    list.push(item);
+    group.names.set(name, list);
+  }
+  return [...groups.values()].sort((a, b) => byText(keyOf(a.key), keyOf(b.key)));
+}
+
+/** Names are kept only when every use named an object and there are at most `max` of them. */
+function splitByStableNames<T>(group: Group<T>, max: number): { name?: string; items: T[] }[] {
+  const names = [...group.names.keys()];
+  const stable = names.length <= max && !names.includes('');
+  if (!stable) return [{ items: [...group.names.values()].flat() }];
+  return names.sort(byText).map((name) => ({ name, items: group.names.get(name) ?? [] }));
+}
+
+function optional(key: PermissionKey, name: string | undefined): { subresource?: string; namespace?: string; name?: string } {
+  return {
+    ...(key.subresource === '' ? {} : { subresource: key.subresource }),
+    ...(key.namespace === '' ? {} : { namespace: key.namespace }),
+    ...(name === undefined ? {} : { name }),
+  };
+}
+
+function distinct(values: Iterable<string>): string[] {
+  return [...new Set(values)].filter((v) => v !== '').sort(byText);
+}
+
+/** A DNS-1123 name for the suggested objects. */
+export function suggestedRoleName(identity: string): string {
+  const base = identity.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return `${(base === '' ? 'identity' : base).slice(0, 200)}-least-privilege`;
+}
+
+/**
+ * The rules that allow exactly `used` in one scope: per (group, resource, verb) the names used (or
+ * any name); then verbs with the same names joined; then resources with the same verbs and names
+ * joined. Each step keeps the cross product exact, so nothing beyond the used calls is granted.
+ */
+export function compactRules(used: readonly UsedPermission[]): PolicyRule[] {
+  const perVerb = new Map<string, { apiGroup: string; resource: string; verb: string; names: Set<string>; anyName: boolean }>();
+  for (const u of used) {
+    const resource = u.subresource === '' ? u.resource : `${u.resource}/${u.subresource}`;
+    const id = JSON.stringify([u.apiGroup, resource, u.verb]);
+    const entry = perVerb.get(id) ?? { apiGroup: u.apiGroup, resource, verb: u.verb, names: new Set<string>(), anyName: false };
+    if (u.name === undefined) entry.anyName = true;
+    else entry.names.add(u.name);
+    perVerb.set(id, entry);
+  }
+  const perResource = new Map<string, { apiGroup: string; resource: string; names: string[]; verbs: string[] }>();
+  for (const e of perVerb.values()) {
+    const names = e.anyName ? [] : [...e.names].sort(byText);
+    const id = JSON.stringify([e.apiGroup, e.resource, names]);
+    const entry = perResource.get(id) ?? { apiGroup: e.apiGroup, resource: e.resource, names, verbs: [] };
+    entry.verbs.push(e.verb);
+    perResource.set(id, entry);
+  }
+  const rules = new Map<string, PolicyRule>();
+  for (const e of perResource.values()) {
+    const verbs = [...e.verbs].sort(compareVerbs);
+    const id = JSON.stringify([e.apiGroup, e.names, verbs]);
+    const rule = rules.get(id) ?? { apiGroups: [e.apiGroup], resources: [], ...(e.names.length === 0 ? {} : { resourceNames: e.names }), verbs };
+    rule.resources.push(e.resource);
+    rules.set(id, rule);
+  }
+  return [...rules.values()]
+    .map((rule) => ({ ...rule, resources: rule.resources.sort(byText) }))
+    .sort(
+      (a, b) =>
+        byText(JSON.stringify([a.apiGroups, a.resources]), JSON.stringify([b.apiGroups, b.resources])) ||
+        (a.resourceNames?.length ?? 0) - (b.resourceNames?.length ?? 0) ||
+        byText(JSON.stringify(a.resourceNames ?? []), JSON.stringify(b.resourceNames ?? [])),
+    );
+}
+
+function splitAccount(serviceAccount: string): { namespace: string; name: string } {
+  const [namespace = '', name = ''] = serviceAccount.split('/');
+  return { namespace, name };
+}
+
+/** A Role + RoleBinding per namespace used, and a ClusterRole + ClusterRoleBinding for cluster scope. */
+export function suggestRoles(identity: string, serviceAccount: string, used: readonly UsedPermission[]): RbacObject[] {
+  const name = suggestedRoleName(identity);
+  const labels = { 'app.kubernetes.io/managed-by': 'hoopgate' };
+  const subject = { kind: 'ServiceAccount' as const, ...splitAccount(serviceAccount) };
+  const byNamespace = new Map<string, UsedPermission[]>();
+  for (const u of used) byNamespace.set(u.namespace, [...(byNamespace.get(u.namespace) ?? []), u]);
+  const objects: RbacObject[] = [];
+  const apiVersion = 'rbac.authorization.k8s.io/v1' as const;
+  const cluster = byNamespace.get('');
+  if (cluster !== undefined) {
+    objects.push(
+      { apiVersion, kind: 'ClusterRole', metadata: { name, labels }, rules: compactRules(cluster) },
+      { apiVersion, kind: 'ClusterRoleBinding', metadata: { name, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [subject] },
+    );
+  }
+  for (const namespace of [...byNamespace.keys()].filter((ns) => ns !== '').sort(byText)) {
+    objects.push(
+      { apiVersion, kind: 'Role', metadata: { name, namespace, labels }, rules: compactRules(byNamespace.get(namespace) ?? []) },
+      { apiVersion, kind: 'RoleBinding', metadata: { name, namespace, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [subject] },
+    );
+  }
+  return objects;
+}
+
+/**
+ * Granted and never used. A use at cluster scope covers the same permission in every namespace; a
+ * grant at cluster scope is covered only by a use at cluster scope (using it in one namespace does not
+ * justify all of them).
+ */
+export function computeOverGrant(granted: readonly PermissionKey[], used: readonly PermissionKey[]): OverGrantPermission[] {
+  const usedKeys = new Set(used.map(keyOf));
+  const seen = new Set<string>();
+  const out: OverGrantPermission[] = [];
+  for (const g of [...granted].sort((a, b) => byText(keyOf(a), keyOf(b)))) {
+    const id = keyOf(g);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (usedKeys.has(id) || usedKeys.has(keyOf({ ...g, namespace: '' }))) continue;
+    out.push({ verb: g.verb, apiGroup: g.apiGroup, resource: g.resource, ...(g.subresource === '' ? {} : { subresource: g.subresource }), namespace: g.namespace });
+  }
+  return out;
+}
+
+/** One identity's events in the window (request time in [since, until)), of one cluster when given. */
+export function eventsOf(events: Iterable<AuditEvent>, identity: string, window: { since: number; until: number; cluster?: string }): AuditEvent[] {
+  const out: AuditEvent[] = [];
+  for (const event of events) {
+    if (event.identity !== identity) continue;
+    if (window.cluster !== undefined && event.cluster !== window.cluster) continue;
+    const time = Date.parse(event.time);
+    if (time < window.since || time >= window.until) continue;
+    out.push(event);
+  }
+  return out;
+}
+
+export function summarizeIdentity(input: SummarizeInput): { privileges: IdentityPrivileges; totals: CallTotals } {
+  const max = input.maxResourceNames ?? DEFAULT_MAX_RESOURCE_NAMES;
+  const events = eventsOf(input.events, input.identity, { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) });
+  type Item = { permission: PermissionKey & { name: string }; time: string; reason?: string; approvers?: string[] };
+  const buckets: Record<'used' | 'refused' | 'approved', Item[]> = { used: [], refused: [], approved: [] };
+  const totals: CallTotals = { calls: events.length, refused: 0, approved: 0 };
+  for (const event of events) {
+    const where = classify(event);
+    if (where.bucket === 'refused') totals.refused += 1;
+    if (where.bucket === 'approved') totals.approved += 1;
+    const permission = permissionOf(event);
+    if (permission === undefined || where.bucket === 'none') continue;
+    buckets[where.bucket].push({
+      permission,
+      time: event.time,
+      ...(where.reason === undefined ? {} : { reason: where.reason }),
+      ...(where.approvers === undefined ? {} : { approvers: where.approvers }),
+    });
+  }
+
+  const used: UsedPermission[] = [];
+  for (const group of groupBy(buckets.used)) {
+    for (const part of splitByStableNames(group, max)) {
+      const lastUsed = part.items.map((i) => i.time).sort(byText).at(-1) ?? '';
+      used.push({ ...group.key, ...(part.name === undefined ? {} : { name: part.name }), count: part.items.length, lastUsed });
+    }
+  }
+  const refused: RefusedPermission[] = [];
+  for (const group of groupBy(buckets.refused)) {
+    for (const part of splitByStableNames(group, max)) {
+      const { verb, apiGroup, resource } = group.key;
+      refused.push({ verb, apiGroup, resource, ...optional(group.key, part.name), count: part.items.length, reason: distinct(part.items.map((i) => i.reason ?? '')).join('; ') });
+    }
+  }
+  const approved: ApprovedPermission[] = [];
+  for (const group of groupBy(buckets.approved)) {
+    for (const part of splitByStableNames(group, max)) {
+      const { verb, apiGroup, resource } = group.key;
+      approved.push({ verb, apiGroup, resource, ...optional(group.key, part.name), count: part.items.length, approvers: distinct(part.items.flatMap((i) => i.approvers ?? [])) });
+    }
+  }
+
+  return {
+    privileges: {
+      identity: input.identity,
+      serviceAccount: input.serviceAccount,
+      since: new Date(input.since).toISOString(),
+      until: new Date(input.until).toISOString(),
+      used,
+      refused,
+      approved,
+      suggestedRoles: suggestRoles(input.identity, input.bindTo ?? input.serviceAccount, used),
+      overGrant: input.granted === undefined ? [] : computeOverGrant(input.granted, used),
+    },
+    totals,
+  };
+}
+
+/** `get configmaps/app-config -n staging`, `list deployments.apps (all namespaces)`: for tables and Slack. */
+export function describePermission(p: { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string }, clusterScope = 'cluster scope'): string {
+  const resource = `${p.resource}${p.apiGroup === '' ? '' : `.${p.apiGroup}`}`;
+  const target = `${resource}${p.name === undefined || p.name === '' ? '' : `/${p.name}`}${p.subresource === undefined || p.subresource === '' ? '' : `/${p.subresource}`}`;
+  return `${p.verb} ${target} ${p.namespace === undefined || p.namespace === '' ? `(${clusterScope})` : `-n ${p.namespace}`}`;
+}
+
+export interface ReportIdentity {
+  name: string;
+  serviceAccount: string;
+}
+
+/** The port to the API server: what a baseline account is granted in these namespaces (and cluster-wide). */
+export type GrantedLookup = (serviceAccount: string, namespaces: string[]) => Promise<{ granted: readonly PermissionKey[]; method: string }>;
+
+export interface BuildReportInput {
+  identities: readonly ReportIdentity[];
+  events: readonly AuditEvent[];
+  since: number;
+  until: number;
+  cluster?: string;
+  bindTo?: string;
+  maxResourceNames?: number;
+  /** Absent: no over-grant is computed (offline). */
+  granted?: GrantedLookup;
+}
+
+export interface IdentityReport {
+  privileges: IdentityPrivileges;
+  totals: CallTotals;
+  /** How the over-grant was found, or why it could not be. */
+  overGrant: { method: string } | { error: string } | { skipped: true };
+}
+
+/** The namespaces an identity's calls named (used, refused or approved alike), sorted. */
+export function namespacesInUse(events: readonly AuditEvent[]): string[] {
+  return distinct(events.map((e) => (e.info?.isResourceRequest === true ? e.info.namespace : '')));
+}
+
+/** Every identity, in config order; one that made no call appears with empty lists. */
+export async function buildLeastPrivilegeReport(input: BuildReportInput): Promise<IdentityReport[]> {
+  const out: IdentityReport[] = [];
+  for (const identity of input.identities) {
+    const window = { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) };
+    const mine = eventsOf(input.events, identity.name, window);
+    let granted: readonly PermissionKey[] | undefined;
+    let overGrant: IdentityReport['overGrant'] = { skipped: true };
+    if (input.granted !== undefined) {
+      try {
+        const answer = await input.granted(identity.serviceAccount, namespacesInUse(mine));
+        granted = answer.granted;
+        overGrant = { method: answer.method };
+      } catch (error) {
+        overGrant = { error: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    const { privileges, totals } = summarizeIdentity({
+      identity: identity.name,
+      serviceAccount: identity.serviceAccount,
+      ...window,
+      events: mine,
+      ...(input.bindTo === undefined ? {} : { bindTo: input.bindTo }),
+      ...(input.maxResourceNames === undefined ? {} : { maxResourceNames: input.maxResourceNames }),
+      ...(granted === undefined ? {} : { granted }),
+    });
+    out.push({ privileges, totals, overGrant });
+  }
+  return out;
+}

@@ -1,0 +1,187 @@
+// The weekly least-privilege digest (issue #8): a node-cron job posts, per identity, its calls,
+// refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
+import cron from 'node-cron';
+import { exportEvents } from '../audit/events.js';
+import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
+import type { AuditEvent } from '../audit/types.js';
+import type { ClusterConfig } from '../config/types.js';
+import { formatDuration } from '../config/values.js';
+import { createClusterGrantedLookup } from '../kube/granted-permissions.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import type { AuditStore } from '../store/types.js';
+import { buildPrivilegesBlocks, type PrivilegesSummary } from './blocks.js';
+import type { PrivilegesView } from './commands.js';
+
+export const DIGEST_WINDOW_MS = 7 * 24 * 3600_000;
+/** Mondays at 09:00:00 (node-cron, with seconds), the replica's local time. */
+export const DIGEST_SCHEDULE = '0 0 9 * * 1';
+
+export function toPrivilegesSummary(report: IdentityReport): PrivilegesSummary {
+  const p = report.privileges;
+  const og = report.overGrant;
+  return {
+    identity: p.identity,
+    serviceAccount: p.serviceAccount,
+    calls: report.totals.calls,
+    refused: report.totals.refused,
+    approved: report.totals.approved,
+    ...('method' in og ? { overGrant: p.overGrant.length, overGrantSample: p.overGrant.slice(0, 3).map((o) => describePermission(o, 'all namespaces')) } : {}),
+    ...('error' in og ? { overGrantError: og.error } : {}),
+    ...('skipped' in og ? { overGrantError: 'no cluster connection to ask' } : {}),
+    since: Date.parse(p.since),
+    until: Date.parse(p.until),
+  };
+}
+
+export interface PrivilegesSourceDeps {
+  store: AuditStore;
+  identities: readonly { name: string; serviceAccount: string }[];
+  /** Only this cluster's calls are read (the one `granted` asks). */
+  cluster: string;
+  granted?: GrantedLookup;
+  clock?: () => number;
+  windowMs?: number;
+}
+
+export interface PrivilegesSource {
+  view(identity?: string): Promise<PrivilegesView>;
+}
+
+export function createPrivilegesSource(deps: PrivilegesSourceDeps): PrivilegesSource {
+  const clock = deps.clock ?? Date.now;
+  const windowMs = deps.windowMs ?? DIGEST_WINDOW_MS;
+  return {
+    async view(identity) {
+      const identities = deps.identities.filter((i) => identity === undefined || i.name === identity);
+      const until = clock();
+      const since = until - windowMs;
+      const events: AuditEvent[] = [];
+      if (identities.length > 0) for await (const event of exportEvents(deps.store, { since, until })) events.push(event);
+      const reports = await buildLeastPrivilegeReport({
+        identities: identities.map((i) => ({ name: i.name, serviceAccount: i.serviceAccount })),
+        events,
+        since,
+        until,
+        cluster: deps.cluster,
+        ...(deps.granted === undefined ? {} : { granted: deps.granted }),
+      });
+      return { sinceText: formatDuration(windowMs), summaries: reports.map(toPrivilegesSummary) };
+    },
+  };
+}
+
+export interface PrivilegesDigestDeps {
+  source: PrivilegesSource;
+  client: { chat: { postMessage(args: { channel: string; text: string; blocks: unknown[]; unfurl_links: boolean; unfurl_media: boolean }): Promise<unknown> } };
+  channel: string;
+  /** node-cron expression with seconds; default weekly (DIGEST_SCHEDULE). */
+  schedule?: string;
+  logger?: Logger;
+  name?: string;
+}
+
+export interface PrivilegesDigest {
+  /** Builds and posts one digest now. */
+  run(): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDigest {
+  const logger = deps.logger ?? silentLogger;
+  let task: ReturnType<typeof cron.schedule> | undefined;
+  let running: Promise<void> | undefined;
+
+  async function post(): Promise<void> {
+    const view = await deps.source.view();
+    const title = `Least-privilege digest, last ${view.sinceText}`;
+    const over = view.summaries.reduce((n, s) => n + (s.overGrant ?? 0), 0);
+    const text = `${title}: ${view.summaries.length} identities, ${over} over-granted permission(s)`;
+    await deps.client.chat.postMessage({
+      channel: deps.channel,
+      text,
+      blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText),
+      unfurl_links: false,
+      unfurl_media: false,
+    });
+    logger.info({ identities: view.summaries.length, overGrant: over }, 'least-privilege digest posted');
+  }
+
+  function runOnce(): Promise<void> {
+    running ??= post().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  return {
+    run: runOnce,
+    start() {
+      task ??= cron.schedule(
+        deps.schedule ?? DIGEST_SCHEDULE,
+        async () => {
+          try {
+            await runOnce();
+          } catch (error) {
+            logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'least-privilege digest failed; the next week will try again');
+          }
+        },
+        { noOverlap: true, name: deps.name ?? 'least-privilege-digest' },
+      );
+    },
+    async stop() {
+      if (task !== undefined) {
+        await task.stop();
+        await task.destroy();
+        task = undefined;
+      }
+      await running?.catch(() => undefined);
+    },
+  };
+}
+
+export interface GatewayPrivileges {
+  source: PrivilegesSource;
+  /** Schedules the weekly digest to `channel` (stopped by close()). */
+  startDigest(client: PrivilegesDigestDeps['client'], channel: string): PrivilegesDigest;
+  close(): Promise<void>;
+}
+
+/** The gateway's wiring in one call: summaries of the default cluster, and the digest job. */
+export async function createGatewayPrivileges(deps: {
+  identities: readonly { name: string; serviceAccount: string }[];
+  cluster: ClusterConfig;
+  store: AuditStore;
+  clock?: () => number;
+  logger?: Logger;
+  schedule?: string;
+}): Promise<GatewayPrivileges> {
+  const cluster = await createClusterGrantedLookup(deps.cluster, deps.clock === undefined ? {} : { clock: deps.clock });
+  const source = createPrivilegesSource({
+    store: deps.store,
+    identities: deps.identities,
+    cluster: deps.cluster.name,
+    granted: cluster.lookup,
+    ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+  });
+  const digests: PrivilegesDigest[] = [];
+  return {
+    source,
+    startDigest(client, channel) {
+      const digest = createPrivilegesDigest({
+        source,
+        client,
+        channel,
+        ...(deps.logger === undefined ? {} : { logger: deps.logger }),
+        ...(deps.schedule === undefined ? {} : { schedule: deps.schedule }),
+      });
+      digest.start();
+      digests.push(digest);
+      return digest;
+    },
+    async close() {
+      for (const digest of digests) await digest.stop();
+      await cluster.close();
+    },
+  };
+}
