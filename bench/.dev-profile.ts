@@ -14,7 +14,12 @@ const gw = await startChild<GatewayInfo>('gateway', { configPath: up.info.config
 await new Promise((r) => setTimeout(r, 1500));
 const token = await up.call<string>('token', 'ci-deployer');
 const file = join(work, 'p.cpuprofile');
-const res = await runLoad({ origin: gw.info.url, path: '/api/v1/namespaces/staging/configmaps/app-config', headers: { authorization: `Bearer ${token}` }, ca, concurrency: c, warmupMs: 1000, durationMs: 4000, maxRequests: 1e6, onWindowStart: () => void gw.call('profile-start') });
+const prof = process.argv[3] !== 'noprof';
+const st0 = await gw.call<any>('audit-stats');
+const res = await runLoad({ origin: gw.info.url, path: '/api/v1/namespaces/staging/configmaps/app-config', headers: { authorization: `Bearer ${token}` }, ca, concurrency: c, warmupMs: 1000, durationMs: 4000, maxRequests: 1e6, onWindowStart: () => { if (prof) void gw.call('profile-start'); } });
+console.log(JSON.stringify(res));
+console.log('audit', JSON.stringify(st0), JSON.stringify(await gw.call('audit-stats')));
+if (!prof) { await gw.stop(); await up.stop(); process.exit(0); }
 await gw.call('profile-stop', file);
 console.log(JSON.stringify(res));
 const s = summarizeCpuProfile(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, 30, '/work/main/');

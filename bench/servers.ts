@@ -142,6 +142,8 @@ async function gateway(input: { configPath: string; replicaId: string; logFile: 
   serve(info, {
     /** Requests this replica holds for approval right now (the pending-approvals gauge). */
     held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
+    /** Durable audit writes and records so far (group commit: records per write). */
+    'audit-stats': async () => gw.store.audit.stats(),
     /** CPU profile of this process for a window only (startup excluded), like `--cpu-prof`. */
     'profile-start': async () => {
       await post('Profiler.enable');

@@ -66,7 +66,8 @@ function tokenFileKubeConfig(cluster: ClusterConfig, path: string): KubeConfig {
   return kc;
 }
 
-async function buildKubeConfig(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<KubeConfig> {
+/** The gateway's own KubeConfig for a cluster (also read by kube/granted-permissions.ts for its keep-alive reviews). */
+export async function buildKubeConfig(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<KubeConfig> {
   if ('tokenFile' in credentials) {
     await readTokenFile(credentials.tokenFile, cluster.name); // fail at start, not at the first agent call
     return tokenFileKubeConfig(cluster, credentials.tokenFile);

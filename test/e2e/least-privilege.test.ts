@@ -175,8 +175,8 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     assert.deepEqual(docs[0].rules, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list'] }]);
     assert.deepEqual(docs[2].rules, [
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['app-config'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: [''], resources: ['pods', 'pods/log'], resourceNames: ['web-0'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] },
     ]);
 

@@ -16,7 +16,7 @@ export interface TestWorld extends DemoWorld {
   kubectl(args: string[], options?: { context?: string; version?: KubectlVersion; stdin?: string; timeoutMs?: number }): Promise<KubectlResult>;
   spawnKubectl(args: string[], options?: { context?: string; version?: KubectlVersion }): ReturnType<typeof spawnKubectl>;
   /** An HTTPS call to the gateway with exactly these headers (no kubectl in between). */
-  call(path: string, options?: { method?: string; headers?: Record<string, string | string[]>; body?: string; signal?: AbortSignal }): Promise<{ status: number; headers: Record<string, unknown>; text: string; json: () => any }>;
+  call(path: string, options?: { method?: string; headers?: Record<string, string | string[]>; body?: string; signal?: AbortSignal; origin?: string }): Promise<{ status: number; headers: Record<string, unknown>; text: string; json: () => any }>;
   /** A fresh OIDC access token for a demo client (client credentials at the local IdP). */
   token(clientId: string): Promise<string>;
   /** Fails if any canary (seeded or added) appears in client bytes, logs or the audit store. */
@@ -64,7 +64,7 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
     async call(path, opts = {}) {
       // dispatcher.request sends `path` byte for byte; a URL would be normalised by the client first.
       const response = await agent.request({
-        origin: world.gateway.url,
+        origin: opts.origin ?? world.gateway.url,
         path,
         method: (opts.method ?? 'GET') as 'GET',
         headers: opts.headers ?? {},
