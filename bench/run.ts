@@ -3,13 +3,13 @@
 // Writes bench/results.json and bench/results.md; method and caveats in docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, Pool, request } from 'undici';
 import type { MaskingFigures } from './mask.js';
 import type { AuditBenchResult } from './audit.js';
-import { cpuSecondsOf, memoryOf, startChild, type Child } from './children.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
@@ -58,6 +58,8 @@ const machine = {
   node: process.version,
   os: `${process.platform} ${release()}`,
   openFilesLimit: fileLimit().soft,
+  /** 1-minute load average when the bench started: other work on the machine skews every figure. */
+  loadAverageAtStart: round(loadavg()[0] ?? 0, 2),
 };
 
 const work = mkdtempSync(join(tmpdir(), 'hoop-bench-'));
@@ -104,18 +106,34 @@ async function probe(url: string, ca: string, token: string): Promise<void> {
 }
 
 interface Measured extends LoadResult {
-  /** CPU cores used during the window by each process. */
+  /** CPU cores used during the window by each process; `others`: every other process on the machine. */
   cpuCores: Record<string, number>;
+  /** Through the gateway: audit records per durable (fsync'd) write during the run. */
+  auditRecordsPerWrite?: number;
 }
 
-async function measure(label: string, origin: string, ca: string, token: string, concurrency: number, pids: Record<string, number>): Promise<Measured> {
+/** kubectl (client-go) asks for gzip too; every path sends it, so the upstream does the same work. */
+const requestHeaders = (token: string) => ({ authorization: `Bearer ${token}`, accept: 'application/json', 'accept-encoding': 'gzip' });
+
+async function measure(
+  label: string,
+  origin: string,
+  ca: string,
+  token: string,
+  concurrency: number,
+  pids: Record<string, number>,
+  gatewayChild?: Child<GatewayInfo>,
+): Promise<Measured> {
   let before: Record<string, number> = {};
   let loadCpuBefore = process.cpuUsage();
+  let machineBefore = 0;
   let windowStarted = 0;
+  type Stats = { durableWrites: number; recordsWritten: number };
+  let statsBefore: Promise<Stats> | undefined;
   const result = await runLoad({
     origin,
     path: smallGetPath,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    headers: requestHeaders(token),
     ca,
     concurrency,
     warmupMs: 1000,
@@ -125,24 +143,35 @@ async function measure(label: string, origin: string, ca: string, token: string,
       windowStarted = performance.now();
       before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid)]));
       loadCpuBefore = process.cpuUsage();
+      machineBefore = machineBusySeconds();
+      statsBefore = gatewayChild?.call<Stats>('audit-stats');
     },
   });
   const elapsed = (performance.now() - windowStarted) / 1000;
-  const cpuCores: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, round((cpuSecondsOf(pid) - (before[name] ?? 0)) / elapsed, 2)]));
+  const machineUsed = machineBusySeconds() - machineBefore;
+  const used: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid) - (before[name] ?? 0)]));
   const load = process.cpuUsage(loadCpuBefore);
-  cpuCores['loadgen'] = round((load.user + load.system) / 1e6 / elapsed, 2);
-  log(`${label} c=${concurrency}: ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors} ${JSON.stringify(cpuCores)}`);
+  used['loadgen'] = (load.user + load.system) / 1e6;
+  const ours = Object.values(used).reduce((sum, v) => sum + v, 0);
+  used['others'] = Math.max(0, machineUsed - ours);
+  const cpuCores = Object.fromEntries(Object.entries(used).map(([name, v]) => [name, round(v / elapsed, 2)]));
+  let auditRecordsPerWrite: number | undefined;
+  if (gatewayChild !== undefined && statsBefore !== undefined) {
+    const [a, b] = [await statsBefore, await gatewayChild.call<Stats>('audit-stats')];
+    auditRecordsPerWrite = round((b.recordsWritten - a.recordsWritten) / Math.max(1, b.durableWrites - a.durableWrites), 1);
+  }
+  log(`${label} c=${concurrency}: ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors} cores ${JSON.stringify(cpuCores)}${auditRecordsPerWrite === undefined ? '' : `, ${auditRecordsPerWrite} audit records per fsync`}`);
   if (result.errors > 0) log(`  first error: ${result.firstError}`);
-  return { ...result, cpuCores };
+  return { ...result, cpuCores, ...(auditRecordsPerWrite === undefined ? {} : { auditRecordsPerWrite }) };
 }
 
 /** nginx's worker is the master's child; its CPU is what the pass-through costs. */
 function nginxPids(master: number): Record<string, number> {
   try {
     const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    return { nginx: workers[0] ?? master, upstream: 0 };
+    return { nginx: workers[0] ?? master };
   } catch {
-    return { nginx: master, upstream: 0 };
+    return { nginx: master };
   }
 }
 
@@ -177,7 +206,7 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
   for (let i = 0; i < held; i++) {
     responses.push(
       pool
-        .request({ path: `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`, method: 'GET', headers: { authorization: `Bearer ${deployerToken}` } })
+        .request({ path: `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`, method: 'GET', headers: requestHeaders(deployerToken) })
         .then(async (response) => {
           answeredAt[i] = performance.now();
           statuses[i] = response.statusCode;
@@ -261,6 +290,7 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
   await a.stop(120_000);
   await Promise.all(responses);
   const secondsToRelease = round((performance.now() - releaseStart) / 1000, 1);
+  log(`(d) replica A stopped; the ${held - 2 * clicks} requests still held were answered in ${secondsToRelease} s`);
   await pool.destroy();
   await api.close();
   await b.stop();
@@ -285,7 +315,7 @@ async function profileGateway(upstream: UpstreamInfo, ca: string, token: string,
   const result = await runLoad({
     origin: gw.info.url,
     path: smallGetPath,
-    headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+    headers: requestHeaders(token),
     ca,
     concurrency,
     warmupMs: 1000,
@@ -327,13 +357,14 @@ async function main(): Promise<void> {
   const latency: { concurrency: number; direct: Measured; gateway: Measured; nginx?: Measured }[] = [];
   for (const concurrency of concurrencies) {
     const direct = await measure('(a) direct ', upstream.info.simUrl, simCa, upstream.info.saToken, concurrency, { upstream: upstream.pid });
-    const through = await measure('(a) gateway', gateway.info.url, gatewayCa, deployerToken, concurrency, { gateway: gateway.pid, upstream: upstream.pid });
+    const through = await measure('(a) gateway', gateway.info.url, gatewayCa, deployerToken, concurrency, { gateway: gateway.pid, upstream: upstream.pid }, gateway);
     const viaNginx = nginx === undefined ? undefined : await measure('(b) nginx  ', nginx.url, gatewayCa, upstream.info.saToken, concurrency, { ...nginxPids(nginx.pid), upstream: upstream.pid });
     latency.push({ concurrency, direct, gateway: through, ...(viaNginx === undefined ? {} : { nginx: viaNginx }) });
   }
   await nginx?.stop();
   const gatewayRssAfterLoadMb = memoryOf(gateway.pid).rssMb;
   await gateway.stop();
+  log(`(a) done; gateway RSS after the load ${gatewayRssAfterLoadMb} MB; (c) masking, each list in a fresh process`);
 
   // (c) masking, each list size in a fresh process so its peak RSS is its own.
   const masking: Record<'secrets5k' | 'list100mb', MaskingFigures> = {
@@ -435,7 +466,7 @@ function renderMarkdown(r: Results): string {
   const m = r.machine;
   const cores = (row: Measured, name: string) => (row.cpuCores[name] === undefined ? '' : String(row.cpuCores[name]));
   const lines = [
-    `Measured ${r.generatedAt.slice(0, 10)} on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; whole run ${r.durationS} s.`,
+    `Measured ${r.generatedAt.slice(0, 10)} on ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; whole run ${r.durationS} s; load average ${m.loadAverageAtStart} at start.`,
     `Load generator, upstream (simulated API server + IdP) and each gateway replica are separate processes on the same ${m.cores} cores.`,
     '',
     markdownTable(
@@ -446,13 +477,13 @@ function renderMarkdown(r: Results): string {
     `Small GETs (\`${String(r.setup['request']).replace(/^GET /, '')}\`), ${r.setup['windowSeconds']} s per cell after a 1 s warm-up:`,
     '',
     markdownTable(
-      ['concurrency', 'path', 'req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'vs direct', 'CPU cores (target / upstream / loadgen)'],
+      ['concurrency', 'path', 'req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'vs direct', 'CPU cores: proxy / upstream / loadgen / other processes'],
       r.latency.flatMap((row) => [
-        [row.concurrency, 'direct to the sim', row.direct.requestsPerSecond, row.direct.p50Ms, row.direct.p99Ms, '', '', '1×', ` – / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')}`],
-        [row.concurrency, 'through hoopgate', row.gateway.requestsPerSecond, row.gateway.p50Ms, row.gateway.p99Ms, row.addedP50Ms, row.addedP99Ms, `${row.throughputRatio}×`, `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')}`],
+        [row.concurrency, 'direct to the sim', row.direct.requestsPerSecond, row.direct.p50Ms, row.direct.p99Ms, '', '', '1×', ` – / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')} / ${cores(row.direct, 'others')}`],
+        [row.concurrency, 'through hoopgate', row.gateway.requestsPerSecond, row.gateway.p50Ms, row.gateway.p99Ms, row.addedP50Ms, row.addedP99Ms, `${row.throughputRatio}×`, `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`],
         ...(row.nginx === undefined
           ? []
-          : [[row.concurrency, 'through nginx', row.nginx.requestsPerSecond, row.nginx.p50Ms, row.nginx.p99Ms, round(row.nginx.p50Ms - row.direct.p50Ms, 3), round(row.nginx.p99Ms - row.direct.p99Ms, 3), `${row.nginxThroughputRatio}×`, `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')}`]]),
+          : [[row.concurrency, 'through nginx', row.nginx.requestsPerSecond, row.nginx.p50Ms, row.nginx.p99Ms, round(row.nginx.p50Ms - row.direct.p50Ms, 3), round(row.nginx.p99Ms - row.direct.p99Ms, 3), `${row.nginxThroughputRatio}×`, `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`]]),
       ]),
     ),
     '',

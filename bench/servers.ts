@@ -6,13 +6,7 @@ import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { destination } from 'pino';
 import { Agent, request } from 'undici';
-import { loadConfig } from '../src/config/load.js';
-import { startDemoWorld } from '../src/demo/world.js';
-import { startGateway } from '../src/gateway.js';
-import { benchAudit } from './audit.js';
-import { benchMasking } from './mask.js';
 
 export const approverClient = { clientId: 'bench-approver', clientSecret: 'bench-approver-secret', groups: ['platform-oncall'], email: 'oncall@example.com' };
 /** Requests of ci-deployer for `get configmaps -n held` are held for approval (an added require rule). */
@@ -81,7 +75,9 @@ async function fetchToken(issuer: string, ca: string, resource: string, clientId
   }
 }
 
+// Each role imports only what it runs (dynamic imports), so a micro-bench's RSS is not the gateway's.
 async function upstream(input: { dir: string; heldObjects: number }): Promise<void> {
+  const { startDemoWorld } = await import('../src/demo/world.js');
   const nullLog = new Writable({ write: (_chunk, _encoding, callback) => callback() });
   const world = await startDemoWorld({
     dir: input.dir,
@@ -131,6 +127,9 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
 }
 
 async function gateway(input: { configPath: string; replicaId: string; logFile: string }): Promise<void> {
+  const { destination } = await import('pino');
+  const { loadConfig } = await import('../src/config/load.js');
+  const { startGateway } = await import('../src/gateway.js');
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
@@ -147,7 +146,7 @@ async function gateway(input: { configPath: string; replicaId: string; logFile: 
     /** CPU profile of this process for a window only (startup excluded), like `--cpu-prof`. */
     'profile-start': async () => {
       await post('Profiler.enable');
-      await post('Profiler.setSamplingInterval', { interval: 200 });
+      await post('Profiler.setSamplingInterval', { interval: 500 });
       await post('Profiler.start');
     },
     'profile-stop': async (file) => {
@@ -171,10 +170,13 @@ async function main(role: string | undefined, input: Record<string, unknown>): P
       return gateway(input as Parameters<typeof gateway>[0]);
     case 'mask': {
       const { runs, ...options } = input as { runs: number; totalBytes?: number; secrets?: number };
+      const { benchMasking } = await import('./mask.js');
       return serve(await benchMasking(runs, options), {});
     }
-    case 'audit':
+    case 'audit': {
+      const { benchAudit } = await import('./audit.js');
       return serve(await benchAudit(input as { concurrency: number; durationMs: number }), {});
+    }
     default:
       console.error('usage: node --import tsx bench/servers.ts upstream|gateway|mask|audit JSON');
       process.exit(2);

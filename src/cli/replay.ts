@@ -2,19 +2,24 @@
 // resource, decision, status and approver — read from the audit store.
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { formatTimeline, sessionEvents } from '../audit/events.js';
+import { describeRequest, formatTimeline, sessionEvents } from '../audit/events.js';
+import type { AuditEvent, ExecFrame } from '../audit/types.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
-import { parseCommandArgs } from './args.js';
+import { parseCommandArgs, UsageError } from './args.js';
 import type { CliCommand } from './io.js';
 
-export const usage = `usage: hoopgate replay SESSION_ID --config FILE
+export const usage = `usage: hoopgate replay SESSION_ID --config FILE [--speed N] [--no-timing]
 
-Prints one audit session's timeline: time, verb, resource, decision, status, approver.
-Session ids are in 'hoopgate audit export' (sessionId).
+Prints one audit session's timeline: time, verb, resource, decision, status, approver; then plays
+each recorded exec/attach terminal with its original timing (--speed 2 plays twice as fast,
+--no-timing prints it at once). Session ids are in 'hoopgate audit export' (sessionId).
 `;
+
+/** Longest pause replayed between two frames: an idle terminal is not worth waiting for. */
+const maxPauseMs = 2_000;
 
 export interface ReplayCliDeps {
   loadConfig(path: string, env: Readonly<Record<string, string | undefined>>): Promise<Config>;
@@ -28,7 +33,14 @@ const defaults: ReplayCliDeps = {
 
 export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand {
   return async (argv, io) => {
-    const args = parseCommandArgs('replay', argv, { config: { type: 'string', short: 'c', required: true } }, { names: ['SESSION_ID'] });
+    const args = parseCommandArgs(
+      'replay',
+      argv,
+      { config: { type: 'string', short: 'c', required: true }, speed: { type: 'string', default: '1' }, 'no-timing': { type: 'boolean' } },
+      { names: ['SESSION_ID'] },
+    );
+    const speed = Number(args.values.speed);
+    if (!(speed > 0)) throw new UsageError('replay', `--speed must be a positive number, got ${JSON.stringify(args.values.speed)}`);
     if (args.help) {
       io.stdout(usage);
       return 0;
@@ -52,6 +64,9 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
       );
       if (first?.kubectlCommand !== undefined) io.stdout(`command: ${first.kubectlCommand}\n`);
       for (const line of formatTimeline(events)) io.stdout(`${line}\n`);
+      for (const event of events.filter((e) => (e.frames ?? 0) > 0)) {
+        await playTerminal(store, event, { timing: !args.values['no-timing'], speed, io });
+      }
       return 0;
     } finally {
       await store.close();
@@ -60,3 +75,39 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
 }
 
 export const run: CliCommand = createReplayCommand();
+
+/** Plays one exec/attach session's recorded frames: output as it appeared, input marked with `> `. */
+async function playTerminal(store: Store, event: AuditEvent, options: { timing: boolean; speed: number; io: Parameters<CliCommand>[1] }): Promise<void> {
+  const records = await store.audit.listRecords({ eventIds: [event.eventId], kinds: ['frames'] });
+  const frames = records.flatMap((r) => (Array.isArray(r.data['frames']) ? (r.data['frames'] as ExecFrame[]) : []));
+  if (frames.length === 0) return;
+  const tty = /[?&]tty=(true|1)(&|$)/.test(event.path);
+  const first = frames[0]?.at ?? 0;
+  const last = frames[frames.length - 1]?.at ?? first;
+  options.io.stdout(`\n--- terminal of ${describeRequest(event)} · ${frames.length} frames · ${((last - first) / 1000).toFixed(1)}s${tty ? ' · tty' : ''} ---\n`);
+  let previous = first;
+  for (const frame of frames) {
+    if (options.timing) {
+      const pause = Math.min((frame.at - previous) / options.speed, maxPauseMs);
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    previous = frame.at;
+    const text = frame.base64 === true ? Buffer.from(frame.data, 'base64').toString('utf8') : frame.data;
+    switch (frame.stream) {
+      case 'stdout':
+      case 'stderr':
+        options.io.stdout(text);
+        break;
+      case 'stdin':
+        // A tty echoes what is typed on stdout already; without one, show the input explicitly.
+        if (!tty) options.io.stdout(text.replace(/^(?=.)/gm, '> '));
+        break;
+      case 'error':
+        options.io.stdout(`\n[${text}]\n`);
+        break;
+      case 'resize':
+        break;
+    }
+  }
+  options.io.stdout('\n--- end of terminal ---\n');
+}

@@ -50,7 +50,7 @@ function agentRbac(): object[] {
       read,
       { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
       { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create'] },
     ]),
     clusterRole('elevated-deployer', [{ apiGroups: ['', 'apps'], resources: ['*'], verbs: ['*'] }]),
     // The gateway's own credential: mint agents' tokens and ask SubjectAccessReview, nothing else.

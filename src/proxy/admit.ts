@@ -50,6 +50,12 @@ export interface IncomingRequest {
   body?: Buffer;
   /** Aborted when the client goes away: cancels a held approval. */
   signal: AbortSignal;
+  /**
+   * A refusal that applies only once the policy would let the call go on (e.g. an unrecordable
+   * SPDY exec): checked after a deny decision, so the caller sees the policy's reason first, and
+   * before anything is held for approval.
+   */
+  refuseIfAllowed?: () => HoopError | undefined;
 }
 
 export interface Admission {
@@ -274,6 +280,11 @@ export function createAdmitter(deps: AdmitDeps) {
       ...(decision.rule === undefined ? {} : { rule: decision.rule }),
       ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
     };
+
+    if (decision.effect !== 'deny') {
+      const refusalAfterPolicy = request.refuseIfAllowed?.();
+      if (refusalAfterPolicy !== undefined) throw await refusal(refusalAfterPolicy);
+    }
 
     let serviceAccount: string;
     let audit: AuditHandle;

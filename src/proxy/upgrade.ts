@@ -97,20 +97,23 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     const kind = protocol === 'websocket' ? 'websocket' : protocol.startsWith('spdy/') ? 'spdy' : undefined;
 
     let admission: Admission;
-    try {
-      if (kind === undefined) throw new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`);
-      if (kind === 'spdy' && deps.exec.spdy === 'deny') {
-        throw new HoopError(
-          'ERR_FORBIDDEN',
-          'this client speaks SPDY, which hoopgate cannot record: use kubectl 1.30 or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions',
-        );
-      }
-    } catch (error) {
-      const refusal = await admitter.reject(incoming, toHoopError(error));
+    if (kind === undefined) {
+      const refusal = await admitter.reject(
+        incoming,
+        new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`),
+      );
       return writeRefusal(client, refusal.error, refusal.requestId);
     }
+    const spdyRefusal =
+      kind === 'spdy' && deps.exec.spdy === 'deny'
+        ? () =>
+            new HoopError(
+              'ERR_FORBIDDEN',
+              'this client speaks SPDY, which hoopgate cannot record: use kubectl 1.30 or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions',
+            )
+        : undefined;
     try {
-      admission = await admitter.admit(incoming);
+      admission = await admitter.admit({ ...incoming, ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }) });
     } catch (error) {
       const refusal = error instanceof RecordedRefusal ? error : new RecordedRefusal(toHoopError(error), 'unrecorded');
       logger.info({ path: req.url, status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message }, 'upgrade');

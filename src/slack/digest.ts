@@ -25,7 +25,7 @@ export function toPrivilegesSummary(report: IdentityReport): PrivilegesSummary {
     calls: report.totals.calls,
     refused: report.totals.refused,
     approved: report.totals.approved,
-    ...('method' in og ? { overGrant: p.overGrant.length, overGrantSample: p.overGrant.slice(0, 3).map((o) => describePermission(o, 'all namespaces')) } : {}),
+    ...('method' in og ? { overGrant: p.overGrant.length, overGrantSample: p.overGrant.slice(0, 3).map((o) => describePermission(o, 'cluster-wide')) } : {}),
     ...('error' in og ? { overGrantError: og.error } : {}),
     ...('skipped' in og ? { overGrantError: 'no cluster connection to ask' } : {}),
     since: Date.parse(p.since),

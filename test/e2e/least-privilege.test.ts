@@ -216,7 +216,7 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     const events: AuditEvent[] = [];
     for await (const event of exportEvents(world.gateway.store.audit, {})) events.push(event);
     const calls = (identity: string) => events.filter((e) => e.identity === identity).length;
-    const botLine = `*readonly-bot* (\`agents/readonly-bot\`): ${calls('readonly-bot')} call(s), 1 refused, 0 approved · over-grant: 5 permission(s) granted and never used (get namespaces (all namespaces), list configmaps -n staging, watch configmaps -n staging, …) · \`hoopgate audit least-privilege --config FILE --identity readonly-bot --since 7d --format table\``;
+    const botLine = `*readonly-bot* (\`agents/readonly-bot\`): ${calls('readonly-bot')} call(s), 1 refused, 0 approved · over-grant: 5 permission(s) granted and never used (get namespaces (cluster-wide), list configmaps -n staging, watch configmaps -n staging, …) · \`hoopgate audit least-privilege --config FILE --identity readonly-bot --since 7d --format table\``;
 
     const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
     try {
