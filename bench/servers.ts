@@ -36,7 +36,21 @@ function send(message: unknown): void {
   process.send?.(message);
 }
 
-function serve(info: unknown, handlers: Record<string, Handler>): void {
+/** A process's own view of its memory (heap vs RSS), for reports. */
+const memoryHandler: Handler = async () => {
+  const m = process.memoryUsage();
+  const mb = (v: number) => Math.round(v / 1024 / 1024);
+  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) };
+};
+
+function serve(info: unknown, ownHandlers: Record<string, Handler>): void {
+  const handlers: Record<string, Handler> = {
+    memory: memoryHandler,
+    stop: async () => {
+      setImmediate(() => process.exit(0));
+    },
+    ...ownHandlers,
+  };
   process.on('message', (raw) => {
     const message = raw as Message;
     if (message?.type !== 'call') return;

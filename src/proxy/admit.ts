@@ -307,7 +307,9 @@ export function createAdmitter(deps: AdmitDeps) {
           );
         }
         audit = await beginOrRefuse();
-        const outcome = await deps.approvals.hold(
+        let outcome: Awaited<ReturnType<ApprovalService['hold']>>;
+        try {
+          outcome = await deps.approvals.hold(
           {
             sessionId: audit.sessionId,
             identity: identity.name,
@@ -334,6 +336,12 @@ export function createAdmitter(deps: AdmitDeps) {
           },
           request.signal,
         );
+        } catch (error) {
+          // The hold itself failed (the gateway is shutting down, the store is gone): never forwarded.
+          const hoopError = toHoopError(error);
+          audit.complete({ status: hoopError.status, bytesOut: 0, durationMs: clock() - startedAt, error: hoopError.message });
+          throw new RecordedRefusal(hoopError, requestId, { cluster: routed.cluster, info });
+        }
         const record = outcome.record;
         approval = { id: record.id, state: outcome.state, by: record.votes.map((v) => v.label) };
         deps.metrics?.approvalOutcomes.inc({ state: outcome.state });
