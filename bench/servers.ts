@@ -3,6 +3,7 @@
 // config), `mask` and `audit` (isolated micro-benches). Spoken to over the fork IPC channel (children.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -155,6 +156,8 @@ async function gateway(input: { configPath: string; replicaId: string; logFile: 
   serve(info, {
     /** Requests this replica holds for approval right now (the pending-approvals gauge). */
     held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
+    /** A heap snapshot to `file` (to see what held requests keep alive). */
+    'heap-snapshot': async (file) => writeHeapSnapshot(String(file)),
     /** Durable audit writes and records so far (group commit: records per write). */
     'audit-stats': async () => gw.store.audit.stats(),
     /** CPU profile of this process for a window only (startup excluded), like `--cpu-prof`. */

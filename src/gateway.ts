@@ -135,7 +135,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(slack !== undefined && config.slack !== undefined && config.audit.checkpoint?.postToSlack === true ? { witness: createCheckpointWitness(slack.app.client, config.slack) } : {}),
   });
   const retention = createRetentionJob({ store: store.audit, key: signingKey, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
-  if (config.audit.checkpoint !== undefined) checkpointer.start();
+  // Tamper evidence by default: chain heads are signed hourly even without audit.checkpoint.
+  checkpointer.start();
   retention.start();
   if (slack !== undefined && config.slack !== undefined) privileges?.startDigest(slack.app.client, config.slack.channel);
 

@@ -111,8 +111,11 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     logRequest(ctx, refusal.error.status, receivedAt, {
       requestId: refusal.requestId,
       ...(refusal.cluster === undefined ? {} : { cluster: refusal.cluster }),
+      ...(refusal.identity === undefined ? {} : { identity: refusal.identity }),
+      ...(refusal.subject === undefined ? {} : { subject: refusal.subject }),
       effect: 'deny',
-      reason: refusal.error.code,
+      reason: refusal.reason,
+      code: refusal.error.code,
       message: refusal.error.message,
     });
     metrics?.requests.inc({ cluster: refusal.cluster ?? '', effect: 'deny', verb: refusal.verb ?? '', resource: refusal.resource ?? '', code: String(refusal.error.status) });
@@ -190,6 +193,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
         const failure = error ?? undefined;
         if (failure !== undefined && !ctx.res.destroyed) ctx.res.destroy();
         const responseBody = plan.kind === 'mask' ? tap.captured() : undefined;
+        if (plan.kind === 'mask') metrics?.maskedObjects.inc(plan.maskedObjects());
         admission.audit.complete(
           outcome(admission, upstream.status, tap.bytes(), {
             ...(responseBody === undefined || responseBody === '' ? {} : { responseBody }),

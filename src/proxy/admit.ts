@@ -81,16 +81,24 @@ export class RecordedRefusal extends Error {
   readonly cluster: string | undefined;
   readonly verb: string | undefined;
   readonly resource: string | undefined;
+  /** Who was refused, once known (for the log line; the audit record has it all). */
+  readonly identity: string | undefined;
+  readonly subject: string | undefined;
+  /** The decision reason (`deny-rule`, `rbac-denied` …) or the error code. */
+  readonly reason: string;
 
   constructor(
     readonly error: HoopError,
     readonly requestId: string,
-    context: { cluster?: string; info?: RequestInfo } = {},
+    context: { cluster?: string; info?: RequestInfo; identity?: string; subject?: string; reason?: string } = {},
   ) {
     super(error.message);
     this.cluster = context.cluster;
     this.verb = context.info?.verb;
     this.resource = context.info?.resource;
+    this.identity = context.identity;
+    this.subject = context.subject;
+    this.reason = context.reason ?? error.code;
   }
 }
 
@@ -180,7 +188,13 @@ export function createAdmitter(deps: AdmitDeps) {
       logger.error({ requestId, err: toHoopError(recordError).message }, 'audit: could not record a refusal');
       deps.metrics?.auditFailures.inc();
     }
-    return new RecordedRefusal(error, requestId, { cluster: start.cluster, ...(info === undefined ? {} : { info }) });
+    return new RecordedRefusal(error, requestId, {
+      cluster: start.cluster,
+      ...(info === undefined ? {} : { info }),
+      ...(start.identity === undefined ? {} : { identity: start.identity }),
+      ...(start.principal === undefined ? {} : { subject: start.principal.subject }),
+      reason: start.decision.reason,
+    });
   }
 
   /** Records and returns a refusal decided before admission (e.g. an oversize body). */
@@ -340,7 +354,7 @@ export function createAdmitter(deps: AdmitDeps) {
           // The hold itself failed (the gateway is shutting down, the store is gone): never forwarded.
           const hoopError = toHoopError(error);
           audit.complete({ status: hoopError.status, bytesOut: 0, durationMs: clock() - startedAt, error: hoopError.message });
-          throw new RecordedRefusal(hoopError, requestId, { cluster: routed.cluster, info });
+          throw new RecordedRefusal(hoopError, requestId, { cluster: routed.cluster, info, identity: identity.name, subject: principal.subject });
         }
         const record = outcome.record;
         approval = { id: record.id, state: outcome.state, by: record.votes.map((v) => v.label) };
@@ -348,7 +362,7 @@ export function createAdmitter(deps: AdmitDeps) {
         if (outcome.state !== 'approved') {
           const error = approvalRefusal(outcome.state, record, describeRequest(info));
           audit.complete({ status: error.status, bytesOut: 0, durationMs: clock() - startedAt, approval, error: error.message });
-          throw new RecordedRefusal(error, requestId, { cluster: routed.cluster, info });
+          throw new RecordedRefusal(error, requestId, { cluster: routed.cluster, info, identity: identity.name, subject: principal.subject, reason: outcome.state });
         }
         serviceAccount = decision.serviceAccount;
         const who = record.votes.map((v) => v.label).join(', ') || record.decidedBy || 'unknown';
@@ -366,7 +380,7 @@ export function createAdmitter(deps: AdmitDeps) {
     } catch (error) {
       const hoopError = toHoopError(error);
       audit.complete({ status: hoopError.status, bytesOut: 0, durationMs: clock() - startedAt, error: hoopError.message, ...(approval === undefined ? {} : { approval }) });
-      throw new RecordedRefusal(hoopError, requestId, { cluster: routed.cluster, info });
+      throw new RecordedRefusal(hoopError, requestId, { cluster: routed.cluster, info, identity: identity.name, subject: principal.subject });
     }
     return {
       requestId,

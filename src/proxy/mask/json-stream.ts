@@ -319,7 +319,16 @@ export class JsonMaskScanner {
 
   /** Masks a captured value; the original bytes are kept when nothing was masked. */
   #encode(raw: Buffer, masked: { value: unknown; masked: number }): Buffer {
-    return masked.masked === 0 ? raw : Buffer.from(JSON.stringify(masked.value), 'utf8');
+    if (masked.masked === 0) return raw;
+    this.#maskedObjects += 1;
+    return Buffer.from(JSON.stringify(masked.value), 'utf8');
+  }
+
+  #maskedObjects = 0;
+
+  /** Objects (list items, events, documents) in which at least one value was masked so far. */
+  get maskedObjects(): number {
+    return this.#maskedObjects;
   }
 
   #completeCapture(raw: Buffer): void {
@@ -344,6 +353,7 @@ export class JsonMaskScanner {
         if (this.#streamKind === 'SecretList' && this.#masker.secretsOnlyBuiltIn) {
           const fast = maskSecretBytes(raw);
           if (fast !== undefined) {
+            this.#maskedObjects += 1;
             this.#out.push(fast);
             return;
           }
@@ -436,6 +446,7 @@ export class JsonMaskScanner {
     for (const [name, raw] of this.#fields) object[name] = this.#parse(raw);
     const masked = this.#masker.maskObject(object, this.#hint);
     if (masked.masked > 0) {
+      this.#maskedObjects += 1;
       this.#out.push(Buffer.from(JSON.stringify(masked.value), 'utf8'));
     } else {
       const parts: Buffer[] = [Buffer.from('{')];

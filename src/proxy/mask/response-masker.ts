@@ -21,7 +21,7 @@ export interface ResponseMeta {
 export type ResponsePlan =
   | { kind: 'passthrough' }
   /** `stream` emits the masked body uncompressed, with `contentType`. */
-  | { kind: 'mask'; stream: Transform; contentType: string }
+  | { kind: 'mask'; stream: Transform; contentType: string; maskedObjects: () => number }
   | { kind: 'refuse'; error: HoopError };
 
 export interface ResponseMasker {
@@ -146,7 +146,12 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       const watch = meta.isWatch || mediaParam(type, 'stream') === 'watch';
       const hint: MaskHint = meta.resource === undefined ? {} : { resource: meta.resource };
       const scanner = new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint });
-      return { kind: 'mask', stream: new MaskingTransform(scanner, encoding === 'gzip'), contentType: meta.contentType ?? 'application/json' };
+      return {
+        kind: 'mask',
+        stream: new MaskingTransform(scanner, encoding === 'gzip'),
+        contentType: meta.contentType ?? 'application/json',
+        maskedObjects: () => scanner.maskedObjects,
+      };
     },
   };
 }
