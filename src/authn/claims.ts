@@ -2,18 +2,21 @@
 // name nested claims such as `realm_access.roles`.
 
 /**
- * A key that itself contains dots (Auth0-style `https://example.com/groups`) is tried whole first,
- * then the path is walked segment by segment through plain objects.
+ * Keys may contain dots themselves (Auth0-style `https://example.com/groups`, the `kubernetes.io`
+ * claim of ServiceAccount tokens): at each level the longest key that is a prefix of the remaining
+ * path wins, then the rest is read inside it. Only own properties of plain objects are followed.
  */
 export function readClaim(claims: Readonly<Record<string, unknown>>, path: string): unknown {
   if (Object.hasOwn(claims, path)) return claims[path];
-  let current: unknown = claims;
-  for (const segment of path.split('.')) {
-    if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
-    if (!Object.hasOwn(current, segment)) return undefined;
-    current = (current as Record<string, unknown>)[segment];
+  const segments = path.split('.');
+  for (let cut = segments.length - 1; cut >= 1; cut -= 1) {
+    const head = segments.slice(0, cut).join('.');
+    if (!Object.hasOwn(claims, head)) continue;
+    const inner = claims[head];
+    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return undefined;
+    return readClaim(inner as Record<string, unknown>, segments.slice(cut).join('.'));
   }
-  return current;
+  return undefined;
 }
 
 /** Groups may be one string or a list of strings; anything else is `undefined` (a malformed claim). */

@@ -1,18 +1,11 @@
 // Maps a verified principal to the first configured identity whose `match` holds on this cluster
 // (CONTRACT §4: first match wins; no match is a 403).
+import { readClaim } from '../authn/claims.js';
 import type { Principal } from '../authn/principal.js';
 import type { IdentityConfig, IdentityMatch } from '../config/types.js';
 
-/** Reads a dot path (`repository`, `realm_access.roles`) from the claims, own properties only. */
-export function readClaim(claims: Readonly<Record<string, unknown>>, path: string): unknown {
-  let current: unknown = claims;
-  for (const key of path.split('.')) {
-    if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
-    if (!Object.hasOwn(current, key)) return undefined;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return current;
-}
+// The same dot-path reading as the verifier's groupsClaim/usernameClaim (`kubernetes.io.namespace` works).
+export { readClaim };
 
 /** A string claim holds when it is one of the values; an array claim when any string in it is. */
 function claimHolds(claim: unknown, accepted: readonly string[]): boolean {

@@ -7,17 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { forge } from '../helpers/idp.js';
 import type { KubectlVersion } from '../helpers/kubectl.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const versions: KubectlVersion[] = ['1.27', '1.33'];
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function assertStatus(response: { status: number; json: () => any }, code: number, reason: string, message: RegExp): void {
   assert.equal(response.status, code);

@@ -8,24 +8,15 @@ import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { runCli } from '../../src/main.js';
 import { writeKubeconfig } from '../helpers/kubectl.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const run = promisify(execFile);
 
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 async function replay(world: TestWorld, sessionId: string): Promise<string> {
   let out = '';

@@ -4,20 +4,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubectlVersion } from '../helpers/kubectl.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const MASKED_BASE64 = 'KioqTUFTS0VEKioq';
 const versions: KubectlVersion[] = ['1.27', '1.33'];
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('Secret masking through kubectl', () => {
   let world: TestWorld;

@@ -4,24 +4,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApprovalRecord } from '../../src/approvals/types.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, formType, signSlackBody, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const signingSecret = 'e2e-signing-secret';
 
-async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('just-in-time approval in Slack', () => {
   let world: TestWorld;

@@ -21,6 +21,13 @@ describe('readClaim', () => {
   it('prefers a whole key containing dots (namespaced claims)', () => {
     assert.deepEqual(readClaim(claims, 'https://example.com/groups'), ['namespaced']);
   });
+  it('reads inside a key containing dots (the kubernetes.io claim of ServiceAccount tokens)', () => {
+    const sa = { 'kubernetes.io': { namespace: 'agents', serviceaccount: { name: 'bot', uid: 'u-1' } } };
+    assert.equal(readClaim(sa, 'kubernetes.io.namespace'), 'agents');
+    assert.equal(readClaim(sa, 'kubernetes.io.serviceaccount.name'), 'bot');
+    assert.equal(readClaim(sa, 'kubernetes.io.missing'), undefined);
+    assert.equal(readClaim(sa, 'kubernetes'), undefined);
+  });
   it('returns undefined for missing paths, through arrays and scalars, and for inherited keys', () => {
     assert.equal(readClaim(claims, 'realm_access.missing'), undefined);
     assert.equal(readClaim(claims, 'sub.length'), undefined);

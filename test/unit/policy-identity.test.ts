@@ -35,7 +35,7 @@ const cases: Array<[string, Principal, string, string | null]> = [
   ['claims: missing claim', principal({ issuer: 'https://token.actions.githubusercontent.com', claims: { repository: 'org/app' } }), 'prod', null],
   ['claims: dot path into an array claim', principal({ claims: { realm_access: { roles: ['a', 'k8s-reader'] } } }), 'prod', 'nested-roles'],
   ['claims: non-string claim never coerced', principal({ claims: { realm_access: { roles: [true] } } }), 'prod', null],
-  ['claims: a literal dotted key is not a path', principal({ claims: { 'realm_access.roles': ['k8s-reader'] } }), 'prod', null],
+  ['claims: a dotted key is read as the verifier reads groupsClaim (whole key first)', principal({ claims: { 'realm_access.roles': ['k8s-reader'] } }), 'prod', 'nested-roles'],
   ['subjects and issuer', principal({ subject: 'bot-2' }), 'prod', 'bot'],
   ['subjects: other subject', principal({ subject: 'bot-3' }), 'prod', null],
   ['clusters: allowed cluster', principal({ groups: ['prod-operators'] }), 'prod', 'prod-only'],
