@@ -184,6 +184,9 @@ interface HeldFigures {
   otherReplicaRssMb: number;
   loadgenRssMb: number;
   approvalPollMs: number;
+  /** Replica A's event loop while it only holds (no clicks): busy share and top frames. */
+  holdingBusyPercent: number;
+  holdingTopFrames: { frame: string; selfMs: number; selfPercent: number }[];
   sameReplica: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
   acrossReplicas: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
   secondsToRelease: number;
@@ -235,6 +238,15 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const heldMemory = memoryOf(a.pid);
   log(`(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB)`);
+
+  // What replica A does while it only holds requests (store polling, sweeps): a 3 s CPU profile.
+  const idleProfileFile = join(work, 'gateway-held-idle.cpuprofile');
+  await a.call('profile-start');
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await a.call('profile-stop', idleProfileFile, 120_000);
+  const heldIdle = summarizeCpuProfile(JSON.parse(readFileSync(idleProfileFile, 'utf8')) as CpuProfile, 8, `${repoRoot}/`);
+  const heldIdleBusyPercent = round((100 * heldIdle.busyMs) / Math.max(1, heldIdle.busyMs + heldIdle.idleMs), 1);
+  log(`(d) while holding, replica A's event loop is busy ${heldIdleBusyPercent}% of the time; top: ${heldIdle.frames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join(', ')}`);
 
   // Which approval holds which request: the approvals API of replica B (the queue is shared).
   const api = new Agent({ connect: { ca } });
@@ -303,6 +315,8 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
     otherReplicaRssMb: otherReplica.rssMb,
     loadgenRssMb,
     approvalPollMs: 250,
+    holdingBusyPercent: heldIdleBusyPercent,
+    holdingTopFrames: heldIdle.frames,
     sameReplica: stats(same),
     acrossReplicas: stats(across),
     secondsToRelease,
@@ -505,6 +519,7 @@ function renderMarkdown(r: Results): string {
         ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB (peak ${r.held.gatewayPeakRssMb} MB)`],
         ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
         ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
+        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
         ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
         ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
       ],

@@ -166,7 +166,7 @@ export interface CpuProfile {
 }
 
 export interface ProfileFrame {
-  /** `function (file:line)`, line 1-based; `(program)`, `(garbage collector)`, `(idle)` as V8 names them. */
+  /** `function (file:line)`, line 1-based (omitted when V8 knows none); `(program)`, `(garbage collector)` as V8 names them. */
   frame: string;
   selfMs: number;
   selfPercent: number;
@@ -195,7 +195,8 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15, relativeTo?: 
     let file = url.replace(/^file:\/\//, '');
     if (relativeTo !== undefined && file.startsWith(relativeTo)) file = file.slice(relativeTo.length).replace(/^\//, '');
     const name = functionName === '' ? '(anonymous)' : functionName;
-    const key = file === '' ? name : `${name} (${file}:${lineNumber + 1})`;
+    // Line 0 is what V8 reports for code compiled on the fly (tsx): the file alone is then honest.
+    const key = file === '' ? name : lineNumber > 0 ? `${name} (${file}:${lineNumber + 1})` : `${name} (${file})`;
     selfUs.set(key, (selfUs.get(key) ?? 0) + delta);
   }
   const frames = [...selfUs.entries()]

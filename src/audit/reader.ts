@@ -2,6 +2,7 @@
 // a session's timeline entries and recent sessions, from the joined events.
 import type { AuditStore } from '../store/types.js';
 import { sessionEvents } from './events.js';
+import type { ExecFrame } from './types.js';
 
 export interface TimelineEntryView {
   at: number;
@@ -15,6 +16,7 @@ export interface TimelineEntryView {
   decision: string;
   status?: number;
   approver?: string;
+  transcript?: { excerpt: string; frames: number; bytes: number };
 }
 
 export interface SessionSummaryView {
@@ -36,7 +38,10 @@ export function createAuditReader(store: AuditStore | { audit: AuditStore }, opt
   return {
     async sessionTimeline(sessionId) {
       const events = await sessionEvents(audit, sessionId);
+      const transcripts = new Map<string, TimelineEntryView['transcript']>();
+      for (const event of events.filter((e) => (e.frames ?? 0) > 0)) transcripts.set(event.eventId, await transcriptOf(audit, event.eventId));
       return events.map((event): TimelineEntryView => {
+        const transcript = transcripts.get(event.eventId);
         const info = event.info;
         const approval = event.outcome?.approval;
         const resourceRequest = info !== undefined && info.isResourceRequest;
@@ -50,6 +55,7 @@ export function createAuditReader(store: AuditStore | { audit: AuditStore }, opt
           decision: approval === undefined ? event.decision.effect : `${event.decision.effect}→${approval.state}`,
           ...(event.outcome === undefined ? {} : { status: event.outcome.status }),
           ...(approval !== undefined && approval.by.length > 0 ? { approver: approval.by.join(', ') } : {}),
+          ...(transcript === undefined ? {} : { transcript }),
         };
       });
     },
@@ -65,4 +71,13 @@ export function createAuditReader(store: AuditStore | { audit: AuditStore }, opt
       }));
     },
   };
+}
+
+/** The first output of an exec/attach recording, and its size, for a Slack excerpt. */
+async function transcriptOf(audit: AuditStore, eventId: string): Promise<TimelineEntryView['transcript']> {
+  const records = await audit.listRecords({ eventIds: [eventId], kinds: ['frames'] });
+  const frames = records.flatMap((r) => (Array.isArray(r.data['frames']) ? (r.data['frames'] as ExecFrame[]) : []));
+  const output = frames.filter((f) => f.stream === 'stdout' || f.stream === 'stderr').map((f) => (f.base64 === true ? Buffer.from(f.data, 'base64').toString('utf8') : f.data));
+  const text = output.join('');
+  return { excerpt: text.slice(0, 400), frames: frames.length, bytes: Buffer.byteLength(text) };
 }

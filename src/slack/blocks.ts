@@ -210,6 +210,8 @@ export interface TimelineEntry {
   /** HTTP status returned to the agent. */
   status?: number;
   approver?: string;
+  /** An exec/attach terminal: the start of its output and how long the whole recording is. */
+  transcript?: { excerpt: string; frames: number; bytes: number };
 }
 
 function describeEntry(e: TimelineEntry): string {
@@ -235,7 +237,11 @@ export function buildTimelineBlocks(sessionId: string, entries: readonly Timelin
   const lines = page.map((e) => {
     const status = e.status === undefined ? '–' : String(e.status);
     const by = e.approver === undefined ? '' : ` · approved by ${escapeSlackText(e.approver)}`;
-    return `\`${new Date(e.at).toISOString()}\` *${escapeSlackText(e.verb)}* ${escapeSlackText(truncate(describeEntry(e), 200))} → ${escapeSlackText(e.decision)} (${status})${by}`;
+    const line = `\`${new Date(e.at).toISOString()}\` *${escapeSlackText(e.verb)}* ${escapeSlackText(truncate(describeEntry(e), 200))} → ${escapeSlackText(e.decision)} (${status})${by}`;
+    if (e.transcript === undefined) return line;
+    // Backticks would end the code block early; the excerpt is escaped like any other text.
+    const excerpt = escapeSlackText(truncate(e.transcript.excerpt, 400)).replace(/`/g, "'");
+    return `${line}\n\`\`\`${excerpt}\`\`\`\n_terminal: ${e.transcript.frames} frames, ${e.transcript.bytes} bytes — play it all with \`hoopgate replay ${escapeSlackText(sessionId)}\`_`;
   });
   // Sections hold at most 3000 characters: split the page over several.
   let chunk: string[] = [];

@@ -9,7 +9,9 @@ import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { createAuditReader } from '../../src/audit/reader.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
+import { buildTimelineBlocks } from '../../src/slack/blocks.js';
 import { runCli } from '../../src/main.js';
 import { writeKubeconfig } from '../helpers/kubectl.js';
 import { waitFor } from '../helpers/wait.js';
@@ -58,9 +60,15 @@ describe('exec, attach and port-forward through the gateway', () => {
     const upgraded = world.sim.requests.filter((r) => r.rawPath.startsWith('/api/v1/namespaces/staging/pods/web-0/exec') && r.status === 101);
     assert.equal(upgraded.length, 1);
     assert.equal(upgraded[0]?.identity, 'system:serviceaccount:agents:ci-deployer');
-    const transcript = await replay(world, await sessionOf(world, 'command=echo&command=hi'));
+    const sessionId = await sessionOf(world, 'command=echo&command=hi');
+    const transcript = await replay(world, sessionId);
     assert.match(transcript, /pods\/web-0\/exec -n staging\s+allow\s+101/);
     assert.match(transcript, /hi from exec/);
+    // /hoop replay in Slack shows an excerpt of the terminal and its length.
+    const timeline = await createAuditReader(world.gateway.store).sessionTimeline(sessionId);
+    const blocks = JSON.stringify(buildTimelineBlocks(sessionId, timeline, timeline.length - 1, 20));
+    assert.match(blocks, /```hi from exec\\n```/);
+    assert.match(blocks, /terminal: \d+ frames, 13 bytes/);
   });
 
   test('exec -i with stdin, and the exit code reaches kubectl', async () => {
