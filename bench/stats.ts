@@ -174,9 +174,15 @@ export interface ProfileFrame {
 
 /**
  * Self time per frame: each sample's time delta is charged to the node it landed in; frames with the
- * same function, file and line are added up. `(idle)` is excluded from the percentages (busy time only).
+ * same function, file and line are added up. `(idle)` (and `ignoreNative`) is left out of the busy time.
  */
-export function summarizeCpuProfile(profile: CpuProfile, top = 15, relativeTo?: string): { busyMs: number; idleMs: number; frames: ProfileFrame[] } {
+export function summarizeCpuProfile(
+  profile: CpuProfile,
+  top = 15,
+  relativeTo?: string,
+  /** Native frames (no file) that are the profiler's own work, e.g. the inspector's `dispatch`: counted as idle. */
+  ignoreNative: readonly string[] = [],
+): { busyMs: number; idleMs: number; frames: ProfileFrame[] } {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<string, number>();
   let idleUs = 0;
@@ -187,7 +193,7 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15, relativeTo?: 
     const delta = Math.max(0, profile.timeDeltas[i] ?? 0);
     if (node === undefined) continue;
     const { functionName, url, lineNumber } = node.callFrame;
-    if (functionName === '(idle)') {
+    if (functionName === '(idle)' || (url === '' && ignoreNative.includes(functionName))) {
       idleUs += delta;
       continue;
     }

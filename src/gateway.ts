@@ -75,6 +75,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     bodies: config.audit.bodies,
     maxBodyBytes: config.audit.maxBodyBytes,
     sessionIdleMs: config.audit.sessionIdleMs,
+    logger,
   });
 
   const verifier = createOidcVerifier(config.oidc.issuers, { clock });

@@ -65,7 +65,9 @@ export interface SimHandler {
 }
 
 const maxBodyBytes = 3 * 1024 * 1024;
-const gzipThresholdBytes = 128;
+// kube-apiserver gzips a response only above defaultGzipThresholdBytes (128 KiB), lists included
+// (k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/writers.go).
+const gzipThresholdBytes = 128 * 1024;
 const defaultWatchTimeoutMs = 30 * 60_000;
 const anonymousPaths = new Set(['/healthz', '/livez', '/readyz', '/version', '/version/']);
 
@@ -115,7 +117,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
 
   function sendObject(ctx: Ctx, code: number, body: Obj, neg: Negotiated, options: { isList?: boolean; warnings?: string[] } = {}): void {
     const text = neg.yaml ? toYaml(body) : `${JSON.stringify(body)}\n`;
-    sendRaw(ctx, code, contentTypeOf(neg), Buffer.from(text), { alwaysGzip: options.isList ?? false, ...(options.warnings ? { warnings: options.warnings } : {}) });
+    sendRaw(ctx, code, contentTypeOf(neg), Buffer.from(text), options.warnings ? { warnings: options.warnings } : {});
   }
 
   /** A JSON response that is never a Table (discovery, reviews, Status). */

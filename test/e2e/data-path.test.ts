@@ -193,6 +193,21 @@ describe('data path: kubectl through the gateway', () => {
       });
     }
 
+    test('400 for a body over gateway.maxBodyBytes, 431 for an oversize header; nothing reaches upstream', async () => {
+      const before = upstreamCount();
+      const token = await world.token('ci-deployer');
+      const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'too-big' }, data: { blob: 'z'.repeat(world.config.gateway.maxBodyBytes) } });
+      const response = await world.call('/api/v1/namespaces/staging/configmaps', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+      assertStatus(response, 400, 'BadRequest', /request body of \d+ bytes exceeds \d+ bytes \(gateway\.maxBodyBytes\)/);
+      const header = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(40 * 1024) } });
+      assert.equal(header.status, 431);
+      assert.equal(upstreamCount(), before);
+    });
+
     const nonCanonical = [
       '//api/v1/namespaces/staging/pods',
       '/api/v1/namespaces/staging/./pods',

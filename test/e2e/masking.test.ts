@@ -139,11 +139,16 @@ describe('Secret masking through kubectl', () => {
   });
 
   test('gzip responses are decoded and masked', async () => {
+    // The API server compresses only bodies over 128 KiB: a large Secret makes the list one.
+    const canary = `CANARY-gzip-${Date.now()}`;
+    addedCanaries.push(canary);
+    world.sim.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'large-for-gzip', namespace: 'staging' }, stringData: { blob: `${canary}-${'y'.repeat(140 * 1024)}` } });
     const token = await world.token('ci-deployer');
     const response = await world.call('/api/v1/namespaces/staging/secrets', { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' } });
     assert.equal(response.status, 200);
     const gzipped = world.sim.requests.at(-1);
     assert.equal(gzipped?.headers['accept-encoding'], 'gzip', 'the gateway asked upstream for gzip');
+    assert.ok(!response.text.includes(canary));
     assert.equal(response.headers['content-encoding'], undefined, 'the masked body is re-emitted uncompressed');
     for (const item of response.json().items as { data: Record<string, string> }[]) {
       for (const value of Object.values(item.data)) assert.equal(value, MASKED_BASE64);

@@ -427,14 +427,18 @@ describe('lists, selectors and response formats', () => {
     assert.deepEqual(one.json.rows[0].cells.slice(0, 4), ['web', '2/2', 2, 2]);
   });
 
-  test('gzip when the client accepts it: lists always, objects above 128 bytes', async () => {
-    const list = await call(sim, 'GET', '/api/v1/namespaces/staging/configmaps', { headers: { 'accept-encoding': 'gzip' } });
+  test('gzip when the client accepts it and the body is over 128 KiB, like kube-apiserver', async () => {
+    sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big-for-gzip', namespace: 'default' }, data: { blob: 'x'.repeat(140 * 1024) } });
+    const big = await call(sim, 'GET', '/api/v1/namespaces/default/configmaps/big-for-gzip', { headers: { 'accept-encoding': 'gzip, deflate' } });
+    assert.equal(big.headers['content-encoding'], 'gzip');
+    assert.equal(big.raw[0], 0x1f);
+    assert.equal(big.json.kind, 'ConfigMap');
+    const list = await call(sim, 'GET', '/api/v1/namespaces/default/configmaps', { headers: { 'accept-encoding': 'gzip' } });
     assert.equal(list.headers['content-encoding'], 'gzip');
-    assert.equal(list.raw[0], 0x1f);
     assert.equal(list.json.kind, 'ConfigMapList');
-    const obj = await call(sim, 'GET', '/api/v1/namespaces/staging/pods/web-0', { headers: { 'accept-encoding': 'gzip, deflate' } });
-    assert.equal(obj.headers['content-encoding'], 'gzip');
-    const plain = await call(sim, 'GET', '/api/v1/namespaces/staging/configmaps');
+    const small = await call(sim, 'GET', '/api/v1/namespaces/staging/pods/web-0', { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(small.headers['content-encoding'], undefined, 'small bodies are not compressed');
+    const plain = await call(sim, 'GET', '/api/v1/namespaces/default/configmaps/big-for-gzip');
     assert.equal(plain.headers['content-encoding'], undefined);
   });
 

@@ -154,6 +154,21 @@ describe('bench cpu profile summary', () => {
     ]);
   });
 
+  it('counts the profiler\'s own native frames as idle when asked, never a JavaScript frame of that name', () => {
+    const withInspector: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: 'dispatch', url: '', lineNumber: -1 } },
+        { id: 2, callFrame: { functionName: 'dispatch', url: 'file:///repo/node_modules/koa-compose/index.js', lineNumber: 39 } },
+      ],
+      samples: [1, 2],
+      timeDeltas: [4000, 1000],
+    };
+    const summary = summarizeCpuProfile(withInspector, 10, '/repo', ['dispatch']);
+    assert.equal(summary.busyMs, 1);
+    assert.equal(summary.idleMs, 4);
+    assert.deepEqual(summary.frames, [{ frame: 'dispatch (node_modules/koa-compose/index.js:40)', selfMs: 1, selfPercent: 100 }]);
+  });
+
   it('keeps only the top frames', () => {
     assert.equal(summarizeCpuProfile(profile, 1).frames.length, 1);
   });
