@@ -1,6 +1,7 @@
 // Pure Block Kit builders for approval messages, their final state and /hoop replies. Every piece of
 // user-controlled text goes through escapeSlackText(): no mentions, links or broadcasts can be injected.
 // https://docs.slack.dev/messaging/formatting-message-text#escaping
+import type { SessionSummaryView, TimelineEntryView } from '../audit/reader.js';
 import type { types as SlackTypes } from '@slack/bolt';
 import type { ApprovalRecord, ApprovalVote } from '../approvals/types.js';
 import { formatDuration } from '../config/values.js';
@@ -195,38 +196,15 @@ export function buildDenyModal(approvalId: string, privateMetadata: string): Sla
   };
 }
 
-/** One audited call as /hoop replay shows it (the audit store provides an adapter). */
-export interface TimelineEntry {
-  at: number;
-  verb: string;
-  /** `resource` or `resource/subresource`; '' for a non-resource path. */
-  resource: string;
-  namespace?: string;
-  name?: string;
-  /** For non-resource requests (`/version`, `/apis`). */
-  path?: string;
-  /** The decision effect and outcome, e.g. `allow`, `deny`, `approve→approved`. */
-  decision: string;
-  /** HTTP status returned to the agent. */
-  status?: number;
-  approver?: string;
-  /** An exec/attach terminal: the start of its output and how long the whole recording is. */
-  transcript?: { excerpt: string; frames: number; bytes: number };
-}
+/** One audited call as /hoop replay shows it: the audit store's own read model (audit/reader.ts). */
+export type TimelineEntry = TimelineEntryView;
 
 function describeEntry(e: TimelineEntry): string {
   if (e.resource === '') return e.path ?? '';
   return `${e.resource}${e.name === undefined || e.name === '' ? '' : `/${e.name}`}${e.namespace === undefined || e.namespace === '' ? '' : ` -n ${e.namespace}`}`;
 }
 
-export interface SessionSummary {
-  sessionId: string;
-  identity: string;
-  startedAt: number;
-  endedAt?: number;
-  calls: number;
-  refused?: number;
-}
+export type SessionSummary = SessionSummaryView;
 
 export function buildTimelineBlocks(sessionId: string, entries: readonly TimelineEntry[], offset: number, pageSize: number): Block[] {
   const page = entries.slice(offset, offset + pageSize);

@@ -1,6 +1,7 @@
 // The `/hoop` slash command for auditors: replay a session, list sessions, pending approvals, or each
 // identity's used/refused/approved calls and over-grant (`privileges`, issue #8).
 // Pure of Bolt: takes the caller's Slack id and the text, returns the (ephemeral) reply.
+import type { AuditReader as StoreAuditReader } from '../audit/reader.js';
 import type { ApprovalRecord } from '../approvals/types.js';
 import {
   buildPendingBlocks,
@@ -22,10 +23,8 @@ export interface PrivilegesView {
   summaries: PrivilegesSummary[];
 }
 
-/** Read side of the audit store, as /hoop needs it (the store provides an adapter). */
-export interface AuditReader {
-  sessionTimeline(sessionId: string): Promise<TimelineEntry[]>;
-  listSessions(identity?: string): Promise<SessionSummary[]>;
+/** Read side of the audit store, as /hoop needs it: audit/reader.ts, plus least-privilege summaries. */
+export interface AuditReader extends StoreAuditReader {
   /** Absent: this gateway has no least-privilege summaries. */
   privileges?(identity?: string): Promise<PrivilegesView>;
 }
