@@ -15,7 +15,7 @@ import { parseRequestInfo, type RequestInfo } from '../kube/request-info.js';
 import { HoopError, assertNever, toHoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
-import { authorizationAttributes, evaluate, mapIdentity, needsRbac, type Decision } from '../policy/index.js';
+import { authorizationAttributes, describeRequest, evaluate, mapIdentity, needsRbac, noIdentityDecision, type Decision } from '../policy/index.js';
 import type { Upstream } from './forward.js';
 import type { GatewayMasker } from './masking.js';
 import { refuseImpersonation, singleHeader } from './headers.js';
@@ -116,13 +116,6 @@ export function routeCluster(rawUrl: string, clusters: ReadonlyMap<string, unkno
     throw new HoopError('ERR_NOT_FOUND', `no cluster named "${name}" is configured (clusters: ${[...clusters.keys()].join(', ')})`);
   }
   return { cluster: name, path: `${match[2] ?? '/'}${match[3] ?? ''}` };
-}
-
-function describeRequest(info: RequestInfo): string {
-  if (!info.isResourceRequest) return `${info.verb} ${info.path}`;
-  const resource = info.subresource === '' ? info.resource : `${info.resource}/${info.subresource}`;
-  const group = info.apiGroup === '' ? '' : `.${info.apiGroup}`;
-  return `${info.verb} ${resource}${group}${info.name === '' ? '' : `/${info.name}`}${info.namespace === '' ? '' : ` -n ${info.namespace}`}`;
 }
 
 export function createAdmitter(deps: AdmitDeps) {
@@ -258,12 +251,14 @@ export function createAdmitter(deps: AdmitDeps) {
     }
     const mapped = mapIdentity(config.identities, principal, routed.cluster);
     if (mapped === null) {
-      throw await refusal(
-        new HoopError(
-          'ERR_NO_IDENTITY',
-          `no identity mapping for subject "${principal.subject}" (issuer ${principal.issuer}, groups [${principal.groups.join(', ')}]) on cluster "${routed.cluster}": add a matching entry under identities in the gateway config`,
-        ),
-      );
+      // Names the cluster when the caller would map to an identity limited to other clusters.
+      const refused = noIdentityDecision(config.identities, principal, routed.cluster);
+      throw await refusal(new HoopError('ERR_NO_IDENTITY', refused.message), {
+        effect: 'deny',
+        reason: refused.reason,
+        message: refused.message,
+        ...(refused.rule === undefined ? {} : { rule: refused.rule }),
+      });
     }
     identity = mapped.identity;
 
@@ -421,7 +416,7 @@ export function createAdmitter(deps: AdmitDeps) {
     }
   }
 
-  return { admit, reject, describeRequest };
+  return { admit, reject };
 }
 
 export type Admitter = ReturnType<typeof createAdmitter>;

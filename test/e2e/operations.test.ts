@@ -325,9 +325,9 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     const secondToken = await world.token('second-bot');
     const sentBefore = { first: world.sim.requests.length, second: second.requests.length };
     const secondOnFirst = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${secondToken}` } });
-    assertStatus(secondOnFirst, 403, 'Forbidden', /no identity mapping for subject .* on cluster "demo"/);
+    assertStatus(secondOnFirst, 403, 'Forbidden', /subject .* maps to identity "[^"]+", which may not use cluster "demo": add it to identities\[\d+\]\.clusters/);
     const readonlyOnSecond = await world.call('/k8s/second/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${readonly}` } });
-    assertStatus(readonlyOnSecond, 403, 'Forbidden', /no identity mapping for subject .* on cluster "second"/);
+    assertStatus(readonlyOnSecond, 403, 'Forbidden', /subject .* maps to identity "readonly-bot", which may not use cluster "second": add it to identities\[\d+\]\.clusters/);
     assert.equal(world.sim.requests.length, sentBefore.first);
     assert.equal(second.requests.length, sentBefore.second);
 
