@@ -132,11 +132,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     replicaId,
     clock,
     logger,
-    ...(config.audit.checkpoint === undefined ? {} : { everyMs: config.audit.checkpoint.everyMs }),
+    // Tamper evidence by default: without audit.checkpoint the heads are still signed hourly.
+    everyMs: config.audit.checkpoint?.everyMs ?? 3_600_000,
     ...(slack !== undefined && config.slack !== undefined && config.audit.checkpoint?.postToSlack === true ? { witness: createCheckpointWitness(slack.app.client, config.slack) } : {}),
   });
   const retention = createRetentionJob({ store: store.audit, key: signingKey, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
-  // Tamper evidence by default: chain heads are signed hourly even without audit.checkpoint.
   checkpointer.start();
   retention.start();
   if (slack !== undefined && config.slack !== undefined) privileges?.startDigest(slack.app.client, config.slack.channel);

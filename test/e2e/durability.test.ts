@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import cron from 'node-cron';
 import { Agent } from 'undici';
 import { startGateway } from '../../src/gateway.js';
 import { runCli } from '../../src/main.js';
@@ -37,6 +38,12 @@ describe('durability of the audit trail', () => {
   });
   after(async () => {
     await world?.close();
+  });
+
+  test('chain heads are signed on a schedule even when audit.checkpoint is not configured', () => {
+    assert.equal(world.config.audit.checkpoint, undefined, 'the demo config sets no checkpoint section');
+    const names = [...cron.getTasks().values()].map((task) => task.name);
+    assert.ok(names.includes(`audit-checkpoint-${world.gateway.replicaId}`), `scheduled: ${names.join(', ')}`);
   });
 
   test('SQLite store gone: 503 and nothing reaches the API server', async () => {
