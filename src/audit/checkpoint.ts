@@ -3,9 +3,9 @@
 // no longer matches what was signed.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import cron from 'node-cron';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { createScheduledJob } from '../lib/scheduled-job.js';
 import { canonicalJson } from '../store/chain.js';
 import type { AuditStore, CheckpointStatement, SignedCheckpoint } from '../store/types.js';
 
@@ -105,8 +105,6 @@ export function createCheckpointer(deps: CheckpointerDeps): Checkpointer {
   const logger = deps.logger ?? silentLogger;
   /** chain → seq last signed by this replica (own chain: the seq of the checkpoint record itself). */
   const signed = new Map<string, number>();
-  let task: ReturnType<typeof cron.schedule> | undefined;
-  let running: Promise<SignedCheckpoint[]> | undefined;
 
   async function run(): Promise<SignedCheckpoint[]> {
     const own = deps.store.chain;
@@ -138,37 +136,21 @@ export function createCheckpointer(deps: CheckpointerDeps): Checkpointer {
     return done;
   }
 
-  function checkpoint(): Promise<SignedCheckpoint[]> {
-    running ??= run().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
+  const job = createScheduledJob({
+    name: `audit-checkpoint-${deps.replicaId}`,
+    schedule: everyMsToCron(deps.everyMs ?? 3_600_000),
+    run,
+    logger,
+    failure: 'audit checkpoint failed; the next run will retry',
+  });
 
   return {
-    checkpoint,
-    start() {
-      if (task !== undefined || deps.everyMs === undefined) return;
-      task = cron.schedule(
-        everyMsToCron(deps.everyMs),
-        async () => {
-          try {
-            await checkpoint();
-          } catch (error) {
-            logger.warn({ err: error }, 'audit checkpoint failed; the next run will retry');
-          }
-        },
-        { noOverlap: true, name: `audit-checkpoint-${deps.replicaId}` },
-      );
-    },
+    checkpoint: job.run,
+    // Scheduled only with an interval; checkpoint() and the final one at stop() work either way.
+    start: () => (deps.everyMs === undefined ? undefined : job.start()),
     async stop() {
-      if (task !== undefined) {
-        await task.stop();
-        await task.destroy();
-        task = undefined;
-      }
-      await running;
-      await checkpoint();
+      await job.stop();
+      await job.run();
     },
   };
 }

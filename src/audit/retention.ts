@@ -1,8 +1,8 @@
 // Retention: removes sessions older than `retentionMs`. Deleting cuts the front off a hash chain, so a
 // signed "retention checkpoint" naming the new first record (its seq and prevHash) is written first;
 // verify then starts each chain there and still passes.
-import cron from 'node-cron';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { createScheduledJob } from '../lib/scheduled-job.js';
 import type { AuditStore, SignedCheckpoint } from '../store/types.js';
 import { signStatement, type SigningKey } from './checkpoint.js';
 
@@ -30,8 +30,6 @@ export interface RetentionDeps {
 
 export function createRetentionJob(deps: RetentionDeps): RetentionJob {
   const logger = deps.logger ?? silentLogger;
-  let task: ReturnType<typeof cron.schedule> | undefined;
-  let running: Promise<RetentionResult> | undefined;
 
   async function run(): Promise<RetentionResult> {
     const cutoff = deps.clock() - deps.retentionMs;
@@ -60,35 +58,11 @@ export function createRetentionJob(deps: RetentionDeps): RetentionJob {
     return result;
   }
 
-  function runOnce(): Promise<RetentionResult> {
-    running ??= run().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  return {
-    run: runOnce,
-    start() {
-      task ??= cron.schedule(
-        deps.schedule ?? '0 17 3 * * *',
-        async () => {
-          try {
-            await runOnce();
-          } catch (error) {
-            logger.warn({ err: error }, 'audit retention failed; the next run will retry');
-          }
-        },
-        { noOverlap: true, name: `audit-retention-${deps.replicaId}` },
-      );
-    },
-    async stop() {
-      if (task !== undefined) {
-        await task.stop();
-        await task.destroy();
-        task = undefined;
-      }
-      await running?.catch(() => undefined);
-    },
-  };
+  return createScheduledJob({
+    name: `audit-retention-${deps.replicaId}`,
+    schedule: deps.schedule ?? '0 17 3 * * *',
+    run,
+    logger,
+    failure: 'audit retention failed; the next run will retry',
+  });
 }

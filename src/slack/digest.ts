@@ -1,6 +1,5 @@
 // The weekly least-privilege digest (issue #8): a node-cron job posts, per identity, its calls,
 // refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
-import cron from 'node-cron';
 import { exportEvents } from '../audit/events.js';
 import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
 import type { AuditEvent } from '../audit/types.js';
@@ -8,6 +7,7 @@ import type { ClusterConfig } from '../config/types.js';
 import { formatDuration } from '../config/values.js';
 import { createClusterGrantedLookup } from '../kube/granted-permissions.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { createScheduledJob } from '../lib/scheduled-job.js';
 import type { AuditStore } from '../store/types.js';
 import { buildPrivilegesBlocks, type PrivilegesSummary } from './blocks.js';
 import type { PrivilegesView } from './commands.js';
@@ -89,8 +89,6 @@ export interface PrivilegesDigest {
 
 export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDigest {
   const logger = deps.logger ?? silentLogger;
-  let task: ReturnType<typeof cron.schedule> | undefined;
-  let running: Promise<void> | undefined;
 
   async function post(): Promise<void> {
     const view = await deps.source.view();
@@ -107,37 +105,13 @@ export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDi
     logger.info({ identities: view.summaries.length, overGrant: over }, 'least-privilege digest posted');
   }
 
-  function runOnce(): Promise<void> {
-    running ??= post().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  return {
-    run: runOnce,
-    start() {
-      task ??= cron.schedule(
-        deps.schedule ?? DIGEST_SCHEDULE,
-        async () => {
-          try {
-            await runOnce();
-          } catch (error) {
-            logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'least-privilege digest failed; the next week will try again');
-          }
-        },
-        { noOverlap: true, name: deps.name ?? 'least-privilege-digest' },
-      );
-    },
-    async stop() {
-      if (task !== undefined) {
-        await task.stop();
-        await task.destroy();
-        task = undefined;
-      }
-      await running?.catch(() => undefined);
-    },
-  };
+  return createScheduledJob({
+    name: deps.name ?? 'least-privilege-digest',
+    schedule: deps.schedule ?? DIGEST_SCHEDULE,
+    run: post,
+    logger,
+    failure: 'least-privilege digest failed; the next week will try again',
+  });
 }
 
 export interface GatewayPrivileges {
