@@ -8,7 +8,7 @@ import { HoopError, toHoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { RecordedRefusal, type Admission, type Admitter } from '../proxy/admit.js';
-import { forwardToUpstream } from '../proxy/forward.js';
+import { discardUpstreamBody, forwardToUpstream } from '../proxy/forward.js';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../proxy/headers.js';
 import type { GatewayMasker } from '../proxy/masking.js';
 
@@ -160,7 +160,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       info,
     );
     if (plan.kind === 'refuse') {
-      upstream.body.destroy();
+      discardUpstreamBody(upstream.body);
       admission.audit.complete(outcome(admission, plan.error.status, 0, { error: plan.error.message }));
       logRequest(ctx, plan.error.status, admission.startedAt, { ...decided(admission), message: plan.error.message });
       sendStatus(ctx, plan.error, admission.requestId);
@@ -180,7 +180,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     ctx.respond = false;
     ctx.res.writeHead(upstream.status, responseHeaders);
     if (ctx.req.method === 'HEAD') {
-      upstream.body.destroy();
+      discardUpstreamBody(upstream.body);
       ctx.res.end();
       admission.audit.complete(outcome(admission, upstream.status, 0, {}));
       logRequest(ctx, upstream.status, admission.startedAt, decided(admission));

@@ -52,6 +52,10 @@ export async function forwardToUpstream(
       // A redirect from the API server is relayed, never followed (it could point anywhere).
       maxRedirections: 0,
     } as Dispatcher.RequestOptions);
+    // A body the gateway drops unread (HEAD, a refused format) or whose client went away errors
+    // with undici's RequestAbortedError; with no listener that error would end the process.
+    // Readers (stream.pipeline) attach their own listeners and still see every error.
+    response.body.on('error', ignoreDroppedBodyError);
     return { status: response.statusCode, headers: response.headers, body: response.body };
   } catch (error) {
     if (request.signal.aborted) throw new HoopError('ERR_BAD_REQUEST', 'client went away', { cause: error });
@@ -60,4 +64,12 @@ export async function forwardToUpstream(
       cause: error,
     });
   }
+}
+
+function ignoreDroppedBodyError(): void {}
+
+/** Drops an upstream body the gateway will not relay, closing its connection. Never throws. */
+export function discardUpstreamBody(body: Readable): void {
+  body.on('error', ignoreDroppedBodyError);
+  body.destroy();
 }
