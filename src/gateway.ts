@@ -23,6 +23,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics, type GatewayMetrics } from './lib/metrics.js';
 import { createAdmitter, type ClusterRuntime } from './proxy/admit.js';
 import { createUpstream } from './proxy/forward.js';
+import { createMaskedWriteKeeper } from './proxy/masked-writes.js';
 import { createGatewayMasker } from './proxy/masking.js';
 import { createUpgradeHandler } from './proxy/upgrade.js';
 import { createSlackIntegration } from './slack/app.js';
@@ -169,6 +170,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     kubeRoute: createKubeRoute({
       admitter,
       masker,
+      writes: createMaskedWriteKeeper(config.masking),
       logger,
       metrics,
       maxBodyBytes: config.gateway.maxBodyBytes,

@@ -57,6 +57,8 @@ export interface AuditOutcome {
   /** Already masked by the caller. */
   responseBody?: string;
   error?: string;
+  /** Fields of a write that still carried the mask placeholder and kept their stored values (names only). */
+  keptMaskedValues?: string[];
 }
 
 /** One frame of an exec/attach session, as relayed. */

@@ -10,11 +10,14 @@ import type { GatewayMetrics } from '../lib/metrics.js';
 import { RecordedRefusal, type Admission, type Admitter } from '../proxy/admit.js';
 import { discardUpstreamBody, forwardToUpstream } from '../proxy/forward.js';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../proxy/headers.js';
+import type { MaskedWriteKeeper, PreparedWrite } from '../proxy/masked-writes.js';
 import type { GatewayMasker } from '../proxy/masking.js';
 
 export interface KubeRouteDeps {
   admitter: Admitter;
   masker: GatewayMasker;
+  /** Keeps stored values where a write still carries the mask placeholder (issue #16). */
+  writes: MaskedWriteKeeper;
   logger: Logger;
   metrics?: GatewayMetrics;
   maxBodyBytes: number;
@@ -122,8 +125,27 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     if (!controller.signal.aborted) sendStatus(ctx, refusal.error, refusal.requestId);
   }
 
-  async function forwardAdmitted(ctx: Koa.Context, admission: Admission, body: Buffer | undefined, controller: AbortController): Promise<void> {
+  async function forwardAdmitted(ctx: Koa.Context, admission: Admission, received: Buffer | undefined, controller: AbortController): Promise<void> {
     const { info, cluster } = admission;
+    // A write carrying masked values gets the stored ones back (or is refused) after it is recorded.
+    let body = received;
+    let kept: { keptMaskedValues?: string[] } = {};
+    if (received !== undefined && received.length > 0) {
+      let prepared: PreparedWrite;
+      try {
+        prepared = await deps.writes.prepare(admission, { method: ctx.req.method ?? 'GET', contentType: first(ctx.req.headers['content-type']), body: received }, controller.signal);
+      } catch (error) {
+        prepared = { kind: 'refuse', error: toHoopError(error) };
+      }
+      if (prepared.kind === 'refuse') {
+        admission.audit.complete(outcome(admission, prepared.error.status, 0, { error: prepared.error.message }));
+        logRequest(ctx, prepared.error.status, admission.startedAt, { ...decided(admission), code: prepared.error.code, message: prepared.error.message });
+        if (!controller.signal.aborted) sendStatus(ctx, prepared.error, admission.requestId);
+        return;
+      }
+      body = prepared.body;
+      if (prepared.kept.length > 0) kept = { keptMaskedValues: prepared.kept };
+    }
     const upstreamStarted = clock();
     metrics?.overheadSeconds.observe({ cluster: cluster.config.name }, (upstreamStarted - admission.startedAt) / 1000);
     const headers = buildUpstreamHeaders({
@@ -143,7 +165,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       });
     } catch (error) {
       const hoopError = toHoopError(error);
-      admission.audit.complete(outcome(admission, hoopError.status, 0, { error: hoopError.message }));
+      admission.audit.complete(outcome(admission, hoopError.status, 0, { ...kept, error: hoopError.message }));
       logRequest(ctx, hoopError.status, admission.startedAt, { ...decided(admission), message: hoopError.message });
       if (!controller.signal.aborted) sendStatus(ctx, hoopError, admission.requestId);
       return;
@@ -161,7 +183,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     );
     if (plan.kind === 'refuse') {
       discardUpstreamBody(upstream.body);
-      admission.audit.complete(outcome(admission, plan.error.status, 0, { error: plan.error.message }));
+      admission.audit.complete(outcome(admission, plan.error.status, 0, { ...kept, error: plan.error.message }));
       logRequest(ctx, plan.error.status, admission.startedAt, { ...decided(admission), message: plan.error.message });
       sendStatus(ctx, plan.error, admission.requestId);
       return;
@@ -182,7 +204,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     if (ctx.req.method === 'HEAD') {
       discardUpstreamBody(upstream.body);
       ctx.res.end();
-      admission.audit.complete(outcome(admission, upstream.status, 0, {}));
+      admission.audit.complete(outcome(admission, upstream.status, 0, kept));
       logRequest(ctx, upstream.status, admission.startedAt, decided(admission));
       return;
     }
@@ -196,6 +218,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
         if (plan.kind === 'mask') metrics?.maskedObjects.inc(plan.maskedObjects());
         admission.audit.complete(
           outcome(admission, upstream.status, tap.bytes(), {
+            ...kept,
             ...(responseBody === undefined || responseBody === '' ? {} : { responseBody }),
             ...(failure === undefined ? {} : { error: controller.signal.aborted ? 'client went away' : `stream failed: ${toHoopError(failure).message}` }),
           }),
@@ -209,7 +232,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     });
   }
 
-  function outcome(admission: Admission, status: number, bytesOut: number, extra: { error?: string; responseBody?: string }) {
+  function outcome(admission: Admission, status: number, bytesOut: number, extra: { error?: string; responseBody?: string; keptMaskedValues?: string[] }) {
     countForwarded(admission, status);
     return {
       status,

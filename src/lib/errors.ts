@@ -16,6 +16,8 @@ export const errorCodes = {
   ERR_APPROVAL_EXPIRED: { status: 403, reason: 'Forbidden' },
   ERR_APPROVAL_CANCELLED: { status: 403, reason: 'Forbidden' },
   ERR_NOT_FOUND: { status: 404, reason: 'NotFound' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'UnsupportedMediaType' },
+  ERR_MASKED_VALUE: { status: 422, reason: 'Invalid' },
   ERR_UNMASKABLE: { status: 502, reason: 'InternalError' },
   ERR_UPSTREAM_UNREACHABLE: { status: 502, reason: 'ServiceUnavailable' },
   ERR_UPSTREAM_TOKEN: { status: 503, reason: 'ServiceUnavailable' },
