@@ -201,6 +201,10 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     const tap = createTap(deps.auditBodies ? deps.maxAuditBodyBytes : 0);
     ctx.respond = false;
     ctx.res.writeHead(upstream.status, responseHeaders);
+    // A streamed answer (watch, `logs -f`, anything the API server sends without a length) may not
+    // send a byte for minutes: the status line and headers go out now, not with the first event,
+    // or clients such as `kubectl wait` sit until the next event or bookmark (issue #16).
+    if (info.verb === 'watch' || upstream.headers['content-length'] === undefined) ctx.res.flushHeaders();
     if (ctx.req.method === 'HEAD') {
       discardUpstreamBody(upstream.body);
       ctx.res.end();
