@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
-# hoopgate image: the TypeScript sources run through tsx (a runtime dependency), so there is no
-# compile step; the build stage only installs and prunes node_modules (incl. native better-sqlite3).
-# Not built in the development sandbox (no Docker engine there): see docs/deploy.md.
+# hoopgate image: the gateway package only (packages/gateway), compiled to JavaScript in the build
+# stage; the runtime stage holds its dist/, bin/ and production node_modules — no TypeScript, no
+# tsx, no simulated API server, no OpenID provider.
+# Not built in the development sandbox (no Docker engine there); test/integration/deploy.test.ts
+# replays this build stage's npm commands in a temporary folder. See docs/deploy.md.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -9,15 +11,17 @@ FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY package.json package-lock.json ./
-# Lifecycle scripts run only for the packages that need them (package.json "allowScripts").
-RUN npm ci --ignore-scripts --no-audit --no-fund \
- && npm rebuild better-sqlite3 esbuild
-COPY tsconfig.json ./
-COPY bin ./bin
-COPY src ./src
-RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.base.json ./
+COPY packages/gateway ./packages/gateway
+# The gateway workspace and the repository's build tools (typescript); lifecycle scripts only for
+# the native module (package.json "allowScripts").
+RUN npm ci --workspace hoopgate --include-workspace-root --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3 \
+ && npx tsc -b packages/gateway
+# Production dependencies of the gateway alone, installed from the same lock file.
+RUN npm ci --workspace hoopgate --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3 \
  && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 FROM ${NODE_IMAGE} AS runtime
@@ -32,10 +36,10 @@ ENV NODE_ENV=production \
     HOME=/tmp
 WORKDIR /app
 # Owned by root and read-only to the gateway's user: it cannot change its own code.
-COPY --from=build /app/package.json /app/tsconfig.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/bin ./bin
-COPY --from=build /app/src ./src
+COPY --from=build /src/packages/gateway/package.json ./
+COPY --from=build /src/packages/gateway/bin ./bin
+COPY --from=build /src/packages/gateway/dist ./dist
+COPY --from=build /src/node_modules ./node_modules
 USER 10001:10001
 EXPOSE 8443
 ENTRYPOINT ["node", "bin/hoopgate.js"]

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createAuditRecorder } from '../src/audit/recorder.js';
-import type { AuditStart } from '../src/audit/types.js';
-import { createStore } from '../src/store/index.js';
+import { createAuditRecorder } from '../packages/gateway/src/audit/recorder.js';
+import type { AuditStart } from '../packages/gateway/src/audit/types.js';
+import { createStore } from '../packages/gateway/src/store/index.js';
 
 export interface AuditBenchResult {
   eventsPerSecondGroupCommit: number;

@@ -3,7 +3,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { createResponseMasker, MASKED_BASE64 } from '../src/proxy/mask/index.js';
+import { createResponseMasker, MASKED_BASE64 } from '../packages/gateway/src/proxy/mask/index.js';
 
 const canary = Buffer.from('CANARY');
 const canary64 = Buffer.from(canary.toString('base64'));

@@ -92,7 +92,7 @@ async function fetchToken(issuer: string, ca: string, resource: string, clientId
 
 // Each role imports only what it runs (dynamic imports), so a micro-bench's RSS is not the gateway's.
 async function upstream(input: { dir: string; heldObjects: number }): Promise<void> {
-  const { startDemoWorld } = await import('../src/demo/world.js');
+  const { startDemoWorld } = await import('../packages/demo/src/world.js');
   const nullLog = new Writable({ write: (_chunk, _encoding, callback) => callback() });
   const world = await startDemoWorld({
     dir: input.dir,
@@ -143,8 +143,8 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
 
 async function gateway(input: { configPath: string; replicaId: string; logFile: string }): Promise<void> {
   const { destination } = await import('pino');
-  const { loadConfig } = await import('../src/config/load.js');
-  const { startGateway } = await import('../src/gateway.js');
+  const { loadConfig } = await import('../packages/gateway/src/config/load.js');
+  const { startGateway } = await import('../packages/gateway/src/gateway.js');
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>

@@ -1,5 +1,7 @@
 // Runs every test/**/*.test.ts with node's test runner through tsx. Node 20's `--test` takes no
 // globs, so the files are collected here. Extra arguments narrow the run: `npm test -- masking`.
+// `--conditions=source` makes package imports (hoopgate/…, @hoopgate/sim/…) load the TypeScript
+// sources, the same modules the tests import by path; subprocesses (bin/hoopgate.js) run dist/.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +22,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { runKubectl } from '../helpers/kubectl.js';
 import { waitFor } from '../helpers/wait.js';
 
-const bin = fileURLToPath(new URL('../../bin/hoopgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', import.meta.url));
 
 test('hoopgate demo prints a kubeconfig and commands that work, and stops on SIGINT', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'hoopgate-demo-'));

@@ -9,12 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import { Agent } from 'undici';
-import { startGateway } from '../../src/gateway.js';
-import { runCli } from '../../src/main.js';
+import { startGateway } from '../../packages/gateway/src/gateway.js';
+import { runCli } from '../../packages/gateway/src/main.js';
 import { startMongoServer } from '../helpers/mongo-server.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
-const bin = fileURLToPath(new URL('../../bin/hoopgate.js', import.meta.url));
+const bin = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', import.meta.url));
 
 async function cli(world: TestWorld, args: string[]): Promise<{ code: number; out: string }> {
   let out = '';

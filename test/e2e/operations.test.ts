@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { run as kubeconfigCommand } from '../../src/cli/kubeconfig.js';
-import { startSimCluster, type SimCluster } from '../../src/sim/index.js';
+import { run as kubeconfigCommand } from '../../packages/gateway/src/cli/kubeconfig.js';
+import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
 import { runKubectl } from '../helpers/kubectl.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
-const binPath = fileURLToPath(new URL('../../bin/hoopgate.js', import.meta.url));
+const binPath = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', import.meta.url));
 const secondBot = { clientId: 'second-bot', clientSecret: 'second-bot-secret', groups: ['second-ops'] };
 
 function assertStatus(response: { status: number; json: () => any }, code: number, reason: string, message: RegExp): void {

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import type { ApprovalRecord } from '../../src/approvals/types.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
+import { startGateway, type Gateway } from '../../packages/gateway/src/gateway.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, formType, signSlackBody, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
 import { waitFor } from '../helpers/wait.js';

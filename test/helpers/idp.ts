@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { CompactEncrypt, SignJWT } from 'jose';
 import type { JWK, JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
-import { createIssuerFetch } from '../../src/authn/issuer-fetch.js';
-import type { ClosableIssuerFetch } from '../../src/authn/issuer-fetch.js';
-import type { IssuerConfig } from '../../src/config/types.js';
-import { startLocalIdp } from '../../src/idp/local-idp.js';
-import type { LocalIdp, LocalIdpClient } from '../../src/idp/local-idp.js';
-import { generateTlsMaterial } from '../../src/lib/tls.js';
+import { createIssuerFetch } from '../../packages/gateway/src/authn/issuer-fetch.js';
+import type { ClosableIssuerFetch } from '../../packages/gateway/src/authn/issuer-fetch.js';
+import type { IssuerConfig } from '../../packages/gateway/src/config/types.js';
+import { startLocalIdp } from '../../packages/demo/src/local-idp.js';
+import type { LocalIdp, LocalIdpClient } from '../../packages/demo/src/local-idp.js';
+import { generateTlsMaterial } from '../../packages/sim/src/tls.js';
 
 export const testAudience = 'hoopgate';
 

@@ -1,6 +1,6 @@
 // An in-memory ApprovalRepository with the same compare-and-set semantics as the real stores, for
 // tests of the approval state machine. Records are copied in and out so callers cannot mutate state.
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository, ApprovalState, ApprovalVote } from '../../src/approvals/types.js';
+import type { ApprovalGrant, ApprovalRecord, ApprovalRepository, ApprovalState, ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
 
 export interface MemoryApprovalRepository extends ApprovalRepository {
   /** Every grant created, for assertions. */

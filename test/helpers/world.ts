@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
-import { startDemoWorld, type DemoWorld, type DemoWorldOptions } from '../../src/demo/world.js';
+import { startDemoWorld, type DemoWorld, type DemoWorldOptions } from '../../packages/demo/src/world.js';
 import { runKubectl, spawnKubectl, type KubectlResult, type KubectlVersion } from './kubectl.js';
 
 export interface TestWorld extends DemoWorld {

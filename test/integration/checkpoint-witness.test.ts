@@ -2,10 +2,10 @@
 // message names the chain head exactly as stored, and its signature verifies.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createCheckpointer, loadSigningKey, verifyCheckpointSignature } from '../../src/audit/checkpoint.js';
-import { createSlackClient } from '../../src/slack/app.js';
-import { createCheckpointWitness } from '../../src/slack/witness.js';
-import { createStore } from '../../src/store/index.js';
+import { createCheckpointer, loadSigningKey, verifyCheckpointSignature } from '../../packages/gateway/src/audit/checkpoint.js';
+import { createSlackClient } from '../../packages/gateway/src/slack/app.js';
+import { createCheckpointWitness } from '../../packages/gateway/src/slack/witness.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
 import { startSlackServer } from '../helpers/slack-server.js';
 
 test('a checkpoint is posted to the Slack channel with its chain head and a verifiable signature', async () => {

@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import * as kubeModels from '@kubernetes/client-node';
-import { ConfigError, parseConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/types.js';
+import { ConfigError, parseConfig } from '../../packages/gateway/src/config/load.js';
+import type { Config } from '../../packages/gateway/src/config/types.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const kubectl = process.env.HOOPGATE_KUBECTL ?? '/usr/bin/kubectl';
@@ -634,13 +634,55 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
 
   test('everything the build copies from the context exists and is not docker-ignored', () => {
     const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] ?? '').split(/\s+/));
-    assert.deepEqual(sources, ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'src']);
+    assert.deepEqual(sources, ['package.json', 'package-lock.json', 'tsconfig.base.json', 'packages/gateway']);
     for (const source of sources) {
       assert.ok(existsSync(join(root, source)), `${source} exists`);
       assert.ok(!dockerignore.includes(source), `${source} is not ignored`);
     }
-    assert.ok(existsSync(join(root, 'bin', 'hoopgate.js')));
-    for (const ignored of ['**/node_modules', '.git', 'test', '**/*.db']) assert.ok(dockerignore.includes(ignored));
+    assert.ok(existsSync(join(root, 'packages', 'gateway', 'bin', 'hoopgate.js')));
+    for (const ignored of ['**/node_modules', '**/dist', '.git', 'test', '**/*.db', 'packages/sim', 'packages/demo']) assert.ok(dockerignore.includes(ignored), `${ignored} is ignored`);
+  });
+
+  test('the runtime stage holds the compiled gateway only: dist/, bin/, package.json, node_modules', () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const copied = [...runtime.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)].map((m) => m[1]);
+    assert.deepEqual(copied, ['/src/packages/gateway/package.json', '/src/packages/gateway/bin', '/src/packages/gateway/dist', '/src/node_modules']);
+    assert.doesNotMatch(runtime, /tsx|\/src\/packages\/gateway\/src/, 'no TypeScript sources or tsx at run time');
+    // The production install names only the gateway workspace and omits dev dependencies.
+    assert.match(dockerfile, /^RUN npm ci --workspace hoopgate --omit=dev /m);
+  });
+
+  test("the gateway's production dependencies (package-lock.json) hold no test-world package", () => {
+    // npm ls --omit=dev -w hoopgate, computed from the lock file: the transitive closure of the
+    // gateway's dependencies, resolved the way node does (nearest node_modules first).
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; link?: boolean; resolved?: string }>;
+    };
+    const resolveFrom = (from: string, name: string): string | undefined => {
+      for (let dir = from; ; dir = dir.includes('/node_modules/') ? dir.slice(0, dir.lastIndexOf('/node_modules/')) : '') {
+        const candidate = `${dir === '' ? '' : `${dir}/`}node_modules/${name}`;
+        if (lock.packages[candidate] !== undefined) return candidate;
+        if (dir === '') return undefined;
+      }
+    };
+    const seen = new Set<string>();
+    const queue = ['packages/gateway'];
+    while (queue.length > 0) {
+      const at = queue.pop() as string;
+      const entry = lock.packages[at];
+      assert.ok(entry, `${at} is in the lock file`);
+      for (const name of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
+        const found = resolveFrom(at, name);
+        if (found === undefined || seen.has(found)) continue;
+        seen.add(found);
+        queue.push(lock.packages[found]?.link === true ? (lock.packages[found]?.resolved ?? found) : found);
+      }
+    }
+    const names = new Set([...seen].map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)));
+    assert.ok(names.has('koa') && names.has('better-sqlite3') && names.has('undici'), 'the closure holds the gateway\'s own dependencies');
+    for (const forbidden of ['oidc-provider', 'node-forge', 'selfsigned', 'tsx', 'typescript', 'esbuild', '@hoopgate/sim', '@hoopgate/demo']) {
+      assert.ok(!names.has(forbidden), `${forbidden} is not a production dependency of the gateway`);
+    }
   });
 
   test('compose: mongo as a single-node replica set, the gateway hardened with the bind-mounted config', () => {

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { JWTPayload } from 'jose';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { createOidcVerifier, type OidcVerifier } from '../../src/authn/oidc-verifier.js';
-import { parseConfig } from '../../src/config/load.js';
-import type { Config, IssuerConfig } from '../../src/config/types.js';
-import { isHoopError } from '../../src/lib/errors.js';
-import { mapIdentity } from '../../src/policy/index.js';
+import { createOidcVerifier, type OidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
+import { parseConfig } from '../../packages/gateway/src/config/load.js';
+import type { Config, IssuerConfig } from '../../packages/gateway/src/config/types.js';
+import { isHoopError } from '../../packages/gateway/src/lib/errors.js';
+import { mapIdentity } from '../../packages/gateway/src/policy/index.js';
 import { startStaticIssuer, type StaticIssuer } from '../helpers/idp.js';
 
 const docPath = new URL('../../docs/idp-recipes.md', import.meta.url);

@@ -2,8 +2,8 @@
 // most one JWKS request per cooldown, counted at the IdP's own JWKS endpoint.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createOidcVerifier } from '../../src/authn/oidc-verifier.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { createOidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { forge, getToken, startStaticIssuer, startTestIdp } from '../helpers/idp.js';
 
 const isUnknownKid = (error: unknown) => error instanceof HoopError && error.code === 'ERR_TOKEN_INVALID' && /^token signing key ".*" is unknown to issuer "/.test(error.message);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createOidcVerifier } from '../../src/authn/oidc-verifier.js';
-import type { OidcVerifier } from '../../src/authn/oidc-verifier.js';
-import { statusFromError } from '../../src/kube/status.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { createOidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
+import type { OidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
+import { statusFromError } from '../../packages/gateway/src/kube/status.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { forge, getToken, startStaticIssuer, startTestIdp } from '../helpers/idp.js';
 import type { TestIdp } from '../helpers/idp.js';
 

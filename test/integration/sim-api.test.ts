@@ -6,10 +6,10 @@ import { request, Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { startSimCluster, type SimCluster } from '../../src/sim/index.js';
-import { parseRequestInfo } from '../../src/sim/request-info.js';
+import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
+import { parseRequestInfo } from '../../packages/sim/src/request-info.js';
 
-const fixtures = fileURLToPath(new URL('../../../shared/fixtures/', import.meta.url));
+const fixtures = fileURLToPath(new URL('../../packages/sim/fixtures/', import.meta.url));
 const tableAccept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any } // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -112,7 +112,7 @@ after(async () => {
 });
 
 describe('request classification', () => {
-  test('matches every case of shared/fixtures/requestinfo.json', () => {
+  test('matches every case of packages/sim/fixtures/requestinfo.json', () => {
     const { cases } = JSON.parse(readFileSync(`${fixtures}requestinfo.json`, 'utf8')) as { cases: { method: string; url: string; expect: Record<string, unknown> }[] };
     for (const c of cases) {
       const got = parseRequestInfo(c.method, c.url) as unknown as Record<string, unknown>;

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { startSimCluster, type SimCluster } from '../../src/sim/index.js';
-import { spdyRefusedMessage } from '../../src/sim/exec.js';
-import { spdyDictionary } from '../../src/sim/portforward.js';
+import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
+import { spdyRefusedMessage } from '../../packages/sim/src/exec.js';
+import { spdyDictionary } from '../../packages/sim/src/portforward.js';
 import { kubectlAvailable, runKubectl, spawnKubectl, writeKubeconfig } from '../helpers/kubectl.js';
 
 let sim: SimCluster;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { startSimCluster, type SimCluster } from '../../src/sim/index.js';
+import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
 import { kubectlAvailable, runKubectl, spawnKubectl, writeKubeconfig, type KubectlVersion } from '../helpers/kubectl.js';
 
 const versions: KubectlVersion[] = ['1.27', '1.33'];

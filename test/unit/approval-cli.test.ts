@@ -6,12 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../src/approvals/service.js';
-import type { ApprovalRecord } from '../../src/approvals/types.js';
-import { UsageError } from '../../src/cli/args.js';
-import { createApprovalsCommand } from '../../src/cli/approvals.js';
-import type { CliIo } from '../../src/cli/io.js';
-import { createStore, type Store } from '../../src/store/index.js';
+import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
+import { UsageError } from '../../packages/gateway/src/cli/args.js';
+import { createApprovalsCommand } from '../../packages/gateway/src/cli/approvals.js';
+import type { CliIo } from '../../packages/gateway/src/cli/io.js';
+import { createStore, type Store } from '../../packages/gateway/src/store/index.js';
 
 let dir = '';
 let store: Store;

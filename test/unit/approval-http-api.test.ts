@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import { createApprovalsApi } from '../../src/approvals/http-api.js';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../src/approvals/service.js';
-import type { Principal } from '../../src/authn/principal.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { createApprovalsApi } from '../../packages/gateway/src/approvals/http-api.js';
+import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import type { Principal } from '../../packages/gateway/src/authn/principal.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 
 function principal(subject: string, groups: string[], email?: string): Principal {

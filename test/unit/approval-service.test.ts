@@ -2,10 +2,10 @@
 // decisions, races, expiry, cancellation, grants, cross-replica resolution and orphans.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createApprovalService, type ApprovalNotifier, type HoldRequest } from '../../src/approvals/service.js';
-import type { ApprovalRecord, ApprovalRepository, ApprovalVote } from '../../src/approvals/types.js';
-import type { ApprovalConfig } from '../../src/config/types.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { createApprovalService, type ApprovalNotifier, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import type { ApprovalRecord, ApprovalRepository, ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
+import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createMemoryApprovalRepository } from '../helpers/memory-approvals.js';
 
 const baseConfig: ApprovalConfig = {
@@ -84,7 +84,7 @@ type RepoFactory = () => Promise<{ repo: ApprovalRepository; close: () => Promis
 const factories: Array<[string, RepoFactory]> = [['memory', async () => ({ repo: createMemoryApprovalRepository(), close: async () => {} })]];
 
 // The SQLite store is written by another module; run the same table against it when it is present.
-const storeModule = '../../src/store/index.js';
+const storeModule = '../../packages/gateway/src/store/index.js';
 try {
   const { createStore } = (await import(storeModule)) as {
     createStore: (url: string, options: { replicaId: string }) => Promise<{ approvals: ApprovalRepository; close?: () => Promise<void> }>;

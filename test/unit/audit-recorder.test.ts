@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createAuditRecorder, truncateBody } from '../../src/audit/recorder.js';
-import { kubectlSessionId } from '../../src/audit/sessions.js';
-import type { AuditOutcome, AuditStart } from '../../src/audit/types.js';
-import { isHoopError } from '../../src/lib/errors.js';
-import { statusFromError } from '../../src/kube/status.js';
-import { createStore } from '../../src/store/index.js';
-import type { AuditStore, Store } from '../../src/store/types.js';
+import { createAuditRecorder, truncateBody } from '../../packages/gateway/src/audit/recorder.js';
+import { kubectlSessionId } from '../../packages/gateway/src/audit/sessions.js';
+import type { AuditOutcome, AuditStart } from '../../packages/gateway/src/audit/types.js';
+import { isHoopError } from '../../packages/gateway/src/lib/errors.js';
+import { statusFromError } from '../../packages/gateway/src/kube/status.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import type { AuditStore, Store } from '../../packages/gateway/src/store/types.js';
 
 function start(overrides: Partial<AuditStart> = {}): AuditStart {
   return {

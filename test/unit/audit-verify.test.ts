@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import { createCheckpointer, everyMsToCron, loadSigningKey, signStatement, type SigningKey } from '../../src/audit/checkpoint.js';
-import { createAuditRecorder } from '../../src/audit/recorder.js';
-import { createRetentionJob } from '../../src/audit/retention.js';
-import type { AuditStart } from '../../src/audit/types.js';
-import { verifyAudit } from '../../src/audit/verify.js';
-import { hashRecord } from '../../src/store/chain.js';
-import { createStore } from '../../src/store/index.js';
-import type { AuditRecord, Store } from '../../src/store/types.js';
+import { createCheckpointer, everyMsToCron, loadSigningKey, signStatement, type SigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
+import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
+import { createRetentionJob } from '../../packages/gateway/src/audit/retention.js';
+import type { AuditStart } from '../../packages/gateway/src/audit/types.js';
+import { verifyAudit } from '../../packages/gateway/src/audit/verify.js';
+import { hashRecord } from '../../packages/gateway/src/store/chain.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import type { AuditRecord, Store } from '../../packages/gateway/src/store/types.js';
 
 const DAY = 86_400_000;
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { extractBearer } from '../../src/authn/bearer.js';
-import { HoopError } from '../../src/lib/errors.js';
-import { statusFromError } from '../../src/kube/status.js';
+import { extractBearer } from '../../packages/gateway/src/authn/bearer.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { statusFromError } from '../../packages/gateway/src/kube/status.js';
 
 const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readClaim, readStringList } from '../../src/authn/claims.js';
+import { readClaim, readStringList } from '../../packages/gateway/src/authn/claims.js';
 
 const claims = {
   sub: 'bot',

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { JWK } from 'jose';
-import { createJwksCache } from '../../src/authn/jwks-cache.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { createJwksCache } from '../../packages/gateway/src/authn/jwks-cache.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 
 function ecJwk(kid: string): JWK {
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCanonicalPath } from '../../src/kube/canonical-path.js';
+import { checkCanonicalPath } from '../../packages/gateway/src/kube/canonical-path.js';
 
 const accepted = [
   '/',

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommandArgs, UsageError } from '../../src/cli/args.js';
-import type { CliCommand, CliIo } from '../../src/cli/io.js';
-import { runCli, usage } from '../../src/main.js';
-import type { CommandLoader } from '../../src/main.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { parseCommandArgs, UsageError } from '../../packages/gateway/src/cli/args.js';
+import type { CliCommand, CliIo } from '../../packages/gateway/src/cli/io.js';
+import { runCli, usage } from '../../packages/gateway/src/main.js';
+import type { CommandLoader } from '../../packages/gateway/src/main.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -198,10 +198,10 @@ describe('parseCommandArgs', () => {
 
 describe('bin/hoopgate.js', () => {
   test('main() wires process argv, stdio and the exit code', () => {
-    const unknown = spawnSync(process.execPath, [join(root, 'bin', 'hoopgate.js'), 'nope'], { encoding: 'utf8', cwd: root });
+    const unknown = spawnSync(process.execPath, [join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'), 'nope'], { encoding: 'utf8', cwd: root });
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /^hoopgate: unknown command "nope"\n\nusage: hoopgate/);
-    const check = spawnSync(process.execPath, [join(root, 'bin', 'hoopgate.js'), 'check', '--config', 'examples/hoopgate.yaml', '--skip-files'], {
+    const check = spawnSync(process.execPath, [join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'), 'check', '--config', 'examples/hoopgate.yaml', '--skip-files'], {
       encoding: 'utf8',
       cwd: root,
       env: { PATH: process.env.PATH, SLACK_BOT_TOKEN: 'xoxb-t', SLACK_SIGNING_SECRET: 's', HOOPGATE_MONGODB_URI: 'mongodb://mongo/hoopgate' },

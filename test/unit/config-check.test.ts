@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { run } from '../../src/cli/check.js';
-import { UsageError } from '../../src/cli/args.js';
-import type { CliIo } from '../../src/cli/io.js';
+import { run } from '../../packages/gateway/src/cli/check.js';
+import { UsageError } from '../../packages/gateway/src/cli/args.js';
+import type { CliIo } from '../../packages/gateway/src/cli/io.js';
 
 let dir = '';
 before(() => {

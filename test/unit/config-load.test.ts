@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ConfigError, configWarnings, describeConfig, loadConfig, parseConfig } from '../../src/config/load.js';
-import type { ConfigIssue } from '../../src/config/load.js';
-import type { Config } from '../../src/config/types.js';
-import { HoopError } from '../../src/lib/errors.js';
+import { ConfigError, configWarnings, describeConfig, loadConfig, parseConfig } from '../../packages/gateway/src/config/load.js';
+import type { ConfigIssue } from '../../packages/gateway/src/config/load.js';
+import type { Config } from '../../packages/gateway/src/config/types.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 
 let dir = '';
 before(() => {

@@ -1,8 +1,8 @@
 // The value notations of the configuration: durations, byte sizes, (?i) patterns, did-you-mean.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePattern, formatDuration, parseByteSize, parseDuration } from '../../src/config/values.js';
-import { suggest } from '../../src/config/walker.js';
+import { compilePattern, formatDuration, parseByteSize, parseDuration } from '../../packages/gateway/src/config/values.js';
+import { suggest } from '../../packages/gateway/src/config/walker.js';
 
 describe('parseDuration', () => {
   const table: [string, number | undefined][] = [

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/cli/args.js';
-import { createExplainCommand, run } from '../../src/cli/explain.js';
-import type { CliIo } from '../../src/cli/io.js';
-import type { Config, IdentityConfig, SafeDefaults } from '../../src/config/types.js';
-import type { AccessReviewer } from '../../src/kube/access-review.js';
-import { HoopError } from '../../src/lib/errors.js';
-import type { AuthorizationAttributes, RbacAnswer } from '../../src/policy/index.js';
-import { startSimCluster } from '../../src/sim/index.js';
+import { UsageError } from '../../packages/gateway/src/cli/args.js';
+import { createExplainCommand, run } from '../../packages/gateway/src/cli/explain.js';
+import type { CliIo } from '../../packages/gateway/src/cli/io.js';
+import type { Config, IdentityConfig, SafeDefaults } from '../../packages/gateway/src/config/types.js';
+import type { AccessReviewer } from '../../packages/gateway/src/kube/access-review.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import type { AuthorizationAttributes, RbacAnswer } from '../../packages/gateway/src/policy/index.js';
+import { startSimCluster } from '../../packages/sim/src/index.js';
 
 const safeDefaults: SafeDefaults = { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true };
 

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
-import { discardUpstreamBody, forwardToUpstream, type Upstream } from '../../src/proxy/forward.js';
+import { discardUpstreamBody, forwardToUpstream, type Upstream } from '../../packages/gateway/src/proxy/forward.js';
 
 describe('forwardToUpstream: dropped bodies', () => {
   let server: Server;

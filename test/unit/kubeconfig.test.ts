@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { run } from '../../src/cli/kubeconfig.js';
-import { runCli } from '../../src/main.js';
-import { generateTlsMaterial } from '../../src/lib/tls.js';
+import { run } from '../../packages/gateway/src/cli/kubeconfig.js';
+import { runCli } from '../../packages/gateway/src/main.js';
+import { generateTlsMaterial } from '../../packages/sim/src/tls.js';
 
 interface Captured {
   code: number;

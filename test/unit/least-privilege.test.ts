@@ -14,15 +14,15 @@ import {
   summarizeIdentity,
   type PermissionKey,
   type UsedPermission,
-} from '../../src/audit/least-privilege.js';
-import { createAuditRecorder } from '../../src/audit/recorder.js';
-import type { AuditDecision, AuditEvent, AuditOutcome, AuditStart } from '../../src/audit/types.js';
-import { createLeastPrivilegeCommand } from '../../src/cli/audit-least-privilege.js';
-import type { CliIo } from '../../src/cli/io.js';
-import { candidatePermissions, parseResourceList, probeGrantedPermissions } from '../../src/kube/granted-permissions.js';
-import { buildPrivilegesBlocks, type PrivilegesSummary } from '../../src/slack/blocks.js';
-import { createHoopCommand } from '../../src/slack/commands.js';
-import { createStore } from '../../src/store/index.js';
+} from '../../packages/gateway/src/audit/least-privilege.js';
+import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
+import type { AuditDecision, AuditEvent, AuditOutcome, AuditStart } from '../../packages/gateway/src/audit/types.js';
+import { createLeastPrivilegeCommand } from '../../packages/gateway/src/cli/audit-least-privilege.js';
+import type { CliIo } from '../../packages/gateway/src/cli/io.js';
+import { candidatePermissions, parseResourceList, probeGrantedPermissions } from '../../packages/gateway/src/kube/granted-permissions.js';
+import { buildPrivilegesBlocks, type PrivilegesSummary } from '../../packages/gateway/src/slack/blocks.js';
+import { createHoopCommand } from '../../packages/gateway/src/slack/commands.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
 
 const T0 = Date.parse('2025-03-03T10:00:00Z');
 const window = { since: T0 - 3600_000, until: T0 + 3600_000 };
@@ -397,7 +397,7 @@ describe('hoopgate audit least-privilege (in-process, SQLite store)', () => {
   test('json: the contract shape, the over-grant, no values', async () => {
     await seed();
     const asked: string[] = [];
-    const cmd = createLeastPrivilegeCommand({ loadConfig: (await import('../../src/config/load.js')).loadConfig, openStore: (url) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000, openCluster: fakeCluster(asked) });
+    const cmd = createLeastPrivilegeCommand({ loadConfig: (await import('../../packages/gateway/src/config/load.js')).loadConfig, openStore: (url) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000, openCluster: fakeCluster(asked) });
     const out = io();
     assert.equal(await cmd(['--config', 'hoopgate.yaml', '--format', 'json', '--since', '1h'], out), 0, out.err);
     const report = JSON.parse(out.out) as { identities: Record<string, unknown>[] };
@@ -414,7 +414,7 @@ describe('hoopgate audit least-privilege (in-process, SQLite store)', () => {
 
   test('yaml: kubectl-ready objects, the rest as comments; --service-account rebinds', async () => {
     await seed();
-    const cmd = createLeastPrivilegeCommand({ loadConfig: (await import('../../src/config/load.js')).loadConfig, openStore: (url) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000, openCluster: fakeCluster([]) });
+    const cmd = createLeastPrivilegeCommand({ loadConfig: (await import('../../packages/gateway/src/config/load.js')).loadConfig, openStore: (url) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000, openCluster: fakeCluster([]) });
     const out = io();
     assert.equal(await cmd(['-c', configFile, '--identity', 'bot', '--service-account', 'tryout/fresh'], out), 0, out.err);
     const docs = parseAllDocuments(out.out).map((d) => d.toJS()).filter((d) => d !== null);
@@ -430,7 +430,7 @@ describe('hoopgate audit least-privilege (in-process, SQLite store)', () => {
 
   test('table and --offline; usage errors; an unreachable API server fails closed', async () => {
     await seed();
-    const base = { loadConfig: (await import('../../src/config/load.js')).loadConfig, openStore: (url: string) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000 };
+    const base = { loadConfig: (await import('../../packages/gateway/src/config/load.js')).loadConfig, openStore: (url: string) => createStore(url, { replicaId: 'cli' }), now: () => T0 + 60_000 };
     const offline = createLeastPrivilegeCommand({ ...base, openCluster: async () => assert.fail('offline must not connect') });
     const out = io();
     assert.equal(await offline(['-c', configFile, '--identity', 'bot', '--format', 'table', '--offline', '--since', '1h'], out), 0);

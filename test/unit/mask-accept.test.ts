@@ -1,7 +1,7 @@
 // Accept rewriting: the API server is only ever asked for formats the masker can read.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { upstreamAccept, upstreamAcceptEncoding } from '../../src/proxy/mask/index.js';
+import { upstreamAccept, upstreamAcceptEncoding } from '../../packages/gateway/src/proxy/mask/index.js';
 
 describe('upstreamAccept', () => {
   const table: [string | undefined, string][] = [

@@ -1,9 +1,9 @@
 // Unit tables for the object masker: every shape a Secret can take in a response (CONTRACT §5).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MaskingConfig } from '../../src/config/types.js';
-import { HoopError } from '../../src/lib/errors.js';
-import { createObjectMasker, kindToResource, LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, resourceToKind } from '../../src/proxy/mask/index.js';
+import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { createObjectMasker, kindToResource, LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, resourceToKind } from '../../packages/gateway/src/proxy/mask/index.js';
 
 const config: MaskingConfig = { secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 };
 const b64 = (text: string): string => Buffer.from(text).toString('base64');

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import type { MaskingConfig } from '../../src/config/types.js';
-import { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, maskRequestBody } from '../../src/proxy/mask/index.js';
+import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';
+import { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, maskRequestBody } from '../../packages/gateway/src/proxy/mask/index.js';
 
 const config: MaskingConfig = {
   secrets: true,

@@ -6,10 +6,10 @@ import { Readable, type Transform } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import type { MaskingConfig } from '../../src/config/types.js';
-import { statusFromError } from '../../src/kube/status.js';
-import { HoopError } from '../../src/lib/errors.js';
-import { createObjectMasker, createResponseMasker, LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, type ResponseMeta } from '../../src/proxy/mask/index.js';
+import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';
+import { statusFromError } from '../../packages/gateway/src/kube/status.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { createObjectMasker, createResponseMasker, LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, type ResponseMeta } from '../../packages/gateway/src/proxy/mask/index.js';
 
 const config: MaskingConfig = { secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 };
 const b64 = (value: string): string => Buffer.from(value).toString('base64');

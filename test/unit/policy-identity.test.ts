@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Principal } from '../../src/authn/principal.js';
-import type { IdentityConfig } from '../../src/config/types.js';
-import { mapIdentity, matchesEveryone, noIdentityDecision, readClaim } from '../../src/policy/index.js';
+import type { Principal } from '../../packages/gateway/src/authn/principal.js';
+import type { IdentityConfig } from '../../packages/gateway/src/config/types.js';
+import { mapIdentity, matchesEveryone, noIdentityDecision, readClaim } from '../../packages/gateway/src/policy/index.js';
 
 const safeDefaults = { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true };
 const noApproval = { require: [], escalate: false };

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Rule } from '../../src/config/types.js';
-import { parseRequestInfo } from '../../src/kube/request-info.js';
-import { authorizationAttributes, describeRequest, matchesRule } from '../../src/policy/index.js';
+import type { Rule } from '../../packages/gateway/src/config/types.js';
+import { parseRequestInfo } from '../../packages/gateway/src/kube/request-info.js';
+import { authorizationAttributes, describeRequest, matchesRule } from '../../packages/gateway/src/policy/index.js';
 
 const cases: Array<[string, Rule, string, string, boolean]> = [
   ['empty rule matches any resource request', {}, 'GET', '/api/v1/namespaces/a/pods', true],

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IdentityConfig, SafeDefaults } from '../../src/config/types.js';
-import { parseRequestInfo, type RequestInfo } from '../../src/kube/request-info.js';
-import { evaluate, needsRbac, type Decision, type EvaluateInput } from '../../src/policy/index.js';
+import type { IdentityConfig, SafeDefaults } from '../../packages/gateway/src/config/types.js';
+import { parseRequestInfo, type RequestInfo } from '../../packages/gateway/src/kube/request-info.js';
+import { evaluate, needsRbac, type Decision, type EvaluateInput } from '../../packages/gateway/src/policy/index.js';
 
 const allSafeDefaults: SafeDefaults = { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true };
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { HoopError } from '../../src/lib/errors.js';
-import { parseGoQuery, parseRequestInfo, type RequestInfo } from '../../src/kube/request-info.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { parseGoQuery, parseRequestInfo, type RequestInfo } from '../../packages/gateway/src/kube/request-info.js';
 
 interface FixtureCase {
   method: string;
@@ -10,7 +10,7 @@ interface FixtureCase {
   expect: Partial<RequestInfo>;
 }
 
-const fixtureUrl = new URL('../../../shared/fixtures/requestinfo.json', import.meta.url);
+const fixtureUrl = new URL('../../packages/sim/fixtures/requestinfo.json', import.meta.url);
 const fixture = JSON.parse(readFileSync(fixtureUrl, 'utf8')) as { cases: FixtureCase[] };
 
 test('fixture has cases', () => {

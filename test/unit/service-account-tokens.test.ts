@@ -4,11 +4,11 @@ import https from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClusterConfig } from '../../src/config/types.js';
-import { HoopError } from '../../src/lib/errors.js';
-import { createClusterClient, type ClusterClient, type ServiceAccountToken } from '../../src/kube/cluster-client.js';
-import { createServiceAccountTokens } from '../../src/kube/service-account-tokens.js';
-import { startSimCluster } from '../../src/sim/index.js';
+import type { ClusterConfig } from '../../packages/gateway/src/config/types.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { createClusterClient, type ClusterClient, type ServiceAccountToken } from '../../packages/gateway/src/kube/cluster-client.js';
+import { createServiceAccountTokens } from '../../packages/gateway/src/kube/service-account-tokens.js';
+import { startSimCluster } from '../../packages/sim/src/index.js';
 
 function clusterConfig(partial: Partial<ClusterConfig> = {}): ClusterConfig {
   return {

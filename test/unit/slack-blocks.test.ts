@@ -1,7 +1,7 @@
 // Block Kit builders: escaping of user-controlled text, buttons present or absent, finalized content.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ApprovalRecord } from '../../src/approvals/types.js';
+import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import {
   buildApprovalMessage,
   buildDenyModal,
@@ -10,7 +10,7 @@ import {
   describeTarget,
   escapeSlackText,
   grantActionPattern,
-} from '../../src/slack/blocks.js';
+} from '../../packages/gateway/src/slack/blocks.js';
 
 const record: ApprovalRecord = {
   id: 'abc123',

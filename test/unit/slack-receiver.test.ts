@@ -1,7 +1,7 @@
 // Slack request verification: the v0 signature, the ±5 minute window and the replay cache.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReplayCache, verifySlackSignature } from '../../src/slack/receiver.js';
+import { createReplayCache, verifySlackSignature } from '../../packages/gateway/src/slack/receiver.js';
 import { signSlackBody } from '../helpers/slack-sign.js';
 
 const secret = '8f742231b10e8888abcd99yyyzzz85a5';

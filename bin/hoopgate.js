@@ -1,8 +1,0 @@
-#!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), so `npx hoopgate …` works right after `npm install`
-// with no build step.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));

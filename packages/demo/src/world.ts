@@ -1,0 +1,246 @@
+// A complete local world with no outside service: the simulated API server (seeded, with agent
+// ServiceAccounts and their Roles), a local OpenID provider, and a gateway in front, plus a
+// kubeconfig whose users get their tokens through `hoopgate token`. `hoopgate demo` and the
+// end-to-end tests both stand on it.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DestinationStream } from 'pino';
+import { stringify as toYaml } from 'yaml';
+import { loadConfig } from 'hoopgate/config/load.js';
+import type { Config } from 'hoopgate/config/types.js';
+import { startGateway, type Gateway, type GatewayOptions } from 'hoopgate/gateway.js';
+import { startLocalIdp, type LocalIdp, type LocalIdpClient } from './local-idp.js';
+import { generateTlsMaterial, type TlsMaterial } from '@hoopgate/sim/tls.js';
+import { startSimCluster, type SimCluster } from '@hoopgate/sim/index.js';
+
+export const demoAudience = 'hoopgate';
+const binPath = fileURLToPath(new URL('../../gateway/bin/hoopgate.js', import.meta.url));
+
+export interface DemoAgent {
+  /** kubeconfig user and context name. */
+  name: string;
+  client: LocalIdpClient;
+}
+
+export const demoAgents: readonly DemoAgent[] = [
+  { name: 'readonly-bot', client: { clientId: 'readonly-bot', clientSecret: 'readonly-bot-secret', groups: ['readers'], email: 'readonly-bot@agents.example.com' } },
+  { name: 'ci-deployer', client: { clientId: 'ci-deployer', clientSecret: 'ci-deployer-secret', groups: ['ci-deployers'], email: 'ci-deployer@agents.example.com' } },
+];
+
+/** The agents' RBAC in the simulated cluster: the baseline accounts are deliberately narrow. */
+function agentRbac(): object[] {
+  const role = (namespace: string, name: string, rules: object[]) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { namespace, name }, rules });
+  const clusterRole = (name: string, rules: object[]) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules });
+  const bind = (kind: 'RoleBinding' | 'ClusterRoleBinding', namespace: string | undefined, name: string, roleKind: string, role: string, sa: string) => {
+    const [saNamespace, saName] = sa.split('/');
+    return {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind,
+      metadata: namespace === undefined ? { name } : { namespace, name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name: role },
+      subjects: [{ kind: 'ServiceAccount', namespace: saNamespace, name: saName }],
+    };
+  };
+  const read = { apiGroups: [''], resources: ['pods', 'pods/log', 'configmaps', 'services', 'events'], verbs: ['get', 'list', 'watch'] };
+  const objects: object[] = [
+    clusterRole('agent-reader', [read, { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] }]),
+    clusterRole('agent-namespace-reader', [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]),
+    role('staging', 'deployer', [
+      read,
+      { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create'] },
+    ]),
+    clusterRole('elevated-deployer', [{ apiGroups: ['', 'apps'], resources: ['*'], verbs: ['*'] }]),
+    // The gateway's own credential: mint agents' tokens and ask SubjectAccessReview, nothing else.
+    role('agents', 'hoopgate-token-minter', [
+      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated'] },
+    ]),
+    clusterRole('hoopgate-access-reviewer', [{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }]),
+  ];
+  objects.push(
+    bind('ClusterRoleBinding', undefined, 'readonly-bot-reader', 'ClusterRole', 'agent-reader', 'agents/readonly-bot'),
+    bind('ClusterRoleBinding', undefined, 'readonly-bot-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/readonly-bot'),
+    bind('RoleBinding', 'staging', 'ci-deployer', 'Role', 'deployer', 'agents/ci-deployer'),
+    bind('ClusterRoleBinding', undefined, 'ci-deployer-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/ci-deployer'),
+    bind('ClusterRoleBinding', undefined, 'ci-deployer-elevated', 'ClusterRole', 'elevated-deployer', 'agents/ci-deployer-elevated'),
+    bind('RoleBinding', 'agents', 'hoopgate-token-minter', 'Role', 'hoopgate-token-minter', 'hoopgate/hoopgate'),
+    bind('ClusterRoleBinding', undefined, 'hoopgate-access-reviewer', 'ClusterRole', 'hoopgate-access-reviewer', 'hoopgate/hoopgate'),
+  );
+  return objects;
+}
+
+/** The demo's gateway configuration, as the YAML an operator would write. */
+export function demoConfigDocument(input: {
+  port: number;
+  simUrl: string;
+  issuer: string;
+  store: string;
+  files: { simCa: string; gatewayToken: string; tlsCert: string; tlsKey: string; idpCa: string };
+}): Record<string, unknown> {
+  return {
+    listen: { host: '127.0.0.1', port: input.port, tls: { certFile: input.files.tlsCert, keyFile: input.files.tlsKey } },
+    clusters: [
+      {
+        name: 'demo',
+        server: input.simUrl,
+        caFile: input.files.simCa,
+        credentials: { tokenFile: input.files.gatewayToken },
+        tokens: 'tokenRequest',
+        tokenTTL: '10m',
+      },
+    ],
+    oidc: { issuers: [{ issuer: input.issuer, audience: demoAudience, groupsClaim: 'groups', usernameClaim: 'sub', caFile: input.files.idpCa }] },
+    identities: [
+      {
+        name: 'readonly-bot',
+        match: { groups: ['readers'] },
+        serviceAccount: 'agents/readonly-bot',
+        deny: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'] }],
+      },
+      {
+        name: 'ci-deployer',
+        match: { groups: ['ci-deployers'] },
+        serviceAccount: 'agents/ci-deployer',
+        approval: {
+          serviceAccount: 'agents/ci-deployer-elevated',
+          require: [{ verbs: ['delete', 'deletecollection'], resources: ['namespaces'] }],
+          escalate: true,
+        },
+      },
+    ],
+    approval: { timeout: '5m', minApprovals: 1, grantOptions: ['15m'], approvers: { oidcGroups: ['platform-oncall'] } },
+    masking: { secrets: true, rules: [{ resources: ['configmaps'], keys: '(?i)(password|token|secret|key)' }] },
+    audit: { store: input.store, bodies: true, maxBodyBytes: 65536, retention: '90d' },
+    gateway: { namespace: 'hoopgate' },
+  };
+}
+
+export interface DemoWorldOptions {
+  dir: string;
+  /** Gateway port; 0 picks a free one. */
+  port?: number;
+  store?: string;
+  logDestination?: DestinationStream;
+  /** Edits the config document before it is written and loaded. */
+  editConfig?: (document: Record<string, unknown>) => void;
+  gateway?: Partial<Omit<GatewayOptions, 'config'>>;
+  /** Extra IdP clients (tests). */
+  extraClients?: readonly LocalIdpClient[];
+}
+
+export interface DemoWorld {
+  dir: string;
+  sim: SimCluster;
+  idp: LocalIdp;
+  gateway: Gateway;
+  config: Config;
+  configPath: string;
+  kubeconfigPath: string;
+  gatewayTls: TlsMaterial;
+  agents: readonly DemoAgent[];
+  /** A kubeconfig user entry's exec plugin arguments for an agent (tests build their own). */
+  tokenCommand(clientId: string): string[];
+  close(): Promise<void>;
+}
+
+export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWorld> {
+  const dir = resolve(options.dir);
+  mkdirSync(dir, { recursive: true });
+  const sim = await startSimCluster({ seed: true });
+  const clients = [...demoAgents.map((a) => a.client), ...(options.extraClients ?? [])];
+  const idpTls = generateTlsMaterial({ commonName: 'hoopgate demo IdP' });
+  const idp = await startLocalIdp({ clients, audience: demoAudience, tls: idpTls });
+  try {
+    for (const account of ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated']) sim.createServiceAccount('agents', account);
+    sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'hoopgate' } });
+    sim.createServiceAccount('hoopgate', 'hoopgate');
+    for (const object of agentRbac()) sim.apply(object);
+
+    const gatewayTls = generateTlsMaterial({ commonName: 'hoopgate demo gateway' });
+    const files = {
+      simCa: join(dir, 'cluster-ca.pem'),
+      gatewayToken: join(dir, 'gateway-token'),
+      tlsCert: join(dir, 'gateway-cert.pem'),
+      tlsKey: join(dir, 'gateway-key.pem'),
+      gatewayCa: join(dir, 'gateway-ca.pem'),
+      idpCa: join(dir, 'idp-ca.pem'),
+    };
+    writeFileSync(files.simCa, sim.ca);
+    writeFileSync(files.gatewayToken, sim.issueToken('hoopgate', 'hoopgate', 24 * 3600), { mode: 0o600 });
+    writeFileSync(files.tlsCert, gatewayTls.cert);
+    writeFileSync(files.tlsKey, gatewayTls.key, { mode: 0o600 });
+    writeFileSync(files.gatewayCa, gatewayTls.ca);
+    writeFileSync(files.idpCa, idp.ca ?? '');
+    for (const client of clients) writeFileSync(join(dir, `${client.clientId}.secret`), client.clientSecret, { mode: 0o600 });
+
+    const document = demoConfigDocument({
+      port: options.port ?? 0,
+      simUrl: sim.url,
+      issuer: idp.issuer,
+      store: options.store ?? `sqlite:${join(dir, 'hoopgate.db')}`,
+      files,
+    });
+    options.editConfig?.(document);
+    const configPath = join(dir, 'hoopgate.yaml');
+    writeFileSync(configPath, `# written by hoopgate demo\n${toYaml(document)}`);
+    const config = await loadConfig(configPath, {});
+    const gateway = await startGateway({ config, ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }), ...options.gateway });
+
+    const tokenCommand = (clientId: string) => [
+      binPath,
+      'token',
+      '--issuer',
+      idp.issuer,
+      '--client-id',
+      clientId,
+      '--client-secret-file',
+      join(dir, `${clientId}.secret`),
+      '--audience',
+      demoAudience,
+      '--ca-file',
+      files.idpCa,
+      '--cache-dir',
+      join(dir, 'token-cache'),
+    ];
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfigPath,
+      toYaml({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'hoopgate-demo', cluster: { server: gateway.url, 'certificate-authority': files.gatewayCa } }],
+        users: demoAgents.map((agent) => ({
+          name: agent.name,
+          user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: tokenCommand(agent.client.clientId), interactiveMode: 'Never' } },
+        })),
+        contexts: demoAgents.map((agent) => ({ name: agent.name, context: { cluster: 'hoopgate-demo', user: agent.name, namespace: 'staging' } })),
+        'current-context': 'ci-deployer',
+      }),
+      { mode: 0o600 },
+    );
+
+    return {
+      dir,
+      sim,
+      idp,
+      gateway,
+      config,
+      configPath,
+      kubeconfigPath,
+      gatewayTls,
+      agents: demoAgents,
+      tokenCommand,
+      async close() {
+        await gateway.close();
+        await idp.close();
+        await sim.close();
+      },
+    };
+  } catch (error) {
+    await idp.close().catch(() => undefined);
+    await sim.close().catch(() => undefined);
+    throw error;
+  }
+}

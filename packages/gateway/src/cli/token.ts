@@ -1,0 +1,273 @@
+// `hoopgate token`: a kubectl exec credential plugin. Gets an access token for the gateway's
+// audience with the client-credentials grant, caches it on disk (0600) until a minute before it
+// expires, and prints the ExecCredential kubectl expects. The client secret is never printed.
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { IssuerFetch } from '../authn/issuer-fetch.js';
+import { parseIssuerUrl } from '../authn/issuer-url.js';
+import { isHoopError } from '../lib/errors.js';
+import type { CliCommand, CliIo } from './io.js';
+
+const execApiVersions = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
+/** A cached token is reused only while it has more than this left: a request must not start with a dying token. */
+const refreshMarginMs = 60_000;
+
+const usage = `usage: hoopgate token --issuer URL --client-id ID (--client-secret S | --client-secret-file F | env HOOPGATE_CLIENT_SECRET)
+                      --audience AUD [--ca-file F] [--cache-dir D] [--client-auth basic|post] [--no-cache]`;
+
+interface TokenOptions {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  audience: string;
+  caFile?: string;
+  cacheDir?: string;
+  clientAuth: 'basic' | 'post';
+}
+
+interface CachedToken {
+  issuer: string;
+  clientId: string;
+  audience: string;
+  token: string;
+  /** ms since epoch; absent when the IdP said nothing about expiry (then it is not cached). */
+  expiresAt: number;
+}
+
+export interface TokenCommandDeps {
+  clock?: () => number;
+  /** Replaces the https client (tests count requests with it). */
+  fetch?: IssuerFetch;
+}
+
+class UsageError extends Error {}
+
+export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
+  const clock = deps.clock ?? Date.now;
+  return async (argv, io) => {
+    let secret: string | undefined;
+    try {
+      const options = await parseOptions(argv, io);
+      secret = options.clientSecret;
+      const apiVersion = execApiVersion(io.env.KUBERNETES_EXEC_INFO);
+      const cacheFile = options.cacheDir === undefined ? undefined : join(options.cacheDir, cacheFileName(options));
+
+      let credential = cacheFile === undefined ? undefined : await readCache(cacheFile, options, clock());
+      if (credential === undefined) {
+        credential = await requestToken(options, deps.fetch, clock());
+        if (cacheFile !== undefined && Number.isFinite(credential.expiresAt)) await writeCache(cacheFile, credential);
+      }
+      const status: Record<string, string> = { token: credential.token };
+      if (Number.isFinite(credential.expiresAt)) status.expirationTimestamp = rfc3339(credential.expiresAt);
+      io.stdout(`${JSON.stringify({ apiVersion, kind: 'ExecCredential', status })}\n`);
+      return 0;
+    } catch (error) {
+      let message = error instanceof Error ? error.message : String(error);
+      if (secret !== undefined && secret !== '') message = message.split(secret).join('***');
+      io.stderr(`hoopgate token: ${message}\n`);
+      if (error instanceof UsageError) io.stderr(`${usage}\n`);
+      return 1;
+    }
+  };
+}
+
+export const run: CliCommand = createTokenCommand();
+
+async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOptions> {
+  const values = new Map<string, string>();
+  let noCache = false;
+  const valued = new Set(['issuer', 'client-id', 'client-secret', 'client-secret-file', 'audience', 'ca-file', 'cache-dir', 'client-auth']);
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg === '--no-cache') {
+      noCache = true;
+      continue;
+    }
+    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const name = match?.[1];
+    if (name === undefined || !valued.has(name)) throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}`);
+    let value = match?.[2];
+    if (value === undefined) {
+      value = argv[i + 1];
+      i += 1;
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
+    values.set(name, value);
+  }
+  const required = (name: string): string => {
+    const value = values.get(name);
+    if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+    return value;
+  };
+  const issuer = required('issuer');
+  const clientId = required('client-id');
+  const audience = required('audience');
+  parseIssuerUrl(issuer);
+
+  const sources = ['client-secret', 'client-secret-file'].filter((n) => values.has(n));
+  if (sources.length > 1) throw new UsageError('give only one of --client-secret and --client-secret-file');
+  let clientSecret: string | undefined;
+  if (values.has('client-secret')) clientSecret = values.get('client-secret');
+  else if (values.has('client-secret-file')) {
+    const file = resolve(io.cwd, values.get('client-secret-file') ?? '');
+    try {
+      clientSecret = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new Error(`cannot read the client secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  } else clientSecret = io.env.HOOPGATE_CLIENT_SECRET;
+  if (clientSecret === undefined || clientSecret === '') {
+    throw new UsageError('no client secret: pass --client-secret-file F (or --client-secret S, or set HOOPGATE_CLIENT_SECRET)');
+  }
+
+  const clientAuth = values.get('client-auth') ?? 'basic';
+  if (clientAuth !== 'basic' && clientAuth !== 'post') throw new UsageError('--client-auth must be "basic" or "post"');
+
+  const options: TokenOptions = { issuer, clientId, clientSecret, audience, clientAuth };
+  const caFile = values.get('ca-file');
+  if (caFile !== undefined) options.caFile = resolve(io.cwd, caFile);
+  if (!noCache) {
+    const dir = values.get('cache-dir');
+    const cacheHome = io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache');
+    options.cacheDir = dir === undefined ? join(cacheHome, 'hoopgate') : resolve(io.cwd, dir);
+  }
+  return options;
+}
+
+/** kubectl announces the ExecCredential version it speaks in KUBERNETES_EXEC_INFO; answer in kind. */
+function execApiVersion(execInfo: string | undefined): string {
+  if (execInfo === undefined || execInfo === '') return execApiVersions[0];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(execInfo);
+  } catch {
+    throw new Error('KUBERNETES_EXEC_INFO is not valid JSON');
+  }
+  const apiVersion = (parsed as { apiVersion?: unknown } | null)?.apiVersion;
+  if (apiVersion === undefined) return execApiVersions[0];
+  if (typeof apiVersion === 'string' && (execApiVersions as readonly string[]).includes(apiVersion)) return apiVersion;
+  throw new Error(`KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`);
+}
+
+async function requestToken(options: TokenOptions, injected: IssuerFetch | undefined, now: number): Promise<CachedToken> {
+  const issuerUrl = parseIssuerUrl(options.issuer);
+  // kubectl runs this command before every call; a cached token (the usual case) needs neither the
+  // OpenID client nor an HTTP client, so they load only here.
+  const [oidc, { createIssuerFetch }] = await Promise.all([import('openid-client'), import('../authn/issuer-fetch.js')]);
+  const describe = (error: unknown) => describeError(error, oidc);
+  const issuerFetch = injected ?? createIssuerFetch(options.caFile === undefined ? {} : { caFile: options.caFile });
+  try {
+    const auth = options.clientAuth === 'post' ? oidc.ClientSecretPost(options.clientSecret) : oidc.ClientSecretBasic(options.clientSecret);
+    let config: Awaited<ReturnType<typeof oidc.discovery>>;
+    try {
+      config = await oidc.discovery(issuerUrl, options.clientId, undefined, auth, {
+        [oidc.customFetch]: issuerFetch as never,
+        timeout: 10,
+        ...(issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
+      });
+    } catch (error) {
+      throw new Error(`cannot discover issuer ${options.issuer}: ${describe(error)}`);
+    }
+    // RFC 8707 wants a URI; a plain audience name goes as Auth0's `audience` parameter instead.
+    const parameters: Record<string, string> = URL.canParse(options.audience) ? { resource: options.audience } : { audience: options.audience };
+    let response: Awaited<ReturnType<typeof oidc.clientCredentialsGrant>>;
+    try {
+      response = await oidc.clientCredentialsGrant(config, parameters);
+    } catch (error) {
+      throw new Error(`token request to ${options.issuer} as client ${JSON.stringify(options.clientId)} failed: ${describe(error)}`);
+    }
+    const token = response.access_token;
+    const expiries: number[] = [];
+    const expiresIn = response.expiresIn();
+    if (expiresIn !== undefined) expiries.push(now + expiresIn * 1000);
+    const claims = unverifiedClaims(token);
+    if (claims !== undefined) {
+      if (typeof claims.exp === 'number') expiries.push(claims.exp * 1000);
+      const aud = claims.aud;
+      const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+      if (!audiences.includes(options.audience)) {
+        // Fail here, not with a puzzling 401 from the gateway on every kubectl call.
+        throw new Error(`the issuer returned a token for audience ${JSON.stringify(aud ?? null)}, not ${JSON.stringify(options.audience)}: configure the client's audience at the IdP`);
+      }
+    }
+    return {
+      issuer: options.issuer,
+      clientId: options.clientId,
+      audience: options.audience,
+      token,
+      expiresAt: expiries.length > 0 ? Math.min(...expiries) : Number.POSITIVE_INFINITY,
+    };
+  } finally {
+    if (injected === undefined) await (issuerFetch as ReturnType<typeof createIssuerFetch>).close();
+  }
+}
+
+function unverifiedClaims(token: string): Record<string, unknown> | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1] ?? '', 'base64url').toString('utf8'));
+    return claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeError(error: unknown, oidc: typeof import('openid-client')): string {
+  if (isHoopError(error)) return error.message;
+  if (error instanceof oidc.WWWAuthenticateChallengeError) {
+    // A 401 from the token endpoint carries the OAuth error in the challenge, not the body.
+    const parameters = error.cause[0]?.parameters ?? {};
+    const code = parameters.error ?? error.message;
+    return `${code}${parameters.error_description ? ` (${parameters.error_description})` : ''}, HTTP ${error.status}`;
+  }
+  if (error instanceof oidc.ResponseBodyError) {
+    return `${error.error}${error.error_description ? ` (${error.error_description})` : ''}, HTTP ${error.status}`;
+  }
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    const detail = cause instanceof Error && cause.message !== error.message ? ` (${cause.message})` : '';
+    return `${error.message}${detail}`;
+  }
+  return String(error);
+}
+
+function cacheFileName(options: TokenOptions): string {
+  const key = createHash('sha256').update(JSON.stringify([options.issuer, options.clientId, options.audience])).digest('hex');
+  return `token-${key.slice(0, 40)}.json`;
+}
+
+async function readCache(file: string, options: TokenOptions, now: number): Promise<CachedToken | undefined> {
+  try {
+    const stat = await lstat(file);
+    // A cache anyone else could read or swap is not trusted; it is simply replaced.
+    if (!stat.isFile() || (stat.mode & 0o077) !== 0 || (process.getuid !== undefined && stat.uid !== process.getuid())) return undefined;
+    const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<CachedToken>;
+    if (cached.issuer !== options.issuer || cached.clientId !== options.clientId || cached.audience !== options.audience) return undefined;
+    if (typeof cached.token !== 'string' || typeof cached.expiresAt !== 'number') return undefined;
+    if (cached.expiresAt - refreshMarginMs <= now) return undefined;
+    return cached as CachedToken;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCache(file: string, credential: CachedToken): Promise<void> {
+  const dir = join(file, '..');
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(temp, JSON.stringify(credential), { mode: 0o600, flag: 'wx' });
+    await rename(temp, file); // atomic: concurrent kubectl calls never read half a file
+  } catch {
+    // A cache that cannot be written costs one token request per call, nothing more.
+    await rm(temp, { force: true }).catch(() => undefined);
+  }
+}
+
+function rfc3339(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}

@@ -1,0 +1,229 @@
+// The simulated Kubernetes API server used by hoopgate's tests and `hoopgate demo`: a TLS server with
+// discovery, RBAC, TokenRequest, SubjectAccessReview, watch, logs and the write verbs, faithful to
+// kube-apiserver where kubectl depends on it. startSimCluster() wires it together.
+import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import { generateTlsMaterial, type TlsMaterial } from './tls.js';
+import { createAuthenticator } from './authn.js';
+import { bootstrapObjects, defaultLogLines, seedNamespaces, seedObjects } from './bootstrap.js';
+import { loadDiscovery, resolveFixturesDir } from './discovery.js';
+import { createSimUpgradeHandler } from './exec.js';
+import { createObjectOps, type WriteOptions } from './objects.js';
+import { buildOpenApi } from './openapi.js';
+import type { RbacState } from './rbac.js';
+import { createRegistry, type Obj, type ResourceDef } from './resources.js';
+import { createSimHandler, type SimRequestRecord, type VersionInfo } from './server.js';
+import { SimStatusError } from './status.js';
+import { createStore } from './store.js';
+
+export type { SimRequestRecord } from './server.js';
+export { SimStatusError } from './status.js';
+
+export interface SimCluster {
+  /** https://127.0.0.1:<port> */
+  url: string;
+  /** PEM of the CA to trust. */
+  ca: string;
+  /** cluster-admin bearer token (system:masters): what the gateway's own credential is in tests. */
+  adminToken: string;
+  /** Every request received, in order. */
+  requests: SimRequestRecord[];
+  /** Secret values of the seed world each contain one of these; scan responses for them to find leaks. */
+  canaries: string[];
+  /** Watch and follow-log streams currently open (to assert a client abort closed its upstream). */
+  openWatches(): number;
+  /** Exec, attach and port-forward WebSocket sessions currently open (src/sim/exec.ts). */
+  openSessions(): number;
+  /** Open TCP connections. */
+  openConnections(): number;
+  createServiceAccount(namespace: string, name: string): void;
+  /** A valid ServiceAccount token, like TokenRequest (ttlSeconds defaults to 3600; no minimum here, to test expiry). */
+  issueToken(namespace: string, name: string, ttlSeconds?: number): string;
+  /** Creates or replaces any served object (Role, RoleBinding, Secret, …) as admin. */
+  apply(obj: object): void;
+  /** resource: `pods`, `deployments`, `deployments.apps`, `clusterroles.rbac.authorization.k8s.io`; namespace '' for cluster-scoped. */
+  getObject(resource: string, namespace: string, name: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Deletes an object as admin (no-op when absent). */
+  deleteObject(resource: string, namespace: string, name: string): void;
+  close(): Promise<void>;
+}
+
+export interface SimClusterOptions {
+  tls?: TlsMaterial;
+  host?: string;
+  port?: number;
+  /** Namespaces default, kube-system, staging, prod, agents with pods, deployments, configmaps and canary secrets. */
+  seed?: boolean;
+  /** Lines every pod's log returns. */
+  logLines?: string[];
+  /** Directory holding kubernetes/discovery/*.json (default: this package's fixtures/, or HOOPGATE_FIXTURES_DIR). */
+  fixturesDir?: string;
+  /** Clock in ms (token expiry, timestamps). */
+  now?: () => number;
+  adminToken?: string;
+  /** TokenRequest's minimum spec.expirationSeconds; the real server's is 600. */
+  minTokenExpirationSeconds?: number;
+  bookmarkIntervalMs?: number;
+  logFollowIntervalMs?: number;
+  /** Server version reported by /version (default 1.33). */
+  minor?: number;
+}
+
+export async function startSimCluster(options: SimClusterOptions = {}): Promise<SimCluster> {
+  const now = options.now ?? Date.now;
+  const tls = options.tls ?? generateTlsMaterial();
+  const discovery = loadDiscovery(resolveFixturesDir(options.fixturesDir));
+  const registry = createRegistry(discovery.resources);
+  const store = createStore();
+  const minor = options.minor ?? 33;
+  const version: VersionInfo = {
+    major: '1', minor: String(minor), gitVersion: `v1.${minor}.0`, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
+    buildDate: '2025-04-23T00:00:00Z', goVersion: 'go1.24.2', compiler: 'gc', platform: 'linux/amd64',
+  };
+  const requests: SimRequestRecord[] = [];
+
+  const def = (resource: string): ResourceDef => {
+    const [name, ...groupParts] = resource.split('.');
+    const group = groupParts.join('.');
+    const found = registry.all().find((d) => d.resource === name && (group === '' ? ['', 'apps', 'rbac.authorization.k8s.io'].includes(d.group) && (d.group === '' || !registry.all().some((x) => x.resource === name && x.group === '')) : d.group === group));
+    if (!found) throw new Error(`simulated api server: unknown resource ${JSON.stringify(resource)}`);
+    return registry.byStoreKey(found.storeKey) ?? found;
+  };
+  const byStoreKey = (key: string) => {
+    const d = registry.byStoreKey(key);
+    if (!d) throw new Error(`simulated api server: ${key} is not in the discovery fixtures`);
+    return d;
+  };
+
+  const admin: WriteOptions = { dryRun: false, fieldManager: 'hoopgate-sim', fieldValidation: 'Ignore' };
+  const ops = createObjectOps({
+    registry, store, now,
+    onNamespaceCreated: (ns) => {
+      // What the ServiceAccount and root-CA controllers add to every new namespace.
+      ops.create(byStoreKey('/serviceaccounts'), ns, { metadata: { name: 'default' } }, { ...admin, fieldManager: 'kube-controller-manager' });
+      ops.create(byStoreKey('/configmaps'), ns, { metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': tls.ca } }, { ...admin, fieldManager: 'kube-controller-manager' });
+    },
+  });
+  const rbacKey = 'rbac.authorization.k8s.io';
+  const rbac: RbacState = {
+    clusterRoleBindings: () => store.list(`${rbacKey}/clusterrolebindings`),
+    roleBindings: (ns) => store.list(`${rbacKey}/rolebindings`, ns),
+    role: (ns, name) => store.get(`${rbacKey}/roles`, ns, name),
+    clusterRole: (name) => store.get(`${rbacKey}/clusterroles`, '', name),
+  };
+  const authn = createAuthenticator({
+    now, ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    serviceAccountUid: (ns, name) => store.get('/serviceaccounts', ns, name)?.['metadata']?.['uid'],
+  });
+
+  const upsert = (d: ResourceDef, obj: Obj) => {
+    const ns = d.namespaced ? (obj['metadata']?.['namespace'] ?? 'default') : '';
+    const name = obj['metadata']?.['name'];
+    const existing = name ? store.get(d.storeKey, ns, name) : undefined;
+    if (!existing) return ops.create(d, ns, obj, admin);
+    const next = structuredClone(obj);
+    next['metadata'] = { ...next['metadata'], resourceVersion: existing['metadata']['resourceVersion'] };
+    if (next['status'] === undefined && existing['status'] !== undefined) next['status'] = existing['status'];
+    return ops.update(d, ns, name, next, admin);
+  };
+
+  for (const { resource, object } of bootstrapObjects()) upsert(byStoreKey(resource), object);
+  const namespaces = options.seed ? seedNamespaces : ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+  for (const ns of namespaces) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  const canaries: string[] = [];
+  if (options.seed) {
+    const seed = seedObjects();
+    canaries.push(...seed.canaries);
+    for (const o of seed.objects) upsert(kindDef(o), o);
+  }
+
+  function kindDef(o: Obj): ResourceDef {
+    const d = registry.byKind(String(o['apiVersion'] ?? ''), String(o['kind'] ?? ''));
+    if (!d) throw new Error(`simulated api server: cannot apply ${o['apiVersion']}/${o['kind']}: not a served kind`);
+    return d;
+  }
+
+  const handler = createSimHandler({
+    registry, store, ops, authn, rbac, discovery, openapi: buildOpenApi(registry.all(), version.gitVersion), version, now,
+    logLines: options.logLines ?? defaultLogLines, requests,
+    minTokenExpirationSeconds: options.minTokenExpirationSeconds ?? 600,
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    logFollowIntervalMs: options.logFollowIntervalMs ?? 200,
+  });
+
+  const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => handler.handle(req, res));
+  const upgrades = createSimUpgradeHandler({ authn, rbac, store, requests, now });
+  server.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head));
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  const rethrow = (e: unknown): never => {
+    if (e instanceof SimStatusError) throw new Error(`simulated api server: ${e.status.message}`);
+    throw e;
+  };
+
+  return {
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    ca: tls.ca,
+    adminToken: authn.adminToken,
+    requests,
+    canaries,
+    openWatches: () => handler.openStreams(),
+    openSessions: () => upgrades.openSessions(),
+    openConnections: () => sockets.size,
+    createServiceAccount(namespace, name) {
+      try {
+        if (!store.get('/namespaces', '', namespace)) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+        upsert(byStoreKey('/serviceaccounts'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+      } catch (e) {
+        rethrow(e);
+      }
+    },
+    issueToken(namespace, name, ttlSeconds = 3600) {
+      const sa = store.get('/serviceaccounts', namespace, name);
+      if (!sa) throw new Error(`simulated api server: serviceaccount ${namespace}/${name} does not exist; call createServiceAccount first`);
+      return authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, ttlSeconds, ['https://kubernetes.default.svc.cluster.local']).token;
+    },
+    apply(obj) {
+      try {
+        upsert(kindDef(obj as Obj), obj as Obj);
+      } catch (e) {
+        rethrow(e);
+      }
+    },
+    getObject(resource, namespace, name) {
+      const d = def(resource);
+      return store.get(d.storeKey, d.namespaced ? namespace : '', name);
+    },
+    deleteObject(resource, namespace, name) {
+      const d = def(resource);
+      if (!store.get(d.storeKey, d.namespaced ? namespace : '', name)) return;
+      try {
+        ops.remove(d, namespace, name, {}, false);
+      } catch (e) {
+        rethrow(e);
+      }
+    },
+    async close() {
+      handler.closeStreams();
+      upgrades.closeAll();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
