@@ -58,10 +58,12 @@ describe('just-in-time approval in Slack', () => {
   }
 
   async function heldRecord(predicate: (r: ApprovalRecord) => boolean): Promise<ApprovalRecord> {
+    // kubectl runs its whole discovery (~35 calls) before the held call: on a loaded 2-core machine
+    // that alone has taken over 11 s, so allow as long as kubectl's own 40 s limit.
     return waitFor('the held request to be posted to Slack', async () => {
       const pending = await world.gateway.approvals.pending();
       return pending.find((r) => predicate(r) && r.slack !== undefined);
-    });
+    }, 40_000);
   }
 
   function click(record: ApprovalRecord, userId: string, actionId = 'approval.approve', value = record.id): string {
