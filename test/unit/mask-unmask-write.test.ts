@@ -2,9 +2,9 @@
 // same field of the same object, or the write is refused with 422 naming the keys; other bodies pass.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { MaskingConfig } from '../../src/config/types.js';
-import { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT } from '../../src/proxy/mask/index.js';
-import { createWriteRestorer, describePath, type StoredObject, type WriteRequest, type WriteRestore } from '../../src/proxy/mask/unmask-write.js';
+import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';
+import { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT } from '../../packages/gateway/src/proxy/mask/index.js';
+import { createWriteRestorer, describePath, type StoredObject, type WriteRequest, type WriteRestore } from '../../packages/gateway/src/proxy/mask/unmask-write.js';
 
 const config: MaskingConfig = {
   secrets: true,
