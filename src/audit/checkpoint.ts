@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { parseEd25519PrivateKey } from '../lib/signing-key.js';
 import { canonicalJson } from '../store/chain.js';
 import type { AuditStore, CheckpointStatement, SignedCheckpoint } from '../store/types.js';
 
@@ -23,20 +24,15 @@ export async function loadSigningKey(file?: string): Promise<SigningKey> {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), generated: true };
   }
-  let privateKey: KeyObject;
+  let pem: string;
   try {
-    privateKey = createPrivateKey(await readFile(file, 'utf8'));
+    pem = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: cannot read a private key from ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new HoopError(
-      'ERR_CONFIG',
-      `audit.checkpoint.signingKeyFile: ${file} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key; an Ed25519 key is required (openssl genpkey -algorithm ed25519)`,
-    );
-  }
+  const parsed = parseEd25519PrivateKey(pem);
+  if ('problem' in parsed) throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: ${file} ${parsed.problem}`);
+  const privateKey = parsed.key;
   return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(), generated: false };
 }
 
