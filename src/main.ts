@@ -1,11 +1,11 @@
 // The CLI's composition root: the only place that reads process.argv, process.env and signals.
 // It turns them into a CliIo and hands it to the command module, loaded only when asked for.
-import { existsSync, readFileSync } from 'node:fs';
-import { isUsageError, UsageError } from './cli/args.js';
+import { readFileSync } from 'node:fs';
+import { isUsageError } from './cli/args.js';
 import type { CliCommand, CliIo } from './cli/io.js';
 import { isHoopError } from './lib/errors.js';
 
-/** Command → the module(s) under ./cli/ that implement it, and one line for the usage text. */
+/** Command → its module under ./cli/ (same name), and one line for the usage text. */
 const commands = {
   serve: { synopsis: 'serve --config FILE', does: 'run the gateway' },
   demo: { synopsis: 'demo', does: 'run a complete local world (simulated API server, OIDC provider, gateway)' },
@@ -19,8 +19,6 @@ const commands = {
 } as const;
 
 type CommandName = keyof typeof commands;
-
-const auditSubcommands = ['verify', 'export', 'least-privilege'] as const;
 
 export function usage(): string {
   const entries = [
@@ -43,43 +41,12 @@ function isCommand(name: string): name is CommandName {
   return Object.hasOwn(commands, name);
 }
 
-function moduleExists(name: string): boolean {
-  // Sources run through tsx (.ts) or a build (.js); a missing file means "not in this build",
-  // which is told apart from a module that exists but fails to load.
-  return ['ts', 'js'].some((ext) => existsSync(new URL(`./cli/${name}.${ext}`, import.meta.url)));
-}
+/** Loads the module of a command (./cli/NAME); every command in the table has one. */
+export type CommandLoader = (name: CommandName) => Promise<CliCommand>;
 
-async function loadCommand(name: string): Promise<CliCommand | undefined> {
-  if (!moduleExists(name)) return undefined;
-  const module = (await import(`./cli/${name}.js`)) as { run?: unknown };
-  return typeof module.run === 'function' ? (module.run as CliCommand) : undefined;
-}
-
-/** Finds the module of a command (a file under ./cli/); undefined when this build has none. */
-export type CommandLoader = (module: string) => Promise<CliCommand | undefined>;
-
-/** `audit X` is served by ./cli/audit (which takes X) or, failing that, by ./cli/audit-X. */
-async function resolveCommand(
-  name: CommandName,
-  rest: readonly string[],
-  load: CommandLoader,
-): Promise<{ run: CliCommand; argv: readonly string[] } | string> {
-  const whole = await load(name);
-  if (whole) return { run: whole, argv: rest };
-  if (name !== 'audit') return `command ${name} is not available in this build`;
-  const [sub, ...subArgv] = rest;
-  if (sub === '--help' || sub === '-h') return { run: printAuditUsage, argv: [] };
-  if (sub === undefined || !(auditSubcommands as readonly string[]).includes(sub)) {
-    const what = sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`;
-    throw new UsageError('audit', `${what}: use ${auditSubcommands.join(', ')}`);
-  }
-  const part = await load(`audit-${sub}`);
-  return part ? { run: part, argv: subArgv } : `command audit ${sub} is not available in this build`;
-}
-
-const printAuditUsage: CliCommand = async (_argv, io) => {
-  io.stdout(`usage: hoopgate audit ${auditSubcommands.join('|')} --config FILE [options]\n\n${commands.audit.does}\n`);
-  return 0;
+const loadCommand: CommandLoader = async (name) => {
+  const module = (await import(`./cli/${name}.js`)) as { run: CliCommand };
+  return module.run;
 };
 
 function version(): string {
@@ -111,12 +78,8 @@ export async function runCli(argv: readonly string[], io: CliIo, load: CommandLo
     return 2;
   }
   try {
-    const resolved = await resolveCommand(first, rest, load);
-    if (typeof resolved === 'string') {
-      io.stderr(`hoopgate: ${resolved}\n`);
-      return 2;
-    }
-    return await resolved.run(resolved.argv, io);
+    const command = await load(first);
+    return await command(rest, io);
   } catch (error) {
     return reportError(error, io);
   }

@@ -2,7 +2,7 @@
 // real configuration file and SQLite store.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -164,14 +164,10 @@ test('replay: the timeline of one session; an unknown session exits 1', async ()
   await assert.rejects(replayRun(['--config', configFile], io()), { name: 'UsageError', message: 'hoopgate replay: missing argument SESSION_ID' });
 });
 
-test('audit least-privilege is not available yet (exit 2); an unknown subcommand is a usage error', async () => {
-  // Once the least-privilege report ships as src/cli/audit-least-privilege.ts, its own tests cover it.
-  const shipped = ['ts', 'js'].some((ext) => existsSync(new URL(`../../src/cli/audit-least-privilege.${ext}`, import.meta.url)));
-  if (!shipped) {
-    const out = io();
-    assert.equal(await auditRun(['least-privilege', '--config', configFile], out), 2);
-    assert.equal(out.err, 'hoopgate audit least-privilege: not available yet in this build\n');
-  }
+test('audit least-privilege runs the report module; an unknown subcommand is a usage error', async () => {
+  const help = io();
+  assert.equal(await auditRun(['least-privilege', '--help'], help), 0);
+  assert.match(help.out, /^usage: hoopgate audit least-privilege --config FILE \[options\]\n/);
   await assert.rejects(auditRun(['frobnicate'], io()), { name: 'UsageError', message: 'hoopgate audit: unknown subcommand "frobnicate": use verify, export or least-privilege' });
 });
 
