@@ -1,4 +1,4 @@
-// The configuration schema (CONTRACT §4) as data for the walker: every key, its type, its safe
+// The configuration schema (docs/reference.md §4) as data for the walker: every key, its type, its safe
 // default; then the rules that span sections (cluster and issuer references, static token cover).
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// Compiles `masking.rules` (CONTRACT §4/§5) once: key regexes with the `(?i)` prefix and simple JSON
+// Compiles `masking.rules` (docs/reference.md §4.2, §6) once: key regexes with the `(?i)` prefix and simple JSON
 // paths like `spec.template.spec.containers[].env[].value`. Bad rules fail at start, not per request.
 import type { MaskRule } from '../../config/types.js';
 import { compilePattern } from '../../config/values.js';
