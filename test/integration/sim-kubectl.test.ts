@@ -116,8 +116,11 @@ for (const version of versions) {
         await waitForOutput(child, (o) => o.includes('kube-root-ca.crt'));
         await until(() => sim.openWatches() === before + 1);
         sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `watched-${tag}`, namespace: 'agents' }, data: { a: '1' } });
-        const out = await waitForOutput(child, (o) => o.includes(`watched-${tag}`));
-        assert.match(out, new RegExp(`(^|\\n)watched-${tag}\\s+1\\s+0s\\n`));
+        // The whole row (NAME DATA AGE and its newline), not just the name: kubectl may write a row in
+        // more than one chunk. AGE is 0s or, on a loaded machine, a second or two.
+        const row = new RegExp(`(^|\\n)watched-${tag}\\s+1\\s+[0-9]s\\n`);
+        const out = await waitForOutput(child, (o) => row.test(o));
+        assert.match(out, row);
       } finally {
         await stop(child);
       }

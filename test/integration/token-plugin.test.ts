@@ -236,7 +236,7 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
     return JSON.parse(stdout) as { subject: string; groups: string[] };
   }
 
-  it('kubectl runs `node bin/hoopgate.js token …` (the compiled CLI), and the second kubectl run uses the disk cache', async () => {
+  it('kubectl runs `node bin/hoopgate.js token …`, sends its token, and the second kubectl run uses the disk cache', async () => {
     const config = kubeconfig('bin', process.execPath, [join(repo, 'packages/gateway/bin/hoopgate.js')]);
     const before = idp.stats.token;
     assert.deepEqual(await kubectlRaw(config), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });

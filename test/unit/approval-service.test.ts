@@ -339,13 +339,13 @@ for (const [name, makeRepo] of factories) {
       const { repo, close } = await makeRepo();
       const now = Date.now();
       await repo.create({ ...holdRequest(), id: 'stale', state: 'pending', votes: [], createdAt: now - 5_000, holder: 'dead', expiresAt: now - 1 });
-      const service = createApprovalService({ repo, config: baseConfig, replicaId: 'r-a', sweepSchedule: '* * * * * *' });
-      const stop = service.startSweeps();
+      const service = createApprovalService({ repo, config: baseConfig, replicaId: 'r-a', sweepEveryMs: 20 });
+      const sweeps = service.startSweeps();
       try {
         for (let i = 0; i < 300 && (await repo.get('stale'))?.state === 'pending'; i += 1) await new Promise((r) => setTimeout(r, 10));
         assert.equal((await repo.get('stale'))?.state, 'expired');
       } finally {
-        stop();
+        await sweeps.stop();
       }
       await close();
     });

@@ -164,7 +164,10 @@ test('replay: the timeline of one session; an unknown session exits 1', async ()
   await assert.rejects(replayRun(['--config', configFile], io()), { name: 'UsageError', message: 'hoopgate replay: missing argument SESSION_ID' });
 });
 
-test('an unknown audit subcommand is a usage error naming the known ones', async () => {
+test('audit least-privilege runs the report module; an unknown subcommand is a usage error', async () => {
+  const help = io();
+  assert.equal(await auditRun(['least-privilege', '--help'], help), 0);
+  assert.match(help.out, /^usage: hoopgate audit least-privilege --config FILE \[options\]\n/);
   await assert.rejects(auditRun(['frobnicate'], io()), { name: 'UsageError', message: 'hoopgate audit: unknown subcommand "frobnicate": use verify, export or least-privilege' });
 });
 

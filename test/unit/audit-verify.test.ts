@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import { createCheckpointer, everyMsToCron, loadSigningKey, signStatement, type SigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
+import { createCheckpointer, loadSigningKey, signStatement, type SigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
 import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
 import { createRetentionJob } from '../../packages/gateway/src/audit/retention.js';
 import type { AuditStart } from '../../packages/gateway/src/audit/types.js';
@@ -277,14 +277,6 @@ test('a forged retention checkpoint (another key) does not excuse a deleted pref
   assert.equal(result.ok, false);
   assert.match(!result.ok ? result.problem : '', /^the retention checkpoint .* has a bad signature for the configured key$/);
   await w.done();
-});
-
-test('checkpoint schedules: every → node-cron expressions; unschedulable values are refused', () => {
-  assert.equal(everyMsToCron(30_000), '*/30 * * * * *');
-  assert.equal(everyMsToCron(15 * 60_000), '0 */15 * * * *');
-  assert.equal(everyMsToCron(3_600_000), '0 0 */1 * * *');
-  assert.equal(everyMsToCron(DAY), '0 0 0 */1 * *');
-  assert.throws(() => everyMsToCron(90 * 60_000), /audit\.checkpoint\.every: 5400000ms cannot be scheduled/);
 });
 
 test('the checkpointer signs only heads that moved, and witnesses each checkpoint', async () => {

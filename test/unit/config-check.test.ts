@@ -8,12 +8,15 @@ import { stringify } from 'yaml';
 import { run } from '../../packages/gateway/src/cli/check.js';
 import { UsageError } from '../../packages/gateway/src/cli/args.js';
 import type { CliIo } from '../../packages/gateway/src/cli/io.js';
+import { pki } from '../helpers/pki.js';
 
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hoopgate-check-'));
   mkdirSync(join(dir, 'conf'));
   writeFileSync(join(dir, 'conf', 'token'), 'x');
+  writeFileSync(join(dir, 'conf', 'tls.crt'), pki.cert);
+  writeFileSync(join(dir, 'conf', 'tls.key'), pki.key);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -82,7 +85,7 @@ describe('hoopgate check', () => {
   });
 
   test('the environment comes from the io; a MongoDB password is not printed', async () => {
-    const file = write('env.yaml', document({ audit: { store: '${STORE}' }, listen: { tls: { certFile: 'token', keyFile: 'token' } } }));
+    const file = write('env.yaml', document({ audit: { store: '${STORE}' }, listen: { tls: { certFile: 'tls.crt', keyFile: 'tls.key' } } }));
     const cli = capture({ STORE: 'mongodb://hoopgate:s3cret@mongo:27017/hoopgate' });
     assert.equal(await run(['--config', file], cli.io), 0);
     assert.equal(cli.stdout(), 'configuration ok: 1 cluster, 1 identity, store mongodb://hoopgate:***@mongo:27017/hoopgate\n');

@@ -10,13 +10,17 @@ import { ConfigError, configWarnings, describeConfig, loadConfig, parseConfig } 
 import type { ConfigIssue } from '../../packages/gateway/src/config/load.js';
 import type { Config } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { pki } from '../helpers/pki.js';
 
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hoopgate-config-'));
-  for (const name of ['ca.crt', 'token', 'tls.crt', 'tls.key', 'kubeconfig', 'ci.token', 'ci-elevated.token']) {
+  for (const name of ['token', 'kubeconfig', 'ci.token', 'ci-elevated.token']) {
     writeFileSync(join(dir, name), 'x');
   }
+  writeFileSync(join(dir, 'ca.crt'), pki.cert);
+  writeFileSync(join(dir, 'tls.crt'), pki.cert);
+  writeFileSync(join(dir, 'tls.key'), pki.key);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,4 +1,4 @@
-// Unit tables for the object masker: every shape a Secret can take in a response (CONTRACT §5).
+// Unit tables for the object masker: every shape a Secret can take in a response (docs/reference.md §6).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';

@@ -1,5 +1,5 @@
 // Composition of one gateway replica from a validated Config: store, recorder, OIDC verifier,
-// per-cluster upstreams and token sources, masker, approvals, Slack, HTTP listener, cron jobs.
+// per-cluster upstreams and token sources, masker, approvals, Slack, HTTP listener, scheduled jobs.
 // `serve`, `demo` and the tests all build the gateway through startGateway().
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -56,6 +56,8 @@ export interface Gateway {
   approvals: ApprovalService;
   metrics: GatewayMetrics;
   logger: Logger;
+  /** The background jobs this replica runs, and how often. */
+  jobs: readonly { name: string; everyMs: number }[];
   /** Stop accepting, finish in-flight calls within the drain timeout, answer held approvals 503, close. */
   close(): Promise<void>;
 }
@@ -140,7 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const retention = createRetentionJob({ store: store.audit, key: signingKey, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
   checkpointer.start();
   retention.start();
-  if (slack !== undefined && config.slack !== undefined) privileges?.startDigest(slack.app.client, config.slack.channel);
+  const digest = slack !== undefined && config.slack !== undefined ? privileges?.startDigest(slack.app.client, config.slack.channel) : undefined;
 
   const masker = createGatewayMasker(config.masking);
   const admitter = createAdmitter({ config, clusters, defaultCluster, verifier, recorder, approvals, masker, logger, metrics, clock });
@@ -222,14 +224,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (tls === undefined) {
     logger.warn({ url }, 'serving plain HTTP: kubectl sends no bearer token to a plain-http server, so put a TLS-terminating proxy in front');
   }
-  const stopSweeps = approvals.startSweeps();
+  const sweeps = approvals.startSweeps();
+  const jobs = [checkpointer.schedule, retention, digest, sweeps].flatMap((job) => (job === undefined ? [] : [{ name: job.name, everyMs: job.everyMs }]));
   logger.info({ url, replicaId, clusters: [...clusters.keys()], store: store.kind }, 'hoopgate listening');
 
   let closed: Promise<void> | undefined;
   async function close(): Promise<void> {
     closed ??= (async () => {
       draining = true;
-      stopSweeps();
+      // Not awaited here: a sweep under way must not delay the drain; it ends before the store closes.
+      const sweepsStopped = sweeps.stop();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Held approvals cannot finish on a replica that is going away: answer them 503, update Slack.
@@ -238,6 +242,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.race([stopped, timeout]);
       for (const socket of sockets) socket.destroy();
       await recorder.close().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: records lost at shutdown'));
+      await sweepsStopped;
       await retention.stop();
       await privileges?.close().catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed'));
       await checkpointer.stop().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: final checkpoint failed'));
@@ -249,7 +254,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return closed;
   }
 
-  return { url, port, replicaId, store, recorder, approvals, metrics, logger, close };
+  return { url, port, replicaId, store, recorder, approvals, metrics, logger, jobs, close };
 }
 
 function bearerOf(header: string): string {

@@ -1,11 +1,11 @@
 // The CLI's composition root: the only place that reads process.argv, process.env and signals.
 // It turns them into a CliIo and hands it to the command module, loaded only when asked for.
 import { readFileSync } from 'node:fs';
-import { isUsageError, UsageError } from './cli/args.js';
+import { isUsageError } from './cli/args.js';
 import type { CliCommand, CliIo } from './cli/io.js';
 import { isHoopError } from './lib/errors.js';
 
-/** Command → the module(s) under ./cli/ that implement it, and one line for the usage text. */
+/** Command → its module under ./cli/ (same name), and one line for the usage text. */
 const commands = {
   serve: { synopsis: 'serve --config FILE', does: 'run the gateway' },
   demo: { synopsis: 'demo', does: 'run a complete local world (simulated API server, OIDC provider, gateway)' },
@@ -19,8 +19,6 @@ const commands = {
 } as const;
 
 type CommandName = keyof typeof commands;
-
-const auditSubcommands = ['verify', 'export', 'least-privilege'] as const;
 
 export function usage(): string {
   const entries = [
@@ -43,19 +41,21 @@ function isCommand(name: string): name is CommandName {
   return Object.hasOwn(commands, name);
 }
 
+/** Loads the module of a command (./cli/NAME); every command in the table has one. */
+export type CommandLoader = (name: CommandName) => Promise<CliCommand>;
+
 /**
  * Every command module, imported only when its command runs: `hoopgate token` (run by kubectl before
- * every call) loads the token module and nothing else. A static table, so a build either has a
+ * every call) loads the token module and nothing else. A static table, so a build either has every
  * command or fails to compile.
  */
-const commandModules: Record<string, () => Promise<{ run: CliCommand }>> = {
+const commandModules: Record<CommandName, () => Promise<{ run: CliCommand }>> = {
   serve: () => import('./cli/serve.js'),
   demo: loadDemo,
   check: () => import('./cli/check.js'),
   explain: () => import('./cli/explain.js'),
   token: () => import('./cli/token.js'),
   audit: () => import('./cli/audit.js'),
-  'audit-least-privilege': () => import('./cli/audit-least-privilege.js'),
   replay: () => import('./cli/replay.js'),
   approvals: () => import('./cli/approvals.js'),
   kubeconfig: () => import('./cli/kubeconfig.js'),
@@ -76,40 +76,10 @@ async function loadDemo(): Promise<{ run: CliCommand }> {
   }
 }
 
-async function loadCommand(name: string): Promise<CliCommand | undefined> {
-  const load = Object.hasOwn(commandModules, name) ? commandModules[name] : undefined;
-  return load === undefined ? undefined : (await load()).run;
-}
-
-/** Finds the module of a command (a file under ./cli/); undefined when this build has none. */
-export type CommandLoader = (module: string) => Promise<CliCommand | undefined>;
-
-/** `audit X` is served by ./cli/audit (which takes X) or, failing that, by ./cli/audit-X. */
-async function resolveCommand(
-  name: CommandName,
-  rest: readonly string[],
-  load: CommandLoader,
-): Promise<{ run: CliCommand; argv: readonly string[] } | string> {
-  const whole = await load(name);
-  if (whole) return { run: whole, argv: rest };
-  if (name !== 'audit') return `command ${name} is not available in this build`;
-  const [sub, ...subArgv] = rest;
-  if (sub === '--help' || sub === '-h') return { run: printAuditUsage, argv: [] };
-  if (sub === undefined || !(auditSubcommands as readonly string[]).includes(sub)) {
-    const what = sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`;
-    throw new UsageError('audit', `${what}: use ${auditSubcommands.join(', ')}`);
-  }
-  const part = await load(`audit-${sub}`);
-  return part ? { run: part, argv: subArgv } : `command audit ${sub} is not available in this build`;
-}
-
-const printAuditUsage: CliCommand = async (_argv, io) => {
-  io.stdout(`usage: hoopgate audit ${auditSubcommands.join('|')} --config FILE [options]\n\n${commands.audit.does}\n`);
-  return 0;
-};
+const loadCommand: CommandLoader = async (name) => (await commandModules[name]()).run;
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
   return pkg.version ?? 'unknown';
 }
 
@@ -137,12 +107,8 @@ export async function runCli(argv: readonly string[], io: CliIo, load: CommandLo
     return 2;
   }
   try {
-    const resolved = await resolveCommand(first, rest, load);
-    if (typeof resolved === 'string') {
-      io.stderr(`hoopgate: ${resolved}\n`);
-      return 2;
-    }
-    return await resolved.run(resolved.argv, io);
+    const command = await load(first);
+    return await command(rest, io);
   } catch (error) {
     return reportError(error, io);
   }

@@ -2,10 +2,10 @@
 // replica, expiry or the requester leaving. Every transition is a compare-and-set in the repository,
 // so exactly one replica wins it and only that replica finalizes (updates the Slack message).
 import { randomBytes } from 'node:crypto';
-import cron from 'node-cron';
 import type { ApprovalConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import type {
   ApprovalGrant,
   ApprovalRecord,
@@ -64,8 +64,8 @@ export interface ApprovalService {
   list(filter?: { state?: ApprovalState }): Promise<ApprovalRecord[]>;
   pending(): Promise<ApprovalRecord[]>;
   get(id: string): Promise<ApprovalRecord | null>;
-  /** Schedules sweep() (node-cron); returns the function that stops it. */
-  startSweeps(): () => void;
+  /** Schedules sweep() every sweepEveryMs; returns the started job (stop() ends it). */
+  startSweeps(): ScheduledJob<number>;
   /**
    * The replica is going away: its held requests cannot be answered later, so each is cancelled (Slack
    * updated) and its hold() rejects with ERR_SHUTTING_DOWN (503: the agent retries elsewhere).
@@ -82,8 +82,9 @@ export interface ApprovalServiceDeps {
   clock?: () => number;
   /** How often a hold polls the store for decisions taken on other replicas; at most 1 s. */
   pollIntervalMs?: number;
-  /** Cron expression (with seconds) for sweep(). */
-  sweepSchedule?: string;
+  /** How often sweep() runs (default 10 s). */
+  sweepEveryMs?: number;
+  timers?: Timers;
   idGen?: () => string;
   logger?: Logger;
   /** +1 when this replica starts holding a request, -1 when the hold ends (a gauge). */
@@ -396,20 +397,17 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     pending: () => repo.list({ state: 'pending' }),
     get: (id) => repo.get(id),
     startSweeps() {
-      const task = cron.schedule(
-        deps.sweepSchedule ?? '*/10 * * * * *',
-        async () => {
-          try {
-            await sweep();
-          } catch (error) {
-            logger.warn({ err: error }, 'approval sweep failed');
-          }
-        },
-        { noOverlap: true, name: `approvals-sweep-${replicaId}-${idGen()}` },
-      );
-      return () => {
-        void task.destroy();
-      };
+      const job = createScheduledJob({
+        name: `approvals-sweep-${replicaId}`,
+        everyMs: deps.sweepEveryMs ?? 10_000,
+        clock,
+        run: sweep,
+        logger,
+        failure: 'approval sweep failed; the next run will retry',
+        ...(deps.timers === undefined ? {} : { timers: deps.timers }),
+      });
+      job.start();
+      return job;
     },
     async shutdown(reason) {
       stopping = true;

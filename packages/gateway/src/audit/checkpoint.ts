@@ -5,7 +5,8 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, t
 import { readFile } from 'node:fs/promises';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { createScheduledJob } from '../lib/scheduled-job.js';
+import { createScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { parseEd25519PrivateKey } from '../lib/signing-key.js';
 import { canonicalJson } from '../store/chain.js';
 import type { AuditStore, CheckpointStatement, SignedCheckpoint } from '../store/types.js';
 
@@ -23,20 +24,15 @@ export async function loadSigningKey(file?: string): Promise<SigningKey> {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), generated: true };
   }
-  let privateKey: KeyObject;
+  let pem: string;
   try {
-    privateKey = createPrivateKey(await readFile(file, 'utf8'));
+    pem = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: cannot read a private key from ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new HoopError(
-      'ERR_CONFIG',
-      `audit.checkpoint.signingKeyFile: ${file} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key; an Ed25519 key is required (openssl genpkey -algorithm ed25519)`,
-    );
-  }
+  const parsed = parseEd25519PrivateKey(pem);
+  if ('problem' in parsed) throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: ${file} ${parsed.problem}`);
+  const privateKey = parsed.key;
   return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(), generated: false };
 }
 
@@ -66,25 +62,11 @@ export function verifyCheckpointSignature(checkpoint: SignedCheckpoint, publicKe
   }
 }
 
-/** A node-cron expression (with seconds) firing every `ms`; whole seconds/minutes/hours/days only. */
-export function everyMsToCron(ms: number): string {
-  const s = ms / 1000;
-  if (Number.isInteger(s) && s >= 1 && s < 60) return `*/${s} * * * * *`;
-  const m = ms / 60_000;
-  if (Number.isInteger(m) && m >= 1 && m < 60) return `0 */${m} * * * *`;
-  const h = ms / 3_600_000;
-  if (Number.isInteger(h) && h >= 1 && h < 24) return `0 0 */${h} * * *`;
-  const d = ms / 86_400_000;
-  if (Number.isInteger(d) && d >= 1 && d <= 31) return `0 0 0 */${d} * *`;
-  throw new HoopError(
-    'ERR_CONFIG',
-    `audit.checkpoint.every: ${ms}ms cannot be scheduled; use whole seconds (<60), minutes (<60), hours (<24) or days (<=31), e.g. 1h`,
-  );
-}
-
 export interface Checkpointer {
   /** Signs and stores the heads that moved since the last run; returns what was signed. */
   checkpoint(): Promise<SignedCheckpoint[]>;
+  /** The schedule start() sets up; undefined without everyMs. */
+  readonly schedule: { name: string; everyMs: number } | undefined;
   start(): void;
   /** Stops the schedule and writes a last checkpoint. */
   stop(): Promise<void>;
@@ -95,7 +77,9 @@ export interface CheckpointerDeps {
   key: SigningKey;
   replicaId: string;
   clock: () => number;
+  /** Absent: no schedule (checkpoint() and the final one at stop() still work). Any interval. */
   everyMs?: number;
+  timers?: Timers;
   /** Posts a checkpoint outside the store (the Slack module); failures are logged, never fatal. */
   witness?: (checkpoint: SignedCheckpoint) => Promise<void>;
   logger?: Logger;
@@ -138,14 +122,17 @@ export function createCheckpointer(deps: CheckpointerDeps): Checkpointer {
 
   const job = createScheduledJob({
     name: `audit-checkpoint-${deps.replicaId}`,
-    schedule: everyMsToCron(deps.everyMs ?? 3_600_000),
+    everyMs: deps.everyMs ?? 3_600_000,
+    clock: deps.clock,
     run,
     logger,
     failure: 'audit checkpoint failed; the next run will retry',
+    ...(deps.timers === undefined ? {} : { timers: deps.timers }),
   });
 
   return {
     checkpoint: job.run,
+    schedule: deps.everyMs === undefined ? undefined : { name: job.name, everyMs: job.everyMs },
     // Scheduled only with an interval; checkpoint() and the final one at stop() work either way.
     start: () => (deps.everyMs === undefined ? undefined : job.start()),
     async stop() {

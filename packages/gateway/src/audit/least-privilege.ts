@@ -1,4 +1,4 @@
-// The least-privilege report (issue #8, CONTRACT §8), pure: audit events → what each identity used,
+// The least-privilege report (issue #8, docs/reference.md §9), pure: audit events → what each identity used,
 // was refused and needed approval for, the minimal Roles that allow exactly the used calls, and the
 // over-grant (granted permissions never used). Only names of objects appear, never values.
 import { CONNECT_SUBRESOURCES } from '../policy/rules.js';
@@ -66,7 +66,7 @@ export interface RbacObject {
   subjects?: { kind: 'ServiceAccount'; name: string; namespace: string }[];
 }
 
-/** One identity of the report: exactly the JSON shape of CONTRACT §8. */
+/** One identity of the report: exactly the JSON shape of docs/reference.md §9. */
 export interface IdentityPrivileges {
   identity: string;
   serviceAccount: string;

@@ -2,7 +2,7 @@
 // signed "retention checkpoint" naming the new first record (its seq and prevHash) is written first;
 // verify then starts each chain there and still passes.
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { createScheduledJob } from '../lib/scheduled-job.js';
+import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import type { AuditStore, SignedCheckpoint } from '../store/types.js';
 import { signStatement, type SigningKey } from './checkpoint.js';
 
@@ -11,11 +11,12 @@ export interface RetentionResult {
   checkpoints: SignedCheckpoint[];
 }
 
-export interface RetentionJob {
-  run(): Promise<RetentionResult>;
-  start(): void;
-  stop(): Promise<void>;
-}
+export type RetentionJob = ScheduledJob<RetentionResult>;
+
+const DAY = 86_400_000;
+/** Daily at 03:17 UTC: off the hour, when checkpoints and most cron jobs run. */
+export const RETENTION_EVERY_MS = DAY;
+export const RETENTION_OFFSET_MS = (3 * 60 + 17) * 60_000;
 
 export interface RetentionDeps {
   store: AuditStore;
@@ -23,8 +24,10 @@ export interface RetentionDeps {
   replicaId: string;
   clock: () => number;
   retentionMs: number;
-  /** node-cron expression (with seconds); default daily at 03:17:00. */
-  schedule?: string;
+  /** Default daily (RETENTION_EVERY_MS) at 03:17 UTC (RETENTION_OFFSET_MS). */
+  everyMs?: number;
+  offsetMs?: number;
+  timers?: Timers;
   logger?: Logger;
 }
 
@@ -60,9 +63,12 @@ export function createRetentionJob(deps: RetentionDeps): RetentionJob {
 
   return createScheduledJob({
     name: `audit-retention-${deps.replicaId}`,
-    schedule: deps.schedule ?? '0 17 3 * * *',
+    everyMs: deps.everyMs ?? RETENTION_EVERY_MS,
+    offsetMs: deps.offsetMs ?? (deps.everyMs === undefined ? RETENTION_OFFSET_MS : 0),
+    clock: deps.clock,
     run,
     logger,
     failure: 'audit retention failed; the next run will retry',
+    ...(deps.timers === undefined ? {} : { timers: deps.timers }),
   });
 }

@@ -116,7 +116,7 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     if (state.jwks) return Promise.resolve(state.jwks);
     if (state.inflight) return state.inflight;
     if (clock() - state.attemptedAt < retryMs && state.discoveryError !== undefined) {
-      // Fail closed with 401 (CONTRACT §3: a token we cannot verify is untrusted); the message names the cause.
+      // Fail closed with 401 (docs/reference.md §3.2: a token we cannot verify is untrusted); the message names the cause.
       return Promise.reject(new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`));
     }
     state.inflight = discover(state).finally(() => {

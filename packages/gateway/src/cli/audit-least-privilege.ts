@@ -1,6 +1,6 @@
 // `hoopgate audit least-privilege --config FILE`: what each identity used, was refused and needed
 // approval for, the minimal Roles that allow exactly its used calls, and the over-grant, as YAML
-// (ready for `kubectl apply`), JSON (CONTRACT §8) or a table.
+// (ready for `kubectl apply`), JSON (docs/reference.md §9) or a table.
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';

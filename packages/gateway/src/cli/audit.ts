@@ -1,6 +1,5 @@
 // `hoopgate audit verify|export|least-privilege --config FILE`: checks the tamper-evident chains and
 // exports events as JSON lines, reading the store named by `audit.store`.
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { loadVerifyKey } from '../audit/checkpoint.js';
@@ -101,16 +100,10 @@ async function exportCommand(deps: AuditCliDeps, argv: readonly string[], io: Cl
   return 0;
 }
 
-/** A build may ship the least-privilege report as its own module (issue: least-privilege report). */
+/** The report lives in its own module, loaded only for this subcommand. */
 async function leastPrivilege(argv: readonly string[], io: CliIo): Promise<number> {
-  const exists = ['ts', 'js'].some((ext) => existsSync(new URL(`./audit-least-privilege.${ext}`, import.meta.url)));
-  if (exists) {
-    const specifier = './audit-least-privilege.js';
-    const module = (await import(specifier)) as { run?: CliCommand };
-    if (typeof module.run === 'function') return module.run(argv, io);
-  }
-  io.stderr('hoopgate audit least-privilege: not available yet in this build\n');
-  return 2;
+  const { run } = await import('./audit-least-privilege.js');
+  return run(argv, io);
 }
 
 export function createAuditCommand(deps: AuditCliDeps = defaults): CliCommand {

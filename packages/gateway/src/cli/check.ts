@@ -12,8 +12,8 @@ Validates a configuration: exit 0 when serve would accept it, or every problem w
 
 options:
   -c, --config FILE   the configuration file (YAML; \${ENV} is expanded)
-      --skip-files    do not check that referenced files (CA, tokens, TLS) exist, to validate a
-                      configuration away from the machine it runs on
+      --skip-files    do not read referenced files (CA, tokens, TLS, keys, kubeconfig, the SQLite
+                      directory), to validate a configuration away from the machine it runs on
 `;
 
 export const run: CliCommand = async (argv, io) => {

@@ -19,7 +19,7 @@ Prints a kubeconfig for one agent on stdout. kubectl then reaches the gateway wi
 options:
   --server URL              the gateway (https://…); with --cluster the API of that named cluster is SERVER/k8s/NAME
   --ca-file F               the gateway's CA (PEM), embedded as certificate-authority-data (default: system roots)
-  --cluster NAME            a named cluster of the gateway (CONTRACT: /k8s/<cluster>/…); default: its first cluster
+  --cluster NAME            a named cluster of the gateway (its API is /k8s/NAME/…); default: its first cluster
   --namespace NS            the context's default namespace
   --name NAME               the user and context name (default: the client id, or "agent")
 credential, one of:

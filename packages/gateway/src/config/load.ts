@@ -1,10 +1,12 @@
 // Reads the YAML configuration, validates it once against the schema and returns it deeply
-// frozen; every problem is reported together, each with its path in the file.
+// frozen; every problem is reported together, each with its path in the file. loadConfig (what
+// `serve` and `check` call) also reads what the files hold, so check refuses what serve would.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { HoopError } from '../lib/errors.js';
-import { completeConfig, redactStore, walkConfig } from './schema.js';
+import { checkWithLibraries } from './library-checks.js';
+import { completeConfig, redactStore, walkConfig, type ParsedConfig } from './schema.js';
 import type { Config } from './types.js';
 import { isLoopbackHost } from './walker.js';
 import type { ConfigIssue, WalkContext } from './walker.js';
@@ -45,14 +47,32 @@ export async function loadConfig(
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new HoopError('ERR_CONFIG', `cannot read configuration ${path}: ${reason}`, { cause: error });
   }
-  return parseConfig(text, env, { source: path, ...options, baseDir: dirname(resolve(path)) });
+  const parseOptions = { source: path, ...options, baseDir: dirname(resolve(path)) };
+  const { parsed, cx } = walkText(text, env, parseOptions);
+  if (parsed !== undefined) await checkWithLibraries(parsed, cx);
+  return finish(parsed, cx, parseOptions.source);
 }
 
+/**
+ * Validates a configuration text against the schema (without loadConfig's library checks: the
+ * gateway's kubeconfig and a MongoDB connection string are read only by loadConfig).
+ */
 export function parseConfig(
   text: string,
   env: Readonly<Record<string, string | undefined>>,
   options: ParseOptions = {},
 ): Config {
+  const { parsed, cx } = walkText(text, env, options);
+  return finish(parsed, cx, options.source);
+}
+
+function finish(parsed: ParsedConfig | undefined, cx: WalkContext, source: string | undefined): Config {
+  if (cx.issues.length > 0 || parsed === undefined) throw new ConfigError(cx.issues, source);
+  return deepFreeze(completeConfig(parsed));
+}
+
+/** Parses the YAML and walks the schema; throws at once only for YAML syntax errors. */
+function walkText(text: string, env: Readonly<Record<string, string | undefined>>, options: ParseOptions): { parsed: ParsedConfig | undefined; cx: WalkContext } {
   const issues: ConfigIssue[] = [];
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const [first, ...more] = document.errors;
@@ -76,9 +96,7 @@ export function parseConfig(
   if (raw === null || raw === undefined) throw new ConfigError([{ path: '', message: 'the configuration is empty' }], options.source);
 
   const cx: WalkContext = { env, baseDir: options.baseDir, checkFiles: options.checkFiles ?? true, issues };
-  const parsed = walkConfig(raw, cx);
-  if (issues.length > 0 || parsed === undefined) throw new ConfigError(issues, options.source);
-  return deepFreeze(completeConfig(parsed));
+  return { parsed: walkConfig(raw, cx), cx };
 }
 
 function lowerFirst(text: string): string {

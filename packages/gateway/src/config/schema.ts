@@ -1,6 +1,8 @@
-// The configuration schema (CONTRACT §4) as data for the walker: every key, its type, its safe
+// The configuration schema (docs/reference.md §4) as data for the walker: every key, its type, its safe
 // default; then the rules that span sections (cluster and issuer references, static token cover).
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import { caFile, checkSqlitePath, checkTlsPair, signingKeyFile, tokenFile } from './files.js';
 import type { ClusterCredentials, Config, SafeDefaults } from './types.js';
 import {
   bool, bytes, def, didYouMean, duration, file, from, int, list, node, obj, oneOf, oneOrMany, opt, pathOf, pattern,
@@ -10,6 +12,7 @@ import type { DeepPartial, Node, WalkContext } from './walker.js';
 import { formatDuration } from './values.js';
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 const MiB = 1024 * 1024;
 
 /** The verbs the Kubernetes authorizer knows (RBAC), plus `*`. */
@@ -79,7 +82,7 @@ function toSafeDefaults(allowUnsafe: readonly string[]): SafeDefaults {
   };
 }
 
-const credentials = obj({ tokenFile: opt(file()), kubeconfig: opt(file()), context: opt(str()) }).map(
+const credentials = obj({ tokenFile: opt(tokenFile()), kubeconfig: opt(file()), context: opt(str()) }).map(
   (c, at, cx): ClusterCredentials | undefined => {
     if (c.tokenFile !== undefined && c.kubeconfig !== undefined) return report(cx, at, 'set tokenFile or kubeconfig, not both');
     if (c.tokenFile !== undefined) {
@@ -93,12 +96,12 @@ const credentials = obj({ tokenFile: opt(file()), kubeconfig: opt(file()), conte
 const cluster = obj({
   name: req(str({ pattern: dnsLabel, expect: 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/)' })),
   server: req(url({ http: 'any', trailingSlash: 'strip' })),
-  caFile: opt(file()),
+  caFile: opt(caFile()),
   insecureSkipTLSVerify: def(bool(), false),
   credentials: opt(credentials),
   tokens: def(oneOf(['tokenRequest', 'static']), 'tokenRequest'),
   tokenTTLMs: from('tokenTTL', def(duration({ min: 10 * MINUTE, why: "the API server's minimum TokenRequest lifetime" }), '10m')),
-  staticTokens: def(record(obj({ tokenFile: req(file()) }), (key) => (serviceAccountPattern.test(key) ? undefined : `must be "namespace/name", got ${JSON.stringify(key)}`)), {}),
+  staticTokens: def(record(obj({ tokenFile: req(tokenFile()) }), (key) => (serviceAccountPattern.test(key) ? undefined : `must be "namespace/name", got ${JSON.stringify(key)}`)), {}),
 }).check((c, at, cx) => {
   if (c.caFile !== undefined && c.insecureSkipTLSVerify) report(cx, pathOf(at, 'insecureSkipTLSVerify'), 'not with caFile: verify with the CA, or skip verification, not both');
   if (c.tokens === 'tokenRequest' && c.credentials === undefined) {
@@ -112,7 +115,7 @@ const issuer = obj({
   audience: req(str(), '(tokens without this aud are refused)'),
   groupsClaim: def(str(), 'groups'),
   usernameClaim: def(str(), 'sub'),
-  caFile: opt(file()),
+  caFile: opt(caFile()),
 });
 
 const slackUsers = () => def(list(str()), []);
@@ -133,7 +136,7 @@ function grantOptions(): Node<number[]> {
 const slack = obj({
   botToken: req(str()),
   signingSecret: req(str()),
-  appToken: opt(str()),
+  appToken: opt(str({ pattern: /^xapp-/, expect: 'must be an app-level token (xapp-…) with connections:write, for Socket Mode' })),
   channel: req(str()),
   command: def(str({ pattern: /^\/[a-z0-9_-]+$/, expect: 'must be a slash command like "/hoop"' }), '/hoop'),
   auditors: opt(obj({ slackUsers: slackUsers(), slackUserGroups: slackUsers() })),
@@ -150,6 +153,13 @@ const maskRule = obj({
   if (m.whenName !== undefined && m.paths === undefined) report(cx, pathOf(at, 'whenName'), 'only with paths');
 });
 
+const hostName = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The address to listen on: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a host name, without brackets. */
+function listenHost(): Node<string> {
+  return str().map((host, at, cx) => (isIP(host) !== 0 || hostName.test(host) ? host : report(cx, at, `must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name, got ${JSON.stringify(host)}`)));
+}
+
 /** `sqlite:PATH` (relative to the config file) or a MongoDB connection string. */
 function store(): Node<string> {
   return str().map((text, at, cx) => {
@@ -157,7 +167,9 @@ function store(): Node<string> {
     if (text.startsWith('sqlite:')) {
       const path = text.slice('sqlite:'.length);
       if (path === '') return report(cx, at, 'needs a file path: sqlite:PATH');
-      return cx.baseDir === undefined || isAbsolute(path) ? text : `sqlite:${resolve(cx.baseDir, path)}`;
+      const file = cx.baseDir === undefined || isAbsolute(path) ? path : resolve(cx.baseDir, path);
+      checkSqlitePath(file, at, cx);
+      return `sqlite:${file}`;
     }
     if (/^mongodb(\+srv)?:\/\/[^/]/.test(text)) return text;
     return report(cx, at, `must be "sqlite:PATH" or a "mongodb://…" connection string, got ${JSON.stringify(redactStore(text))}`);
@@ -177,16 +189,16 @@ const audit = obj({
   sessionIdleMs: from('sessionIdle', def(duration(), '5m')),
   checkpoint: opt(obj({
     everyMs: from('every', def(duration({ min: 1000 }), '1h')),
-    signingKeyFile: opt(file()),
+    signingKeyFile: opt(signingKeyFile()),
     postToSlack: def(bool(), false),
   })),
 });
 
 const root = obj({
   listen: def(obj({
-    host: def(str(), '0.0.0.0'),
+    host: def(listenHost(), '0.0.0.0'),
     port: def(int({ min: 0, max: 65535 }), 8443),
-    tls: opt(obj({ certFile: req(file()), keyFile: req(file()) })),
+    tls: opt(obj({ certFile: req(file()), keyFile: req(file()) }).check(checkTlsPair)),
   }), {}),
   clusters: req(list(cluster, { min: 1, unique: { key: (c) => c.name, field: 'name', what: 'cluster name' } })),
   oidc: req(obj({
@@ -208,7 +220,7 @@ const root = obj({
   gateway: def(obj({
     namespace: opt(str({ pattern: dnsLabel, expect: 'must be a namespace name (a DNS-1123 label)' })),
     maxBodyBytes: def(bytes(), 3 * MiB), // the API server's own request body limit
-    drainTimeoutMs: from('drainTimeout', def(duration({ min: 0 }), '30s')),
+    drainTimeoutMs: from('drainTimeout', def(duration({ min: 0, max: 24 * DAY, why: 'the longest timer Node.js sets is 24.8 days' }), '30s')),
   }), {}),
 });
 

@@ -1,4 +1,4 @@
-// The validated, typed configuration (CONTRACT §4). loadConfig() produces it frozen; every other
+// The validated, typed configuration (docs/reference.md §4). loadConfig() produces it frozen; every other
 // module takes the part it needs. Durations are milliseconds here.
 
 export interface TlsFiles {

@@ -210,8 +210,8 @@ export function bool(): Node<boolean> {
 }
 
 /** A duration (`90s`, `5m`, `12h`, `90d`, `500ms`) → milliseconds. */
-export function duration(options: { min?: number; why?: string } = {}): Node<number> {
-  const { min = 1 } = options;
+export function duration(options: { min?: number; max?: number; why?: string } = {}): Node<number> {
+  const { min = 1, max = Number.MAX_SAFE_INTEGER } = options;
   return node((raw, at, cx) => {
     if (typeof raw === 'number') return report(cx, at, `must be a duration like 90s, 5m, 12h or 90d, got ${raw} (add a unit)`);
     const text = scalarText(raw, at, cx, 'a duration like 90s, 5m, 12h or 90d');
@@ -219,6 +219,7 @@ export function duration(options: { min?: number; why?: string } = {}): Node<num
     const ms = parseDuration(text);
     if (ms === undefined) return report(cx, at, `must be a duration like 90s, 5m, 12h or 90d, got ${show(text)}`);
     if (ms < min) return report(cx, at, `must be at least ${formatDuration(min)}${options.why ? ` (${options.why})` : ''}, got ${text}`);
+    if (ms > max) return report(cx, at, `must be at most ${formatDuration(max)}${options.why ? ` (${options.why})` : ''}, got ${text}`);
     return ms;
   });
 }
@@ -253,7 +254,12 @@ export function file(): Node<string> {
   return str().map((path, at, cx) => {
     const absolute = isAbsolute(path) || cx.baseDir === undefined ? path : resolve(cx.baseDir, path);
     if (!cx.checkFiles) return absolute;
-    const stat = statSync(absolute, { throwIfNoEntry: false });
+    let stat: ReturnType<typeof statSync> | undefined;
+    try {
+      stat = statSync(absolute);
+    } catch {
+      // ENOENT, and ENOTDIR for a path under a file
+    }
     if (!stat) return report(cx, at, `file not found: ${absolute}`);
     if (!stat.isFile()) return report(cx, at, `not a file: ${absolute}`);
     try {

@@ -72,20 +72,33 @@ export async function buildKubeConfig(cluster: ClusterConfig, credentials: Clust
     await readTokenFile(credentials.tokenFile, cluster.name); // fail at start, not at the first agent call
     return tokenFileKubeConfig(cluster, credentials.tokenFile);
   }
+  const read = readKubeConfigFile(credentials.kubeconfig, credentials.context);
+  if ('problem' in read) throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}": ${read.problem}`);
+  return read.kubeConfig;
+}
+
+/**
+ * The gateway's kubeconfig credentials, read as buildKubeConfig reads them at start; `hoopgate check`
+ * calls it too, so both refuse the same files. A problem names the field to fix.
+ */
+export function readKubeConfigFile(file: string, context: string | undefined): { kubeConfig: KubeConfig } | { field: 'kubeconfig' | 'context'; problem: string } {
   const kc = new KubeConfig();
   try {
-    kc.loadFromFile(credentials.kubeconfig);
-    if (credentials.context !== undefined) {
-      if (kc.getContextObject(credentials.context) === null) throw new Error(`it has no context "${credentials.context}"`);
-      kc.setCurrentContext(credentials.context);
-    }
+    kc.loadFromFile(file);
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}": cannot use kubeconfig ${credentials.kubeconfig}: ${(error as Error).message}`, { cause: error });
+    return { field: 'kubeconfig', problem: `cannot use kubeconfig ${file}: ${(error as Error).message}` };
+  }
+  if (context !== undefined) {
+    if (kc.getContextObject(context) === null) {
+      const names = kc.getContexts().map((c) => JSON.stringify(c.name));
+      return { field: 'context', problem: `kubeconfig ${file} has no context "${context}" (it has ${names.length === 0 ? 'none' : names.join(', ')})` };
+    }
+    kc.setCurrentContext(context);
   }
   if (kc.getCurrentCluster() === null) {
-    throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}": kubeconfig ${credentials.kubeconfig} has no current context with a cluster; set clusters[].credentials.context`);
+    return { field: 'context', problem: `kubeconfig ${file} has no current context with a cluster; set clusters[].credentials.context` };
   }
-  return kc;
+  return { kubeConfig: kc };
 }
 
 /** The `message` of a Kubernetes Status body, whatever shape client-node handed it over in. */

@@ -1,4 +1,4 @@
-// The decision for one classified request of one mapped identity, as data (CONTRACT §4): safe
+// The decision for one classified request of one mapped identity, as data (docs/reference.md §4.3): safe
 // defaults and `deny` → `approval.require` → the baseline account's RBAC → `approval.escalate` → 403.
 // Pure and synchronous: the caller asks RBAC (SubjectAccessReview) only when needsRbac() says so.
 import type { Principal } from '../authn/principal.js';

@@ -1,5 +1,5 @@
 // Maps a verified principal to the first configured identity whose `match` holds on this cluster
-// (CONTRACT §4: first match wins; no match is a 403).
+// (docs/reference.md §4.2: first match wins; no match is a 403).
 import { readClaim } from '../authn/claims.js';
 import type { Principal } from '../authn/principal.js';
 import type { IdentityConfig, IdentityMatch } from '../config/types.js';

@@ -1,4 +1,4 @@
-// The weekly least-privilege digest (issue #8): a node-cron job posts, per identity, its calls,
+// The weekly least-privilege digest (issue #8): a scheduled job posts, per identity, its calls,
 // refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
 import { exportEvents } from '../audit/events.js';
 import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
@@ -7,14 +7,15 @@ import type { ClusterConfig } from '../config/types.js';
 import { formatDuration } from '../config/values.js';
 import { createClusterGrantedLookup } from '../kube/granted-permissions.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { createScheduledJob } from '../lib/scheduled-job.js';
+import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import type { AuditStore } from '../store/types.js';
 import { buildPrivilegesBlocks, type PrivilegesSummary } from './blocks.js';
 import type { PrivilegesView } from './commands.js';
 
 export const DIGEST_WINDOW_MS = 7 * 24 * 3600_000;
-/** Mondays at 09:00:00 (node-cron, with seconds), the replica's local time. */
-export const DIGEST_SCHEDULE = '0 0 9 * * 1';
+/** Weekly, Mondays at 09:00 UTC: the epoch (1970-01-01) was a Thursday, so the slots are shifted by 4 days 9 hours. */
+export const DIGEST_EVERY_MS = DIGEST_WINDOW_MS;
+export const DIGEST_OFFSET_MS = (4 * 24 + 9) * 3600_000;
 
 export function toPrivilegesSummary(report: IdentityReport): PrivilegesSummary {
   const p = report.privileges;
@@ -74,18 +75,17 @@ export interface PrivilegesDigestDeps {
   source: PrivilegesSource;
   client: { chat: { postMessage(args: { channel: string; text: string; blocks: unknown[]; unfurl_links: boolean; unfurl_media: boolean }): Promise<unknown> } };
   channel: string;
-  /** node-cron expression with seconds; default weekly (DIGEST_SCHEDULE). */
-  schedule?: string;
+  clock?: () => number;
+  /** Default weekly (DIGEST_EVERY_MS), Mondays 09:00 UTC (DIGEST_OFFSET_MS). */
+  everyMs?: number;
+  offsetMs?: number;
+  timers?: Timers;
   logger?: Logger;
   name?: string;
 }
 
-export interface PrivilegesDigest {
-  /** Builds and posts one digest now. */
-  run(): Promise<void>;
-  start(): void;
-  stop(): Promise<void>;
-}
+/** run() builds and posts one digest now. */
+export type PrivilegesDigest = ScheduledJob<void>;
 
 export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDigest {
   const logger = deps.logger ?? silentLogger;
@@ -107,10 +107,13 @@ export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDi
 
   return createScheduledJob({
     name: deps.name ?? 'least-privilege-digest',
-    schedule: deps.schedule ?? DIGEST_SCHEDULE,
+    everyMs: deps.everyMs ?? DIGEST_EVERY_MS,
+    offsetMs: deps.offsetMs ?? (deps.everyMs === undefined ? DIGEST_OFFSET_MS : 0),
+    clock: deps.clock ?? Date.now,
     run: post,
     logger,
     failure: 'least-privilege digest failed; the next week will try again',
+    ...(deps.timers === undefined ? {} : { timers: deps.timers }),
   });
 }
 
@@ -128,7 +131,6 @@ export async function createGatewayPrivileges(deps: {
   store: AuditStore;
   clock?: () => number;
   logger?: Logger;
-  schedule?: string;
 }): Promise<GatewayPrivileges> {
   const cluster = await createClusterGrantedLookup(deps.cluster, deps.clock === undefined ? {} : { clock: deps.clock });
   const source = createPrivilegesSource({
@@ -147,7 +149,7 @@ export async function createGatewayPrivileges(deps: {
         client,
         channel,
         ...(deps.logger === undefined ? {} : { logger: deps.logger }),
-        ...(deps.schedule === undefined ? {} : { schedule: deps.schedule }),
+        ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       });
       digest.start();
       digests.push(digest);

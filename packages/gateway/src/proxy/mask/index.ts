@@ -1,4 +1,4 @@
-// Masking engine (CONTRACT §5): the public surface the proxy, audit and Slack modules use.
+// Masking engine (docs/reference.md §6): the public surface the proxy, audit and Slack modules use.
 export { upstreamAccept, upstreamAcceptEncoding } from './accept.js';
 export { createObjectMasker, LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT } from './mask-object.js';
 export type { MaskHint, MaskResult, ObjectMasker } from './mask-object.js';

@@ -1,4 +1,4 @@
-// Masks request bodies for the audit store and Slack (CONTRACT §5): created/applied objects, merge and
+// Masks request bodies for the audit store and Slack (docs/reference.md §6): created/applied objects, merge and
 // strategic patches (kind-less: the request's resource says what they patch), JSON patches, YAML
 // apply bodies. What cannot be parsed is withheld, never shown raw.
 import { parseAllDocuments, stringify } from 'yaml';

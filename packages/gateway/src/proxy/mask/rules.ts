@@ -1,6 +1,7 @@
-// Compiles `masking.rules` (CONTRACT §4/§5) once: key regexes with the `(?i)` prefix and simple JSON
+// Compiles `masking.rules` (docs/reference.md §4.2, §6) once: key regexes with the `(?i)` prefix and simple JSON
 // paths like `spec.template.spec.containers[].env[].value`. Bad rules fail at start, not per request.
 import type { MaskRule } from '../../config/types.js';
+import { compilePattern } from '../../config/values.js';
 import { HoopError } from '../../lib/errors.js';
 
 export interface PathSegment {
@@ -17,12 +18,10 @@ export interface CompiledRule {
   whenName: RegExp | undefined;
 }
 
-/** Go/RE2-style `(?i)` prefix → the JS `i` flag; anything else is a plain JS regular expression. */
+/** Go/RE2-style `(?i)` prefix → the JS `i` flag (compilePattern, the parser the config check uses too). */
 export function compileRuleRegex(source: string, where: string): RegExp {
-  const insensitive = source.startsWith('(?i)');
-  const body = insensitive ? source.slice(4) : source;
   try {
-    return new RegExp(body, insensitive ? 'i' : '');
+    return compilePattern(source);
   } catch (error) {
     throw new HoopError('ERR_CONFIG', `${where}: invalid regular expression "${source}": ${(error as Error).message}`, { cause: error });
   }
