@@ -4,8 +4,19 @@ import { startGateway } from '../gateway.js';
 import { parseCommandArgs } from './args.js';
 import type { CliCommand } from './io.js';
 
+const usage = `usage: hoopgate serve --config FILE
+
+Runs one gateway replica until SIGTERM or SIGINT, then drains: in-flight calls get
+gateway.drainTimeout to finish, held approvals are answered 503 "gateway restarting, run again".
+Validate the file first with: hoopgate check --config FILE
+`;
+
 export const run: CliCommand = async (argv, io) => {
   const args = parseCommandArgs('serve', argv, { config: { type: 'string', required: true } });
+  if (args.help) {
+    io.stdout(usage);
+    return 0;
+  }
   const config = await loadConfig(args.values.config, io.env);
   for (const warning of configWarnings(config)) io.stderr(`hoopgate: warning: ${warning}\n`);
   const gateway = await startGateway({ config });
