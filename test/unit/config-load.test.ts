@@ -167,7 +167,7 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'match issuer must be configured',
     edit: (d) => (d.identities[0].match.issuer = 'https://idp.exampel'),
-    issues: [['identities[0].match.issuer[0]', 'unknown issuer "https://idp.exampel" (not in oidc.issuers) (did you mean "https://idp.example"?)']],
+    issues: [['identities[0].match.issuer[0]', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']],
   },
   {
     name: 'identity clusters must exist',
