@@ -120,6 +120,25 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
       return createAuditRecorder({ store, replicaId: 'r-1', clock: () => clock.now, maxBodyBytes: 1024, bodies: true, sessionIdleMs: 60_000 });
     }
 
+    test('consumeOnce: a key is consumed once on every replica until it expires, then may be consumed again', () =>
+      withBackend(async (backend) => {
+        const clock = { now: T0 };
+        const a = await backend.open('r-a', { clock: () => clock.now });
+        const b = await backend.open('r-b', { clock: () => clock.now });
+        assert.equal(await a.consumeOnce('saml|idp|id-1', T0 + 60_000), true);
+        assert.equal(await a.consumeOnce('saml|idp|id-1', T0 + 60_000), false, 'a replay on the same replica');
+        assert.equal(await b.consumeOnce('saml|idp|id-1', T0 + 60_000), false, 'a replay on another replica');
+        assert.equal(await b.consumeOnce('saml|idp|id-2', T0 + 60_000), true, 'another key is independent');
+        // Concurrent claims of one key: exactly one wins.
+        const raced = await Promise.all([a, b, a, b].map((store) => store.consumeOnce('saml|idp|id-3', T0 + 60_000)));
+        assert.equal(raced.filter(Boolean).length, 1);
+        clock.now = T0 + 59_999;
+        assert.equal(await b.consumeOnce('saml|idp|id-1', T0 + 120_000), false, 'not yet expired');
+        clock.now = T0 + 60_000;
+        assert.equal(await b.consumeOnce('saml|idp|id-1', T0 + 120_000), true, 'expired: claimable again');
+        assert.equal(await a.consumeOnce('saml|idp|id-1', T0 + 120_000), false);
+      }));
+
     test('begin is durable before it resolves; complete appends an outcome record linked in the chain', () =>
       withBackend(async (backend, store) => {
         const rec = recorder(store);

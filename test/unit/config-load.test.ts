@@ -171,7 +171,7 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'match issuer must be configured',
     edit: (d) => (d.identities[0].match.issuer = 'https://idp.exampel'),
-    issues: [['identities[0].match.issuer[0]', 'unknown issuer "https://idp.exampel" (not in oidc.issuers) (did you mean "https://idp.example"?)']],
+    issues: [['identities[0].match.issuer[0]', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']],
   },
   {
     name: 'identity clusters must exist',
@@ -322,6 +322,51 @@ describe('parseConfig refuses', () => {
     assert.deepEqual(issuesOf(() => parseConfig('- a\n', {})), [['', 'must be a mapping, got a list']]);
     assert.throws(() => parseConfig('', {}, { source: 'x.yaml' }), { message: 'invalid configuration (x.yaml):\n  (document): the configuration is empty' });
   });
+});
+
+const samlBlock = () => ({ idps: [{ entityId: 'https://adfs.example/adfs/services/trust', certFile: 'ca.crt', groupsAttribute: 'http://schemas.xmlsoap.org/claims/Group' }], audience: 'https://hoopgate.example/saml' });
+
+describe('the saml: block (issue #14)', () => {
+  test('a SAML-only config: oidc may be left out, identities match the IdP entity ID; defaults apply', () => {
+    const doc = base();
+    delete doc.oidc;
+    doc.saml = samlBlock();
+    doc.identities[0].match = { issuer: 'https://adfs.example/adfs/services/trust', groups: ['ci'] };
+    const config = parse(doc);
+    assert.deepEqual(config.oidc.issuers, []);
+    assert.equal(config.saml?.tokenTTLMs, 600_000);
+    assert.equal(config.saml?.maxAssertionBytes, 256 * 1024);
+    assert.equal(config.saml?.idps[0]?.certFile, join(dir, 'ca.crt'));
+  });
+
+  const cases: { name: string; edit: (d: Doc) => void; issues: [string, string][] }[] = [
+    { name: 'neither oidc nor saml', edit: (d) => { delete d.oidc; delete d.saml; }, issues: [['oidc', "required (the issuers agents' tokens come from), unless saml is configured"]] },
+    { name: 'audience required', edit: (d) => delete d.saml.audience, issues: [['saml.audience', 'required (our entity ID: assertions must name it in AudienceRestriction)']] },
+    {
+      name: 'exactly one certificate source',
+      edit: (d) => (d.saml.idps[0].metadataUrl = 'https://adfs.example/FederationMetadata/2007-06/FederationMetadata.xml'),
+      issues: [['saml.idps[0]', 'needs exactly one of certFile, metadataFile, metadataUrl (the IdP\'s signing certificates), got certFile and metadataUrl']],
+    },
+    { name: 'no certificate source', edit: (d) => delete d.saml.idps[0].certFile, issues: [['saml.idps[0]', "needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)"]] },
+    { name: 'certFile must exist', edit: (d) => (d.saml.idps[0].certFile = 'adfs.pem'), issues: [['saml.idps[0].certFile', `file not found: ${join('DIR', 'adfs.pem')}`]] },
+    { name: 'metadataUrl https', edit: (d) => (d.saml.idps[0] = { entityId: 'x', metadataUrl: 'http://adfs.example/m.xml' }), issues: [['saml.idps[0].metadataUrl', 'must be an https URL (http only for localhost), got "http://adfs.example/m.xml"']] },
+    { name: 'unknown key', edit: (d) => (d.saml.tokenTtl = '5m'), issues: [['saml.tokenTtl', 'unknown key (did you mean "tokenTTL"?)']] },
+    { name: 'tokenTTL minimum', edit: (d) => (d.saml.tokenTTL = '10s'), issues: [['saml.tokenTTL', 'must be at least 1m, got 10s']] },
+    {
+      name: 'duplicate entity IDs',
+      edit: (d) => d.saml.idps.push({ ...d.saml.idps[0] }),
+      issues: [['saml.idps[1].entityId', 'duplicate entityId "https://adfs.example/adfs/services/trust" (also saml.idps[0])']],
+    },
+  ];
+  for (const { name, edit, issues } of cases) {
+    test(name, () => {
+      const doc = base();
+      doc.saml = samlBlock();
+      edit(doc);
+      const got = issuesOf(() => parse(doc)).map(([path, message]): [string, string] => [path, message.replace(dir, 'DIR')]);
+      assert.deepEqual(got, issues);
+    });
+  }
 });
 
 describe('parseConfig accepts', () => {

@@ -47,6 +47,7 @@ export const run: CliCommand = async (argv, io) => {
       '  kubectl get secret db-credentials -n staging -o yaml         # Secret values come back masked',
       '  kubectl --context readonly-bot get secrets -n staging        # refused by a deny rule',
       '  kubectl --context readonly-bot delete pod web-0 -n staging   # refused: RBAC of agents/readonly-bot',
+      '  kubectl --context saml-bot get pods -n staging               # a SAML agent: signed assertion exchanged at /hoop/v1/token',
       '  kubectl delete namespace prod                                # held for approval; approve it from another terminal',
       `  npx hoopgate approvals list --config ${show(configPath)}`,
       `  npx hoopgate explain --config ${show(configPath)} --identity ci-deployer 'DELETE /api/v1/namespaces/prod'`,

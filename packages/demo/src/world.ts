@@ -11,11 +11,21 @@ import { loadConfig } from 'hoopgate/config/load.js';
 import type { Config } from 'hoopgate/config/types.js';
 import { startGateway, type Gateway, type GatewayOptions } from 'hoopgate/gateway.js';
 import { startLocalIdp, type LocalIdp, type LocalIdpClient } from './local-idp.js';
+import { createLocalSamlIdp, type LocalSamlIdp } from './local-saml-idp.js';
 import { generateTlsMaterial, type TlsMaterial } from '@hoopgate/sim/tls.js';
 import { startSimCluster, type SimCluster } from '@hoopgate/sim/index.js';
 
 export const demoAudience = 'hoopgate';
 const binPath = fileURLToPath(new URL('../../gateway/bin/hoopgate.js', import.meta.url));
+// The assertion command is a separate process run by `hoopgate token`: the compiled script, from
+// src/ (tests through tsx) and from dist/ alike.
+const samlAssertionPath = fileURLToPath(new URL('../dist/saml-assertion-cli.js', import.meta.url));
+/** The demo's SAML agent (issue #14): a local SAML IdP signs its assertions, the gateway exchanges them. */
+export const demoSaml = {
+  entityId: 'https://saml-idp.demo.hoopgate.test/saml',
+  audience: 'https://hoopgate.demo.test/saml',
+  agent: { name: 'saml-bot', nameId: 'saml-bot@agents.example.com', attributes: { groups: ['saml-readers'], department: ['platform'] } },
+} as const;
 
 export interface DemoAgent {
   /** kubeconfig user and context name. */
@@ -55,13 +65,14 @@ function agentRbac(): object[] {
     clusterRole('elevated-deployer', [{ apiGroups: ['', 'apps'], resources: ['*'], verbs: ['*'] }]),
     // The gateway's own credential: mint agents' tokens and ask SubjectAccessReview, nothing else.
     role('agents', 'hoopgate-token-minter', [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated'] },
+      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot'] },
     ]),
     clusterRole('hoopgate-access-reviewer', [{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }]),
   ];
   objects.push(
     bind('ClusterRoleBinding', undefined, 'readonly-bot-reader', 'ClusterRole', 'agent-reader', 'agents/readonly-bot'),
     bind('ClusterRoleBinding', undefined, 'readonly-bot-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/readonly-bot'),
+    bind('ClusterRoleBinding', undefined, 'saml-bot-reader', 'ClusterRole', 'agent-reader', 'agents/saml-bot'),
     bind('RoleBinding', 'staging', 'ci-deployer', 'Role', 'deployer', 'agents/ci-deployer'),
     bind('ClusterRoleBinding', undefined, 'ci-deployer-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/ci-deployer'),
     bind('ClusterRoleBinding', undefined, 'ci-deployer-elevated', 'ClusterRole', 'elevated-deployer', 'agents/ci-deployer-elevated'),
@@ -77,8 +88,9 @@ export function demoConfigDocument(input: {
   simUrl: string;
   issuer: string;
   store: string;
-  files: { simCa: string; gatewayToken: string; tlsCert: string; tlsKey: string; idpCa: string };
+  files: { simCa: string; gatewayToken: string; tlsCert: string; tlsKey: string; idpCa: string; samlIdpCert?: string };
 }): Record<string, unknown> {
+  const samlCert = input.files.samlIdpCert;
   return {
     listen: { host: '127.0.0.1', port: input.port, tls: { certFile: input.files.tlsCert, keyFile: input.files.tlsKey } },
     clusters: [
@@ -109,11 +121,15 @@ export function demoConfigDocument(input: {
           escalate: true,
         },
       },
+      ...(samlCert === undefined
+        ? []
+        : [{ name: 'saml-bot', match: { issuer: [demoSaml.entityId], groups: ['saml-readers'] }, serviceAccount: 'agents/saml-bot', deny: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'] }] }]),
     ],
     approval: { timeout: '5m', minApprovals: 1, grantOptions: ['15m'], approvers: { oidcGroups: ['platform-oncall'] } },
     masking: { secrets: true, rules: [{ resources: ['configmaps'], keys: '(?i)(password|token|secret|key)' }] },
     audit: { store: input.store, bodies: true, maxBodyBytes: 65536, retention: '90d' },
     gateway: { namespace: 'hoopgate' },
+    ...(samlCert === undefined ? {} : { saml: { idps: [{ entityId: demoSaml.entityId, certFile: samlCert, groupsAttribute: 'groups' }], audience: demoSaml.audience, tokenTTL: '10m' } }),
   };
 }
 
@@ -140,6 +156,8 @@ export interface DemoWorld {
   kubeconfigPath: string;
   gatewayTls: TlsMaterial;
   agents: readonly DemoAgent[];
+  /** The local SAML IdP whose assertions the gateway exchanges (its key signs them). */
+  samlIdp: LocalSamlIdp;
   /** A kubeconfig user entry's exec plugin arguments for an agent (tests build their own). */
   tokenCommand(clientId: string): string[];
   close(): Promise<void>;
@@ -153,7 +171,7 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
   const idpTls = generateTlsMaterial({ commonName: 'hoopgate demo IdP' });
   const idp = await startLocalIdp({ clients, audience: demoAudience, tls: idpTls });
   try {
-    for (const account of ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated']) sim.createServiceAccount('agents', account);
+    for (const account of ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot']) sim.createServiceAccount('agents', account);
     sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'hoopgate' } });
     sim.createServiceAccount('hoopgate', 'hoopgate');
     for (const object of agentRbac()) sim.apply(object);
@@ -166,7 +184,13 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
       tlsKey: join(dir, 'gateway-key.pem'),
       gatewayCa: join(dir, 'gateway-ca.pem'),
       idpCa: join(dir, 'idp-ca.pem'),
+      samlIdpCert: join(dir, 'saml-idp-cert.pem'),
     };
+    const samlIdp = createLocalSamlIdp(demoSaml.entityId);
+    writeFileSync(files.samlIdpCert, samlIdp.material.cert);
+    writeFileSync(join(dir, 'saml-idp-key.pem'), samlIdp.material.key, { mode: 0o600 });
+    const { name: samlAgent, ...samlAgentSpec } = demoSaml.agent;
+    writeFileSync(join(dir, 'saml-idp.json'), JSON.stringify({ entityId: demoSaml.entityId, audience: demoSaml.audience, agents: { [samlAgent]: samlAgentSpec } }, null, 2));
     writeFileSync(files.simCa, sim.ca);
     writeFileSync(files.gatewayToken, sim.issueToken('hoopgate', 'hoopgate', 24 * 3600), { mode: 0o600 });
     writeFileSync(files.tlsCert, gatewayTls.cert);
@@ -211,11 +235,14 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
         apiVersion: 'v1',
         kind: 'Config',
         clusters: [{ name: 'hoopgate-demo', cluster: { server: gateway.url, 'certificate-authority': files.gatewayCa } }],
-        users: demoAgents.map((agent) => ({
-          name: agent.name,
-          user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: tokenCommand(agent.client.clientId), interactiveMode: 'Never' } },
-        })),
-        contexts: demoAgents.map((agent) => ({ name: agent.name, context: { cluster: 'hoopgate-demo', user: agent.name, namespace: 'staging' } })),
+        users: [
+          ...demoAgents.map((agent) => ({
+            name: agent.name,
+            user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: tokenCommand(agent.client.clientId), interactiveMode: 'Never' } },
+          })),
+          { name: samlAgent, user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: samlTokenCommand(gateway.url, files.gatewayCa, dir, samlAgent), interactiveMode: 'Never' } } },
+        ],
+        contexts: [...demoAgents.map((agent) => agent.name), samlAgent].map((name) => ({ name, context: { cluster: 'hoopgate-demo', user: name, namespace: 'staging' } })),
         'current-context': 'ci-deployer',
       }),
       { mode: 0o600 },
@@ -231,6 +258,7 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
       kubeconfigPath,
       gatewayTls,
       agents: demoAgents,
+      samlIdp,
       tokenCommand,
       async close() {
         await gateway.close();
@@ -243,4 +271,11 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
     await sim.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** `hoopgate token` in SAML mode: each run without a cached token asks the local SAML IdP for a fresh assertion. */
+export function samlTokenCommand(gatewayUrl: string, caFile: string, dir: string, agent: string): string[] {
+  const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+  const assertionCommand = [process.execPath, samlAssertionPath, '--dir', dir, '--agent', agent].map(quote).join(' ');
+  return [binPath, 'token', '--gateway', gatewayUrl, '--ca-file', caFile, '--saml-assertion-command', assertionCommand, '--cache-dir', join(dir, 'token-cache')];
 }

@@ -14,6 +14,7 @@ import { createRetentionJob } from './audit/retention.js';
 import { createOidcVerifier } from './authn/oidc-verifier.js';
 import type { Config } from './config/types.js';
 import { createKubeRoute } from './http/kube-route.js';
+import { createSamlService } from './saml/index.js';
 import { createHttpApp, createListener, type ReadinessCheck } from './http/server.js';
 import { createAccessReviewer } from './kube/access-review.js';
 import { createClusterClient } from './kube/cluster-client.js';
@@ -81,7 +82,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   });
 
-  const verifier = createOidcVerifier(config.oidc.issuers, { clock });
+  // SAML agents exchange assertions for tokens the gateway issues and verifies itself (CONTRACT §9).
+  let url = '';
+  const saml = config.saml === undefined ? undefined : await createSamlService(config.saml, { recorder, consumeOnce: (key, expiresAt) => store.consumeOnce(key, expiresAt), logger, clock, url: () => url });
+  const verifier = createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) });
   void verifier.ready().catch((error: unknown) => logger.warn({ err: String(error) }, 'oidc: issuer discovery failed; tokens are refused until it succeeds'));
 
   const clusters = new Map<string, ClusterRuntime>();
@@ -157,6 +161,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (failing.length > 0) throw new Error(failing.map((s) => `${s.issuer}: ${s.error ?? 'not discovered'}`).join('; '));
       },
     },
+    ...(saml === undefined ? [] : [{ name: 'saml', check: () => saml.check() }]),
     ...[...clusters.values()].map((cluster) => ({
       name: `cluster ${cluster.config.name}`,
       check: async () => {
@@ -186,6 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       approverGroups: config.approval.approvers.oidcGroups,
     }),
     ...(slack === undefined ? {} : { slackRoute: slack.route }),
+    ...(saml === undefined ? {} : { samlRoute: saml.route }),
     readiness,
     metrics,
     ...(tls === undefined ? {} : { tls }),
@@ -220,7 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
-  const url = `${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  url = `${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   if (tls === undefined) {
     logger.warn({ url }, 'serving plain HTTP: kubectl sends no bearer token to a plain-http server, so put a TLS-terminating proxy in front');
   }
@@ -249,6 +255,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       for (const cluster of clusters.values()) await cluster.upstream.dispatcher.close().catch(() => undefined);
       await slack?.close();
       await verifier.close();
+      await saml?.close();
       if (ownsStore) await store.close();
     })();
     return closed;

@@ -46,6 +46,19 @@ export interface AuditStart {
   decision: AuditDecision;
   /** Already masked by the caller. */
   requestBody?: string;
+  /** A SAML token exchange (`/hoop/v1/token`): never the assertion, only its ID and issuer. */
+  exchange?: AuditExchange;
+}
+
+export interface AuditExchange {
+  grantType: string;
+  assertionId?: string;
+  idp?: string;
+  /** Which element's signature was verified. */
+  signed?: 'Assertion' | 'Response';
+  /** OAuth error code of a refusal. */
+  error?: string;
+  tokenExpiresAt?: number;
 }
 
 export interface AuditOutcome {
@@ -101,6 +114,7 @@ export interface AuditEvent {
   requestBody?: string;
   requestBodyBytes?: number;
   requestBodyTruncated?: boolean;
+  exchange?: AuditExchange;
   /** Absent while the request is in flight (or when its outcome could not be written). */
   outcome?: AuditOutcome & { time: string; responseBodyBytes?: number; responseBodyTruncated?: boolean };
   /** Exec frames recorded for this event. */

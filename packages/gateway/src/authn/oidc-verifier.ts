@@ -2,8 +2,8 @@
 // issuer picked by the token's unverified `iss`, then signature (issuer JWKS), audience, expiry,
 // not-before checked for real. Every refusal is ERR_TOKEN_INVALID (401) naming the cause, never the token.
 import { allowInsecureRequests, customFetch, discovery } from 'openid-client';
-import { errors as joseErrors, jwtVerify } from 'jose';
-import type { JWTPayload } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { readClaim, readStringList } from './claims.js';
@@ -19,7 +19,20 @@ export const allowedAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', '
 /** The most clock skew tolerated on exp/nbf, seconds. */
 const clockToleranceSec = 60;
 
+/**
+ * An issuer whose keys are held in process — the gateway's own tokens from the SAML exchange
+ * (src/saml/): the same header, signature, iss, aud, exp and nbf checks as every issuer, no fetch.
+ */
+export interface LocalIssuer {
+  issuer(): string;
+  audience: string;
+  jwks(): JSONWebKeySet;
+  /** Maps verified claims to the principal (for SAML: the IdP's entity ID, NameID, attributes). */
+  toPrincipal(claims: JWTPayload): Principal;
+}
+
 export interface OidcVerifierDeps {
+  localIssuers?: readonly LocalIssuer[];
   /** Used for every issuer instead of the per-issuer fetch (tests count requests with it). */
   fetch?: IssuerFetch;
   clock?: () => number;
@@ -129,30 +142,43 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     const { header, payload } = decodeUnverified(token);
     const iss = payload.iss;
     if (typeof iss !== 'string') throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: it has no "iss" (issuer) claim');
+    const local = deps.localIssuers?.find((candidate) => candidate.issuer() === iss);
     const state = states.get(iss);
-    if (state === undefined) throw new HoopError('ERR_TOKEN_INVALID', `token issuer ${describeKid(iss)} is not trusted`);
+    if (state === undefined && local === undefined) throw new HoopError('ERR_TOKEN_INVALID', `token issuer ${describeKid(iss)} is not trusted`);
     const alg = header.alg;
     if (typeof alg !== 'string') throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: its header has no "alg"');
     if (!(allowedAlgorithms as readonly string[]).includes(alg)) {
       throw new HoopError('ERR_TOKEN_INVALID', `token algorithm ${describeKid(alg).replace(/^"|"$/g, '')} is not allowed: only asymmetric signatures (${allowedAlgorithms.join(', ')}) are accepted`);
     }
 
-    const jwks = await jwksFor(state);
-    const { config } = state;
-    let claims: JWTPayload;
+    if (local !== undefined) {
+      const claims = await checkJwt(token, createLocalJWKSet(local.jwks()), { issuer: iss, audience: local.audience });
+      return local.toPrincipal(claims);
+    }
+    const { config } = state as IssuerState;
+    const jwks = await jwksFor(state as IssuerState);
+    return toPrincipal(await checkJwt(token, jwks.getKey, config), config);
+  }
+
+  /** The one signature and claims check every token goes through, remote or local keys. */
+  async function checkJwt(
+    token: string,
+    getKey: Parameters<typeof jwtVerify>[1],
+    expected: { issuer: string; audience: string },
+  ): Promise<JWTPayload> {
     try {
-      ({ payload: claims } = await jwtVerify(token, jwks.getKey, {
-        issuer: config.issuer,
-        audience: config.audience,
+      const { payload } = await jwtVerify(token, getKey as never, {
+        issuer: expected.issuer,
+        audience: expected.audience,
         algorithms: [...allowedAlgorithms],
         clockTolerance: clockToleranceSec,
         currentDate: new Date(clock()),
         requiredClaims: ['exp', 'sub'],
-      }));
+      });
+      return payload;
     } catch (error) {
-      throw translateJoseError(error, config);
+      throw translateJoseError(error, expected);
     }
-    return toPrincipal(claims, config);
   }
 
   async function ready(): Promise<void> {
@@ -211,7 +237,7 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
 
 const isoTime = (seconds: unknown) => (typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(seconds));
 
-function translateJoseError(error: unknown, config: IssuerConfig): HoopError {
+function translateJoseError(error: unknown, config: { audience: string }): HoopError {
   if (error instanceof HoopError) return error;
   const invalid = (message: string) => new HoopError('ERR_TOKEN_INVALID', message, { cause: error });
   if (error instanceof joseErrors.JWTExpired) {

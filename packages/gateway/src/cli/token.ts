@@ -15,7 +15,8 @@ const execApiVersions = ['client.authentication.k8s.io/v1', 'client.authenticati
 const refreshMarginMs = 60_000;
 
 const usage = `usage: hoopgate token --issuer URL --client-id ID (--client-secret S | --client-secret-file F | env HOOPGATE_CLIENT_SECRET)
-                      --audience AUD [--ca-file F] [--cache-dir D] [--client-auth basic|post] [--no-cache]`;
+                      --audience AUD [--ca-file F] [--cache-dir D] [--client-auth basic|post] [--no-cache]
+       hoopgate token --gateway URL (--saml-assertion-file F | --saml-assertion-command CMD) [--ca-file F] [--cache-dir D] [--no-cache]`;
 
 interface TokenOptions {
   issuer: string;
@@ -47,6 +48,11 @@ class UsageError extends Error {}
 export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
   return async (argv, io) => {
+    // `--gateway URL --saml-assertion-…`: the SAML exchange mode (CONTRACT §9), in token-saml.ts.
+    if (argv.some((arg) => arg === '--gateway' || arg.startsWith('--gateway='))) {
+      const { runSamlToken } = await import('./token-saml.js');
+      return runSamlToken(argv, io, { clock });
+    }
     let secret: string | undefined;
     try {
       const options = await parseOptions(argv, io);
@@ -138,7 +144,7 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
 }
 
 /** kubectl announces the ExecCredential version it speaks in KUBERNETES_EXEC_INFO; answer in kind. */
-function execApiVersion(execInfo: string | undefined): string {
+export function execApiVersion(execInfo: string | undefined): string {
   if (execInfo === undefined || execInfo === '') return execApiVersions[0];
   let parsed: unknown;
   try {
@@ -241,21 +247,33 @@ function cacheFileName(options: TokenOptions): string {
 }
 
 async function readCache(file: string, options: TokenOptions, now: number): Promise<CachedToken | undefined> {
+  return readCachedToken<CachedToken>(file, (cached) => cached.issuer === options.issuer && cached.clientId === options.clientId && cached.audience === options.audience, now);
+}
+
+/**
+ * The cache rules of every mode: a regular file of ours, mode 0600, for the same request, holding
+ * a token with more than refreshMarginMs left; anything else is ignored (and later replaced).
+ */
+export async function readCachedToken<T extends { token: string; expiresAt: number }>(
+  file: string,
+  matches: (cached: Partial<T>) => boolean,
+  now: number,
+): Promise<T | undefined> {
   try {
     const stat = await lstat(file);
     // A cache anyone else could read or swap is not trusted; it is simply replaced.
     if (!stat.isFile() || (stat.mode & 0o077) !== 0 || (process.getuid !== undefined && stat.uid !== process.getuid())) return undefined;
-    const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<CachedToken>;
-    if (cached.issuer !== options.issuer || cached.clientId !== options.clientId || cached.audience !== options.audience) return undefined;
+    const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<T>;
+    if (!matches(cached)) return undefined;
     if (typeof cached.token !== 'string' || typeof cached.expiresAt !== 'number') return undefined;
     if (cached.expiresAt - refreshMarginMs <= now) return undefined;
-    return cached as CachedToken;
+    return cached as T;
   } catch {
     return undefined;
   }
 }
 
-async function writeCache(file: string, credential: CachedToken): Promise<void> {
+export async function writeCache(file: string, credential: object): Promise<void> {
   const dir = join(file, '..');
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
@@ -268,6 +286,6 @@ async function writeCache(file: string, credential: CachedToken): Promise<void> 
   }
 }
 
-function rfc3339(ms: number): string {
+export function rfc3339(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }

@@ -118,6 +118,28 @@ const issuer = obj({
   caFile: opt(caFile()),
 });
 
+const samlIdp = obj({
+  entityId: req(str()),
+  certFile: opt(file()),
+  metadataFile: opt(file()),
+  metadataUrl: opt(url({ http: 'loopback', exact: true })),
+  caFile: opt(file()),
+  groupsAttribute: opt(str()),
+}).check((idp, at, cx) => {
+  const sources = (['certFile', 'metadataFile', 'metadataUrl'] as const).filter((key) => idp[key] !== undefined);
+  if (sources.length !== 1) report(cx, at, `needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)${sources.length > 1 ? `, got ${sources.join(' and ')}` : ''}`);
+  if (idp.caFile !== undefined && idp.metadataUrl === undefined) report(cx, pathOf(at, 'caFile'), 'only with metadataUrl');
+});
+
+const saml = obj({
+  idps: req(list(samlIdp, { min: 1, unique: { key: (i) => i.entityId, field: 'entityId', what: 'entityId' } })),
+  audience: req(str(), "(our entity ID: assertions must name it in AudienceRestriction)"),
+  tokenTTLMs: from('tokenTTL', def(duration({ min: 60_000 }), '10m')),
+  signingKeyFile: opt(file()),
+  issuer: opt(url({ http: 'loopback', trailingSlash: 'strip' })),
+  maxAssertionBytes: def(bytes({ min: 1024 }), 256 * 1024),
+});
+
 const slackUsers = () => def(list(str()), []);
 
 const approval = obj({
@@ -201,7 +223,8 @@ const root = obj({
     tls: opt(obj({ certFile: req(file()), keyFile: req(file()) }).check(checkTlsPair)),
   }), {}),
   clusters: req(list(cluster, { min: 1, unique: { key: (c) => c.name, field: 'name', what: 'cluster name' } })),
-  oidc: req(obj({
+  // Optional only when saml is configured (checkReferences says so).
+  oidc: opt(obj({
     issuers: req(list(issuer, { min: 1, unique: { key: (i) => i.issuer, field: 'issuer', what: 'issuer' } })),
   })),
   identities: req(list(identity, { min: 1, unique: { key: (i) => i.name, field: 'name', what: 'identity name' } })),
@@ -222,6 +245,7 @@ const root = obj({
     maxBodyBytes: def(bytes(), 3 * MiB), // the API server's own request body limit
     drainTimeoutMs: from('drainTimeout', def(duration({ min: 0, max: 24 * DAY, why: 'the longest timer Node.js sets is 24.8 days' }), '30s')),
   }), {}),
+  saml: opt(saml),
 });
 
 export type ParsedConfig = NonNullable<ReturnType<typeof root.parse>>;
@@ -236,7 +260,11 @@ export function walkConfig(raw: unknown, cx: WalkContext): ParsedConfig | undefi
 /** Rules that span sections, run on whatever parsed, so they are reported alongside the rest. */
 function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
   const clusterNames = (config.clusters ?? []).flatMap((c) => (c?.name === undefined ? [] : [c.name]));
-  const issuers = (config.oidc?.issuers ?? []).flatMap((i) => (i?.issuer === undefined ? [] : [i.issuer]));
+  const issuers = [
+    ...(config.oidc?.issuers ?? []).flatMap((i) => (i?.issuer === undefined ? [] : [i.issuer])),
+    ...(config.saml?.idps ?? []).flatMap((i) => (i?.entityId === undefined ? [] : [i.entityId])),
+  ];
+  if (config.oidc === undefined && config.saml === undefined) report(cx, 'oidc', 'required (the issuers agents\' tokens come from), unless saml is configured');
   const identities = config.identities ?? [];
 
   identities.forEach((id, i) => {
@@ -248,7 +276,7 @@ function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
     });
     id?.match?.issuer?.forEach((name, j) => {
       if (name !== undefined && !issuers.includes(name)) {
-        report(cx, pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j), `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers)${didYouMean(name, issuers)}`);
+        report(cx, pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j), `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers nor saml.idps)${didYouMean(name, issuers)}`);
       }
     });
   });
@@ -283,6 +311,7 @@ export function completeConfig(parsed: ParsedConfig): Config {
       slackUserGroups: parsed.approval.approvers.slackUserGroups,
     },
   };
-  const { slack: _omit, ...rest } = parsed;
-  return slackConfig === undefined ? rest : { ...rest, slack: slackConfig };
+  const { slack: _omit, oidc, ...rest } = parsed;
+  const complete = { ...rest, oidc: oidc ?? { issuers: [] } };
+  return slackConfig === undefined ? complete : { ...complete, slack: slackConfig };
 }

@@ -144,6 +144,32 @@ export interface GatewayConfig {
   drainTimeoutMs: number;
 }
 
+/** One SAML IdP whose signed assertions `/hoop/v1/token` exchanges (CONTRACT §9). */
+export interface SamlIdpConfig {
+  /** The assertion's <Issuer>; also the identity's `issuer` for `match`. */
+  entityId: string;
+  /** Exactly one of certFile, metadataFile, metadataUrl gives the signing certificates. */
+  certFile?: string;
+  metadataFile?: string;
+  metadataUrl?: string;
+  /** CA bundle for metadataUrl (a private IdP). */
+  caFile?: string;
+  /** Attribute Name whose values are the agent's groups. */
+  groupsAttribute?: string;
+}
+
+export interface SamlConfig {
+  idps: readonly SamlIdpConfig[];
+  /** Our entity ID: every AudienceRestriction of an accepted assertion must name it. */
+  audience: string;
+  tokenTTLMs: number;
+  /** PKCS#8 PEM (P-256 or Ed25519) shared by replicas; absent: generated at start. */
+  signingKeyFile?: string;
+  /** `iss` of issued tokens (the gateway's public URL + `/hoop`); absent: from the listener. */
+  issuer?: string;
+  maxAssertionBytes: number;
+}
+
 export interface Config {
   listen: ListenConfig;
   clusters: readonly ClusterConfig[];
@@ -155,4 +181,5 @@ export interface Config {
   audit: AuditConfig;
   exec: ExecConfig;
   gateway: GatewayConfig;
+  saml?: SamlConfig;
 }

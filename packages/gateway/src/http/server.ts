@@ -17,6 +17,8 @@ export interface HttpServerDeps {
   kubeRoute: Koa.Middleware;
   slackRoute?: Koa.Middleware;
   approvalsApi?: Koa.Middleware;
+  /** SAML token exchange and the gateway's issuer metadata (CONTRACT §9), when saml is configured. */
+  samlRoute?: Koa.Middleware;
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readiness: readonly ReadinessCheck[];
   metrics?: GatewayMetrics;
@@ -48,6 +50,7 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
     }
     if (route === '/hoop/slack/events' && deps.slackRoute !== undefined) return deps.slackRoute(ctx, next);
     if (route.startsWith('/hoop/v1/approvals') && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
+    if ((route === '/hoop/v1/token' || route.startsWith('/hoop/.well-known/')) && deps.samlRoute !== undefined) return deps.samlRoute(ctx, next);
     return sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${route}`));
   });
 

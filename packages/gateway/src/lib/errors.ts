@@ -5,6 +5,10 @@ export const errorCodes = {
   ERR_BAD_REQUEST: { status: 400, reason: 'BadRequest' },
   ERR_NON_CANONICAL_PATH: { status: 400, reason: 'BadRequest' },
   ERR_BODY_TOO_LARGE: { status: 400, reason: 'BadRequest' },
+  // The SAML token endpoint (src/saml/) answers these as OAuth errors (RFC 6749 §5.2), not Status.
+  ERR_INVALID_GRANT: { status: 400, reason: 'BadRequest' },
+  ERR_INVALID_REQUEST: { status: 400, reason: 'BadRequest' },
+  ERR_UNSUPPORTED_GRANT_TYPE: { status: 400, reason: 'BadRequest' },
   ERR_UNAUTHENTICATED: { status: 401, reason: 'Unauthorized' },
   ERR_TOKEN_INVALID: { status: 401, reason: 'Unauthorized' },
   ERR_FORBIDDEN: { status: 403, reason: 'Forbidden' },

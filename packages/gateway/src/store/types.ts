@@ -142,6 +142,12 @@ export interface Store {
   readonly kind: 'sqlite' | 'mongodb';
   readonly audit: AuditStore;
   readonly approvals: ApprovalRepository;
+  /**
+   * One-time use, on every replica sharing the store: resolves true the first time `key` is
+   * consumed, false while an earlier consumption's `expiresAt` (ms) has not passed. A SAML
+   * assertion ID is exchanged once this way.
+   */
+  consumeOnce(key: string, expiresAt: number): Promise<boolean>;
   /** Health check for /hoop/readyz: rejects when the store cannot serve. */
   ping(): Promise<void>;
   close(): Promise<void>;

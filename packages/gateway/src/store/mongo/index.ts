@@ -5,6 +5,7 @@ import { HoopError } from '../../lib/errors.js';
 import type { Store, StoreOptions } from '../types.js';
 import { createMongoApprovalRepository, ensureApprovalIndexes } from './approvals.js';
 import { createMongoAuditStore, ensureAuditIndexes } from './audit.js';
+import { createMongoConsumeOnce, ensureOnceIndexes } from './once.js';
 
 /** The URL without its password, for messages and logs. */
 export function redactMongoUrl(url: string): string {
@@ -24,6 +25,7 @@ export async function createMongoStore(url: string, options: StoreOptions): Prom
     await db.command({ ping: 1 });
     await ensureAuditIndexes(db);
     await ensureApprovalIndexes(db);
+    await ensureOnceIndexes(db);
   } catch (error) {
     await client.close().catch(() => undefined);
     throw new HoopError(
@@ -40,6 +42,7 @@ export async function createMongoStore(url: string, options: StoreOptions): Prom
     kind: 'mongodb',
     audit,
     approvals,
+    consumeOnce: createMongoConsumeOnce(db, options.clock ?? Date.now),
     async ping() {
       if (closed) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store is closed');
       await db.command({ ping: 1 });

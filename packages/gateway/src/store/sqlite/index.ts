@@ -7,6 +7,7 @@ import { HoopError } from '../../lib/errors.js';
 import type { Store, StoreOptions } from '../types.js';
 import { createSqliteApprovalRepository } from './approvals.js';
 import { createSqliteAuditStore } from './audit.js';
+import { createSqliteConsumeOnce } from './once.js';
 import { schema } from './schema.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
@@ -27,6 +28,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
   }
   const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit: options.groupCommit ?? true });
   const approvals = createSqliteApprovalRepository(db);
+  const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
   const ping = db.prepare('SELECT 1');
   let closed = false;
 
@@ -34,6 +36,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     kind: 'sqlite',
     audit,
     approvals,
+    consumeOnce,
     async ping() {
       if (closed) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store is closed');
       ping.get();
