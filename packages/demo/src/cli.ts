@@ -2,7 +2,7 @@
 // provider, gateway with the embedded store — a ready kubeconfig, and the commands to try.
 // Held requests are printed here and decided from a second terminal (`hoopgate approvals …`).
 import { mkdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { destination } from 'pino';
 import type { ApprovalNotifier } from 'hoopgate/approvals/service.js';
 import type { ApprovalRecord } from 'hoopgate/approvals/types.js';
@@ -15,7 +15,7 @@ export const run: CliCommand = async (argv, io) => {
     port: { type: 'string', default: '8443' },
     dir: { type: 'string', default: '.hoopgate-demo' },
   });
-  const dir = join(io.cwd, String(args.values.dir));
+  const dir = resolve(io.cwd, String(args.values.dir));
   const show = (path: string) => relative(io.cwd, path) || '.';
   const notifier: ApprovalNotifier = {
     async posted(record: ApprovalRecord) {
