@@ -93,6 +93,18 @@ export function createSqliteAuditStore(
   options: { chain: string; groupCommit: boolean },
 ): AuditStore & { idle(): Promise<void> } {
   const { chain } = options;
+  // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
+  // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
+  const prepared = new Map<string, Statement>();
+  const prepare = (sql: string): Statement => {
+    let stmt = prepared.get(sql);
+    if (stmt === undefined) {
+      if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
+      stmt = db.prepare(sql);
+      prepared.set(sql, stmt);
+    }
+    return stmt;
+  };
   const insertRecord = db.prepare(
     `INSERT INTO audit_records (chain, seq, kind, time, event_id, session_id, identity, data, prev_hash, hash)
      VALUES (@chain, @seq, @kind, @time, @eventId, @sessionId, @identity, @data, @prevHash, @hash)`,
@@ -194,7 +206,7 @@ export function createSqliteAuditStore(
       if (empty) return [];
       const sql = `SELECT ${columns} FROM audit_records${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
         ORDER BY time, chain, seq${query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(query.limit))}`}`;
-      return (db.prepare(sql).all(params) as RecordRow[]).map(fromRow);
+      return (prepare(sql).all(params) as RecordRow[]).map(fromRow);
     },
     // Cursors are keyset pages: each page is read whole (statement.iterate) before it is yielded, so no
     // statement stays open across an await — the gateway's writer shares this connection, and
@@ -207,7 +219,7 @@ export function createSqliteAuditStore(
         const { where, params, empty } = recordFilter({ ...query, ...(after === undefined ? {} : { after }) });
         if (empty) return;
         const take = Math.min(batchSize, remaining);
-        const stmt = db.prepare(
+        const stmt = prepare(
           `SELECT ${columns} FROM audit_records${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY time, chain, seq LIMIT ${take}`,
         ) as Statement<[Record<string, unknown>], RecordRow>;
         const page: AuditRecord[] = [];
