@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, Pool, request } from 'undici';
 import type { MaskingFigures } from './mask.js';
 import type { AuditBenchResult } from './audit.js';
+import { benchAuditScale, type AuditScaleResult } from './audit-scale.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
@@ -400,6 +401,10 @@ async function main(): Promise<void> {
   const audit = await runIsolated<AuditBenchResult>('audit', { concurrency: 64, durationMs: 3000 });
   log(`(e) audit ${JSON.stringify(audit)}`);
 
+  // (f) the audit at scale (issue #17): N records, then export, verify and the least-privilege report as CLI processes.
+  const auditScale: AuditScaleResult | undefined = args.has('--no-audit-scale') ? undefined : await benchAuditScale({ records: Number(process.env['HOOP_BENCH_AUDIT_RECORDS'] ?? 200_000) });
+  if (auditScale !== undefined) log(`(f) audit at scale ${JSON.stringify(auditScale)}`);
+
   const at32 = latency.find((row) => row.concurrency === 32);
   const added = (row: (typeof latency)[number] | undefined, key: 'p50Ms' | 'p99Ms') => (row === undefined ? undefined : round(row.gateway[key] - row.direct[key], 3));
   const ratio = (row: (typeof latency)[number]) => round(row.gateway.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2);
@@ -417,6 +422,15 @@ async function main(): Promise<void> {
     { target: `${heldFigures.held.toLocaleString('en-US')} held approvals: gateway RSS ≤ 300 MB`, measured: `${heldFigures.gatewayRssHeldMb} MB`, verdict: verdict(heldFigures.held >= 10_000 ? heldFigures.gatewayRssHeldMb : undefined, 300, 'atMost') },
     { target: 'click-to-response, same replica, p99 ≤ 100 ms', measured: `${heldFigures.sameReplica.p99Ms} ms (p50 ${heldFigures.sameReplica.p50Ms})`, verdict: verdict(heldFigures.sameReplica.p99Ms, 100, 'atMost') },
     { target: 'click-to-response, across replicas, p99 ≤ 1 s', measured: `${heldFigures.acrossReplicas.p99Ms} ms (p50 ${heldFigures.acrossReplicas.p50Ms})`, verdict: verdict(heldFigures.acrossReplicas.p99Ms, 1000, 'atMost') },
+    ...(auditScale === undefined
+      ? []
+      : [
+          { target: `audit export peak RSS ≤ 150 MB (${auditScale.records.toLocaleString('en-US')} records)`, measured: `${auditScale.export.peakRssMb} MB, ${auditScale.export.wallS} s`, verdict: verdict(auditScale.export.peakRssMb, 150, 'atMost') },
+          { target: 'audit verify --full peak RSS ≤ 150 MB', measured: `${auditScale.verifyFull.peakRssMb} MB, ${auditScale.verifyFull.wallS} s`, verdict: verdict(auditScale.verifyFull.peakRssMb, 150, 'atMost') },
+          { target: 'audit verify --since-checkpoint after 1,000 records < 1 s (whole process)', measured: `${auditScale.verifySinceCheckpoint.wallS} s`, verdict: verdict(auditScale.verifySinceCheckpoint.wallS, 1, 'atMost') },
+          { target: 'audit least-privilege peak RSS ≤ 150 MB', measured: `${auditScale.leastPrivilege.peakRssMb} MB, ${auditScale.leastPrivilege.wallS} s`, verdict: verdict(auditScale.leastPrivilege.peakRssMb, 150, 'atMost') },
+          { target: '≤ 1 KB of SQLite store per allowed GET (request + outcome, indexes)', measured: `${auditScale.bytesPerAllowedGet} B (refusal ${auditScale.bytesPerRefusal} B)`, verdict: verdict(auditScale.bytesPerAllowedGet, 1024, 'atMost') },
+        ]),
   ];
 
   const latencyMissed = targets.slice(0, 2 + latency.length).some((t) => t.verdict === 'MISS');
@@ -452,6 +466,7 @@ async function main(): Promise<void> {
     masking,
     held: heldFigures,
     audit,
+    ...(auditScale === undefined ? {} : { auditScale }),
     targets,
     ...(profile === undefined ? {} : { profile }),
   };

@@ -496,8 +496,27 @@ export async function startMongoServer(): Promise<MongoTestServer> {
     return { index, code: e.code, errmsg: e.message };
   }
 
-  function cursorReply(db: string, name: string, docs: Document[]): Document {
-    return { cursor: { firstBatch: docs, id: Long.fromNumber(0), ns: `${db}.${name}` }, ok: 1 };
+  /** Open cursors (find/aggregate with a batchSize smaller than the result): the rest, served by getMore. */
+  const cursors = new Map<string, { ns: string; rest: Document[] }>();
+  let nextCursorId = 1;
+
+  function cursorReply(db: string, name: string, docs: Document[], batchSize?: unknown): Document {
+    const ns = `${db}.${name}`;
+    const size = typeof batchSize === 'number' && batchSize > 0 ? batchSize : docs.length;
+    if (docs.length <= size) return { cursor: { firstBatch: docs, id: Long.fromNumber(0), ns }, ok: 1 };
+    const id = nextCursorId++;
+    cursors.set(String(id), { ns, rest: docs.slice(size) });
+    return { cursor: { firstBatch: docs.slice(0, size), id: Long.fromNumber(id), ns }, ok: 1 };
+  }
+
+  function getMore(body: Document): Document {
+    const id = String(body.getMore);
+    const open = cursors.get(id);
+    if (open === undefined) throw new CommandError(`cursor id ${id} not found`, 43, 'CursorNotFound');
+    const size = typeof body.batchSize === 'number' && body.batchSize > 0 ? body.batchSize : open.rest.length;
+    const batch = open.rest.splice(0, size);
+    if (open.rest.length === 0) cursors.delete(id);
+    return { cursor: { nextBatch: batch, id: Long.fromNumber(open.rest.length === 0 ? 0 : Number(id)), ns: open.ns }, ok: 1 };
   }
 
   function modify(coll: Collection, spec: { q: Document; u: Document; upsert?: boolean; multi?: boolean; sort?: Document }) {
@@ -577,12 +596,15 @@ export async function startMongoServer(): Promise<MongoTestServer> {
         );
         if (typeof body.skip === 'number') docs = docs.slice(body.skip);
         if (typeof body.limit === 'number' && body.limit !== 0) docs = docs.slice(0, Math.abs(body.limit));
-        return cursorReply(db, target, docs.map((d) => project(d, body.projection as Document | undefined)));
+        return cursorReply(db, target, docs.map((d) => project(d, body.projection as Document | undefined)), body.batchSize);
       }
       case 'getmore':
-        return { cursor: { nextBatch: [], id: Long.fromNumber(0), ns: `${db}.${String(body.collection)}` }, ok: 1 };
-      case 'killcursors':
+        return getMore(body);
+      case 'killcursors': {
+        const ids = ((body.cursors as unknown[] | undefined) ?? []).map(String);
+        for (const id of ids) cursors.delete(id);
         return { cursorsKilled: body.cursors ?? [], cursorsNotFound: [], cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+      }
       case 'count': {
         const coll = collection(db, target, false);
         return { n: [...(coll?.docs.values() ?? [])].filter((d) => matches(d, body.query as Document | undefined)).length, ok: 1 };
@@ -661,7 +683,7 @@ export async function startMongoServer(): Promise<MongoTestServer> {
       }
       case 'aggregate': {
         const coll = collection(db, target, false);
-        return cursorReply(db, target, aggregate([...(coll?.docs.values() ?? [])], (body.pipeline as Document[] | undefined) ?? []));
+        return cursorReply(db, target, aggregate([...(coll?.docs.values() ?? [])], (body.pipeline as Document[] | undefined) ?? []), (body.cursor as Document | undefined)?.batchSize);
       }
       case 'createindexes': {
         const coll = collection(db, target) as Collection;

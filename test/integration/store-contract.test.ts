@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import type { ApprovalGrant, ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
-import { createCheckpointer, loadSigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
-import { exportEvents, sessionEvents } from '../../packages/gateway/src/audit/events.js';
-import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
-import { createRetentionJob } from '../../packages/gateway/src/audit/retention.js';
-import type { AuditStart } from '../../packages/gateway/src/audit/types.js';
-import { verifyAudit } from '../../packages/gateway/src/audit/verify.js';
-import { isHoopError } from '../../packages/gateway/src/lib/errors.js';
-import { createStore } from '../../packages/gateway/src/store/index.js';
-import type { Store, StoreOptions } from '../../packages/gateway/src/store/types.js';
+import type { ApprovalGrant, ApprovalRecord } from '../../src/approvals/types.js';
+import { createCheckpointer, loadSigningKey } from '../../src/audit/checkpoint.js';
+import { exportEvents, sessionEvents, streamSessionEvents } from '../../src/audit/events.js';
+import { createAuditRecorder } from '../../src/audit/recorder.js';
+import { createRetentionJob } from '../../src/audit/retention.js';
+import type { AuditStart } from '../../src/audit/types.js';
+import { verifyAudit } from '../../src/audit/verify.js';
+import { isHoopError } from '../../src/lib/errors.js';
+import { createStore } from '../../src/store/index.js';
+import type { Store, StoreOptions } from '../../src/store/types.js';
 import { openMongoBackend } from '../helpers/mongo-server.js';
 
 /** One test's backend: every open() reaches the same data (a second replica, a reopened store). */
@@ -28,6 +28,8 @@ export interface ContractBackend {
   unreachableUrl: string;
   /** Durable write round trips seen by the server, when it can tell. */
   insertCommands?: () => number;
+  /** Cursor continuations (getMore) seen by the server, when it can tell. */
+  getMoreCommands?: () => number;
   cleanup(): Promise<void>;
 }
 
@@ -240,6 +242,81 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
           ['req-1', 'req-2'],
         );
         assert.equal(window[0]?.time, new Date(T0 + 1000).toISOString());
+      }));
+
+    test('cursors: scanRecords streams every match in (time, chain, seq) order, batch by batch; scanChain from a seq', () =>
+      withBackend(async (backend, store) => {
+        const drafts = Array.from({ length: 23 }, (_, i) => ({
+          kind: (i % 2 === 0 ? 'request' : 'outcome') as 'request' | 'outcome',
+          // Equal times across records, so the (chain, seq) tie-break is exercised.
+          time: T0 + Math.floor(i / 4),
+          eventId: `e-${Math.floor(i / 2)}`,
+          sessionId: 's-cursor',
+          identity: 'ci-deployer',
+          data: { i },
+        }));
+        const other = await backend.open('r-0');
+        await other.audit.append(drafts.slice(0, 5).map((d) => ({ ...d, data: { i: 100 + d.data.i } })));
+        await store.audit.append(drafts);
+        const expected = await store.audit.listRecords({});
+        assert.equal(expected.length, 28);
+        const before = backend.getMoreCommands?.() ?? 0;
+        const streamed: string[] = [];
+        for await (const record of store.audit.scanRecords({}, { batchSize: 4 })) streamed.push(`${record.chain}:${record.seq}:${record.hash}`);
+        assert.deepEqual(streamed, expected.map((r) => `${r.chain}:${r.seq}:${r.hash}`));
+        // A MongoDB cursor really continued with getMore (the batches were not one reply).
+        if (backend.getMoreCommands !== undefined) assert.ok(backend.getMoreCommands() - before >= 5, `getMore sent ${backend.getMoreCommands() - before} times`);
+
+        const requests: number[] = [];
+        for await (const record of store.audit.scanRecords({ kinds: ['request'], since: T0 + 1, until: T0 + 5, sessionId: 's-cursor' }, { batchSize: 2 })) {
+          requests.push(record.data['i'] as number);
+        }
+        // r-0 wrote one request at T0 + 1 too: (time, chain) puts it first.
+        assert.deepEqual(requests, [104, 4, 6, 8, 10, 12, 14, 16, 18]);
+        const limited: number[] = [];
+        for await (const record of store.audit.scanRecords({ kinds: ['request'], limit: 3 }, { batchSize: 2 })) limited.push(record.seq);
+        assert.equal(limited.length, 3);
+        // Leaving a scan early closes its cursor; the store keeps serving.
+        for await (const record of store.audit.scanRecords({}, { batchSize: 2 })) if (record.seq > 0) break;
+
+        const chain: number[] = [];
+        for await (const record of store.audit.scanChain('r-1', 20, { batchSize: 2 })) {
+          assert.equal(typeof record.dataText, 'string');
+          assert.deepEqual(JSON.parse(record.dataText), (await store.audit.getRecord('r-1', record.seq))?.data);
+          chain.push(record.seq);
+        }
+        assert.deepEqual(chain, [21, 22, 23]);
+        const heads = await store.audit.chainHeads();
+        assert.deepEqual(
+          heads.map((h) => [h.chain, h.firstSeq, h.seq, h.records, h.hash === expected.find((r) => r.chain === h.chain && r.seq === h.seq)?.hash]),
+          [
+            ['r-0', 1, 5, 5, true],
+            ['r-1', 1, 23, 23, true],
+          ],
+        );
+      }));
+
+    test('export streams many events: every line once, in order, joined with its outcome', () =>
+      withBackend(async (_backend, store) => {
+        const total = 403;
+        const drafts = [];
+        for (let i = 0; i < total; i++) {
+          drafts.push(
+            { kind: 'request' as const, time: T0 + i, eventId: `ev-${i}`, sessionId: `s-${i % 7}`, identity: 'ci-deployer', data: { ...start(), requestId: `r-${i}` } },
+            { kind: 'outcome' as const, time: T0 + i, eventId: `ev-${i}`, sessionId: `s-${i % 7}`, identity: 'ci-deployer', data: { status: 200 + (i % 3), bytesOut: i, durationMs: 1 } },
+          );
+        }
+        for (let i = 0; i < drafts.length; i += 500) await store.audit.append(drafts.slice(i, i + 500));
+        let n = 0;
+        for await (const event of exportEvents(store.audit, { pageSize: 40 })) {
+          assert.equal(event.eventId, `ev-${n}`);
+          assert.equal(event.outcome?.status, 200 + (n % 3));
+          n += 1;
+        }
+        assert.equal(n, total);
+        const session: string[] = [];
+        for await (const event of streamSessionEvents(store.audit, 's-3', 50)) session.push(event.eventId);
+        assert.deepEqual(session, Array.from({ length: total }, (_, i) => i).filter((i) => i % 7 === 3).map((i) => `ev-${i}`));
       }));
 
     test('group commit: concurrent begins share durable writes, and the chain stays intact', () =>
@@ -527,7 +604,7 @@ runStoreContract(
         return {};
       },
       unreachableUrl: 'mongodb://127.0.0.1:1/hoopgate',
-      ...(mongo.commands === undefined ? {} : { insertCommands: () => mongo.commands?.insert ?? 0 }),
+      ...(mongo.commands === undefined ? {} : { insertCommands: () => mongo.commands?.insert ?? 0, getMoreCommands: () => mongo.commands?.getMore ?? 0 }),
       async cleanup() {
         for (const store of stores) await store.close().catch(() => undefined);
         if (mongo.real) {

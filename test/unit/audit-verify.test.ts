@@ -152,7 +152,8 @@ test('a chain rewritten with fresh hashes still differs from the signed checkpoi
         ...(row.session_id === null ? {} : { sessionId: row.session_id as string }),
         ...(row.identity === null ? {} : { identity: row.identity as string }),
         data: JSON.parse(row.data as string) as Record<string, unknown>,
-        prevHash: (row.seq as number) === 1 ? (row.prev_hash as string) : prevHash,
+        // Layout 2 stores hashes as 32-byte BLOBs; the store reads hex text (layout 1) alike.
+        prevHash: (row.seq as number) === 1 ? Buffer.from(row.prev_hash as Buffer).toString('hex') : prevHash,
       };
       if (record.seq === 4) record.data = { ...record.data, status: 204 };
       const hash = hashRecord(record);

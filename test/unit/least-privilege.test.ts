@@ -10,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import {
   buildLeastPrivilegeReport,
   compactRules,
+  createIdentityAccumulator,
   computeOverGrant,
   summarizeIdentity,
   type PermissionKey,
@@ -446,5 +447,38 @@ describe('hoopgate audit least-privilege (in-process, SQLite store)', () => {
     assert.equal(await down(['-c', configFile, '--identity', 'bot'], failed), 1);
     assert.equal(failed.out, '');
     assert.match(failed.err, /identity bot: cannot ask the API server what serviceaccount agents\/bot is granted: cluster "prod": cannot reach the API server; fix the cluster connection or run with --offline/);
+  });
+});
+
+describe('streaming aggregation (issue #17)', () => {
+  test('the accumulator keeps one tally per permission key, not per call; names collapse past the few', () => {
+    const accumulator = createIdentityAccumulator({ identity: 'bot', serviceAccount: 'agents/bot', ...window });
+    for (let i = 0; i < 10_000; i++) {
+      accumulator.add(event(['get', '', 'configmaps', '', 'staging', `cm-${i}`], { at: T0 + i }));
+      accumulator.add(event(['list', '', 'pods', '', `ns-${i % 3}`, ''], { at: T0 + i }));
+      accumulator.add(event(['get', '', 'secrets', '', 'staging', 'db'], { at: T0 + i, decision: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]' } }));
+    }
+    accumulator.add(event(['get', '', 'pods', '', 'staging', 'x'], { identity: 'someone-else' }));
+    // 1 key for 10,000 distinct configmap names (collapsed), 3 for the pods namespaces, 1 refused key with its one name.
+    assert.deepEqual(accumulator.size(), { keys: 5, names: 1, namespaces: 4 });
+    const { privileges, totals } = accumulator.finish();
+    assert.deepEqual(totals, { calls: 30_000, refused: 10_000, approved: 0 });
+    const configmaps = privileges.used.find((u) => u.resource === 'configmaps');
+    assert.deepEqual(configmaps, { verb: 'get', apiGroup: '', resource: 'configmaps', subresource: '', namespace: 'staging', count: 10_000, lastUsed: new Date(T0 + 9_999).toISOString() });
+    assert.deepEqual(privileges.refused, [{ verb: 'get', apiGroup: '', resource: 'secrets', namespace: 'staging', name: 'db', count: 10_000, reason: 'deny-rule (identities[0].deny[0])' }]);
+  });
+
+  test('buildLeastPrivilegeReport reads an async stream once and matches the in-memory summary', async () => {
+    const events = [event(['get', '', 'configmaps', '', 'staging', 'a']), event(['list', '', 'pods', '', '', '']), event(['get', '', 'configmaps', '', 'staging', 'b'], { identity: 'other' })];
+    let reads = 0;
+    async function* stream() {
+      for (const e of events) {
+        reads += 1;
+        yield e;
+      }
+    }
+    const [report] = await buildLeastPrivilegeReport({ identities: [{ name: 'bot', serviceAccount: 'agents/bot' }], events: stream(), ...window });
+    assert.equal(reads, 3);
+    assert.deepEqual(report?.privileges, summarize(events).privileges);
   });
 });

@@ -145,6 +145,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', ignoreBrokenPipe);
   const io: CliIo = {
     stdout: (text) => void process.stdout.write(text),
+    drain: () => (process.stdout.writableNeedDrain ? new Promise<void>((resolve) => process.stdout.once('drain', resolve)) : Promise.resolve()),
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),

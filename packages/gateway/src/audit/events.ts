@@ -38,39 +38,55 @@ export function joinEvents(requests: readonly AuditRecord[], related: readonly A
     });
 }
 
-/** The events of a time window (request time in [since, until)), oldest first, paged. */
+/**
+ * Joins a stream of request records (others are ignored) with their outcomes and frames, one page at a
+ * time: each page's related records are fetched by eventId, so memory is bounded by `pageSize`.
+ */
+async function* joinStream(store: AuditStore, requests: AsyncIterable<AuditRecord>, pageSize: number): AsyncGenerator<AuditEvent> {
+  let page: AuditRecord[] = [];
+  const flush = async function* (): AsyncGenerator<AuditEvent> {
+    const eventIds = page.map((r) => r.eventId).filter((id): id is string => id !== undefined);
+    const related = await store.listRecords({ eventIds, kinds: ['outcome', 'frames'] });
+    const done = page;
+    page = [];
+    yield* joinEvents(done, related);
+  };
+  for await (const record of requests) {
+    if (record.kind !== 'request' || record.eventId === undefined) continue;
+    page.push(record);
+    if (page.length >= pageSize) yield* flush();
+  }
+  if (page.length > 0) yield* flush();
+}
+
+/** The events of a time window (request time in [since, until)), oldest first, streamed from a store cursor. */
 export async function* exportEvents(
   store: AuditStore,
   window: { since?: number; until?: number; pageSize?: number } = {},
 ): AsyncGenerator<AuditEvent> {
   const pageSize = window.pageSize ?? 500;
-  let after: { time: number; chain: string; seq: number } | undefined;
-  for (;;) {
-    const requests = await store.listRecords({
+  const requests = store.scanRecords(
+    {
       kinds: ['request'],
       ...(window.since === undefined ? {} : { since: window.since }),
       ...(window.until === undefined ? {} : { until: window.until }),
-      ...(after === undefined ? {} : { after }),
-      limit: pageSize,
-    });
-    if (requests.length === 0) return;
-    const eventIds = requests.map((r) => r.eventId).filter((id): id is string => id !== undefined);
-    const related = await store.listRecords({ eventIds, kinds: ['outcome', 'frames'] });
-    yield* joinEvents(requests, related);
-    if (requests.length < pageSize) return;
-    const last = requests[requests.length - 1] as AuditRecord;
-    after = { time: last.time, chain: last.chain, seq: last.seq };
-  }
+    },
+    { batchSize: pageSize },
+  );
+  yield* joinStream(store, requests, pageSize);
 }
 
-/** One session's events in time order. */
+/** One session's events in time order, streamed. */
+export async function* streamSessionEvents(store: AuditStore, sessionId: string, pageSize = 500): AsyncGenerator<AuditEvent> {
+  // Outcomes carry the sessionId too, but frames of an event begun before a restart may not: joined by eventId.
+  yield* joinStream(store, store.scanRecords({ sessionId, kinds: ['request'] }, { batchSize: pageSize }), pageSize);
+}
+
+/** One session's events in time order (callers that need them all at once: the Slack timeline). */
 export async function sessionEvents(store: AuditStore, sessionId: string): Promise<AuditEvent[]> {
-  const records = await store.listRecords({ sessionId });
-  const requests = records.filter((r) => r.kind === 'request');
-  const known = new Set(requests.map((r) => r.eventId));
-  // Outcomes carry the sessionId too, but frames of an event begun before a restart may not.
-  const related = records.filter((r) => r.kind !== 'request' && known.has(r.eventId));
-  return joinEvents(requests, related);
+  const events: AuditEvent[] = [];
+  for await (const event of streamSessionEvents(store, sessionId)) events.push(event);
+  return events;
 }
 
 /** `get pods/web-1/log -n default`, or `get /version` for a non-resource request. */

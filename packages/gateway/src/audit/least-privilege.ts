@@ -159,39 +159,80 @@ function classify(event: AuditEvent): { bucket: Bucket; reason?: string; approve
   }
 }
 
-interface Group<T> {
-  key: PermissionKey;
-  /** name → uses */
-  names: Map<string, T[]>;
-}
-
 function keyOf(p: PermissionKey): string {
   return JSON.stringify([p.namespace, p.apiGroup, p.resource, p.subresource, p.verb]);
 }
 
-function groupBy<T extends { permission: PermissionKey & { name: string } }>(items: readonly T[]): Group<T>[] {
-  const groups = new Map<string, Group<T>>();
-  for (const item of items) {
-    const { name, ...key } = item.permission;
-    const id = keyOf(key);
-    let group = groups.get(id);
-    if (group === undefined) {
-      group = { key, names: new Map() };
-      groups.set(id, group);
-    }
-    const list = group.names.get(name) ?? [];
-    list.push(item);
-    group.names.set(name, list);
-  }
-  return [...groups.values()].sort((a, b) => byText(keyOf(a.key), keyOf(b.key)));
+/** What a report keeps of the calls that share one key: counts and the distinct reasons/approvers. */
+interface Tally {
+  count: number;
+  lastUsed: string;
+  reasons: Set<string>;
+  approvers: Set<string>;
 }
 
-/** Names are kept only when every use named an object and there are at most `max` of them. */
-function splitByStableNames<T>(group: Group<T>, max: number): { name?: string; items: T[] }[] {
-  const names = [...group.names.keys()];
-  const stable = names.length <= max && !names.includes('');
-  if (!stable) return [{ items: [...group.names.values()].flat() }];
-  return names.sort(byText).map((name) => ({ name, items: group.names.get(name) ?? [] }));
+/**
+ * One permission key (namespace × group × resource × subresource × verb) of one bucket. Names are
+ * tallied only while they are "the same few objects" (at most `max`, none empty); past that they
+ * collapse into `all`, so memory is bounded by distinct keys, never by calls.
+ */
+interface KeyTally {
+  key: PermissionKey;
+  all: Tally;
+  names: Map<string, Tally> | undefined;
+}
+
+function newTally(): Tally {
+  return { count: 0, lastUsed: '', reasons: new Set(), approvers: new Set() };
+}
+
+function addTo(tally: Tally, time: string, reason: string | undefined, approvers: readonly string[] | undefined): void {
+  tally.count += 1;
+  if (time > tally.lastUsed) tally.lastUsed = time;
+  if (reason !== undefined && reason !== '') tally.reasons.add(reason);
+  for (const approver of approvers ?? []) if (approver !== '') tally.approvers.add(approver);
+}
+
+/** The tallies of one bucket (used, refused or approved), keyed by permission. */
+export class BucketTally {
+  private readonly keys = new Map<string, KeyTally>();
+  constructor(private readonly max: number) {}
+
+  add(permission: PermissionKey & { name: string }, time: string, reason?: string, approvers?: readonly string[]): void {
+    const { name, ...key } = permission;
+    const id = keyOf(key);
+    let entry = this.keys.get(id);
+    if (entry === undefined) {
+      entry = { key, all: newTally(), names: new Map() };
+      this.keys.set(id, entry);
+    }
+    addTo(entry.all, time, reason, approvers);
+    if (entry.names === undefined) return;
+    if (name === '' || (!entry.names.has(name) && entry.names.size >= this.max)) {
+      entry.names = undefined;
+      return;
+    }
+    const named = entry.names.get(name) ?? newTally();
+    addTo(named, time, reason, approvers);
+    entry.names.set(name, named);
+  }
+
+  /** Distinct keys held (and names within them): what the memory of a report grows with. */
+  size(): { keys: number; names: number } {
+    let names = 0;
+    for (const entry of this.keys.values()) names += entry.names?.size ?? 0;
+    return { keys: this.keys.size, names };
+  }
+
+  /** Per key in key order: one part per stable name, or one part for the whole key. */
+  parts(): { key: PermissionKey; name?: string; tally: Tally }[] {
+    const out: { key: PermissionKey; name?: string; tally: Tally }[] = [];
+    for (const [, entry] of [...this.keys].sort(([a], [b]) => byText(a, b))) {
+      if (entry.names === undefined) out.push({ key: entry.key, tally: entry.all });
+      else for (const name of [...entry.names.keys()].sort(byText)) out.push({ key: entry.key, name, tally: entry.names.get(name) as Tally });
+    }
+    return out;
+  }
 }
 
 function optional(key: PermissionKey, name: string | undefined): { subresource?: string; namespace?: string; name?: string } {
@@ -305,72 +346,98 @@ export function computeOverGrant(granted: readonly PermissionKey[], used: readon
 /** One identity's events in the window (request time in [since, until)), of one cluster when given. */
 export function eventsOf(events: Iterable<AuditEvent>, identity: string, window: { since: number; until: number; cluster?: string }): AuditEvent[] {
   const out: AuditEvent[] = [];
-  for (const event of events) {
-    if (event.identity !== identity) continue;
-    if (window.cluster !== undefined && event.cluster !== window.cluster) continue;
-    const time = Date.parse(event.time);
-    if (time < window.since || time >= window.until) continue;
-    out.push(event);
-  }
+  for (const event of events) if (inWindow(event, identity, window)) out.push(event);
   return out;
 }
 
-export function summarizeIdentity(input: SummarizeInput): { privileges: IdentityPrivileges; totals: CallTotals } {
+function inWindow(event: AuditEvent, identity: string, window: { since: number; until: number; cluster?: string }): boolean {
+  if (event.identity !== identity) return false;
+  if (window.cluster !== undefined && event.cluster !== window.cluster) return false;
+  const time = Date.parse(event.time);
+  return time >= window.since && time < window.until;
+}
+
+export type AccumulatorInput = Omit<SummarizeInput, 'events' | 'granted'>;
+
+/**
+ * One identity's report built call by call (issue #17): events stream through `add` and only tallies
+ * per permission key are kept, so a year of calls costs what its distinct permissions cost.
+ */
+export interface IdentityAccumulator {
+  readonly identity: string;
+  /** Ignores events of other identities, clusters or times. */
+  add(event: AuditEvent): void;
+  /** The namespaces the identity's calls named (used, refused or approved alike), sorted. */
+  namespaces(): string[];
+  size(): { keys: number; names: number; namespaces: number };
+  finish(granted?: readonly PermissionKey[]): { privileges: IdentityPrivileges; totals: CallTotals };
+}
+
+export function createIdentityAccumulator(input: AccumulatorInput): IdentityAccumulator {
   const max = input.maxResourceNames ?? DEFAULT_MAX_RESOURCE_NAMES;
-  const events = eventsOf(input.events, input.identity, { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) });
-  type Item = { permission: PermissionKey & { name: string }; time: string; reason?: string; approvers?: string[] };
-  const buckets: Record<'used' | 'refused' | 'approved', Item[]> = { used: [], refused: [], approved: [] };
-  const totals: CallTotals = { calls: events.length, refused: 0, approved: 0 };
-  for (const event of events) {
-    const where = classify(event);
-    if (where.bucket === 'refused') totals.refused += 1;
-    if (where.bucket === 'approved') totals.approved += 1;
-    const permission = permissionOf(event);
-    if (permission === undefined || where.bucket === 'none') continue;
-    buckets[where.bucket].push({
-      permission,
-      time: event.time,
-      ...(where.reason === undefined ? {} : { reason: where.reason }),
-      ...(where.approvers === undefined ? {} : { approvers: where.approvers }),
-    });
-  }
-
-  const used: UsedPermission[] = [];
-  for (const group of groupBy(buckets.used)) {
-    for (const part of splitByStableNames(group, max)) {
-      const lastUsed = part.items.map((i) => i.time).sort(byText).at(-1) ?? '';
-      used.push({ ...group.key, ...(part.name === undefined ? {} : { name: part.name }), count: part.items.length, lastUsed });
-    }
-  }
-  const refused: RefusedPermission[] = [];
-  for (const group of groupBy(buckets.refused)) {
-    for (const part of splitByStableNames(group, max)) {
-      const { verb, apiGroup, resource } = group.key;
-      refused.push({ verb, apiGroup, resource, ...optional(group.key, part.name), count: part.items.length, reason: distinct(part.items.map((i) => i.reason ?? '')).join('; ') });
-    }
-  }
-  const approved: ApprovedPermission[] = [];
-  for (const group of groupBy(buckets.approved)) {
-    for (const part of splitByStableNames(group, max)) {
-      const { verb, apiGroup, resource } = group.key;
-      approved.push({ verb, apiGroup, resource, ...optional(group.key, part.name), count: part.items.length, approvers: distinct(part.items.flatMap((i) => i.approvers ?? [])) });
-    }
-  }
-
+  const window = { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) };
+  const buckets = { used: new BucketTally(max), refused: new BucketTally(max), approved: new BucketTally(max) };
+  const totals: CallTotals = { calls: 0, refused: 0, approved: 0 };
+  const namespaces = new Set<string>();
   return {
-    privileges: {
-      identity: input.identity,
-      serviceAccount: input.serviceAccount,
-      since: new Date(input.since).toISOString(),
-      until: new Date(input.until).toISOString(),
-      used,
-      refused,
-      approved,
-      suggestedRoles: suggestRoles(input.identity, input.bindTo ?? input.serviceAccount, used),
-      overGrant: input.granted === undefined ? [] : computeOverGrant(input.granted, used),
+    identity: input.identity,
+    add(event) {
+      if (!inWindow(event, input.identity, window)) return;
+      totals.calls += 1;
+      namespaces.add(event.info?.isResourceRequest === true ? event.info.namespace : '');
+      const where = classify(event);
+      if (where.bucket === 'refused') totals.refused += 1;
+      if (where.bucket === 'approved') totals.approved += 1;
+      const permission = permissionOf(event);
+      if (permission === undefined || where.bucket === 'none') return;
+      buckets[where.bucket].add(permission, event.time, where.reason, where.approvers);
     },
-    totals,
+    namespaces: () => distinct(namespaces),
+    size() {
+      const sizes = Object.values(buckets).map((b) => b.size());
+      return { keys: sizes.reduce((n, x) => n + x.keys, 0), names: sizes.reduce((n, x) => n + x.names, 0), namespaces: namespaces.size };
+    },
+    finish(granted) {
+      const used: UsedPermission[] = buckets.used.parts().map(({ key, name, tally }) => ({ ...key, ...(name === undefined ? {} : { name }), count: tally.count, lastUsed: tally.lastUsed }));
+      const refused: RefusedPermission[] = buckets.refused.parts().map(({ key, name, tally }) => ({
+        verb: key.verb,
+        apiGroup: key.apiGroup,
+        resource: key.resource,
+        ...optional(key, name),
+        count: tally.count,
+        reason: distinct(tally.reasons).join('; '),
+      }));
+      const approved: ApprovedPermission[] = buckets.approved.parts().map(({ key, name, tally }) => ({
+        verb: key.verb,
+        apiGroup: key.apiGroup,
+        resource: key.resource,
+        ...optional(key, name),
+        count: tally.count,
+        approvers: distinct(tally.approvers),
+      }));
+      return {
+        privileges: {
+          identity: input.identity,
+          serviceAccount: input.serviceAccount,
+          since: new Date(input.since).toISOString(),
+          until: new Date(input.until).toISOString(),
+          used,
+          refused,
+          approved,
+          suggestedRoles: suggestRoles(input.identity, input.bindTo ?? input.serviceAccount, used),
+          overGrant: granted === undefined ? [] : computeOverGrant(granted, used),
+        },
+        totals: { ...totals },
+      };
+    },
   };
+}
+
+export function summarizeIdentity(input: SummarizeInput): { privileges: IdentityPrivileges; totals: CallTotals } {
+  const { events, granted, ...rest } = input;
+  const accumulator = createIdentityAccumulator(rest);
+  for (const event of events) accumulator.add(event);
+  return accumulator.finish(granted);
 }
 
 /** `get configmaps/app-config -n staging`, `list deployments.apps (all namespaces)`: for tables and Slack. */
@@ -390,7 +457,8 @@ export type GrantedLookup = (serviceAccount: string, namespaces: string[]) => Pr
 
 export interface BuildReportInput {
   identities: readonly ReportIdentity[];
-  events: readonly AuditEvent[];
+  /** Read once, in order; may be a stream (exportEvents): nothing per event is kept. */
+  events: Iterable<AuditEvent> | AsyncIterable<AuditEvent>;
   since: number;
   until: number;
   cluster?: string;
@@ -412,32 +480,40 @@ export function namespacesInUse(events: readonly AuditEvent[]): string[] {
   return distinct(events.map((e) => (e.info?.isResourceRequest === true ? e.info.namespace : '')));
 }
 
-/** Every identity, in config order; one that made no call appears with empty lists. */
+/** Every identity, in config order; one that made no call appears with empty lists. One pass over the events. */
 export async function buildLeastPrivilegeReport(input: BuildReportInput): Promise<IdentityReport[]> {
+  const accumulators = input.identities.map((identity) =>
+    createIdentityAccumulator({
+      identity: identity.name,
+      serviceAccount: identity.serviceAccount,
+      since: input.since,
+      until: input.until,
+      ...(input.cluster === undefined ? {} : { cluster: input.cluster }),
+      ...(input.bindTo === undefined ? {} : { bindTo: input.bindTo }),
+      ...(input.maxResourceNames === undefined ? {} : { maxResourceNames: input.maxResourceNames }),
+    }),
+  );
+  const byName = new Map<string, IdentityAccumulator[]>();
+  for (const accumulator of accumulators) byName.set(accumulator.identity, [...(byName.get(accumulator.identity) ?? []), accumulator]);
+  for await (const event of input.events) {
+    if (event.identity === undefined) continue;
+    for (const accumulator of byName.get(event.identity) ?? []) accumulator.add(event);
+  }
   const out: IdentityReport[] = [];
-  for (const identity of input.identities) {
-    const window = { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) };
-    const mine = eventsOf(input.events, identity.name, window);
+  for (const [index, identity] of input.identities.entries()) {
+    const accumulator = accumulators[index] as IdentityAccumulator;
     let granted: readonly PermissionKey[] | undefined;
     let overGrant: IdentityReport['overGrant'] = { skipped: true };
     if (input.granted !== undefined) {
       try {
-        const answer = await input.granted(identity.serviceAccount, namespacesInUse(mine));
+        const answer = await input.granted(identity.serviceAccount, accumulator.namespaces());
         granted = answer.granted;
         overGrant = { method: answer.method };
       } catch (error) {
         overGrant = { error: error instanceof Error ? error.message : String(error) };
       }
     }
-    const { privileges, totals } = summarizeIdentity({
-      identity: identity.name,
-      serviceAccount: identity.serviceAccount,
-      ...window,
-      events: mine,
-      ...(input.bindTo === undefined ? {} : { bindTo: input.bindTo }),
-      ...(input.maxResourceNames === undefined ? {} : { maxResourceNames: input.maxResourceNames }),
-      ...(granted === undefined ? {} : { granted }),
-    });
+    const { privileges, totals } = accumulator.finish(granted);
     out.push({ privileges, totals, overGrant });
   }
   return out;

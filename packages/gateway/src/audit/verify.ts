@@ -1,132 +1,254 @@
 // Verifies the audit chains: every record's hash, every link to its predecessor, no gaps, chain starts
 // justified by signed retention checkpoints, and chain contents matching the signed head checkpoints
 // (which catches a truncated tail and a chain rewritten with fresh hashes).
+//
+// `full` walks every chain from its start (genesis or the retention checkpoint). `since-checkpoint`
+// (issue #17) starts each chain at its newest head checkpoint whose signature verifies and whose hash
+// matches the stored record there, and walks forward: what came before was verified when that
+// checkpoint was signed. A checkpoint that fails either test is skipped (an older one, or the chain
+// start, is used instead) and reported — and, as in `full`, makes the verification fail.
+// Both stream each chain (store.scanChain), so memory does not grow with the store.
 import type { KeyObject } from 'node:crypto';
-import { canonicalJson, GENESIS_HASH, hashRecord } from '../store/chain.js';
-import type { AuditRecord, AuditStore, SignedCheckpoint } from '../store/types.js';
+import { canonicalJson, canonicalRecordText, GENESIS_HASH, sha256Hex } from '../store/chain.js';
+import type { AuditStore, ChainHead, CheckpointStatement, SignedCheckpoint, StoredRecord } from '../store/types.js';
 import { verifyCheckpointSignature } from './checkpoint.js';
 
 export type VerifyResult = { ok: true; records: number; chains: number } | { ok: false; chain: string; seq: number; problem: string };
 
+export type VerifyMode = 'full' | 'since-checkpoint';
+
 export interface VerifyOptions {
   /** The checkpoint signers' public key (PEM or KeyObject); without it each checkpoint's own key is used. */
   publicKey?: KeyObject | string;
+  /** Records per store round trip. */
   pageSize?: number;
+  /** Default `full`. */
+  mode?: VerifyMode;
+  clock?: () => number;
+}
+
+export interface ChainStart {
+  chain: string;
+  /** The first seq verified in this run. */
+  fromSeq: number;
+  /** What the first record was linked to. */
+  anchor: 'genesis' | 'retention' | 'checkpoint';
+  /** The head checkpoint started from (since-checkpoint). */
+  checkpointTime?: number;
+}
+
+export interface SkippedCheckpoint {
+  chain: string;
+  seq: number;
+  time: number;
+  problem: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  mode: VerifyMode;
+  /** Records whose hash and link were checked in this run. */
+  records: number;
+  chains: number;
+  elapsedMs: number;
+  recordsPerSecond: number;
+  starts: ChainStart[];
+  skipped: SkippedCheckpoint[];
+  /** The first bad record (or checkpoint), when not ok. */
+  failure?: { chain: string; seq: number; problem: string };
 }
 
 const iso = (time: number): string => new Date(time).toISOString();
 
-function statementSeq(checkpoint: SignedCheckpoint): number {
-  return checkpoint.statement.seq;
+class Broken extends Error {
+  constructor(
+    readonly chain: string,
+    readonly seq: number,
+    readonly problem: string,
+  ) {
+    super(problem);
+  }
 }
 
+/** The record's hash: from its stored canonical text when that matches, else re-canonicalised (older stores). */
+export function storedRecordHash(record: StoredRecord): string {
+  const fast = sha256Hex(canonicalRecordText(record, record.dataText));
+  if (fast === record.hash) return fast;
+  return sha256Hex(canonicalRecordText(record, canonicalJson(JSON.parse(record.dataText))));
+}
+
+function checkpointKey(checkpoint: SignedCheckpoint): string {
+  return `${checkpoint.signature} ${canonicalJson(checkpoint.statement)}`;
+}
+
+function badSignature(s: CheckpointStatement, keyed: boolean): string {
+  return `the ${s.type} checkpoint of ${iso(s.time)} signed by ${s.by} has a bad signature${keyed ? ' for the configured key' : ''}`;
+}
+
+/** Backwards-compatible summary of a full verification. */
 export async function verifyAudit(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const report = await verifyAuditReport(store, options);
+  if (report.failure !== undefined) return { ok: false, ...report.failure };
+  return { ok: true, records: report.records, chains: report.chains };
+}
+
+export async function verifyAuditReport(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const clock = options.clock ?? (() => performance.now());
+  const began = clock();
+  const mode = options.mode ?? 'full';
   const pageSize = options.pageSize ?? 1000;
-  const heads = await store.chainHeads();
-
-  // Checkpoints live beside the chain and inside it; both copies are checked (an altered copy fails).
-  const all = new Map<string, SignedCheckpoint>();
-  const add = (checkpoint: SignedCheckpoint): void => {
-    all.set(`${checkpoint.signature} ${canonicalJson(checkpoint.statement)}`, checkpoint);
-  };
-  for (const checkpoint of await store.checkpoints()) add(checkpoint);
-  for (const record of await store.listRecords({ kinds: ['checkpoint'] })) add(record.data as unknown as SignedCheckpoint);
-  const checkpoints = [...all.values()].sort((a, b) => a.statement.time - b.statement.time);
-  for (const checkpoint of checkpoints) {
-    if (!verifyCheckpointSignature(checkpoint, options.publicKey)) {
-      const s = checkpoint.statement;
-      return {
-        ok: false,
-        chain: s.chain,
-        seq: s.seq,
-        problem: `the ${s.type} checkpoint of ${iso(s.time)} signed by ${s.by} has a bad signature${options.publicKey === undefined ? '' : ' for the configured key'}`,
-      };
-    }
-  }
-
-  const chains = [...new Set([...heads.map((h) => h.chain), ...checkpoints.map((c) => c.statement.chain)])].sort();
+  const keyed = options.publicKey !== undefined;
+  const signed = (checkpoint: SignedCheckpoint): boolean => verifyCheckpointSignature(checkpoint, options.publicKey);
+  const starts: ChainStart[] = [];
+  const skipped: SkippedCheckpoint[] = [];
   let total = 0;
-  for (const chain of chains) {
-    const mine = checkpoints.filter((c) => c.statement.chain === chain);
-    const retention = mine.filter((c) => c.statement.type === 'retention').sort((a, b) => statementSeq(b) - statementSeq(a))[0]?.statement;
-    const start = retention?.seq ?? 1;
-    const startPrev = retention?.prevHash ?? GENESIS_HASH;
-    /** seq → hashes the record there must have, per signed statement. */
-    const expected = new Map<number, SignedCheckpoint[]>();
-    for (const checkpoint of mine) {
-      const s = checkpoint.statement;
-      if (s.seq < start || s.hash === '') continue;
-      expected.set(s.seq, [...(expected.get(s.seq) ?? []), checkpoint]);
-    }
+  let chainCount = 0;
 
-    let previous: AuditRecord | undefined;
-    let after = 0;
-    for (;;) {
-      const page = await store.readChain(chain, after, pageSize);
-      for (const record of page) {
+  const finish = (failure?: { chain: string; seq: number; problem: string }): VerifyReport => {
+    const elapsedMs = Math.max(0, clock() - began);
+    const firstSkip = skipped[0];
+    const failed = failure ?? (firstSkip === undefined ? undefined : { chain: firstSkip.chain, seq: firstSkip.seq, problem: `checkpoint skipped: ${firstSkip.problem}` });
+    return {
+      ok: failed === undefined,
+      mode,
+      records: total,
+      chains: chainCount,
+      elapsedMs: Math.round(elapsedMs),
+      recordsPerSecond: elapsedMs > 0 ? Math.round((total * 1000) / elapsedMs) : total,
+      starts,
+      skipped,
+      ...(failed === undefined ? {} : { failure: failed }),
+    };
+  };
+
+  try {
+    const heads = new Map<string, ChainHead>((await store.chainHeads()).map((head) => [head.chain, head]));
+    // The side table of checkpoints; copies met inside the chains are checked against it as the walk passes them.
+    const side = new Map<string, SignedCheckpoint>();
+    for (const checkpoint of await store.checkpoints()) side.set(checkpointKey(checkpoint), checkpoint);
+    const sideList = [...side.values()].sort((a, b) => a.statement.time - b.statement.time);
+    if (mode === 'full') {
+      for (const checkpoint of sideList) if (!signed(checkpoint)) throw new Broken(checkpoint.statement.chain, checkpoint.statement.seq, badSignature(checkpoint.statement, keyed));
+    }
+    /** In-chain checkpoint copies absent from the side table: checked against their chains at the end. */
+    const late: SignedCheckpoint[] = [];
+    const lastSeq = new Map<string, number>();
+    const startSeq = new Map<string, number>();
+
+    const chains = [...new Set([...heads.keys(), ...sideList.map((c) => c.statement.chain)])].sort();
+    chainCount = chains.length;
+    for (const chain of chains) {
+      const mine = sideList.filter((c) => c.statement.chain === chain);
+      const retention = mine.filter((c) => c.statement.type === 'retention').sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
+      let start = retention?.seq ?? 1;
+      let startPrev = retention?.prevHash ?? GENESIS_HASH;
+      let anchor: ChainStart['anchor'] = retention === undefined ? 'genesis' : 'retention';
+      let checkpointTime: number | undefined;
+      let trustedSeq = 0;
+
+      if (mode === 'since-checkpoint') {
+        const head = heads.get(chain);
+        const candidates = mine
+          .filter((c) => c.statement.type === 'head' && c.statement.hash !== '' && c.statement.seq >= start)
+          .sort((a, b) => b.statement.seq - a.statement.seq || b.statement.time - a.statement.time);
+        for (const candidate of candidates) {
+          const s = candidate.statement;
+          if (!signed(candidate)) {
+            skipped.push({ chain, seq: s.seq, time: s.time, problem: badSignature(s, keyed) });
+            continue;
+          }
+          if (head === undefined || s.seq > head.seq) {
+            throw new Broken(chain, (head?.seq ?? start - 1) + 1, `records missing at the tail: the chain ends at seq ${head?.seq ?? start - 1} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+          }
+          const record = await store.getRecord(chain, s.seq);
+          if (record === null) {
+            skipped.push({ chain, seq: s.seq, time: s.time, problem: `the checkpoint of ${iso(s.time)} names seq ${s.seq}, which is not in the store` });
+            continue;
+          }
+          if (record.hash !== s.hash) {
+            skipped.push({ chain, seq: s.seq, time: s.time, problem: `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)` });
+            continue;
+          }
+          trustedSeq = s.seq;
+          start = s.seq + 1;
+          startPrev = s.hash;
+          anchor = 'checkpoint';
+          checkpointTime = s.time;
+          break;
+        }
+      }
+
+      /** seq → the signed statements naming it (only those the walk reaches). */
+      const expected = new Map<number, SignedCheckpoint[]>();
+      for (const checkpoint of mine) {
+        const s = checkpoint.statement;
+        if (s.seq < start || s.hash === '') continue;
+        if (mode === 'since-checkpoint' && !signed(checkpoint)) continue; // already reported as skipped
+        expected.set(s.seq, [...(expected.get(s.seq) ?? []), checkpoint]);
+      }
+      starts.push({ chain, fromSeq: start, anchor, ...(checkpointTime === undefined ? {} : { checkpointTime }) });
+      startSeq.set(chain, retention?.seq ?? 1);
+
+      let previous: { seq: number; hash: string } | undefined = trustedSeq > 0 ? { seq: trustedSeq, hash: startPrev } : undefined;
+      for await (const record of store.scanChain(chain, trustedSeq, { batchSize: pageSize })) {
         if (previous === undefined) {
           if (record.seq > start) {
-            return {
-              ok: false,
-              chain,
-              seq: start,
-              problem: `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`,
-            };
+            throw new Broken(chain, start, `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`);
           }
           // Records before `start` are leftovers of an interrupted retention run: their links are not checked.
           const firstPrev = record.seq === 1 ? GENESIS_HASH : record.seq === start ? startPrev : undefined;
-          if (firstPrev !== undefined && record.prevHash !== firstPrev) {
-            return { ok: false, chain, seq: record.seq, problem: 'prevHash of the first record does not match the chain start' };
-          }
-        } else {
-          if (record.seq !== previous.seq + 1) {
-            return {
-              ok: false,
-              chain,
-              seq: previous.seq + 1,
-              problem: `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`,
-            };
-          }
+          if (firstPrev !== undefined && record.prevHash !== firstPrev) throw new Broken(chain, record.seq, 'prevHash of the first record does not match the chain start');
+        } else if (record.seq !== previous.seq + 1) {
+          throw new Broken(chain, previous.seq + 1, `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`);
         }
-        const { hash, ...unhashed } = record;
-        if (record.chain !== chain || hashRecord(unhashed) !== hash) {
-          return { ok: false, chain, seq: record.seq, problem: 'record does not match its hash (changed, or moved from another position)' };
+        if (record.chain !== chain || storedRecordHash(record) !== record.hash) {
+          throw new Broken(chain, record.seq, 'record does not match its hash (changed, or moved from another position)');
         }
         if (previous !== undefined && record.prevHash !== previous.hash) {
-          return { ok: false, chain, seq: record.seq, problem: 'prevHash does not match the previous record (reordered or replaced)' };
+          throw new Broken(chain, record.seq, anchor === 'checkpoint' && previous.seq === trustedSeq ? 'prevHash does not match the checkpoint started from' : 'prevHash does not match the previous record (reordered or replaced)');
         }
-        if (retention !== undefined && record.seq === start && record.prevHash !== startPrev) {
-          return { ok: false, chain, seq: record.seq, problem: 'prevHash does not match the retention checkpoint' };
+        if (anchor === 'retention' && record.seq === start && record.prevHash !== startPrev) {
+          throw new Broken(chain, record.seq, 'prevHash does not match the retention checkpoint');
         }
         for (const checkpoint of expected.get(record.seq) ?? []) {
           if (checkpoint.statement.hash !== record.hash) {
-            return {
-              ok: false,
-              chain,
-              seq: record.seq,
-              problem: `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`,
-            };
+            throw new Broken(chain, record.seq, `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`);
           }
         }
-        previous = record;
+        if (record.kind === 'checkpoint') {
+          const copy = JSON.parse(record.dataText) as SignedCheckpoint;
+          if (!side.has(checkpointKey(copy))) {
+            if (!signed(copy)) throw new Broken(copy.statement.chain, copy.statement.seq, badSignature(copy.statement, keyed));
+            late.push(copy);
+          }
+        }
+        previous = { seq: record.seq, hash: record.hash };
         total += 1;
       }
-      if (page.length < pageSize) break;
-      after = page[page.length - 1]?.seq ?? after;
+
+      const last = previous?.seq ?? start - 1;
+      lastSeq.set(chain, last);
+      const furthest = mine
+        .filter((c) => c.statement.type === 'head' && c.statement.seq >= start && (mode === 'full' || signed(c)))
+        .sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
+      if (furthest !== undefined && furthest.seq > last) {
+        throw new Broken(chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`);
+      }
     }
 
-    const last = previous?.seq ?? start - 1;
-    const furthest = mine
-      .filter((c) => c.statement.type === 'head' && c.statement.seq >= start)
-      .sort((a, b) => statementSeq(b) - statementSeq(a))[0]?.statement;
-    if (furthest !== undefined && furthest.seq > last) {
-      return {
-        ok: false,
-        chain,
-        seq: last + 1,
-        problem: `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`,
-      };
+    // A checkpoint kept only inside a chain (its side copy gone) still binds the chain it names.
+    for (const checkpoint of late) {
+      const s = checkpoint.statement;
+      if (s.type !== 'head' || s.hash === '' || s.seq < (startSeq.get(s.chain) ?? 1)) continue;
+      const last = lastSeq.get(s.chain) ?? 0;
+      if (s.seq > last) throw new Broken(s.chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+      const record = await store.getRecord(s.chain, s.seq);
+      if (record === null) throw new Broken(s.chain, s.seq, `record missing: seq ${s.seq} named by the checkpoint of ${iso(s.time)} is absent`);
+      if (record.hash !== s.hash) throw new Broken(s.chain, s.seq, `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`);
     }
+  } catch (error) {
+    if (error instanceof Broken) return finish({ chain: error.chain, seq: error.seq, problem: error.problem });
+    throw error;
   }
-  return { ok: true, records: total, chains: chains.length };
+  return finish();
 }

@@ -12,7 +12,6 @@ import {
   type IdentityReport,
   type LeastPrivilegeReport,
 } from '../audit/least-privilege.js';
-import type { AuditEvent } from '../audit/types.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { ClusterConfig, Config } from '../config/types.js';
 import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../kube/granted-permissions.js';
@@ -165,16 +164,10 @@ export function createLeastPrivilegeCommand(deps: LeastPrivilegeCliDeps = defaul
     const cluster = args.values.cluster === undefined ? config.clusters[0] : config.clusters.find((c) => c.name === args.values.cluster);
     if (cluster === undefined) throw new UsageError(COMMAND, `no cluster ${JSON.stringify(args.values.cluster)} in the config (clusters: ${config.clusters.map((c) => c.name).join(', ')})`);
 
-    const events: AuditEvent[] = [];
-    const store = await deps.openStore(config.audit.store);
-    try {
-      for await (const event of exportEvents(store.audit, { since, until })) events.push(event);
-    } finally {
-      await store.close();
-    }
-
+    // One streamed pass over the window's events: the report keeps tallies per permission, not calls.
     let opened: ClusterGrantedLookup | undefined;
     let reports: IdentityReport[];
+    const store = await deps.openStore(config.audit.store);
     try {
       let granted: GrantedLookup | undefined;
       if (!args.values.offline) {
@@ -183,7 +176,7 @@ export function createLeastPrivilegeCommand(deps: LeastPrivilegeCliDeps = defaul
       }
       reports = await buildLeastPrivilegeReport({
         identities: identities.map((i) => ({ name: i.name, serviceAccount: i.serviceAccount })),
-        events,
+        events: exportEvents(store.audit, { since, until }),
         since,
         until,
         cluster: cluster.name,
@@ -192,6 +185,7 @@ export function createLeastPrivilegeCommand(deps: LeastPrivilegeCliDeps = defaul
       });
     } finally {
       await opened?.close();
+      await store.close();
     }
 
     // Fail closed: a report that silently lacks its over-grant would prove nothing.

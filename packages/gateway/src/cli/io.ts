@@ -3,6 +3,11 @@
 
 export interface CliIo {
   stdout: (text: string) => void;
+  /**
+   * Resolves once stdout has taken what was written (its buffer drained): a command streaming a large
+   * output awaits it between chunks, so a slow reader slows the command instead of filling memory.
+   */
+  drain?: () => Promise<void>;
   stderr: (text: string) => void;
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;

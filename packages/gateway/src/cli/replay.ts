@@ -2,7 +2,7 @@
 // resource, decision, status and approver — read from the audit store.
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { describeRequest, formatTimeline, sessionEvents } from '../audit/events.js';
+import { describeRequest, formatTimeline, streamSessionEvents } from '../audit/events.js';
 import type { AuditEvent, ExecFrame } from '../audit/types.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
@@ -50,21 +50,34 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
     const config = await deps.loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env);
     const store = await deps.openStore(config.audit.store);
     try {
-      const events = await sessionEvents(store.audit, sessionId);
-      if (events.length === 0) {
+      // Two streamed passes (issue #17): the header's figures, then the timeline; only exec events are kept.
+      let first: AuditEvent | undefined;
+      let last: AuditEvent | undefined;
+      let count = 0;
+      const clusterNames = new Set<string>();
+      for await (const event of streamSessionEvents(store.audit, sessionId)) {
+        first ??= event;
+        last = event;
+        count += 1;
+        clusterNames.add(event.cluster);
+      }
+      if (count === 0) {
         io.stderr(`hoopgate replay: no session ${JSON.stringify(sessionId)} in the audit store (see 'hoopgate audit export' for session ids)\n`);
         return 1;
       }
-      const first = events[0];
-      const last = events[events.length - 1];
       const identity = first?.identity ?? 'unknown identity';
-      const clusters = [...new Set(events.map((e) => e.cluster))].join(', ');
+      const clusters = [...clusterNames].join(', ');
       io.stdout(
-        `session ${sessionId} · ${identity} · cluster ${clusters} · ${first?.time ?? ''} … ${last?.outcome?.time ?? last?.time ?? ''} · ${events.length} call${events.length === 1 ? '' : 's'}\n`,
+        `session ${sessionId} · ${identity} · cluster ${clusters} · ${first?.time ?? ''} … ${last?.outcome?.time ?? last?.time ?? ''} · ${count} call${count === 1 ? '' : 's'}\n`,
       );
       if (first?.kubectlCommand !== undefined) io.stdout(`command: ${first.kubectlCommand}\n`);
-      for (const line of formatTimeline(events)) io.stdout(`${line}\n`);
-      for (const event of events.filter((e) => (e.frames ?? 0) > 0)) {
+      const terminals: AuditEvent[] = [];
+      for await (const event of streamSessionEvents(store.audit, sessionId)) {
+        io.stdout(`${formatTimeline([event])[0] ?? ''}\n`);
+        if ((event.frames ?? 0) > 0) terminals.push(event);
+        await io.drain?.();
+      }
+      for (const event of terminals) {
         await playTerminal(store, event, { timing: !args.values['no-timing'], speed, io });
       }
       return 0;

@@ -2,7 +2,6 @@
 // refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
 import { exportEvents } from '../audit/events.js';
 import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
-import type { AuditEvent } from '../audit/types.js';
 import type { ClusterConfig } from '../config/types.js';
 import { formatDuration } from '../config/values.js';
 import { createClusterGrantedLookup } from '../kube/granted-permissions.js';
@@ -56,11 +55,9 @@ export function createPrivilegesSource(deps: PrivilegesSourceDeps): PrivilegesSo
       const identities = deps.identities.filter((i) => identity === undefined || i.name === identity);
       const until = clock();
       const since = until - windowMs;
-      const events: AuditEvent[] = [];
-      if (identities.length > 0) for await (const event of exportEvents(deps.store, { since, until })) events.push(event);
       const reports = await buildLeastPrivilegeReport({
         identities: identities.map((i) => ({ name: i.name, serviceAccount: i.serviceAccount })),
-        events,
+        events: identities.length > 0 ? exportEvents(deps.store, { since, until }) : [],
         since,
         until,
         cluster: deps.cluster,

@@ -26,8 +26,35 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
 }
 
+/**
+ * The byte string hashed for a record (format version 1): canonicalJson of
+ * `{v: 1, chain, seq, kind, time, eventId?, sessionId?, identity?, data, prevHash}`, written out with
+ * the keys already in canonical order so a verifier holding the canonical JSON of `data` (as the SQLite
+ * store keeps it) needs no parse. test/unit/audit-hash-vector.test.ts pins it to a literal hash.
+ */
+export function canonicalRecordText(record: Omit<AuditRecord, 'hash' | 'data'>, canonicalData: string): string {
+  const optional = (key: string, value: string | undefined): string => (value === undefined ? '' : `,${JSON.stringify(key)}:${JSON.stringify(value)}`);
+  return (
+    `{"chain":${JSON.stringify(record.chain)},"data":${canonicalData}` +
+    optional('eventId', record.eventId) +
+    optional('identity', record.identity) +
+    `,"kind":${JSON.stringify(record.kind)},"prevHash":${JSON.stringify(record.prevHash)},"seq":${JSON.stringify(record.seq)}` +
+    optional('sessionId', record.sessionId) +
+    `,"time":${JSON.stringify(record.time)},"v":1}`
+  );
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** SHA-256 over every field of the record except `hash` itself (format version 1). */
 export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  return sha256Hex(canonicalRecordText(record, canonicalJson(record.data)));
+}
+
+/** The reference definition of the hash, kept to prove canonicalRecordText equal to it (tests). */
+export function hashRecordReference(record: Omit<AuditRecord, 'hash'>): string {
   const hashed = {
     v: 1,
     chain: record.chain,
@@ -40,15 +67,18 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
     data: record.data,
     prevHash: record.prevHash,
   };
-  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
+  return sha256Hex(canonicalJson(hashed));
 }
 
 export interface ChainWriterDeps {
   chain: string;
   /** The stored head of the chain (seq 0 / GENESIS_HASH when empty). */
   loadHead(): Promise<{ seq: number; hash: string }>;
-  /** One durable write of the whole batch (a transaction, an ordered insertMany). */
-  writeBatch(records: readonly AuditRecord[]): Promise<void>;
+  /**
+   * One durable write of the whole batch (a transaction, an ordered insertMany). `canonicalData[i]` is
+   * canonicalJson(records[i].data), the text that was hashed (the SQLite store keeps it as is).
+   */
+  writeBatch(records: readonly AuditRecord[], canonicalData: readonly string[]): Promise<void>;
   groupCommit: boolean;
 }
 
@@ -101,6 +131,7 @@ export function createChainWriter(deps: ChainWriterDeps): ChainWriter {
       head ??= await deps.loadHead();
       let { seq, hash } = head;
       const slices: AuditRecord[][] = [];
+      const texts: string[] = [];
       for (const item of batch) {
         const slice: AuditRecord[] = [];
         for (const draft of item.drafts) {
@@ -116,13 +147,15 @@ export function createChainWriter(deps: ChainWriterDeps): ChainWriter {
             data: normaliseData(draft.data),
             prevHash: hash,
           };
-          hash = hashRecord(unhashed);
+          const text = canonicalJson(unhashed.data);
+          hash = sha256Hex(canonicalRecordText(unhashed, text));
+          texts.push(text);
           slice.push({ ...unhashed, hash });
         }
         slices.push(slice);
       }
       const records = slices.flat();
-      await deps.writeBatch(records);
+      await deps.writeBatch(records, texts);
       head = { seq, hash };
       counters.durableWrites += 1;
       counters.recordsWritten += records.length;

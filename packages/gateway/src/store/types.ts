@@ -39,6 +39,7 @@ export interface ChainHead {
   seq: number;
   hash: string;
   time: number;
+  /** seq − firstSeq + 1 (read from the two ends, never counted: a gap is verify's to find). */
   records: number;
 }
 
@@ -79,6 +80,19 @@ export interface RecordQuery {
   /** Keyset paging: records strictly after this (time, chain, seq). */
   after?: { time: number; chain: string; seq: number };
   limit?: number;
+}
+
+/** Cursor options: how many records one round trip (SQLite page, MongoDB batch) reads. Default 1000. */
+export interface ScanOptions {
+  batchSize?: number;
+}
+
+/**
+ * A record as stored, for verification: `dataText` is the JSON of `data` — the canonical JSON that was
+ * hashed when the store keeps it (SQLite layout 2), any JSON of it otherwise.
+ */
+export interface StoredRecord extends Omit<AuditRecord, 'data'> {
+  dataText: string;
 }
 
 export interface SessionSummary {
@@ -122,10 +136,18 @@ export interface AuditStore {
   appendCheckpoint(checkpoint: SignedCheckpoint): Promise<AuditRecord>;
   /** Records in (time, chain, seq) order. */
   listRecords(query: RecordQuery): Promise<AuditRecord[]>;
+  /**
+   * Records in (time, chain, seq) order like listRecords, streamed: a cursor reads `batchSize` at a
+   * time, so memory is bounded by the batch, not by the number of records matched.
+   */
+  scanRecords(query: RecordQuery, options?: ScanOptions): AsyncIterable<AuditRecord>;
   /** One chain in seq order, seq > afterSeq. */
   readChain(chain: string, afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** One chain in seq order from seq > afterSeq to its head, streamed as stored (for verification). */
+  scanChain(chain: string, afterSeq: number, options?: ScanOptions): AsyncIterable<StoredRecord>;
   getRecord(chain: string, seq: number): Promise<AuditRecord | null>;
   chainHeads(): Promise<ChainHead[]>;
+  /** Most recent sessions first; reads about `limit` sessions' records, not the whole store. */
   listSessions(filter?: SessionFilter): Promise<SessionSummary[]>;
   checkpoints(): Promise<SignedCheckpoint[]>;
   /**

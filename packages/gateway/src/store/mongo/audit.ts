@@ -1,8 +1,8 @@
 // The audit chain on MongoDB: each group-commit batch is one ordered insertMany acknowledged by a
 // journaled majority. `_id` is "<chain>:<seq>", so two writers of one chain can never both land a seq.
 import type { Collection, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
-import { createChainWriter, GENESIS_HASH } from '../chain.js';
-import type { AuditRecord, AuditRecordKind, AuditStore, ChainHead, RecordQuery, SessionSummary, SignedCheckpoint } from '../types.js';
+import { canonicalJson, createChainWriter, GENESIS_HASH } from '../chain.js';
+import type { AuditRecord, AuditRecordKind, AuditStore, ChainHead, RecordQuery, ScanOptions, SessionSummary, SignedCheckpoint, StoredRecord } from '../types.js';
 
 export const durable: WriteConcernSettings = { w: 'majority', journal: true };
 
@@ -42,6 +42,26 @@ function fromDoc(doc: RecordDoc): AuditRecord {
     prevHash: doc.prevHash,
     hash: doc.hash,
   };
+}
+
+const DEFAULT_BATCH = 1000;
+
+function recordFilter(query: RecordQuery): Filter<RecordDoc> {
+  const filter: Filter<RecordDoc> = {};
+  if (query.sessionId !== undefined) filter.sessionId = query.sessionId;
+  if (query.eventIds !== undefined) filter.eventId = { $in: [...query.eventIds] };
+  if (query.kinds !== undefined) filter.kind = { $in: [...query.kinds] };
+  if (query.since !== undefined || query.until !== undefined) {
+    filter.time = {
+      ...(query.since === undefined ? {} : { $gte: query.since }),
+      ...(query.until === undefined ? {} : { $lt: query.until }),
+    };
+  }
+  if (query.after !== undefined) {
+    const { time, chain: c, seq } = query.after;
+    filter.$and = [{ $or: [{ time: { $gt: time } }, { time, chain: { $gt: c } }, { time, chain: c, seq: { $gt: seq } }] }];
+  }
+  return filter;
 }
 
 function toDoc(record: AuditRecord): RecordDoc {
@@ -104,25 +124,37 @@ export function createMongoAuditStore(db: Db, options: { chain: string; groupCom
       return record;
     },
     async listRecords(query: RecordQuery) {
-      const filter: Filter<RecordDoc> = {};
-      const and: Filter<RecordDoc>[] = [];
-      if (query.sessionId !== undefined) filter.sessionId = query.sessionId;
-      if (query.eventIds !== undefined) filter.eventId = { $in: [...query.eventIds] };
-      if (query.kinds !== undefined) filter.kind = { $in: [...query.kinds] };
-      if (query.since !== undefined || query.until !== undefined) {
-        filter.time = {
-          ...(query.since === undefined ? {} : { $gte: query.since }),
-          ...(query.until === undefined ? {} : { $lt: query.until }),
-        };
-      }
-      if (query.after !== undefined) {
-        const { time, chain: c, seq } = query.after;
-        and.push({ $or: [{ time: { $gt: time } }, { time, chain: { $gt: c } }, { time, chain: c, seq: { $gt: seq } }] });
-      }
-      if (and.length > 0) filter.$and = and;
-      let cursor = records.find(filter).sort({ time: 1, chain: 1, seq: 1 });
+      let cursor = records.find(recordFilter(query)).sort({ time: 1, chain: 1, seq: 1 });
       if (query.limit !== undefined) cursor = cursor.limit(Math.max(0, Math.trunc(query.limit)));
       return (await cursor.toArray()).map(fromDoc);
+    },
+    // A server cursor fetched `batchSize` documents per getMore; closed when the consumer stops early.
+    async *scanRecords(query: RecordQuery, options: ScanOptions = {}) {
+      let cursor = records
+        .find(recordFilter(query))
+        .sort({ time: 1, chain: 1, seq: 1 })
+        .batchSize(Math.max(1, options.batchSize ?? DEFAULT_BATCH));
+      if (query.limit !== undefined) cursor = cursor.limit(Math.max(0, Math.trunc(query.limit)));
+      try {
+        for await (const doc of cursor) yield fromDoc(doc);
+      } finally {
+        await cursor.close();
+      }
+    },
+    async *scanChain(name: string, afterSeq: number, options: ScanOptions = {}) {
+      const cursor = records
+        .find({ chain: name, seq: { $gt: afterSeq } })
+        .sort({ seq: 1 })
+        .batchSize(Math.max(1, options.batchSize ?? DEFAULT_BATCH));
+      try {
+        for await (const doc of cursor) {
+          const { data, ...rest } = fromDoc(doc);
+          const stored: StoredRecord = { ...rest, dataText: canonicalJson(data) };
+          yield stored;
+        }
+      } finally {
+        await cursor.close();
+      }
     },
     async readChain(name, afterSeq, limit) {
       const docs = await records
@@ -136,17 +168,15 @@ export function createMongoAuditStore(db: Db, options: { chain: string; groupCom
       const doc = await records.findOne({ chain: name, seq });
       return doc === null ? null : fromDoc(doc);
     },
+    // Index seeks only (chain_seq): the chain names, then each chain's first and last record.
     async chainHeads() {
-      const groups = await records
-        .aggregate<{ _id: string; firstSeq: number; seq: number; records: number }>([
-          { $group: { _id: '$chain', firstSeq: { $min: '$seq' }, seq: { $max: '$seq' }, records: { $sum: 1 } } },
-          { $sort: { _id: 1 } },
-        ])
-        .toArray();
+      const names = ((await records.distinct('chain', {})) as string[]).sort();
       const heads: ChainHead[] = [];
-      for (const group of groups) {
-        const head = await records.findOne({ chain: group._id, seq: group.seq });
-        if (head !== null) heads.push({ chain: group._id, firstSeq: group.firstSeq, seq: group.seq, hash: head.hash, time: head.time, records: group.records });
+      for (const name of names) {
+        const [first] = await records.find({ chain: name }).sort({ seq: 1 }).limit(1).project<{ seq: number }>({ seq: 1 }).toArray();
+        const [last] = await records.find({ chain: name }).sort({ seq: -1 }).limit(1).toArray();
+        if (first === undefined || last === undefined) continue;
+        heads.push({ chain: name, firstSeq: first.seq, seq: last.seq, hash: last.hash, time: last.time, records: last.seq - first.seq + 1 });
       }
       return heads;
     },

@@ -8,7 +8,7 @@ import type { Store, StoreOptions } from '../types.js';
 import { createSqliteApprovalRepository } from './approvals.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
-import { schema } from './schema.js';
+import { applyAuditSchema, schema } from './schema.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
   let db: Sqlite.Database;
@@ -18,6 +18,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    applyAuditSchema(db);
     db.exec(schema);
   } catch (error) {
     throw new HoopError(
