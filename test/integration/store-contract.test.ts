@@ -7,16 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import type { ApprovalGrant, ApprovalRecord } from '../../src/approvals/types.js';
-import { createCheckpointer, loadSigningKey } from '../../src/audit/checkpoint.js';
-import { exportEvents, sessionEvents, streamSessionEvents } from '../../src/audit/events.js';
-import { createAuditRecorder } from '../../src/audit/recorder.js';
-import { createRetentionJob } from '../../src/audit/retention.js';
-import type { AuditStart } from '../../src/audit/types.js';
-import { verifyAudit } from '../../src/audit/verify.js';
-import { isHoopError } from '../../src/lib/errors.js';
-import { createStore } from '../../src/store/index.js';
-import type { Store, StoreOptions } from '../../src/store/types.js';
+import type { ApprovalGrant, ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
+import { createCheckpointer, loadSigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
+import { exportEvents, sessionEvents, streamSessionEvents } from '../../packages/gateway/src/audit/events.js';
+import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
+import { createRetentionJob } from '../../packages/gateway/src/audit/retention.js';
+import type { AuditStart } from '../../packages/gateway/src/audit/types.js';
+import { verifyAudit } from '../../packages/gateway/src/audit/verify.js';
+import { isHoopError } from '../../packages/gateway/src/lib/errors.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import type { Store, StoreOptions } from '../../packages/gateway/src/store/types.js';
 import { openMongoBackend } from '../helpers/mongo-server.js';
 
 /** One test's backend: every open() reaches the same data (a second replica, a reopened store). */

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import { verifyAudit, verifyAuditReport } from '../../src/audit/verify.js';
-import { canonicalJson, canonicalRecordText, GENESIS_HASH, hashRecord, hashRecordReference } from '../../src/store/chain.js';
-import { createStore } from '../../src/store/index.js';
-import { auditIndexes, auditRecordsV1 } from '../../src/store/sqlite/schema.js';
-import type { AuditRecord } from '../../src/store/types.js';
+import { verifyAudit, verifyAuditReport } from '../../packages/gateway/src/audit/verify.js';
+import { canonicalJson, canonicalRecordText, GENESIS_HASH, hashRecord, hashRecordReference } from '../../packages/gateway/src/store/chain.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import { auditIndexes, auditRecordsV1 } from '../../packages/gateway/src/store/sqlite/schema.js';
+import type { AuditRecord } from '../../packages/gateway/src/store/types.js';
 
 const vector: Omit<AuditRecord, 'hash'> = {
   chain: 'replica-1',

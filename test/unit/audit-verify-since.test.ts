@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import { loadSigningKey, signStatement } from '../../src/audit/checkpoint.js';
-import { verifyAuditReport } from '../../src/audit/verify.js';
-import { createStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import { loadSigningKey, signStatement } from '../../packages/gateway/src/audit/checkpoint.js';
+import { verifyAuditReport } from '../../packages/gateway/src/audit/verify.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import type { Store } from '../../packages/gateway/src/store/types.js';
 
 async function world(): Promise<{ store: Store; file: string; done(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-since-'));

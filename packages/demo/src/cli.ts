@@ -10,11 +10,23 @@ import { startDemoWorld } from './world.js';
 import { parseCommandArgs } from 'hoopgate/cli/args.js';
 import type { CliCommand } from 'hoopgate/cli/io.js';
 
+const usage = `usage: hoopgate demo [--port N] [--dir D]
+
+Runs a complete local world with no outside service: a simulated API server, a local OpenID
+provider (and a SAML IdP), and the gateway with the embedded store. Writes D (default
+.hoopgate-demo/: config, TLS material, kubeconfig, audit database, gateway.log) and prints the
+commands to try. Ctrl-C stops it. Port default 8443 (0: any free port).
+`;
+
 export const run: CliCommand = async (argv, io) => {
   const args = parseCommandArgs('demo', argv, {
     port: { type: 'string', default: '8443' },
     dir: { type: 'string', default: '.hoopgate-demo' },
   });
+  if (args.help) {
+    io.stdout(usage);
+    return 0;
+  }
   const dir = resolve(io.cwd, String(args.values.dir));
   const show = (path: string) => relative(io.cwd, path) || '.';
   const notifier: ApprovalNotifier = {

@@ -48,6 +48,10 @@ class UsageError extends Error {}
 export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
   return async (argv, io) => {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      io.stdout(`${usage}\n`);
+      return 0;
+    }
     // `--gateway URL --saml-assertion-…`: the SAML exchange mode (CONTRACT §9), in token-saml.ts.
     if (argv.some((arg) => arg === '--gateway' || arg.startsWith('--gateway='))) {
       const { runSamlToken } = await import('./token-saml.js');
