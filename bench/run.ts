@@ -10,6 +10,8 @@ import { Agent, Pool, request } from 'undici';
 import type { MaskingFigures } from './mask.js';
 import type { AuditBenchResult } from './audit.js';
 import { benchAuditScale, type AuditScaleResult } from './audit-scale.js';
+import { benchSaml, type SamlFigures } from './saml.js';
+import { benchStartup, startupTable, type StartupFigures } from './startup.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
@@ -405,6 +407,15 @@ async function main(): Promise<void> {
   const auditScale: AuditScaleResult | undefined = args.has('--no-audit-scale') ? undefined : await benchAuditScale({ records: Number(process.env['HOOP_BENCH_AUDIT_RECORDS'] ?? 200_000) });
   if (auditScale !== undefined) log(`(f) audit at scale ${JSON.stringify(auditScale)}`);
 
+  // (g) SAML token exchange (issue #14): latency one at a time, throughput with 16 in flight.
+  const saml: SamlFigures = await benchSaml();
+  log(`(g) saml ${JSON.stringify(saml)}`);
+
+  // (h) start-up of the compiled CLI and gateway (issue #11).
+  const startup: StartupFigures = await benchStartup();
+  log(`(h) start-up\n${startupTable(startup)}`);
+  const medianOf = (values: number[]) => median([...values].sort((a, b) => a - b));
+
   const at32 = latency.find((row) => row.concurrency === 32);
   const added = (row: (typeof latency)[number] | undefined, key: 'p50Ms' | 'p99Ms') => (row === undefined ? undefined : round(row.gateway[key] - row.direct[key], 3));
   const ratio = (row: (typeof latency)[number]) => round(row.gateway.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2);
@@ -431,6 +442,11 @@ async function main(): Promise<void> {
           { target: 'audit least-privilege peak RSS ≤ 150 MB', measured: `${auditScale.leastPrivilege.peakRssMb} MB, ${auditScale.leastPrivilege.wallS} s`, verdict: verdict(auditScale.leastPrivilege.peakRssMb, 150, 'atMost') },
           { target: '≤ 1 KB of SQLite store per allowed GET (request + outcome, indexes)', measured: `${auditScale.bytesPerAllowedGet} B (refusal ${auditScale.bytesPerRefusal} B)`, verdict: verdict(auditScale.bytesPerAllowedGet, 1024, 'atMost') },
         ]),
+    { target: 'SAML exchange, one at a time: p50 / p99 (no target: figures)', measured: `${saml.sequential.p50Ms} / ${saml.sequential.p99Ms} ms`, verdict: 'SKIP' },
+    { target: `SAML exchanges/s with ${saml.concurrent.concurrency} in flight (no target: figure)`, measured: `${saml.concurrent.perSecond}/s (p99 ${saml.concurrent.p99Ms} ms)`, verdict: 'SKIP' },
+    { target: '`hoopgate token` with a cached token ≤ 100 ms (median of 7)', measured: `${round(medianOf(startup.tokenCachedMs), 0)} ms`, verdict: verdict(medianOf(startup.tokenCachedMs), 100, 'atMost') },
+    { target: '`hoopgate --help` ≤ 150 ms (median of 7)', measured: `${round(medianOf(startup.helpMs), 0)} ms`, verdict: verdict(medianOf(startup.helpMs), 150, 'atMost') },
+    { target: 'gateway RSS at idle after start (SQLite) ≤ 120 MB (median of 7)', measured: `${round(medianOf(startup.idleRssMb), 1)} MB`, verdict: verdict(medianOf(startup.idleRssMb), 120, 'atMost') },
   ];
 
   const latencyMissed = targets.slice(0, 2 + latency.length).some((t) => t.verdict === 'MISS');
@@ -467,6 +483,8 @@ async function main(): Promise<void> {
     held: heldFigures,
     audit,
     ...(auditScale === undefined ? {} : { auditScale }),
+    saml,
+    startup,
     targets,
     ...(profile === undefined ? {} : { profile }),
   };

@@ -2,7 +2,8 @@
 // exchanges per second with several in flight. `hoopgate demo` (gateway + embedded SQLite store,
 // synchronous=FULL) runs as a separate process; this process signs the assertions beforehand (so
 // IdP signing is not counted) and posts them over TLS with keep-alive.
-// Run: node --import tsx bench/saml.ts   (HOOP_BENCH_SAML_N, HOOP_BENCH_SAML_CONCURRENCY, HOOP_BENCH_SECONDS)
+// Run: node --import tsx bench/saml.ts   (HOOP_BENCH_SAML_N, HOOP_BENCH_SAML_CONCURRENCY, HOOP_BENCH_SECONDS);
+// also cell (g) of `npm run bench`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -22,7 +23,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
 }
 
-async function main(): Promise<void> {
+export interface SamlFigures {
+  machine: string;
+  sequential: { exchanges: number; p50Ms: number; p99Ms: number };
+  concurrent: { concurrency: number; seconds: number; exchanges: number; perSecond: number; p50Ms: number; p99Ms: number };
+}
+
+export async function benchSaml(): Promise<SamlFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-saml-'));
   // `--dir` is taken relative to the working directory: run the demo inside `dir`.
   const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--dir', '.'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -85,8 +92,8 @@ async function main(): Promise<void> {
       sequential: { exchanges: latencies.length, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)) },
       concurrent: { concurrency, seconds: round(elapsed), exchanges: done, perSecond: round(done / elapsed), p50Ms: round(percentile(loaded, 50)), p99Ms: round(percentile(loaded, 99)) },
     };
-    process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
     await agent.close();
+    return figures;
   } finally {
     child.kill('SIGINT');
     await new Promise((r) => child.once('close', r));
@@ -94,4 +101,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.stdout.write(`${JSON.stringify(await benchSaml(), null, 2)}\n`);
+}
