@@ -177,7 +177,7 @@ test('refusals of the command itself', async () => {
   const unknown = await explain(['--identity', 'nobody', 'GET /api']);
   assert.equal(unknown.code, 1);
   assert.equal(unknown.err, 'hoopgate explain: no identity named "nobody" in hoopgate.yaml (identities: ci-deployer, reader)\n');
-  const unreachable = await explain(['--identity', 'reader', 'GET /api/v1/pods'], new HoopError('ERR_UPSTREAM_UNREACHABLE', 'cluster "prod": cannot reach the API server at https://127.0.0.1:6443 to create a subjectaccessreview: ECONNREFUSED'));
+  const unreachable = await explain(['--identity', 'reader', 'GET /api/v1/namespaces/default/pods'], new HoopError('ERR_UPSTREAM_UNREACHABLE', 'cluster "prod": cannot reach the API server at https://127.0.0.1:6443 to create a subjectaccessreview: ECONNREFUSED'));
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.err, /cannot ask the API server of cluster "prod" for RBAC: .*ECONNREFUSED; use --offline to explain without it/);
   const command = createExplainCommand({
