@@ -193,6 +193,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(slack === undefined ? {} : { slackRoute: slack.route }),
     ...(saml === undefined ? {} : { samlRoute: saml.route }),
     readiness,
+    logger,
     metrics,
     ...(tls === undefined ? {} : { tls }),
     isDraining: () => draining,
