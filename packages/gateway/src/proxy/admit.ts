@@ -242,7 +242,6 @@ export function createAdmitter(deps: AdmitDeps) {
 
     // 2. Who is calling.
     try {
-      refuseImpersonation(request.rawHeaders);
       singleHeader(request.rawHeaders, 'x-hoop-reason');
       const token = extractBearer(request.headers as Record<string, string | string[] | undefined>, [...request.rawHeaders], request.rawUrl);
       principal = await deps.verifier.verify(token);
@@ -261,6 +260,12 @@ export function createAdmitter(deps: AdmitDeps) {
       });
     }
     identity = mapped.identity;
+    // Refused only now, so the record names who tried (issue #12 item 6).
+    try {
+      refuseImpersonation(request.rawHeaders);
+    } catch (error) {
+      throw await refusal(toHoopError(error));
+    }
 
     // 3. The decision.
     let decision: Decision;
