@@ -14,7 +14,9 @@ import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { ExecFrame } from '../audit/types.js';
-import { RecordedRefusal, type Admission, type Admitter } from './admit.js';
+import { checkCanonicalPath } from '../kube/canonical-path.js';
+import { parseRequestInfo } from '../kube/request-info.js';
+import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -85,6 +87,27 @@ function readResponseHead(socket: Socket, limit = 64 * 1024): Promise<{ head: Bu
   });
 }
 
+/**
+ * Why an upgrade to this path is refused before admission, or undefined when it names an
+ * exec/attach/portforward/proxy subresource (or cannot be classified: admission refuses it then).
+ */
+function upgradeTargetProblem(rawUrl: string): HoopError | undefined {
+  let info;
+  try {
+    const { path } = routeCluster(rawUrl, anyCluster, '');
+    if (!checkCanonicalPath(path).ok) return undefined;
+    info = parseRequestInfo('GET', path);
+  } catch {
+    return undefined;
+  }
+  if (info.isResourceRequest && upgradeSubresources.has(info.subresource)) return undefined;
+  const target = info.isResourceRequest ? `${info.resource}/${info.subresource || '(none)'}` : 'a non-resource path';
+  return new HoopError('ERR_BAD_REQUEST', `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${target}; send this request without an Upgrade header`);
+}
+
+/** routeCluster() only needs has(): the cluster name does not change the path's shape. */
+const anyCluster: ReadonlyMap<string, unknown> = { has: () => true } as unknown as ReadonlyMap<string, unknown>;
+
 export function createUpgradeHandler(deps: UpgradeDeps) {
   const { admitter, logger, clock } = deps;
 
@@ -102,6 +125,13 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         incoming,
         new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`),
       );
+      return writeRefusal(client, refusal.error, refusal.requestId);
+    }
+    // A stray Upgrade on any other path is refused before admission: no decision, hold or token.
+    const refusedTarget = upgradeTargetProblem(incoming.rawUrl);
+    if (refusedTarget !== undefined) {
+      const refusal = await admitter.reject(incoming, refusedTarget);
+      logger.info({ status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code }, 'upgrade');
       return writeRefusal(client, refusal.error, refusal.requestId);
     }
     const spdyRefusal =
