@@ -114,7 +114,17 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
 
   it('with several audiences, refuses an azp naming another client (OpenID Connect Core 3.1.3.7)', async () => {
     const token = await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'other-app' });
-    await assert.rejects(verifier.verify(token), assertInvalid('token has several audiences and its authorized party (azp) "other-app" is not "hoopgate": ask the IdP for a token issued to this gateway', token));
+    await assert.rejects(
+      verifier.verify(token),
+      assertInvalid('token has several audiences and its authorized party (azp) "other-app" is not "hoopgate" nor in the issuer\'s authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties', token),
+    );
+    const listed = createOidcVerifier([idp.issuerConfig({ authorizedParties: ['other-app'] })], { fetch: idp.fetch });
+    try {
+      assert.equal((await listed.verify(token)).subject, 'x');
+      await assert.rejects(listed.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'b'], azp: 'b' })), assertInvalid(/azp\) "b" is not "hoopgate"/));
+    } finally {
+      await listed.close();
+    }
     assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'hoopgate' }))).subject, 'x');
     assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'] }))).subject, 'x');
     // One audience: azp names the client that asked for it (an access token), which is fine.

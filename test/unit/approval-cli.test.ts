@@ -65,7 +65,7 @@ describe('hoopgate approvals', () => {
     store = await createStore(`sqlite:${join(dir, 'hoopgate.db')}`, { replicaId: 'gw-1' });
     gateway = createApprovalService({
       repo: store.approvals,
-      config: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [] } },
+      config: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] }, maxPendingPerIdentity: 10 },
       replicaId: 'gw-1',
       pollIntervalMs: 50,
     });

@@ -20,6 +20,8 @@ const principals: Record<string, Principal> = {
   dev: principal('carol', ['developers'], 'carol@example.com'),
   owner: principal('dave', ['platform-oncall'], 'Agent-Owner@example.com'),
   agent: principal('agent-7', ['platform-oncall', 'ci-deployers']),
+  // The approver group's name, in a token of another configured issuer.
+  foreign: { ...principal('mallory', ['platform-oncall'], 'mallory@example.com'), issuer: 'https://other-idp.test' },
 };
 
 function holdRequest(): HoldRequest {
@@ -66,7 +68,7 @@ describe('approvals HTTP API', () => {
     repo = createMemoryApprovalRepository();
     service = createApprovalService({
       repo,
-      config: { timeoutMs: 20_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: ['platform-oncall'] } },
+      config: { timeoutMs: 20_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }], people: [] }, maxPendingPerIdentity: 10 },
       replicaId: 'r1',
       pollIntervalMs: 50,
     });
@@ -74,7 +76,7 @@ describe('approvals HTTP API', () => {
     app.use(
       createApprovalsApi({
         service,
-        approverGroups: ['platform-oncall'],
+        approverGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }],
         authenticate: async (ctx) => {
           const token = /^Bearer (\w+)$/.exec(ctx.get('authorization'))?.[1];
           const found = token === undefined ? undefined : principals[token];
@@ -119,6 +121,16 @@ describe('approvals HTTP API', () => {
     const { id, outcome } = await pending();
     assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'dev', body: '{}' }), 403, 'Forbidden', /not an approver/);
     assert.equal((await repo.get(id))?.state, 'pending');
+    assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall', body: '{}' })).status, 200);
+    assert.equal((await outcome).state, 'denied');
+  });
+
+  it('approver groups are per issuer: the same group name from another issuer makes no approver', async () => {
+    assertStatus(await call('', { token: 'foreign' }), 403, 'Forbidden', /mallory@example.com is not an approver: not a member of approval.approvers.oidcGroups \(platform-oncall of https:\/\/idp.test\)/);
+    const { id, outcome } = await pending();
+    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'foreign', body: '{}' }), 403, 'Forbidden', /not an approver/);
+    assert.equal((await repo.get(id))?.state, 'pending');
+    assert.equal((await repo.get(id))?.votes.length, 0);
     assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall', body: '{}' })).status, 200);
     assert.equal((await outcome).state, 'denied');
   });

@@ -12,7 +12,8 @@ const baseConfig: ApprovalConfig = {
   timeoutMs: 5_000,
   minApprovals: 1,
   grantOptionsMs: [900_000],
-  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: [], oidcGroups: ['oncall'] },
+  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'oncall' }], people: [] },
+  maxPendingPerIdentity: 10,
 };
 
 export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {

@@ -41,7 +41,7 @@ const config: Config = {
   ],
   oidc: { issuers: [{ issuer: 'https://idp.example.com', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }] },
   identities: [ciDeployer, reader],
-  approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: ['U0123'], slackUserGroups: [], oidcGroups: ['platform-oncall'] } },
+  approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: ['U0123'], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.example.com', group: 'platform-oncall' }], people: [] }, maxPendingPerIdentity: 10 },
   masking: { secrets: true, rules: [], maxObjectBytes: 1 << 20 },
   audit: { store: 'sqlite::memory:', bodies: true, maxBodyBytes: 65536, retentionMs: 1, sessionIdleMs: 300_000 },
   exec: { spdy: 'deny', maxRecordBytes: 1 << 20 },

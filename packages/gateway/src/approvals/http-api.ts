@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { Principal } from '../authn/principal.js';
+import type { ApproverGroup } from '../config/types.js';
 import { parseDuration } from '../config/values.js';
 import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
 import { toHoopError } from '../lib/errors.js';
@@ -16,7 +17,8 @@ export interface ApprovalsApiDeps {
   service: ApprovalService;
   /** Verifies the bearer token; throws a HoopError (401) when it cannot. */
   authenticate: (ctx: Koa.Context) => Promise<Principal>;
-  approverGroups: readonly string[];
+  /** Groups of one issuer each: the same name in another issuer's token makes no approver. */
+  approverGroups: readonly ApproverGroup[];
   maxBodyBytes?: number;
 }
 
@@ -80,6 +82,11 @@ export function parseDecisionBody(value: unknown): { ok: true; reason?: string; 
   return out;
 }
 
+/** Member of a configured group of the issuer that signed the token. */
+export function isOidcApprover(principal: Pick<Principal, 'issuer' | 'groups'>, groups: readonly ApproverGroup[]): boolean {
+  return groups.some((g) => g.issuer === principal.issuer && principal.groups.includes(g.group));
+}
+
 export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
   const { service, authenticate, approverGroups } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? 16 * 1024;
@@ -105,8 +112,8 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       return refuse(ctx, statusFromError(toHoopError(error)));
     }
     const who = principal.email ?? principal.username;
-    if (!principal.groups.some((g) => approverGroups.includes(g))) {
-      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.join(', ');
+    if (!isOidcApprover(principal, approverGroups)) {
+      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
       return refuse(ctx, buildStatus(403, 'Forbidden', `${who} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
     }
 

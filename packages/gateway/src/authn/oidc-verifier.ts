@@ -272,6 +272,8 @@ function translateJoseError(error: unknown, config: { audience: string }): HoopE
  * Checks jose leaves to the caller: `iat` no later than now + leeway (a token minted "in the future"
  * would outlive its issuer's intent), and, with several audiences, `azp` absent or ours — OpenID
  * Connect Core 1.0 §3.1.3.7 (4)-(5): https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+ * Access tokens of some IdPs (Keycloak client credentials: aud [hoopgate, account], azp the agent's
+ * client) name the agent's client: those clients are listed in the issuer's `authorizedParties`.
  */
 function checkIssuedAtAndParty(claims: JWTPayload, config: { audience: string; authorizedParties?: readonly string[] }, nowMs: number): void {
   const iat = claims.iat;
@@ -282,10 +284,13 @@ function checkIssuedAtAndParty(claims: JWTPayload, config: { audience: string; a
     }
   }
   const aud = claims.aud;
-  if (Array.isArray(aud) && aud.length > 1 && claims.azp !== undefined && claims.azp !== config.audience) {
+  const azp = claims.azp;
+  const trusted = azp === undefined || azp === config.audience || (typeof azp === 'string' && (config.authorizedParties ?? []).includes(azp));
+  if (Array.isArray(aud) && aud.length > 1 && !trusted) {
     throw new HoopError(
       'ERR_TOKEN_INVALID',
-      `token has several audiences and its authorized party (azp) ${typeof claims.azp === 'string' ? describeKid(claims.azp) : '(not a string)'} is not "${config.audience}": ask the IdP for a token issued to this gateway`,
+      `token has several audiences and its authorized party (azp) ${typeof azp === 'string' ? describeKid(azp) : '(not a string)'} is not "${config.audience}" ` +
+        `nor in the issuer's authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties`,
     );
   }
 }

@@ -127,7 +127,7 @@ export function createAdmitter(deps: AdmitDeps) {
       identity,
       identityIndex,
       info,
-      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups],
+      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
       ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
     };
     if (!needsRbac({ ...base, rbac: 'not-asked' })) return evaluate({ ...base, rbac: 'not-asked' });
