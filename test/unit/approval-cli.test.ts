@@ -2,6 +2,7 @@
 // request: list, approve (with a grant), deny, refusals and usage errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { userInfo } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,10 +22,13 @@ const run = createApprovalsCommand({
   notifier: async () => ({ posted: async () => undefined, finalize: async (r) => void finalized.push(r) }),
 });
 
+/** The OS account running the tests, as the CLI names it. */
+const me = `cli:${userInfo().username} (uid ${userInfo().uid})`;
+
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: { USER: 'ops' }, cwd: dir, stopSignal: new AbortController().signal };
+  const io: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: { USER: 'mallory', USERNAME: 'mallory' }, cwd: dir, stopSignal: new AbortController().signal };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };
 }
 
@@ -85,10 +89,11 @@ describe('hoopgate approvals', () => {
     assert.match(list.stdout(), new RegExp(`^${id}  ci-deployer  delete namespaces/prod on prod  expires in \\d+[ms]+  votes 0  reason: "cleanup"\\n$`));
     const approve = capture();
     assert.equal(await run(['approve', id, '--config', 'hoopgate.yaml', '--grant', '15m', '--reason', 'ok'], approve.io), 0);
-    assert.equal(approve.stdout(), `${id}: approved by cli:ops, granted for 15m\n`);
+    assert.equal(approve.stdout(), `${id}: approved by ${me}, granted for 15m\n`);
     const outcome = await held;
     assert.equal(outcome.state, 'approved');
-    assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.via]), [['cli:ops', 'cli']]);
+    // The voter comes from the system ($USER says mallory: ignored).
+    assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.label, v.via]), [[`cli:uid:${userInfo().uid}`, me, 'cli']]);
     assert.ok(await gateway.findGrant('ci-deployer', 'prod', holdRequest('prod').request));
     assert.deepEqual(finalized.map((r) => [r.id, r.state]), [[id, 'approved']]);
     const json = capture();
@@ -101,7 +106,7 @@ describe('hoopgate approvals', () => {
     const id = await pendingFor('staging');
     const deny = capture();
     assert.equal(await run(['deny', id, '--config', 'hoopgate.yaml', '--reason', 'freeze'], deny.io), 0);
-    assert.equal(deny.stdout(), `${id}: denied by cli:ops\n`);
+    assert.equal(deny.stdout(), `${id}: denied by ${me}\n`);
     const outcome = await held;
     assert.equal(outcome.state, 'denied');
     assert.equal(outcome.record.decisionReason, 'freeze');

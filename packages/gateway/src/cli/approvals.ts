@@ -18,7 +18,7 @@ export const usage = `usage: hoopgate approvals list --config FILE [--state STAT
        hoopgate approvals approve ID --config FILE [--reason TEXT] [--grant DURATION]
        hoopgate approvals deny ID --config FILE [--reason TEXT]
 
-The approval queue from a terminal, acting as cli:<your OS user>. Anyone who can run this with the
+The approval queue from a terminal, acting as cli:<your OS account> (uid and name from the system). Anyone who can run this with the
 gateway's configuration can read its store, so no approver group is asked; nobody approves their own
 agent through Slack or the API, where an identity is known.
 
@@ -35,6 +35,14 @@ export interface ApprovalsCommandDeps {
   /** Slack (or another notifier) for updating the message in place; default: Slack when configured. */
   notifier?: (config: Config) => Promise<ApprovalNotifier | undefined>;
   clock?: () => number;
+  /** Who runs the command (tests); default: os.userInfo() of the process. */
+  osUser?: () => { uid: number; name: string };
+}
+
+/** The process's OS account: uid and name from the password database (-1 where there are no uids). */
+function osUser(): { uid: number; name: string } {
+  const info = userInfo();
+  return { uid: info.uid, name: info.username };
 }
 
 const listStates = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'all'] as const;
@@ -125,10 +133,12 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         else for (const record of records) io.stdout(line(record, now));
         return 0;
       }
-      const osUser = io.env['USER'] ?? io.env['USERNAME'] ?? userInfo().username;
+      // The voter is the OS account running the command, from the system (uid), never from $USER,
+      // which the caller sets at will (issue #12 item 5).
+      const os = (deps.osUser ?? osUser)();
       const result = await service.decide(id ?? '', {
         approve: sub === 'approve',
-        actor: { user: `cli:${osUser}`, label: `cli:${osUser}`, at: now, via: 'cli' },
+        actor: { user: `cli:uid:${os.uid}`, label: `cli:${os.name} (uid ${os.uid})`, at: now, via: 'cli' },
         approver: true,
         ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
         ...(grantMs === undefined ? {} : { grantMs }),
@@ -142,7 +152,7 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         io.stdout(`${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`);
       } else {
         const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
-        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${osUser}`}${grant}\n`);
+        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${os.name}`}${grant}\n`);
       }
       return 0;
     } finally {
