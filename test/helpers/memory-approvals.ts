@@ -46,7 +46,7 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
       count('addVote');
       const found = records.get(id);
       if (found === undefined || found.state !== 'pending') return null;
-      if (found.votes.some((v) => v.user === vote.user)) return null;
+      if (found.votes.some((v) => v.user === vote.user || (v.keys ?? []).some((k) => (vote.keys ?? []).includes(k)))) return null;
       const next = { ...found, votes: [...found.votes, copy(vote)] };
       records.set(id, next);
       return copy(next);

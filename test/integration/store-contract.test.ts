@@ -489,6 +489,29 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         assert.equal(await repo.addVote('missing', vote), null);
       }));
 
+    test('approvals: one person, one vote: a vote sharing a person key with an earlier one is refused, also racing', () =>
+      withBackend(async (backend, store) => {
+        const repo = store.approvals;
+        await repo.create(approval('p-1'));
+        const slack = { user: 'UALICE', label: 'alice', at: T0 + 1, via: 'slack' as const, keys: ['email:alice@example.com', 'slack:UALICE'] };
+        assert.deepEqual((await repo.addVote('p-1', slack))?.votes, [slack]);
+        // The same person through the API: another user id, the same verified email.
+        assert.equal(await repo.addVote('p-1', { user: 'oidc:https://idp#alice', label: 'alice@example.com', at: T0 + 2, via: 'api', keys: ['email:alice@example.com', 'oidc:https://idp#alice'] }), null);
+        const other = await backend.open('r-2');
+        try {
+          await repo.create(approval('p-2'));
+          const [x, y] = await Promise.all([
+            repo.addVote('p-2', { user: 'UBOB', label: 'bob', at: T0 + 3, via: 'slack', keys: ['slack:UBOB', 'email:bob@example.com'] }),
+            other.approvals.addVote('p-2', { user: 'oidc:https://idp#bob', label: 'bob', at: T0 + 3, via: 'api', keys: ['email:bob@example.com', 'oidc:https://idp#bob'] }),
+          ]);
+          assert.equal([x, y].filter((r) => r !== null).length, 1, 'one of the racing votes of one person counts');
+        } finally {
+          await other.close();
+        }
+        const carol = await repo.addVote('p-1', { user: 'UCAROL', label: 'carol', at: T0 + 4, via: 'slack', keys: ['slack:UCAROL'] });
+        assert.deepEqual(carol?.votes.map((v) => v.user), ['UALICE', 'UCAROL']);
+      }));
+
     test('approvals: grants are active until they expire, per identity and cluster', () =>
       withBackend(async (_backend, store) => {
         const repo = store.approvals;

@@ -8,6 +8,7 @@ import type { ApproverGroup } from '../config/types.js';
 import { parseDuration } from '../config/values.js';
 import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
 import { toHoopError } from '../lib/errors.js';
+import { personKeys } from './people.js';
 import type { ApprovalService, DecideRefusal } from './service.js';
 import type { ApprovalState } from './types.js';
 
@@ -38,7 +39,8 @@ function refuse(ctx: Koa.Context, status: KubeStatus): void {
 const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
   'not-found': (id) => buildStatus(404, 'NotFound', `approval "${id}" not found`, { name: id, kind: 'approvals' }),
   'not-pending': (id) => buildStatus(409, 'Conflict', `approval "${id}" is already decided; nothing was changed`, { name: id, kind: 'approvals' }),
-  'already-voted': (id) => buildStatus(409, 'Conflict', `you already approved "${id}"; it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
+  'already-voted': (id) =>
+    buildStatus(409, 'Conflict', `you already approved "${id}" (here, in Slack or the CLI as the same person); it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
   'self-approval': (id) => buildStatus(403, 'Forbidden', `you cannot approve "${id}": it was made by your own agent (same email); ask another approver`, { name: id, kind: 'approvals' }),
   'not-approver': (id) => buildStatus(403, 'Forbidden', `you may not decide "${id}": not in approval.approvers.oidcGroups`, { name: id, kind: 'approvals' }),
   'invalid-grant': (id) => buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, { name: id, kind: 'approvals' }),
@@ -139,7 +141,16 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       if (!approve && input.grantMs !== undefined) return refuse(ctx, buildStatus(400, 'BadRequest', 'grant only applies to approve'));
       const result = await service.decide(id, {
         approve,
-        actor: { user: `oidc:${principal.issuer}#${principal.subject}`, label: who, at: Date.now(), via: 'api' },
+        actor: {
+          user: `oidc:${principal.issuer}#${principal.subject}`,
+          label: who,
+          at: Date.now(),
+          via: 'api',
+          keys: personKeys(
+            { oidc: { issuer: principal.issuer, subject: principal.subject }, ...(principal.email === undefined || principal.emailVerified === false ? {} : { verifiedEmail: principal.email }) },
+            service.config.approvers.people,
+          ),
+        },
         approver: true,
         subject: principal.subject,
         ...(principal.email === undefined ? {} : { email: principal.email }),

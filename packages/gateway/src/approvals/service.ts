@@ -6,6 +6,7 @@ import type { ApprovalConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { samePerson } from './people.js';
 import type {
   ApprovalGrant,
   ApprovalRecord,
@@ -295,15 +296,16 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const voted = await repo.addVote(id, { ...input.actor, at: now });
     if (voted === null) {
       const current = (await repo.get(id)) ?? record;
-      if (current.state === 'pending' && current.votes.some((v) => v.user === input.actor.user)) {
+      if (current.state === 'pending' && current.votes.some((v) => samePerson(v, input.actor))) {
         return { ok: false, why: 'already-voted', record: current };
       }
       return { ok: false, why: current.state === 'pending' ? 'already-voted' : 'not-pending', record: current };
     }
-    const voters = new Set(voted.votes.map((v) => v.user));
-    if (voters.size < config.minApprovals) {
+    // Each stored vote is a different person (the store refuses a second vote sharing a person key).
+    const voters = voted.votes.length;
+    if (voters < config.minApprovals) {
       try {
-        await notifier?.threadReply?.(voted, `${input.actor.label} approved (${voters.size} of ${config.minApprovals} approvals)`);
+        await notifier?.threadReply?.(voted, `${input.actor.label} approved (${voters} of ${config.minApprovals} approvals)`);
       } catch (error) {
         logger.warn({ err: error, approvalId: id }, 'could not post the vote to the thread');
       }

@@ -24,6 +24,8 @@ export interface ApprovalVote {
   label: string;
   at: number;
   via: 'slack' | 'api' | 'cli';
+  /** The person's keys (approvals/people.ts): a vote sharing one with an earlier vote is that person's second. */
+  keys?: readonly string[];
 }
 
 export interface ApprovalRecord {
@@ -80,7 +82,7 @@ export interface ApprovalRepository {
   create(record: ApprovalRecord): Promise<void>;
   get(id: string): Promise<ApprovalRecord | null>;
   list(filter?: { state?: ApprovalState; holder?: string }): Promise<ApprovalRecord[]>;
-  /** Appends a vote atomically iff the approval is pending and this user has not voted; returns the new record or null. */
+  /** Appends a vote atomically iff the approval is pending and no vote has this user or shares a key; returns the new record or null. */
   addVote(id: string, vote: ApprovalVote): Promise<ApprovalRecord | null>;
   /** Compare-and-set: moves `from` → `to` applying `patch` iff the current state is `from`; returns the new record or null. */
   transition(

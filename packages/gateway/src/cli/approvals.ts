@@ -4,6 +4,7 @@
 import { userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { createApprovalService, type ApprovalNotifier, type DecideRefusal } from '../approvals/service.js';
+import { personKeys } from '../approvals/people.js';
 import type { ApprovalRecord, ApprovalState } from '../approvals/types.js';
 import type { Config } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
@@ -138,7 +139,7 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
       const os = (deps.osUser ?? osUser)();
       const result = await service.decide(id ?? '', {
         approve: sub === 'approve',
-        actor: { user: `cli:uid:${os.uid}`, label: `cli:${os.name} (uid ${os.uid})`, at: now, via: 'cli' },
+        actor: { user: `cli:uid:${os.uid}`, label: `cli:${os.name} (uid ${os.uid})`, at: now, via: 'cli', keys: personKeys({ cliUid: os.uid }, config.approval.approvers.people) },
         approver: true,
         ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
         ...(grantMs === undefined ? {} : { grantMs }),

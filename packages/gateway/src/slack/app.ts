@@ -4,6 +4,7 @@
 import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger as BoltLogger, type ViewSubmitAction } from '@slack/bolt';
 import type Koa from 'koa';
 import type { ApprovalNotifier, ApprovalService, DecideRefusal } from '../approvals/service.js';
+import { personKeys } from '../approvals/people.js';
 import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../config/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -96,7 +97,7 @@ export type SlackDirectory = ReturnType<typeof createSlackDirectory>;
 const refusalText: Record<DecideRefusal, (record: ApprovalRecord | undefined) => string> = {
   'not-found': () => 'this approval no longer exists; nothing was changed',
   'not-pending': (r) => `this request is already ${r?.state ?? 'decided'}${r?.decidedBy === undefined ? '' : ` (${escapeSlackText(r.decidedBy)})`}; nothing was changed`,
-  'already-voted': () => 'you already approved this request; it needs another approver (approval.minApprovals)',
+  'already-voted': () => 'you already approved this request (here or through the API/CLI as the same person); it needs another approver (approval.minApprovals)',
   'self-approval': () => 'you cannot approve a request made by your own agent (your Slack email matches its token); ask another approver',
   'not-approver': () => 'you are not an approver for hoopgate requests (approval.approvers in the gateway config); nothing was changed',
   'invalid-grant': () => 'that grant duration is not offered (approval.grantOptions); nothing was changed',
@@ -191,7 +192,14 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     if ('error' in known) return reply(to, { text: known.error });
     const result = await service().decide(input.id, {
       approve: input.approve,
-      actor: { user: user.id, label: user.label, at: Date.now(), via: 'slack' },
+      actor: {
+        user: user.id,
+        label: user.label,
+        at: Date.now(),
+        via: 'slack',
+        // Slack confirms profile emails, so the email links this user to the same person's OIDC votes.
+        keys: personKeys({ slackUser: user.id, ...(known.email === undefined ? {} : { verifiedEmail: known.email }) }, approval.approvers.people),
+      },
       approver: known.approver,
       ...(known.email === undefined ? {} : { email: known.email }),
       ...(input.reason === undefined ? {} : { reason: input.reason }),

@@ -44,8 +44,9 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
     },
     async addVote(id, vote) {
       const doc = await approvals.findOneAndUpdate(
-        { _id: id, state: 'pending', 'votes.user': { $ne: vote.user } },
-        { $push: { votes: { user: vote.user, label: vote.label, at: vote.at, via: vote.via } } },
+        // One person, one vote: no vote with this user, nor one sharing any of its person keys.
+        { _id: id, state: 'pending', 'votes.user': { $ne: vote.user }, ...(vote.keys === undefined || vote.keys.length === 0 ? {} : { 'votes.keys': { $nin: [...vote.keys] } }) },
+        { $push: { votes: { user: vote.user, label: vote.label, at: vote.at, via: vote.via, ...(vote.keys === undefined ? {} : { keys: [...vote.keys] }) } } },
         after,
       );
       return fromDoc(doc) as ApprovalRecord | null;

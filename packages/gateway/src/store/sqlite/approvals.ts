@@ -18,8 +18,11 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
     `UPDATE approvals SET doc = json_insert(doc, '$.votes[#]', json(@vote))
      WHERE id = @id AND state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM json_each(approvals.doc, '$.votes') WHERE json_extract(value, '$.user') = @user)
+       AND NOT EXISTS (
+         SELECT 1 FROM json_each(approvals.doc, '$.votes') AS v, json_each(v.value, '$.keys') AS k
+         WHERE k.value IN (SELECT value FROM json_each(@keys)))
      RETURNING state, doc`,
-  ) as Statement<[{ id: string; vote: string; user: string }], { state: string; doc: string }>;
+  ) as Statement<[{ id: string; vote: string; user: string; keys: string }], { state: string; doc: string }>;
   const slackStmt = db.prepare("UPDATE approvals SET doc = json_set(doc, '$.slack', json(?)) WHERE id = ?");
   const insertGrant = db.prepare('INSERT INTO approval_grants (id, identity, cluster, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)');
   const grantsStmt = db.prepare(
@@ -49,7 +52,7 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       return (db.prepare(sql).all(...params) as Array<{ state: string; doc: string }>).map((row) => parseRecord(row) as ApprovalRecord);
     },
     async addVote(id, vote) {
-      return parseRecord(addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user }));
+      return parseRecord(addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user, keys: JSON.stringify(vote.keys ?? []) }));
     },
     async transition(id, from, to, patch) {
       const fields = patchFields.filter((field) => patch[field] !== undefined);
