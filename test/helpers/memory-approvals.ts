@@ -1,6 +1,6 @@
 // An in-memory ApprovalRepository with the same compare-and-set semantics as the real stores, for
 // tests of the approval state machine. Records are copied in and out so callers cannot mutate state.
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository, ApprovalState, ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository, type ApprovalState, type ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
 
 export interface MemoryApprovalRepository extends ApprovalRepository {
   /** Every grant created, for assertions. */
@@ -62,7 +62,7 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
     async setSlackMessage(id, slack) {
       count('setSlackMessage');
       const found = records.get(id);
-      if (found !== undefined) records.set(id, { ...found, slack: { ...slack } });
+      if (found !== undefined) records.set(id, { ...found, slack: slackRef(slack) });
     },
     async createGrant(grant) {
       count('createGrant');

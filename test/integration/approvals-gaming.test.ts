@@ -15,7 +15,7 @@ import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
-import { blockActionsBody, postSigned } from '../helpers/slack-sign.js';
+import { blockActionsBody, postSigned, viewSubmissionBody } from '../helpers/slack-sign.js';
 
 const secret = 'test-signing-secret';
 const issuer = 'https://idp.test';
@@ -201,5 +201,38 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const result = await outcome;
     assert.equal(result.state, 'approved');
     assert.equal(result.record.votes.length, 2);
+  });
+
+  for (const [what, override] of [
+    ['another workspace (team.id)', { teamId: 'T2EVIL' }],
+    ['another app (api_app_id)', { appId: 'A2EVIL' }],
+    ['another channel', { channel: 'C0ELSEWHERE' }],
+    ['another message (ts)', { messageTs: '1.999999' }],
+  ] as const) {
+    it(`a correctly signed click from ${what} changes nothing and gets an ephemeral refusal`, async () => {
+      const { record } = await held();
+      const refusal = await click(record, 'UALICE', override);
+      assert.equal(refusal?.body['response_type'], 'ephemeral');
+      assert.match(String(refusal?.body['text']), /^this button does not belong to the approval message hoopgate posted .*; nothing was changed$/);
+      const deny = await click(record, 'UBOB', { ...override, action: 'approval.deny' });
+      assert.match(String(deny?.body['text']), /does not belong to the approval message/);
+      const current = await repo.get(record.id);
+      assert.equal(current?.state, 'pending');
+      assert.equal(current?.votes.length, 0);
+      assert.equal(slack.callsTo('views.open').length, 0, 'no deny modal for a foreign click');
+      assert.equal(slack.callsTo('users.info').length, 0, 'refused before anything is asked of Slack');
+    });
+  }
+
+  it('a deny submission from another workspace or app changes nothing', async () => {
+    const { record } = await held();
+    const metadata = JSON.stringify({ id: record.id, responseUrl: slack.responseUrl('deny'), channel: record.slack?.channel, ts: record.slack?.ts });
+    for (const override of [{ teamId: 'T2EVIL' }, { appId: 'A2EVIL' }]) {
+      const body = viewSubmissionBody({ userId: 'UBOB', callbackId: 'approval.deny_reason', privateMetadata: metadata, values: { reason: { value: { type: 'plain_text_input', value: 'no' } } }, ...override });
+      assert.equal((await postSigned(`${base}/hoop/slack/events`, body, secret)).status, 200);
+    }
+    const replies = await slack.waitFor('response_url', 2);
+    for (const reply of replies) assert.match(String(reply.body['text']), /does not belong to the approval message/);
+    assert.equal((await repo.get(record.id))?.state, 'pending');
   });
 });

@@ -427,6 +427,9 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         await assert.rejects(repo.create(approval('a-1')));
         await repo.setSlackMessage('a-1', { channel: 'C1', ts: '123.456' });
         assert.deepEqual((await repo.get('a-1'))?.slack, { channel: 'C1', ts: '123.456' });
+        // The workspace and app that posted it are kept: clicks are matched against them.
+        await repo.setSlackMessage('a-2', { channel: 'C1', ts: '123.457', team: 'T1', appId: 'A1' });
+        assert.deepEqual((await repo.get('a-2'))?.slack, { channel: 'C1', ts: '123.457', team: 'T1', appId: 'A1' });
       }));
 
     test('approvals: transition is a compare-and-set; a second transition from the old state changes nothing', () =>

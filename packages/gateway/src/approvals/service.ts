@@ -14,12 +14,13 @@ import type {
   ApprovalRequestSummary,
   ApprovalState,
   ApprovalVote,
+  SlackMessageRef,
 } from './types.js';
 
 /** Where approvals are shown to humans (Slack); every method is best effort, never blocks a decision. */
 export interface ApprovalNotifier {
   /** Posts the interactive message; returns its coordinates so any replica can update it later. */
-  posted(record: ApprovalRecord): Promise<{ channel: string; ts: string } | undefined>;
+  posted(record: ApprovalRecord): Promise<SlackMessageRef | undefined>;
   /** Replaces the message with the outcome (no buttons). Called once, by the replica whose CAS won. */
   finalize(record: ApprovalRecord): Promise<void>;
   threadReply?(record: ApprovalRecord, text: string): Promise<void>;

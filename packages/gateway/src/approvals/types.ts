@@ -57,7 +57,16 @@ export interface ApprovalRecord {
   decisionReason?: string;
   /** Set when approved with an "Approve for …" option. */
   grantMs?: number;
-  slack?: { channel: string; ts: string };
+  slack?: SlackMessageRef;
+}
+
+/** Where the approval message was posted; a click counts only when it comes from exactly there. */
+export interface SlackMessageRef {
+  channel: string;
+  ts: string;
+  /** Workspace (team id) and app that posted it, from chat.postMessage's answer. */
+  team?: string;
+  appId?: string;
 }
 
 export interface ApprovalGrant {
@@ -92,8 +101,18 @@ export interface ApprovalRepository {
     patch: Partial<Pick<ApprovalRecord, 'decidedBy' | 'decidedAt' | 'decisionReason' | 'grantMs'>>,
   ): Promise<ApprovalRecord | null>;
   /** Non-state fields only (the Slack message coordinates). */
-  setSlackMessage(id: string, slack: { channel: string; ts: string }): Promise<void>;
+  setSlackMessage(id: string, slack: SlackMessageRef): Promise<void>;
   createGrant(grant: ApprovalGrant): Promise<void>;
   /** Grants of this identity on this cluster still valid at `now`. */
   activeGrants(identity: string, cluster: string, now: number): Promise<ApprovalGrant[]>;
+}
+
+/** The stored form of a message reference: known fields only. */
+export function slackRef(slack: SlackMessageRef): SlackMessageRef {
+  return {
+    channel: slack.channel,
+    ts: slack.ts,
+    ...(slack.team === undefined ? {} : { team: slack.team }),
+    ...(slack.appId === undefined ? {} : { appId: slack.appId }),
+  };
 }

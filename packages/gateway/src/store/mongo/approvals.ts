@@ -2,7 +2,7 @@
 // carries the expected state (and, for votes, the absence of the voter): atomic on any replica set,
 // no transactions needed.
 import type { Collection, Db } from 'mongodb';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
 import { durable } from './audit.js';
 
 type ApprovalDoc = Omit<ApprovalRecord, 'id'> & { _id: string };
@@ -58,7 +58,7 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
       return fromDoc(doc) as ApprovalRecord | null;
     },
     async setSlackMessage(id, slack) {
-      await approvals.updateOne({ _id: id }, { $set: { slack: { channel: slack.channel, ts: slack.ts } } }, { writeConcern: durable });
+      await approvals.updateOne({ _id: id }, { $set: { slack: slackRef(slack) } }, { writeConcern: durable });
     },
     async createGrant(grant) {
       const { id, ...rest } = grant;

@@ -1,7 +1,7 @@
 // ApprovalRepository on SQLite: every state change is one conditional UPDATE … RETURNING, so a
 // decision is taken once even when several connections (replicas on one file) race for it.
 import type { Database, Statement } from 'better-sqlite3';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
 
 const patchFields = ['decidedBy', 'decidedAt', 'decisionReason', 'grantMs'] as const;
 
@@ -68,7 +68,7 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       return parseRecord(stmt.get(params));
     },
     async setSlackMessage(id, slack) {
-      slackStmt.run(JSON.stringify({ channel: slack.channel, ts: slack.ts }), id);
+      slackStmt.run(JSON.stringify(slackRef(slack)), id);
     },
     async createGrant(grant: ApprovalGrant) {
       insertGrant.run(grant.id, grant.identity, grant.cluster, grant.createdAt, grant.expiresAt, JSON.stringify(grant));
