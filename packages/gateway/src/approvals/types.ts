@@ -9,7 +9,10 @@ export interface ApprovalRequestSummary {
   method: string;
   /** The raw, classified path (already canonical). */
   path: string;
+  /** The classifier's verb (grants match on it). */
   verb: string;
+  /** The verb the API server authorises (`create` for exec over a GET upgrade): what messages show. */
+  authorizedVerb?: string;
   apiGroup: string;
   resource: string;
   subresource: string;

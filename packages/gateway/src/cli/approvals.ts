@@ -65,7 +65,7 @@ async function slackNotifier(config: Config): Promise<ApprovalNotifier | undefin
 
 function line(record: ApprovalRecord, now: number): string {
   const r = record.request;
-  const target = `${r.verb} ${r.resource === '' ? r.path : `${r.subresource === '' ? r.resource : `${r.resource}/${r.subresource}`}${r.name === '' ? '' : `/${r.name}`}`}${r.namespace === '' ? '' : ` -n ${r.namespace}`}`;
+  const target = `${r.authorizedVerb ?? r.verb} ${r.resource === '' ? r.path : `${r.subresource === '' ? r.resource : `${r.resource}/${r.subresource}`}${r.name === '' ? '' : `/${r.name}`}`}${r.namespace === '' ? '' : ` -n ${r.namespace}`}`;
   const when =
     record.state === 'pending'
       ? `expires in ${formatDuration(Math.max(0, Math.round((record.expiresAt - now) / 1000)) * 1000)}`

@@ -335,6 +335,7 @@ export function createAdmitter(deps: AdmitDeps) {
               method: request.method,
               path: routed.path,
               verb: info.verb,
+              authorizedVerb: authorizationAttributes(info).verb,
               apiGroup: info.apiGroup,
               resource: info.resource,
               subresource: info.subresource,

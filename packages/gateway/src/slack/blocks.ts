@@ -37,6 +37,21 @@ export function escapeSlackText(text: string): string {
   );
 }
 
+/**
+ * Text an agent wrote (its Kubectl-Command, its X-Hoop-Reason): escaped like any text, then shown only
+ * inside a code block, where Slack applies no formatting (`*` `_` `~`). Slack has no escape for
+ * those characters, so backticks — the one way out of a code block — become a look-alike (ˋ), and
+ * `://` gets a zero-width space so no link is made of it.
+ */
+export function escapeAgentText(text: string): string {
+  return escapeSlackText(text).replace(/`/g, '\u02cb').replace(/:\/\//g, `:${zeroWidth}//`);
+}
+
+/** A code block of agent-supplied text: inert whatever it holds. */
+function claimed(text: string, max: number): string {
+  return `\`\`\`${escapeAgentText(truncate(text, max))}\`\`\``;
+}
+
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
 }
@@ -61,11 +76,12 @@ export function slackDate(ms: number): string {
 }
 
 export function describeTarget(request: ApprovalRecord['request']): string {
+  const verb = request.authorizedVerb ?? request.verb;
   const resource = request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`;
   const group = request.apiGroup === '' ? '' : `.${request.apiGroup}`;
   const name = request.name === '' ? '' : `/${request.name}`;
   const ns = request.namespace === '' ? '' : ` -n ${request.namespace}`;
-  return request.resource === '' ? `${request.verb} ${request.path}` : `${request.verb} ${resource}${group}${name}${ns}`;
+  return request.resource === '' ? `${verb} ${request.path}` : `${verb} ${resource}${group}${name}${ns}`;
 }
 
 function isSlackUserId(user: string): boolean {
@@ -85,15 +101,20 @@ function detailBlocks(record: ApprovalRecord): Block[] {
       fields: [
         mrkdwn(`*Who*\n${escapeSlackText(record.identity)} (subject \`${escapeSlackText(truncate(record.subject, 200))}\`)`),
         mrkdwn(`*Groups*\n${truncate(groups, 1000)}`),
-        mrkdwn(`*What*\n\`${escapeSlackText(truncate(target, 500))}\``),
+        // Names come from the agent's path: inline code, with no backtick to break out of it.
+        mrkdwn(`*What*\n\`${escapeAgentText(truncate(target, 500))}\``),
         mrkdwn(`*Runs as*\n\`${escapeSlackText(record.serviceAccount)}\``),
       ],
     },
   ];
+  // The agent's own words: marked as its claim, never formatted, linked or mentioned.
   if (record.kubectlCommand !== undefined && record.kubectlCommand !== '') {
-    blocks.push({ type: 'section', text: mrkdwn(`*Command*\n${code(record.kubectlCommand, 1000)}`) });
+    blocks.push({ type: 'section', text: mrkdwn(`*Command* _(claimed by the agent: its Kubectl-Command header, unverified)_\n${claimed(record.kubectlCommand, 1000)}`) });
   }
-  const why = record.reason === undefined || record.reason.trim() === '' ? '_no reason given (X-Hoop-Reason)_' : `> ${escapeSlackText(truncate(record.reason, 1000)).replace(/\n/g, '\n> ')}`;
+  const why =
+    record.reason === undefined || record.reason.trim() === ''
+      ? '_no reason given (X-Hoop-Reason)_'
+      : `_claimed by the agent (X-Hoop-Reason):_\n${claimed(record.reason, 1000)}`;
   const rule = record.rule === undefined ? escapeSlackText(record.heldBecause) : `${escapeSlackText(record.heldBecause)} — \`${escapeSlackText(record.rule)}\``;
   blocks.push({ type: 'section', text: mrkdwn(`*Why*\n${why}\n*Held by* ${rule}`) });
   if (record.bodySummary !== undefined && record.bodySummary !== '') {
