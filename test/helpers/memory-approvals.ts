@@ -70,7 +70,18 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
     },
     async activeGrants(identity, cluster, now) {
       count('activeGrants');
-      return grants.filter((g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now).map(copy);
+      return grants.filter((g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now && g.revokedAt === undefined).map(copy);
+    },
+    async listGrants(filter = {}) {
+      const at = filter.activeAt;
+      return grants.filter((g) => at === undefined || (g.expiresAt > at && g.revokedAt === undefined)).map(copy);
+    },
+    async revokeGrant(id, by, now) {
+      const found = grants.find((g) => g.id === id);
+      if (found === undefined || found.expiresAt <= now || found.revokedAt !== undefined) return null;
+      found.revokedAt = now;
+      found.revokedBy = by;
+      return copy(found);
     },
   };
 }

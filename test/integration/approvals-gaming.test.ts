@@ -15,7 +15,7 @@ import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
-import { blockActionsBody, postSigned, viewSubmissionBody } from '../helpers/slack-sign.js';
+import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
 
 const secret = 'test-signing-secret';
 const issuer = 'https://idp.test';
@@ -58,6 +58,7 @@ function holdRequest(): HoldRequest {
   return {
     sessionId: 'sess-1',
     identity: 'ci-deployer',
+    issuer,
     subject: 'agent-7',
     groups: ['ci-deployers'],
     request: { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' },
@@ -234,5 +235,35 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const replies = await slack.waitFor('response_url', 2);
     for (const reply of replies) assert.match(String(reply.body['text']), /does not belong to the approval message/);
     assert.equal((await repo.get(record.id))?.state, 'pending');
+  });
+
+  it('"Approve for 15m" names its scope; /hoop grants lists it, /hoop revoke-grant ends it', async () => {
+    const { record, outcome } = await held();
+    const [post] = slack.callsTo('chat.postMessage');
+    const posted = JSON.stringify(post?.body['blocks']);
+    assert.ok(posted.includes('Approve for 15m: agent-7 only, this call'), 'the button says whose and what');
+    assert.ok(posted.includes(`(grant \`g-${record.id}\`): only subject \`agent-7\` (issuer https://idp.test) may repeat \`delete namespaces/prod\` on prod`), posted);
+    assert.equal((await api(`/${record.id}/approve`, 'alice')).status, 200);
+    await click(record, 'UBOB', { action: 'approval.grant', value: `${record.id}:900000`, expectReply: false });
+    assert.equal((await outcome).state, 'approved');
+    const [update] = await slack.waitFor('chat.update');
+    assert.ok(JSON.stringify(update?.body['blocks']).includes(`for 15m — grant \`g-${record.id}\`: only subject \`agent-7\``));
+    const command = async (user: string, text: string) => {
+      const id = `cmd${++responses}`;
+      await postSigned(`${base}/hoop/slack/events`, slashCommandBody({ userId: user, text, responseUrl: slack.responseUrl(id) }), secret);
+      for (;;) {
+        const reply = slack.callsTo('response_url').find((c) => c.body['id'] === id);
+        if (reply !== undefined) return reply.body;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const listed = await command('UALICE', 'grants');
+    assert.ok(JSON.stringify(listed['blocks']).includes(`g-${record.id}`));
+    assert.match(String((await command('UOUTSIDER', 'grants'))['text']), /not an auditor/);
+    const revoked = await command('UALICE', `revoke-grant g-${record.id}`);
+    assert.match(String(revoked['text']), /revoked: agent-7 may no longer repeat it/);
+    assert.equal(repo.grants[0]?.revokedBy, 'slack:UALICE');
+    assert.match(String((await command('UALICE', `revoke-grant g-${record.id}`))['text']), /no active grant/);
+    assert.equal(await service.findGrant({ identity: 'ci-deployer', issuer, subject: 'agent-7' }, 'prod', holdRequest().request), undefined);
   });
 });

@@ -90,6 +90,8 @@ function grant(id: string, overrides: Partial<ApprovalGrant> = {}): ApprovalGran
     id,
     approvalId: 'a-1',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
+    subject: 'agent-7',
     cluster: 'prod',
     verb: 'delete',
     apiGroup: '',
@@ -528,6 +530,16 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         );
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 10), [grant('g-1')]);
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 900_000), []);
+        // Listed, revoked once (on any replica), then active nowhere.
+        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 5 })).map((g) => g.id), ['g-1', 'g-2', 'g-3', 'g-4']);
+        const revoked = await repo.revokeGrant('g-1', 'alice', T0 + 6);
+        assert.deepEqual([revoked?.id, revoked?.revokedBy, revoked?.revokedAt], ['g-1', 'alice', T0 + 6]);
+        assert.equal(await repo.revokeGrant('g-1', 'bob', T0 + 7), null);
+        assert.equal(await repo.revokeGrant('g-2', 'bob', T0 + 11), null, 'an expired grant is not revoked');
+        assert.equal(await repo.revokeGrant('missing', 'bob', T0 + 7), null);
+        assert.deepEqual((await repo.activeGrants('ci-deployer', 'prod', T0 + 8)).map((g) => g.id), ['g-2']);
+        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 8 })).map((g) => g.id), ['g-2', 'g-3', 'g-4']);
+        assert.equal((await repo.listGrants()).find((g) => g.id === 'g-1')?.revokedBy, 'alice');
       }));
 
     test('ping answers while open and refuses once closed', () =>

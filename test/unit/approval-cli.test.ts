@@ -36,6 +36,7 @@ function holdRequest(name: string): HoldRequest {
   return {
     sessionId: 's',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
     subject: 'agent-7',
     groups: [],
     request: { cluster: 'prod', method: 'DELETE', path: `/api/v1/namespaces/${name}`, verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name },
@@ -94,7 +95,7 @@ describe('hoopgate approvals', () => {
     assert.equal(outcome.state, 'approved');
     // The voter comes from the system ($USER says mallory: ignored).
     assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.label, v.via]), [[`cli:uid:${userInfo().uid}`, me, 'cli']]);
-    assert.ok(await gateway.findGrant('ci-deployer', 'prod', holdRequest('prod').request));
+    assert.ok(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request));
     assert.deepEqual(finalized.map((r) => [r.id, r.state]), [[id, 'approved']]);
     const json = capture();
     assert.equal(await run(['list', '--config', 'hoopgate.yaml', '--state', 'approved', '--json'], json.io), 0);
@@ -121,6 +122,28 @@ describe('hoopgate approvals', () => {
     assert.equal(none.stdout(), 'no pending approvals\n');
   });
 
+  it('grants lists the grant bound to its subject; revoke-grant ends it once, as the OS account', async () => {
+    const listed = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], listed.io), 0);
+    const line = listed.stdout().split('\n').find((l) => l.includes('subject agent-7 (https://idp.test)'));
+    assert.ok(line !== undefined, listed.stdout());
+    assert.match(line, /^g-\w+  ci-deployer  subject agent-7 \(https:\/\/idp.test\)  delete namespaces\/prod on prod  as agents\/ci-deployer  granted by cli:.* expires in \d+/);
+    const id = line.split(' ')[0] ?? '';
+    const revoke = capture();
+    assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], revoke.io), 0);
+    assert.equal(revoke.stdout(), `${id}: revoked by ${me}\n`);
+    const again = capture();
+    assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], again.io), 1);
+    assert.match(again.stderr(), /no active grant with this ID \(unknown, expired or already revoked\); nothing was changed/);
+    assert.equal(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request), undefined);
+    const all = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml', '--all'], all.io), 0);
+    assert.match(all.stdout(), new RegExp(`^${id} .* revoked by cli:`, 'm'));
+    const none = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], none.io), 0);
+    assert.equal(none.stdout(), 'no active grants\n');
+  });
+
   it('refuses bad command lines with a UsageError and a bad config with exit 1', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--config', 'hoopgate.yaml'], /missing subcommand/],
@@ -131,6 +154,9 @@ describe('hoopgate approvals', () => {
       [['deny', 'x', '--config', 'hoopgate.yaml', '--grant', '15m'], /--grant applies to approve only/],
       [['list', '--config', 'hoopgate.yaml', '--state', 'weird'], /--state must be one of/],
       [['list'], /option --config is required/],
+      [['revoke-grant', '--config', 'hoopgate.yaml'], /revoke-grant needs the grant ID/],
+      [['grants', 'x', '--config', 'hoopgate.yaml'], /grants takes no ID/],
+      [['list', '--all', '--config', 'hoopgate.yaml'], /--all applies to grants only/],
     ];
     for (const [argv, message] of cases) {
       await assert.rejects(run(argv, capture().io), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));

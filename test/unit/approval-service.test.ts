@@ -16,10 +16,13 @@ const baseConfig: ApprovalConfig = {
   maxPendingPerIdentity: 10,
 };
 
+const agent7 = { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' };
+
 export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
   return {
     sessionId: 'sess-1',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
     subject: 'agent-7',
     email: 'agent@example.com',
     groups: ['ci-deployers'],
@@ -251,18 +254,31 @@ for (const [name, makeRepo] of factories) {
       assert.equal(result.ok && result.record.grantMs, 900_000);
       assert.equal((await held).state, 'approved');
       const shape = holdRequest().request;
-      const grant = await service.findGrant('ci-deployer', 'prod', shape, now + 1);
+      const grant = await service.findGrant(agent7, 'prod', shape, now + 1);
       assert.ok(grant);
       assert.equal(grant.approvalId, pending.id);
       assert.equal(grant.expiresAt, 1_000_000 + 900_000);
       assert.equal(grant.serviceAccount, 'agents/ci-deployer');
       assert.equal(grant.grantedBy, 'label-U1');
-      assert.equal(await service.findGrant('ci-deployer', 'prod', { ...shape, name: 'staging' }, now + 1), undefined);
-      assert.equal(await service.findGrant('ci-deployer', 'dev', shape, now + 1), undefined);
-      assert.equal(await service.findGrant('other', 'prod', shape, now + 1), undefined);
-      assert.equal(await service.findGrant('ci-deployer', 'prod', { ...shape, verb: 'get' }, now + 1), undefined);
+      assert.equal(await service.findGrant(agent7, 'prod', { ...shape, name: 'staging' }, now + 1), undefined);
+      assert.equal(await service.findGrant(agent7, 'dev', shape, now + 1), undefined);
+      assert.equal(await service.findGrant({ ...agent7, identity: 'other' }, 'prod', shape, now + 1), undefined);
+      // Another subject of the same identity (same group), or the same sub from another issuer: not covered.
+      assert.equal(await service.findGrant({ ...agent7, subject: 'agent-8' }, 'prod', shape, now + 1), undefined);
+      assert.equal(await service.findGrant({ ...agent7, issuer: 'https://other.test' }, 'prod', shape, now + 1), undefined);
+      assert.equal(grant.subject, 'agent-7');
+      assert.equal(grant.issuer, 'https://idp.test');
+      // Listed while active, revoked once, then gone for everyone.
+      assert.deepEqual((await service.grants()).map((g) => g.id), [grant.id]);
+      const revoked = await service.revokeGrant(grant.id, 'alice');
+      assert.equal(revoked?.revokedBy, 'alice');
+      assert.equal(await service.revokeGrant(grant.id, 'bob'), null, 'revoked once');
+      assert.equal(await service.findGrant(agent7, 'prod', shape, now + 1), undefined, 'a revoked grant allows nothing');
+      assert.deepEqual(await service.grants(), []);
+      assert.equal((await service.grants({ all: true }))[0]?.revokedAt, now);
+      assert.equal(await service.findGrant(agent7, 'prod', { ...shape, verb: 'get' }, now + 1), undefined);
       now += 900_000;
-      assert.equal(await service.findGrant('ci-deployer', 'prod', shape, now), undefined, 'expired grant');
+      assert.equal(await service.findGrant(agent7, 'prod', shape, now), undefined, 'expired grant');
       await close();
     });
 

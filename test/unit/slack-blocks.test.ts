@@ -21,6 +21,7 @@ const record: ApprovalRecord = {
   holder: 'r1',
   sessionId: 's1',
   identity: 'ci-deployer',
+  issuer: 'https://idp.test',
   subject: 'agent-7',
   email: 'a@example.com',
   groups: ['ci', '<!here>'],
@@ -70,9 +71,14 @@ describe('slack blocks', () => {
       [
         ['approval.approve', 'abc123', 'Approve'],
         ['approval.deny', 'abc123', 'Deny'],
-        ['approval.grant', 'abc123:900000', 'Approve for 15m'],
-        ['approval.grant.1', 'abc123:3600000', 'Approve for 1h'],
+        ['approval.grant', 'abc123:900000', 'Approve for 15m: agent-7 only, this call'],
+        ['approval.grant.1', 'abc123:3600000', 'Approve for 1h: agent-7 only, this call'],
       ],
+    );
+    // The grant's exact scope is spelled out next to the buttons.
+    assert.ok(
+      all.includes('*Approve for …* (grant `g-abc123`): only subject `agent-7` (issuer https://idp.test) may repeat `patch deployments/scale.apps/web -n shop` on prod (any body), as `agents/ci-deployer-elevated`, without asking'),
+      all,
     );
     for (const b of buttons.slice(2)) assert.match(b.action_id, grantActionPattern);
     assert.equal(new Set(buttons.map((b) => b.action_id)).size, buttons.length, 'action ids unique within the block');

@@ -13,6 +13,8 @@ import type { ApprovalService, DecideRefusal } from './service.js';
 import type { ApprovalState } from './types.js';
 
 export const approvalsApiPrefix = '/hoop/v1/approvals';
+/** GET /hoop/v1/grants[?all=true] lists grants; DELETE /hoop/v1/grants/ID revokes one. Same authentication. */
+export const grantsApiPrefix = '/hoop/v1/grants';
 
 export interface ApprovalsApiDeps {
   service: ApprovalService;
@@ -94,6 +96,7 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
   const maxBodyBytes = deps.maxBodyBytes ?? 16 * 1024;
 
   return async (ctx, next) => {
+    if (ctx.path === grantsApiPrefix || ctx.path.startsWith(`${grantsApiPrefix}/`)) return grantsRoute(ctx);
     if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return next();
     const rest = ctx.path.slice(approvalsApiPrefix.length).split('/').filter((s) => s !== '');
     const [id, action, extra] = rest;
@@ -107,17 +110,9 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
     }
 
-    let principal: Principal;
-    try {
-      principal = await authenticate(ctx);
-    } catch (error) {
-      return refuse(ctx, statusFromError(toHoopError(error)));
-    }
+    const principal = await approver(ctx);
+    if (principal === undefined) return;
     const who = principal.email ?? principal.username;
-    if (!isOidcApprover(principal, approverGroups)) {
-      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
-      return refuse(ctx, buildStatus(403, 'Forbidden', `${who} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
-    }
 
     try {
       if (isList) {
@@ -163,4 +158,46 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       return refuse(ctx, statusFromError(toHoopError(error)));
     }
   };
+
+  /** The caller when it is an approver; otherwise the refusal is sent and undefined returned. */
+  async function approver(ctx: Koa.Context): Promise<Principal | undefined> {
+    let principal: Principal;
+    try {
+      principal = await authenticate(ctx);
+    } catch (error) {
+      refuse(ctx, statusFromError(toHoopError(error)));
+      return undefined;
+    }
+    if (!isOidcApprover(principal, approverGroups)) {
+      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
+      refuse(ctx, buildStatus(403, 'Forbidden', `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
+      return undefined;
+    }
+    return principal;
+  }
+
+  async function grantsRoute(ctx: Koa.Context): Promise<void> {
+    const [id, extra] = ctx.path.slice(grantsApiPrefix.length).split('/').filter((s) => s !== '');
+    if (extra !== undefined) return refuse(ctx, buildStatus(404, 'NotFound', `no such grants endpoint ${ctx.path}`));
+    const wanted = id === undefined ? 'GET' : 'DELETE';
+    if (ctx.method !== wanted) {
+      ctx.set('Allow', wanted);
+      return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
+    }
+    const principal = await approver(ctx);
+    if (principal === undefined) return;
+    try {
+      if (id === undefined) {
+        const items = await service.grants({ all: ctx.query['all'] === 'true' });
+        return send(ctx, 200, { kind: 'GrantList', items });
+      }
+      const revoked = await service.revokeGrant(id, principal.email ?? principal.username);
+      if (revoked === null) {
+        return refuse(ctx, buildStatus(404, 'NotFound', `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`, { name: id, kind: 'grants' }));
+      }
+      return send(ctx, 200, revoked);
+    } catch (error) {
+      return refuse(ctx, statusFromError(toHoopError(error)));
+    }
+  }
 }

@@ -16,6 +16,7 @@ import type {
   ApprovalVote,
   SlackMessageRef,
 } from './types.js';
+import { grantIdOf } from './types.js';
 
 /** Where approvals are shown to humans (Slack); every method is best effort, never blocks a decision. */
 export interface ApprovalNotifier {
@@ -52,13 +53,25 @@ export type DecideRefusal = 'not-found' | 'not-pending' | 'already-voted' | 'sel
 
 export type DecideResult = { ok: true; record: ApprovalRecord } | { ok: false; why: DecideRefusal; record?: ApprovalRecord };
 
+/** Who may use a grant: the identity and the exact principal that asked for the approval. */
+export interface GrantHolder {
+  identity: string;
+  issuer: string;
+  subject: string;
+}
+
 /** The parts of a classified request a grant is matched on. */
 export type GrantQuery = Pick<ApprovalRequestSummary, 'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'>;
 
 export interface ApprovalService {
   hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;
   decide(id: string, input: DecideInput): Promise<DecideResult>;
-  findGrant(identity: string, cluster: string, info: GrantQuery, now?: number): Promise<ApprovalGrant | undefined>;
+  /** A grant valid now for exactly this principal (issuer + subject) of this identity, and this request shape. */
+  findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now?: number): Promise<ApprovalGrant | undefined>;
+  /** Grants, active ones only unless `all`. */
+  grants(options?: { all?: boolean }): Promise<ApprovalGrant[]>;
+  /** Ends a grant at once; null when it is unknown, expired or already revoked. */
+  revokeGrant(id: string, by: string): Promise<ApprovalGrant | null>;
   /** Expires overdue pending approvals (any replica's). */
   sweep(): Promise<number>;
   /** At start: this replica's pendings from a previous run → cancelled; overdue ones → expired. */
@@ -329,9 +342,12 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (input.grantMs !== undefined) {
         const r = approved.request;
         await repo.createGrant({
-          id: idGen(),
+          id: grantIdOf(id),
           approvalId: id,
           identity: approved.identity,
+          // Bound to the principal that asked, not every subject the identity maps.
+          issuer: approved.issuer ?? '',
+          subject: approved.subject,
           cluster: r.cluster,
           verb: r.verb,
           apiGroup: r.apiGroup,
@@ -351,11 +367,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return { ok: true, record: approved };
   }
 
-  async function findGrant(identity: string, cluster: string, info: GrantQuery, now = clock()): Promise<ApprovalGrant | undefined> {
-    const grants = await repo.activeGrants(identity, cluster, now);
+  async function findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now = clock()): Promise<ApprovalGrant | undefined> {
+    const grants = await repo.activeGrants(who.identity, cluster, now);
     return grants.find(
       (g) =>
         g.expiresAt > now &&
+        g.revokedAt === undefined &&
+        g.issuer === who.issuer &&
+        g.subject === who.subject &&
         g.verb === info.verb &&
         g.apiGroup === info.apiGroup &&
         g.resource === info.resource &&
@@ -394,6 +413,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     hold,
     decide,
     findGrant,
+    grants: (options) => repo.listGrants(options?.all === true ? {} : { activeAt: clock() }),
+    revokeGrant: (id, by) => repo.revokeGrant(id, by, clock()),
     sweep,
     cancelOrphans,
     list: (filter) => repo.list(filter?.state === undefined ? undefined : { state: filter.state }),

@@ -40,6 +40,8 @@ export interface ApprovalRecord {
   holder: string;
   sessionId: string;
   identity: string;
+  /** The requesting token's issuer and subject: a grant binds to exactly this principal. */
+  issuer?: string;
   subject: string;
   email?: string;
   groups: readonly string[];
@@ -76,6 +78,9 @@ export interface ApprovalGrant {
   id: string;
   approvalId: string;
   identity: string;
+  /** Only this principal (issuer + sub) may use the grant, not every subject of the identity. */
+  issuer: string;
+  subject: string;
   cluster: string;
   /** The request shape the grant covers: same verb, group, resource, subresource, namespace (and name). */
   verb: string;
@@ -88,6 +93,8 @@ export interface ApprovalGrant {
   grantedBy: string;
   createdAt: number;
   expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
 }
 
 export interface ApprovalRepository {
@@ -106,8 +113,12 @@ export interface ApprovalRepository {
   /** Non-state fields only (the Slack message coordinates). */
   setSlackMessage(id: string, slack: SlackMessageRef): Promise<void>;
   createGrant(grant: ApprovalGrant): Promise<void>;
-  /** Grants of this identity on this cluster still valid at `now`. */
+  /** Grants of this identity on this cluster still valid (not expired, not revoked) at `now`. */
   activeGrants(identity: string, cluster: string, now: number): Promise<ApprovalGrant[]>;
+  /** Grants in creation order; with `activeAt`, only those valid then. */
+  listGrants(filter?: { activeAt?: number }): Promise<ApprovalGrant[]>;
+  /** Ends a grant now, once: returns it revoked, or null when it is unknown, expired or already revoked. */
+  revokeGrant(id: string, by: string, now: number): Promise<ApprovalGrant | null>;
 }
 
 /** The stored form of a message reference: known fields only. */
@@ -118,4 +129,9 @@ export function slackRef(slack: SlackMessageRef): SlackMessageRef {
     ...(slack.team === undefined ? {} : { team: slack.team }),
     ...(slack.appId === undefined ? {} : { appId: slack.appId }),
   };
+}
+
+/** A grant's id is derived from its approval's, so the approval message can name it before it exists. */
+export function grantIdOf(approvalId: string): string {
+  return `g-${approvalId}`;
 }

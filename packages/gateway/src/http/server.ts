@@ -52,7 +52,7 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
       return;
     }
     if (route === '/hoop/slack/events' && deps.slackRoute !== undefined) return deps.slackRoute(ctx, next);
-    if (route.startsWith('/hoop/v1/approvals') && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
+    if ((route.startsWith('/hoop/v1/approvals') || route.startsWith('/hoop/v1/grants')) && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
     if ((route === '/hoop/v1/token' || route.startsWith('/hoop/.well-known/')) && deps.samlRoute !== undefined) return deps.samlRoute(ctx, next);
     return sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${route}`));
   });

@@ -272,7 +272,7 @@ export function createAdmitter(deps: AdmitDeps) {
     try {
       decision = await decide(identity, mapped.index, info, cluster);
       if (decision.effect === 'approve' && deps.approvals !== undefined) {
-        const grant = await deps.approvals.findGrant(identity.name, routed.cluster, info, clock());
+        const grant = await deps.approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, routed.cluster, info, clock());
         if (grant !== undefined) {
           decision = {
             effect: 'allow',
@@ -327,6 +327,7 @@ export function createAdmitter(deps: AdmitDeps) {
           {
             sessionId: audit.sessionId,
             identity: identity.name,
+            issuer: principal.issuer,
             subject: principal.subject,
             ...(principal.email === undefined ? {} : { email: principal.email }),
             groups: principal.groups,

@@ -212,7 +212,15 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     if (!result.ok) await reply(to, { text: refusalText[result.why](result.record) });
   }
 
-  const hoop = createHoopCommand({ pending: () => service().pending(), isAuditor, command: slack.command, ...(deps.audit === undefined ? {} : { audit: deps.audit }) });
+  const hoop = createHoopCommand({
+    pending: () => service().pending(),
+    grants: () => service().grants(),
+    revokeGrant: (id, by) => service().revokeGrant(id, by),
+    isApprover,
+    isAuditor,
+    command: slack.command,
+    ...(deps.audit === undefined ? {} : { audit: deps.audit }),
+  });
 
   /**
    * A click counts only when its workspace, app, channel and message are those of the stored approval

@@ -3,7 +3,7 @@
 // https://docs.slack.dev/messaging/formatting-message-text#escaping
 import type { SessionSummaryView, TimelineEntryView } from '../audit/reader.js';
 import type { types as SlackTypes } from '@slack/bolt';
-import type { ApprovalRecord, ApprovalVote } from '../approvals/types.js';
+import { grantIdOf, type ApprovalGrant, type ApprovalRecord, type ApprovalVote } from '../approvals/types.js';
 import { formatDuration } from '../config/values.js';
 
 export type Block = SlackTypes.KnownBlock;
@@ -129,24 +129,31 @@ function fallbackText(record: ApprovalRecord, prefix: string): string {
 
 /** The interactive message posted when a request is held. */
 export function buildApprovalMessage(record: ApprovalRecord, grantOptionsMs: readonly number[]): { text: string; blocks: Block[] } {
+  const grantOptions = grantOptionsMs.filter((ms) => ms > 0).slice(0, 3);
   const buttons: ButtonElement[] = [
     { type: 'button', action_id: actionIds.approve, text: plain('Approve'), style: 'primary', value: record.id },
     { type: 'button', action_id: actionIds.deny, text: plain('Deny'), style: 'danger', value: record.id },
-    ...grantOptionsMs.filter((ms) => ms > 0).slice(0, 3).map(
+    ...grantOptions.map(
       (ms, i): ButtonElement => ({
         type: 'button',
         action_id: i === 0 ? actionIds.grant : `${actionIds.grant}.${i}`,
-        text: plain(`Approve for ${formatDuration(ms)}`),
+        // Button text holds 75 characters: the scope in short, the message says it in full.
+        text: plain(`Approve for ${formatDuration(ms)}: ${record.subject} only, this call`, 75),
         value: `${record.id}:${ms}`,
       }),
     ),
   ];
+  const scope: Block[] =
+    grantOptions.length === 0
+      ? []
+      : [{ type: 'context', elements: [mrkdwn(`*Approve for …* (grant \`${escapeSlackText(grantIdOf(record.id))}\`): ${scopeOf(record)}, until it expires or is revoked (\`/hoop revoke-grant\`)`)] }];
   return {
     text: fallbackText(record, 'Approval needed'),
     blocks: [
       { type: 'header', text: plain(`Approval needed: ${describeTarget(record.request)}`) },
       ...detailBlocks(record),
       { type: 'context', elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+      ...scope,
       { type: 'actions', block_id: 'approval.actions', elements: buttons },
     ],
   };
@@ -167,7 +174,7 @@ export function buildFinalMessage(record: ApprovalRecord): { text: string; block
   switch (record.state) {
     case 'approved':
       who = `approved by ${record.votes.length === 0 ? escapeSlackText(record.decidedBy ?? 'unknown') : record.votes.map(formatVoter).join(', ')}`;
-      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)}`;
+      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)} — grant \`${escapeSlackText(grantIdOf(record.id))}\`: ${scopeOf(record)}`;
       break;
     case 'denied':
       who = `denied by ${escapeSlackText(record.decidedBy ?? 'unknown')}`;
@@ -279,6 +286,25 @@ export function buildPendingBlocks(records: readonly ApprovalRecord[]): Block[] 
     (r) => `\`${escapeSlackText(r.id)}\` ${escapeSlackText(r.identity)}: \`${escapeSlackText(truncate(describeTarget(r.request), 200))}\` on ${escapeSlackText(r.request.cluster)} · expires ${slackDate(r.expiresAt)} · ${r.votes.length} vote(s)`,
   );
   return [{ type: 'section', text: mrkdwn(`*Pending approvals*\n${lines.join('\n')}`) }];
+}
+
+/** A grant's exact scope, in words: who may repeat what, where, as whom. */
+export function grantScope(g: Pick<ApprovalGrant, 'subject' | 'issuer' | 'cluster' | 'serviceAccount'> & { request: ApprovalRecord['request'] }): string {
+  return `only subject \`${escapeAgentText(truncate(g.subject, 200))}\` (issuer ${escapeSlackText(g.issuer === '' ? 'unknown' : g.issuer)}) may repeat \`${escapeAgentText(truncate(describeTarget(g.request), 300))}\` on ${escapeSlackText(g.cluster)} (any body), as \`${escapeSlackText(g.serviceAccount)}\`, without asking`;
+}
+
+function scopeOf(record: ApprovalRecord): string {
+  return grantScope({ subject: record.subject, issuer: record.issuer ?? '', cluster: record.request.cluster, serviceAccount: record.serviceAccount, request: record.request });
+}
+
+/** `/hoop grants`: each active grant with its scope and expiry. */
+export function buildGrantsBlocks(grants: readonly ApprovalGrant[]): Block[] {
+  if (grants.length === 0) return [{ type: 'section', text: mrkdwn('*Active grants*\nnone') }];
+  const lines = grants.slice(0, 30).map((g) => {
+    const request = { cluster: g.cluster, method: '', path: '', verb: g.verb, apiGroup: g.apiGroup, resource: g.resource, subresource: g.subresource, namespace: g.namespace, name: g.name };
+    return `\`${escapeSlackText(g.id)}\` ${escapeSlackText(g.identity)}: ${grantScope({ ...g, request })} · until ${slackDate(g.expiresAt)} · granted by ${escapeSlackText(g.grantedBy)}`;
+  });
+  return [{ type: 'section', text: mrkdwn(truncate(`*Active grants* (revoke: \`/hoop revoke-grant ID\`)\n${lines.join('\n')}`, 3000)) }];
 }
 
 /** One identity's line of the least-privilege digest and of `/hoop privileges` (issue #8). */

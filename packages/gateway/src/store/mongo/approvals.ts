@@ -65,8 +65,21 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
       await grants.insertOne({ _id: id, ...rest }, { writeConcern: durable });
     },
     async activeGrants(identity, cluster, now) {
-      const docs = await grants.find({ identity, cluster, expiresAt: { $gt: now } }).sort({ createdAt: 1 }).toArray();
+      const docs = await grants.find({ identity, cluster, expiresAt: { $gt: now }, revokedAt: { $exists: false } }).sort({ createdAt: 1 }).toArray();
       return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
+    },
+    async listGrants(filter = {}) {
+      const query = filter.activeAt === undefined ? {} : { expiresAt: { $gt: filter.activeAt }, revokedAt: { $exists: false } };
+      const docs = await grants.find(query).sort({ createdAt: 1, _id: 1 }).toArray();
+      return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
+    },
+    async revokeGrant(id, by, now) {
+      const doc = await grants.findOneAndUpdate(
+        { _id: id, expiresAt: { $gt: now }, revokedAt: { $exists: false } },
+        { $set: { revokedAt: now, revokedBy: by } },
+        after,
+      );
+      return fromDoc(doc) as ApprovalGrant | null;
     },
   };
 }

@@ -28,6 +28,13 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
   const grantsStmt = db.prepare(
     'SELECT doc FROM approval_grants WHERE identity = ? AND cluster = ? AND expires_at > ? ORDER BY created_at',
   ) as Statement<[string, string, number], { doc: string }>;
+  const listGrantsStmt = db.prepare('SELECT doc FROM approval_grants ORDER BY created_at, id') as Statement<[], { doc: string }>;
+  const listActiveStmt = db.prepare('SELECT doc FROM approval_grants WHERE expires_at > ? ORDER BY created_at, id') as Statement<[number], { doc: string }>;
+  // A revoked grant's expires_at becomes the revocation time, so every "active" query excludes it.
+  const revokeStmt = db.prepare(
+    `UPDATE approval_grants SET expires_at = @now, doc = json_set(doc, '$.revokedAt', @now, '$.revokedBy', @by)
+     WHERE id = @id AND expires_at > @now AND json_extract(doc, '$.revokedAt') IS NULL RETURNING doc`,
+  ) as Statement<[{ id: string; by: string; now: number }], { doc: string }>;
   const transitionStmts = new Map<string, Statement<[Record<string, unknown>], { state: string; doc: string }>>();
 
   return {
@@ -75,6 +82,14 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
     },
     async activeGrants(identity, cluster, now) {
       return grantsStmt.all(identity, cluster, now).map((row) => JSON.parse(row.doc) as ApprovalGrant);
+    },
+    async listGrants(filter = {}) {
+      const rows = filter.activeAt === undefined ? listGrantsStmt.all() : listActiveStmt.all(filter.activeAt);
+      return rows.map((row) => JSON.parse(row.doc) as ApprovalGrant);
+    },
+    async revokeGrant(id, by, now) {
+      const row = revokeStmt.get({ id, by, now });
+      return row === undefined ? null : (JSON.parse(row.doc) as ApprovalGrant);
     },
   };
 }
