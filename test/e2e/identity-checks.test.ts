@@ -1,6 +1,6 @@
 // Issue #12 item 6 through the running gateway: an Impersonate-* refusal names who tried; cluster-wide
 // lists under the gateway-namespace default are refused; a stray Upgrade on a non-exec path is refused
-// before admission (no decision, hold or token).
+// before admission (no decision, hold or token). Item 5: one identity's held requests are capped (429).
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
@@ -40,7 +40,7 @@ function rawUpgrade(world: TestWorld, path: string, token: string, timeoutMs = 8
 describe('identity and token checks through the gateway (issue #12 item 6)', () => {
   let world: TestWorld;
   before(async () => {
-    world = await startTestWorld();
+    world = await startTestWorld({ editConfig: (document) => ((document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = 1) });
   });
   after(async () => {
     await world?.assertNoCanaryLeaked();
@@ -104,5 +104,28 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
     const non = await rawUpgrade(world, '/version', token);
     assert.match(non, /^HTTP\/1\.1 400 Bad Request\r\n/);
     assert.match(non, /not a non-resource path/);
+  });
+
+  test('one identity over approval.maxPendingPerIdentity gets 429 with Retry-After; an identical request joins the pending one', async () => {
+    const token = await world.token('ci-deployer');
+    const headers = { authorization: `Bearer ${token}` };
+    const controller = new AbortController();
+    // ci-deployer may not list pods in prod: held for approval (escalate).
+    const first = world.call('/api/v1/namespaces/prod/pods', { headers, signal: controller.signal }).catch((e: unknown) => e);
+    for (let i = 0; (await world.gateway.approvals.pending()).length === 0; i += 1) {
+      assert.ok(i < 200, 'the first request is held');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const same = world.call('/api/v1/namespaces/prod/pods', { headers, signal: controller.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await world.gateway.approvals.pending()).length, 1, 'the identical request joined the pending approval');
+    const over = await world.call('/api/v1/namespaces/prod/services', { headers });
+    assertStatus(over, 429, 'TooManyRequests', /identity "ci-deployer" already has 1 requests waiting for approval \(approval.maxPendingPerIdentity: 1\); wait for a decision or retry in \d+s/);
+    const retryAfter = Number(over.headers['retry-after']);
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 30, String(over.headers['retry-after']));
+    assert.equal(over.json().details.retryAfterSeconds, retryAfter);
+    assert.equal((await world.gateway.approvals.pending()).length, 1, 'nothing more was held');
+    controller.abort();
+    await Promise.all([first, same]);
   });
 });

@@ -56,6 +56,11 @@ export interface ApprovalRecord {
   bodySummary?: string;
   /** The account the call runs as once approved. */
   serviceAccount: string;
+  /**
+   * SHA-256 over issuer, subject, identity, cluster, method, path and the body's SHA-256: an identical
+   * request arriving while this one is pending joins it instead of opening another approval.
+   */
+  fingerprint?: string;
   votes: readonly ApprovalVote[];
   decidedBy?: string;
   decidedAt?: number;

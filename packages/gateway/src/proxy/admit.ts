@@ -2,7 +2,7 @@
 // upgrade (exec/attach/port-forward) path: route → canonical check → classify → authenticate →
 // map identity → decide (deny / require / RBAC / escalate) → record (write before forward) →
 // hold for approval → mint the ServiceAccount token. Refusals are recorded too, then thrown.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditHandle, AuditStart } from '../audit/types.js';
@@ -349,6 +349,7 @@ export function createAdmitter(deps: AdmitDeps) {
             ...(decision.rule === undefined ? {} : { rule: decision.rule }),
             ...(maskedBody === undefined ? {} : { bodySummary: maskedBody.slice(0, 2000) }),
             serviceAccount: decision.serviceAccount,
+            fingerprint: requestFingerprint([principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path], request.body),
           },
           request.signal,
         );
@@ -427,6 +428,12 @@ export function createAdmitter(deps: AdmitDeps) {
 }
 
 export type Admitter = ReturnType<typeof createAdmitter>;
+
+/** Identical requests (same principal, identity, call and body) share one approval. */
+function requestFingerprint(parts: readonly string[], body: Buffer | undefined): string {
+  const bodyHash = createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
+  return createHash('sha256').update(JSON.stringify([...parts, bodyHash])).digest('hex');
+}
 
 function headerField<K extends string>(request: IncomingRequest, header: string, key: K): Partial<Record<K, string>> {
   const value = request.headers[header];

@@ -46,10 +46,12 @@ export interface UpgradeDeps {
 
 function writeRefusal(socket: Duplex, error: HoopError, requestId?: string): void {
   const body = JSON.stringify(statusFromError(error));
-  const reasonPhrase = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+  const reasonPhrase =
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+  const retryAfter = error.details?.['retryAfterSeconds'];
   socket.end(
     `HTTP/1.1 ${error.status} ${reasonPhrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `${requestId === undefined ? '' : `Audit-Id: ${requestId}\r\n`}Connection: close\r\n\r\n${body}`,
+      `${requestId === undefined ? '' : `Audit-Id: ${requestId}\r\n`}${typeof retryAfter === 'number' ? `Retry-After: ${retryAfter}\r\n` : ''}Connection: close\r\n\r\n${body}`,
   );
 }
 

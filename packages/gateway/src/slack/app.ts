@@ -5,6 +5,7 @@ import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger
 import type Koa from 'koa';
 import type { ApprovalNotifier, ApprovalService, DecideRefusal } from '../approvals/service.js';
 import { personKeys } from '../approvals/people.js';
+import type { LimitedNotifier } from '../approvals/post-limit.js';
 import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../config/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -41,9 +42,12 @@ function toBoltLogger(logger: Logger): BoltLogger {
   };
 }
 
-export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): ApprovalNotifier {
+export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): LimitedNotifier {
   const { client, channel, grantOptionsMs } = deps;
   return {
+    async notice(text) {
+      await client.chat.postMessage({ channel, text: escapeSlackText(text), unfurl_links: false, unfurl_media: false });
+    },
     async posted(record) {
       const message = buildApprovalMessage(record, grantOptionsMs);
       const result = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
