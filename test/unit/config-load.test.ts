@@ -263,9 +263,9 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   { name: 'a bare approver group with several issuers', edit: (d) => {
       d.oidc.issuers.push({ issuer: 'https://other.example', audience: 'hoopgate' });
       d.approval = { approvers: { oidcGroups: ['platform-oncall'] } };
-    }, issues: [['approval.approvers.oidcGroups[0]', 'a bare group name is ambiguous with 2 oidc.issuers (a token from any of them with group "platform-oncall" would make an approver); write { issuer: https://idp.example, group: platform-oncall } naming the issuer whose group it is']] },
+    }, issues: [['approval.approvers.oidcGroups[0]', 'a bare group name is ambiguous with 2 issuers (oidc.issuers and saml.idps: a token from any of them with group "platform-oncall" would make an approver); write { issuer: https://idp.example, group: platform-oncall } naming the issuer whose group it is']] },
   { name: 'an approver group of an unknown issuer', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.exampel', group: 'oncall' }] } }),
-    issues: [['approval.approvers.oidcGroups[0].issuer', 'unknown issuer "https://idp.exampel" (not in oidc.issuers) (did you mean "https://idp.example"?)']] },
+    issues: [['approval.approvers.oidcGroups[0].issuer', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']] },
   { name: 'an approver group without its group', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.example' }] } }),
     issues: [['approval.approvers.oidcGroups[0].group', 'required']] },
   { name: 'a person with one identity', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE' }] } }),

@@ -345,11 +345,11 @@ function checkApprovers(config: DeepPartial<Config>, issuers: readonly string[],
       report(
         cx,
         where,
-        `a bare group name is ambiguous with ${issuers.length} oidc.issuers (a token from any of them with group ${JSON.stringify(entry.group)} would make an approver); ` +
+        `a bare group name is ambiguous with ${issuers.length} issuers (oidc.issuers and saml.idps: a token from any of them with group ${JSON.stringify(entry.group)} would make an approver); ` +
           `write { issuer: ${issuers[0]}, group: ${entry.group} } naming the issuer whose group it is`,
       );
     } else if (entry.issuer !== '' && !issuers.includes(entry.issuer)) {
-      report(cx, pathOf(where, 'issuer'), `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers)${didYouMean(entry.issuer, issuers)}`);
+      report(cx, pathOf(where, 'issuer'), `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers nor saml.idps)${didYouMean(entry.issuer, issuers)}`);
     }
   });
   const seen = new Map<string, string>();
