@@ -22,6 +22,8 @@ describe('just-in-time approval in Slack', () => {
   before(async () => {
     slack = await startSlackServer();
     world = await startTestWorld({
+      // A second agent in the same group: the same identity, another subject.
+      extraClients: [{ clientId: 'ci-deployer-2', clientSecret: 'ci-deployer-2-secret', groups: ['ci-deployers'] }],
       editConfig: (document) => {
         document['slack'] = { botToken: 'xoxb-e2e', signingSecret, channel: 'C0APPROVALS', apiUrl: slack.apiUrl };
         const approval = document['approval'] as Record<string, unknown>;
@@ -196,6 +198,18 @@ describe('just-in-time approval in Slack', () => {
     const events = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
     const granted = events.filter((e) => (e.data['decision'] as { reason: string }).reason === 'grant');
     assert.ok(granted.length >= 1, 'the grant use is recorded as such');
+
+    // The grant binds to the subject that asked: another agent of the same identity is held, not let through.
+    const token = await world.token('ci-deployer-2');
+    const controller = new AbortController();
+    const other = world
+      .call('/api/v1/namespaces/guarded/configmaps/settings', { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+      .catch((error: unknown) => error);
+    const held = await heldRecord((r) => r.request.namespace === 'guarded' && r.subject === 'ci-deployer-2');
+    assert.equal(held.identity, 'ci-deployer');
+    assert.equal(slack.callsTo('chat.postMessage').length, posts + 1, 'a new approval message for the other subject');
+    controller.abort();
+    await other;
   });
 
   test('/hoop replay shows the session with its approval; a non-auditor is refused', async () => {

@@ -1,6 +1,6 @@
 // An in-memory ApprovalRepository with the same compare-and-set semantics as the real stores, for
 // tests of the approval state machine. Records are copied in and out so callers cannot mutate state.
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository, ApprovalState, ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository, type ApprovalState, type ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
 
 export interface MemoryApprovalRepository extends ApprovalRepository {
   /** Every grant created, for assertions. */
@@ -46,7 +46,7 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
       count('addVote');
       const found = records.get(id);
       if (found === undefined || found.state !== 'pending') return null;
-      if (found.votes.some((v) => v.user === vote.user)) return null;
+      if (found.votes.some((v) => v.user === vote.user || (v.keys ?? []).some((k) => (vote.keys ?? []).includes(k)))) return null;
       const next = { ...found, votes: [...found.votes, copy(vote)] };
       records.set(id, next);
       return copy(next);
@@ -62,7 +62,7 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
     async setSlackMessage(id, slack) {
       count('setSlackMessage');
       const found = records.get(id);
-      if (found !== undefined) records.set(id, { ...found, slack: { ...slack } });
+      if (found !== undefined) records.set(id, { ...found, slack: slackRef(slack) });
     },
     async createGrant(grant) {
       count('createGrant');
@@ -70,7 +70,18 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
     },
     async activeGrants(identity, cluster, now) {
       count('activeGrants');
-      return grants.filter((g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now).map(copy);
+      return grants.filter((g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now && g.revokedAt === undefined).map(copy);
+    },
+    async listGrants(filter = {}) {
+      const at = filter.activeAt;
+      return grants.filter((g) => at === undefined || (g.expiresAt > at && g.revokedAt === undefined)).map(copy);
+    },
+    async revokeGrant(id, by, now) {
+      const found = grants.find((g) => g.id === id);
+      if (found === undefined || found.expiresAt <= now || found.revokedAt !== undefined) return null;
+      found.revokedAt = now;
+      found.revokedBy = by;
+      return copy(found);
     },
   };
 }

@@ -64,7 +64,8 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
       case 'auth.test':
         return { ok: true, user_id: 'UBOT', bot_id: 'BBOT', team_id: 'T1' };
       case 'chat.postMessage':
-        return { ok: true, channel: body['channel'], ts: nextTs(), message: { text: body['text'] } };
+        // As Slack answers: the message names the workspace and the app that posted it.
+        return { ok: true, channel: body['channel'], ts: nextTs(), message: { text: body['text'], team: 'T1', app_id: 'A1', bot_profile: { app_id: 'A1', team_id: 'T1' } } };
       case 'chat.update':
         return { ok: true, channel: body['channel'], ts: body['ts'], text: body['text'] };
       case 'chat.postEphemeral':

@@ -18,13 +18,17 @@ export function blockActionsBody(input: {
   channel?: string;
   messageTs?: string;
   triggerId?: string;
+  /** Another workspace or app than the one that posted (default T1, A1). */
+  teamId?: string;
+  appId?: string;
 }): string {
   const channel = input.channel ?? 'C0APPROVALS';
+  const team = input.teamId ?? 'T1';
   const payload = {
     type: 'block_actions',
-    team: { id: 'T1', domain: 'example' },
-    user: { id: input.userId, username: input.userName ?? input.userId.toLowerCase(), name: input.userName ?? input.userId.toLowerCase(), team_id: 'T1' },
-    api_app_id: 'A1',
+    team: { id: team, domain: 'example' },
+    user: { id: input.userId, username: input.userName ?? input.userId.toLowerCase(), name: input.userName ?? input.userId.toLowerCase(), team_id: team },
+    api_app_id: input.appId ?? 'A1',
     token: 'legacy-verification-token',
     container: { type: 'message', message_ts: input.messageTs ?? '1.000001', channel_id: channel, is_ephemeral: false },
     trigger_id: input.triggerId ?? '123.456.abc',
@@ -38,12 +42,20 @@ export function blockActionsBody(input: {
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-export function viewSubmissionBody(input: { userId: string; callbackId: string; privateMetadata: string; values: Record<string, Record<string, { type: string; value: string | null }>> }): string {
+export function viewSubmissionBody(input: {
+  userId: string;
+  callbackId: string;
+  privateMetadata: string;
+  values: Record<string, Record<string, { type: string; value: string | null }>>;
+  teamId?: string;
+  appId?: string;
+}): string {
+  const team = input.teamId ?? 'T1';
   const payload = {
     type: 'view_submission',
-    team: { id: 'T1', domain: 'example' },
-    user: { id: input.userId, username: input.userId.toLowerCase(), name: input.userId.toLowerCase(), team_id: 'T1' },
-    api_app_id: 'A1',
+    team: { id: team, domain: 'example' },
+    user: { id: input.userId, username: input.userId.toLowerCase(), name: input.userId.toLowerCase(), team_id: team },
+    api_app_id: input.appId ?? 'A1',
     token: 'legacy-verification-token',
     trigger_id: '123.456.def',
     view: {

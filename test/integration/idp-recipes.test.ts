@@ -206,9 +206,9 @@ const cases: Record<string, RecipeCase> = {
     expectations: [
       { what: 'realm role ci-deployers', claims: keycloak('ci-deployer', ['ci-deployers']), identity: 'ci-deployer' },
       { what: 'realm role readers', claims: keycloak('report-bot', ['readers']), identity: 'readers' },
-      { what: 'only default roles maps to nothing', claims: keycloak('stranger', []), identity: null },
-      { what: 'a top-level groups claim is not the configured groupsClaim', claims: keycloak('stranger', [], { groups: ['ci-deployers'] }), identity: null },
-      { what: 'a client role of the same name is not a realm role', claims: keycloak('stranger', [], { resource_access: { hoopgate: { roles: ['ci-deployers'] } } }), identity: null },
+      { what: 'only default roles maps to nothing', claims: keycloak('report-bot', []), identity: null },
+      { what: 'a top-level groups claim is not the configured groupsClaim', claims: keycloak('report-bot', [], { groups: ['ci-deployers'] }), identity: null },
+      { what: 'a client role of the same name is not a realm role', claims: keycloak('report-bot', [], { resource_access: { hoopgate: { roles: ['ci-deployers'] } } }), identity: null },
     ],
     unverifiable: { what: 'a client without the audience mapper', claims: { ...keycloak('ci-deployer', ['ci-deployers']), aud: 'account' }, message: /does not include "hoopgate"/ },
   },

@@ -105,6 +105,38 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
     await assert.rejects(verifier.verify(await idp.mintForTests({ sub: 'x', exp: now - 90 })), assertInvalid(/^token expired at/));
   });
 
+  it('refuses a token issued more than the leeway in the future (iat), accepts a small skew', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await verifier.verify(await idp.mintForTests({ sub: 'x', iat: now + 30 }));
+    const token = await idp.mintForTests({ sub: 'x', iat: now + 3600, exp: now + 7200 });
+    await assert.rejects(verifier.verify(token), assertInvalid(/^token is issued in the future \(iat \d{4}-.*more than 60s ahead\): check the IdP's clock/, token));
+  });
+
+  it('with several audiences, refuses an azp naming another client (OpenID Connect Core 3.1.3.7)', async () => {
+    const token = await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'other-app' });
+    await assert.rejects(
+      verifier.verify(token),
+      assertInvalid('token has several audiences and its authorized party (azp) "other-app" is not "hoopgate" nor in the issuer\'s authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties', token),
+    );
+    const listed = createOidcVerifier([idp.issuerConfig({ authorizedParties: ['other-app'] })], { fetch: idp.fetch });
+    try {
+      assert.equal((await listed.verify(token)).subject, 'x');
+      await assert.rejects(listed.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'b'], azp: 'b' })), assertInvalid(/azp\) "b" is not "hoopgate"/));
+    } finally {
+      await listed.close();
+    }
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'hoopgate' }))).subject, 'x');
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'] }))).subject, 'x');
+    // One audience: azp names the client that asked for it (an access token), which is fine.
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: 'hoopgate', azp: 'ci-client' }))).subject, 'x');
+  });
+
+  it('marks an email the token says is unverified', async () => {
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: false }))).emailVerified, false);
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: 'false' }))).emailVerified, false);
+    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: true }))).emailVerified, true);
+  });
+
   it('uses the injected clock', async () => {
     const token = await getToken(idp, 'ci-deployer');
     const late = createOidcVerifier([idp.issuerConfig()], { clock: () => Date.now() + 2 * 3_600_000 });

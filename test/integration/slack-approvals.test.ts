@@ -20,7 +20,8 @@ const approvalConfig: ApprovalConfig = {
   timeoutMs: 20_000,
   minApprovals: 1,
   grantOptionsMs: [900_000],
-  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: ['SONCALL'], oidcGroups: [] },
+  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: ['SONCALL'], oidcGroups: [], people: [] },
+  maxPendingPerIdentity: 10,
 };
 
 function holdRequest(): HoldRequest {

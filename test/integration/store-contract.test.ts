@@ -90,6 +90,8 @@ function grant(id: string, overrides: Partial<ApprovalGrant> = {}): ApprovalGran
     id,
     approvalId: 'a-1',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
+    subject: 'agent-7',
     cluster: 'prod',
     verb: 'delete',
     apiGroup: '',
@@ -427,6 +429,9 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         await assert.rejects(repo.create(approval('a-1')));
         await repo.setSlackMessage('a-1', { channel: 'C1', ts: '123.456' });
         assert.deepEqual((await repo.get('a-1'))?.slack, { channel: 'C1', ts: '123.456' });
+        // The workspace and app that posted it are kept: clicks are matched against them.
+        await repo.setSlackMessage('a-2', { channel: 'C1', ts: '123.457', team: 'T1', appId: 'A1' });
+        assert.deepEqual((await repo.get('a-2'))?.slack, { channel: 'C1', ts: '123.457', team: 'T1', appId: 'A1' });
       }));
 
     test('approvals: transition is a compare-and-set; a second transition from the old state changes nothing', () =>
@@ -489,6 +494,29 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         assert.equal(await repo.addVote('missing', vote), null);
       }));
 
+    test('approvals: one person, one vote: a vote sharing a person key with an earlier one is refused, also racing', () =>
+      withBackend(async (backend, store) => {
+        const repo = store.approvals;
+        await repo.create(approval('p-1'));
+        const slack = { user: 'UALICE', label: 'alice', at: T0 + 1, via: 'slack' as const, keys: ['email:alice@example.com', 'slack:UALICE'] };
+        assert.deepEqual((await repo.addVote('p-1', slack))?.votes, [slack]);
+        // The same person through the API: another user id, the same verified email.
+        assert.equal(await repo.addVote('p-1', { user: 'oidc:https://idp#alice', label: 'alice@example.com', at: T0 + 2, via: 'api', keys: ['email:alice@example.com', 'oidc:https://idp#alice'] }), null);
+        const other = await backend.open('r-2');
+        try {
+          await repo.create(approval('p-2'));
+          const [x, y] = await Promise.all([
+            repo.addVote('p-2', { user: 'UBOB', label: 'bob', at: T0 + 3, via: 'slack', keys: ['slack:UBOB', 'email:bob@example.com'] }),
+            other.approvals.addVote('p-2', { user: 'oidc:https://idp#bob', label: 'bob', at: T0 + 3, via: 'api', keys: ['email:bob@example.com', 'oidc:https://idp#bob'] }),
+          ]);
+          assert.equal([x, y].filter((r) => r !== null).length, 1, 'one of the racing votes of one person counts');
+        } finally {
+          await other.close();
+        }
+        const carol = await repo.addVote('p-1', { user: 'UCAROL', label: 'carol', at: T0 + 4, via: 'slack', keys: ['slack:UCAROL'] });
+        assert.deepEqual(carol?.votes.map((v) => v.user), ['UALICE', 'UCAROL']);
+      }));
+
     test('approvals: grants are active until they expire, per identity and cluster', () =>
       withBackend(async (_backend, store) => {
         const repo = store.approvals;
@@ -502,6 +530,16 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         );
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 10), [grant('g-1')]);
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 900_000), []);
+        // Listed, revoked once (on any replica), then active nowhere.
+        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 5 })).map((g) => g.id), ['g-1', 'g-2', 'g-3', 'g-4']);
+        const revoked = await repo.revokeGrant('g-1', 'alice', T0 + 6);
+        assert.deepEqual([revoked?.id, revoked?.revokedBy, revoked?.revokedAt], ['g-1', 'alice', T0 + 6]);
+        assert.equal(await repo.revokeGrant('g-1', 'bob', T0 + 7), null);
+        assert.equal(await repo.revokeGrant('g-2', 'bob', T0 + 11), null, 'an expired grant is not revoked');
+        assert.equal(await repo.revokeGrant('missing', 'bob', T0 + 7), null);
+        assert.deepEqual((await repo.activeGrants('ci-deployer', 'prod', T0 + 8)).map((g) => g.id), ['g-2']);
+        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 8 })).map((g) => g.id), ['g-2', 'g-3', 'g-4']);
+        assert.equal((await repo.listGrants()).find((g) => g.id === 'g-1')?.revokedBy, 'alice');
       }));
 
     test('ping answers while open and refuses once closed', () =>

@@ -2,6 +2,7 @@
 // request: list, approve (with a grant), deny, refusals and usage errors.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { userInfo } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,10 +22,13 @@ const run = createApprovalsCommand({
   notifier: async () => ({ posted: async () => undefined, finalize: async (r) => void finalized.push(r) }),
 });
 
+/** The OS account running the tests, as the CLI names it. */
+const me = `cli:${userInfo().username} (uid ${userInfo().uid})`;
+
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: { USER: 'ops' }, cwd: dir, stopSignal: new AbortController().signal };
+  const io: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: { USER: 'mallory', USERNAME: 'mallory' }, cwd: dir, stopSignal: new AbortController().signal };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };
 }
 
@@ -32,6 +36,7 @@ function holdRequest(name: string): HoldRequest {
   return {
     sessionId: 's',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
     subject: 'agent-7',
     groups: [],
     request: { cluster: 'prod', method: 'DELETE', path: `/api/v1/namespaces/${name}`, verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name },
@@ -65,7 +70,7 @@ describe('hoopgate approvals', () => {
     store = await createStore(`sqlite:${join(dir, 'hoopgate.db')}`, { replicaId: 'gw-1' });
     gateway = createApprovalService({
       repo: store.approvals,
-      config: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [] } },
+      config: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] }, maxPendingPerIdentity: 10 },
       replicaId: 'gw-1',
       pollIntervalMs: 50,
     });
@@ -85,11 +90,12 @@ describe('hoopgate approvals', () => {
     assert.match(list.stdout(), new RegExp(`^${id}  ci-deployer  delete namespaces/prod on prod  expires in \\d+[ms]+  votes 0  reason: "cleanup"\\n$`));
     const approve = capture();
     assert.equal(await run(['approve', id, '--config', 'hoopgate.yaml', '--grant', '15m', '--reason', 'ok'], approve.io), 0);
-    assert.equal(approve.stdout(), `${id}: approved by cli:ops, granted for 15m\n`);
+    assert.equal(approve.stdout(), `${id}: approved by ${me}, granted for 15m\n`);
     const outcome = await held;
     assert.equal(outcome.state, 'approved');
-    assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.via]), [['cli:ops', 'cli']]);
-    assert.ok(await gateway.findGrant('ci-deployer', 'prod', holdRequest('prod').request));
+    // The voter comes from the system ($USER says mallory: ignored).
+    assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.label, v.via]), [[`cli:uid:${userInfo().uid}`, me, 'cli']]);
+    assert.ok(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request));
     assert.deepEqual(finalized.map((r) => [r.id, r.state]), [[id, 'approved']]);
     const json = capture();
     assert.equal(await run(['list', '--config', 'hoopgate.yaml', '--state', 'approved', '--json'], json.io), 0);
@@ -101,7 +107,7 @@ describe('hoopgate approvals', () => {
     const id = await pendingFor('staging');
     const deny = capture();
     assert.equal(await run(['deny', id, '--config', 'hoopgate.yaml', '--reason', 'freeze'], deny.io), 0);
-    assert.equal(deny.stdout(), `${id}: denied by cli:ops\n`);
+    assert.equal(deny.stdout(), `${id}: denied by ${me}\n`);
     const outcome = await held;
     assert.equal(outcome.state, 'denied');
     assert.equal(outcome.record.decisionReason, 'freeze');
@@ -116,6 +122,28 @@ describe('hoopgate approvals', () => {
     assert.equal(none.stdout(), 'no pending approvals\n');
   });
 
+  it('grants lists the grant bound to its subject; revoke-grant ends it once, as the OS account', async () => {
+    const listed = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], listed.io), 0);
+    const line = listed.stdout().split('\n').find((l) => l.includes('subject agent-7 (https://idp.test)'));
+    assert.ok(line !== undefined, listed.stdout());
+    assert.match(line, /^g-\w+  ci-deployer  subject agent-7 \(https:\/\/idp.test\)  delete namespaces\/prod on prod  as agents\/ci-deployer  granted by cli:.* expires in \d+/);
+    const id = line.split(' ')[0] ?? '';
+    const revoke = capture();
+    assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], revoke.io), 0);
+    assert.equal(revoke.stdout(), `${id}: revoked by ${me}\n`);
+    const again = capture();
+    assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], again.io), 1);
+    assert.match(again.stderr(), /no active grant with this ID \(unknown, expired or already revoked\); nothing was changed/);
+    assert.equal(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request), undefined);
+    const all = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml', '--all'], all.io), 0);
+    assert.match(all.stdout(), new RegExp(`^${id} .* revoked by cli:`, 'm'));
+    const none = capture();
+    assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], none.io), 0);
+    assert.equal(none.stdout(), 'no active grants\n');
+  });
+
   it('refuses bad command lines with a UsageError and a bad config with exit 1', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--config', 'hoopgate.yaml'], /missing subcommand/],
@@ -126,6 +154,9 @@ describe('hoopgate approvals', () => {
       [['deny', 'x', '--config', 'hoopgate.yaml', '--grant', '15m'], /--grant applies to approve only/],
       [['list', '--config', 'hoopgate.yaml', '--state', 'weird'], /--state must be one of/],
       [['list'], /option --config is required/],
+      [['revoke-grant', '--config', 'hoopgate.yaml'], /revoke-grant needs the grant ID/],
+      [['grants', 'x', '--config', 'hoopgate.yaml'], /grants takes no ID/],
+      [['list', '--all', '--config', 'hoopgate.yaml'], /--all applies to grants only/],
     ];
     for (const [argv, message] of cases) {
       await assert.rejects(run(argv, capture().io), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));

@@ -20,12 +20,15 @@ const principals: Record<string, Principal> = {
   dev: principal('carol', ['developers'], 'carol@example.com'),
   owner: principal('dave', ['platform-oncall'], 'Agent-Owner@example.com'),
   agent: principal('agent-7', ['platform-oncall', 'ci-deployers']),
+  // The approver group's name, in a token of another configured issuer.
+  foreign: { ...principal('mallory', ['platform-oncall'], 'mallory@example.com'), issuer: 'https://other-idp.test' },
 };
 
 function holdRequest(): HoldRequest {
   return {
     sessionId: 's',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
     subject: 'agent-7',
     email: 'agent-owner@example.com',
     groups: ['ci-deployers'],
@@ -66,7 +69,7 @@ describe('approvals HTTP API', () => {
     repo = createMemoryApprovalRepository();
     service = createApprovalService({
       repo,
-      config: { timeoutMs: 20_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: ['platform-oncall'] } },
+      config: { timeoutMs: 20_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }], people: [] }, maxPendingPerIdentity: 10 },
       replicaId: 'r1',
       pollIntervalMs: 50,
     });
@@ -74,7 +77,7 @@ describe('approvals HTTP API', () => {
     app.use(
       createApprovalsApi({
         service,
-        approverGroups: ['platform-oncall'],
+        approverGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }],
         authenticate: async (ctx) => {
           const token = /^Bearer (\w+)$/.exec(ctx.get('authorization'))?.[1];
           const found = token === undefined ? undefined : principals[token];
@@ -123,6 +126,16 @@ describe('approvals HTTP API', () => {
     assert.equal((await outcome).state, 'denied');
   });
 
+  it('approver groups are per issuer: the same group name from another issuer makes no approver', async () => {
+    assertStatus(await call('', { token: 'foreign' }), 403, 'Forbidden', /mallory@example.com is not an approver: not a member of approval.approvers.oidcGroups \(platform-oncall of https:\/\/idp.test\)/);
+    const { id, outcome } = await pending();
+    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'foreign', body: '{}' }), 403, 'Forbidden', /not an approver/);
+    assert.equal((await repo.get(id))?.state, 'pending');
+    assert.equal((await repo.get(id))?.votes.length, 0);
+    assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall', body: '{}' })).status, 200);
+    assert.equal((await outcome).state, 'denied');
+  });
+
   it('lists, approves with a grant; a second decision is a 409', async () => {
     const { id, outcome } = await pending();
     const list = await call('?state=pending', { token: 'oncall' });
@@ -140,6 +153,31 @@ describe('approvals HTTP API', () => {
     const grant = repo.grants.at(-1);
     assert.equal(grant && grant.expiresAt - grant.createdAt, 900_000);
     assertStatus(await call(`/${id}/deny`, { method: 'POST', token: 'oncall2', body: '{}' }), 409, 'Conflict', /already decided/);
+  });
+
+  it('/hoop/v1/grants lists grants bound to the requesting subject and revokes them (approvers only)', async () => {
+    const { id, outcome } = await pending();
+    assert.equal((await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: JSON.stringify({ grant: '15m' }) })).status, 200);
+    assert.equal((await outcome).state, 'approved');
+    const grants = (path: string, options: { method?: string; token?: string } = {}) => call(`/../grants${path}`, options);
+    assertStatus(await grants('', { token: 'dev' }), 403, 'Forbidden', /not an approver/);
+    assertStatus(await grants('', { token: 'foreign' }), 403, 'Forbidden', /not an approver/);
+    const listed = await grants('', { token: 'oncall' });
+    assert.equal(listed.status, 200);
+    const items = (listed.body as { kind: string; items: Array<{ id: string; subject: string; issuer: string; approvalId: string }> }).items;
+    const grant = items.find((g) => g.approvalId === id);
+    assert.ok(grant !== undefined);
+    assert.deepEqual([grant.id, grant.subject, grant.issuer], [`g-${id}`, 'agent-7', 'https://idp.test']);
+    assertStatus(await grants(`/${grant.id}`, { method: 'DELETE', token: 'dev' }), 403, 'Forbidden', /not an approver/);
+    const revoked = await grants(`/${grant.id}`, { method: 'DELETE', token: 'oncall' });
+    assert.equal(revoked.status, 200);
+    assert.equal((revoked.body as { revokedBy: string }).revokedBy, 'alice@example.com');
+    assertStatus(await grants(`/${grant.id}`, { method: 'DELETE', token: 'oncall' }), 404, 'NotFound', /no active grant .* already revoked/);
+    assert.ok(!((await grants('', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some((g) => g.id === grant.id), 'gone from the active list');
+    assert.ok(((await grants('?all=true', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some((g) => g.id === grant.id), 'kept with ?all=true');
+    // (an earlier test's grant for the same call may still be active; the revoked one never answers)
+    assert.notEqual((await service.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest().request))?.id, grant.id);
+    assertStatus(await grants('', { method: 'POST', token: 'oncall' }), 405, 'MethodNotAllowed', /use GET/);
   });
 
   it('refuses self-approval by email or by subject, unknown ids, bad bodies, bad grants, wrong methods', async () => {

@@ -12,13 +12,17 @@ const baseConfig: ApprovalConfig = {
   timeoutMs: 5_000,
   minApprovals: 1,
   grantOptionsMs: [900_000],
-  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: [], oidcGroups: ['oncall'] },
+  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'oncall' }], people: [] },
+  maxPendingPerIdentity: 10,
 };
+
+const agent7 = { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' };
 
 export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
   return {
     sessionId: 'sess-1',
     identity: 'ci-deployer',
+    issuer: 'https://idp.test',
     subject: 'agent-7',
     email: 'agent@example.com',
     groups: ['ci-deployers'],
@@ -250,18 +254,31 @@ for (const [name, makeRepo] of factories) {
       assert.equal(result.ok && result.record.grantMs, 900_000);
       assert.equal((await held).state, 'approved');
       const shape = holdRequest().request;
-      const grant = await service.findGrant('ci-deployer', 'prod', shape, now + 1);
+      const grant = await service.findGrant(agent7, 'prod', shape, now + 1);
       assert.ok(grant);
       assert.equal(grant.approvalId, pending.id);
       assert.equal(grant.expiresAt, 1_000_000 + 900_000);
       assert.equal(grant.serviceAccount, 'agents/ci-deployer');
       assert.equal(grant.grantedBy, 'label-U1');
-      assert.equal(await service.findGrant('ci-deployer', 'prod', { ...shape, name: 'staging' }, now + 1), undefined);
-      assert.equal(await service.findGrant('ci-deployer', 'dev', shape, now + 1), undefined);
-      assert.equal(await service.findGrant('other', 'prod', shape, now + 1), undefined);
-      assert.equal(await service.findGrant('ci-deployer', 'prod', { ...shape, verb: 'get' }, now + 1), undefined);
+      assert.equal(await service.findGrant(agent7, 'prod', { ...shape, name: 'staging' }, now + 1), undefined);
+      assert.equal(await service.findGrant(agent7, 'dev', shape, now + 1), undefined);
+      assert.equal(await service.findGrant({ ...agent7, identity: 'other' }, 'prod', shape, now + 1), undefined);
+      // Another subject of the same identity (same group), or the same sub from another issuer: not covered.
+      assert.equal(await service.findGrant({ ...agent7, subject: 'agent-8' }, 'prod', shape, now + 1), undefined);
+      assert.equal(await service.findGrant({ ...agent7, issuer: 'https://other.test' }, 'prod', shape, now + 1), undefined);
+      assert.equal(grant.subject, 'agent-7');
+      assert.equal(grant.issuer, 'https://idp.test');
+      // Listed while active, revoked once, then gone for everyone.
+      assert.deepEqual((await service.grants()).map((g) => g.id), [grant.id]);
+      const revoked = await service.revokeGrant(grant.id, 'alice');
+      assert.equal(revoked?.revokedBy, 'alice');
+      assert.equal(await service.revokeGrant(grant.id, 'bob'), null, 'revoked once');
+      assert.equal(await service.findGrant(agent7, 'prod', shape, now + 1), undefined, 'a revoked grant allows nothing');
+      assert.deepEqual(await service.grants(), []);
+      assert.equal((await service.grants({ all: true }))[0]?.revokedAt, now);
+      assert.equal(await service.findGrant(agent7, 'prod', { ...shape, verb: 'get' }, now + 1), undefined);
       now += 900_000;
-      assert.equal(await service.findGrant('ci-deployer', 'prod', shape, now), undefined, 'expired grant');
+      assert.equal(await service.findGrant(agent7, 'prod', shape, now), undefined, 'expired grant');
       await close();
     });
 
@@ -396,6 +413,55 @@ for (const [name, makeRepo] of factories) {
       const result = await service.decide(pending.id, { approve: true, actor: vote('oidc:x#y', 'api'), approver: true });
       assert.equal(result.ok, true);
       assert.equal((await held).state, 'approved');
+      await close();
+    });
+
+    it('one identity holds at most maxPendingPerIdentity approvals: more get 429 with retryAfterSeconds; others are not affected', async () => {
+      const { repo, service, close } = await setup({ maxPendingPerIdentity: 2 });
+      const controllers = [new AbortController(), new AbortController()];
+      const holds = controllers.map((c, i) => service.hold(holdRequest({ fingerprint: `f${i}` }), c.signal).catch((e: unknown) => e));
+      while ((await repo.list({ state: 'pending' })).length < 2) await new Promise((r) => setTimeout(r, 5));
+      await assert.rejects(service.hold(holdRequest({ fingerprint: 'f3' }), new AbortController().signal), (error: unknown) => {
+        assert.ok(error instanceof HoopError);
+        assert.equal(error.code, 'ERR_TOO_MANY_REQUESTS');
+        assert.equal(error.status, 429);
+        assert.match(error.message, /identity "ci-deployer" already has 2 requests waiting for approval \(approval.maxPendingPerIdentity: 2\); wait for a decision or retry in \d+s/);
+        const retry = error.details?.['retryAfterSeconds'];
+        assert.ok(typeof retry === 'number' && retry >= 1 && retry <= 5, String(retry));
+        return true;
+      });
+      assert.equal((await repo.list({ state: 'pending' })).length, 2, 'nothing was created');
+      // Another identity still gets its approval.
+      const other = new AbortController();
+      const otherHold = service.hold(holdRequest({ identity: 'reader', fingerprint: 'r1' }), other.signal).catch((e: unknown) => e);
+      while ((await repo.list({ state: 'pending' })).length < 3) await new Promise((r) => setTimeout(r, 5));
+      for (const c of [...controllers, other]) c.abort();
+      await Promise.all([...holds, otherHold]);
+      await close();
+    });
+
+    it('identical pending requests join one approval: one message, one decision answers both; one leaving cancels nothing', async () => {
+      const { repo, notifier, service, close } = await setup({ maxPendingPerIdentity: 1 });
+      const first = new AbortController();
+      const a = service.hold(holdRequest({ fingerprint: 'same' }), first.signal);
+      const pending = await firstPending(repo);
+      const b = service.hold(holdRequest({ fingerprint: 'same' }), new AbortController().signal);
+      const c = service.hold(holdRequest({ fingerprint: 'same' }), new AbortController().signal);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await repo.list()).length, 1, 'joined, not created (and not refused by the cap of 1)');
+      assert.equal(notifier.postedRecords.length, 1, 'one Slack message');
+      first.abort();
+      assert.equal((await a.catch((e: unknown) => e) as HoopError).code, 'ERR_APPROVAL_CANCELLED');
+      assert.equal((await repo.get(pending.id))?.state, 'pending', 'the others still wait on it');
+      assert.equal((await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true })).ok, true);
+      assert.deepEqual([(await b).state, (await c).state], ['approved', 'approved']);
+      // A different body is another request.
+      const d = service.hold(holdRequest({ fingerprint: 'other' }), new AbortController().signal);
+      while ((await repo.list({ state: 'pending' })).length < 1) await new Promise((r) => setTimeout(r, 5));
+      const [second] = await repo.list({ state: 'pending' });
+      assert.notEqual(second?.id, pending.id);
+      await service.decide(second?.id ?? '', { approve: false, actor: vote('U1'), approver: true });
+      assert.equal((await d).state, 'denied');
       await close();
     });
   });

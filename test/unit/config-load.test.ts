@@ -259,6 +259,26 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   { name: 'checkpoint to slack needs slack', edit: (d) => (d.audit = { checkpoint: { postToSlack: true } }), issues: [['audit.checkpoint.postToSlack', 'needs the slack section']] },
   { name: 'exec.spdy', edit: (d) => (d.exec = { spdy: 'allow' }), issues: [['exec.spdy', 'must be one of "deny", "unrecorded", got "allow"']] },
   { name: 'gateway.namespace', edit: (d) => (d.gateway = { namespace: 'Hoop Gate' }), issues: [['gateway.namespace', 'must be a namespace name (a DNS-1123 label), got "Hoop Gate"']] },
+  // approvers: groups per issuer, people
+  { name: 'a bare approver group with several issuers', edit: (d) => {
+      d.oidc.issuers.push({ issuer: 'https://other.example', audience: 'hoopgate' });
+      d.approval = { approvers: { oidcGroups: ['platform-oncall'] } };
+    }, issues: [['approval.approvers.oidcGroups[0]', 'a bare group name is ambiguous with 2 issuers (oidc.issuers and saml.idps: a token from any of them with group "platform-oncall" would make an approver); write { issuer: https://idp.example, group: platform-oncall } naming the issuer whose group it is']] },
+  { name: 'an approver group of an unknown issuer', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.exampel', group: 'oncall' }] } }),
+    issues: [['approval.approvers.oidcGroups[0].issuer', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']] },
+  { name: 'an approver group without its group', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.example' }] } }),
+    issues: [['approval.approvers.oidcGroups[0].group', 'required']] },
+  { name: 'a person with one identity', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE' }] } }),
+    issues: [['approval.approvers.people[0]', 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)']] },
+  { name: 'a person whose Slack id is not one', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'alice', email: 'a@example.com' }] } }),
+    issues: [['approval.approvers.people[0].slackUser', 'must be a Slack user id like "U0123ABCD", got "alice"']] },
+  { name: 'one identity in two people', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE', email: 'a@example.com' }, { slackUser: 'U1ALICE', oidcSubject: 'bob' }] } }),
+    issues: [['approval.approvers.people[1].slackUser', 'also in approval.approvers.people[0]: one identity belongs to one person']] },
+  { name: 'a person subject without its issuer when there are several', edit: (d) => {
+      d.oidc.issuers.push({ issuer: 'https://other.example', audience: 'hoopgate' });
+      d.approval = { approvers: { people: [{ slackUser: 'U1ALICE', oidcSubject: 'alice' }] } };
+    }, issues: [['approval.approvers.people[0].oidcIssuer', 'required with 2 oidc.issuers: a subject is unique only within its issuer']] },
+  { name: 'maxPendingPerIdentity', edit: (d) => (d.approval = { maxPendingPerIdentity: 0 }), issues: [['approval.maxPendingPerIdentity', 'must be at least 1, got 0']] },
   // structure
   { name: 'a mapping expected', edit: (d) => (d.listen = ['0.0.0.0']), issues: [['listen', 'must be a mapping, got a list']] },
   { name: 'a null list entry', edit: (d) => d.identities.push(null), issues: [['identities[1]', 'must not be empty']] },
@@ -392,7 +412,7 @@ describe('parseConfig accepts', () => {
         approval: { require: [], escalate: false },
         safeDefaults: { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true },
       }],
-      approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [] } },
+      approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] }, maxPendingPerIdentity: 10 },
       masking: { secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 },
       audit: {
         store: `sqlite:${join(dir, 'data', 'hoopgate.db')}`,
@@ -423,6 +443,15 @@ describe('parseConfig accepts', () => {
     assert.deepEqual(config.audit.checkpoint, { everyMs: 3_600_000, postToSlack: false });
     assert.equal(config.gateway.drainTimeoutMs, 0);
     assert.equal(config.gateway.maxBodyBytes, 1024 * 1024);
+  });
+
+  test('approver groups: a bare name belongs to the only issuer; people get the only issuer too', () => {
+    const doc = base();
+    doc.approval = { approvers: { oidcGroups: ['oncall', { issuer: 'https://idp.example', group: 'sre' }], people: [{ slackUser: 'U1ALICE', oidcSubject: 'alice', email: 'alice@example.com' }] } };
+    const config = parse(doc);
+    assert.deepEqual(config.approval.approvers.oidcGroups, [{ issuer: 'https://idp.example', group: 'oncall' }, { issuer: 'https://idp.example', group: 'sre' }]);
+    assert.deepEqual(config.approval.approvers.people, [{ slackUser: 'U1ALICE', oidcIssuer: 'https://idp.example', oidcSubject: 'alice', email: 'alice@example.com' }]);
+    assert.equal(config.approval.maxPendingPerIdentity, 10);
   });
 
   test('grantOptions: 0 means approve once', () => {

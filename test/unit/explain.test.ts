@@ -41,7 +41,7 @@ const config: Config = {
   ],
   oidc: { issuers: [{ issuer: 'https://idp.example.com', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }] },
   identities: [ciDeployer, reader],
-  approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: ['U0123'], slackUserGroups: [], oidcGroups: ['platform-oncall'] } },
+  approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: ['U0123'], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.example.com', group: 'platform-oncall' }], people: [] }, maxPendingPerIdentity: 10 },
   masking: { secrets: true, rules: [], maxObjectBytes: 1 << 20 },
   audit: { store: 'sqlite::memory:', bodies: true, maxBodyBytes: 65536, retentionMs: 1, sessionIdleMs: 300_000 },
   exec: { spdy: 'deny', maxRecordBytes: 1 << 20 },
@@ -177,7 +177,7 @@ test('refusals of the command itself', async () => {
   const unknown = await explain(['--identity', 'nobody', 'GET /api']);
   assert.equal(unknown.code, 1);
   assert.equal(unknown.err, 'hoopgate explain: no identity named "nobody" in hoopgate.yaml (identities: ci-deployer, reader)\n');
-  const unreachable = await explain(['--identity', 'reader', 'GET /api/v1/pods'], new HoopError('ERR_UPSTREAM_UNREACHABLE', 'cluster "prod": cannot reach the API server at https://127.0.0.1:6443 to create a subjectaccessreview: ECONNREFUSED'));
+  const unreachable = await explain(['--identity', 'reader', 'GET /api/v1/namespaces/default/pods'], new HoopError('ERR_UPSTREAM_UNREACHABLE', 'cluster "prod": cannot reach the API server at https://127.0.0.1:6443 to create a subjectaccessreview: ECONNREFUSED'));
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.err, /cannot ask the API server of cluster "prod" for RBAC: .*ECONNREFUSED; use --offline to explain without it/);
   const command = createExplainCommand({

@@ -261,7 +261,7 @@ describe('the jobs on the scheduler', () => {
     await repo.create({ ...held, id: 'stale', state: 'pending', votes: [], createdAt: T0 - 5 * S, holder: 'gone', expiresAt: T0 + S });
     const service = createApprovalService({
       repo,
-      config: { timeoutMs: 5 * S, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [] } },
+      config: { timeoutMs: 5 * S, minApprovals: 1, grantOptionsMs: [], maxPendingPerIdentity: 10, approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] } },
       replicaId: 'r-a',
       clock: time.clock,
       timers: time.timers,

@@ -8,6 +8,7 @@ import {
   buildFinalMessage,
   buildTimelineBlocks,
   describeTarget,
+  escapeAgentText,
   escapeSlackText,
   grantActionPattern,
 } from '../../packages/gateway/src/slack/blocks.js';
@@ -20,6 +21,7 @@ const record: ApprovalRecord = {
   holder: 'r1',
   sessionId: 's1',
   identity: 'ci-deployer',
+  issuer: 'https://idp.test',
   subject: 'agent-7',
   email: 'a@example.com',
   groups: ['ci', '<!here>'],
@@ -69,14 +71,45 @@ describe('slack blocks', () => {
       [
         ['approval.approve', 'abc123', 'Approve'],
         ['approval.deny', 'abc123', 'Deny'],
-        ['approval.grant', 'abc123:900000', 'Approve for 15m'],
-        ['approval.grant.1', 'abc123:3600000', 'Approve for 1h'],
+        ['approval.grant', 'abc123:900000', 'Approve for 15m: agent-7 only, this call'],
+        ['approval.grant.1', 'abc123:3600000', 'Approve for 1h: agent-7 only, this call'],
       ],
+    );
+    // The grant's exact scope is spelled out next to the buttons.
+    assert.ok(
+      all.includes('*Approve for …* (grant `g-abc123`): only subject `agent-7` (issuer https://idp.test) may repeat `patch deployments/scale.apps/web -n shop` on prod (any body), as `agents/ci-deployer-elevated`, without asking'),
+      all,
     );
     for (const b of buttons.slice(2)) assert.match(b.action_id, grantActionPattern);
     assert.equal(new Set(buttons.map((b) => b.action_id)).size, buttons.length, 'action ids unique within the block');
     assert.ok(!text(buildApprovalMessage(record, [])).includes('approval.grant'), 'no grant buttons without grant options');
     assert.ok(message.text.length <= 300 && !message.text.includes('<'));
+  });
+
+  it('shows the authorised verb (create pods/exec), and agent-supplied text only as an inert, marked claim', () => {
+    const exec: ApprovalRecord = {
+      ...record,
+      request: { cluster: 'prod', method: 'GET', path: '/api/v1/namespaces/shop/pods/web-0/exec', verb: 'get', authorizedVerb: 'create', apiGroup: '', resource: 'pods', subresource: 'exec', namespace: 'shop', name: 'web-0' },
+      kubectlCommand: 'kubectl exec web-0 -- sh ``` *approved by security* <!channel>',
+      reason: '*URGENT* _ceo asked_ ~ignore policy~ `code` see https://evil.example/x <@U123|boss>',
+    };
+    const message = buildApprovalMessage(exec, []);
+    const all = text(message);
+    assert.ok(all.includes('create pods/exec/web-0 -n shop') || all.includes('create pods/web-0/exec -n shop'), all);
+    assert.ok(!all.includes('get pods'), 'never the classifier verb of an upgrade');
+    assert.equal(describeTarget(exec.request), 'create pods/exec/web-0 -n shop');
+    const sections = message.blocks.flatMap((b) => (b.type === 'section' && b.text !== undefined ? [b.text.text] : []));
+    const command = sections.find((t) => t.startsWith('*Command*')) ?? '';
+    const why = sections.find((t) => t.startsWith('*Why*')) ?? '';
+    assert.match(command, /^\*Command\* _\(claimed by the agent: its Kubectl-Command header, unverified\)_\n```[^`]*```$/);
+    assert.match(why, /^\*Why\*\n_claimed by the agent \(X-Hoop-Reason\):_\n```[^`]*```\n\*Held by\*/);
+    // Inside a code block nothing formats; the only way out (a backtick) is gone; no link, no mention.
+    for (const t of [command, why]) {
+      const inner = t.slice(t.indexOf('```') + 3, t.lastIndexOf('```'));
+      assert.ok(!inner.includes('`') && !inner.includes('<') && !inner.includes('://'), inner);
+    }
+    assert.ok(why.includes('*URGENT*'), 'the words are kept, inert inside the code block');
+    assert.equal(escapeAgentText('a `b` http://x <@U1>'), 'a \u02cbb\u02cb http:\u200b//x &lt;@U1&gt;');
   });
 
   it('the final message has the outcome, who and when, and no buttons', () => {

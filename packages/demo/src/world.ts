@@ -125,7 +125,7 @@ export function demoConfigDocument(input: {
         ? []
         : [{ name: 'saml-bot', match: { issuer: [demoSaml.entityId], groups: ['saml-readers'] }, serviceAccount: 'agents/saml-bot', deny: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'] }] }]),
     ],
-    approval: { timeout: '5m', minApprovals: 1, grantOptions: ['15m'], approvers: { oidcGroups: ['platform-oncall'] } },
+    approval: { timeout: '5m', minApprovals: 1, grantOptions: ['15m'], approvers: { oidcGroups: [{ issuer: input.issuer, group: 'platform-oncall' }] } },
     masking: { secrets: true, rules: [{ resources: ['configmaps'], keys: '(?i)(password|token|secret|key)' }] },
     audit: { store: input.store, bodies: true, maxBodyBytes: 65536, retention: '90d' },
     gateway: { namespace: 'hoopgate' },

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
 import { createApprovalsApi } from './approvals/http-api.js';
+import { createPostLimiter } from './approvals/post-limit.js';
 import { createApprovalService, type ApprovalNotifier, type ApprovalService } from './approvals/service.js';
 import { createCheckpointer, loadSigningKey } from './audit/checkpoint.js';
 import { createAuditReader } from './audit/reader.js';
@@ -108,7 +109,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ? undefined
       : createSlackIntegration({ slack: config.slack, approval: config.approval, audit: { ...createAuditReader(store), ...(privileges === undefined ? {} : { privileges: privileges.source.view }) }, logger, clock });
   // Every end state of a held request joins the audit chain, then reaches Slack (or the terminal).
-  const announce = slack?.notifier ?? options.notifier;
+  // Slack posts are rate-limited per identity (approvals/post-limit.ts); the demo's terminal is not.
+  const announce = slack === undefined ? options.notifier : createPostLimiter(slack.notifier, { clock });
   const notifier: ApprovalNotifier = {
     posted: async (record) => announce?.posted(record),
     finalize: async (record) => {
@@ -193,6 +195,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(slack === undefined ? {} : { slackRoute: slack.route }),
     ...(saml === undefined ? {} : { samlRoute: saml.route }),
     readiness,
+    logger,
     metrics,
     ...(tls === undefined ? {} : { tls }),
     isDraining: () => draining,

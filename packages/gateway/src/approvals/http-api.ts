@@ -4,19 +4,24 @@
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { Principal } from '../authn/principal.js';
+import type { ApproverGroup } from '../config/types.js';
 import { parseDuration } from '../config/values.js';
 import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
 import { toHoopError } from '../lib/errors.js';
+import { personKeys } from './people.js';
 import type { ApprovalService, DecideRefusal } from './service.js';
 import type { ApprovalState } from './types.js';
 
 export const approvalsApiPrefix = '/hoop/v1/approvals';
+/** GET /hoop/v1/grants[?all=true] lists grants; DELETE /hoop/v1/grants/ID revokes one. Same authentication. */
+export const grantsApiPrefix = '/hoop/v1/grants';
 
 export interface ApprovalsApiDeps {
   service: ApprovalService;
   /** Verifies the bearer token; throws a HoopError (401) when it cannot. */
   authenticate: (ctx: Koa.Context) => Promise<Principal>;
-  approverGroups: readonly string[];
+  /** Groups of one issuer each: the same name in another issuer's token makes no approver. */
+  approverGroups: readonly ApproverGroup[];
   maxBodyBytes?: number;
 }
 
@@ -36,7 +41,8 @@ function refuse(ctx: Koa.Context, status: KubeStatus): void {
 const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
   'not-found': (id) => buildStatus(404, 'NotFound', `approval "${id}" not found`, { name: id, kind: 'approvals' }),
   'not-pending': (id) => buildStatus(409, 'Conflict', `approval "${id}" is already decided; nothing was changed`, { name: id, kind: 'approvals' }),
-  'already-voted': (id) => buildStatus(409, 'Conflict', `you already approved "${id}"; it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
+  'already-voted': (id) =>
+    buildStatus(409, 'Conflict', `you already approved "${id}" (here, in Slack or the CLI as the same person); it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
   'self-approval': (id) => buildStatus(403, 'Forbidden', `you cannot approve "${id}": it was made by your own agent (same email); ask another approver`, { name: id, kind: 'approvals' }),
   'not-approver': (id) => buildStatus(403, 'Forbidden', `you may not decide "${id}": not in approval.approvers.oidcGroups`, { name: id, kind: 'approvals' }),
   'invalid-grant': (id) => buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, { name: id, kind: 'approvals' }),
@@ -80,11 +86,17 @@ export function parseDecisionBody(value: unknown): { ok: true; reason?: string; 
   return out;
 }
 
+/** Member of a configured group of the issuer that signed the token. */
+export function isOidcApprover(principal: Pick<Principal, 'issuer' | 'groups'>, groups: readonly ApproverGroup[]): boolean {
+  return groups.some((g) => g.issuer === principal.issuer && principal.groups.includes(g.group));
+}
+
 export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
   const { service, authenticate, approverGroups } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? 16 * 1024;
 
   return async (ctx, next) => {
+    if (ctx.path === grantsApiPrefix || ctx.path.startsWith(`${grantsApiPrefix}/`)) return grantsRoute(ctx);
     if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return next();
     const rest = ctx.path.slice(approvalsApiPrefix.length).split('/').filter((s) => s !== '');
     const [id, action, extra] = rest;
@@ -98,17 +110,9 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
     }
 
-    let principal: Principal;
-    try {
-      principal = await authenticate(ctx);
-    } catch (error) {
-      return refuse(ctx, statusFromError(toHoopError(error)));
-    }
+    const principal = await approver(ctx);
+    if (principal === undefined) return;
     const who = principal.email ?? principal.username;
-    if (!principal.groups.some((g) => approverGroups.includes(g))) {
-      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.join(', ');
-      return refuse(ctx, buildStatus(403, 'Forbidden', `${who} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
-    }
 
     try {
       if (isList) {
@@ -132,7 +136,16 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       if (!approve && input.grantMs !== undefined) return refuse(ctx, buildStatus(400, 'BadRequest', 'grant only applies to approve'));
       const result = await service.decide(id, {
         approve,
-        actor: { user: `oidc:${principal.issuer}#${principal.subject}`, label: who, at: Date.now(), via: 'api' },
+        actor: {
+          user: `oidc:${principal.issuer}#${principal.subject}`,
+          label: who,
+          at: Date.now(),
+          via: 'api',
+          keys: personKeys(
+            { oidc: { issuer: principal.issuer, subject: principal.subject }, ...(principal.email === undefined || principal.emailVerified === false ? {} : { verifiedEmail: principal.email }) },
+            service.config.approvers.people,
+          ),
+        },
         approver: true,
         subject: principal.subject,
         ...(principal.email === undefined ? {} : { email: principal.email }),
@@ -145,4 +158,46 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
       return refuse(ctx, statusFromError(toHoopError(error)));
     }
   };
+
+  /** The caller when it is an approver; otherwise the refusal is sent and undefined returned. */
+  async function approver(ctx: Koa.Context): Promise<Principal | undefined> {
+    let principal: Principal;
+    try {
+      principal = await authenticate(ctx);
+    } catch (error) {
+      refuse(ctx, statusFromError(toHoopError(error)));
+      return undefined;
+    }
+    if (!isOidcApprover(principal, approverGroups)) {
+      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
+      refuse(ctx, buildStatus(403, 'Forbidden', `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
+      return undefined;
+    }
+    return principal;
+  }
+
+  async function grantsRoute(ctx: Koa.Context): Promise<void> {
+    const [id, extra] = ctx.path.slice(grantsApiPrefix.length).split('/').filter((s) => s !== '');
+    if (extra !== undefined) return refuse(ctx, buildStatus(404, 'NotFound', `no such grants endpoint ${ctx.path}`));
+    const wanted = id === undefined ? 'GET' : 'DELETE';
+    if (ctx.method !== wanted) {
+      ctx.set('Allow', wanted);
+      return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
+    }
+    const principal = await approver(ctx);
+    if (principal === undefined) return;
+    try {
+      if (id === undefined) {
+        const items = await service.grants({ all: ctx.query['all'] === 'true' });
+        return send(ctx, 200, { kind: 'GrantList', items });
+      }
+      const revoked = await service.revokeGrant(id, principal.email ?? principal.username);
+      if (revoked === null) {
+        return refuse(ctx, buildStatus(404, 'NotFound', `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`, { name: id, kind: 'grants' }));
+      }
+      return send(ctx, 200, revoked);
+    } catch (error) {
+      return refuse(ctx, statusFromError(toHoopError(error)));
+    }
+  }
 }

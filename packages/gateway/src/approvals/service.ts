@@ -6,6 +6,7 @@ import type { ApprovalConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { samePerson } from './people.js';
 import type {
   ApprovalGrant,
   ApprovalRecord,
@@ -13,12 +14,14 @@ import type {
   ApprovalRequestSummary,
   ApprovalState,
   ApprovalVote,
+  SlackMessageRef,
 } from './types.js';
+import { grantIdOf } from './types.js';
 
 /** Where approvals are shown to humans (Slack); every method is best effort, never blocks a decision. */
 export interface ApprovalNotifier {
   /** Posts the interactive message; returns its coordinates so any replica can update it later. */
-  posted(record: ApprovalRecord): Promise<{ channel: string; ts: string } | undefined>;
+  posted(record: ApprovalRecord): Promise<SlackMessageRef | undefined>;
   /** Replaces the message with the outcome (no buttons). Called once, by the replica whose CAS won. */
   finalize(record: ApprovalRecord): Promise<void>;
   threadReply?(record: ApprovalRecord, text: string): Promise<void>;
@@ -50,13 +53,25 @@ export type DecideRefusal = 'not-found' | 'not-pending' | 'already-voted' | 'sel
 
 export type DecideResult = { ok: true; record: ApprovalRecord } | { ok: false; why: DecideRefusal; record?: ApprovalRecord };
 
+/** Who may use a grant: the identity and the exact principal that asked for the approval. */
+export interface GrantHolder {
+  identity: string;
+  issuer: string;
+  subject: string;
+}
+
 /** The parts of a classified request a grant is matched on. */
 export type GrantQuery = Pick<ApprovalRequestSummary, 'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'>;
 
 export interface ApprovalService {
   hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;
   decide(id: string, input: DecideInput): Promise<DecideResult>;
-  findGrant(identity: string, cluster: string, info: GrantQuery, now?: number): Promise<ApprovalGrant | undefined>;
+  /** A grant valid now for exactly this principal (issuer + subject) of this identity, and this request shape. */
+  findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now?: number): Promise<ApprovalGrant | undefined>;
+  /** Grants, active ones only unless `all`. */
+  grants(options?: { all?: boolean }): Promise<ApprovalGrant[]>;
+  /** Ends a grant at once; null when it is unknown, expired or already revoked. */
+  revokeGrant(id: string, by: string): Promise<ApprovalGrant | null>;
   /** Expires overdue pending approvals (any replica's). */
   sweep(): Promise<number>;
   /** At start: this replica's pendings from a previous run → cancelled; overdue ones → expired. */
@@ -91,6 +106,11 @@ export interface ApprovalServiceDeps {
   onPendingChange?: (delta: number) => void;
 }
 
+interface Waiter {
+  resolve: (record: ApprovalRecord) => void;
+  reject: (error: Error) => void;
+}
+
 const terminal: ReadonlySet<ApprovalState> = new Set(['approved', 'denied', 'expired', 'cancelled']);
 
 function outcomeOf(record: ApprovalRecord): ApprovalOutcome | undefined {
@@ -117,7 +137,10 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   const logger = deps.logger ?? silentLogger;
 
   /** Holds on this replica. A decision taken here resolves at once, others by polling. */
-  const waiting = new Map<string, { resolve: (record: ApprovalRecord) => void; reject: (error: Error) => void }>();
+  /** Several holds may wait on one approval: identical pending requests join it (issue #12 item 5). */
+  const waiting = new Map<string, Set<Waiter>>();
+  /** Serialises count-then-create, so this replica never lets one identity exceed maxPendingPerIdentity. */
+  let creating: Promise<unknown> = Promise.resolve();
   let pollTimer: NodeJS.Timeout | undefined;
   let polling = false;
   let stopping = false;
@@ -128,7 +151,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
 
   function wake(record: ApprovalRecord): void {
     if (!terminal.has(record.state)) return;
-    waiting.get(record.id)?.resolve(record);
+    for (const waiter of waiting.get(record.id) ?? []) waiter.resolve(record);
   }
 
   async function finalize(record: ApprovalRecord): Promise<void> {
@@ -189,46 +212,102 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       logger.warn({ err: error }, 'approval poll failed; retrying');
       // Fail closed: a hold whose expiry has passed while the store is unreachable ends unapproved.
       const now = clock();
-      for (const [id, waiter] of waiting) {
-        if ((deadlines.get(id) ?? Infinity) + storeGraceMs <= now) waiter.reject(storeDown(id, error));
+      for (const [id, waiters] of waiting) {
+        if ((deadlines.get(id) ?? Infinity) + storeGraceMs <= now) for (const waiter of waiters) waiter.reject(storeDown(id, error));
       }
     } finally {
       polling = false;
     }
   }
 
+  /** A pending, unexpired approval this identical request can join, if any. */
+  async function joinable(request: HoldRequest, now: number): Promise<ApprovalRecord | undefined> {
+    if (request.fingerprint === undefined) return undefined;
+    const pending = await repo.list({ state: 'pending' });
+    return pending.find((r) => r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now);
+  }
+
+  /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
+  async function checkPendingCap(request: HoldRequest, now: number): Promise<void> {
+    const mine = (await repo.list({ state: 'pending' })).filter((r) => r.identity === request.identity && r.expiresAt > now);
+    if (mine.length < config.maxPendingPerIdentity) return;
+    const next = Math.min(...mine.map((r) => r.expiresAt));
+    const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
+    throw new HoopError(
+      'ERR_TOO_MANY_REQUESTS',
+      `identity "${request.identity}" already has ${mine.length} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
+      { details: { retryAfterSeconds } },
+    );
+  }
+
+  /** Joins an identical pending approval, or creates one (within the identity's cap). */
+  async function createOrJoin(request: HoldRequest): Promise<{ record: ApprovalRecord; joined: boolean }> {
+    const run = creating.then(async () => {
+      const now = clock();
+      // Fail closed: if the store cannot be read or written nobody could approve it; the caller answers 503.
+      try {
+        const existing = await joinable(request, now);
+        if (existing !== undefined) return { record: existing, joined: true };
+      } catch (error) {
+        throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: error });
+      }
+      let capError: unknown;
+      try {
+        await checkPendingCap(request, now);
+      } catch (error) {
+        capError = error;
+      }
+      if (capError instanceof HoopError && capError.code === 'ERR_TOO_MANY_REQUESTS') throw capError;
+      if (capError !== undefined) throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: capError });
+      const record: ApprovalRecord = {
+        ...request,
+        id: idGen(),
+        state: 'pending',
+        createdAt: now,
+        expiresAt: now + config.timeoutMs,
+        holder: replicaId,
+        votes: [],
+      };
+      try {
+        await repo.create(record);
+      } catch (error) {
+        throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: error });
+      }
+      return { record, joined: false };
+    });
+    creating = run.catch(() => undefined);
+    return run;
+  }
+
   async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
     if (stopping) throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
-    const now = clock();
-    const record: ApprovalRecord = {
-      ...request,
-      id: idGen(),
-      state: 'pending',
-      createdAt: now,
-      expiresAt: now + config.timeoutMs,
-      holder: replicaId,
-      votes: [],
-    };
-    // Fail closed: if the record cannot be stored nobody could approve it; the caller answers 503.
-    try {
-      await repo.create(record);
-    } catch (error) {
-      throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: error });
-    }
+    const { record, joined } = await createOrJoin(request);
 
+    let waiter: Waiter | undefined;
     const settled = new Promise<ApprovalOutcome>((resolve, reject) => {
-      waiting.set(record.id, {
+      waiter = {
         resolve: (r) => {
           const outcome = outcomeOf(r);
           if (outcome !== undefined) resolve(outcome);
         },
         reject,
-      });
+      };
     });
+    // Awaited below; a rejection that arrives while the message is being posted is not "unhandled".
+    settled.catch(() => undefined);
+    const self = waiter as unknown as Waiter;
+    const waiters = waiting.get(record.id) ?? new Set<Waiter>();
+    waiters.add(self);
+    waiting.set(record.id, waiters);
     deadlines.set(record.id, record.expiresAt);
     deps.onPendingChange?.(1);
 
     const onAbort = (): void => {
+      // Others still wait on this approval (identical requests joined it): only this requester leaves.
+      if ((waiting.get(record.id)?.size ?? 0) > 1 || record.holder !== replicaId) {
+        self.reject(new HoopError('ERR_APPROVAL_CANCELLED', `approval ${record.id}: the requester disconnected`));
+        return;
+      }
       void (async () => {
         try {
           const cancelled = await move(record.id, 'cancelled', { decidedAt: clock(), decisionReason: 'requester disconnected' });
@@ -239,7 +318,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
         } catch (error) {
           logger.warn({ err: error, approvalId: record.id }, 'could not cancel an abandoned approval; the sweep will expire it');
           // The requester is gone: end the hold anyway so nothing waits on it.
-          waiting.get(record.id)?.reject(storeDown(record.id, error));
+          self.reject(storeDown(record.id, error));
         }
       })();
     };
@@ -249,7 +328,11 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       else signal.addEventListener('abort', onAbort, { once: true });
       schedulePoll();
 
-      if (notifier !== undefined) {
+      if (joined) {
+        // Decided while we joined? Then there is nothing to wait for.
+        const current = await repo.get(record.id);
+        if (current !== null) wake(current);
+      } else if (notifier !== undefined) {
         try {
           const where = await notifier.posted(record);
           if (where !== undefined) await repo.setSlackMessage(record.id, where);
@@ -261,8 +344,11 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       return await settled;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      waiting.delete(record.id);
-      deadlines.delete(record.id);
+      waiters.delete(self);
+      if (waiters.size === 0) {
+        waiting.delete(record.id);
+        deadlines.delete(record.id);
+      }
       deps.onPendingChange?.(-1);
     }
   }
@@ -295,15 +381,16 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     const voted = await repo.addVote(id, { ...input.actor, at: now });
     if (voted === null) {
       const current = (await repo.get(id)) ?? record;
-      if (current.state === 'pending' && current.votes.some((v) => v.user === input.actor.user)) {
+      if (current.state === 'pending' && current.votes.some((v) => samePerson(v, input.actor))) {
         return { ok: false, why: 'already-voted', record: current };
       }
       return { ok: false, why: current.state === 'pending' ? 'already-voted' : 'not-pending', record: current };
     }
-    const voters = new Set(voted.votes.map((v) => v.user));
-    if (voters.size < config.minApprovals) {
+    // Each stored vote is a different person (the store refuses a second vote sharing a person key).
+    const voters = voted.votes.length;
+    if (voters < config.minApprovals) {
       try {
-        await notifier?.threadReply?.(voted, `${input.actor.label} approved (${voters.size} of ${config.minApprovals} approvals)`);
+        await notifier?.threadReply?.(voted, `${input.actor.label} approved (${voters} of ${config.minApprovals} approvals)`);
       } catch (error) {
         logger.warn({ err: error, approvalId: id }, 'could not post the vote to the thread');
       }
@@ -326,9 +413,12 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (input.grantMs !== undefined) {
         const r = approved.request;
         await repo.createGrant({
-          id: idGen(),
+          id: grantIdOf(id),
           approvalId: id,
           identity: approved.identity,
+          // Bound to the principal that asked, not every subject the identity maps.
+          issuer: approved.issuer ?? '',
+          subject: approved.subject,
           cluster: r.cluster,
           verb: r.verb,
           apiGroup: r.apiGroup,
@@ -348,11 +438,14 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     return { ok: true, record: approved };
   }
 
-  async function findGrant(identity: string, cluster: string, info: GrantQuery, now = clock()): Promise<ApprovalGrant | undefined> {
-    const grants = await repo.activeGrants(identity, cluster, now);
+  async function findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now = clock()): Promise<ApprovalGrant | undefined> {
+    const grants = await repo.activeGrants(who.identity, cluster, now);
     return grants.find(
       (g) =>
         g.expiresAt > now &&
+        g.revokedAt === undefined &&
+        g.issuer === who.issuer &&
+        g.subject === who.subject &&
         g.verb === info.verb &&
         g.apiGroup === info.apiGroup &&
         g.resource === info.resource &&
@@ -391,6 +484,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     hold,
     decide,
     findGrant,
+    grants: (options) => repo.listGrants(options?.all === true ? {} : { activeAt: clock() }),
+    revokeGrant: (id, by) => repo.revokeGrant(id, by, clock()),
     sweep,
     cancelOrphans,
     list: (filter) => repo.list(filter?.state === undefined ? undefined : { state: filter.state }),
@@ -411,9 +506,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     },
     async shutdown(reason) {
       stopping = true;
-      for (const [id, waiter] of [...waiting]) {
+      for (const [id, waiters] of [...waiting]) {
         // Rejected first: the cancellation below would otherwise resolve the hold as 'cancelled' (403).
-        waiter.reject(new HoopError('ERR_SHUTTING_DOWN', `approval ${id} cancelled: ${reason}`));
+        for (const waiter of waiters) waiter.reject(new HoopError('ERR_SHUTTING_DOWN', `approval ${id} cancelled: ${reason}`));
         try {
           await move(id, 'cancelled', { decidedAt: clock(), decisionReason: reason });
         } catch (error) {

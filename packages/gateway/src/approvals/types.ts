@@ -9,7 +9,10 @@ export interface ApprovalRequestSummary {
   method: string;
   /** The raw, classified path (already canonical). */
   path: string;
+  /** The classifier's verb (grants match on it). */
   verb: string;
+  /** The verb the API server authorises (`create` for exec over a GET upgrade): what messages show. */
+  authorizedVerb?: string;
   apiGroup: string;
   resource: string;
   subresource: string;
@@ -24,6 +27,8 @@ export interface ApprovalVote {
   label: string;
   at: number;
   via: 'slack' | 'api' | 'cli';
+  /** The person's keys (approvals/people.ts): a vote sharing one with an earlier vote is that person's second. */
+  keys?: readonly string[];
 }
 
 export interface ApprovalRecord {
@@ -35,6 +40,8 @@ export interface ApprovalRecord {
   holder: string;
   sessionId: string;
   identity: string;
+  /** The requesting token's issuer and subject: a grant binds to exactly this principal. */
+  issuer?: string;
   subject: string;
   email?: string;
   groups: readonly string[];
@@ -49,19 +56,36 @@ export interface ApprovalRecord {
   bodySummary?: string;
   /** The account the call runs as once approved. */
   serviceAccount: string;
+  /**
+   * SHA-256 over issuer, subject, identity, cluster, method, path and the body's SHA-256: an identical
+   * request arriving while this one is pending joins it instead of opening another approval.
+   */
+  fingerprint?: string;
   votes: readonly ApprovalVote[];
   decidedBy?: string;
   decidedAt?: number;
   decisionReason?: string;
   /** Set when approved with an "Approve for …" option. */
   grantMs?: number;
-  slack?: { channel: string; ts: string };
+  slack?: SlackMessageRef;
+}
+
+/** Where the approval message was posted; a click counts only when it comes from exactly there. */
+export interface SlackMessageRef {
+  channel: string;
+  ts: string;
+  /** Workspace (team id) and app that posted it, from chat.postMessage's answer. */
+  team?: string;
+  appId?: string;
 }
 
 export interface ApprovalGrant {
   id: string;
   approvalId: string;
   identity: string;
+  /** Only this principal (issuer + sub) may use the grant, not every subject of the identity. */
+  issuer: string;
+  subject: string;
   cluster: string;
   /** The request shape the grant covers: same verb, group, resource, subresource, namespace (and name). */
   verb: string;
@@ -74,13 +98,15 @@ export interface ApprovalGrant {
   grantedBy: string;
   createdAt: number;
   expiresAt: number;
+  revokedAt?: number;
+  revokedBy?: string;
 }
 
 export interface ApprovalRepository {
   create(record: ApprovalRecord): Promise<void>;
   get(id: string): Promise<ApprovalRecord | null>;
   list(filter?: { state?: ApprovalState; holder?: string }): Promise<ApprovalRecord[]>;
-  /** Appends a vote atomically iff the approval is pending and this user has not voted; returns the new record or null. */
+  /** Appends a vote atomically iff the approval is pending and no vote has this user or shares a key; returns the new record or null. */
   addVote(id: string, vote: ApprovalVote): Promise<ApprovalRecord | null>;
   /** Compare-and-set: moves `from` → `to` applying `patch` iff the current state is `from`; returns the new record or null. */
   transition(
@@ -90,8 +116,27 @@ export interface ApprovalRepository {
     patch: Partial<Pick<ApprovalRecord, 'decidedBy' | 'decidedAt' | 'decisionReason' | 'grantMs'>>,
   ): Promise<ApprovalRecord | null>;
   /** Non-state fields only (the Slack message coordinates). */
-  setSlackMessage(id: string, slack: { channel: string; ts: string }): Promise<void>;
+  setSlackMessage(id: string, slack: SlackMessageRef): Promise<void>;
   createGrant(grant: ApprovalGrant): Promise<void>;
-  /** Grants of this identity on this cluster still valid at `now`. */
+  /** Grants of this identity on this cluster still valid (not expired, not revoked) at `now`. */
   activeGrants(identity: string, cluster: string, now: number): Promise<ApprovalGrant[]>;
+  /** Grants in creation order; with `activeAt`, only those valid then. */
+  listGrants(filter?: { activeAt?: number }): Promise<ApprovalGrant[]>;
+  /** Ends a grant now, once: returns it revoked, or null when it is unknown, expired or already revoked. */
+  revokeGrant(id: string, by: string, now: number): Promise<ApprovalGrant | null>;
+}
+
+/** The stored form of a message reference: known fields only. */
+export function slackRef(slack: SlackMessageRef): SlackMessageRef {
+  return {
+    channel: slack.channel,
+    ts: slack.ts,
+    ...(slack.team === undefined ? {} : { team: slack.team }),
+    ...(slack.appId === undefined ? {} : { appId: slack.appId }),
+  };
+}
+
+/** A grant's id is derived from its approval's, so the approval message can name it before it exists. */
+export function grantIdOf(approvalId: string): string {
+  return `g-${approvalId}`;
 }

@@ -164,21 +164,23 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
   async function checkJwt(
     token: string,
     getKey: Parameters<typeof jwtVerify>[1],
-    expected: { issuer: string; audience: string },
+    expected: { issuer: string; audience: string; authorizedParties?: readonly string[] },
   ): Promise<JWTPayload> {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, getKey as never, {
+      ({ payload } = await jwtVerify(token, getKey as never, {
         issuer: expected.issuer,
         audience: expected.audience,
         algorithms: [...allowedAlgorithms],
         clockTolerance: clockToleranceSec,
         currentDate: new Date(clock()),
         requiredClaims: ['exp', 'sub'],
-      });
-      return payload;
+      }));
     } catch (error) {
       throw translateJoseError(error, expected);
     }
+    checkIssuedAtAndParty(payload, expected, clock());
+    return payload;
   }
 
   async function ready(): Promise<void> {
@@ -266,6 +268,33 @@ function translateJoseError(error: unknown, config: { audience: string }): HoopE
   return invalid(`token cannot be verified: ${describeError(error)}`);
 }
 
+/**
+ * Checks jose leaves to the caller: `iat` no later than now + leeway (a token minted "in the future"
+ * would outlive its issuer's intent), and, with several audiences, `azp` absent or ours — OpenID
+ * Connect Core 1.0 §3.1.3.7 (4)-(5): https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+ * Access tokens of some IdPs (Keycloak client credentials: aud [hoopgate, account], azp the agent's
+ * client) name the agent's client: those clients are listed in the issuer's `authorizedParties`.
+ */
+function checkIssuedAtAndParty(claims: JWTPayload, config: { audience: string; authorizedParties?: readonly string[] }, nowMs: number): void {
+  const iat = claims.iat;
+  if (iat !== undefined) {
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new HoopError('ERR_TOKEN_INVALID', 'token claim "iat" must be a number (seconds since the epoch)');
+    if (iat > nowMs / 1000 + clockToleranceSec) {
+      throw new HoopError('ERR_TOKEN_INVALID', `token is issued in the future (iat ${isoTime(iat)}, more than ${clockToleranceSec}s ahead): check the IdP's clock and get a new token`);
+    }
+  }
+  const aud = claims.aud;
+  const azp = claims.azp;
+  const trusted = azp === undefined || azp === config.audience || (typeof azp === 'string' && (config.authorizedParties ?? []).includes(azp));
+  if (Array.isArray(aud) && aud.length > 1 && !trusted) {
+    throw new HoopError(
+      'ERR_TOKEN_INVALID',
+      `token has several audiences and its authorized party (azp) ${typeof azp === 'string' ? describeKid(azp) : '(not a string)'} is not "${config.audience}" ` +
+        `nor in the issuer's authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties`,
+    );
+  }
+}
+
 function toPrincipal(claims: JWTPayload, config: IssuerConfig): Principal {
   const subject = claims.sub;
   if (typeof subject !== 'string' || subject === '') throw new HoopError('ERR_TOKEN_INVALID', 'token has no "sub" claim');
@@ -285,7 +314,12 @@ function toPrincipal(claims: JWTPayload, config: IssuerConfig): Principal {
     claims: Object.freeze({ ...claims }),
     expiresAt: (claims.exp ?? 0) * 1000,
   };
-  if (typeof claims.email === 'string') principal.email = claims.email;
+  if (typeof claims.email === 'string') {
+    principal.email = claims.email;
+    // OpenID Connect Core §5.1: absent means unknown; only an explicit false (some IdPs send "false") says unverified.
+    const verified = claims['email_verified'];
+    principal.emailVerified = !(verified === false || verified === 'false');
+  }
   return principal;
 }
 

@@ -6,6 +6,8 @@ export interface Principal {
   /** From `usernameClaim` (default `sub`). */
   username: string;
   email?: string;
+  /** False when the token says `email_verified: false`; only a verified email links an approver across channels. */
+  emailVerified?: boolean;
   groups: readonly string[];
   /** All verified claims, for `match.claims` dot paths. */
   claims: Readonly<Record<string, unknown>>;

@@ -4,7 +4,8 @@
 import { userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { createApprovalService, type ApprovalNotifier, type DecideRefusal } from '../approvals/service.js';
-import type { ApprovalRecord, ApprovalState } from '../approvals/types.js';
+import { personKeys } from '../approvals/people.js';
+import type { ApprovalGrant, ApprovalRecord, ApprovalState } from '../approvals/types.js';
 import type { Config } from '../config/types.js';
 import { loadConfig } from '../config/load.js';
 import { formatDuration, parseDuration } from '../config/values.js';
@@ -12,13 +13,15 @@ import { HoopError } from '../lib/errors.js';
 import type { Store } from '../store/index.js';
 import { createStore } from '../store/index.js';
 import { UsageError, parseCommandArgs } from './args.js';
-import type { CliCommand } from './io.js';
+import type { CliCommand, CliIo } from './io.js';
 
 export const usage = `usage: hoopgate approvals list --config FILE [--state STATE] [--json]
        hoopgate approvals approve ID --config FILE [--reason TEXT] [--grant DURATION]
        hoopgate approvals deny ID --config FILE [--reason TEXT]
+       hoopgate approvals grants --config FILE [--all] [--json]
+       hoopgate approvals revoke-grant ID --config FILE
 
-The approval queue from a terminal, acting as cli:<your OS user>. Anyone who can run this with the
+The approval queue from a terminal, acting as cli:<your OS account> (uid and name from the system). Anyone who can run this with the
 gateway's configuration can read its store, so no approver group is asked; nobody approves their own
 agent through Slack or the API, where an identity is known.
 
@@ -27,7 +30,8 @@ options:
       --state STATE     list only: pending (default), approved, denied, expired, cancelled or all
       --json            list only: one JSON record per line
       --reason TEXT     recorded with the decision and shown in Slack
-      --grant DURATION  approve only: also allow the same request for this long (one of approval.grantOptions)
+      --grant DURATION  approve only: also allow the same request, by the same subject, for this long (one of approval.grantOptions)
+      --all             grants only: also expired and revoked grants
 `;
 
 export interface ApprovalsCommandDeps {
@@ -35,6 +39,14 @@ export interface ApprovalsCommandDeps {
   /** Slack (or another notifier) for updating the message in place; default: Slack when configured. */
   notifier?: (config: Config) => Promise<ApprovalNotifier | undefined>;
   clock?: () => number;
+  /** Who runs the command (tests); default: os.userInfo() of the process. */
+  osUser?: () => { uid: number; name: string };
+}
+
+/** The process's OS account: uid and name from the password database (-1 where there are no uids). */
+function osUser(): { uid: number; name: string } {
+  const info = userInfo();
+  return { uid: info.uid, name: info.username };
 }
 
 const listStates = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'all'] as const;
@@ -56,7 +68,7 @@ async function slackNotifier(config: Config): Promise<ApprovalNotifier | undefin
 
 function line(record: ApprovalRecord, now: number): string {
   const r = record.request;
-  const target = `${r.verb} ${r.resource === '' ? r.path : `${r.subresource === '' ? r.resource : `${r.resource}/${r.subresource}`}${r.name === '' ? '' : `/${r.name}`}`}${r.namespace === '' ? '' : ` -n ${r.namespace}`}`;
+  const target = `${r.authorizedVerb ?? r.verb} ${r.resource === '' ? r.path : `${r.subresource === '' ? r.resource : `${r.resource}/${r.subresource}`}${r.name === '' ? '' : `/${r.name}`}`}${r.namespace === '' ? '' : ` -n ${r.namespace}`}`;
   const when =
     record.state === 'pending'
       ? `expires in ${formatDuration(Math.max(0, Math.round((record.expiresAt - now) / 1000)) * 1000)}`
@@ -65,8 +77,60 @@ function line(record: ApprovalRecord, now: number): string {
   return `${record.id}  ${record.identity}  ${target} on ${r.cluster}  ${when}  votes ${record.votes.length}${reason}\n`;
 }
 
+function grantLine(g: ApprovalGrant, now: number): string {
+  const resource = `${g.resource}${g.subresource === '' ? '' : `/${g.subresource}`}${g.apiGroup === '' ? '' : `.${g.apiGroup}`}`;
+  const target = `${g.verb} ${resource}${g.name === '' ? '' : `/${g.name}`}${g.namespace === '' ? '' : ` -n ${g.namespace}`}`;
+  const state = g.revokedAt !== undefined ? `revoked by ${g.revokedBy ?? '?'}` : g.expiresAt <= now ? 'expired' : `expires in ${formatDuration(Math.max(1, Math.round((g.expiresAt - now) / 1000)) * 1000)}`;
+  return `${g.id}  ${g.identity}  subject ${g.subject} (${g.issuer})  ${target} on ${g.cluster}  as ${g.serviceAccount}  granted by ${g.grantedBy}  ${state}\n`;
+}
+
 export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
+  async function readConfig(file: string, io: CliIo): Promise<Config | undefined> {
+    try {
+      return await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, { source: file, checkFiles: false });
+    } catch (error) {
+      if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
+        io.stderr(`${error.message}\n`);
+        return undefined;
+      }
+      throw error;
+    }
+  }
+  const replicaId = `cli-${process.pid}`;
+  const openStore = (config: Config) => (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
+
+  /** `grants` lists (active ones unless --all); `revoke-grant ID` ends one now, as the OS account running it. */
+  async function grantsCommand(sub: 'grants' | 'revoke-grant', id: string | undefined, values: { config: string; json?: boolean; all?: boolean; state?: string; reason?: string; grant?: string }, io: CliIo): Promise<number> {
+    if (sub === 'grants' && id !== undefined) throw new UsageError('approvals', 'grants takes no ID');
+    if (sub === 'revoke-grant' && id === undefined) throw new UsageError('approvals', 'revoke-grant needs the grant ID (see hoopgate approvals grants)');
+    if (values.state !== undefined || values.reason !== undefined || values.grant !== undefined) throw new UsageError('approvals', `--state, --reason and --grant do not apply to ${sub}`);
+    if (sub === 'revoke-grant' && (values.all === true || values.json === true)) throw new UsageError('approvals', '--all and --json apply to grants only');
+    const config = await readConfig(values.config, io);
+    if (config === undefined) return 1;
+    const store = await openStore(config);
+    try {
+      const service = createApprovalService({ repo: store.approvals, config: config.approval, replicaId, clock });
+      if (sub === 'grants') {
+        const grants = await service.grants({ all: values.all === true });
+        if (values.json === true) for (const g of grants) io.stdout(`${JSON.stringify(g)}\n`);
+        else if (grants.length === 0) io.stdout(`no ${values.all === true ? '' : 'active '}grants\n`);
+        else for (const g of grants) io.stdout(grantLine(g, clock()));
+        return 0;
+      }
+      const os = (deps.osUser ?? osUser)();
+      const revoked = await service.revokeGrant(id ?? '', `cli:${os.name} (uid ${os.uid})`);
+      if (revoked === null) {
+        io.stderr(`hoopgate approvals: ${id}: no active grant with this ID (unknown, expired or already revoked); nothing was changed\n`);
+        return 1;
+      }
+      io.stdout(`${revoked.id}: revoked by ${revoked.revokedBy ?? ''}\n`);
+      return 0;
+    } finally {
+      await store.close();
+    }
+  }
+
   return async (argv, io) => {
     const args = parseCommandArgs(
       'approvals',
@@ -77,17 +141,21 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         json: { type: 'boolean' },
         reason: { type: 'string' },
         grant: { type: 'string' },
+        all: { type: 'boolean' },
       },
-      { names: ['list|approve|deny', 'ID'], min: 0, max: 2 },
+      { names: ['list|approve|deny|grants|revoke-grant', 'ID'], min: 0, max: 2 },
     );
     if (args.help) {
       io.stdout(usage);
       return 0;
     }
     const [sub, id] = args.positionals;
+    if (sub === 'grants' || sub === 'revoke-grant') return grantsCommand(sub, id, args.values, io);
     if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') {
-      throw new UsageError('approvals', sub === undefined ? 'missing subcommand: use list, approve ID or deny ID' : `unknown subcommand ${JSON.stringify(sub)}: use list, approve ID or deny ID`);
+      const use = 'use list, approve ID, deny ID, grants or revoke-grant ID';
+      throw new UsageError('approvals', sub === undefined ? `missing subcommand: ${use}` : `unknown subcommand ${JSON.stringify(sub)}: ${use}`);
     }
+    if (args.values.all) throw new UsageError('approvals', '--all applies to grants only');
     if (sub === 'list' && id !== undefined) throw new UsageError('approvals', 'list takes no ID');
     if (sub !== 'list' && id === undefined) throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
     if (sub !== 'list' && (args.values.state !== undefined || args.values.json)) throw new UsageError('approvals', '--state and --json apply to list only');
@@ -101,19 +169,9 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
       if (grantMs === undefined) throw new UsageError('approvals', `--grant ${JSON.stringify(args.values.grant)} is not a duration such as 15m`);
     }
 
-    const file = args.values.config;
-    let config: Config;
-    try {
-      config = await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, { source: file, checkFiles: false });
-    } catch (error) {
-      if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
-        io.stderr(`${error.message}\n`);
-        return 1;
-      }
-      throw error;
-    }
-    const replicaId = `cli-${process.pid}`;
-    const store = await (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
+    const config = await readConfig(args.values.config, io);
+    if (config === undefined) return 1;
+    const store = await openStore(config);
     try {
       const notifier = sub === 'list' ? undefined : await (deps.notifier ?? slackNotifier)(config);
       const service = createApprovalService({ repo: store.approvals, config: config.approval, replicaId, clock, ...(notifier === undefined ? {} : { notifier }) });
@@ -125,10 +183,12 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         else for (const record of records) io.stdout(line(record, now));
         return 0;
       }
-      const osUser = io.env['USER'] ?? io.env['USERNAME'] ?? userInfo().username;
+      // The voter is the OS account running the command, from the system (uid), never from $USER,
+      // which the caller sets at will (issue #12 item 5).
+      const os = (deps.osUser ?? osUser)();
       const result = await service.decide(id ?? '', {
         approve: sub === 'approve',
-        actor: { user: `cli:${osUser}`, label: `cli:${osUser}`, at: now, via: 'cli' },
+        actor: { user: `cli:uid:${os.uid}`, label: `cli:${os.name} (uid ${os.uid})`, at: now, via: 'cli', keys: personKeys({ cliUid: os.uid }, config.approval.approvers.people) },
         approver: true,
         ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
         ...(grantMs === undefined ? {} : { grantMs }),
@@ -142,7 +202,7 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         io.stdout(`${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`);
       } else {
         const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
-        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${osUser}`}${grant}\n`);
+        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${os.name}`}${grant}\n`);
       }
       return 0;
     } finally {

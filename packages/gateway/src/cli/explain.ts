@@ -146,7 +146,7 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
       identityIndex,
       info,
       cluster: routed.cluster.name,
-      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups],
+      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
       ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
     };
 

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { caFile, checkSqlitePath, checkTlsPair, signingKeyFile, tokenFile } from './files.js';
-import type { ClusterCredentials, Config, SafeDefaults } from './types.js';
+import type { ApproverGroup, ClusterCredentials, Config, SafeDefaults } from './types.js';
 import {
   bool, bytes, def, didYouMean, duration, file, from, int, list, node, obj, oneOf, oneOrMany, opt, pathOf, pattern,
   record, report, req, str, url,
@@ -116,6 +116,7 @@ const issuer = obj({
   groupsClaim: def(str(), 'groups'),
   usernameClaim: def(str(), 'sub'),
   caFile: opt(caFile()),
+  authorizedParties: opt(list(str(), { min: 1 })),
 });
 
 const samlIdp = obj({
@@ -142,12 +143,42 @@ const saml = obj({
 
 const slackUsers = () => def(list(str()), []);
 
+/**
+ * `{ issuer, group }`: a group name means something only within its issuer. A bare name is read with
+ * issuer "" and resolved in completeConfig() when exactly one issuer is configured, refused otherwise.
+ */
+const approverGroup = node<ApproverGroup>((raw, at, cx) => {
+  if (typeof raw === 'string') {
+    const group = str().parse(raw, at, cx);
+    return group === undefined ? undefined : { issuer: '', group };
+  }
+  return obj({ issuer: req(str()), group: req(str()) }).parse(raw, at, cx);
+});
+
+/** One approver known on several channels: votes from any of them count once (issue #12 item 5). */
+const approverPerson = obj({
+  slackUser: opt(str({ pattern: /^[UW][A-Z0-9]{2,}$/, expect: 'must be a Slack user id like "U0123ABCD"' })),
+  oidcIssuer: opt(str()),
+  oidcSubject: opt(str()),
+  email: opt(str({ pattern: /^[^@\s]+@[^@\s]+$/, expect: 'must be an email address' })),
+}).check((p, at, cx) => {
+  const ids = [p.slackUser, p.oidcSubject, p.email].filter((v) => v !== undefined).length;
+  if (ids < 2) report(cx, at, 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)');
+  if (p.oidcIssuer !== undefined && p.oidcSubject === undefined) report(cx, pathOf(at, 'oidcIssuer'), 'only with oidcSubject');
+});
+
 const approval = obj({
   timeoutMs: from('timeout', def(duration({ min: 1000 }), '5m')),
   minApprovals: def(int({ min: 1 }), 1),
   // `grantOptions: 0` is the contract's spelling of "approve once only".
   grantOptionsMs: from('grantOptions', def(grantOptions(), [])),
-  approvers: def(obj({ slackUsers: slackUsers(), slackUserGroups: slackUsers(), oidcGroups: slackUsers() }), {}),
+  approvers: def(obj({
+    slackUsers: slackUsers(),
+    slackUserGroups: slackUsers(),
+    oidcGroups: def(list(approverGroup), []),
+    people: def(list(approverPerson), []),
+  }), {}),
+  maxPendingPerIdentity: def(int({ min: 1 }), 10),
 });
 
 function grantOptions(): Node<number[]> {
@@ -297,9 +328,52 @@ function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
     });
   });
 
+  checkApprovers(config, issuers, cx);
+
   if (config.audit?.checkpoint?.postToSlack && config.slack === undefined) {
     report(cx, 'audit.checkpoint.postToSlack', 'needs the slack section');
   }
+}
+
+/** Approver groups and people name configured issuers; a bare group name only when there is one issuer. */
+function checkApprovers(config: DeepPartial<Config>, issuers: readonly string[], cx: WalkContext): void {
+  const at = 'approval.approvers';
+  config.approval?.approvers?.oidcGroups?.forEach((entry, i) => {
+    if (entry?.issuer === undefined || entry.group === undefined) return;
+    const where = pathOf(pathOf(at, 'oidcGroups'), i);
+    if (entry.issuer === '' && issuers.length > 1) {
+      report(
+        cx,
+        where,
+        `a bare group name is ambiguous with ${issuers.length} issuers (oidc.issuers and saml.idps: a token from any of them with group ${JSON.stringify(entry.group)} would make an approver); ` +
+          `write { issuer: ${issuers[0]}, group: ${entry.group} } naming the issuer whose group it is`,
+      );
+    } else if (entry.issuer !== '' && !issuers.includes(entry.issuer)) {
+      report(cx, pathOf(where, 'issuer'), `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers nor saml.idps)${didYouMean(entry.issuer, issuers)}`);
+    }
+  });
+  const seen = new Map<string, string>();
+  config.approval?.approvers?.people?.forEach((person, i) => {
+    if (person === undefined) return;
+    const where = pathOf(pathOf(at, 'people'), i);
+    if (person.oidcSubject !== undefined) {
+      if (person.oidcIssuer === undefined && issuers.length > 1) report(cx, pathOf(where, 'oidcIssuer'), `required with ${issuers.length} oidc.issuers: a subject is unique only within its issuer`);
+      if (person.oidcIssuer !== undefined && !issuers.includes(person.oidcIssuer)) {
+        report(cx, pathOf(where, 'oidcIssuer'), `unknown issuer ${JSON.stringify(person.oidcIssuer)} (not in oidc.issuers)${didYouMean(person.oidcIssuer, issuers)}`);
+      }
+    }
+    const keys: [string, string | undefined][] = [
+      ['slackUser', person.slackUser],
+      ['oidcSubject', person.oidcSubject === undefined ? undefined : `${person.oidcIssuer ?? issuers[0] ?? ''}#${person.oidcSubject}`],
+      ['email', person.email?.toLowerCase()],
+    ];
+    for (const [field, value] of keys) {
+      if (value === undefined) continue;
+      const first = seen.get(`${field}:${value}`);
+      if (first !== undefined) report(cx, pathOf(where, field), `also in ${first}: one identity belongs to one person`);
+      else seen.set(`${field}:${value}`, where);
+    }
+  });
 }
 
 /** Defaults that depend on other sections, applied to a config without problems. */
@@ -311,7 +385,18 @@ export function completeConfig(parsed: ParsedConfig): Config {
       slackUserGroups: parsed.approval.approvers.slackUserGroups,
     },
   };
+  // Bare approver group names and people without oidcIssuer belong to the only issuer (checked above).
+  const onlyIssuer = parsed.oidc?.issuers[0]?.issuer ?? '';
+  const approvers = parsed.approval.approvers;
+  const approval = {
+    ...parsed.approval,
+    approvers: {
+      ...approvers,
+      oidcGroups: approvers.oidcGroups.map((g) => (g.issuer === '' ? { ...g, issuer: onlyIssuer } : g)),
+      people: approvers.people.map((p) => (p.oidcSubject !== undefined && p.oidcIssuer === undefined ? { ...p, oidcIssuer: onlyIssuer } : p)),
+    },
+  };
   const { slack: _omit, oidc, ...rest } = parsed;
-  const complete = { ...rest, oidc: oidc ?? { issuers: [] } };
+  const complete = { ...rest, approval, oidc: oidc ?? { issuers: [] } };
   return slackConfig === undefined ? complete : { ...complete, slack: slackConfig };
 }

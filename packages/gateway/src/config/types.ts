@@ -38,6 +38,8 @@ export interface IssuerConfig {
   usernameClaim: string;
   /** Optional CA bundle for reaching the issuer (a private IdP). */
   caFile?: string;
+  /** Clients accepted as `azp` of a token with several audiences (besides `audience` itself). */
+  authorizedParties?: readonly string[];
 }
 
 /** RBAC-like rule: an absent field or ["*"] matches anything. `resources` entries are `res` or `res/sub`. */
@@ -83,6 +85,21 @@ export interface IdentityConfig {
   safeDefaults: SafeDefaults;
 }
 
+/** A group of one issuer's tokens: the same name from another issuer is another group. */
+export interface ApproverGroup {
+  issuer: string;
+  group: string;
+}
+
+/** One person's identities on several channels (`approval.approvers.people`). */
+export interface ApproverPerson {
+  slackUser?: string;
+  /** Set whenever oidcSubject is (completed with the only issuer when absent). */
+  oidcIssuer?: string;
+  oidcSubject?: string;
+  email?: string;
+}
+
 export interface ApprovalConfig {
   timeoutMs: number;
   minApprovals: number;
@@ -90,8 +107,12 @@ export interface ApprovalConfig {
   approvers: {
     slackUsers: readonly string[];
     slackUserGroups: readonly string[];
-    oidcGroups: readonly string[];
+    oidcGroups: readonly ApproverGroup[];
+    /** Explicit links between a person's Slack user, OIDC subject and email. */
+    people: readonly ApproverPerson[];
   };
+  /** Held requests one identity may have at once; more are answered 429. */
+  maxPendingPerIdentity: number;
 }
 
 export interface SlackConfig {

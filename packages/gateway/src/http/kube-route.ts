@@ -32,6 +32,8 @@ export function sendStatus(ctx: Koa.Context, error: HoopError, requestId?: strin
   ctx.set('Content-Type', 'application/json');
   ctx.set('Cache-Control', 'no-store');
   if (requestId !== undefined) ctx.set('Audit-Id', requestId);
+  const retryAfter = error.details?.['retryAfterSeconds'];
+  if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
   ctx.body = JSON.stringify(status);
 }
 

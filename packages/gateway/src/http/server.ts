@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
 import { HoopError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { sendStatus } from './kube-route.js';
 
@@ -23,6 +24,8 @@ export interface HttpServerDeps {
   readiness: readonly ReadinessCheck[];
   metrics?: GatewayMetrics;
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Where readyz details go (the HTTP answer only says ready or not). */
+  logger?: Logger;
   /** While draining, readyz fails and new requests get 503 so the load balancer moves on. */
   isDraining: () => boolean;
 }
@@ -49,7 +52,7 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
       return;
     }
     if (route === '/hoop/slack/events' && deps.slackRoute !== undefined) return deps.slackRoute(ctx, next);
-    if (route.startsWith('/hoop/v1/approvals') && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
+    if ((route.startsWith('/hoop/v1/approvals') || route.startsWith('/hoop/v1/grants')) && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
     if ((route === '/hoop/v1/token' || route.startsWith('/hoop/.well-known/')) && deps.samlRoute !== undefined) return deps.samlRoute(ctx, next);
     return sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${route}`));
   });
@@ -67,9 +70,24 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
     );
     if (deps.isDraining()) results.push('[-]draining: gateway is shutting down');
     const ok = results.every((line) => line.startsWith('[+]'));
+    reportReadiness(ok, results);
+    // Anyone may probe: the answer says ready or not, nothing about upstreams, the IdP or the store.
     ctx.status = ok ? 200 : 503;
     ctx.type = 'text/plain';
-    ctx.body = `${results.join('\n')}\n${ok ? 'readyz check passed' : 'readyz check failed'}\n`;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = `${ok ? 'readyz check passed' : 'readyz check failed'}\n`;
+  }
+
+  /** The details go to the log: when they change, and at most once a minute while they stay the same. */
+  let lastReport = { text: '', at: Number.NEGATIVE_INFINITY };
+  function reportReadiness(ok: boolean, results: readonly string[]): void {
+    if (deps.logger === undefined) return;
+    const text = ok ? '' : results.filter((line) => line.startsWith('[-]')).join('; ');
+    const now = Date.now();
+    if (text === lastReport.text && (ok || now - lastReport.at < 60_000)) return;
+    if (ok) deps.logger.info({ checks: results }, 'readyz: ready again');
+    else deps.logger.warn({ checks: results }, `readyz: not ready: ${text}`);
+    lastReport = { text, at: now };
   }
 
   return app;

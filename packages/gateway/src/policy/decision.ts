@@ -63,7 +63,41 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
     applies: (info, _verb, ns) =>
       ns !== undefined && ns !== '' && (info.namespace === ns || (info.apiGroup === '' && info.resource === 'namespaces' && info.name === ns)),
   },
+  {
+    // A list or watch across all namespaces reads the gateway's namespace too. Refused rather than
+    // filtered with `fieldSelector=metadata.namespace!=…`: rewriting the forwarded query breaks "the
+    // path forwarded is the path classified", and an aggregated API that ignores the selector would
+    // leak silently. Cluster-scoped resources hold nothing of a namespace and stay allowed.
+    key: 'gatewayNamespace',
+    what: "a list or watch across all namespaces includes the gateway's own namespace, which holds its credentials; list per namespace (-n NAMESPACE)",
+    applies: (info, verb, ns) =>
+      ns !== undefined && ns !== '' && info.namespace === '' && (verb === 'list' || verb === 'watch') && !isClusterScoped(info.apiGroup, info.resource),
+  },
 ];
+
+/**
+ * Built-in cluster-scoped resources (Kubernetes 1.33), by `group/resource`. Anything else listed
+ * without a namespace is treated as namespaced (fail closed): a cluster-scoped custom resource is
+ * refused too, unless the identity sets allowUnsafe: [gatewayNamespace].
+ */
+const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
+  '/namespaces', '/nodes', '/persistentvolumes', '/componentstatuses',
+  'rbac.authorization.k8s.io/clusterroles', 'rbac.authorization.k8s.io/clusterrolebindings',
+  'storage.k8s.io/storageclasses', 'storage.k8s.io/csidrivers', 'storage.k8s.io/csinodes', 'storage.k8s.io/volumeattachments',
+  'storage.k8s.io/volumeattributesclasses', 'apiextensions.k8s.io/customresourcedefinitions', 'apiregistration.k8s.io/apiservices',
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations', 'admissionregistration.k8s.io/validatingwebhookconfigurations',
+  'admissionregistration.k8s.io/validatingadmissionpolicies', 'admissionregistration.k8s.io/validatingadmissionpolicybindings',
+  'admissionregistration.k8s.io/mutatingadmissionpolicies', 'admissionregistration.k8s.io/mutatingadmissionpolicybindings',
+  'scheduling.k8s.io/priorityclasses', 'node.k8s.io/runtimeclasses', 'certificates.k8s.io/certificatesigningrequests',
+  'certificates.k8s.io/clustertrustbundles', 'flowcontrol.apiserver.k8s.io/flowschemas',
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations', 'networking.k8s.io/ingressclasses', 'networking.k8s.io/ipaddresses',
+  'networking.k8s.io/servicecidrs', 'resource.k8s.io/deviceclasses', 'resource.k8s.io/resourceslices',
+  'internal.apiserver.k8s.io/storageversions', 'metrics.k8s.io/nodes',
+]);
+
+function isClusterScoped(group: string, resource: string): boolean {
+  return CLUSTER_SCOPED.has(`${group}/${resource}`);
+}
 
 /** Non-resource URLs any mapped identity may GET, like the API server's system:discovery role. */
 export function isDiscoveryPath(path: string): boolean {

@@ -2,7 +2,7 @@
 // upgrade (exec/attach/port-forward) path: route → canonical check → classify → authenticate →
 // map identity → decide (deny / require / RBAC / escalate) → record (write before forward) →
 // hold for approval → mint the ServiceAccount token. Refusals are recorded too, then thrown.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditHandle, AuditStart } from '../audit/types.js';
@@ -127,7 +127,7 @@ export function createAdmitter(deps: AdmitDeps) {
       identity,
       identityIndex,
       info,
-      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups],
+      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
       ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
     };
     if (!needsRbac({ ...base, rbac: 'not-asked' })) return evaluate({ ...base, rbac: 'not-asked' });
@@ -242,7 +242,6 @@ export function createAdmitter(deps: AdmitDeps) {
 
     // 2. Who is calling.
     try {
-      refuseImpersonation(request.rawHeaders);
       singleHeader(request.rawHeaders, 'x-hoop-reason');
       const token = extractBearer(request.headers as Record<string, string | string[] | undefined>, [...request.rawHeaders], request.rawUrl);
       principal = await deps.verifier.verify(token);
@@ -261,13 +260,19 @@ export function createAdmitter(deps: AdmitDeps) {
       });
     }
     identity = mapped.identity;
+    // Refused only now, so the record names who tried (issue #12 item 6).
+    try {
+      refuseImpersonation(request.rawHeaders);
+    } catch (error) {
+      throw await refusal(toHoopError(error));
+    }
 
     // 3. The decision.
     let decision: Decision;
     try {
       decision = await decide(identity, mapped.index, info, cluster);
       if (decision.effect === 'approve' && deps.approvals !== undefined) {
-        const grant = await deps.approvals.findGrant(identity.name, routed.cluster, info, clock());
+        const grant = await deps.approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, routed.cluster, info, clock());
         if (grant !== undefined) {
           decision = {
             effect: 'allow',
@@ -322,6 +327,7 @@ export function createAdmitter(deps: AdmitDeps) {
           {
             sessionId: audit.sessionId,
             identity: identity.name,
+            issuer: principal.issuer,
             subject: principal.subject,
             ...(principal.email === undefined ? {} : { email: principal.email }),
             groups: principal.groups,
@@ -330,6 +336,7 @@ export function createAdmitter(deps: AdmitDeps) {
               method: request.method,
               path: routed.path,
               verb: info.verb,
+              authorizedVerb: authorizationAttributes(info).verb,
               apiGroup: info.apiGroup,
               resource: info.resource,
               subresource: info.subresource,
@@ -342,6 +349,7 @@ export function createAdmitter(deps: AdmitDeps) {
             ...(decision.rule === undefined ? {} : { rule: decision.rule }),
             ...(maskedBody === undefined ? {} : { bodySummary: maskedBody.slice(0, 2000) }),
             serviceAccount: decision.serviceAccount,
+            fingerprint: requestFingerprint([principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path], request.body),
           },
           request.signal,
         );
@@ -420,6 +428,12 @@ export function createAdmitter(deps: AdmitDeps) {
 }
 
 export type Admitter = ReturnType<typeof createAdmitter>;
+
+/** Identical requests (same principal, identity, call and body) share one approval. */
+function requestFingerprint(parts: readonly string[], body: Buffer | undefined): string {
+  const bodyHash = createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
+  return createHash('sha256').update(JSON.stringify([...parts, bodyHash])).digest('hex');
+}
 
 function headerField<K extends string>(request: IncomingRequest, header: string, key: K): Partial<Record<K, string>> {
   const value = request.headers[header];

@@ -14,7 +14,9 @@ import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { ExecFrame } from '../audit/types.js';
-import { RecordedRefusal, type Admission, type Admitter } from './admit.js';
+import { checkCanonicalPath } from '../kube/canonical-path.js';
+import { parseRequestInfo } from '../kube/request-info.js';
+import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -44,10 +46,12 @@ export interface UpgradeDeps {
 
 function writeRefusal(socket: Duplex, error: HoopError, requestId?: string): void {
   const body = JSON.stringify(statusFromError(error));
-  const reasonPhrase = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+  const reasonPhrase =
+    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+  const retryAfter = error.details?.['retryAfterSeconds'];
   socket.end(
     `HTTP/1.1 ${error.status} ${reasonPhrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `${requestId === undefined ? '' : `Audit-Id: ${requestId}\r\n`}Connection: close\r\n\r\n${body}`,
+      `${requestId === undefined ? '' : `Audit-Id: ${requestId}\r\n`}${typeof retryAfter === 'number' ? `Retry-After: ${retryAfter}\r\n` : ''}Connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -85,6 +89,27 @@ function readResponseHead(socket: Socket, limit = 64 * 1024): Promise<{ head: Bu
   });
 }
 
+/**
+ * Why an upgrade to this path is refused before admission, or undefined when it names an
+ * exec/attach/portforward/proxy subresource (or cannot be classified: admission refuses it then).
+ */
+function upgradeTargetProblem(rawUrl: string): HoopError | undefined {
+  let info;
+  try {
+    const { path } = routeCluster(rawUrl, anyCluster, '');
+    if (!checkCanonicalPath(path).ok) return undefined;
+    info = parseRequestInfo('GET', path);
+  } catch {
+    return undefined;
+  }
+  if (info.isResourceRequest && upgradeSubresources.has(info.subresource)) return undefined;
+  const target = info.isResourceRequest ? `${info.resource}/${info.subresource || '(none)'}` : 'a non-resource path';
+  return new HoopError('ERR_BAD_REQUEST', `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${target}; send this request without an Upgrade header`);
+}
+
+/** routeCluster() only needs has(): the cluster name does not change the path's shape. */
+const anyCluster: ReadonlyMap<string, unknown> = { has: () => true } as unknown as ReadonlyMap<string, unknown>;
+
 export function createUpgradeHandler(deps: UpgradeDeps) {
   const { admitter, logger, clock } = deps;
 
@@ -102,6 +127,13 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         incoming,
         new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`),
       );
+      return writeRefusal(client, refusal.error, refusal.requestId);
+    }
+    // A stray Upgrade on any other path is refused before admission: no decision, hold or token.
+    const refusedTarget = upgradeTargetProblem(incoming.rawUrl);
+    if (refusedTarget !== undefined) {
+      const refusal = await admitter.reject(incoming, refusedTarget);
+      logger.info({ status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code }, 'upgrade');
       return writeRefusal(client, refusal.error, refusal.requestId);
     }
     const spdyRefusal =

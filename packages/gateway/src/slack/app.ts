@@ -4,6 +4,8 @@
 import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger as BoltLogger, type ViewSubmitAction } from '@slack/bolt';
 import type Koa from 'koa';
 import type { ApprovalNotifier, ApprovalService, DecideRefusal } from '../approvals/service.js';
+import { personKeys } from '../approvals/people.js';
+import type { LimitedNotifier } from '../approvals/post-limit.js';
 import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../config/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -40,14 +42,21 @@ function toBoltLogger(logger: Logger): BoltLogger {
   };
 }
 
-export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): ApprovalNotifier {
+export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): LimitedNotifier {
   const { client, channel, grantOptionsMs } = deps;
   return {
+    async notice(text) {
+      await client.chat.postMessage({ channel, text: escapeSlackText(text), unfurl_links: false, unfurl_media: false });
+    },
     async posted(record) {
       const message = buildApprovalMessage(record, grantOptionsMs);
       const result = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
       if (typeof result.ts !== 'string' || typeof result.channel !== 'string') return undefined;
-      return { channel: result.channel, ts: result.ts };
+      // Slack's answer names the workspace and app that posted: a click must come from the same.
+      const posted = result.message as { team?: unknown; app_id?: unknown; bot_profile?: { team_id?: unknown; app_id?: unknown } } | undefined;
+      const team = typeof posted?.team === 'string' ? posted.team : typeof posted?.bot_profile?.team_id === 'string' ? posted.bot_profile.team_id : undefined;
+      const appId = typeof posted?.app_id === 'string' ? posted.app_id : typeof posted?.bot_profile?.app_id === 'string' ? posted.bot_profile.app_id : undefined;
+      return { channel: result.channel, ts: result.ts, ...(team === undefined ? {} : { team }), ...(appId === undefined ? {} : { appId }) };
     },
     async finalize(record) {
       if (record.slack === undefined) return;
@@ -96,7 +105,7 @@ export type SlackDirectory = ReturnType<typeof createSlackDirectory>;
 const refusalText: Record<DecideRefusal, (record: ApprovalRecord | undefined) => string> = {
   'not-found': () => 'this approval no longer exists; nothing was changed',
   'not-pending': (r) => `this request is already ${r?.state ?? 'decided'}${r?.decidedBy === undefined ? '' : ` (${escapeSlackText(r.decidedBy)})`}; nothing was changed`,
-  'already-voted': () => 'you already approved this request; it needs another approver (approval.minApprovals)',
+  'already-voted': () => 'you already approved this request (here or through the API/CLI as the same person); it needs another approver (approval.minApprovals)',
   'self-approval': () => 'you cannot approve a request made by your own agent (your Slack email matches its token); ask another approver',
   'not-approver': () => 'you are not an approver for hoopgate requests (approval.approvers in the gateway config); nothing was changed',
   'invalid-grant': () => 'that grant duration is not offered (approval.grantOptions); nothing was changed',
@@ -191,7 +200,14 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     if ('error' in known) return reply(to, { text: known.error });
     const result = await service().decide(input.id, {
       approve: input.approve,
-      actor: { user: user.id, label: user.label, at: Date.now(), via: 'slack' },
+      actor: {
+        user: user.id,
+        label: user.label,
+        at: Date.now(),
+        via: 'slack',
+        // Slack confirms profile emails, so the email links this user to the same person's OIDC votes.
+        keys: personKeys({ slackUser: user.id, ...(known.email === undefined ? {} : { verifiedEmail: known.email }) }, approval.approvers.people),
+      },
       approver: known.approver,
       ...(known.email === undefined ? {} : { email: known.email }),
       ...(input.reason === undefined ? {} : { reason: input.reason }),
@@ -200,7 +216,34 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     if (!result.ok) await reply(to, { text: refusalText[result.why](result.record) });
   }
 
-  const hoop = createHoopCommand({ pending: () => service().pending(), isAuditor, command: slack.command, ...(deps.audit === undefined ? {} : { audit: deps.audit }) });
+  const hoop = createHoopCommand({
+    pending: () => service().pending(),
+    grants: () => service().grants(),
+    revokeGrant: (id, by) => service().revokeGrant(id, by),
+    isApprover,
+    isAuditor,
+    command: slack.command,
+    ...(deps.audit === undefined ? {} : { audit: deps.audit }),
+  });
+
+  /**
+   * A click counts only when its workspace, app, channel and message are those of the stored approval
+   * message (issue #12 item 5): a correctly signed click from another workspace, app or message is refused.
+   */
+  async function originProblem(id: string, origin: ClickOrigin): Promise<string | undefined> {
+    const record = await service().get(id);
+    if (record === null) return refusalText['not-found'](undefined);
+    const posted = record.slack;
+    const foreign = 'this button does not belong to the approval message hoopgate posted (its workspace, app, channel or message differ); nothing was changed';
+    if (posted === undefined || posted.team === undefined || posted.appId === undefined) {
+      return 'hoopgate does not know where this approval was posted, so no click can count for it; decide with hoopgate approvals or the approvals API';
+    }
+    if (origin.team !== posted.team || origin.appId !== posted.appId) return foreign;
+    if (origin.channel !== undefined && origin.channel !== posted.channel) return foreign;
+    if (origin.ts !== undefined && origin.ts !== posted.ts) return foreign;
+    if (origin.channel === undefined || origin.ts === undefined) return foreign;
+    return undefined;
+  }
 
   return {
     isApprover,
@@ -209,22 +252,31 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     async approveClick(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
       const to = ephemeralOf(body);
       const value = action.value ?? '';
-      if (action.action_id === actionIds.approve) return decide(to, userOf(body.user), { id: value, approve: true });
-      const match = /^([\w-]{1,64}):(\d{1,12})$/.exec(value);
-      if (match === null) return reply(to, { text: 'bad grant button; nothing was changed' });
-      return decide(to, userOf(body.user), { id: match[1] ?? '', approve: true, grantMs: Number(match[2]) });
+      let input: { id: string; approve: true; grantMs?: number };
+      if (action.action_id === actionIds.approve) input = { id: value, approve: true };
+      else {
+        const match = /^([\w-]{1,64}):(\d{1,12})$/.exec(value);
+        if (match === null) return reply(to, { text: 'bad grant button; nothing was changed' });
+        input = { id: match[1] ?? '', approve: true, grantMs: Number(match[2]) };
+      }
+      const problem = await originProblem(input.id, originOf(body));
+      if (problem !== undefined) return reply(to, { text: problem });
+      return decide(to, userOf(body.user), input);
     },
     /** Deny asks for an optional reason first; only approvers get the modal. */
     async denyClick(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
       const to = ephemeralOf(body);
+      const origin = originOf(body);
+      const problem = await originProblem(action.value ?? '', origin);
+      if (problem !== undefined) return reply(to, { text: problem });
       const known = await facts(body.user.id, false);
       if ('error' in known) return reply(to, { text: known.error });
       if (!known.approver) return reply(to, { text: refusalText['not-approver'](undefined) });
-      const metadata = JSON.stringify({ id: action.value ?? '', responseUrl: body.response_url, channel: body.channel?.id });
+      const metadata = JSON.stringify({ id: action.value ?? '', responseUrl: body.response_url, channel: origin.channel, ts: origin.ts });
       await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(action.value ?? '', metadata) });
     },
     async denySubmit(body: ViewSubmitAction): Promise<void> {
-      let meta: { id?: unknown; responseUrl?: unknown; channel?: unknown };
+      let meta: { id?: unknown; responseUrl?: unknown; channel?: unknown; ts?: unknown };
       try {
         meta = JSON.parse(body.view.private_metadata) as typeof meta;
       } catch {
@@ -233,8 +285,17 @@ export function createSlackHandlers(deps: SlackAppDeps) {
       const to: Ephemeral = { user: body.user.id };
       if (typeof meta.responseUrl === 'string') to.responseUrl = meta.responseUrl;
       if (typeof meta.channel === 'string') to.channel = meta.channel;
+      const id = typeof meta.id === 'string' ? meta.id : '';
+      // The modal's metadata is ours, but the submission is checked like a click: same workspace and app.
+      const problem = await originProblem(id, {
+        ...(body.team?.id === undefined ? {} : { team: body.team.id }),
+        ...(body.api_app_id === undefined ? {} : { appId: body.api_app_id }),
+        ...(typeof meta.channel === 'string' ? { channel: meta.channel } : {}),
+        ...(typeof meta.ts === 'string' ? { ts: meta.ts } : {}),
+      });
+      if (problem !== undefined) return reply(to, { text: problem });
       const reason = body.view.state.values['reason']?.['value']?.value ?? undefined;
-      await decide(to, userOf(body.user), { id: typeof meta.id === 'string' ? meta.id : '', approve: false, ...(reason === undefined || reason === null ? {} : { reason }) });
+      await decide(to, userOf(body.user), { id, approve: false, ...(reason === undefined || reason === null ? {} : { reason }) });
     },
     async command(userId: string, text: string, to: Ephemeral): Promise<void> {
       await reply(to, await hoop.run(userId, text));
@@ -242,6 +303,29 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     async more(body: BlockAction<ButtonAction>, action: ButtonAction): Promise<void> {
       await reply(ephemeralOf(body), await hoop.more(body.user.id, action.value ?? ''));
     },
+  };
+}
+
+interface ClickOrigin {
+  team?: string;
+  appId?: string;
+  channel?: string;
+  ts?: string;
+}
+
+/** Where a block action says it comes from: workspace, app, channel and the message holding the button. */
+function originOf(body: BlockAction): ClickOrigin {
+  const container = body.container as { channel_id?: unknown; message_ts?: unknown } | undefined;
+  // Both places must agree when both are given; a disagreement matches no stored message.
+  const agree = (a: unknown, b: unknown): string | undefined =>
+    typeof a === 'string' && typeof b === 'string' ? (a === b ? a : '\u0000mismatch') : typeof a === 'string' ? a : typeof b === 'string' ? b : undefined;
+  const channel = agree(body.channel?.id, container?.channel_id);
+  const ts = agree(container?.message_ts, body.message?.ts);
+  return {
+    ...(body.team?.id === undefined ? {} : { team: body.team.id }),
+    ...(typeof body.api_app_id === 'string' ? { appId: body.api_app_id } : {}),
+    ...(channel === undefined ? {} : { channel }),
+    ...(typeof ts === 'string' ? { ts } : {}),
   };
 }
 

@@ -3,7 +3,7 @@
 // https://docs.slack.dev/messaging/formatting-message-text#escaping
 import type { SessionSummaryView, TimelineEntryView } from '../audit/reader.js';
 import type { types as SlackTypes } from '@slack/bolt';
-import type { ApprovalRecord, ApprovalVote } from '../approvals/types.js';
+import { grantIdOf, type ApprovalGrant, type ApprovalRecord, type ApprovalVote } from '../approvals/types.js';
 import { formatDuration } from '../config/values.js';
 
 export type Block = SlackTypes.KnownBlock;
@@ -37,6 +37,21 @@ export function escapeSlackText(text: string): string {
   );
 }
 
+/**
+ * Text an agent wrote (its Kubectl-Command, its X-Hoop-Reason): escaped like any text, then shown only
+ * inside a code block, where Slack applies no formatting (`*` `_` `~`). Slack has no escape for
+ * those characters, so backticks — the one way out of a code block — become a look-alike (ˋ), and
+ * `://` gets a zero-width space so no link is made of it.
+ */
+export function escapeAgentText(text: string): string {
+  return escapeSlackText(text).replace(/`/g, '\u02cb').replace(/:\/\//g, `:${zeroWidth}//`);
+}
+
+/** A code block of agent-supplied text: inert whatever it holds. */
+function claimed(text: string, max: number): string {
+  return `\`\`\`${escapeAgentText(truncate(text, max))}\`\`\``;
+}
+
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
 }
@@ -61,11 +76,12 @@ export function slackDate(ms: number): string {
 }
 
 export function describeTarget(request: ApprovalRecord['request']): string {
+  const verb = request.authorizedVerb ?? request.verb;
   const resource = request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`;
   const group = request.apiGroup === '' ? '' : `.${request.apiGroup}`;
   const name = request.name === '' ? '' : `/${request.name}`;
   const ns = request.namespace === '' ? '' : ` -n ${request.namespace}`;
-  return request.resource === '' ? `${request.verb} ${request.path}` : `${request.verb} ${resource}${group}${name}${ns}`;
+  return request.resource === '' ? `${verb} ${request.path}` : `${verb} ${resource}${group}${name}${ns}`;
 }
 
 function isSlackUserId(user: string): boolean {
@@ -85,15 +101,20 @@ function detailBlocks(record: ApprovalRecord): Block[] {
       fields: [
         mrkdwn(`*Who*\n${escapeSlackText(record.identity)} (subject \`${escapeSlackText(truncate(record.subject, 200))}\`)`),
         mrkdwn(`*Groups*\n${truncate(groups, 1000)}`),
-        mrkdwn(`*What*\n\`${escapeSlackText(truncate(target, 500))}\``),
+        // Names come from the agent's path: inline code, with no backtick to break out of it.
+        mrkdwn(`*What*\n\`${escapeAgentText(truncate(target, 500))}\``),
         mrkdwn(`*Runs as*\n\`${escapeSlackText(record.serviceAccount)}\``),
       ],
     },
   ];
+  // The agent's own words: marked as its claim, never formatted, linked or mentioned.
   if (record.kubectlCommand !== undefined && record.kubectlCommand !== '') {
-    blocks.push({ type: 'section', text: mrkdwn(`*Command*\n${code(record.kubectlCommand, 1000)}`) });
+    blocks.push({ type: 'section', text: mrkdwn(`*Command* _(claimed by the agent: its Kubectl-Command header, unverified)_\n${claimed(record.kubectlCommand, 1000)}`) });
   }
-  const why = record.reason === undefined || record.reason.trim() === '' ? '_no reason given (X-Hoop-Reason)_' : `> ${escapeSlackText(truncate(record.reason, 1000)).replace(/\n/g, '\n> ')}`;
+  const why =
+    record.reason === undefined || record.reason.trim() === ''
+      ? '_no reason given (X-Hoop-Reason)_'
+      : `_claimed by the agent (X-Hoop-Reason):_\n${claimed(record.reason, 1000)}`;
   const rule = record.rule === undefined ? escapeSlackText(record.heldBecause) : `${escapeSlackText(record.heldBecause)} — \`${escapeSlackText(record.rule)}\``;
   blocks.push({ type: 'section', text: mrkdwn(`*Why*\n${why}\n*Held by* ${rule}`) });
   if (record.bodySummary !== undefined && record.bodySummary !== '') {
@@ -108,24 +129,31 @@ function fallbackText(record: ApprovalRecord, prefix: string): string {
 
 /** The interactive message posted when a request is held. */
 export function buildApprovalMessage(record: ApprovalRecord, grantOptionsMs: readonly number[]): { text: string; blocks: Block[] } {
+  const grantOptions = grantOptionsMs.filter((ms) => ms > 0).slice(0, 3);
   const buttons: ButtonElement[] = [
     { type: 'button', action_id: actionIds.approve, text: plain('Approve'), style: 'primary', value: record.id },
     { type: 'button', action_id: actionIds.deny, text: plain('Deny'), style: 'danger', value: record.id },
-    ...grantOptionsMs.filter((ms) => ms > 0).slice(0, 3).map(
+    ...grantOptions.map(
       (ms, i): ButtonElement => ({
         type: 'button',
         action_id: i === 0 ? actionIds.grant : `${actionIds.grant}.${i}`,
-        text: plain(`Approve for ${formatDuration(ms)}`),
+        // Button text holds 75 characters: the scope in short, the message says it in full.
+        text: plain(`Approve for ${formatDuration(ms)}: ${record.subject} only, this call`, 75),
         value: `${record.id}:${ms}`,
       }),
     ),
   ];
+  const scope: Block[] =
+    grantOptions.length === 0
+      ? []
+      : [{ type: 'context', elements: [mrkdwn(`*Approve for …* (grant \`${escapeSlackText(grantIdOf(record.id))}\`): ${scopeOf(record)}, until it expires or is revoked (\`/hoop revoke-grant\`)`)] }];
   return {
     text: fallbackText(record, 'Approval needed'),
     blocks: [
       { type: 'header', text: plain(`Approval needed: ${describeTarget(record.request)}`) },
       ...detailBlocks(record),
       { type: 'context', elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+      ...scope,
       { type: 'actions', block_id: 'approval.actions', elements: buttons },
     ],
   };
@@ -146,7 +174,7 @@ export function buildFinalMessage(record: ApprovalRecord): { text: string; block
   switch (record.state) {
     case 'approved':
       who = `approved by ${record.votes.length === 0 ? escapeSlackText(record.decidedBy ?? 'unknown') : record.votes.map(formatVoter).join(', ')}`;
-      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)}`;
+      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)} — grant \`${escapeSlackText(grantIdOf(record.id))}\`: ${scopeOf(record)}`;
       break;
     case 'denied':
       who = `denied by ${escapeSlackText(record.decidedBy ?? 'unknown')}`;
@@ -258,6 +286,25 @@ export function buildPendingBlocks(records: readonly ApprovalRecord[]): Block[] 
     (r) => `\`${escapeSlackText(r.id)}\` ${escapeSlackText(r.identity)}: \`${escapeSlackText(truncate(describeTarget(r.request), 200))}\` on ${escapeSlackText(r.request.cluster)} · expires ${slackDate(r.expiresAt)} · ${r.votes.length} vote(s)`,
   );
   return [{ type: 'section', text: mrkdwn(`*Pending approvals*\n${lines.join('\n')}`) }];
+}
+
+/** A grant's exact scope, in words: who may repeat what, where, as whom. */
+export function grantScope(g: Pick<ApprovalGrant, 'subject' | 'issuer' | 'cluster' | 'serviceAccount'> & { request: ApprovalRecord['request'] }): string {
+  return `only subject \`${escapeAgentText(truncate(g.subject, 200))}\` (issuer ${escapeSlackText(g.issuer === '' ? 'unknown' : g.issuer)}) may repeat \`${escapeAgentText(truncate(describeTarget(g.request), 300))}\` on ${escapeSlackText(g.cluster)} (any body), as \`${escapeSlackText(g.serviceAccount)}\`, without asking`;
+}
+
+function scopeOf(record: ApprovalRecord): string {
+  return grantScope({ subject: record.subject, issuer: record.issuer ?? '', cluster: record.request.cluster, serviceAccount: record.serviceAccount, request: record.request });
+}
+
+/** `/hoop grants`: each active grant with its scope and expiry. */
+export function buildGrantsBlocks(grants: readonly ApprovalGrant[]): Block[] {
+  if (grants.length === 0) return [{ type: 'section', text: mrkdwn('*Active grants*\nnone') }];
+  const lines = grants.slice(0, 30).map((g) => {
+    const request = { cluster: g.cluster, method: '', path: '', verb: g.verb, apiGroup: g.apiGroup, resource: g.resource, subresource: g.subresource, namespace: g.namespace, name: g.name };
+    return `\`${escapeSlackText(g.id)}\` ${escapeSlackText(g.identity)}: ${grantScope({ ...g, request })} · until ${slackDate(g.expiresAt)} · granted by ${escapeSlackText(g.grantedBy)}`;
+  });
+  return [{ type: 'section', text: mrkdwn(truncate(`*Active grants* (revoke: \`/hoop revoke-grant ID\`)\n${lines.join('\n')}`, 3000)) }];
 }
 
 /** One identity's line of the least-privilege digest and of `/hoop privileges` (issue #8). */

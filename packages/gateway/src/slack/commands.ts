@@ -2,8 +2,9 @@
 // identity's used/refused/approved calls and over-grant (`privileges`, issue #8).
 // Pure of Bolt: takes the caller's Slack id and the text, returns the (ephemeral) reply.
 import type { AuditReader as StoreAuditReader } from '../audit/reader.js';
-import type { ApprovalRecord } from '../approvals/types.js';
+import type { ApprovalGrant, ApprovalRecord } from '../approvals/types.js';
 import {
+  buildGrantsBlocks,
   buildPendingBlocks,
   buildPrivilegesBlocks,
   buildSessionsBlocks,
@@ -37,6 +38,10 @@ export interface CommandReply {
 export interface HoopCommandDeps {
   audit?: AuditReader;
   pending: () => Promise<ApprovalRecord[]>;
+  /** Active grants (`/hoop grants`) and revocation (`/hoop revoke-grant ID`, approvers only). */
+  grants?: () => Promise<ApprovalGrant[]>;
+  revokeGrant?: (id: string, by: string) => Promise<ApprovalGrant | null>;
+  isApprover?: (userId: string) => Promise<boolean>;
   /** Membership check (slack.auditors, default the approvers); throws when Slack cannot tell. */
   isAuditor: (userId: string) => Promise<boolean>;
   command?: string;
@@ -58,6 +63,8 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
       `*${command} replay SESSION_ID* — the calls of one session: time, verb, resource, decision, status, approver`,
       `*${command} sessions [IDENTITY]* — recent sessions`,
       `*${command} pending* — approvals waiting for a decision`,
+      `*${command} grants* — active "Approve for …" grants: who may repeat what, until when`,
+      `*${command} revoke-grant GRANT_ID* — end a grant now (approvers)`,
       `*${command} privileges [IDENTITY]* — calls, refusals, approvals and over-grant of each identity`,
       `*${command} help* — this text`,
     ].join('\n'),
@@ -99,6 +106,25 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
         case 'pending': {
           const records = await deps.pending();
           return { text: `${records.length} pending approval(s)`, blocks: buildPendingBlocks(records) };
+        }
+        case 'grants': {
+          if (deps.grants === undefined) return { text: 'grants are not available on this gateway' };
+          const grants = await deps.grants();
+          return { text: `${grants.length} active grant(s)`, blocks: buildGrantsBlocks(grants) };
+        }
+        case 'revoke-grant': {
+          const [id] = args;
+          if (id === undefined || !/^[\w-]{1,80}$/.test(id)) return { text: `usage: ${command} revoke-grant GRANT_ID (see ${command} grants)` };
+          if (deps.revokeGrant === undefined || deps.isApprover === undefined) return { text: 'grants are not available on this gateway' };
+          try {
+            if (!(await deps.isApprover(userId))) return { text: 'only approvers may revoke a grant (approval.approvers in the gateway config); nothing was changed' };
+          } catch {
+            return { text: 'could not check your approver membership with Slack; nothing was changed, try again' };
+          }
+          const revoked = await deps.revokeGrant(id, `slack:${userId}`);
+          return revoked === null
+            ? { text: `no active grant \`${escapeSlackText(id)}\` (unknown, expired or already revoked); nothing was changed` }
+            : { text: `grant \`${escapeSlackText(revoked.id)}\` revoked: ${escapeSlackText(revoked.subject)} may no longer repeat it` };
         }
         case 'privileges': {
           if (deps.audit?.privileges === undefined) return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };

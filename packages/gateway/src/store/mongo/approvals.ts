@@ -2,7 +2,7 @@
 // carries the expected state (and, for votes, the absence of the voter): atomic on any replica set,
 // no transactions needed.
 import type { Collection, Db } from 'mongodb';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
 import { durable } from './audit.js';
 
 type ApprovalDoc = Omit<ApprovalRecord, 'id'> & { _id: string };
@@ -44,8 +44,9 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
     },
     async addVote(id, vote) {
       const doc = await approvals.findOneAndUpdate(
-        { _id: id, state: 'pending', 'votes.user': { $ne: vote.user } },
-        { $push: { votes: { user: vote.user, label: vote.label, at: vote.at, via: vote.via } } },
+        // One person, one vote: no vote with this user, nor one sharing any of its person keys.
+        { _id: id, state: 'pending', 'votes.user': { $ne: vote.user }, ...(vote.keys === undefined || vote.keys.length === 0 ? {} : { 'votes.keys': { $nin: [...vote.keys] } }) },
+        { $push: { votes: { user: vote.user, label: vote.label, at: vote.at, via: vote.via, ...(vote.keys === undefined ? {} : { keys: [...vote.keys] }) } } },
         after,
       );
       return fromDoc(doc) as ApprovalRecord | null;
@@ -57,15 +58,28 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
       return fromDoc(doc) as ApprovalRecord | null;
     },
     async setSlackMessage(id, slack) {
-      await approvals.updateOne({ _id: id }, { $set: { slack: { channel: slack.channel, ts: slack.ts } } }, { writeConcern: durable });
+      await approvals.updateOne({ _id: id }, { $set: { slack: slackRef(slack) } }, { writeConcern: durable });
     },
     async createGrant(grant) {
       const { id, ...rest } = grant;
       await grants.insertOne({ _id: id, ...rest }, { writeConcern: durable });
     },
     async activeGrants(identity, cluster, now) {
-      const docs = await grants.find({ identity, cluster, expiresAt: { $gt: now } }).sort({ createdAt: 1 }).toArray();
+      const docs = await grants.find({ identity, cluster, expiresAt: { $gt: now }, revokedAt: { $exists: false } }).sort({ createdAt: 1 }).toArray();
       return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
+    },
+    async listGrants(filter = {}) {
+      const query = filter.activeAt === undefined ? {} : { expiresAt: { $gt: filter.activeAt }, revokedAt: { $exists: false } };
+      const docs = await grants.find(query).sort({ createdAt: 1, _id: 1 }).toArray();
+      return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
+    },
+    async revokeGrant(id, by, now) {
+      const doc = await grants.findOneAndUpdate(
+        { _id: id, expiresAt: { $gt: now }, revokedAt: { $exists: false } },
+        { $set: { revokedAt: now, revokedBy: by } },
+        after,
+      );
+      return fromDoc(doc) as ApprovalGrant | null;
     },
   };
 }

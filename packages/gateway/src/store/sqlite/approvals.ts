@@ -1,7 +1,7 @@
 // ApprovalRepository on SQLite: every state change is one conditional UPDATE … RETURNING, so a
 // decision is taken once even when several connections (replicas on one file) race for it.
 import type { Database, Statement } from 'better-sqlite3';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
+import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
 
 const patchFields = ['decidedBy', 'decidedAt', 'decisionReason', 'grantMs'] as const;
 
@@ -18,13 +18,23 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
     `UPDATE approvals SET doc = json_insert(doc, '$.votes[#]', json(@vote))
      WHERE id = @id AND state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM json_each(approvals.doc, '$.votes') WHERE json_extract(value, '$.user') = @user)
+       AND NOT EXISTS (
+         SELECT 1 FROM json_each(approvals.doc, '$.votes') AS v, json_each(v.value, '$.keys') AS k
+         WHERE k.value IN (SELECT value FROM json_each(@keys)))
      RETURNING state, doc`,
-  ) as Statement<[{ id: string; vote: string; user: string }], { state: string; doc: string }>;
+  ) as Statement<[{ id: string; vote: string; user: string; keys: string }], { state: string; doc: string }>;
   const slackStmt = db.prepare("UPDATE approvals SET doc = json_set(doc, '$.slack', json(?)) WHERE id = ?");
   const insertGrant = db.prepare('INSERT INTO approval_grants (id, identity, cluster, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)');
   const grantsStmt = db.prepare(
     'SELECT doc FROM approval_grants WHERE identity = ? AND cluster = ? AND expires_at > ? ORDER BY created_at',
   ) as Statement<[string, string, number], { doc: string }>;
+  const listGrantsStmt = db.prepare('SELECT doc FROM approval_grants ORDER BY created_at, id') as Statement<[], { doc: string }>;
+  const listActiveStmt = db.prepare('SELECT doc FROM approval_grants WHERE expires_at > ? ORDER BY created_at, id') as Statement<[number], { doc: string }>;
+  // A revoked grant's expires_at becomes the revocation time, so every "active" query excludes it.
+  const revokeStmt = db.prepare(
+    `UPDATE approval_grants SET expires_at = @now, doc = json_set(doc, '$.revokedAt', @now, '$.revokedBy', @by)
+     WHERE id = @id AND expires_at > @now AND json_extract(doc, '$.revokedAt') IS NULL RETURNING doc`,
+  ) as Statement<[{ id: string; by: string; now: number }], { doc: string }>;
   const transitionStmts = new Map<string, Statement<[Record<string, unknown>], { state: string; doc: string }>>();
 
   return {
@@ -49,7 +59,7 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       return (db.prepare(sql).all(...params) as Array<{ state: string; doc: string }>).map((row) => parseRecord(row) as ApprovalRecord);
     },
     async addVote(id, vote) {
-      return parseRecord(addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user }));
+      return parseRecord(addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user, keys: JSON.stringify(vote.keys ?? []) }));
     },
     async transition(id, from, to, patch) {
       const fields = patchFields.filter((field) => patch[field] !== undefined);
@@ -65,13 +75,21 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       return parseRecord(stmt.get(params));
     },
     async setSlackMessage(id, slack) {
-      slackStmt.run(JSON.stringify({ channel: slack.channel, ts: slack.ts }), id);
+      slackStmt.run(JSON.stringify(slackRef(slack)), id);
     },
     async createGrant(grant: ApprovalGrant) {
       insertGrant.run(grant.id, grant.identity, grant.cluster, grant.createdAt, grant.expiresAt, JSON.stringify(grant));
     },
     async activeGrants(identity, cluster, now) {
       return grantsStmt.all(identity, cluster, now).map((row) => JSON.parse(row.doc) as ApprovalGrant);
+    },
+    async listGrants(filter = {}) {
+      const rows = filter.activeAt === undefined ? listGrantsStmt.all() : listActiveStmt.all(filter.activeAt);
+      return rows.map((row) => JSON.parse(row.doc) as ApprovalGrant);
+    },
+    async revokeGrant(id, by, now) {
+      const row = revokeStmt.get({ id, by, now });
+      return row === undefined ? null : (JSON.parse(row.doc) as ApprovalGrant);
     },
   };
 }

@@ -1,6 +1,6 @@
 // The embedded store (default): one SQLite file in WAL mode with synchronous=FULL, so every committed
 // audit batch is on disk before the request it records is forwarded.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { HoopError } from '../../lib/errors.js';
@@ -13,9 +13,10 @@ import { applyAuditSchema, schema } from './schema.js';
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
   let db: Sqlite.Database;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') prepareFiles(path);
     db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? 5000 });
     db.pragma('journal_mode = WAL');
+    if (path !== ':memory:') restrictFiles(path);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     applyAuditSchema(db);
@@ -49,4 +50,20 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
       db.close();
     },
   };
+}
+
+/**
+ * The store holds every audited request: its folder is created 0700 and the database file 0600
+ * before SQLite opens it. SQLite creates `-wal` and `-shm` with the database file's permissions;
+ * files left broader by an older version are narrowed too. An existing folder is left as it is.
+ */
+function prepareFiles(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+}
+
+function restrictFiles(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
 }
