@@ -31,6 +31,15 @@ const handshakeHeaders = new Set([
   'kubectl-session',
 ]);
 
+/**
+ * The first kubectl that speaks WebSocket for this subresource by default: exec and attach since 1.30
+ * (KEP-4006, beta), port-forward since 1.31.
+ */
+function websocketKubectl(rawUrl: string): string {
+  const path = rawUrl.split('?', 1)[0] ?? '';
+  return /\/portforward\/?$/.test(path) ? '1.31' : '1.30';
+}
+
 const channelNames: readonly ExecFrame['stream'][] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 
 export interface UpgradeDeps {
@@ -109,7 +118,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         ? () =>
             new HoopError(
               'ERR_FORBIDDEN',
-              'this client speaks SPDY, which hoopgate cannot record: use kubectl 1.30 or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions',
+              `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions`,
             )
         : undefined;
     try {
