@@ -11,6 +11,7 @@ import {
   type PodPortDialer,
 } from './portforward.js';
 import { authorize, forbiddenMessage, type Attributes, type RbacState } from './rbac.js';
+import { queryBool } from './query.js';
 import { parseRequestInfo } from './request-info.js';
 import type { Obj } from './resources.js';
 import type { SimRequestRecord } from './server.js';
@@ -49,7 +50,6 @@ export interface SimUpgradeHandler {
 type UpgradeRequest = IncomingMessage & { simProtocol?: string };
 
 const streamingSubresources = new Set(['exec', 'attach', 'portforward']);
-const parseBool = (v: string | null) => v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v);
 
 export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler {
   const sessions = new Set<() => void>();
@@ -195,11 +195,11 @@ function processOptions(query: URLSearchParams, pod: Obj, podName: string, isExe
   } else if (!all.includes(container)) {
     throw badRequest(`container ${container} is not valid for pod ${podName}`);
   }
-  const tty = parseBool(query.get('tty'));
+  const tty = queryBool(query, 'tty');
   const opts: ProcessOptions = {
-    command: isExec ? query.getAll('command') : null, stdin: parseBool(query.get('stdin')), stdout: parseBool(query.get('stdout')),
+    command: isExec ? query.getAll('command') : null, stdin: queryBool(query, 'stdin'), stdout: queryBool(query, 'stdout'),
     // A terminal has one output stream: the kubelet drops stderr when tty is set.
-    stderr: parseBool(query.get('stderr')) && !tty, tty, pod: podName, container,
+    stderr: queryBool(query, 'stderr') && !tty, tty, pod: podName, container,
   };
   if (!opts.stdin && !opts.stdout && !opts.stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
   if (isExec && opts.command!.length === 0) throw badRequest('you must specify at least one command for the container');
