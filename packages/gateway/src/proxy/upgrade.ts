@@ -15,6 +15,7 @@ import type { GatewayMetrics } from '../lib/metrics.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { ExecFrame } from '../audit/types.js';
 import { RecordedRefusal, type Admission, type Admitter } from './admit.js';
+import { channelCodecOf, decodeChannelMessage } from './exec-channel.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -214,18 +215,19 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     if (head.length > 0) upstreamSocket.write(head);
 
     const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
+    const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
     const frames: ExecFrame[] = [];
     let recordedBytes = 0;
     let truncated = false;
     const observe = (direction: 'in' | 'out') =>
       createFrameReader((frame) => {
         if (!record || truncated) return;
-        // Binary (2) frames carry the channel in their first byte (v4/v5.channel.k8s.io).
-        if (frame.opcode !== 2 || frame.payload.length === 0) return;
-        const stream = channelNames[frame.payload[0] as number];
+        const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
+        if (message === undefined) return;
+        const stream = channelNames[message.channel];
         // Channel 255 (v5 close) and unknown channels carry no session content.
         if (stream === undefined) return;
-        const data = frame.payload.subarray(1).toString('utf8');
+        const data = message.data.toString('utf8');
         if (data === '' && direction === 'in') return;
         recordedBytes += data.length;
         if (recordedBytes > deps.exec.maxRecordBytes) {
