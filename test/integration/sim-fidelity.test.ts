@@ -109,3 +109,21 @@ describe('boolean query parameters (runtime.Convert_Slice_string_To_bool)', () =
     assert.equal(JSON.parse(list.text).kind, 'PodList');
   });
 });
+
+describe('discovery lists no group version without resources', () => {
+  test('every group version of /apis and of aggregated discovery has resources; the empty one is gone', async () => {
+    const apis = await call(sim, 'GET', '/apis');
+    const listed = (apis.json.groups as { versions: { groupVersion: string }[] }[]).flatMap((g) => g.versions.map((v) => v.groupVersion));
+    assert.ok(listed.length > 20);
+    assert.ok(!listed.includes('storage.k8s.io/v1beta1'), 'the fixture lists storage.k8s.io/v1beta1 without any resource');
+    for (const gv of listed) {
+      const r = await call(sim, 'GET', `/apis/${gv}`);
+      assert.equal(r.status, 200, gv);
+      assert.ok(r.json.resources.length > 0, `${gv} has resources`);
+    }
+    for (const g of apis.json.groups as { preferredVersion: { groupVersion: string } }[]) assert.ok(listed.includes(g.preferredVersion.groupVersion));
+    assert.equal((await call(sim, 'GET', '/apis/storage.k8s.io/v1beta1')).status, 404);
+    const aggregated = await call(sim, 'GET', '/apis', { headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } });
+    for (const g of aggregated.json.items as { versions: { resources: unknown[] }[] }[]) for (const v of g.versions) assert.ok(v.resources.length > 0);
+  });
+});
