@@ -3,9 +3,13 @@
 // `kubectl explain` can use, and discovery without empty groups. Real kubectl is the judge where it applies.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
 import { queryBool } from '../../packages/sim/src/query.js';
+import { kubectlAvailable, runKubectl, writeKubeconfig } from '../helpers/kubectl.js';
 
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any } // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -57,12 +61,27 @@ function getFor(sim: SimCluster, path: string, ms: number): Promise<{ status: nu
 }
 
 let sim: SimCluster;
+let dir: string;
+let kubeconfig: string;
 before(async () => {
   sim = await startSimCluster({ seed: true, logLines: ['line one'], logFollowIntervalMs: 40 });
+  dir = mkdtempSync(join(tmpdir(), 'sim-fidelity-'));
+  kubeconfig = writeKubeconfig(dir, { server: sim.url, ca: sim.ca, token: sim.adminToken, namespace: 'staging' });
 });
 after(async () => {
   await sim.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Every leaf of `expected` is in `actual` with the same value (the server adds uid, defaults, …). */
+function assertContains(actual: unknown, expected: unknown, path = ''): void {
+  if (expected !== null && typeof expected === 'object' && !Array.isArray(expected)) {
+    assert.ok(actual !== null && typeof actual === 'object', `${path} is an object in ${JSON.stringify(actual)}`);
+    for (const [k, v] of Object.entries(expected)) assertContains((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+  } else {
+    assert.deepEqual(actual, expected, path);
+  }
+}
 
 describe('boolean query parameters (runtime.Convert_Slice_string_To_bool)', () => {
   test('only absent, 0 and false in any case are false', () => {
@@ -125,5 +144,63 @@ describe('discovery lists no group version without resources', () => {
     assert.equal((await call(sim, 'GET', '/apis/storage.k8s.io/v1beta1')).status, 404);
     const aggregated = await call(sim, 'GET', '/apis', { headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } });
     for (const g of aggregated.json.items as { versions: { resources: unknown[] }[] }[]) for (const v of g.versions) assert.ok(v.resources.length > 0);
+  });
+});
+
+describe('protobuf request bodies (kubectl 1.32+ sends them for kubectl create of built-in kinds)', { skip: !kubectlAvailable('1.33') && 'kubectl 1.33 is not installed' }, () => {
+  const kubectl = (args: string[]) => runKubectl([...args, '--request-timeout=10s'], { kubeconfig, version: '1.33' });
+
+  test('what kubectl 1.33 creates is stored as what it would send as JSON (--dry-run=client -o json)', async () => {
+    const binary = join(dir, 'blob.bin');
+    writeFileSync(binary, Buffer.from([0, 1, 2, 0xff, 0xfe]));
+    const cases: [string[], string, string][] = [
+      [['create', 'secret', 'generic', 'pb-secret', '--from-literal=user=admin', '--from-literal=password=p a ss'], 'secrets', 'staging'],
+      [['create', 'secret', 'generic', 'pb-typed', '--from-literal=u=x', '--type=kubernetes.io/basic-auth'], 'secrets', 'staging'],
+      [['create', 'secret', 'docker-registry', 'pb-pull', '--docker-server=r.example.com', '--docker-username=u', '--docker-password=p'], 'secrets', 'staging'],
+      [['create', 'configmap', 'pb-config', '--from-literal=a=1', '--from-literal=b=two words', `--from-file=blob=${binary}`], 'configmaps', 'staging'],
+      [['create', 'namespace', 'pb-namespace'], 'namespaces', ''],
+      [['create', 'serviceaccount', 'pb-account'], 'serviceaccounts', 'staging'],
+      [['create', 'role', 'pb-role', '--verb=get,list', '--resource=pods,secrets', '--resource-name=web-0'], 'roles.rbac.authorization.k8s.io', 'staging'],
+      [['create', 'clusterrole', 'pb-clusterrole', '--verb=get', '--non-resource-url=/healthz'], 'clusterroles.rbac.authorization.k8s.io', ''],
+      [['create', 'rolebinding', 'pb-binding', '--role=pb-role', '--user=alice', '--group=devs', '--serviceaccount=staging:pb-account'], 'rolebindings.rbac.authorization.k8s.io', 'staging'],
+      [['create', 'clusterrolebinding', 'pb-clusterbinding', '--clusterrole=pb-clusterrole', '--user=bob'], 'clusterrolebindings.rbac.authorization.k8s.io', ''],
+    ];
+    for (const [args, resource, namespace] of cases) {
+      const name = args[args[1] === 'secret' ? 3 : 2]!;
+      const dry = await kubectl([...args, '--dry-run=client', '-o', 'json']);
+      assert.equal(dry.code, 0, dry.stderr);
+      const expected = JSON.parse(dry.stdout) as { metadata: Record<string, unknown> };
+      delete expected.metadata['creationTimestamp'];
+      const from = sim.requests.length;
+      const created = await kubectl(args);
+      assert.equal(created.code, 0, `${args.join(' ')}: ${created.stderr}`);
+      const post = sim.requests.slice(from).find((r) => r.method === 'POST');
+      assert.equal(post?.headers['content-type'], 'application/vnd.kubernetes.protobuf', `${args.join(' ')} sent protobuf`);
+      assertContains(sim.getObject(resource, namespace, name), expected, name);
+    }
+    assert.equal(sim.getObject('secrets', 'staging', 'pb-secret').type, 'Opaque', 'defaulted like a JSON create');
+    assert.equal(Buffer.from(sim.getObject('secrets', 'staging', 'pb-secret').data.password, 'base64').toString(), 'p a ss');
+    assert.deepEqual(sim.getObject('configmaps', 'staging', 'pb-config').binaryData, { blob: Buffer.from([0, 1, 2, 0xff, 0xfe]).toString('base64') });
+  });
+
+  test('a kind the sim has no protobuf schema for is 415 as for a custom resource; nothing is stored', async () => {
+    const r = await kubectl(['create', 'deployment', 'pb-deploy', '--image=nginx']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), 'error: failed to create deployment: the body of the request was in an unknown format - accepted media types include: application/json, application/yaml');
+    assert.equal(sim.getObject('deployments', 'staging', 'pb-deploy'), undefined);
+  });
+});
+
+describe('415 UnsupportedMediaType lists what is accepted, as negotiation.NewUnsupportedMediaTypeError does', () => {
+  test('create: json, yaml, protobuf; patch: the four patch types', async () => {
+    const create = await call(sim, 'POST', '/api/v1/namespaces/staging/configmaps', { body: 'a=b', contentType: 'text/plain' });
+    assert.equal(create.status, 415);
+    assert.deepEqual(create.json, {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'UnsupportedMediaType', code: 415,
+      message: 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf',
+    });
+    const patch = await call(sim, 'PATCH', '/api/v1/namespaces/staging/configmaps/kube-root-ca.crt', { body: '{}', contentType: 'application/json' });
+    assert.equal(patch.status, 415);
+    assert.equal(patch.json.message, 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml');
   });
 });

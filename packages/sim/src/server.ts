@@ -19,7 +19,7 @@ import { fieldLabelsOf, supportedFieldLabels, virtualResources, type Obj, type R
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import {
   badRequest, expired, forbidden, internalError, invalid, methodNotAllowed, notFound, pathNotFound, SimStatusError, tooLarge, unauthorized,
-  unsupportedMediaType, type SimStatus,
+  objectMediaTypes, unsupportedMediaType, type SimStatus,
 } from './status.js';
 import type { Store, StoreEvent } from './store.js';
 import { buildTable, partialObjectMetadata, type IncludeObject } from './table.js';
@@ -153,7 +153,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
     } catch (e) {
       throw badRequest(`the object provided is unrecognized (${(e as Error).message})`);
     }
-    throw unsupportedMediaType(type);
+    throw unsupportedMediaType(objectMediaTypes);
   }
 
   function userOf(ctx: Ctx): UserInfo {
