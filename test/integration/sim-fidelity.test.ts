@@ -204,3 +204,36 @@ describe('415 UnsupportedMediaType lists what is accepted, as negotiation.NewUns
     assert.equal(patch.json.message, 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml');
   });
 });
+
+describe('OpenAPI v3 with x-kubernetes-group-version-kind: kubectl explain', () => {
+  test('every kind of a group version has a schema tagged with its GVK; PATCH has no requestBody', async () => {
+    const root = await call(sim, 'GET', '/openapi/v3');
+    const doc = await call(sim, 'GET', String(root.json.paths['api/v1'].serverRelativeURL));
+    const schemas = doc.json.components.schemas as Record<string, { 'x-kubernetes-group-version-kind'?: { kind: string }[]; properties?: Record<string, unknown> }>;
+    const kinds = Object.values(schemas).flatMap((s) => (s['x-kubernetes-group-version-kind'] ?? []).map((g) => g.kind));
+    for (const kind of ['Pod', 'Secret', 'ConfigMap', 'Namespace', 'ServiceAccount']) assert.ok(kinds.includes(kind), kind);
+    assert.deepEqual(schemas['io.k8s.api.core.v1.Secret']?.['x-kubernetes-group-version-kind'], [{ group: '', kind: 'Secret', version: 'v1' }]);
+    for (const path of Object.values(doc.json.paths as Record<string, { patch?: { requestBody?: unknown } }>)) assert.equal(path.patch?.requestBody, undefined);
+  });
+
+  for (const version of ['1.27', '1.33'] as const) {
+    test(`kubectl ${version} explain pods, secrets.data, deployments.spec`, { skip: !kubectlAvailable(version) && `kubectl ${version} is not installed` }, async () => {
+      const explain = (what: string) => runKubectl(['explain', what, '--request-timeout=10s'], { kubeconfig, version });
+      const pods = await explain('pods');
+      assert.equal(pods.code, 0, pods.stderr);
+      assert.match(pods.stdout, /^KIND:\s+Pod\nVERSION:\s+v1\n\nDESCRIPTION:\n\s+Pod is a collection of containers/);
+      assert.match(pods.stdout, /\n\s+metadata\t<ObjectMeta>\n/);
+      assert.match(pods.stdout, /\n\s+spec\t<Object>\n/);
+      const data = await explain('secrets.data');
+      assert.equal(data.code, 0, data.stderr);
+      assert.match(data.stdout, /^KIND:\s+Secret\nVERSION:\s+v1\n\nFIELD: data <map\[string\]string>\n/);
+      assert.match(data.stdout, /Data contains the secret data/);
+      const labels = await explain('configmaps.metadata.labels');
+      assert.equal(labels.code, 0, labels.stderr);
+      assert.match(labels.stdout, /FIELD: labels <map\[string\]string>/);
+      const deployment = await explain('deployments.spec');
+      assert.equal(deployment.code, 0, deployment.stderr);
+      assert.match(deployment.stdout, /^GROUP:\s+apps\nKIND:\s+Deployment\nVERSION:\s+v1\n/);
+    });
+  }
+});
