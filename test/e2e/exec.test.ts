@@ -190,6 +190,45 @@ describe('exec, attach and port-forward through the gateway', () => {
     assert.equal(world.sim.requests.slice(before).filter((r) => r.rawPath.includes('/exec')).length, 0);
   });
 
+  test('kubectl 1.30 port-forward (SPDY: WebSocket port-forward came in 1.31) is refused naming kubectl 1.31', async () => {
+    const before = world.sim.requests.length;
+    const child = world.spawnKubectl(['port-forward', 'pod/web-0', '-n', 'staging', ':8080'], { version: '1.30' });
+    let output = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const [code] = (await once(child, 'close')) as [number];
+    assert.notEqual(code, 0);
+    assert.match(output, /SPDY.*kubectl 1\.31 or newer/);
+    assert.doesNotMatch(output, /kubectl 1\.30 or newer/);
+    assert.equal(world.sim.requests.slice(before).filter((r) => r.rawPath.includes('/portforward')).length, 0);
+  });
+
+  test('the SPDY refusal is a Status naming the kubectl version per subresource', async () => {
+    const token = await world.token('ci-deployer');
+    const url = new URL(world.gateway.url);
+    const refusal = async (path: string) => {
+      const request = httpsRequest({
+        host: url.hostname, port: url.port, path, method: 'POST', ca: world.gatewayTls.ca,
+        headers: { authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'portforward.k8s.io' },
+      });
+      request.on('upgrade', () => assert.fail('a SPDY upgrade must not be answered with 101'));
+      request.end();
+      const [response] = (await once(request, 'response')) as [IncomingMessage];
+      let text = '';
+      for await (const chunk of response) text += String(chunk);
+      return { code: response.statusCode, status: JSON.parse(text) };
+    };
+    const pf = await refusal('/api/v1/namespaces/staging/pods/web-0/portforward');
+    assert.equal(pf.code, 403);
+    assert.equal(pf.status.kind, 'Status');
+    assert.equal(pf.status.code, 403);
+    assert.equal(pf.status.reason, 'Forbidden');
+    assert.match(pf.status.message, /^hoopgate: .*SPDY.*use kubectl 1\.31 or newer/);
+    const exec = await refusal('/api/v1/namespaces/staging/pods/web-0/exec?command=true&stdout=true');
+    assert.equal(exec.code, 403);
+    assert.match(exec.status.message, /^hoopgate: .*SPDY.*use kubectl 1\.30 or newer/);
+  });
+
   test('with exec.spdy: unrecorded the SPDY upgrade is forwarded (the simulated server itself speaks only WebSocket)', async () => {
     const config = { ...world.config, exec: { ...world.config.exec, spdy: 'unrecorded' as const }, listen: { ...world.config.listen, port: 0 } };
     const gateway: Gateway = await startGateway({ config, logDestination: { write: () => true } as never });

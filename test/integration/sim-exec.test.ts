@@ -168,7 +168,7 @@ function echoOver(port: number, payload: string): Promise<string> {
 
 // ---- the protocol with a raw client ----
 
-interface Frame { channel: number; data: Buffer }
+interface Frame { channel: number; data: Buffer; binary: boolean }
 
 interface RawSession {
   ws: WebSocket;
@@ -183,12 +183,16 @@ function wsUrl(path: string): string {
   return `${sim.url.replace(/^https/, 'wss')}${path}`;
 }
 
-function openRaw(path: string, protocols: string[], token = sim.adminToken): Promise<RawSession> {
+/** codec 'base64': frames are "<channel digit><base64>" (the base64 subprotocols); sendAs 'text' sends text frames. */
+function openRaw(path: string, protocols: string[], token = sim.adminToken, opts: { codec?: 'binary' | 'base64'; sendAs?: 'binary' | 'text' } = {}): Promise<RawSession> {
   const ws = new WebSocket(wsUrl(path), protocols, { ca: sim.ca, headers: { Authorization: `Bearer ${token}` } });
   const frames: Frame[] = [];
   const waiters = new Set<() => void>();
-  ws.on('message', (d: Buffer) => {
-    frames.push({ channel: d[0]!, data: d.subarray(1) });
+  const base64 = opts.codec === 'base64';
+  ws.on('message', (d: Buffer, binary: boolean) => {
+    frames.push(base64
+      ? { channel: d[0]! - 0x30, data: Buffer.from(d.subarray(1).toString('latin1'), 'base64'), binary }
+      : { channel: d[0]!, data: d.subarray(1), binary });
     for (const w of [...waiters]) w();
   });
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
@@ -209,7 +213,10 @@ function openRaw(path: string, protocols: string[], token = sim.adminToken): Pro
       waiters.add(check);
       check();
     }),
-    send: (ch, data) => ws.send(Buffer.concat([Buffer.from([ch]), Buffer.from(data)])),
+    send: (ch, data) => {
+      const payload = base64 ? Buffer.from(String.fromCharCode(0x30 + ch) + Buffer.from(data).toString('base64'), 'latin1') : Buffer.concat([Buffer.from([ch]), Buffer.from(data)]);
+      ws.send(payload, { binary: (opts.sendAs ?? (base64 ? 'text' : 'binary')) === 'binary' });
+    },
   };
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(session));
@@ -314,6 +321,55 @@ describe('remotecommand protocol with a raw websocket client', () => {
     await until(() => sim.openSessions() === 0);
   });
 
+  test('text frames are read like binary ones (wsstream): v4 stdin sent as text reaches cat', async () => {
+    const s = await openRaw('/api/v1/namespaces/default/pods/hello/exec?command=cat&stdin=true&stdout=true', ['v4.channel.k8s.io'], sim.adminToken, { sendAs: 'text' });
+    s.send(0, 'typed as text\n');
+    await s.text(1, (t) => t === 'typed as text\n');
+    s.ws.close();
+    await s.closed;
+    await until(() => sim.openSessions() === 0);
+  });
+
+  test('base64.channel.k8s.io (kubelet, pre-v4): text frames "<digit><base64>", a failure\'s message as text, nothing on success', async () => {
+    const ok = await openRaw('/api/v1/namespaces/default/pods/hello/exec?command=echo&command=hi&stdout=true', ['base64.channel.k8s.io'], sim.adminToken, { codec: 'base64' });
+    assert.equal(ok.ws.protocol, 'base64.channel.k8s.io');
+    assert.equal(await ok.closed, 1000);
+    assert.deepEqual(ok.frames.map((f) => [f.channel, f.data.toString(), f.binary]), [[1, '', false], [1, 'hi\n', false]]);
+    const failed = await openRaw(`/api/v1/namespaces/default/pods/hello/exec?command=sh&command=-c&command=${encodeURIComponent('exit 3')}&stdout=True`, ['base64.channel.k8s.io'], sim.adminToken, { codec: 'base64' });
+    await failed.closed;
+    assert.deepEqual(failed.frames.map((f) => [f.channel, f.data.toString()]), [[1, ''], [3, 'command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3']]);
+  });
+
+  test('v4.base64.channel.k8s.io: stdin decoded from base64 text, output in base64 text frames', async () => {
+    const s = await openRaw('/api/v1/namespaces/default/pods/hello/exec?command=cat&stdin=1&stdout=1', ['v4.base64.channel.k8s.io'], sim.adminToken, { codec: 'base64' });
+    assert.equal(s.ws.protocol, 'v4.base64.channel.k8s.io');
+    s.send(0, 'über base64\n');
+    await s.text(1, (t) => t === 'über base64\n');
+    assert.ok(s.frames.every((f) => !f.binary));
+    s.ws.close();
+    await s.closed;
+  });
+
+  test('a client that offers several protocols gets its first supported one; one that offers none gets binary pre-v4', async () => {
+    const first = await openRaw('/api/v1/namespaces/default/pods/hello/exec?command=echo&command=x&stdout=true', ['base64.channel.k8s.io', 'v4.channel.k8s.io'], sim.adminToken, { codec: 'base64' });
+    assert.equal(first.ws.protocol, 'base64.channel.k8s.io');
+    await first.closed;
+    const none = await openRaw('/api/v1/namespaces/default/pods/hello/exec?command=false&stdout=true', [], sim.adminToken);
+    assert.equal(none.ws.protocol, '');
+    await none.closed;
+    assert.deepEqual(none.frames.map((f) => [f.channel, f.data.toString(), f.binary]), [[1, '', true], [3, 'command terminated with non-zero exit code: error executing command [false], exit code 1', true]]);
+  });
+
+  test('port-forward over v4.base64.channel.k8s.io: base64 text frames both ways', async () => {
+    const s = await openRaw('/api/v1/namespaces/default/pods/hello/portforward?ports=8080', ['v4.base64.channel.k8s.io'], tokens.runner, { codec: 'base64' });
+    await until(() => s.frames.length >= 2);
+    assert.deepEqual(s.frames.slice(0, 2).map((f) => [f.channel, [...f.data], f.binary]), [[0, [0x90, 0x1f], false], [1, [0x90, 0x1f], false]]);
+    s.send(0, 'ping in base64');
+    await s.text(0, (t) => t.endsWith('ping in base64'));
+    s.ws.close();
+    await until(() => sim.openSessions() === 0);
+  });
+
   test('the SPDY/3 header dictionary has the spec\'s 1423 bytes', () => {
     assert.equal(spdyDictionary.length, 1423);
     assert.equal(spdyDictionary.subarray(0, 11).toString('latin1'), '\0\0\0\x07options');
@@ -370,7 +426,8 @@ describe('refused upgrades answer with a Status and never switch protocols', () 
       ['/api/v1/namespaces/default/pods/hello/exec?command=echo&stdout=true&container=sidecar', admin, /^container sidecar is not valid for pod hello$/],
       ['/api/v1/namespaces/default/pods/hello/exec?command=echo', admin, /^you must specify at least 1 of stdin, stdout, stderr$/],
       ['/api/v1/namespaces/default/pods/hello/exec?stdout=true', admin, /^you must specify at least one command/],
-      [exec, { ...admin, 'Sec-WebSocket-Protocol': 'channel.k8s.io' }, /^unable to upgrade: none of the offered websocket subprotocols \["channel.k8s.io"\] is supported; the simulated api server supports v5.channel.k8s.io, v4.channel.k8s.io$/],
+      [exec, { ...admin, 'Sec-WebSocket-Protocol': 'v9.channel.k8s.io' }, /^unable to upgrade: none of the offered websocket subprotocols \["v9.channel.k8s.io"\] is supported; the simulated api server supports v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, channel.k8s.io, base64.channel.k8s.io$/],
+      ['/api/v1/namespaces/default/pods/hello/portforward?ports=80', { ...admin, 'Sec-WebSocket-Protocol': 'portforward.k8s.io' }, /^unable to upgrade: .*supports SPDY\/3.1\+portforward.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io$/],
       ['/api/v1/namespaces/default/pods/hello/portforward', { ...admin, 'Sec-WebSocket-Protocol': 'v4.channel.k8s.io' }, /^query parameter "ports" is required/],
       ['/api/v1/namespaces/default/pods/hello/log', admin, /upgrades only pods\/exec, pods\/attach and pods\/portforward/],
     ];

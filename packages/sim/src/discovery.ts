@@ -62,9 +62,41 @@ export function loadDiscovery(fixturesDir: string): DiscoveryDocuments {
   if (!aggregated) throw new Error(`simulated api server: ${join(dir, 'aggregated_v2.json')} is missing`);
   // Group versions only the aggregated document describes are served too, so `kubectl get jobs` finds them.
   for (const [gv, list] of fromAggregated(JSON.parse(aggregated.toString('utf8')))) if (!byGv.has(gv)) byGv.set(gv, list);
+  // kube-apiserver never lists a group version without resources ("Skipping API … because it has no
+  // resources"); the upstream fixtures do (storage.k8s.io/v1beta1), which sends clients to an empty list.
+  for (const [gv, list] of byGv) if (list.length === 0) byGv.delete(gv);
+  for (const path of [...legacy.keys()]) {
+    const gv = path.replace(/^\/apis?\//, '');
+    if (/^\/apis?\/./.test(path) && !byGv.has(gv)) legacy.delete(path);
+  }
   const apis = legacy.get('/apis');
-  const listedGroupVersions = apis ? (JSON.parse(apis.toString('utf8')) as { groups: { versions: { groupVersion: string }[] }[] }).groups.flatMap((g) => g.versions.map((v) => v.groupVersion)) : [];
+  let listedGroupVersions: string[] = [];
+  if (apis) {
+    const doc = JSON.parse(apis.toString('utf8')) as ApiGroupList;
+    const kept = withoutEmptyVersions(doc, (gv) => byGv.has(gv));
+    if (kept !== doc) legacy.set('/apis', Buffer.from(`${JSON.stringify(kept, null, 2)}\n`));
+    listedGroupVersions = kept.groups.flatMap((g) => g.versions.map((v) => v.groupVersion));
+  }
+  const aggregatedDoc = JSON.parse(aggregated.toString('utf8')) as AggregatedList;
+  const nonEmpty = aggregatedDoc.items.map((g) => ({ ...g, versions: g.versions.filter((v) => v.resources.length > 0) })).filter((g) => g.versions.length > 0);
+  if (nonEmpty.some((g, i) => g.versions.length !== aggregatedDoc.items[i]?.versions.length) || nonEmpty.length !== aggregatedDoc.items.length) {
+    aggregated = Buffer.from(JSON.stringify({ ...aggregatedDoc, items: nonEmpty }));
+  }
   return { legacy, aggregated, listedGroupVersions, resources: [...byGv.values()].flat() };
+}
+
+interface ApiGroupList { groups: { name: string; preferredVersion?: { groupVersion: string; version: string }; versions: { groupVersion: string; version: string }[] }[] }
+
+/** The APIGroupList without the versions `served` rejects (and groups left with none); the same object when nothing goes. */
+function withoutEmptyVersions(doc: ApiGroupList, served: (groupVersion: string) => boolean): ApiGroupList {
+  if (doc.groups.every((g) => g.versions.every((v) => served(v.groupVersion)))) return doc;
+  const groups = doc.groups.flatMap((g) => {
+    const versions = g.versions.filter((v) => served(v.groupVersion));
+    if (versions.length === 0) return [];
+    const preferredVersion = g.preferredVersion && served(g.preferredVersion.groupVersion) ? g.preferredVersion : versions[0];
+    return [{ ...g, ...(preferredVersion ? { preferredVersion } : {}), versions }];
+  });
+  return { ...doc, groups };
 }
 
 function fromLegacy(group: string, version: string, list: LegacyResource[]): DiscoveredResource[] {

@@ -1,25 +1,23 @@
 // WebSocket exec, attach and port-forward for the simulated API server: authenticates and authorizes the
-// upgrade like any sim request, then speaks the remotecommand channel protocol (v5/v4.channel.k8s.io) to a
-// tiny built-in shell, or hands port-forward to portforward.ts. SPDY upgrades are refused: WebSocket only.
+// upgrade like any sim request, then speaks the remotecommand channel protocols (v5 as kube-apiserver, v4,
+// base64 and pre-v4 as the kubelet; channel-codec.ts) to a tiny built-in shell, or hands port-forward to
+// portforward.ts. SPDY upgrades are refused: WebSocket only.
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Authenticator } from './authn.js';
+import { chooseChannelProtocol, decodeChannelMessage, encodeChannelMessage, portForwardChannelProtocols, remoteCommandProtocols, type ChannelProtocol } from './channel-codec.js';
 import {
-  dialEcho, parsePorts, portForwardChannelProtocols, portForwardTunnelProtocol, servePortForwardChannels, servePortForwardTunnel,
-  type PodPortDialer,
+  dialEcho, parsePorts, portForwardTunnelProtocol, servePortForwardChannels, servePortForwardTunnel, type PodPortDialer,
 } from './portforward.js';
 import { authorize, forbiddenMessage, type Attributes, type RbacState } from './rbac.js';
+import { queryBool } from './query.js';
 import { parseRequestInfo } from './request-info.js';
 import type { Obj } from './resources.js';
 import type { SimRequestRecord } from './server.js';
 import { badRequest, forbidden, internalError, notFound, SimStatusError, unauthorized, type SimStatus } from './status.js';
 import type { Store } from './store.js';
-
-/** remotecommand subprotocols the sim speaks, preferred first (client-go StreamProtocolV5Name, V4Name). */
-export const execProtocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
-export type ExecProtocol = (typeof execProtocols)[number];
 
 /** Channel numbers of the remotecommand protocol; 255 (v5) carries "the client closed channel N". */
 export const channel = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;
@@ -49,7 +47,6 @@ export interface SimUpgradeHandler {
 type UpgradeRequest = IncomingMessage & { simProtocol?: string };
 
 const streamingSubresources = new Set(['exec', 'attach', 'portforward']);
-const parseBool = (v: string | null) => v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v);
 
 export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler {
   const sessions = new Set<() => void>();
@@ -133,16 +130,17 @@ export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler
           protocol = portForwardTunnelProtocol;
           start = (ws, done) => servePortForwardTunnel(ws, podRef, dial, { onClose: done });
         } else {
-          protocol = portForwardChannelProtocols.find((p) => offered.includes(p));
+          const chosen = chooseChannelProtocol('portforward', offered);
+          protocol = chosen?.name;
           const ports = parsePorts(query);
-          start = (ws, done) => servePortForwardChannels(ws, podRef, ports, dial, { onClose: done });
+          if (chosen) start = (ws, done) => servePortForwardChannels(ws, chosen.codec, podRef, ports, dial, { onClose: done });
         }
-        if (!protocol) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${[portForwardTunnelProtocol, ...portForwardChannelProtocols].join(', ')}`);
+        if (protocol === undefined) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${[portForwardTunnelProtocol, ...portForwardChannelProtocols].join(', ')}`);
       } else {
-        protocol = execProtocols.find((p) => offered.includes(p));
-        if (!protocol) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${execProtocols.join(', ')}`);
+        const chosen = chooseChannelProtocol('remotecommand', offered);
+        if (!chosen) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${remoteCommandProtocols.join(', ')}`);
+        protocol = chosen.name;
         const opts = processOptions(query, pod, info.name, subresource === 'exec');
-        const chosen = protocol as ExecProtocol;
         start = (ws, done) => serveProcess(ws, chosen, opts, done);
       }
 
@@ -195,15 +193,19 @@ function processOptions(query: URLSearchParams, pod: Obj, podName: string, isExe
   } else if (!all.includes(container)) {
     throw badRequest(`container ${container} is not valid for pod ${podName}`);
   }
-  const tty = parseBool(query.get('tty'));
+  const tty = queryBool(query, 'tty');
   const opts: ProcessOptions = {
-    command: isExec ? query.getAll('command') : null, stdin: parseBool(query.get('stdin')), stdout: parseBool(query.get('stdout')),
+    command: isExec ? query.getAll('command') : null, stdin: queryBool(query, 'stdin'), stdout: queryBool(query, 'stdout'),
     // A terminal has one output stream: the kubelet drops stderr when tty is set.
-    stderr: parseBool(query.get('stderr')) && !tty, tty, pod: podName, container,
+    stderr: queryBool(query, 'stderr') && !tty, tty, pod: podName, container,
   };
   if (!opts.stdin && !opts.stdout && !opts.stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
   if (isExec && opts.command!.length === 0) throw badRequest('you must specify at least one command for the container');
   return opts;
+}
+
+function exitMessage(code: number, command: string[] | null): string {
+  return `command terminated with non-zero exit code: error executing command [${(command ?? ['sh']).join(' ')}], exit code ${code}`;
 }
 
 /** The status-channel payload, shaped as the kubelet writes it (json.Marshal of metav1.Status). */
@@ -211,14 +213,16 @@ export function exitStatus(code: number, command: string[] | null): string {
   if (code === 0) return JSON.stringify({ metadata: {}, status: 'Success' });
   return JSON.stringify({
     metadata: {}, status: 'Failure',
-    message: `command terminated with non-zero exit code: error executing command [${(command ?? ['sh']).join(' ')}], exit code ${code}`,
+    message: exitMessage(code, command),
     reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
   });
 }
 
-function serveProcess(ws: WebSocket, protocol: ExecProtocol, opts: ProcessOptions, done: () => void): void {
+function serveProcess(ws: WebSocket, protocol: ChannelProtocol, opts: ProcessOptions, done: () => void): void {
   const send = (ch: number, data: Buffer) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.concat([Buffer.from([ch]), data]));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const { payload, binary } = encodeChannelMessage(protocol.codec, ch, data);
+    ws.send(payload, { binary });
   };
   const write = (ch: number, data: string | Buffer) => send(ch, typeof data === 'string' ? Buffer.from(data) : data);
   const out = (data: string | Buffer) => {
@@ -234,11 +238,12 @@ function serveProcess(ws: WebSocket, protocol: ExecProtocol, opts: ProcessOption
   const wakers = new Set<() => void>();
   let closed = false;
 
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (!isBinary || data.length === 0) return;
-    const ch = data[0]!;
-    if (ch === channel.stdin && opts.stdin) stdin.push(data.subarray(1));
-    else if (ch === channel.close && protocol === 'v5.channel.k8s.io' && data[1] === channel.stdin) stdin.end();
+  // Text and binary frames alike, as wsstream reads them (the Python client sends str data as text).
+  ws.on('message', (message: Buffer) => {
+    const m = decodeChannelMessage(protocol.codec, message);
+    if (!m) return;
+    if (m.channel === channel.stdin && opts.stdin) stdin.push(m.data);
+    else if (m.channel === channel.close && protocol.streamClose && m.data[0] === channel.stdin) stdin.end();
     // channel.resize carries {"Width":…,"Height":…}: the built-in shell does not lay out text.
   });
   ws.on('close', () => {
@@ -276,11 +281,14 @@ function serveProcess(ws: WebSocket, protocol: ExecProtocol, opts: ProcessOption
   };
   runProcess(opts.command, io).then((code) => {
     if (closed) return;
-    write(channel.error, exitStatus(code, opts.command));
+    // Pre-v4 protocols report only a failure, as its message text (the kubelet's v1WriteStatusFunc).
+    if (protocol.status === 'v4') write(channel.error, exitStatus(code, opts.command));
+    else if (code !== 0) write(channel.error, exitMessage(code, opts.command));
     ws.close(1000);
   }, (e: unknown) => {
     if (closed) return;
-    write(channel.error, JSON.stringify({ metadata: {}, status: 'Failure', message: `error executing command in container: ${(e as Error).message}`, reason: 'InternalError', code: 500 }));
+    const message = `error executing command in container: ${(e as Error).message}`;
+    write(channel.error, protocol.status === 'v4' ? JSON.stringify({ metadata: {}, status: 'Failure', message, reason: 'InternalError', code: 500 }) : message);
     ws.close(1000);
   });
 }

@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { fieldsV1, jsonPatch, mergePatch, PatchError, serverSideApply, strategicMergePatch } from './patch.js';
 import { traitsOf, validateName, type Obj, type Registry, type ResourceDef } from './resources.js';
-import { alreadyExists, badRequest, conflict, deleteSuccess, forbiddenPlain, invalid, notFound, unsupportedMediaType, type FieldError, SimStatusError } from './status.js';
+import { alreadyExists, badRequest, conflict, deleteSuccess, forbiddenPlain, invalid, notFound, patchMediaTypes, unsupportedMediaType, type FieldError, SimStatusError } from './status.js';
 import type { Store } from './store.js';
 import { matchesFields, matchesLabels, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import { fieldLabelsOf } from './resources.js';
@@ -294,7 +294,7 @@ export function createObjectOps(deps: { registry: Registry; store: Store; now: (
           return commit(def, old, object, opts, 'Update', warnings);
         }
         default:
-          throw unsupportedMediaType(contentType);
+          throw unsupportedMediaType(patchMediaTypes);
       }
     } catch (e) {
       if (e instanceof PatchError) {

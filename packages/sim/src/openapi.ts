@@ -1,8 +1,10 @@
 // A minimal /openapi/v3: per group version, one PATCH operation per kind that carries
 // x-kubernetes-group-version-kind and the `fieldValidation` query parameter. That is what kubectl reads
-// to decide that the server validates fields itself (so it sends fieldValidation=Strict); without
-// schemas or a requestBody, kubectl computes apply patches from its built-in types.
+// to decide that the server validates fields itself (so it sends fieldValidation=Strict); without a
+// requestBody, kubectl computes apply patches from its built-in types. components.schemas
+// (openapi-schemas.ts) give every kind its GVK and top-level fields, for `kubectl explain`.
 import { createHash } from 'node:crypto';
+import { kindSchemas } from './openapi-schemas.js';
 import type { ResourceDef } from './resources.js';
 
 export interface OpenApiDocs {
@@ -43,7 +45,7 @@ export function buildOpenApi(defs: readonly ResourceDef[], gitVersion: string): 
         },
       };
     }
-    const doc = Buffer.from(JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: gitVersion }, paths: docPaths, components: { schemas: {} } }));
+    const doc = Buffer.from(JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: gitVersion }, paths: docPaths, components: { schemas: kindSchemas(list) } }));
     byGroupVersion.set(gvPath, doc);
     const hash = createHash('sha512').update(doc).digest('hex').slice(0, 128).toUpperCase();
     paths[gvPath] = { serverRelativeURL: `/openapi/v3/${gvPath}?hash=${hash}` };

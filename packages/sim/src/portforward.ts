@@ -1,16 +1,15 @@
 // Port-forward for the simulated API server, over the two WebSocket shapes a real 1.33 cluster accepts:
 // kubectl ≥1.31's SPDY/3.1 session tunnelled in WebSocket binary messages (`SPDY/3.1+portforward.k8s.io`),
-// and the kubelet's channel protocol (`v4.channel.k8s.io`). Every pod port is an in-process echo service.
+// and the kubelet's channel protocol (`v4.channel.k8s.io`, `v4.base64.channel.k8s.io` or none; framing in
+// channel-codec.ts). Every pod port is an in-process echo service.
 import { PassThrough, type Duplex } from 'node:stream';
 import { constants as zlibConstants, inflateSync } from 'node:zlib';
 import WebSocket from 'ws';
+import { decodeChannelMessage, encodeChannelMessage, type ChannelCodec } from './channel-codec.js';
 import { badRequest } from './status.js';
 
 /** The tunnelled-SPDY subprotocol kubectl ≥1.31 offers (client-go tools/portforward, KEP-4006). */
 export const portForwardTunnelProtocol = 'SPDY/3.1+portforward.k8s.io';
-/** Channel-protocol subprotocols (kubelet cri/streaming/portforward/websocket.go), in order of preference. */
-export const portForwardChannelProtocols = ['v4.channel.k8s.io', 'portforward.k8s.io'] as const;
-
 /** Opens a connection to a port of a pod. The sim's default is an echo service on every port. */
 export type PodPortDialer = (pod: { namespace: string; name: string }, port: number) => Duplex;
 
@@ -37,9 +36,11 @@ interface Session {
  * Channel protocol: port i owns data channel 2i and error channel 2i+1. The server's first message on each
  * carries the port as 2 bytes little-endian; the client's data messages carry no prefix.
  */
-export function servePortForwardChannels(ws: WebSocket, pod: { namespace: string; name: string }, ports: number[], dial: PodPortDialer, session: Session): void {
+export function servePortForwardChannels(ws: WebSocket, codec: ChannelCodec, pod: { namespace: string; name: string }, ports: number[], dial: PodPortDialer, session: Session): void {
   const send = (channel: number, data: Buffer) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), data]));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const { payload, binary } = encodeChannelMessage(codec, channel, data);
+    ws.send(payload, { binary });
   };
   const conns = ports.map((port, i) => {
     const prefix = Buffer.alloc(2);
@@ -51,12 +52,11 @@ export function servePortForwardChannels(ws: WebSocket, pod: { namespace: string
     conn.on('error', (e: Error) => send(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${pod.name}: ${e.message}`)));
     return conn;
   });
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (!isBinary || data.length === 0) return;
-    const channel = data[0]!;
+  ws.on('message', (message: Buffer) => {
+    const m = decodeChannelMessage(codec, message);
     // Only data channels are writable by the client; error channels are server-to-client.
-    if (channel % 2 !== 0) return;
-    conns[channel / 2]?.write(data.subarray(1));
+    if (!m || m.channel % 2 !== 0) return;
+    conns[m.channel / 2]?.write(m.data);
   });
   ws.on('close', () => {
     for (const c of conns) c.destroy();

@@ -1,21 +1,66 @@
-// Decodes the few protobuf request bodies kubectl's typed clients send (reviews and TokenRequest;
-// kubectl 1.33 posts SelfSubjectAccessReview as application/vnd.kubernetes.protobuf) into their JSON
-// form. Envelope: the magic `k8s\0`, then runtime.Unknown{typeMeta=1, raw=2}; field numbers from
-// k8s.io/api generated.proto. Responses are never protobuf (see negotiate.ts).
-import { badRequest, unsupportedMediaType } from './status.js';
+// Decodes the protobuf request bodies kubectl's typed clients send into their JSON form: reviews and
+// TokenRequest (kubectl 1.33 posts SelfSubjectAccessReview as protobuf), and since kubectl 1.32 every
+// `kubectl create secret|configmap|namespace|serviceaccount|role|…` body. Envelope: the magic `k8s\0`,
+// then runtime.Unknown{typeMeta=1, raw=2}; field numbers from k8s.io/api generated.proto. A kind (or a
+// field of a stored kind) the sim has no schema for is answered 415 as kube-apiserver answers protobuf for
+// a kind without it (a custom resource), never stored with fields dropped. Responses are never protobuf.
+import { badRequest, textMediaTypes, unsupportedMediaType } from './status.js';
 import type { Obj } from './resources.js';
 
 type Field =
-  | { name: string; type: 'string' | 'int' | 'bool' | 'strings' }
-  | { name: string; type: 'message'; of: Schema }
-  | { name: string; type: 'map'; value: 'string' | Schema };
+  | { name: string; type: 'string' | 'int' | 'bool' | 'strings' | 'bytes' }
+  /** Server-set on create (creationTimestamp, managedFields): read past, never copied. */
+  | { name: string; type: 'ignored' }
+  | { name: string; type: 'message' | 'messages'; of: Schema }
+  | { name: string; type: 'map'; value: 'string' | 'bytes' | Schema };
 type Schema = Record<number, Field>;
 
+const ownerReference: Schema = {
+  1: { name: 'kind', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'uid', type: 'string' }, 5: { name: 'apiVersion', type: 'string' },
+  6: { name: 'controller', type: 'bool' }, 7: { name: 'blockOwnerDeletion', type: 'bool' },
+};
 const objectMeta: Schema = {
   1: { name: 'name', type: 'string' }, 2: { name: 'generateName', type: 'string' }, 3: { name: 'namespace', type: 'string' },
-  5: { name: 'uid', type: 'string' }, 6: { name: 'resourceVersion', type: 'string' },
+  4: { name: 'selfLink', type: 'string' }, 5: { name: 'uid', type: 'string' }, 6: { name: 'resourceVersion', type: 'string' }, 7: { name: 'generation', type: 'ignored' },
+  8: { name: 'creationTimestamp', type: 'ignored' }, 9: { name: 'deletionTimestamp', type: 'ignored' }, 10: { name: 'deletionGracePeriodSeconds', type: 'int' },
   11: { name: 'labels', type: 'map', value: 'string' }, 12: { name: 'annotations', type: 'map', value: 'string' },
+  13: { name: 'ownerReferences', type: 'messages', of: ownerReference }, 14: { name: 'finalizers', type: 'strings' }, 17: { name: 'managedFields', type: 'ignored' },
 };
+const policyRule: Schema = {
+  1: { name: 'verbs', type: 'strings' }, 2: { name: 'apiGroups', type: 'strings' }, 3: { name: 'resources', type: 'strings' },
+  4: { name: 'resourceNames', type: 'strings' }, 5: { name: 'nonResourceURLs', type: 'strings' },
+};
+const labelSelector: Schema = { 1: { name: 'matchLabels', type: 'map', value: 'string' } };
+const subject: Schema = { 1: { name: 'kind', type: 'string' }, 2: { name: 'apiGroup', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'namespace', type: 'string' } };
+const roleRef: Schema = { 1: { name: 'apiGroup', type: 'string' }, 2: { name: 'kind', type: 'string' }, 3: { name: 'name', type: 'string' } };
+const objectReference: Schema = {
+  1: { name: 'kind', type: 'string' }, 2: { name: 'namespace', type: 'string' }, 3: { name: 'name', type: 'string' }, 4: { name: 'uid', type: 'string' },
+  5: { name: 'apiVersion', type: 'string' }, 6: { name: 'resourceVersion', type: 'string' }, 7: { name: 'fieldPath', type: 'string' },
+};
+const metaOnly: Schema = { 1: { name: 'metadata', type: 'message', of: objectMeta } };
+
+/** Kinds the sim stores, decoded strictly: a field without a schema entry makes the body undecodable. */
+const storedSchemas: Record<string, Schema> = {
+  '/Secret': {
+    ...metaOnly, 2: { name: 'data', type: 'map', value: 'bytes' }, 3: { name: 'type', type: 'string' },
+    4: { name: 'stringData', type: 'map', value: 'string' }, 5: { name: 'immutable', type: 'bool' },
+  },
+  '/ConfigMap': { ...metaOnly, 2: { name: 'data', type: 'map', value: 'string' }, 3: { name: 'binaryData', type: 'map', value: 'bytes' }, 4: { name: 'immutable', type: 'bool' } },
+  '/Namespace': { ...metaOnly, 2: { name: 'spec', type: 'message', of: { 1: { name: 'finalizers', type: 'strings' } } }, 3: { name: 'status', type: 'message', of: { 1: { name: 'phase', type: 'string' } } } },
+  '/ServiceAccount': {
+    ...metaOnly, 2: { name: 'secrets', type: 'messages', of: objectReference }, 3: { name: 'imagePullSecrets', type: 'messages', of: { 1: { name: 'name', type: 'string' } } },
+    4: { name: 'automountServiceAccountToken', type: 'bool' },
+  },
+  'rbac.authorization.k8s.io/Role': { ...metaOnly, 2: { name: 'rules', type: 'messages', of: policyRule } },
+  'rbac.authorization.k8s.io/ClusterRole': {
+    ...metaOnly, 2: { name: 'rules', type: 'messages', of: policyRule },
+    3: { name: 'aggregationRule', type: 'message', of: { 1: { name: 'clusterRoleSelectors', type: 'messages', of: labelSelector } } },
+  },
+  'rbac.authorization.k8s.io/RoleBinding': { ...metaOnly, 2: { name: 'subjects', type: 'messages', of: subject }, 3: { name: 'roleRef', type: 'message', of: roleRef } },
+  'rbac.authorization.k8s.io/ClusterRoleBinding': { ...metaOnly, 2: { name: 'subjects', type: 'messages', of: subject }, 3: { name: 'roleRef', type: 'message', of: roleRef } },
+};
+
+class UndecodableField extends Error {}
 const resourceAttributes: Schema = {
   1: { name: 'namespace', type: 'string' }, 2: { name: 'verb', type: 'string' }, 3: { name: 'group', type: 'string' }, 4: { name: 'version', type: 'string' },
   5: { name: 'resource', type: 'string' }, 6: { name: 'subresource', type: 'string' }, 7: { name: 'name', type: 'string' },
@@ -84,25 +129,34 @@ function readFields(buf: Buffer): Raw[] {
   return out;
 }
 
-function decodeMessage(buf: Buffer, schema: Schema): Obj {
+function decodeMessage(buf: Buffer, schema: Schema, strict = false, path = ''): Obj {
   const out: Obj = {};
   for (const raw of readFields(buf)) {
     const f = schema[raw.field];
-    if (!f) continue;
+    if (!f) {
+      if (strict) throw new UndecodableField(`field ${raw.field} of ${path || 'the object'}`);
+      continue;
+    }
     const bytes = raw.value instanceof Buffer ? raw.value : undefined;
+    const here = path ? `${path}.${f.name}` : f.name;
     switch (f.type) {
-      case 'string': if (bytes) out[f.name] = bytes.toString('utf8'); break;
+      case 'ignored': break;
+      // Go's generated marshalers write every non-pointer string, empty ones too; JSON omits them (omitempty).
+      case 'string': if (bytes && bytes.length > 0) out[f.name] = bytes.toString('utf8'); break;
+      case 'bytes': if (bytes) out[f.name] = bytes.toString('base64'); break;
       case 'int': if (typeof raw.value === 'bigint') out[f.name] = Number(BigInt.asIntN(64, raw.value)); break;
       case 'bool': if (typeof raw.value === 'bigint') out[f.name] = raw.value !== 0n; break;
       case 'strings': if (bytes) (out[f.name] ??= []).push(bytes.toString('utf8')); break;
-      case 'message': if (bytes) out[f.name] = decodeMessage(bytes, f.of); break;
+      case 'message': if (bytes) out[f.name] = decodeMessage(bytes, f.of, strict, here); break;
+      case 'messages': if (bytes) (out[f.name] ??= []).push(decodeMessage(bytes, f.of, strict, here)); break;
       case 'map': {
         if (!bytes) break;
         const entry = readFields(bytes);
         const k = entry.find((e) => e.field === 1)?.value;
         const v = entry.find((e) => e.field === 2)?.value;
         if (!(k instanceof Buffer)) break;
-        const value = f.value === 'string' ? (v instanceof Buffer ? v.toString('utf8') : '') : v instanceof Buffer ? decodeMessage(v, f.value)['items'] ?? [] : [];
+        const text = v instanceof Buffer ? v : Buffer.alloc(0);
+        const value = f.value === 'string' ? text.toString('utf8') : f.value === 'bytes' ? text.toString('base64') : decodeMessage(text, f.value, strict, here)['items'] ?? [];
         (out[f.name] ??= {})[k.toString('utf8')] = value;
         break;
       }
@@ -127,11 +181,13 @@ export function decodeProtobufObject(body: Buffer): Obj {
   const apiVersion = String(unknown['apiVersion'] ?? '');
   const kind = String(unknown['kind'] ?? '');
   const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
-  const schema = schemas[`${group}/${kind}`];
-  if (!schema) throw unsupportedMediaType('application/vnd.kubernetes.protobuf');
+  const stored = storedSchemas[`${group}/${kind}`];
+  const schema = stored ?? schemas[`${group}/${kind}`];
+  if (!schema) throw unsupportedMediaType(textMediaTypes);
   try {
-    return { apiVersion, kind, ...decodeMessage(raw ?? Buffer.alloc(0), schema) };
+    return { apiVersion, kind, ...decodeMessage(raw ?? Buffer.alloc(0), schema, stored !== undefined) };
   } catch (e) {
+    if (e instanceof UndecodableField) throw unsupportedMediaType(textMediaTypes);
     throw badRequest(`the body of the request could not be decoded: ${(e as Error).message}`);
   }
 }

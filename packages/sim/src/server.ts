@@ -13,12 +13,13 @@ import type { OpenApiDocs } from './openapi.js';
 import { jsonPatch, mergePatch } from './patch.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { authorize, forbiddenMessage, rulesFor, type Attributes, type RbacState, type UserInfo } from './rbac.js';
+import { queryBool } from './query.js';
 import { parseRequestInfo, type SimRequestInfo } from './request-info.js';
 import { fieldLabelsOf, supportedFieldLabels, virtualResources, type Obj, type Registry, type ResourceDef } from './resources.js';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import {
   badRequest, expired, forbidden, internalError, invalid, methodNotAllowed, notFound, pathNotFound, SimStatusError, tooLarge, unauthorized,
-  unsupportedMediaType, type SimStatus,
+  objectMediaTypes, unsupportedMediaType, type SimStatus,
 } from './status.js';
 import type { Store, StoreEvent } from './store.js';
 import { buildTable, partialObjectMetadata, type IncludeObject } from './table.js';
@@ -152,7 +153,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
     } catch (e) {
       throw badRequest(`the object provided is unrecognized (${(e as Error).message})`);
     }
-    throw unsupportedMediaType(type);
+    throw unsupportedMediaType(objectMediaTypes);
   }
 
   function userOf(ctx: Ctx): UserInfo {
@@ -349,7 +350,9 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
       else if (preferred && main.includes(preferred)) container = preferred;
       else throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${main.join(' ')}]`);
     } else if (!containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
-    const timestamps = ['true', '1'].includes(ctx.query.get('timestamps') ?? '');
+    // The sim's containers never restart: there is no previous instance (the kubelet's message).
+    if (queryBool(ctx.query, 'previous')) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+    const timestamps = queryBool(ctx.query, 'timestamps');
     const stamp = (line: string) => (timestamps ? `${new Date(deps.now()).toISOString().replace('Z', '000000Z')} ${line}` : line);
     let lines = deps.logLines.map(stamp);
     const tail = ctx.query.get('tailLines');
@@ -357,7 +360,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
     let text = lines.map((l) => `${l}\n`).join('');
     const limit = Number(ctx.query.get('limitBytes') ?? NaN);
     if (Number.isFinite(limit) && limit > 0) text = text.slice(0, limit);
-    const follow = ['true', '1'].includes(ctx.query.get('follow') ?? '');
+    const follow = queryBool(ctx.query, 'follow');
     if (!follow) return sendRaw(ctx, 200, 'text/plain', Buffer.from(text));
     writeHead(ctx, 200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
     ctx.res.write(text);
@@ -401,7 +404,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
       const opts: WriteOptions = { ...writeOptions(ctx), subresource: 'status' };
       const r = verb === 'update'
         ? deps.ops.update(def, namespace, name, await readObjectBody(ctx), opts)
-        : deps.ops.patch(def, namespace, name, String(ctx.req.headers['content-type'] ?? ''), await readBody(ctx.req), { ...opts, force: ctx.query.get('force') === 'true' });
+        : deps.ops.patch(def, namespace, name, String(ctx.req.headers['content-type'] ?? ''), await readBody(ctx.req), { ...opts, force: queryBool(ctx.query, 'force') });
       return sendObject(ctx, 200, present(ctx, def, neg, r.object, false), neg, { warnings: r.warnings });
     }
     if (subresource === 'scale' && def.storeKey === 'apps/deployments') {
@@ -465,8 +468,8 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
       && (name === '' || o['metadata']['name'] === name)
       && matchesLabels(labels, o['metadata']['labels']) && matchesFields(fields, fieldLabelsOf(def.storeKey, o));
     const rvParam = ctx.query.get('resourceVersion') ?? '';
-    const sendInitial = ctx.query.get('sendInitialEvents') === 'true';
-    const bookmarks = ['true', '1'].includes(ctx.query.get('allowWatchBookmarks') ?? '');
+    const sendInitial = queryBool(ctx.query, 'sendInitialEvents');
+    const bookmarks = queryBool(ctx.query, 'allowWatchBookmarks');
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be a non-negative integer`);
     const timeoutSeconds = Number(ctx.query.get('timeoutSeconds') ?? NaN);
     const timeoutMs = Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : defaultWatchTimeoutMs;
@@ -581,7 +584,7 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
       case 'patch': {
         const contentType = String(ctx.req.headers['content-type'] ?? '');
         const body = await readBody(ctx.req);
-        const opts = { ...writeOptions(ctx), force: ctx.query.get('force') === 'true' };
+        const opts = { ...writeOptions(ctx), force: queryBool(ctx.query, 'force') };
         // Apply needs an explicit manager; other writes default it from the User-Agent.
         if (contentType.startsWith('application/apply-patch') && !ctx.query.get('fieldManager')) opts.fieldManager = '';
         const r = deps.ops.patch(def, namespace, name, contentType, body, opts);

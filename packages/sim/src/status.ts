@@ -122,8 +122,16 @@ export function notAcceptable(): SimStatusError {
   return failure(406, 'NotAcceptable', 'only the following media types are accepted: application/json, application/yaml');
 }
 
-export function unsupportedMediaType(contentType: string): SimStatusError {
-  return failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${JSON.stringify(contentType)})`);
+/** What create and update of a built-in kind accept (the serializers of the legacy scheme). */
+export const objectMediaTypes = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'] as const;
+/** What PATCH of a built-in kind accepts, in the handler's order (k8s.io/apiserver handlers/patch.go). */
+export const patchMediaTypes = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'] as const;
+/** What a kind without protobuf accepts (a custom resource): the answer for protobuf the sim cannot decode. */
+export const textMediaTypes = ['application/json', 'application/yaml'] as const;
+
+/** negotiation.NewUnsupportedMediaTypeError: the message lists what is accepted, not what was sent. */
+export function unsupportedMediaType(accepted: readonly string[]): SimStatusError {
+  return failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
 }
 
 export function tooLarge(): SimStatusError {

@@ -17,6 +17,7 @@ import type { ExecFrame } from '../audit/types.js';
 import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { parseRequestInfo } from '../kube/request-info.js';
 import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
+import { channelCodecOf, decodeChannelMessage } from './exec-channel.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -32,6 +33,15 @@ const handshakeHeaders = new Set([
   'kubectl-command',
   'kubectl-session',
 ]);
+
+/**
+ * The first kubectl that speaks WebSocket for this subresource by default: exec and attach since 1.30
+ * (KEP-4006, beta), port-forward since 1.31.
+ */
+function websocketKubectl(rawUrl: string): string {
+  const path = rawUrl.split('?', 1)[0] ?? '';
+  return /\/portforward\/?$/.test(path) ? '1.31' : '1.30';
+}
 
 const channelNames: readonly ExecFrame['stream'][] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 
@@ -141,7 +151,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         ? () =>
             new HoopError(
               'ERR_FORBIDDEN',
-              'this client speaks SPDY, which hoopgate cannot record: use kubectl 1.30 or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions',
+              `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions`,
             )
         : undefined;
     try {
@@ -237,18 +247,19 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     if (head.length > 0) upstreamSocket.write(head);
 
     const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
+    const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
     const frames: ExecFrame[] = [];
     let recordedBytes = 0;
     let truncated = false;
     const observe = (direction: 'in' | 'out') =>
       createFrameReader((frame) => {
         if (!record || truncated) return;
-        // Binary (2) frames carry the channel in their first byte (v4/v5.channel.k8s.io).
-        if (frame.opcode !== 2 || frame.payload.length === 0) return;
-        const stream = channelNames[frame.payload[0] as number];
+        const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
+        if (message === undefined) return;
+        const stream = channelNames[message.channel];
         // Channel 255 (v5 close) and unknown channels carry no session content.
         if (stream === undefined) return;
-        const data = frame.payload.subarray(1).toString('utf8');
+        const data = message.data.toString('utf8');
         if (data === '' && direction === 'in') return;
         recordedBytes += data.length;
         if (recordedBytes > deps.exec.maxRecordBytes) {
