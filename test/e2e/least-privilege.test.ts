@@ -135,7 +135,9 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     const out = io(world.dir);
     assert.equal(await leastPrivilege(['--config', world.configPath, '--format', 'json', '--since', '1h'], out), 0, out.err);
     report = (JSON.parse(out.out) as { identities: IdentityPrivileges[] }).identities;
-    assert.deepEqual(report.map((i) => i.identity), ['readonly-bot', 'ci-deployer']);
+    // Every configured identity appears, with empty lists when it made no call (the demo's saml-bot).
+    assert.deepEqual(report.map((i) => i.identity), ['readonly-bot', 'ci-deployer', 'saml-bot']);
+    assert.deepEqual(report[2]?.used, []);
     const bot = report[0] as IdentityPrivileges;
     assert.deepEqual(
       bot.used.map((u) => [u.verb, u.apiGroup, u.resource, u.subresource, u.namespace, u.name ?? '*', u.count]),
@@ -256,7 +258,7 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       const post = slack.callsTo('chat.postMessage')[posted];
       assert.equal(post?.body['channel'], channel);
       assert.equal(post?.token, 'xoxb-lp');
-      assert.match(String(post?.body['text']), /^Least-privilege digest, last 7d: 2 identities, \d+ over-granted permission\(s\)$/);
+      assert.match(String(post?.body['text']), /^Least-privilege digest, last 7d: 3 identities, \d+ over-granted permission\(s\)$/);
       const blocks = JSON.stringify(post?.body['blocks']);
       assert.ok(blocks.includes(JSON.stringify(botLine).slice(1, -1)), blocks);
       assert.match(blocks, new RegExp(`\\*ci-deployer\\* \\(\`agents/ci-deployer\`\\): ${calls('ci-deployer')} call\\(s\\), 0 refused, 1 approved · over-grant: \\d+ permission`));

@@ -27,7 +27,8 @@ describe('just-in-time approval in Slack', () => {
       editConfig: (document) => {
         document['slack'] = { botToken: 'xoxb-e2e', signingSecret, channel: 'C0APPROVALS', apiUrl: slack.apiUrl };
         const approval = document['approval'] as Record<string, unknown>;
-        approval['approvers'] = { slackUsers: ['UAPPROVER', 'USELF'], oidcGroups: ['platform-oncall'] };
+        const idp = (document['oidc'] as { issuers: { issuer: string }[] }).issuers[0]?.issuer;
+        approval['approvers'] = { slackUsers: ['UAPPROVER', 'USELF'], oidcGroups: [{ issuer: idp, group: 'platform-oncall' }] };
         approval['timeout'] = '20s';
         const identities = document['identities'] as { name: string; approval?: { require: unknown[] } }[];
         const deployer = identities.find((i) => i.name === 'ci-deployer');
