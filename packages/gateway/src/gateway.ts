@@ -28,9 +28,6 @@ import { createUpstream } from './proxy/forward.js';
 import { createMaskedWriteKeeper } from './proxy/masked-writes.js';
 import { createGatewayMasker } from './proxy/masking.js';
 import { createUpgradeHandler } from './proxy/upgrade.js';
-import { createSlackIntegration } from './slack/app.js';
-import { createGatewayPrivileges } from './slack/digest.js';
-import { createCheckpointWitness } from './slack/witness.js';
 import { createStore, type Store } from './store/index.js';
 
 export interface GatewayOptions {
@@ -103,11 +100,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (defaultCluster === undefined) throw new HoopError('ERR_CONFIG', 'clusters: at least one cluster is required');
 
   // Least-privilege summaries (issue #8): `/hoop privileges` and the weekly digest, for the default cluster.
-  const privileges = config.slack === undefined ? undefined : await createGatewayPrivileges({ identities: config.identities, cluster: config.clusters[0]!, store: store.audit, clock, logger });
+  // Slack (@slack/bolt, ~36 MB resident) loads only when configured.
+  const slackModules = config.slack === undefined ? undefined : await loadSlackModules();
+  const privileges = config.slack === undefined || slackModules === undefined ? undefined : await slackModules.createGatewayPrivileges({ identities: config.identities, cluster: config.clusters[0]!, store: store.audit, clock, logger });
   const slack =
-    config.slack === undefined
+    config.slack === undefined || slackModules === undefined
       ? undefined
-      : createSlackIntegration({ slack: config.slack, approval: config.approval, audit: { ...createAuditReader(store), ...(privileges === undefined ? {} : { privileges: privileges.source.view }) }, logger, clock });
+      : slackModules.createSlackIntegration({ slack: config.slack, approval: config.approval, audit: { ...createAuditReader(store), ...(privileges === undefined ? {} : { privileges: privileges.source.view }) }, logger, clock });
   // Every end state of a held request joins the audit chain, then reaches Slack (or the terminal).
   // Slack posts are rate-limited per identity (approvals/post-limit.ts); the demo's terminal is not.
   const announce = slack === undefined ? options.notifier : createPostLimiter(slack.notifier, { clock });
@@ -143,7 +142,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     // Tamper evidence by default: without audit.checkpoint the heads are still signed hourly.
     everyMs: config.audit.checkpoint?.everyMs ?? 3_600_000,
-    ...(slack !== undefined && config.slack !== undefined && config.audit.checkpoint?.postToSlack === true ? { witness: createCheckpointWitness(slack.app.client, config.slack) } : {}),
+    ...(slack !== undefined && slackModules !== undefined && config.slack !== undefined && config.audit.checkpoint?.postToSlack === true
+      ? { witness: slackModules.createCheckpointWitness(slack.app.client, config.slack) }
+      : {}),
   });
   const retention = createRetentionJob({ store: store.audit, key: signingKey, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
   checkpointer.start();
@@ -271,4 +272,9 @@ function bearerOf(header: string): string {
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (match === null) throw new HoopError('ERR_UNAUTHENTICATED', 'missing bearer token: send Authorization: Bearer <OIDC token>');
   return match[1] ?? '';
+}
+
+async function loadSlackModules() {
+  const [app, digest, witness] = await Promise.all([import('./slack/app.js'), import('./slack/digest.js'), import('./slack/witness.js')]);
+  return { createSlackIntegration: app.createSlackIntegration, createGatewayPrivileges: digest.createGatewayPrivileges, createCheckpointWitness: witness.createCheckpointWitness };
 }
