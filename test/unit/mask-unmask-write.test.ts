@@ -214,8 +214,12 @@ describe('createWriteRestorer: JSON patch', () => {
     assert.deepEqual(body[1].value, { password: storedSecret.data.password, fresh: b64('v') });
   });
 
-  it('follows earlier operations: a key moved away leaves nothing to keep', () => {
-    refused(run(patch([{ op: 'move', from: '/data/password', path: '/data/old' }, { op: 'add', path: '/data/password', value: MASKED_BASE64 }]), storedSecret), 'ERR_MASKED_VALUE', /data\.password, but secret ns\/s has no stored value/);
+  it('follows earlier operations: a key removed first leaves nothing to keep', () => {
+    refused(run(patch([{ op: 'remove', path: '/data/password' }, { op: 'add', path: '/data/password', value: MASKED_BASE64 }]), storedSecret), 'ERR_MASKED_VALUE', /data\.password, but secret ns\/s has no stored value/);
+  });
+
+  it('a key moved away is refused before anything is followed (a move on a masked kind)', () => {
+    refused(run(patch([{ op: 'move', from: '/data/password', path: '/data/old' }, { op: 'add', path: '/data/password', value: MASKED_BASE64 }]), storedSecret), 'ERR_MASKED_VALUE', /^the JSON patch moves \(from "\/data\/password"\)/);
   });
 
   it('add under a new key is refused, naming it', () => {
@@ -266,5 +270,28 @@ describe('describePath', () => {
     assert.equal(describePath(['data', 'password']), 'data.password');
     assert.equal(describePath(['data', 'tls.crt']), 'data[tls.crt]');
     assert.equal(describePath(['spec', 'containers', 0, 'env', 2, 'value']), 'spec.containers[0].env[2].value');
+  });
+});
+
+describe('JSON patch copy and move on a masked kind', () => {
+  for (const [resource, from, path] of [
+    ['secrets', '/data/password', '/metadata/labels/leak'],
+    ['secrets', '/data', '/metadata/annotations'],
+    ['configmaps', '/data/db-password', '/metadata/labels/leak'],
+  ] as const) {
+    for (const op of ['copy', 'move'] as const) {
+      it(`${op} from ${from} of ${resource} is refused (422), placeholder or not`, () => {
+        const result = restorer.analyse(request([{ op, from, path }], { method: 'PATCH', contentType: 'application/json-patch+json', resource }));
+        refused(result, 'ERR_MASKED_VALUE', new RegExp(`the JSON patch ${op === 'copy' ? 'copies' : 'moves'} \\(from "${from.replace(/\//g, '\\/')}"\\)`));
+      });
+    }
+  }
+  it('copy on a kind hoopgate does not mask passes', () => {
+    const result = restorer.analyse(request([{ op: 'copy', from: '/metadata/labels/a', path: '/metadata/labels/b' }], { method: 'PATCH', contentType: 'application/json-patch+json', resource: 'pods' }));
+    assert.equal(result.kind, 'pass');
+  });
+  it('add and replace without placeholders on a Secret pass', () => {
+    const result = restorer.analyse(request([{ op: 'add', path: '/metadata/labels/a', value: 'b' }], { method: 'PATCH', contentType: 'application/json-patch+json' }));
+    assert.equal(result.kind, 'pass');
   });
 });

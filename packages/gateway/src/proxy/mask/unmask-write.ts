@@ -293,6 +293,15 @@ function applyOperation(wrapper: { root: unknown }, op: Obj): void {
   }
 }
 
+/** `copies` / `moves` when a JSON patch body has such an operation. */
+function copyOrMove(request: WriteRequest): string | undefined {
+  if (parseMediaType(request.contentType)?.essence !== 'application/json-patch+json') return undefined;
+  const parsed = parseJson(request.body.toString('utf8'));
+  if (!parsed.ok || !Array.isArray(parsed.value)) return undefined;
+  const op = parsed.value.find((operation): operation is Obj => isObj(operation) && (operation.op === 'copy' || operation.op === 'move'));
+  return op === undefined ? undefined : `${op.op === 'copy' ? 'copies' : 'moves'} (from ${JSON.stringify(op.from)})`;
+}
+
 export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
   const masker = createObjectMasker(config);
   const rules = compileRules(config.rules);
@@ -508,6 +517,15 @@ export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
     analyse(request) {
       if (!writeMethods.has(request.method) || request.body.length === 0) return { kind: 'pass' };
       if (request.resource === '' || !resourceMayBeMasked(request.resource)) return { kind: 'pass' };
+      const copied = copyOrMove(request);
+      if (copied !== undefined) {
+        // A copy or move from a masked field into one that is shown (a label, an annotation) would let
+        // an agent that may patch an object read what the gateway masks; followed op by op it could
+        // be allowed, but a masked kind's fields are never copied by kubectl, so it is refused outright.
+        return refusal(
+          `the JSON patch ${copied} a field of ${request.describe}, whose values hoopgate masks: a copy could show a masked value elsewhere; use add, replace or remove with the values you mean`,
+        );
+      }
       if (!placeholderBytes.some((p) => request.body.includes(p))) return { kind: 'pass' };
       const hint: MaskHint = { resource: request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}` };
       const essence = parseMediaType(request.contentType)?.essence;
