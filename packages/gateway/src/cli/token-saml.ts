@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { isLoopbackUrl } from '../authn/issuer-url.js';
 import type { CliIo } from './io.js';
-import { execApiVersion, readCachedToken, rfc3339, writeCache } from './token.js';
+import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, UsageError, writeCache } from './token.js';
 
 interface SamlTokenOptions {
   gateway: string;
@@ -31,7 +31,6 @@ const usage = `usage: hoopgate token --gateway URL (--saml-assertion-file F | --
 const maxAssertionBytes = 1024 * 1024;
 const commandTimeoutMs = 30_000;
 
-class UsageError extends Error {}
 
 export async function runSamlToken(argv: readonly string[], io: CliIo, deps: { clock: () => number }): Promise<number> {
   try {
@@ -60,27 +59,7 @@ export async function runSamlToken(argv: readonly string[], io: CliIo, deps: { c
 }
 
 function parseOptions(argv: readonly string[], io: CliIo): SamlTokenOptions {
-  const values = new Map<string, string>();
-  let noCache = false;
-  const valued = new Set(['gateway', 'saml-assertion-file', 'saml-assertion-command', 'ca-file', 'cache-dir']);
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--no-cache') {
-      noCache = true;
-      continue;
-    }
-    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    const name = match?.[1];
-    if (name === undefined || !valued.has(name)) throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)} in SAML mode`);
-    let value = match?.[2];
-    if (value === undefined) {
-      value = argv[i + 1];
-      i += 1;
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    }
-    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
-    values.set(name, value);
-  }
+  const { values, noCache } = readTokenArgs(argv, new Set(['gateway', 'saml-assertion-file', 'saml-assertion-command', 'ca-file', 'cache-dir']), ' in SAML mode');
   const gatewayText = values.get('gateway') ?? '';
   let gateway: URL;
   try {

@@ -43,7 +43,37 @@ export interface TokenCommandDeps {
   fetch?: IssuerFetch;
 }
 
-class UsageError extends Error {}
+/** A wrong `hoopgate token` command line: the usage follows the message. */
+export class UsageError extends Error {}
+
+/**
+ * `--name value`, `--name=value` and `--no-cache`, each name at most once: the argument reader of
+ * both modes (OIDC here, SAML in token-saml.ts). kubectl runs the plugin with exactly what the
+ * kubeconfig says, so anything unknown is an error, never ignored.
+ */
+export function readTokenArgs(argv: readonly string[], valued: ReadonlySet<string>, mode = ''): { values: Map<string, string>; noCache: boolean } {
+  const values = new Map<string, string>();
+  let noCache = false;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (arg === '--no-cache') {
+      noCache = true;
+      continue;
+    }
+    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const name = match?.[1];
+    if (name === undefined || !valued.has(name)) throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}${mode}`);
+    let value = match?.[2];
+    if (value === undefined) {
+      value = argv[i + 1];
+      i += 1;
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
+    values.set(name, value);
+  }
+  return { values, noCache };
+}
 
 export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
@@ -86,27 +116,7 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
 export const run: CliCommand = createTokenCommand();
 
 async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOptions> {
-  const values = new Map<string, string>();
-  let noCache = false;
-  const valued = new Set(['issuer', 'client-id', 'client-secret', 'client-secret-file', 'audience', 'ca-file', 'cache-dir', 'client-auth']);
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--no-cache') {
-      noCache = true;
-      continue;
-    }
-    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    const name = match?.[1];
-    if (name === undefined || !valued.has(name)) throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}`);
-    let value = match?.[2];
-    if (value === undefined) {
-      value = argv[i + 1];
-      i += 1;
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    }
-    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
-    values.set(name, value);
-  }
+  const { values, noCache } = readTokenArgs(argv, new Set(['issuer', 'client-id', 'client-secret', 'client-secret-file', 'audience', 'ca-file', 'cache-dir', 'client-auth']));
   const required = (name: string): string => {
     const value = values.get(name);
     if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
