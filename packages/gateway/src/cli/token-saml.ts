@@ -6,12 +6,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { isLoopbackUrl } from '../authn/issuer-url.js';
 import type { CliIo } from './io.js';
-import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, UsageError, writeCache } from './token.js';
+import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token.js';
 
 interface SamlTokenOptions {
   gateway: string;
@@ -79,11 +78,8 @@ function parseOptions(argv: readonly string[], io: CliIo): SamlTokenOptions {
   };
   const caFile = values.get('ca-file');
   if (caFile !== undefined) options.caFile = resolve(io.cwd, caFile);
-  if (!noCache) {
-    const dir = values.get('cache-dir');
-    const cacheHome = io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache');
-    options.cacheDir = dir === undefined ? join(cacheHome, 'hoopgate') : resolve(io.cwd, dir);
-  }
+  const cacheDir = tokenCacheDir(values, noCache, io);
+  if (cacheDir !== undefined) options.cacheDir = cacheDir;
   return options;
 }
 

@@ -43,6 +43,14 @@ export interface TokenCommandDeps {
   fetch?: IssuerFetch;
 }
 
+/** `--cache-dir`, else `$XDG_CACHE_HOME/hoopgate` or `~/.cache/hoopgate`; none with `--no-cache`. */
+export function tokenCacheDir(values: ReadonlyMap<string, string>, noCache: boolean, io: CliIo): string | undefined {
+  if (noCache) return undefined;
+  const dir = values.get('cache-dir');
+  const cacheHome = io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache');
+  return dir === undefined ? join(cacheHome, 'hoopgate') : resolve(io.cwd, dir);
+}
+
 /** A wrong `hoopgate token` command line: the usage follows the message. */
 export class UsageError extends Error {}
 
@@ -149,11 +157,8 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
   const options: TokenOptions = { issuer, clientId, clientSecret, audience, clientAuth };
   const caFile = values.get('ca-file');
   if (caFile !== undefined) options.caFile = resolve(io.cwd, caFile);
-  if (!noCache) {
-    const dir = values.get('cache-dir');
-    const cacheHome = io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache');
-    options.cacheDir = dir === undefined ? join(cacheHome, 'hoopgate') : resolve(io.cwd, dir);
-  }
+  const cacheDir = tokenCacheDir(values, noCache, io);
+  if (cacheDir !== undefined) options.cacheDir = cacheDir;
   return options;
 }
 
