@@ -11,6 +11,7 @@ import { RecordedRefusal, type Admission, type Admitter } from '../proxy/admit.j
 import { discardUpstreamBody, forwardToUpstream } from '../proxy/forward.js';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../proxy/headers.js';
 import type { MaskedWriteKeeper, PreparedWrite } from '../proxy/masked-writes.js';
+import { maskCredentialFields, withoutCredentialQuery } from '../proxy/mask/credentials.js';
 import type { GatewayMasker } from '../proxy/masking.js';
 
 export interface KubeRouteDeps {
@@ -220,7 +221,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       (pipeline as (...streams: unknown[]) => unknown)(upstream.body, ...stages, ctx.res, (error: Error | null | undefined) => {
         const failure = error ?? undefined;
         if (failure !== undefined && !ctx.res.destroyed) ctx.res.destroy();
-        const responseBody = plan.kind === 'mask' ? tap.captured() : undefined;
+        const responseBody = plan.kind === 'mask' ? maskCredentialFields(tap.captured()) : undefined;
         if (plan.kind === 'mask') metrics?.maskedObjects.inc(plan.maskedObjects());
         admission.audit.complete(
           outcome(admission, upstream.status, tap.bytes(), {
@@ -277,24 +278,8 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
 
   /** One JSON line per request; never a token or a body (a refused `?access_token=` keeps no query). */
   function logRequest(ctx: Koa.Context, status: number, startedAt: number, fields: Record<string, unknown>): void {
-    logger.info({ method: ctx.req.method, path: loggablePath(ctx.req.url ?? '/'), status, durationMs: clock() - startedAt, ...fields }, 'request');
+    logger.info({ method: ctx.req.method, path: withoutCredentialQuery(ctx.req.url ?? '/'), status, durationMs: clock() - startedAt, ...fields }, 'request');
   }
-}
-
-/** Query parameter names that may carry a credential (the bearer extractor refuses them all). */
-const credentialParameter = /^(access_token|id_token|token|bearer|authorization)$/i;
-
-/** The path as received, unless its query names a credential parameter: then the query is dropped. */
-function loggablePath(rawUrl: string): string {
-  const q = rawUrl.indexOf('?');
-  if (q === -1) return rawUrl;
-  let keys: string[];
-  try {
-    keys = [...new URLSearchParams(rawUrl.slice(q + 1)).keys()];
-  } catch {
-    return `${rawUrl.slice(0, q)}?[query not logged]`;
-  }
-  return keys.some((key) => credentialParameter.test(key)) ? `${rawUrl.slice(0, q)}?[query not logged]` : rawUrl;
 }
 
 function first(value: string | string[] | undefined): string | undefined {

@@ -17,6 +17,7 @@ import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { authorizationAttributes, describeRequest, evaluate, mapIdentity, needsRbac, noIdentityDecision, type Decision } from '../policy/index.js';
 import type { Upstream } from './forward.js';
+import { withoutCredentialQuery } from './mask/credentials.js';
 import type { GatewayMasker } from './masking.js';
 import { refuseImpersonation, singleHeader } from './headers.js';
 
@@ -151,7 +152,8 @@ export function createAdmitter(deps: AdmitDeps) {
       time: startedAt,
       cluster: routed.cluster,
       method: request.method,
-      path: routed.path,
+      // A refused `?access_token=` keeps no query in the record (nothing else reaches here with one).
+      path: withoutCredentialQuery(routed.path),
       decision: extra.decision,
     };
     if (extra.identity !== undefined) start.identity = extra.identity.name;

@@ -3,6 +3,7 @@
 // pure maskers of proxy/mask to a classified request.
 import type { MaskingConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
+import { maskCredentialFields } from './mask/credentials.js';
 import { createRequestBodyMasker, createResponseMasker, upstreamAccept, type ResponsePlan } from './mask/index.js';
 
 export interface UpstreamResponseMeta {
@@ -34,7 +35,8 @@ export function createGatewayMasker(config: MaskingConfig): GatewayMasker {
       });
     },
     maskRequestBody(body, contentType, info) {
-      return bodies(body, contentType, info.isResourceRequest ? { resource: info.resource } : {});
+      // TokenReview.spec.token (another identity's bearer token) never reaches the record or Slack.
+      return maskCredentialFields(bodies(body, contentType, info.isResourceRequest ? { resource: info.resource } : {}));
     },
   };
 }

@@ -18,6 +18,7 @@ import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { parseRequestInfo } from '../kube/request-info.js';
 import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
 import { channelCodecOf, decodeChannelMessage } from './exec-channel.js';
+import { withoutCredentialQuery } from './mask/credentials.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -158,7 +159,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       admission = await admitter.admit({ ...incoming, ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }) });
     } catch (error) {
       const refusal = error instanceof RecordedRefusal ? error : new RecordedRefusal(toHoopError(error), 'unrecorded');
-      logger.info({ path: req.url, status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message }, 'upgrade');
+      logger.info({ path: withoutCredentialQuery(req.url ?? '/'), status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message }, 'upgrade');
       if (!client.destroyed) writeRefusal(client, refusal.error, refusal.requestId);
       return;
     }
@@ -170,7 +171,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         ...(admission.approval === undefined ? {} : { approval: admission.approval }),
         ...(error === undefined ? {} : { error }),
       });
-      logger.info({ path: req.url, status, requestId: admission.requestId, identity: admission.identity.name, bytesOut, ...(error === undefined ? {} : { error }) }, 'upgrade');
+      logger.info({ path: withoutCredentialQuery(req.url ?? '/'), status, requestId: admission.requestId, identity: admission.identity.name, bytesOut, ...(error === undefined ? {} : { error }) }, 'upgrade');
     };
 
     const { info } = admission;
@@ -303,7 +304,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     handle(req, socket, head).catch((error: unknown) => {
-      logger.error({ path: req.url, err: toHoopError(error).message }, 'upgrade failed');
+      logger.error({ path: withoutCredentialQuery(req.url ?? '/'), err: toHoopError(error).message }, 'upgrade failed');
       if (!socket.destroyed) writeRefusal(socket, new HoopError('ERR_INTERNAL', 'upgrade failed inside the gateway'));
     });
   };
