@@ -6,7 +6,7 @@ import type Koa from 'koa';
 import { statusFromError } from '../kube/status.js';
 import { HoopError, toHoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { GatewayMetrics } from '../lib/metrics.js';
+import { requestLabels, type GatewayMetrics } from '../lib/metrics.js';
 import { RecordedRefusal, type Admission, type Admitter } from '../proxy/admit.js';
 import { discardUpstreamBody, forwardToUpstream } from '../proxy/forward.js';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../proxy/headers.js';
@@ -124,7 +124,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       code: refusal.error.code,
       message: refusal.error.message,
     });
-    metrics?.requests.inc({ cluster: refusal.cluster ?? '', effect: 'deny', verb: refusal.verb ?? '', resource: refusal.resource ?? '', code: String(refusal.error.status) });
+    metrics?.requests.inc({ cluster: refusal.cluster ?? '', effect: 'deny', ...requestLabels(refusal.identity !== undefined, refusal.verb, refusal.resource), code: String(refusal.error.status) });
     if (!controller.signal.aborted) sendStatus(ctx, refusal.error, refusal.requestId);
   }
 
@@ -254,8 +254,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     metrics?.requests.inc({
       cluster: admission.cluster.config.name,
       effect: admission.decision.effect,
-      verb: admission.info.verb,
-      resource: admission.info.resource,
+      ...requestLabels(true, admission.info.verb, admission.info.resource),
       code: String(status),
     });
   }

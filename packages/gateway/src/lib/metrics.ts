@@ -54,3 +54,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
 }
 
 export type GatewayMetrics = ReturnType<typeof createMetrics>;
+
+/** Kubernetes resource names (plural, lower case, DNS-label-like); anything else is one bucket. */
+const resourceLabel = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
+
+/**
+ * The verb and resource labels of a request: nothing derived from the path before the caller is
+ * known (an unauthenticated client would otherwise mint a label value, and a series that lives
+ * forever, per request), and a resource name only when it looks like one.
+ */
+export function requestLabels(known: boolean, verb: string | undefined, resource: string | undefined): { verb: string; resource: string } {
+  if (!known) return { verb: '', resource: '' };
+  const name = resource ?? '';
+  return { verb: verb ?? '', resource: name === '' || resourceLabel.test(name) ? name : 'other' };
+}
