@@ -14,7 +14,7 @@ import {
 } from '../audit/least-privilege.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { ClusterConfig, Config } from '../config/types.js';
-import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../kube/granted-permissions.js';
+import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../probes/granted-permissions.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { parseCommandArgs, UsageError } from './args.js';

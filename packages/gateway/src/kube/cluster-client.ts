@@ -66,7 +66,7 @@ function tokenFileKubeConfig(cluster: ClusterConfig, path: string): KubeConfig {
   return kc;
 }
 
-/** The gateway's own KubeConfig for a cluster (also read by kube/granted-permissions.ts for its keep-alive reviews). */
+/** The gateway's own KubeConfig for a cluster (also read by probes/granted-permissions.ts for its keep-alive reviews). */
 export async function buildKubeConfig(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<KubeConfig> {
   if ('tokenFile' in credentials) {
     await readTokenFile(credentials.tokenFile, cluster.name); // fail at start, not at the first agent call
