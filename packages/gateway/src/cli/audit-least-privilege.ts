@@ -18,7 +18,7 @@ import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../probes
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { parseTimeArg } from './audit.js';
+import { parseTimeArg } from './time-arg.js';
 import type { CliCommand, CliIo } from './io.js';
 
 export const usage = `usage: hoopgate audit least-privilege --config FILE [options]

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { isLoopbackUrl } from '../authn/issuer-url.js';
 import type { CliIo } from './io.js';
-import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token.js';
+import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token-plugin.js';
 
 interface SamlTokenOptions {
   gateway: string;
