@@ -19,7 +19,7 @@ const parts = {
   pipeline: ['approvals', 'audit', 'authn', 'config', 'kube', 'lib', 'policy', 'proxy', 'store'],
   http: ['approvals', 'audit', 'authn', 'config', 'kube', 'lib', 'pipeline', 'proxy'],
   slack: ['approvals', 'audit', 'config', 'lib', 'store'],
-  cli: ['approvals', 'audit', 'authn', 'config', 'gateway.ts', 'kube', 'lib', 'policy', 'probes', 'proxy', 'saml', 'slack', 'store'],
+  cli: ['approvals', 'audit', 'authn', 'config', 'gateway.ts', 'kube', 'lib', 'pipeline', 'policy', 'probes', 'proxy', 'saml', 'slack', 'store'],
 };
 
 // The parts themselves form no cycle either: checked here, when the configuration loads.
