@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { HoopError } from '../lib/errors.js';
 import type { CliIo } from './io.js';
 
 const execApiVersions = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
@@ -57,12 +58,12 @@ export function execApiVersion(execInfo: string | undefined): string {
   try {
     parsed = JSON.parse(execInfo);
   } catch {
-    throw new Error('KUBERNETES_EXEC_INFO is not valid JSON');
+    throw new HoopError('ERR_BAD_REQUEST', 'KUBERNETES_EXEC_INFO is not valid JSON');
   }
   const apiVersion = (parsed as { apiVersion?: unknown } | null)?.apiVersion;
   if (apiVersion === undefined) return execApiVersions[0];
   if (typeof apiVersion === 'string' && (execApiVersions as readonly string[]).includes(apiVersion)) return apiVersion;
-  throw new Error(`KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`);
+  throw new HoopError('ERR_BAD_REQUEST', `KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`);
 }
 
 /**

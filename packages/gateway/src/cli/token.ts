@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { IssuerFetch } from '../authn/issuer-fetch.js';
 import { parseIssuerUrl } from '../authn/issuer-url.js';
-import { isHoopError } from '../lib/errors.js';
+import { HoopError, isHoopError } from '../lib/errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token-plugin.js';
 
@@ -102,7 +102,7 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
     try {
       clientSecret = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     } catch (error) {
-      throw new Error(`cannot read the client secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new HoopError('ERR_CONFIG', `cannot read the client secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   } else clientSecret = io.env.HOOPGATE_CLIENT_SECRET;
   if (clientSecret === undefined || clientSecret === '') {
@@ -137,7 +137,7 @@ async function requestToken(options: TokenOptions, injected: IssuerFetch | undef
         ...(issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
       });
     } catch (error) {
-      throw new Error(`cannot discover issuer ${options.issuer}: ${describe(error)}`);
+      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cannot discover issuer ${options.issuer}: ${describe(error)}`, { cause: error });
     }
     // RFC 8707 wants a URI; a plain audience name goes as Auth0's `audience` parameter instead.
     const parameters: Record<string, string> = URL.canParse(options.audience) ? { resource: options.audience } : { audience: options.audience };
@@ -145,7 +145,7 @@ async function requestToken(options: TokenOptions, injected: IssuerFetch | undef
     try {
       response = await oidc.clientCredentialsGrant(config, parameters);
     } catch (error) {
-      throw new Error(`token request to ${options.issuer} as client ${JSON.stringify(options.clientId)} failed: ${describe(error)}`);
+      throw new HoopError('ERR_UNAUTHENTICATED', `token request to ${options.issuer} as client ${JSON.stringify(options.clientId)} failed: ${describe(error)}`, { cause: error });
     }
     const token = response.access_token;
     const expiries: number[] = [];
@@ -158,7 +158,7 @@ async function requestToken(options: TokenOptions, injected: IssuerFetch | undef
       const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
       if (!audiences.includes(options.audience)) {
         // Fail here, not with a puzzling 401 from the gateway on every kubectl call.
-        throw new Error(`the issuer returned a token for audience ${JSON.stringify(aud ?? null)}, not ${JSON.stringify(options.audience)}: configure the client's audience at the IdP`);
+        throw new HoopError('ERR_CONFIG', `the issuer returned a token for audience ${JSON.stringify(aud ?? null)}, not ${JSON.stringify(options.audience)}: configure the client's audience at the IdP`);
       }
     }
     return {
