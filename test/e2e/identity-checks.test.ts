@@ -128,4 +128,16 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
     controller.abort();
     await Promise.all([first, same]);
   });
+
+  test('the approvals API takes its token from exactly one Authorization header, never from the query (authn/bearer.ts)', async () => {
+    const token = await world.token('ci-deployer');
+    const once = await world.call('/hoop/v1/approvals', { headers: { authorization: `Bearer ${token}` } });
+    assert.notEqual(once.status, 401, 'one header authenticates');
+    const twice = await world.call('/hoop/v1/approvals', { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } });
+    assertStatus(twice, 401, 'Unauthorized', /request has 2 Authorization headers: send "Authorization: Bearer <OIDC token>" exactly once/);
+    const query = await world.call(`/hoop/v1/approvals?access_token=${token}`, { headers: { authorization: `Bearer ${token}` } });
+    assertStatus(query, 401, 'Unauthorized', /tokens in the query string \("access_token"\) are refused/);
+    const decide = await world.call('/hoop/v1/approvals/nope/approve?access_token=x', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    assertStatus(decide, 401, 'Unauthorized', /tokens in the query string/);
+  });
 });

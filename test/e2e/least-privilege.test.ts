@@ -17,6 +17,7 @@ import type { AuditEvent } from '../../packages/gateway/src/audit/types.js';
 import { run as leastPrivilege } from '../../packages/gateway/src/cli/audit-least-privilege.js';
 import type { CliIo } from '../../packages/gateway/src/cli/io.js';
 import { createSlackClient } from '../../packages/gateway/src/slack/app.js';
+import { createClusterGrantedLookup } from '../../packages/gateway/src/probes/granted-permissions.js';
 import { createGatewayPrivileges } from '../../packages/gateway/src/slack/digest.js';
 import { runKubectl, writeKubeconfig } from '../helpers/kubectl.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
@@ -250,7 +251,8 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     }
 
     // The digest job the gateway schedules weekly, built the same way and run now.
-    const privileges = await createGatewayPrivileges({ identities: world.config.identities, cluster: world.config.clusters[0]!, store: world.gateway.store.audit });
+    const probes = await createClusterGrantedLookup(world.config.clusters[0]!);
+    const privileges = createGatewayPrivileges({ identities: world.config.identities, cluster: world.config.clusters[0]!.name, granted: probes.lookup, store: world.gateway.store.audit });
     try {
       const digest = privileges.startDigest(createSlackClient({ botToken: 'xoxb-lp', apiUrl: slack.apiUrl }), channel);
       const posted = slack.callsTo('chat.postMessage').length;
@@ -264,6 +266,7 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       assert.match(blocks, new RegExp(`\\*ci-deployer\\* \\(\`agents/ci-deployer\`\\): ${calls('ci-deployer')} call\\(s\\), 0 refused, 1 approved · over-grant: \\d+ permission`));
     } finally {
       await privileges.close();
+      await probes.close();
     }
   });
 });

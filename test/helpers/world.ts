@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { startDemoWorld, type DemoWorld, type DemoWorldOptions } from '../../packages/demo/src/world.js';
 import { runKubectl, spawnKubectl, type KubectlResult, type KubectlVersion } from './kubectl.js';
+import { observeClientBytes } from './observe-client-bytes.js';
 
 export interface TestWorld extends DemoWorld {
   logLines: string[];
@@ -43,8 +44,9 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
       (document['approval'] as Record<string, unknown>)['timeout'] = '30s';
       options.editConfig?.(document);
     },
-    gateway: { observeClientBytes: (chunk) => client.push(Buffer.from(chunk)), approvalPollMs: 50, ...options.gateway },
+    gateway: { approvalPollMs: 50, ...options.gateway },
   });
+  observeClientBytes(world.gateway.server, (chunk) => client.push(Buffer.from(chunk)));
   const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
   const contextArgs = (context?: string) => (context === undefined ? [] : ['--context', context]);
 

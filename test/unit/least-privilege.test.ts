@@ -20,7 +20,7 @@ import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.j
 import type { AuditDecision, AuditEvent, AuditOutcome, AuditStart } from '../../packages/gateway/src/audit/types.js';
 import { createLeastPrivilegeCommand } from '../../packages/gateway/src/cli/audit-least-privilege.js';
 import type { CliIo } from '../../packages/gateway/src/cli/io.js';
-import { candidatePermissions, parseResourceList, probeGrantedPermissions } from '../../packages/gateway/src/kube/granted-permissions.js';
+import { candidatePermissions, parseResourceList, probeGrantedPermissions } from '../../packages/gateway/src/probes/granted-permissions.js';
 import { buildPrivilegesBlocks, type PrivilegesSummary } from '../../packages/gateway/src/slack/blocks.js';
 import { createHoopCommand } from '../../packages/gateway/src/slack/commands.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { isUsageError } from './cli/args.js';
 import type { CliCommand, CliIo } from './cli/io.js';
-import { isHoopError } from './lib/errors.js';
+import { HoopError, isHoopError } from './lib/errors.js';
 
 /** Command → its module under ./cli/ (same name), and one line for the usage text. */
 const commands = {
@@ -72,7 +72,7 @@ async function loadDemo(): Promise<{ run: CliCommand }> {
     return (await import(demoPackage)) as { run: CliCommand };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((error as Error).message).includes('@hoopgate/demo')) throw error;
-    throw new Error('the demo is not part of this installation (package @hoopgate/demo): run `npm install && npm start` in a checkout of the hoopgate repository');
+    throw new HoopError('ERR_CONFIG', 'the demo is not part of this installation (package @hoopgate/demo): run `npm install && npm start` in a checkout of the hoopgate repository');
   }
 }
 
@@ -134,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
     // The first signal asks the command to stop gracefully; a second one does not wait.
-    if (signals === 1) controller.abort(new Error(`received ${signal}`));
+    if (signals === 1) controller.abort(new HoopError('ERR_SHUTTING_DOWN', `received ${signal}`));
     else process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   const ignoreBrokenPipe = (error: NodeJS.ErrnoException) => {

@@ -84,6 +84,32 @@ function grantLine(g: ApprovalGrant, now: number): string {
   return `${g.id}  ${g.identity}  subject ${g.subject} (${g.issuer})  ${target} on ${g.cluster}  as ${g.serviceAccount}  granted by ${g.grantedBy}  ${state}\n`;
 }
 
+/** The options of `list`, `approve ID` and `deny ID`, each where it applies; the list state and the grant. */
+function checkListOrDecideArgs(
+  sub: string | undefined,
+  id: string | undefined,
+  values: { state?: string | undefined; json?: boolean | undefined; reason?: string | undefined; grant?: string | undefined; all?: boolean | undefined },
+): { state: string; grantMs: number | undefined } {
+  if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') {
+    const use = 'use list, approve ID, deny ID, grants or revoke-grant ID';
+    throw new UsageError('approvals', sub === undefined ? `missing subcommand: ${use}` : `unknown subcommand ${JSON.stringify(sub)}: ${use}`);
+  }
+  if (values.all) throw new UsageError('approvals', '--all applies to grants only');
+  if (sub === 'list' && id !== undefined) throw new UsageError('approvals', 'list takes no ID');
+  if (sub !== 'list' && id === undefined) throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
+  if (sub !== 'list' && (values.state !== undefined || values.json)) throw new UsageError('approvals', '--state and --json apply to list only');
+  if (sub !== 'approve' && values.grant !== undefined) throw new UsageError('approvals', '--grant applies to approve only');
+  if (sub === 'list' && values.reason !== undefined) throw new UsageError('approvals', '--reason applies to approve and deny only');
+  const state = values.state ?? 'pending';
+  if (!(listStates as readonly string[]).includes(state)) throw new UsageError('approvals', `--state must be one of ${listStates.join(', ')}`);
+  let grantMs: number | undefined;
+  if (values.grant !== undefined) {
+    grantMs = parseDuration(values.grant);
+    if (grantMs === undefined) throw new UsageError('approvals', `--grant ${JSON.stringify(values.grant)} is not a duration such as 15m`);
+  }
+  return { state, grantMs };
+}
+
 export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
   async function readConfig(file: string, io: CliIo): Promise<Config | undefined> {
@@ -151,23 +177,7 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
     }
     const [sub, id] = args.positionals;
     if (sub === 'grants' || sub === 'revoke-grant') return grantsCommand(sub, id, args.values, io);
-    if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') {
-      const use = 'use list, approve ID, deny ID, grants or revoke-grant ID';
-      throw new UsageError('approvals', sub === undefined ? `missing subcommand: ${use}` : `unknown subcommand ${JSON.stringify(sub)}: ${use}`);
-    }
-    if (args.values.all) throw new UsageError('approvals', '--all applies to grants only');
-    if (sub === 'list' && id !== undefined) throw new UsageError('approvals', 'list takes no ID');
-    if (sub !== 'list' && id === undefined) throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
-    if (sub !== 'list' && (args.values.state !== undefined || args.values.json)) throw new UsageError('approvals', '--state and --json apply to list only');
-    if (sub !== 'approve' && args.values.grant !== undefined) throw new UsageError('approvals', '--grant applies to approve only');
-    if (sub === 'list' && args.values.reason !== undefined) throw new UsageError('approvals', '--reason applies to approve and deny only');
-    const state = args.values.state ?? 'pending';
-    if (!(listStates as readonly string[]).includes(state)) throw new UsageError('approvals', `--state must be one of ${listStates.join(', ')}`);
-    let grantMs: number | undefined;
-    if (args.values.grant !== undefined) {
-      grantMs = parseDuration(args.values.grant);
-      if (grantMs === undefined) throw new UsageError('approvals', `--grant ${JSON.stringify(args.values.grant)} is not a duration such as 15m`);
-    }
+    const { state, grantMs } = checkListOrDecideArgs(sub, id, args.values);
 
     const config = await readConfig(args.values.config, io);
     if (config === undefined) return 1;

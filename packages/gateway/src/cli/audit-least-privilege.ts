@@ -14,11 +14,11 @@ import {
 } from '../audit/least-privilege.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { ClusterConfig, Config } from '../config/types.js';
-import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../kube/granted-permissions.js';
+import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../probes/granted-permissions.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { parseCommandArgs, UsageError } from './args.js';
-import { parseTimeArg } from './audit.js';
+import { parseTimeArg } from './time-arg.js';
 import type { CliCommand, CliIo } from './io.js';
 
 export const usage = `usage: hoopgate audit least-privilege --config FILE [options]

@@ -7,11 +7,11 @@ import { exportEvents } from '../audit/events.js';
 import { verifyAuditReport, type VerifyReport } from '../audit/verify.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { parseDuration } from '../config/values.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import type { CliCommand, CliIo } from './io.js';
+import { parseTimeArg } from './time-arg.js';
 
 export const usage = `usage: hoopgate audit verify|export|least-privilege --config FILE [options]
 
@@ -41,14 +41,7 @@ const defaults: AuditCliDeps = {
   now: () => Date.now(),
 };
 
-/** `--since 24h` → now − 24h; `--since 2024-05-01T00:00:00Z` → that instant. */
-export function parseTimeArg(command: string, option: string, text: string, now: number): number {
-  const duration = parseDuration(text);
-  if (duration !== undefined) return now - duration;
-  const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(time)) throw new UsageError(command, `--${option} ${JSON.stringify(text)}: use an ISO time (2024-05-01T12:00:00Z) or a duration (24h)`);
-  return time;
-}
+export { parseTimeArg };
 
 function configPath(io: CliIo, file: string): string {
   return isAbsolute(file) ? file : resolve(io.cwd, file);

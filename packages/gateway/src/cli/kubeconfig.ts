@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { parseIssuerUrl } from '../authn/issuer-fetch.js';
-import { isHoopError } from '../lib/errors.js';
+import { HoopError, isHoopError } from '../lib/errors.js';
 import { parseCommandArgs, UsageError } from './args.js';
 import type { CliCommand } from './io.js';
 
@@ -145,12 +145,12 @@ async function readCa(file: string): Promise<string> {
   try {
     pem = await readFile(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new HoopError('ERR_CONFIG', `cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   try {
     new X509Certificate(pem); // eslint-disable-line no-new -- parse only: kubectl would fail later and less clearly
   } catch {
-    throw new Error(`the CA file ${file} holds no PEM certificate: pass the gateway's CA certificate`);
+    throw new HoopError('ERR_CONFIG', `the CA file ${file} holds no PEM certificate: pass the gateway's CA certificate`);
   }
   return pem;
 }

@@ -9,8 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { isLoopbackUrl } from '../authn/issuer-url.js';
+import { HoopError } from '../lib/errors.js';
 import type { CliIo } from './io.js';
-import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token.js';
+import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token-plugin.js';
 
 interface SamlTokenOptions {
   gateway: string;
@@ -90,7 +91,7 @@ async function readAssertion(options: SamlTokenOptions, io: CliIo): Promise<stri
     try {
       text = await readFile(options.source.file, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read the assertion file ${options.source.file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new HoopError('ERR_CONFIG', `cannot read the assertion file ${options.source.file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   } else {
     const command = options.source.command;
@@ -98,16 +99,16 @@ async function readAssertion(options: SamlTokenOptions, io: CliIo): Promise<stri
       execFile('/bin/sh', ['-c', command], { cwd: io.cwd, env: { ...io.env } as NodeJS.ProcessEnv, timeout: commandTimeoutMs, maxBuffer: maxAssertionBytes * 2 }, (error, stdout, stderr) => {
         if (error) {
           const detail = stderr.trim().split('\n').slice(-3).join(' | ');
-          reject(new Error(`the assertion command failed (${error.code ?? error.signal ?? 'error'})${detail === '' ? '' : `: ${detail}`}`));
+          reject(new HoopError('ERR_CONFIG', `the assertion command failed (${error.code ?? error.signal ?? 'error'})${detail === '' ? '' : `: ${detail}`}`));
         } else resolveOutput(stdout);
       });
     });
   }
   const trimmed = text.trim();
-  if (trimmed === '') throw new Error('the assertion is empty');
+  if (trimmed === '') throw new HoopError('ERR_INVALID_REQUEST', 'the assertion is empty');
   if (trimmed.startsWith('<')) return Buffer.from(trimmed, 'utf8').toString('base64url');
   const compact = trimmed.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) throw new Error('the assertion is neither XML nor base64 text');
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) throw new HoopError('ERR_INVALID_REQUEST', 'the assertion is neither XML nor base64 text');
   return compact;
 }
 
@@ -127,7 +128,7 @@ async function exchange(options: SamlTokenOptions, assertion: string, now: numbe
       });
     } catch (error) {
       const cause = (error as { cause?: Error }).cause;
-      throw new Error(`cannot reach ${endpoint}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`);
+      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cannot reach ${endpoint}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`);
     }
     const text = await response.body.text();
     let body: Record<string, unknown> = {};
@@ -139,11 +140,11 @@ async function exchange(options: SamlTokenOptions, assertion: string, now: numbe
     if (response.statusCode !== 200) {
       const error = typeof body.error === 'string' ? body.error : `HTTP ${response.statusCode}`;
       const description = typeof body.error_description === 'string' ? ` (${body.error_description})` : '';
-      throw new Error(`the gateway refused the assertion: ${error}${description}`);
+      throw new HoopError('ERR_INVALID_GRANT', `the gateway refused the assertion: ${error}${description}`);
     }
     const token = body.access_token;
     const expiresIn = body.expires_in;
-    if (typeof token !== 'string' || typeof expiresIn !== 'number') throw new Error(`${endpoint} answered without access_token and expires_in`);
+    if (typeof token !== 'string' || typeof expiresIn !== 'number') throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${endpoint} answered without access_token and expires_in`);
     return { token, expiresAt: now + expiresIn * 1000 };
   } finally {
     await dispatcher.close();

@@ -11,7 +11,7 @@ export async function checkWithLibraries(config: DeepPartial<ParsedConfig>, cx: 
   for (const [i, cluster] of clusters.entries()) {
     const credentials = cluster?.credentials as { kubeconfig?: string; context?: string } | undefined;
     if (!cx.checkFiles || credentials?.kubeconfig === undefined) continue;
-    const { readKubeConfigFile } = await import('../kube/cluster-client.js');
+    const { readKubeConfigFile } = await import('./kubeconfig-file.js');
     const read = readKubeConfigFile(credentials.kubeconfig, credentials.context);
     if ('problem' in read) report(cx, pathOf(pathOf(pathOf('clusters', i), 'credentials'), read.field), read.problem);
   }

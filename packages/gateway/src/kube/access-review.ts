@@ -2,7 +2,7 @@
 // cached briefly per account + attributes, one review in flight per key, bounded in size. Failures
 // are never cached and surface as HoopErrors, so the caller fails closed.
 import { HoopError } from '../lib/errors.js';
-import type { AuthorizationAttributes, RbacAnswer } from '../policy/index.js';
+import type { AuthorizationAttributes, RbacAnswer } from './authorization.js';
 import type { ClusterClient, SubjectAccessReviewSpec } from './cluster-client.js';
 
 export interface AccessReviewer {

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { ApiException, AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { User } from '@kubernetes/client-node';
+import { readKubeConfigFile } from '../config/kubeconfig-file.js';
 import type { ClusterConfig, ClusterCredentials } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 
@@ -66,7 +67,7 @@ function tokenFileKubeConfig(cluster: ClusterConfig, path: string): KubeConfig {
   return kc;
 }
 
-/** The gateway's own KubeConfig for a cluster (also read by kube/granted-permissions.ts for its keep-alive reviews). */
+/** The gateway's own KubeConfig for a cluster (also read by probes/granted-permissions.ts for its keep-alive reviews). */
 export async function buildKubeConfig(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<KubeConfig> {
   if ('tokenFile' in credentials) {
     await readTokenFile(credentials.tokenFile, cluster.name); // fail at start, not at the first agent call
@@ -75,30 +76,6 @@ export async function buildKubeConfig(cluster: ClusterConfig, credentials: Clust
   const read = readKubeConfigFile(credentials.kubeconfig, credentials.context);
   if ('problem' in read) throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}": ${read.problem}`);
   return read.kubeConfig;
-}
-
-/**
- * The gateway's kubeconfig credentials, read as buildKubeConfig reads them at start; `hoopgate check`
- * calls it too, so both refuse the same files. A problem names the field to fix.
- */
-export function readKubeConfigFile(file: string, context: string | undefined): { kubeConfig: KubeConfig } | { field: 'kubeconfig' | 'context'; problem: string } {
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromFile(file);
-  } catch (error) {
-    return { field: 'kubeconfig', problem: `cannot use kubeconfig ${file}: ${(error as Error).message}` };
-  }
-  if (context !== undefined) {
-    if (kc.getContextObject(context) === null) {
-      const names = kc.getContexts().map((c) => JSON.stringify(c.name));
-      return { field: 'context', problem: `kubeconfig ${file} has no context "${context}" (it has ${names.length === 0 ? 'none' : names.join(', ')})` };
-    }
-    kc.setCurrentContext(context);
-  }
-  if (kc.getCurrentCluster() === null) {
-    return { field: 'context', problem: `kubeconfig ${file} has no current context with a cluster; set clusters[].credentials.context` };
-  }
-  return { kubeConfig: kc };
 }
 
 /** The `message` of a Kubernetes Status body, whatever shape client-node handed it over in. */

@@ -25,7 +25,8 @@ export const errorCodes = {
   /** `details.retryAfterSeconds` becomes the Retry-After header. */
   ERR_TOO_MANY_REQUESTS: { status: 429, reason: 'TooManyRequests' },
   ERR_UNMASKABLE: { status: 502, reason: 'InternalError' },
-  ERR_UPSTREAM_UNREACHABLE: { status: 502, reason: 'ServiceUnavailable' },
+  // As the API server answers when an aggregated API's backend is unreachable: 503 ServiceUnavailable.
+  ERR_UPSTREAM_UNREACHABLE: { status: 503, reason: 'ServiceUnavailable' },
   ERR_UPSTREAM_TOKEN: { status: 503, reason: 'ServiceUnavailable' },
   ERR_AUDIT_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable' },
   ERR_SHUTTING_DOWN: { status: 503, reason: 'ServiceUnavailable' },
@@ -68,5 +69,5 @@ export function toHoopError(value: unknown): HoopError {
 }
 
 export function assertNever(value: never, what = 'value'): never {
-  throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
+  throw new HoopError('ERR_INTERNAL', `unexpected ${what}: ${JSON.stringify(value)}`);
 }

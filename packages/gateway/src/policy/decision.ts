@@ -3,6 +3,7 @@
 // Pure and synchronous: the caller asks RBAC (SubjectAccessReview) only when needsRbac() says so.
 import type { Principal } from '../authn/principal.js';
 import type { IdentityConfig, SafeDefaults } from '../config/types.js';
+import type { RbacAnswer } from '../kube/authorization.js';
 import type { RequestInfo } from '../kube/request-info.js';
 import { identityAllowsCluster, matchHolds } from './identity.js';
 import { authorizationAttributes, describeRequest, matchesRule } from './rules.js';
@@ -12,7 +13,7 @@ export type Decision =
   | { effect: 'deny'; reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed'; rule?: string; message: string }
   | { effect: 'approve'; reason: 'approval-required' | 'escalation'; serviceAccount: string; rule?: string; message: string };
 
-export type RbacAnswer = { allowed: boolean; reason?: string };
+export type { RbacAnswer };
 
 export interface EvaluateInput {
   identity: IdentityConfig;

@@ -1,20 +1,10 @@
 // What a request is authorised as, and whether an RBAC-like config rule matches it. Rules match on
 // the authorization attributes, so `exec` over a websocket GET is still `create pods/exec`.
 import type { Rule } from '../config/types.js';
+import type { AuthorizationAttributes } from '../kube/authorization.js';
 import type { RequestInfo } from '../kube/request-info.js';
 
-export type AuthorizationAttributes =
-  | {
-      kind: 'resource';
-      verb: string;
-      group: string;
-      version: string;
-      resource: string;
-      subresource: string;
-      namespace: string;
-      name: string;
-    }
-  | { kind: 'non-resource'; verb: string; path: string };
+export type { AuthorizationAttributes };
 
 /**
  * Subresources that open a stream into a pod or node: authorised as `create` whatever the HTTP

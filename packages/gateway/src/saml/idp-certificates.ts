@@ -100,7 +100,7 @@ export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): Sam
     attemptedAt = deps.clock();
     try {
       const response = await fetch(url as string, { redirect: 'error', signal: AbortSignal.timeout(deps.timeoutMs ?? 5000) });
-      if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
+      if (response.status !== 200) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `HTTP ${response.status}`);
       const text = await response.text();
       certificates = certificatesFromMetadata(text, config.entityId, url as string);
       fetchedAt = deps.clock();
@@ -122,7 +122,7 @@ export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): Sam
     async certificates() {
       const now = deps.clock();
       if (certificates === undefined) {
-        if (now - attemptedAt < cooldownMs && lastError !== undefined) throw new Error(lastError);
+        if (now - attemptedAt < cooldownMs && lastError !== undefined) throw new HoopError('ERR_INVALID_GRANT', lastError);
         await refresh();
       } else if (now - fetchedAt >= maxAgeMs && now - attemptedAt >= cooldownMs) {
         // An IdP blip must not refuse every agent: stale certificates stay usable.

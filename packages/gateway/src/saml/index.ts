@@ -6,6 +6,7 @@ import type Koa from 'koa';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { LocalIssuer } from '../authn/oidc-verifier.js';
 import type { SamlConfig } from '../config/types.js';
+import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { createSamlExchange, type ExchangeResult } from './exchange.js';
 import { createIdpSource, type SamlIdpSource } from './idp-certificates.js';
@@ -96,7 +97,7 @@ export async function createSamlService(config: SamlConfig, deps: SamlServiceDep
         // Trigger the first fetch of a metadata URL from readiness too, then report what still fails.
         await Promise.all([...sources.values()].map((s) => s.certificates().catch(() => undefined)));
         const still = [...sources.values()].map((s) => ({ id: s.entityId, ...s.status() })).filter((s) => !s.ok);
-        if (still.length > 0) throw new Error(still.map((s) => `${s.id}: ${s.error ?? 'not ready'}`).join('; '));
+        if (still.length > 0) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', still.map((s) => `${s.id}: ${s.error ?? 'not ready'}`).join('; '));
       }
     },
     async close() {
@@ -123,7 +124,7 @@ function readBody(req: import('node:http').IncomingMessage, max: number): Promis
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) {
       req.resume();
-      reject(new Error(`the request body is larger than ${max} bytes`));
+      reject(new HoopError('ERR_BODY_TOO_LARGE', `the request body is larger than ${max} bytes`));
       return;
     }
     const chunks: Buffer[] = [];
@@ -133,7 +134,7 @@ function readBody(req: import('node:http').IncomingMessage, max: number): Promis
       if (size > max) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new Error(`the request body is larger than ${max} bytes`));
+        reject(new HoopError('ERR_BODY_TOO_LARGE', `the request body is larger than ${max} bytes`));
         return;
       }
       chunks.push(chunk);

@@ -8,6 +8,7 @@ import { personKeys } from '../approvals/people.js';
 import type { LimitedNotifier } from '../approvals/post-limit.js';
 import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../config/types.js';
+import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { actionIds, buildApprovalMessage, buildDenyModal, buildFinalMessage, escapeSlackText, grantActionPattern, type Block } from './blocks.js';
 import { createHoopCommand, type AuditReader, type CommandReply } from './commands.js';
@@ -138,12 +139,9 @@ interface Ephemeral {
   user: string;
 }
 
-export function createSlackHandlers(deps: SlackAppDeps) {
-  const { slack, approval, client } = deps;
-  const service = (): ApprovalService => (typeof deps.service === 'function' ? deps.service() : deps.service);
-  const logger = deps.logger ?? silentLogger;
-  const doFetch = deps.fetch ?? fetch;
-  const directory = createSlackDirectory({ client, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+/** Who may approve (approval.approvers) and audit (slack.auditors, else the approvers), by Slack user and user group. */
+function createMembership(deps: { slack: SlackConfig; approval: ApprovalConfig; directory: SlackDirectory }) {
+  const { slack, approval, directory } = deps;
 
   async function isApprover(userId: string): Promise<boolean> {
     if (approval.approvers.slackUsers.includes(userId)) return true;
@@ -155,23 +153,6 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     const who = explicit ? slack.auditors : approval.approvers;
     if (who.slackUsers.includes(userId)) return true;
     return who.slackUserGroups.length > 0 && directory.inAnyGroup(userId, who.slackUserGroups);
-  }
-
-  async function reply(to: Ephemeral, message: CommandReply): Promise<void> {
-    const body: Record<string, unknown> = { response_type: 'ephemeral', replace_original: false, text: message.text };
-    if (message.blocks !== undefined) body['blocks'] = message.blocks;
-    try {
-      if (to.responseUrl !== undefined) {
-        const response = await doFetch(to.responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        if (!response.ok) throw new Error(`response_url answered ${response.status}`);
-        return;
-      }
-      if (to.channel !== undefined) {
-        await client.chat.postEphemeral({ channel: to.channel, user: to.user, text: message.text, ...(message.blocks === undefined ? {} : { blocks: message.blocks as Block[] }) });
-      }
-    } catch (error) {
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not send an ephemeral slack reply');
-    }
   }
 
   /** Approver and self-approval facts, fail closed when Slack cannot tell. */
@@ -191,6 +172,60 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     }
   }
 
+  return { isApprover, isAuditor, facts };
+}
+
+/** Ephemeral replies: through the click's response_url when there is one, else postEphemeral; failures are logged. */
+function createEphemeralReplier(deps: { client: SlackClient; logger: Logger; fetch: typeof fetch }) {
+  const { client, logger } = deps;
+  const doFetch = deps.fetch;
+  return async function reply(to: Ephemeral, message: CommandReply): Promise<void> {
+    const body: Record<string, unknown> = { response_type: 'ephemeral', replace_original: false, text: message.text };
+    if (message.blocks !== undefined) body['blocks'] = message.blocks;
+    try {
+      if (to.responseUrl !== undefined) {
+        const response = await doFetch(to.responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!response.ok) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `response_url answered ${response.status}`);
+        return;
+      }
+      if (to.channel !== undefined) {
+        await client.chat.postEphemeral({ channel: to.channel, user: to.user, text: message.text, ...(message.blocks === undefined ? {} : { blocks: message.blocks as Block[] }) });
+      }
+    } catch (error) {
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not send an ephemeral slack reply');
+    }
+  };
+}
+
+/**
+ * A click counts only when its workspace, app, channel and message are those of the stored approval
+ * message (issue #12 item 5): a correctly signed click from another workspace, app or message is refused.
+ */
+function clickOriginProblem(record: ApprovalRecord | null, origin: ClickOrigin): string | undefined {
+  if (record === null) return refusalText['not-found'](undefined);
+  const posted = record.slack;
+  const foreign = 'this button does not belong to the approval message hoopgate posted (its workspace, app, channel or message differ); nothing was changed';
+  if (posted === undefined || posted.team === undefined || posted.appId === undefined) {
+    return 'hoopgate does not know where this approval was posted, so no click can count for it; decide with hoopgate approvals or the approvals API';
+  }
+  if (origin.team !== posted.team || origin.appId !== posted.appId) return foreign;
+  if (origin.channel !== undefined && origin.channel !== posted.channel) return foreign;
+  if (origin.ts !== undefined && origin.ts !== posted.ts) return foreign;
+  if (origin.channel === undefined || origin.ts === undefined) return foreign;
+  return undefined;
+}
+
+export function createSlackHandlers(deps: SlackAppDeps) {
+  const { slack, approval, client } = deps;
+  const service = (): ApprovalService => (typeof deps.service === 'function' ? deps.service() : deps.service);
+  const logger = deps.logger ?? silentLogger;
+  const doFetch = deps.fetch ?? fetch;
+  const directory = createSlackDirectory({ client, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+
+  const { isApprover, isAuditor, facts } = createMembership({ slack, approval, directory });
+  const reply = createEphemeralReplier({ client, logger, fetch: doFetch });
+  const clock = deps.clock ?? Date.now;
+
   async function decide(
     to: Ephemeral,
     user: { id: string; label: string },
@@ -203,7 +238,7 @@ export function createSlackHandlers(deps: SlackAppDeps) {
       actor: {
         user: user.id,
         label: user.label,
-        at: Date.now(),
+        at: clock(),
         via: 'slack',
         // Slack confirms profile emails, so the email links this user to the same person's OIDC votes.
         keys: personKeys({ slackUser: user.id, ...(known.email === undefined ? {} : { verifiedEmail: known.email }) }, approval.approvers.people),
@@ -226,24 +261,7 @@ export function createSlackHandlers(deps: SlackAppDeps) {
     ...(deps.audit === undefined ? {} : { audit: deps.audit }),
   });
 
-  /**
-   * A click counts only when its workspace, app, channel and message are those of the stored approval
-   * message (issue #12 item 5): a correctly signed click from another workspace, app or message is refused.
-   */
-  async function originProblem(id: string, origin: ClickOrigin): Promise<string | undefined> {
-    const record = await service().get(id);
-    if (record === null) return refusalText['not-found'](undefined);
-    const posted = record.slack;
-    const foreign = 'this button does not belong to the approval message hoopgate posted (its workspace, app, channel or message differ); nothing was changed';
-    if (posted === undefined || posted.team === undefined || posted.appId === undefined) {
-      return 'hoopgate does not know where this approval was posted, so no click can count for it; decide with hoopgate approvals or the approvals API';
-    }
-    if (origin.team !== posted.team || origin.appId !== posted.appId) return foreign;
-    if (origin.channel !== undefined && origin.channel !== posted.channel) return foreign;
-    if (origin.ts !== undefined && origin.ts !== posted.ts) return foreign;
-    if (origin.channel === undefined || origin.ts === undefined) return foreign;
-    return undefined;
-  }
+  const originProblem = async (id: string, origin: ClickOrigin) => clickOriginProblem(await service().get(id), origin);
 
   return {
     isApprover,
@@ -409,7 +427,7 @@ export function createSlackIntegration(deps: Omit<SlackAppDeps, 'service' | 'cli
     ...deps,
     client,
     service: () => {
-      if (bound === undefined) throw new Error('slack: the approval service is not bound yet (the gateway is starting)');
+      if (bound === undefined) throw new HoopError('ERR_SHUTTING_DOWN', 'slack: the approval service is not bound yet (the gateway is starting): try again in a moment');
       return bound;
     },
   });

@@ -2,9 +2,7 @@
 // refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
 import { exportEvents } from '../audit/events.js';
 import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
-import type { ClusterConfig } from '../config/types.js';
 import { formatDuration } from '../config/values.js';
-import { createClusterGrantedLookup } from '../kube/granted-permissions.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import type { AuditStore } from '../store/types.js';
@@ -118,23 +116,29 @@ export interface GatewayPrivileges {
   source: PrivilegesSource;
   /** Schedules the weekly digest to `channel` (stopped by close()). */
   startDigest(client: PrivilegesDigestDeps['client'], channel: string): PrivilegesDigest;
+  /** Stops the digests; the over-grant lookup belongs to whoever built it. */
   close(): Promise<void>;
 }
 
-/** The gateway's wiring in one call: summaries of the default cluster, and the digest job. */
-export async function createGatewayPrivileges(deps: {
+/**
+ * The gateway's wiring in one call: summaries of one cluster's calls, and the digest job. The
+ * over-grant lookup (src/probes/) is built by the composition root and handed in, so this Slack
+ * adapter holds no cluster connection.
+ */
+export function createGatewayPrivileges(deps: {
   identities: readonly { name: string; serviceAccount: string }[];
-  cluster: ClusterConfig;
+  /** The cluster whose calls are summarised (the one `granted` asks). */
+  cluster: string;
+  granted?: GrantedLookup;
   store: AuditStore;
   clock?: () => number;
   logger?: Logger;
-}): Promise<GatewayPrivileges> {
-  const cluster = await createClusterGrantedLookup(deps.cluster, deps.clock === undefined ? {} : { clock: deps.clock });
+}): GatewayPrivileges {
   const source = createPrivilegesSource({
     store: deps.store,
     identities: deps.identities,
-    cluster: deps.cluster.name,
-    granted: cluster.lookup,
+    cluster: deps.cluster,
+    ...(deps.granted === undefined ? {} : { granted: deps.granted }),
     ...(deps.clock === undefined ? {} : { clock: deps.clock }),
   });
   const digests: PrivilegesDigest[] = [];
@@ -154,7 +158,6 @@ export async function createGatewayPrivileges(deps: {
     },
     async close() {
       for (const digest of digests) await digest.stop();
-      await cluster.close();
     },
   };
 }

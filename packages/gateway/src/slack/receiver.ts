@@ -6,6 +6,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 
 export const slackEventsPath = '/hoop/slack/events';
@@ -206,7 +207,7 @@ export class KoaReceiver implements Receiver {
     const event: ReceiverEvent = {
       body,
       ack: async (response?: unknown) => {
-        if (acked) throw new Error('slack ack() called twice');
+        if (acked) throw new HoopError('ERR_INTERNAL', 'slack ack() called twice');
         acked = true;
         resolveAck(response);
       },

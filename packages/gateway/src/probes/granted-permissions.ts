@@ -7,11 +7,11 @@ import { Agent, type Dispatcher } from 'undici';
 import type { GrantedLookup, PermissionKey } from '../audit/least-privilege.js';
 import type { ClusterConfig, ClusterCredentials } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
-import type { AuthorizationAttributes, RbacAnswer } from '../policy/index.js';
+import { createAccessReviewer, reviewSpec } from '../kube/access-review.js';
+import type { AuthorizationAttributes, RbacAnswer } from '../kube/authorization.js';
+import { buildKubeConfig, createClusterClient } from '../kube/cluster-client.js';
+import { createServiceAccountTokens } from '../kube/service-account-tokens.js';
 import { createUpstream } from '../proxy/forward.js';
-import { createAccessReviewer, reviewSpec } from './access-review.js';
-import { buildKubeConfig, createClusterClient } from './cluster-client.js';
-import { createServiceAccountTokens } from './service-account-tokens.js';
 
 /** One resource (or subresource) of the discovery documents, at its group's preferred version. */
 export interface DiscoveredPermissionTarget {
