@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream } from 'pino';
-import { createApprovalsApi } from './approvals/http-api.js';
 import { createPostLimiter } from './approvals/post-limit.js';
 import { createApprovalService, type ApprovalNotifier, type ApprovalService } from './approvals/service.js';
 import { createCheckpointer, loadSigningKey } from './audit/checkpoint.js';
@@ -14,6 +13,7 @@ import { createAuditRecorder, type AuditRecorder } from './audit/recorder.js';
 import { createRetentionJob } from './audit/retention.js';
 import { createOidcVerifier } from './authn/oidc-verifier.js';
 import type { Config } from './config/types.js';
+import { createApprovalsRoute } from './http/approvals-route.js';
 import { createKubeRoute } from './http/kube-route.js';
 import { createSamlService } from './saml/index.js';
 import { createHttpApp, createListener, type ReadinessCheck } from './http/server.js';
@@ -23,7 +23,7 @@ import { createServiceAccountTokens } from './kube/service-account-tokens.js';
 import { HoopError } from './lib/errors.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics, type GatewayMetrics } from './lib/metrics.js';
-import { createAdmitter, type ClusterRuntime } from './proxy/admit.js';
+import { createAdmitter, type ClusterRuntime } from './pipeline/index.js';
 import { createUpstream } from './proxy/forward.js';
 import { createMaskedWriteKeeper } from './proxy/masked-writes.js';
 import { createGatewayMasker } from './proxy/masking.js';
@@ -188,9 +188,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       maxAuditBodyBytes: config.audit.maxBodyBytes,
       clock,
     }),
-    approvalsApi: createApprovalsApi({
+    approvalsApi: createApprovalsRoute({
       service: approvals,
-      authenticate: async (ctx: import('koa').Context) => verifier.verify(bearerOf(ctx.get('authorization'))),
+      authenticate: async (request) => verifier.verify(bearerOf(request.get('authorization'))),
       approverGroups: config.approval.approvers.oidcGroups,
     }),
     ...(slack === undefined ? {} : { slackRoute: slack.route }),

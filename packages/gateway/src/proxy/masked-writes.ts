@@ -4,7 +4,7 @@
 // The values read never leave this function except inside the body sent to the API server.
 import type { MaskingConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
-import type { Admission } from './admit.js';
+import type { Admission } from '../pipeline/types.js';
 import { forwardToUpstream } from './forward.js';
 import { createWriteRestorer, type StoredObject } from './mask/unmask-write.js';
 

@@ -9,16 +9,19 @@ import type { Duplex } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
 import type { ExecConfig } from '../config/types.js';
 import { statusFromError } from '../kube/status.js';
-import { HoopError, toHoopError } from '../lib/errors.js';
+import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { GatewayMetrics } from '../lib/metrics.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { ExecFrame } from '../audit/types.js';
 import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { parseRequestInfo } from '../kube/request-info.js';
-import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
+import type { GatewayMetrics } from '../lib/metrics.js';
+import { createCompletion, type RequestLine } from '../pipeline/completion.js';
+import { detailOf } from '../pipeline/errors.js';
+import { routeCluster, type Admission, type Admitter, type Refusal } from '../pipeline/index.js';
 import { channelCodecOf, decodeChannelMessage } from './exec-channel.js';
 import { withoutCredentialQuery } from './mask/credentials.js';
+import { boundPath } from '../pipeline/errors.js';
 import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
@@ -123,30 +126,30 @@ const anyCluster: ReadonlyMap<string, unknown> = { has: () => true } as unknown 
 
 export function createUpgradeHandler(deps: UpgradeDeps) {
   const { admitter, logger, clock } = deps;
+  // The same completion as the Kubernetes API route: outcome recorded, counted in hoopgate_requests_total, logged.
+  const completion = createCompletion(deps);
 
   async function handle(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const receivedAt = clock();
     const controller = new AbortController();
     client.on('close', () => controller.abort());
     client.on('error', () => controller.abort());
     const incoming = { method: req.method ?? 'GET', rawUrl: req.url ?? '/', rawHeaders: req.rawHeaders, headers: req.headers, signal: controller.signal };
+    const line: RequestLine = { transport: 'upgrade', method: incoming.method, rawUrl: incoming.rawUrl };
     const protocol = (req.headers.upgrade ?? '').toLowerCase();
     const kind = protocol === 'websocket' ? 'websocket' : protocol.startsWith('spdy/') ? 'spdy' : undefined;
+    const answerRefusal = (refusal: Refusal) => {
+      completion.refused(refusal, line, receivedAt);
+      if (!client.destroyed) writeRefusal(client, refusal.error, refusal.recorded ? refusal.requestId : undefined);
+    };
 
-    let admission: Admission;
     if (kind === undefined) {
-      const refusal = await admitter.reject(
-        incoming,
-        new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`),
-      );
-      return writeRefusal(client, refusal.error, refusal.requestId);
+      const error = new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol.slice(0, 64)}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`);
+      return answerRefusal(await admitter.reject(incoming, error));
     }
     // A stray Upgrade on any other path is refused before admission: no decision, hold or token.
     const refusedTarget = upgradeTargetProblem(incoming.rawUrl);
-    if (refusedTarget !== undefined) {
-      const refusal = await admitter.reject(incoming, refusedTarget);
-      logger.info({ status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code }, 'upgrade');
-      return writeRefusal(client, refusal.error, refusal.requestId);
-    }
+    if (refusedTarget !== undefined) return answerRefusal(await admitter.reject(incoming, refusedTarget));
     const spdyRefusal =
       kind === 'spdy' && deps.exec.spdy === 'deny'
         ? () =>
@@ -155,24 +158,10 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
               `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions`,
             )
         : undefined;
-    try {
-      admission = await admitter.admit({ ...incoming, ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }) });
-    } catch (error) {
-      const refusal = error instanceof RecordedRefusal ? error : new RecordedRefusal(toHoopError(error), 'unrecorded');
-      logger.info({ path: withoutCredentialQuery(req.url ?? '/'), status: refusal.error.status, requestId: refusal.requestId, refused: refusal.error.code, message: refusal.error.message }, 'upgrade');
-      if (!client.destroyed) writeRefusal(client, refusal.error, refusal.requestId);
-      return;
-    }
-    const finish = (status: number, bytesOut: number, error?: string) => {
-      admission.audit.complete({
-        status,
-        bytesOut,
-        durationMs: clock() - admission.startedAt,
-        ...(admission.approval === undefined ? {} : { approval: admission.approval }),
-        ...(error === undefined ? {} : { error }),
-      });
-      logger.info({ path: withoutCredentialQuery(req.url ?? '/'), status, requestId: admission.requestId, identity: admission.identity.name, bytesOut, ...(error === undefined ? {} : { error }) }, 'upgrade');
-    };
+    const admitted = await admitter.admit({ ...incoming, ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }) });
+    if (!admitted.ok) return answerRefusal(admitted.refusal);
+    const { admission } = admitted;
+    const finish = (status: number, bytesOut: number, error?: string) => completion.finished(admission, line, { status, bytesOut, ...(error === undefined ? {} : { error }) });
 
     const { info } = admission;
     if (!info.isResourceRequest || !upgradeSubresources.has(info.subresource)) {
@@ -181,66 +170,31 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       return writeRefusal(client, error, admission.requestId);
     }
 
-    // Connect upstream and send the handshake with the ServiceAccount token.
-    const { upstream } = admission.cluster;
-    const url = new URL(upstream.origin);
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-    const upstreamSocket: Socket =
-      url.protocol === 'https:'
-        ? connectTls({ host: url.hostname, port, servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], ...upstream.tls })
-        : connectTcp({ host: url.hostname, port });
-    client.on('close', () => upstreamSocket.destroy());
-    upstreamSocket.on('error', () => client.destroy());
-
-    const lines = [`${req.method ?? 'GET'} ${upstream.basePath}${admission.path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', `Authorization: Bearer ${admission.token}`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = (req.rawHeaders[i] ?? '').toLowerCase();
-      if (handshakeHeaders.has(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1] ?? ''}`);
-    }
-    upstreamSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
-
+    const upstreamSocket = dialUpstream(admission, req, client);
     let response: { head: Buffer; rest: Buffer; status: number };
     try {
       response = await readResponseHead(upstreamSocket);
     } catch (error) {
-      const hoopError = new HoopError('ERR_UPSTREAM_UNREACHABLE', `API server of cluster "${admission.cluster.config.name}" (${upstream.origin}) failed the upgrade: ${toHoopError(error).message}`);
+      const { upstream } = admission.cluster;
+      const hoopError = new HoopError('ERR_UPSTREAM_UNREACHABLE', `API server of cluster "${admission.cluster.config.name}" (${upstream.origin}) failed the upgrade: ${detailOf(error)}`);
       upstreamSocket.destroy();
       finish(hoopError.status, 0, hoopError.message);
       return writeRefusal(client, hoopError, admission.requestId);
     }
 
     if (response.status !== 101) {
-      // Relay the upstream's answer as it is (a Status body, usually), then close both sides.
-      const bodyLimit = 1024 * 1024;
-      const chunks: Buffer[] = [response.rest];
-      let size = response.rest.length;
-      const contentLength = Number(/\r\ncontent-length:\s*(\d+)/i.exec(response.head.toString('latin1'))?.[1] ?? NaN);
-      if (!(Number.isFinite(contentLength) && size >= contentLength)) {
-        upstreamSocket.resume();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 5000);
-          upstreamSocket.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= bodyLimit) chunks.push(chunk);
-            if (Number.isFinite(contentLength) && size >= contentLength) {
-              clearTimeout(timer);
-              resolve();
-            }
-          });
-          upstreamSocket.on('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }
-      upstreamSocket.destroy();
-      const headText = response.head.toString('latin1').replace(/\r\nconnection:[^\r]*/gi, '').replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
-      client.end(Buffer.concat([Buffer.from(headText, 'latin1'), ...chunks]));
+      const size = await relayRefusedUpgrade(response, upstreamSocket, client);
       finish(response.status, size, `upstream refused the upgrade with ${response.status}`);
       return;
     }
+    const bytesOut = await pipeSession({ admission, kind, response, head, client, upstreamSocket });
+    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
+  }
 
-    // 101: from here on both sides are piped, with WebSocket exec/attach frames recorded.
+  /** 101: from here on both sides are piped, with WebSocket exec/attach frames recorded. Resolves with the bytes sent to the client once both sides closed. */
+  async function pipeSession(session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<number> {
+    const { admission, kind, response, head, client, upstreamSocket } = session;
+    const { info } = admission;
     let headText = response.head.toString('latin1');
     if (admission.warning !== undefined) headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
     client.write(Buffer.from(headText, 'latin1'));
@@ -298,14 +252,65 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       upstreamSocket.once('close', done);
     });
     if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
-    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
+    return bytesOut;
   }
 
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     handle(req, socket, head).catch((error: unknown) => {
-      logger.error({ path: withoutCredentialQuery(req.url ?? '/'), err: toHoopError(error).message }, 'upgrade failed');
+      logger.error({ path: boundPath(withoutCredentialQuery(req.url ?? '/')), err: detailOf(error) }, 'upgrade failed');
       if (!socket.destroyed) writeRefusal(socket, new HoopError('ERR_INTERNAL', 'upgrade failed inside the gateway'));
     });
   };
+}
+
+/** Connects to the cluster's API server and sends the handshake with the ServiceAccount token. */
+function dialUpstream(admission: Admission, req: IncomingMessage, client: Duplex): Socket {
+  const { upstream } = admission.cluster;
+  const url = new URL(upstream.origin);
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const upstreamSocket: Socket =
+    url.protocol === 'https:'
+      ? connectTls({ host: url.hostname, port, servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], ...upstream.tls })
+      : connectTcp({ host: url.hostname, port });
+  client.on('close', () => upstreamSocket.destroy());
+  upstreamSocket.on('error', () => client.destroy());
+
+  const lines = [`${req.method ?? 'GET'} ${upstream.basePath}${admission.path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', `Authorization: Bearer ${admission.token}`];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = (req.rawHeaders[i] ?? '').toLowerCase();
+    if (handshakeHeaders.has(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1] ?? ''}`);
+  }
+  upstreamSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  return upstreamSocket;
+}
+
+/** Relays the upstream's non-101 answer as it is (a Status body, usually), then closes both sides; resolves with its size. */
+async function relayRefusedUpgrade(response: { head: Buffer; rest: Buffer }, upstreamSocket: Socket, client: Duplex): Promise<number> {
+  const bodyLimit = 1024 * 1024;
+  const chunks: Buffer[] = [response.rest];
+  let size = response.rest.length;
+  const contentLength = Number(/\r\ncontent-length:\s*(\d+)/i.exec(response.head.toString('latin1'))?.[1] ?? NaN);
+  if (!(Number.isFinite(contentLength) && size >= contentLength)) {
+    upstreamSocket.resume();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      upstreamSocket.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= bodyLimit) chunks.push(chunk);
+        if (Number.isFinite(contentLength) && size >= contentLength) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      upstreamSocket.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  upstreamSocket.destroy();
+  const headText = response.head.toString('latin1').replace(/\r\nconnection:[^\r]*/gi, '').replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
+  client.end(Buffer.concat([Buffer.from(headText, 'latin1'), ...chunks]));
+  return size;
 }
