@@ -14,7 +14,11 @@
 // Each stage returns `{ ok: true, … } | { ok: false, refusal }`; admit() records every refusal.
 import { randomUUID } from 'node:crypto';
 import type { AuditStart } from '../audit/types.js';
-import { HoopError, assertNever } from '../lib/errors.js';
+import type { Principal } from '../authn/principal.js';
+import type { IdentityConfig } from '../config/types.js';
+import type { RequestInfo } from '../kube/request-info.js';
+import { HoopError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
 import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
 import { readRequestBody } from './body.js';
 import { decide } from './decide.js';
@@ -23,7 +27,7 @@ import { holdForApproval } from './hold.js';
 import { mintToken } from './mint.js';
 import { createRecordStage, refusalOf, type Known } from './record.js';
 import { checkCanonical, classify, route } from './shape.js';
-import type { Admission, IncomingRequest, PipelineDeps, Refusal, Step, StageRefusal } from './types.js';
+import { refused, type Admission, type ClusterRuntime, type IncomingRequest, type PipelineDeps, type Refusal, type Step, type StageRefusal } from './types.js';
 
 export { routeCluster } from './shape.js';
 export type { Admission, ClusterRuntime, IncomingRequest, PipelineDeps, Refusal, RoutedPath } from './types.js';
@@ -31,150 +35,158 @@ export type { Admission, ClusterRuntime, IncomingRequest, PipelineDeps, Refusal,
 export type AdmitResult = { ok: true; admission: Admission } | { ok: false; refusal: Refusal };
 
 export function createAdmitter(deps: PipelineDeps) {
-  const { config, clock, logger, metrics } = deps;
-  const records = createRecordStage({ ...deps, audit: config.audit });
-
-  /** Runs a stage; an unexpected throw becomes a generic internal refusal (the detail is logged). */
-  async function run<T>(known: Known, stage: () => Step<T> | Promise<Step<T>>): Promise<Step<T>> {
-    try {
-      return await stage();
-    } catch (error) {
-      return { ok: false, refusal: { error: publicError(error, logger, { requestId: known.requestId }) } };
-    }
-  }
+  const { clock } = deps;
+  const records = createRecordStage({ ...deps, audit: deps.config.audit });
 
   /** Records and returns a refusal decided outside the stages (an unsupported upgrade). */
   async function reject(request: IncomingRequest, error: HoopError): Promise<Refusal> {
     const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
     // An unknown cluster is recorded against the default one; the refusal stands either way.
-    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: routed.ok ? routed : { cluster: deps.defaultCluster, path: request.rawUrl } };
+    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: routed.ok ? { cluster: routed.cluster, path: routed.path } : { cluster: deps.defaultCluster, path: request.rawUrl } };
     return records.recordRefusal(request, known, { error });
   }
 
   async function admit(request: IncomingRequest): Promise<AdmitResult> {
     const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: { cluster: deps.defaultCluster, path: request.rawUrl } };
-    const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({ ok: false, refusal: await records.recordRefusal(request, known, refusal) });
-
-    // 1–3. The request's shape, refused before anything else reads it.
-    const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
-    if (!routed.ok) return refuse(routed.refusal);
-    known.routed = { cluster: routed.cluster, path: routed.path };
-    const canonical = checkCanonical(routed.path);
-    if (!canonical.ok) return refuse(canonical.refusal);
-    const classified = classify(request.method, routed.path);
-    if (!classified.ok) return refuse(classified.refusal);
-    const info = (known.info = classified.info);
-    const cluster = deps.clusters.get(routed.cluster);
-    if (cluster === undefined) return refuse({ error: new HoopError('ERR_INTERNAL', `cluster ${routed.cluster} has no runtime`) });
-
-    // 4–5. Who is calling, as which identity.
-    const authenticated = await run(known, () => authenticate(request, deps.verifier));
-    if (!authenticated.ok) return refuse(authenticated.refusal);
-    const principal = (known.principal = authenticated.principal);
-    const mapped = mapCaller(config.identities, principal, routed.cluster);
-    if (!mapped.ok) return refuse(mapped.refusal);
-    const identity = (known.identity = mapped.identity);
-    const impersonation = checkNoImpersonation(request.rawHeaders);
-    if (!impersonation.ok) return refuse(impersonation.refusal);
-
-    // 6. The body, now that the caller is known.
-    const body = await run(known, () => readRequestBody(request, info, deps.masker));
-    if (!body.ok) return refuse(body.refusal);
-    if (body.maskedBody !== undefined) known.maskedBody = body.maskedBody;
-
-    // 7. The decision, the caller's grant an input.
-    const approvals = deps.approvals;
-    const decided = await run(known, async () => ({
-      ok: true as const,
-      decision: await decide({
-        config,
-        identity,
-        identityIndex: mapped.identityIndex,
-        info,
-        cluster,
-        ...(approvals === undefined
-          ? {}
-          : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, routed.cluster, info, clock()) }),
-      }),
-    }));
-    if (!decided.ok) return refuse(decided.refusal);
-    const { decision } = decided;
-    metrics?.decisions.inc({ effect: decision.effect, reason: decision.reason });
-    const recordedDecision: AuditStart['decision'] = {
-      effect: decision.effect,
-      reason: decision.reason,
-      message: decision.message,
-      ...(decision.rule === undefined ? {} : { rule: decision.rule }),
-      ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
-    };
-    if (decision.effect !== 'deny') {
-      const refusalAfterPolicy = request.refuseIfAllowed?.();
-      if (refusalAfterPolicy !== undefined) return refuse({ error: refusalAfterPolicy });
-    }
-    if (decision.effect === 'deny') return refuse({ error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }), decision: recordedDecision });
-    if (decision.effect === 'approve' && approvals === undefined) {
-      const error = new HoopError('ERR_APPROVAL_REQUIRED', `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`, { details: kubeDetails(info) });
-      return refuse({ error, decision: recordedDecision });
-    }
-
-    // 8. Recorded before anything is forwarded.
-    const begun = await records.begin(request, known, recordedDecision);
-    if (!begun.ok) return begun;
-    const { audit } = begun;
-    /** A refusal after the record was begun completes that record instead of writing another. */
-    const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
-      const { error } = refusal;
-      audit.complete({ status: error.status, bytesOut: 0, durationMs: clock() - known.startedAt, ...(approval === undefined ? {} : { approval }), error: error.message });
-      return { ok: false, refusal: refusalOf(known, refusal, true, error.code) };
-    };
-
-    // 9. Held for approval.
-    let held: { approval: NonNullable<Admission['approval']>; warning: string } | undefined;
-    switch (decision.effect) {
-      case 'allow':
-        break;
-      case 'approve': {
-        // The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
-        let hold: Awaited<ReturnType<typeof holdForApproval>>;
-        try {
-          hold = await holdForApproval({ approvals: approvals!, request, routed: known.routed, info, principal, identity, decision, audit, ...bodyOf(body) });
-        } catch (error) {
-          return end({ error: publicError(error, logger, { requestId: known.requestId }) });
-        }
-        if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
-        if (!hold.ok) return end(hold.refusal, hold.approval);
-        held = { approval: hold.approval, warning: hold.warning };
-        break;
-      }
-      default:
-        assertNever(decision, 'decision');
-    }
-
-    // 10. The ServiceAccount's short-lived token.
-    const minted = await run(known, () => mintToken(cluster, decision.serviceAccount));
-    if (!minted.ok) return end(minted.refusal, held?.approval);
-    const admission: Admission = {
-      requestId: known.requestId,
-      startedAt: known.startedAt,
-      cluster,
-      path: routed.path,
-      info,
-      principal,
-      identity,
-      decision,
-      serviceAccount: decision.serviceAccount,
-      token: minted.token,
-      audit,
-      ...(body.body === undefined ? {} : { body: body.body }),
-      ...(held === undefined ? {} : { warning: held.warning, approval: held.approval }),
-    };
-    return { ok: true, admission };
+    const identified = await identify(deps, request, known);
+    if (!identified.ok) return { ok: false, refusal: await records.recordRefusal(request, known, identified.refusal) };
+    return authorise(deps, records, request, known, identified);
   }
 
   return { admit, reject };
 }
 
 export type Admitter = ReturnType<typeof createAdmitter>;
+
+type Records = ReturnType<typeof createRecordStage>;
+type Identified = { cluster: ClusterRuntime; info: RequestInfo; principal: Principal; identity: IdentityConfig; identityIndex: number; body?: Buffer; maskedBody?: string };
+
+/** Runs a stage; an unexpected throw becomes a generic internal refusal (the detail is logged). */
+async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promise<Step<T>>): Promise<Step<T>> {
+  try {
+    return await stage();
+  } catch (error) {
+    return { ok: false, refusal: { error: publicError(error, logger, { requestId: known.requestId }) } };
+  }
+}
+
+/** Stages 1–6: the request's shape, who is calling as which identity, and the body. Fills `known` as it goes. */
+async function identify(deps: PipelineDeps, request: IncomingRequest, known: Known): Promise<Step<Identified>> {
+  // 1–3. The request's shape, refused before anything else reads it.
+  const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
+  if (!routed.ok) return routed;
+  known.routed = { cluster: routed.cluster, path: routed.path };
+  const canonical = checkCanonical(routed.path);
+  if (!canonical.ok) return canonical;
+  const classified = classify(request.method, routed.path);
+  if (!classified.ok) return classified;
+  const info = (known.info = classified.info);
+  const cluster = deps.clusters.get(routed.cluster);
+  if (cluster === undefined) return refused(new HoopError('ERR_INTERNAL', `cluster ${routed.cluster} has no runtime`));
+
+  // 4–5. Who is calling, as which identity.
+  const authenticated = await run(deps.logger, known, () => authenticate(request, deps.verifier));
+  if (!authenticated.ok) return authenticated;
+  const principal = (known.principal = authenticated.principal);
+  const mapped = mapCaller(deps.config.identities, principal, routed.cluster);
+  if (!mapped.ok) return mapped;
+  const identity = (known.identity = mapped.identity);
+  const impersonation = checkNoImpersonation(request.rawHeaders);
+  if (!impersonation.ok) return impersonation;
+
+  // 6. The body, now that the caller is known.
+  const body = await run(deps.logger, known, () => readRequestBody(request, info, deps.masker));
+  if (!body.ok) return body;
+  if (body.maskedBody !== undefined) known.maskedBody = body.maskedBody;
+  return { ok: true, cluster, info, principal, identity, identityIndex: mapped.identityIndex, ...bodyOf(body) };
+}
+
+/** Stages 7–10 for an identified caller: decide, record, hold, mint. */
+async function authorise(deps: PipelineDeps, records: Records, request: IncomingRequest, known: Known, caller: Identified): Promise<AdmitResult> {
+  const { config, clock, logger, metrics, approvals } = deps;
+  const { cluster, info, principal, identity } = caller;
+  const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({ ok: false, refusal: await records.recordRefusal(request, known, refusal) });
+
+  // 7. The decision, the caller's grant an input.
+  const decided = await run(logger, known, async () => ({
+    ok: true as const,
+    decision: await decide({
+      config,
+      identity,
+      identityIndex: caller.identityIndex,
+      info,
+      cluster,
+      ...(approvals === undefined
+        ? {}
+        : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, known.routed.cluster, info, clock()) }),
+    }),
+  }));
+  if (!decided.ok) return refuse(decided.refusal);
+  const { decision } = decided;
+  metrics?.decisions.inc({ effect: decision.effect, reason: decision.reason });
+  const recordedDecision: AuditStart['decision'] = {
+    effect: decision.effect,
+    reason: decision.reason,
+    message: decision.message,
+    ...(decision.rule === undefined ? {} : { rule: decision.rule }),
+    ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
+  };
+  if (decision.effect !== 'deny') {
+    const refusalAfterPolicy = request.refuseIfAllowed?.();
+    if (refusalAfterPolicy !== undefined) return refuse({ error: refusalAfterPolicy });
+  }
+  if (decision.effect === 'deny') return refuse({ error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }), decision: recordedDecision });
+  if (decision.effect === 'approve' && approvals === undefined) {
+    const error = new HoopError('ERR_APPROVAL_REQUIRED', `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`, { details: kubeDetails(info) });
+    return refuse({ error, decision: recordedDecision });
+  }
+
+  // 8. Recorded before anything is forwarded.
+  const begun = await records.begin(request, known, recordedDecision);
+  if (!begun.ok) return begun;
+  const { audit } = begun;
+  /** A refusal after the record was begun completes that record instead of writing another. */
+  const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+    const { error } = refusal;
+    audit.complete({ status: error.status, bytesOut: 0, durationMs: clock() - known.startedAt, ...(approval === undefined ? {} : { approval }), error: error.message });
+    return { ok: false, refusal: refusalOf(known, refusal, true, error.code) };
+  };
+
+  // 9. Held for approval.
+  let held: { approval: NonNullable<Admission['approval']>; warning: string } | undefined;
+  if (decision.effect === 'approve' && approvals !== undefined) {
+    let hold: Awaited<ReturnType<typeof holdForApproval>>;
+    try {
+      // The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
+      hold = await holdForApproval({ approvals, request, routed: known.routed, info, principal, identity, decision, audit, ...bodyOf(caller) });
+    } catch (error) {
+      return end({ error: publicError(error, logger, { requestId: known.requestId }) });
+    }
+    if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
+    if (!hold.ok) return end(hold.refusal, hold.approval);
+    held = { approval: hold.approval, warning: hold.warning };
+  }
+
+  // 10. The ServiceAccount's short-lived token.
+  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount));
+  if (!minted.ok) return end(minted.refusal, held?.approval);
+  const admission: Admission = {
+    requestId: known.requestId,
+    startedAt: known.startedAt,
+    cluster,
+    path: known.routed.path,
+    info,
+    principal,
+    identity,
+    decision,
+    serviceAccount: decision.serviceAccount,
+    token: minted.token,
+    audit,
+    ...(caller.body === undefined ? {} : { body: caller.body }),
+    ...(held === undefined ? {} : { warning: held.warning, approval: held.approval }),
+  };
+  return { ok: true, admission };
+}
 
 function bodyOf(read: { body?: Buffer; maskedBody?: string }): { body?: Buffer; maskedBody?: string } {
   return { ...(read.body === undefined ? {} : { body: read.body }), ...(read.maskedBody === undefined ? {} : { maskedBody: read.maskedBody }) };

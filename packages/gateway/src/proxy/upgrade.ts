@@ -187,72 +187,8 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       finish(response.status, size, `upstream refused the upgrade with ${response.status}`);
       return;
     }
-    const bytesOut = await pipeSession({ admission, kind, response, head, client, upstreamSocket });
+    const bytesOut = await pipeSession(deps, { admission, kind, response, head, client, upstreamSocket });
     finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
-  }
-
-  /** 101: from here on both sides are piped, with WebSocket exec/attach frames recorded. Resolves with the bytes sent to the client once both sides closed. */
-  async function pipeSession(session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<number> {
-    const { admission, kind, response, head, client, upstreamSocket } = session;
-    const { info } = admission;
-    let headText = response.head.toString('latin1');
-    if (admission.warning !== undefined) headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
-    client.write(Buffer.from(headText, 'latin1'));
-    if (response.rest.length > 0) client.write(response.rest);
-    if (head.length > 0) upstreamSocket.write(head);
-
-    const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
-    const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
-    const frames: ExecFrame[] = [];
-    let recordedBytes = 0;
-    let truncated = false;
-    const observe = (direction: 'in' | 'out') =>
-      createFrameReader((frame) => {
-        if (!record || truncated) return;
-        const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
-        if (message === undefined) return;
-        const stream = channelNames[message.channel];
-        // Channel 255 (v5 close) and unknown channels carry no session content.
-        if (stream === undefined) return;
-        const data = message.data.toString('utf8');
-        if (data === '' && direction === 'in') return;
-        recordedBytes += data.length;
-        if (recordedBytes > deps.exec.maxRecordBytes) {
-          truncated = true;
-          frames.push({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${deps.exec.maxRecordBytes} bytes (exec.maxRecordBytes)]` });
-          return;
-        }
-        frames.push({ at: clock(), stream, data });
-      });
-    const fromClient = observe('in');
-    const fromUpstream = observe('out');
-    if (head.length > 0) fromClient.push(head);
-    if (response.rest.length > 0) fromUpstream.push(response.rest);
-
-    let bytesOut = response.rest.length;
-    client.on('data', (chunk: Buffer) => fromClient.push(chunk));
-    upstreamSocket.on('data', (chunk: Buffer) => {
-      bytesOut += chunk.length;
-      fromUpstream.push(chunk);
-    });
-    client.pipe(upstreamSocket);
-    upstreamSocket.pipe(client);
-    upstreamSocket.resume();
-    await new Promise<void>((resolve) => {
-      let closed = 0;
-      const done = () => {
-        closed += 1;
-        if (closed === 1) {
-          client.destroy();
-          upstreamSocket.destroy();
-        }
-        if (closed === 2) resolve();
-      };
-      client.once('close', done);
-      upstreamSocket.once('close', done);
-    });
-    if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
-    return bytesOut;
   }
 
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -313,4 +249,69 @@ async function relayRefusedUpgrade(response: { head: Buffer; rest: Buffer }, ups
   const headText = response.head.toString('latin1').replace(/\r\nconnection:[^\r]*/gi, '').replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
   client.end(Buffer.concat([Buffer.from(headText, 'latin1'), ...chunks]));
   return size;
+}
+
+/** 101: from here on both sides are piped, with WebSocket exec/attach frames recorded. Resolves with the bytes sent to the client once both sides closed. */
+async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'>, session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<number> {
+  const { admission, kind, response, head, client, upstreamSocket } = session;
+  const { clock } = deps;
+  const { info } = admission;
+  let headText = response.head.toString('latin1');
+  if (admission.warning !== undefined) headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
+  client.write(Buffer.from(headText, 'latin1'));
+  if (response.rest.length > 0) client.write(response.rest);
+  if (head.length > 0) upstreamSocket.write(head);
+
+  const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
+  const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
+  const frames: ExecFrame[] = [];
+  let recordedBytes = 0;
+  let truncated = false;
+  const observe = (direction: 'in' | 'out') =>
+    createFrameReader((frame) => {
+      if (!record || truncated) return;
+      const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
+      if (message === undefined) return;
+      const stream = channelNames[message.channel];
+      // Channel 255 (v5 close) and unknown channels carry no session content.
+      if (stream === undefined) return;
+      const data = message.data.toString('utf8');
+      if (data === '' && direction === 'in') return;
+      recordedBytes += data.length;
+      if (recordedBytes > deps.exec.maxRecordBytes) {
+        truncated = true;
+        frames.push({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${deps.exec.maxRecordBytes} bytes (exec.maxRecordBytes)]` });
+        return;
+      }
+      frames.push({ at: clock(), stream, data });
+    });
+  const fromClient = observe('in');
+  const fromUpstream = observe('out');
+  if (head.length > 0) fromClient.push(head);
+  if (response.rest.length > 0) fromUpstream.push(response.rest);
+
+  let bytesOut = response.rest.length;
+  client.on('data', (chunk: Buffer) => fromClient.push(chunk));
+  upstreamSocket.on('data', (chunk: Buffer) => {
+    bytesOut += chunk.length;
+    fromUpstream.push(chunk);
+  });
+  client.pipe(upstreamSocket);
+  upstreamSocket.pipe(client);
+  upstreamSocket.resume();
+  await new Promise<void>((resolve) => {
+    let closed = 0;
+    const done = () => {
+      closed += 1;
+      if (closed === 1) {
+        client.destroy();
+        upstreamSocket.destroy();
+      }
+      if (closed === 2) resolve();
+    };
+    client.once('close', done);
+    upstreamSocket.once('close', done);
+  });
+  if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
+  return bytesOut;
 }
