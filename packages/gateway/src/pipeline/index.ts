@@ -10,7 +10,8 @@
 //   8. record           record.ts   written before anything is forwarded (refusals recorded too)
 //   9. hold             hold.ts     an `approve` waits for an approver
 //  10. mint             mint.ts     the ServiceAccount's TokenRequest token
-//  then completion.ts: forward, mask, record the outcome, count, log — for HTTP and upgrades alike.
+//  then forward and mask: respond.ts for HTTP, proxy/upgrade.ts for exec/attach/port-forward;
+//  and completion.ts for both: record the outcome, count it in hoopgate_requests_total, log it.
 // Each stage returns `{ ok: true, … } | { ok: false, refusal }`; admit() records every refusal.
 import { randomUUID } from 'node:crypto';
 import type { AuditStart } from '../audit/types.js';

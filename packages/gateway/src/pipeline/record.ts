@@ -120,7 +120,9 @@ export function createRecordStage(deps: RecordDeps) {
           ? error
           : new HoopError('ERR_AUDIT_UNAVAILABLE', `audit store unavailable, nothing is forwarded unrecorded: ${error instanceof HoopError ? error.message : 'see the gateway log'}`, { cause: error });
       logger.error({ requestId: known.requestId, err: detailOf(error) }, 'audit: write before forward failed');
-      return { ok: false, refusal: refusalOf({ ...known, principal: undefined, identity: undefined } as Known, { error: hoopError }, false, hoopError.code) };
+      // Counted without the caller's labels, as before the record existed.
+      const anonymous: Known = { requestId: known.requestId, startedAt: known.startedAt, routed: known.routed, ...(known.info === undefined ? {} : { info: known.info }) };
+      return { ok: false, refusal: refusalOf(anonymous, { error: hoopError }, false, hoopError.code) };
     }
   }
 
