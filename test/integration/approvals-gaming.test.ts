@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import Koa from 'koa';
-import { createApprovalsApi } from '../../packages/gateway/src/approvals/http-api.js';
+import { createApprovalsRoute } from '../../packages/gateway/src/http/approvals-route.js';
 import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
@@ -95,7 +95,7 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const app = new Koa();
     app.use(integration.route);
     app.use(
-      createApprovalsApi({
+      createApprovalsRoute({
         service,
         approverGroups: approvalConfig.approvers.oidcGroups,
         authenticate: async (ctx) => {

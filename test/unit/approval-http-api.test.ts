@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import { createApprovalsApi } from '../../packages/gateway/src/approvals/http-api.js';
+import { createApprovalsRoute } from '../../packages/gateway/src/http/approvals-route.js';
 import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
@@ -75,7 +75,7 @@ describe('approvals HTTP API', () => {
     });
     const app = new Koa();
     app.use(
-      createApprovalsApi({
+      createApprovalsRoute({
         service,
         approverGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }],
         authenticate: async (ctx) => {

@@ -1,13 +1,13 @@
 // The operators' approval queue over HTTP: GET /hoop/v1/approvals[/ID], POST /hoop/v1/approvals/ID/approve|deny.
 // OIDC-authenticated by the injected verifier; only members of approval.approvers.oidcGroups; every
-// refusal is a Kubernetes Status.
-import type { Readable } from 'node:stream';
-import type Koa from 'koa';
+// refusal is a Kubernetes Status. Transport-neutral: a request in, an answer out; the Koa binding
+// is http/approvals-route.ts.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../authn/principal.js';
 import type { ApproverGroup } from '../config/types.js';
 import { parseDuration } from '../config/values.js';
 import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
-import { toHoopError } from '../lib/errors.js';
+import { HoopError } from '../lib/errors.js';
 import { personKeys } from './people.js';
 import type { ApprovalService, DecideRefusal } from './service.js';
 import type { ApprovalState } from './types.js';
@@ -16,10 +16,31 @@ export const approvalsApiPrefix = '/hoop/v1/approvals';
 /** GET /hoop/v1/grants[?all=true] lists grants; DELETE /hoop/v1/grants/ID revokes one. Same authentication. */
 export const grantsApiPrefix = '/hoop/v1/grants';
 
+/** One HTTP request, as the API needs it. */
+export interface ApiRequest {
+  method: string;
+  /** The path without the query. */
+  path: string;
+  query: Readonly<Record<string, string | string[] | undefined>>;
+  /** A request header's value, '' when absent. */
+  get(name: string): string;
+  /** The request body, read (bounded) only for a decision. */
+  body: AsyncIterable<unknown>;
+  /** The header list as received and the raw target, for the one bearer parser (authn/bearer.ts). */
+  raw?: { headers: IncomingHttpHeaders; rawHeaders: readonly string[]; url: string };
+}
+
+/** The answer: a status, a JSON body, and extra headers (Allow). */
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
 export interface ApprovalsApiDeps {
   service: ApprovalService;
   /** Verifies the bearer token; throws a HoopError (401) when it cannot. */
-  authenticate: (ctx: Koa.Context) => Promise<Principal>;
+  authenticate: (request: ApiRequest) => Promise<Principal>;
   /** Groups of one issuer each: the same name in another issuer's token makes no approver. */
   approverGroups: readonly ApproverGroup[];
   maxBodyBytes?: number;
@@ -27,15 +48,12 @@ export interface ApprovalsApiDeps {
 
 const states: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired', 'cancelled'];
 
-function send(ctx: Koa.Context, status: number, body: unknown): void {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.type = 'application/json';
-  ctx.body = JSON.stringify(body);
+function send(status: number, body: unknown): ApiAnswer {
+  return { status, body };
 }
 
-function refuse(ctx: Koa.Context, status: KubeStatus): void {
-  send(ctx, status.code, status);
+function refuse(status: KubeStatus, headers?: Record<string, string>): ApiAnswer {
+  return headers === undefined ? { status: status.code, body: status } : { status: status.code, body: status, headers };
 }
 
 const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
@@ -48,7 +66,7 @@ const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
   'invalid-grant': (id) => buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, { name: id, kind: 'approvals' }),
 };
 
-async function readJson(req: Readable, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; why: string }> {
+async function readJson(req: AsyncIterable<unknown>, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; why: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -91,49 +109,47 @@ export function isOidcApprover(principal: Pick<Principal, 'issuer' | 'groups'>, 
   return groups.some((g) => g.issuer === principal.issuer && principal.groups.includes(g.group));
 }
 
-export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
+/** Handles one request; undefined when the path is not the approvals or grants API. */
+export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest) => Promise<ApiAnswer | undefined> {
   const { service, authenticate, approverGroups } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? 16 * 1024;
 
-  return async (ctx, next) => {
+  return async (ctx) => {
     if (ctx.path === grantsApiPrefix || ctx.path.startsWith(`${grantsApiPrefix}/`)) return grantsRoute(ctx);
-    if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return next();
+    if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return undefined;
     const rest = ctx.path.slice(approvalsApiPrefix.length).split('/').filter((s) => s !== '');
     const [id, action, extra] = rest;
     const isList = id === undefined;
     const isGet = id !== undefined && action === undefined;
     const isDecision = id !== undefined && (action === 'approve' || action === 'deny') && extra === undefined;
-    if (!isList && !isGet && !isDecision) return refuse(ctx, buildStatus(404, 'NotFound', `no such approvals endpoint ${ctx.path}`));
+    if (!isList && !isGet && !isDecision) return refuse(buildStatus(404, 'NotFound', `no such approvals endpoint ${ctx.path}`));
     const wanted = isDecision ? 'POST' : 'GET';
-    if (ctx.method !== wanted) {
-      ctx.set('Allow', wanted);
-      return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
-    }
+    if (ctx.method !== wanted) return refuse(buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`), { Allow: wanted });
 
     const principal = await approver(ctx);
-    if (principal === undefined) return;
+    if (!('issuer' in principal)) return principal;
     const who = principal.email ?? principal.username;
 
     try {
       if (isList) {
         const state = ctx.query['state'];
         if (state !== undefined && (typeof state !== 'string' || !states.includes(state as ApprovalState))) {
-          return refuse(ctx, buildStatus(400, 'BadRequest', `state must be one of ${states.join(', ')}`));
+          return refuse(buildStatus(400, 'BadRequest', `state must be one of ${states.join(', ')}`));
         }
         const items = await service.list(state === undefined ? undefined : { state: state as ApprovalState });
-        return send(ctx, 200, { kind: 'ApprovalList', items });
+        return send(200, { kind: 'ApprovalList', items });
       }
       if (isGet) {
         const record = await service.get(id);
-        if (record === null) return refuse(ctx, refusals['not-found'](id));
-        return send(ctx, 200, record);
+        if (record === null) return refuse(refusals['not-found'](id));
+        return send(200, record);
       }
-      const body = await readJson(ctx.req, maxBodyBytes);
-      if (!body.ok) return refuse(ctx, buildStatus(400, 'BadRequest', body.why));
+      const body = await readJson(ctx.body, maxBodyBytes);
+      if (!body.ok) return refuse(buildStatus(400, 'BadRequest', body.why));
       const input = parseDecisionBody(body.value);
-      if (!input.ok) return refuse(ctx, buildStatus(400, 'BadRequest', input.why));
+      if (!input.ok) return refuse(buildStatus(400, 'BadRequest', input.why));
       const approve = action === 'approve';
-      if (!approve && input.grantMs !== undefined) return refuse(ctx, buildStatus(400, 'BadRequest', 'grant only applies to approve'));
+      if (!approve && input.grantMs !== undefined) return refuse(buildStatus(400, 'BadRequest', 'grant only applies to approve'));
       const result = await service.decide(id, {
         approve,
         actor: {
@@ -152,52 +168,52 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): Koa.Middleware {
         ...(input.reason === undefined ? {} : { reason: input.reason }),
         ...(input.grantMs === undefined ? {} : { grantMs: input.grantMs }),
       });
-      if (!result.ok) return refuse(ctx, refusals[result.why](id));
-      return send(ctx, 200, result.record);
+      if (!result.ok) return refuse(refusals[result.why](id));
+      return send(200, result.record);
     } catch (error) {
-      return refuse(ctx, statusFromError(toHoopError(error)));
+      return refuse(statusFromError(asHoopError(error)));
     }
   };
 
-  /** The caller when it is an approver; otherwise the refusal is sent and undefined returned. */
-  async function approver(ctx: Koa.Context): Promise<Principal | undefined> {
+  /** The caller when it is an approver; otherwise the refusal to answer. */
+  async function approver(ctx: ApiRequest): Promise<Principal | ApiAnswer> {
     let principal: Principal;
     try {
       principal = await authenticate(ctx);
     } catch (error) {
-      refuse(ctx, statusFromError(toHoopError(error)));
-      return undefined;
+      return refuse(statusFromError(asHoopError(error)));
     }
     if (!isOidcApprover(principal, approverGroups)) {
       const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
-      refuse(ctx, buildStatus(403, 'Forbidden', `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
-      return undefined;
+      return refuse(buildStatus(403, 'Forbidden', `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
     }
     return principal;
   }
 
-  async function grantsRoute(ctx: Koa.Context): Promise<void> {
+  async function grantsRoute(ctx: ApiRequest): Promise<ApiAnswer> {
     const [id, extra] = ctx.path.slice(grantsApiPrefix.length).split('/').filter((s) => s !== '');
-    if (extra !== undefined) return refuse(ctx, buildStatus(404, 'NotFound', `no such grants endpoint ${ctx.path}`));
+    if (extra !== undefined) return refuse(buildStatus(404, 'NotFound', `no such grants endpoint ${ctx.path}`));
     const wanted = id === undefined ? 'GET' : 'DELETE';
-    if (ctx.method !== wanted) {
-      ctx.set('Allow', wanted);
-      return refuse(ctx, buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`));
-    }
+    if (ctx.method !== wanted) return refuse(buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`), { Allow: wanted });
     const principal = await approver(ctx);
-    if (principal === undefined) return;
+    if (!('issuer' in principal)) return principal;
     try {
       if (id === undefined) {
         const items = await service.grants({ all: ctx.query['all'] === 'true' });
-        return send(ctx, 200, { kind: 'GrantList', items });
+        return send(200, { kind: 'GrantList', items });
       }
       const revoked = await service.revokeGrant(id, principal.email ?? principal.username);
       if (revoked === null) {
-        return refuse(ctx, buildStatus(404, 'NotFound', `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`, { name: id, kind: 'grants' }));
+        return refuse(buildStatus(404, 'NotFound', `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`, { name: id, kind: 'grants' }));
       }
-      return send(ctx, 200, revoked);
+      return send(200, revoked);
     } catch (error) {
-      return refuse(ctx, statusFromError(toHoopError(error)));
+      return refuse(statusFromError(asHoopError(error)));
     }
   }
+}
+
+/** A HoopError as it is; anything else a generic 500 (the caller's log has no detail to add here). */
+function asHoopError(error: unknown): HoopError {
+  return error instanceof HoopError ? error : new HoopError('ERR_INTERNAL', 'internal error in the gateway; the gateway log has the details', { cause: error });
 }

@@ -14,7 +14,7 @@ import { createServiceAccountTokens } from '../kube/service-account-tokens.js';
 import { HoopError } from '../lib/errors.js';
 import type { Component } from '../lib/lifecycle.js';
 import type { ScheduledJob } from '../lib/scheduled-job.js';
-import type { ClusterRuntime } from '../proxy/admit.js';
+import type { ClusterRuntime } from '../pipeline/index.js';
 import { createUpstream } from '../proxy/forward.js';
 import { createSamlService, type SamlService } from '../saml/index.js';
 import { createStore, type Store } from '../store/index.js';

@@ -3,20 +3,21 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type Koa from 'koa';
-import { createApprovalsApi } from '../approvals/http-api.js';
+import type { ApiRequest } from '../approvals/http-api.js';
 import type { ApprovalService } from '../approvals/service.js';
 import type { AuditRecorder } from '../audit/recorder.js';
 import { extractBearer } from '../authn/bearer.js';
 import type { OidcVerifier } from '../authn/oidc-verifier.js';
+import { createApprovalsRoute } from '../http/approvals-route.js';
 import { createKubeRoute } from '../http/kube-route.js';
 import { clusterReadiness, oidcReadiness, storeReadiness } from '../http/readiness.js';
 import { createHttpApp, createListener } from '../http/server.js';
+import { HoopError } from '../lib/errors.js';
 import type { Component } from '../lib/lifecycle.js';
-import { createAdmitter } from '../proxy/admit.js';
+import { createAdmitter } from '../pipeline/index.js';
 import { createMaskedWriteKeeper } from '../proxy/masked-writes.js';
 import { createGatewayMasker } from '../proxy/masking.js';
-import { createUpgradeHandler } from '../proxy/upgrade.js';
+import { createUpgradeHandler } from '../http/upgrade.js';
 import type { SamlService } from '../saml/index.js';
 import type { Store } from '../store/index.js';
 import type { GatewayContext } from './context.js';
@@ -41,7 +42,10 @@ export interface Listening {
 
 /** The operator API's caller, by the one bearer parser every route uses (no duplicates, no query tokens). */
 export function authenticateOperator(verifier: Pick<OidcVerifier, 'verify'>) {
-  return async (ctx: Koa.Context) => verifier.verify(extractBearer(ctx.req.headers, ctx.req.rawHeaders, ctx.req.url ?? ''));
+  return async (request: ApiRequest) => {
+    if (request.raw === undefined) throw new HoopError('ERR_UNAUTHENTICATED', 'no bearer token: send Authorization: Bearer <OIDC token>');
+    return verifier.verify(extractBearer(request.raw.headers, request.raw.rawHeaders, request.raw.url));
+  };
 }
 
 function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; key: Buffer } | undefined, isDraining: () => boolean) {
@@ -61,7 +65,7 @@ function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; k
       maxAuditBodyBytes: config.audit.maxBodyBytes,
       clock,
     }),
-    approvalsApi: createApprovalsApi({ service: approvals, authenticate: authenticateOperator(verifier), approverGroups: config.approval.approvers.oidcGroups }),
+    approvalsApi: createApprovalsRoute({ service: approvals, authenticate: authenticateOperator(verifier), approverGroups: config.approval.approvers.oidcGroups }),
     ...(slack === undefined ? {} : { slackRoute: slack.integration.route }),
     ...(saml === undefined ? {} : { samlRoute: saml.route }),
     readiness: [

@@ -4,10 +4,11 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
+import { boundPath } from '../pipeline/errors.js';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
-import { sendStatus } from './kube-route.js';
+import { sendStatus, statusOnError } from './status.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -33,30 +34,13 @@ export interface HttpServerDeps {
 export function createHttpApp(deps: HttpServerDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.use(async (ctx, next) => {
-    const path = ctx.req.url ?? '/';
-    if (!path.startsWith('/hoop/')) {
-      if (deps.isDraining()) return sendStatus(ctx, new HoopError('ERR_SHUTTING_DOWN', 'gateway restarting, run again'));
-      return deps.kubeRoute(ctx, next);
-    }
-    const route = path.split('?')[0] ?? path;
-    if (route === '/hoop/healthz') {
-      ctx.type = 'text/plain';
-      ctx.body = 'ok';
-      return;
-    }
-    if (route === '/hoop/readyz') return readyz(ctx);
-    if (route === '/hoop/metrics' && deps.metrics !== undefined) {
-      ctx.type = deps.metrics.registry.contentType;
-      ctx.body = await deps.metrics.registry.metrics();
-      return;
-    }
-    if (route === '/hoop/slack/events' && deps.slackRoute !== undefined) return deps.slackRoute(ctx, next);
-    if ((route.startsWith('/hoop/v1/approvals') || route.startsWith('/hoop/v1/grants')) && deps.approvalsApi !== undefined) return deps.approvalsApi(ctx, next);
-    if ((route === '/hoop/v1/token' || route.startsWith('/hoop/.well-known/')) && deps.samlRoute !== undefined) return deps.samlRoute(ctx, next);
-    return sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${route}`));
-  });
-
+  // Koa reports errors it catches itself (a stream body that fails mid-way) here; the answer is
+  // already cut by then. The detail goes to the log, never to the client.
+  app.on('error', (error: unknown) => deps.logger?.debug({ err: error instanceof Error ? error.message : String(error) }, 'http: response stream ended early'));
+  app.use(statusOnError(deps.logger ?? silentLogger));
+  app.use(hoopRoutes(deps, { readyz }));
+  app.use(drainGuard(deps.isDraining));
+  app.use(deps.kubeRoute);
   async function readyz(ctx: Koa.Context): Promise<void> {
     const results = await Promise.all(
       deps.readiness.map(async ({ name, check }) => {
@@ -92,6 +76,53 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
 
   return app;
 }
+
+/** The gateway's own endpoints: everything under /hoop/ (an unknown one is a 404 Status). */
+function hoopRoutes(deps: HttpServerDeps, own: { readyz: Koa.Middleware }): Koa.Middleware {
+  const exact = new Map<string, Koa.Middleware | undefined>([
+    ['/hoop/healthz', healthz],
+    ['/hoop/readyz', own.readyz],
+    ['/hoop/metrics', deps.metrics === undefined ? undefined : metricsRoute(deps.metrics)],
+    ['/hoop/slack/events', deps.slackRoute],
+    ['/hoop/v1/token', deps.samlRoute],
+  ]);
+  const prefixes: readonly [string, Koa.Middleware | undefined][] = [
+    ['/hoop/v1/approvals', deps.approvalsApi],
+    ['/hoop/v1/grants', deps.approvalsApi],
+    ['/hoop/.well-known/', deps.samlRoute],
+  ];
+  return async function hoopRoutes(ctx, next) {
+    const path = ctx.req.url ?? '/';
+    if (!path.startsWith('/hoop/')) return next();
+    const route = path.split('?')[0] ?? path;
+    const handler = exact.get(route) ?? prefixes.find(([prefix, h]) => h !== undefined && route.startsWith(prefix))?.[1];
+    const notFound = async () => sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${boundPath(route)}`));
+    // A /hoop/ path never reaches the Kubernetes API route, even when its handler passes it on.
+    return handler === undefined ? notFound() : handler(ctx, notFound);
+  };
+}
+
+/** While draining, the Kubernetes API route answers 503 so clients retry against another replica. */
+function drainGuard(isDraining: () => boolean): Koa.Middleware {
+  return async function drainGuard(ctx, next) {
+    if (isDraining()) return sendStatus(ctx, new HoopError('ERR_SHUTTING_DOWN', 'gateway restarting, run again'));
+    return next();
+  };
+}
+
+async function healthz(ctx: Koa.Context): Promise<void> {
+  ctx.type = 'text/plain';
+  ctx.body = 'ok';
+}
+
+function metricsRoute(metrics: GatewayMetrics): Koa.Middleware {
+  return async function metricsRoute(ctx) {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  };
+}
+
+const silentLogger = { error() {}, warn() {}, info() {}, debug() {} } as unknown as Logger;
 
 export function createListener(app: Koa, deps: Pick<HttpServerDeps, 'tls' | 'upgrade'>): Server {
   const handler = app.callback();

@@ -17,3 +17,19 @@ export type AuthorizationAttributes =
 
 /** What RBAC (or any authorizer behind SubjectAccessReview) said. */
 export type RbacAnswer = { allowed: boolean; reason?: string };
+
+/** What a SelfSubjectAccessReview asks about (authorization.k8s.io/v1 spec). */
+export interface ResourceAttributesSpec {
+  namespace?: string;
+  verb?: string;
+  group?: string;
+  version?: string;
+  resource?: string;
+  subresource?: string;
+  name?: string;
+}
+
+export interface AccessReviewSpec {
+  resourceAttributes?: ResourceAttributesSpec;
+  nonResourceAttributes?: { path?: string; verb?: string };
+}

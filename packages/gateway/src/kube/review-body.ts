@@ -3,21 +3,7 @@
 // runtime.Unknown{typeMeta=1{apiVersion=1, kind=2}, raw=2}; field numbers are those of
 // k8s.io/api/authorization/v1/generated.proto. Only the fields a review's spec carries are read.
 import { HoopError } from '../lib/errors.js';
-
-export interface ResourceAttributesSpec {
-  namespace?: string;
-  verb?: string;
-  group?: string;
-  version?: string;
-  resource?: string;
-  subresource?: string;
-  name?: string;
-}
-
-export interface AccessReviewSpec {
-  resourceAttributes?: ResourceAttributesSpec;
-  nonResourceAttributes?: { path?: string; verb?: string };
-}
+import type { AccessReviewSpec } from './authorization.js';
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 

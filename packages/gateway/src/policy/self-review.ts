@@ -3,7 +3,7 @@
 // enforces it; a SelfSubjectRulesReview keeps, of the baseline account's RBAC rules, only what would
 // go through without a human. Pure: the caller asks RBAC and applies grants (docs/reference.md §4.7).
 import type { RequestInfo } from '../kube/request-info.js';
-import type { AccessReviewSpec } from '../kube/review-body.js';
+import type { AccessReviewSpec } from '../kube/authorization.js';
 import type { Decision } from './decision.js';
 
 export interface AccessReviewStatus {

@@ -4,20 +4,29 @@
 // The values read never leave this function except inside the body sent to the API server.
 import type { MaskingConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
-import type { Admission } from './admit.js';
-import { forwardToUpstream } from './forward.js';
+import type { RequestInfo } from '../kube/request-info.js';
+import { forwardToUpstream, type Upstream } from './forward.js';
 import { createWriteRestorer, type StoredObject } from './mask/unmask-write.js';
 
 export type PreparedWrite = { kind: 'forward'; body: Buffer; kept: string[] } | { kind: 'refuse'; error: HoopError };
 
+/** What a masked write needs of its admission: where it goes and as whom (pipeline/types.ts Admission has these). */
+export interface WriteTarget {
+  path: string;
+  token: string;
+  serviceAccount: string;
+  info: RequestInfo;
+  cluster: { upstream: Upstream };
+}
+
 export interface MaskedWriteKeeper {
-  prepare(admission: Admission, request: { method: string; contentType: string | undefined; body: Buffer }, signal: AbortSignal): Promise<PreparedWrite>;
+  prepare(admission: WriteTarget, request: { method: string; contentType: string | undefined; body: Buffer }, signal: AbortSignal): Promise<PreparedWrite>;
 }
 
 export function createMaskedWriteKeeper(masking: MaskingConfig): MaskedWriteKeeper {
   const restorer = createWriteRestorer(masking);
 
-  async function readStored(admission: Admission, describe: string, signal: AbortSignal): Promise<StoredObject | HoopError> {
+  async function readStored(admission: WriteTarget, describe: string, signal: AbortSignal): Promise<StoredObject | HoopError> {
     // The object's own URL: the write's path without its query (dryRun, fieldManager …).
     const path = admission.path.split('?')[0] ?? admission.path;
     const response = await forwardToUpstream(admission.cluster.upstream, {

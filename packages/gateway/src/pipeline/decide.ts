@@ -1,0 +1,45 @@
+// Stage 7, decide: the pure policy evaluation (policy/), asked of the baseline's RBAC only when it
+// needs it, with the caller's active grant as an input: an `approve` that a grant covers is `allow`.
+import type { ApprovalGrant } from '../approvals/types.js';
+import type { Config, IdentityConfig } from '../config/types.js';
+import type { RequestInfo } from '../kube/request-info.js';
+import { authorizationAttributes, evaluate, needsRbac, type Decision } from '../policy/index.js';
+import type { ClusterRuntime } from './types.js';
+
+/** Pure: a decision to hold for approval becomes `allow` when an unexpired grant covers it. */
+export function applyGrant(decision: Decision, grant: ApprovalGrant | undefined): Decision {
+  if (decision.effect !== 'approve' || grant === undefined) return decision;
+  return {
+    effect: 'allow',
+    reason: 'grant',
+    serviceAccount: grant.serviceAccount,
+    rule: `grant ${grant.id}`,
+    message: `allowed by a grant from ${grant.grantedBy} until ${new Date(grant.expiresAt).toISOString()}`,
+  };
+}
+
+export interface DecideInput {
+  config: Config;
+  identity: IdentityConfig;
+  identityIndex: number;
+  info: RequestInfo;
+  cluster: ClusterRuntime;
+  /** Looks up the caller's grant for this request; asked only when the policy says `approve`. */
+  findGrant?: () => Promise<ApprovalGrant | undefined>;
+}
+
+export async function decide(input: DecideInput): Promise<Decision> {
+  const { config, identity, identityIndex, info, cluster } = input;
+  const approvers = config.approval.approvers;
+  const base = {
+    identity,
+    identityIndex,
+    info,
+    approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
+    ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
+  };
+  const rbac = needsRbac({ ...base, rbac: 'not-asked' }) ? await cluster.reviewer.review(identity.serviceAccount, authorizationAttributes(info)) : 'not-asked';
+  const decision = evaluate({ ...base, rbac });
+  const grant = decision.effect === 'approve' ? await input.findGrant?.() : undefined;
+  return applyGrant(decision, grant);
+}

@@ -1,0 +1,33 @@
+// Errors at the pipeline's edge: a HoopError is the answer as it is; anything else is an internal
+// fault whose detail goes only to the log, never to the client or the audit record.
+import { createHash } from 'node:crypto';
+import { HoopError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+
+export const INTERNAL_MESSAGE = 'internal error in the gateway; the gateway log has the details';
+
+/** The error to answer with: a HoopError as it is; anything else a generic ERR_INTERNAL, logged in full. */
+export function publicError(error: unknown, logger: Logger, context: Record<string, unknown> = {}): HoopError {
+  if (error instanceof HoopError) return error;
+  logger.error({ ...context, err: detailOf(error) }, 'internal error');
+  return new HoopError('ERR_INTERNAL', INTERNAL_MESSAGE, { cause: error });
+}
+
+export function detailOf(error: unknown): string {
+  return boundText(error instanceof Error ? error.message : String(error), 1024);
+}
+
+/**
+ * At most `limit` characters of text; a longer one keeps its head and names its length and SHA-256,
+ * so a record or log line has a fixed maximum size and still identifies what was sent (#12).
+ */
+export function boundText(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const digest = createHash('sha256').update(text).digest('hex');
+  return `${text.slice(0, limit)}…[${text.length} chars, sha256:${digest}]`;
+}
+
+/** A path as stored or logged before the caller is known: its first 256 characters and its SHA-256. */
+export function boundPath(path: string): string {
+  return boundText(path, 256);
+}

@@ -1,0 +1,199 @@
+// The request pipeline, shared by the Koa route (http/kube-route.ts) and the upgrade handler
+// (http/upgrade.ts). A request's whole life, in order:
+//   1. route            shape.ts    which cluster; the path to forward
+//   2. canonical check  shape.ts    never normalised: refused
+//   3. classify         shape.ts    the API server's RequestInfo
+//   4. authenticate     caller.ts   one bearer token, verified
+//   5. map identity     caller.ts   the first matching identities[] entry; then no Impersonate-*
+//   6. read the body    body.ts     only now (nothing buffered for an unauthenticated caller), masked
+//   7. decide           decide.ts   pure policy evaluation, the caller's grant an input
+//   8. record           record.ts   written before anything is forwarded (refusals recorded too)
+//   9. hold             hold.ts     an `approve` waits for an approver
+//  10. mint             mint.ts     the ServiceAccount's TokenRequest token
+//  then forward and mask: respond.ts for HTTP, http/upgrade.ts for exec/attach/port-forward;
+//  and completion.ts for both: record the outcome, count it in hoopgate_requests_total, log it.
+// Each stage returns `{ ok: true, … } | { ok: false, refusal }`; admit() records every refusal.
+import { randomUUID } from 'node:crypto';
+import type { AuditStart } from '../audit/types.js';
+import type { Principal } from '../authn/principal.js';
+import type { IdentityConfig } from '../config/types.js';
+import type { RequestInfo } from '../kube/request-info.js';
+import { HoopError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
+import { readRequestBody } from './body.js';
+import { decide } from './decide.js';
+import { publicError } from './errors.js';
+import { holdForApproval } from './hold.js';
+import { mintToken } from './mint.js';
+import { createRecordStage, refusalOf, type Known } from './record.js';
+import { checkCanonical, classify, route } from './shape.js';
+import { refused, type Admission, type ClusterRuntime, type IncomingRequest, type PipelineDeps, type Refusal, type Step, type StageRefusal } from './types.js';
+
+export { routeCluster } from './shape.js';
+export type { Admission, ClusterRuntime, IncomingRequest, PipelineDeps, Refusal, RoutedPath } from './types.js';
+
+export type AdmitResult = { ok: true; admission: Admission } | { ok: false; refusal: Refusal };
+
+export function createAdmitter(deps: PipelineDeps) {
+  const { clock } = deps;
+  const records = createRecordStage({ ...deps, audit: deps.config.audit });
+
+  /** Records and returns a refusal decided outside the stages (an unsupported upgrade). */
+  async function reject(request: IncomingRequest, error: HoopError): Promise<Refusal> {
+    const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
+    // An unknown cluster is recorded against the default one; the refusal stands either way.
+    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: routed.ok ? { cluster: routed.cluster, path: routed.path } : { cluster: deps.defaultCluster, path: request.rawUrl } };
+    return records.recordRefusal(request, known, { error });
+  }
+
+  async function admit(request: IncomingRequest): Promise<AdmitResult> {
+    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: { cluster: deps.defaultCluster, path: request.rawUrl } };
+    const identified = await identify(deps, request, known);
+    if (!identified.ok) return { ok: false, refusal: await records.recordRefusal(request, known, identified.refusal) };
+    return authorise(deps, records, request, known, identified);
+  }
+
+  return { admit, reject };
+}
+
+export type Admitter = ReturnType<typeof createAdmitter>;
+
+type Records = ReturnType<typeof createRecordStage>;
+type Identified = { cluster: ClusterRuntime; info: RequestInfo; principal: Principal; identity: IdentityConfig; identityIndex: number; body?: Buffer; maskedBody?: string };
+
+/** Runs a stage; an unexpected throw becomes a generic internal refusal (the detail is logged). */
+async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promise<Step<T>>): Promise<Step<T>> {
+  try {
+    return await stage();
+  } catch (error) {
+    return { ok: false, refusal: { error: publicError(error, logger, { requestId: known.requestId }) } };
+  }
+}
+
+/** Stages 1–6: the request's shape, who is calling as which identity, and the body. Fills `known` as it goes. */
+async function identify(deps: PipelineDeps, request: IncomingRequest, known: Known): Promise<Step<Identified>> {
+  // 1–3. The request's shape, refused before anything else reads it.
+  const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
+  if (!routed.ok) return routed;
+  known.routed = { cluster: routed.cluster, path: routed.path };
+  const canonical = checkCanonical(routed.path);
+  if (!canonical.ok) return canonical;
+  const classified = classify(request.method, routed.path);
+  if (!classified.ok) return classified;
+  const info = (known.info = classified.info);
+  const cluster = deps.clusters.get(routed.cluster);
+  if (cluster === undefined) return refused(new HoopError('ERR_INTERNAL', `cluster ${routed.cluster} has no runtime`));
+
+  // 4–5. Who is calling, as which identity.
+  const authenticated = await run(deps.logger, known, () => authenticate(request, deps.verifier));
+  if (!authenticated.ok) return authenticated;
+  const principal = (known.principal = authenticated.principal);
+  const mapped = mapCaller(deps.config.identities, principal, routed.cluster);
+  if (!mapped.ok) return mapped;
+  const identity = (known.identity = mapped.identity);
+  const impersonation = checkNoImpersonation(request.rawHeaders);
+  if (!impersonation.ok) return impersonation;
+
+  // 6. The body, now that the caller is known.
+  const body = await run(deps.logger, known, () => readRequestBody(request, info, deps.masker));
+  if (!body.ok) return body;
+  if (body.maskedBody !== undefined) known.maskedBody = body.maskedBody;
+  return { ok: true, cluster, info, principal, identity, identityIndex: mapped.identityIndex, ...bodyOf(body) };
+}
+
+/** Stages 7–10 for an identified caller: decide, record, hold, mint. */
+async function authorise(deps: PipelineDeps, records: Records, request: IncomingRequest, known: Known, caller: Identified): Promise<AdmitResult> {
+  const { config, clock, logger, metrics, approvals } = deps;
+  const { cluster, info, principal, identity } = caller;
+  const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({ ok: false, refusal: await records.recordRefusal(request, known, refusal) });
+
+  // 7. The decision, the caller's grant an input.
+  const decided = await run(logger, known, async () => ({
+    ok: true as const,
+    decision: await decide({
+      config,
+      identity,
+      identityIndex: caller.identityIndex,
+      info,
+      cluster,
+      ...(approvals === undefined
+        ? {}
+        : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, known.routed.cluster, info, clock()) }),
+    }),
+  }));
+  if (!decided.ok) return refuse(decided.refusal);
+  const { decision } = decided;
+  metrics?.decisions.inc({ effect: decision.effect, reason: decision.reason });
+  const recordedDecision: AuditStart['decision'] = {
+    effect: decision.effect,
+    reason: decision.reason,
+    message: decision.message,
+    ...(decision.rule === undefined ? {} : { rule: decision.rule }),
+    ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
+  };
+  if (decision.effect !== 'deny') {
+    const refusalAfterPolicy = request.refuseIfAllowed?.();
+    if (refusalAfterPolicy !== undefined) return refuse({ error: refusalAfterPolicy });
+  }
+  if (decision.effect === 'deny') return refuse({ error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }), decision: recordedDecision });
+  if (decision.effect === 'approve' && approvals === undefined) {
+    const error = new HoopError('ERR_APPROVAL_REQUIRED', `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`, { details: kubeDetails(info) });
+    return refuse({ error, decision: recordedDecision });
+  }
+
+  // 8. Recorded before anything is forwarded.
+  const begun = await records.begin(request, known, recordedDecision);
+  if (!begun.ok) return begun;
+  const { audit } = begun;
+  /** A refusal after the record was begun completes that record instead of writing another. */
+  const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+    const { error } = refusal;
+    audit.complete({ status: error.status, bytesOut: 0, durationMs: clock() - known.startedAt, ...(approval === undefined ? {} : { approval }), error: error.message });
+    return { ok: false, refusal: refusalOf(known, refusal, true, error.code) };
+  };
+
+  // 9. Held for approval.
+  let held: { approval: NonNullable<Admission['approval']>; warning: string } | undefined;
+  if (decision.effect === 'approve' && approvals !== undefined) {
+    let hold: Awaited<ReturnType<typeof holdForApproval>>;
+    try {
+      // The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
+      hold = await holdForApproval({ approvals, request, routed: known.routed, info, principal, identity, decision, audit, ...bodyOf(caller) });
+    } catch (error) {
+      return end({ error: publicError(error, logger, { requestId: known.requestId }) });
+    }
+    if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
+    if (!hold.ok) return end(hold.refusal, hold.approval);
+    held = { approval: hold.approval, warning: hold.warning };
+  }
+
+  // 10. The ServiceAccount's short-lived token.
+  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount));
+  if (!minted.ok) return end(minted.refusal, held?.approval);
+  const admission: Admission = {
+    requestId: known.requestId,
+    startedAt: known.startedAt,
+    cluster,
+    path: known.routed.path,
+    info,
+    principal,
+    identity,
+    decision,
+    serviceAccount: decision.serviceAccount,
+    token: minted.token,
+    audit,
+    ...(caller.body === undefined ? {} : { body: caller.body }),
+    ...(held === undefined ? {} : { warning: held.warning, approval: held.approval }),
+  };
+  return { ok: true, admission };
+}
+
+function bodyOf(read: { body?: Buffer; maskedBody?: string }): { body?: Buffer; maskedBody?: string } {
+  return { ...(read.body === undefined ? {} : { body: read.body }), ...(read.maskedBody === undefined ? {} : { maskedBody: read.maskedBody }) };
+}
+
+function kubeDetails(info: Admission['info']): Record<string, unknown> | undefined {
+  if (!info.isResourceRequest) return undefined;
+  return { ...(info.name === '' ? {} : { name: info.name }), group: info.apiGroup, kind: info.resource };
+}
