@@ -13,13 +13,11 @@ import { HoopError, toHoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import type { AuditRecorder } from '../audit/recorder.js';
-import type { ExecFrame } from '../audit/types.js';
 import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { parseRequestInfo } from '../kube/request-info.js';
 import { RecordedRefusal, routeCluster, type Admission, type Admitter } from './admit.js';
-import { channelCodecOf, decodeChannelMessage } from './exec-channel.js';
+import { startExecRecording } from './exec-recording.js';
 import { withoutCredentialQuery } from './mask/credentials.js';
-import { createFrameReader } from './websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
 const upgradeSubresources = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -43,8 +41,6 @@ function websocketKubectl(rawUrl: string): string {
   const path = rawUrl.split('?', 1)[0] ?? '';
   return /\/portforward\/?$/.test(path) ? '1.31' : '1.30';
 }
-
-const channelNames: readonly ExecFrame['stream'][] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 
 export interface UpgradeDeps {
   admitter: Admitter;
@@ -247,31 +243,15 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     if (response.rest.length > 0) client.write(response.rest);
     if (head.length > 0) upstreamSocket.write(head);
 
-    const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
-    const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
-    const frames: ExecFrame[] = [];
-    let recordedBytes = 0;
-    let truncated = false;
-    const observe = (direction: 'in' | 'out') =>
-      createFrameReader((frame) => {
-        if (!record || truncated) return;
-        const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
-        if (message === undefined) return;
-        const stream = channelNames[message.channel];
-        // Channel 255 (v5 close) and unknown channels carry no session content.
-        if (stream === undefined) return;
-        const data = message.data.toString('utf8');
-        if (data === '' && direction === 'in') return;
-        recordedBytes += data.length;
-        if (recordedBytes > deps.exec.maxRecordBytes) {
-          truncated = true;
-          frames.push({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${deps.exec.maxRecordBytes} bytes (exec.maxRecordBytes)]` });
-          return;
-        }
-        frames.push({ at: clock(), stream, data });
-      });
-    const fromClient = observe('in');
-    const fromUpstream = observe('out');
+    const recording = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach')
+      ? startExecRecording({
+          recorder: deps.recorder, eventId: admission.audit.eventId, clock, maxRecordBytes: deps.exec.maxRecordBytes,
+          protocol: /\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '',
+          onFailure: () => { client.destroy(); upstreamSocket.destroy(); },
+        })
+      : undefined;
+    const fromClient = { push: (chunk: Buffer) => recording?.fromClient(chunk) };
+    const fromUpstream = { push: (chunk: Buffer) => recording?.fromUpstream(chunk) };
     if (head.length > 0) fromClient.push(head);
     if (response.rest.length > 0) fromUpstream.push(response.rest);
 
@@ -297,8 +277,8 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       client.once('close', done);
       upstreamSocket.once('close', done);
     });
-    if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
-    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
+    recording?.close();
+    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : recording?.failure);
   }
 
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
