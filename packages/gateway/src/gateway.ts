@@ -16,6 +16,7 @@ import { createOidcVerifier } from './authn/oidc-verifier.js';
 import type { Config } from './config/types.js';
 import { createKubeRoute } from './http/kube-route.js';
 import { createSamlService } from './saml/index.js';
+import { createClientLimits } from './http/client-limits.js';
 import { createHttpApp, createListener, type ReadinessCheck } from './http/server.js';
 import { createAccessReviewer } from './kube/access-review.js';
 import { createClusterClient } from './kube/cluster-client.js';
@@ -83,7 +84,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // SAML agents exchange assertions for tokens the gateway issues and verifies itself (CONTRACT §9).
   let url = '';
   const saml = config.saml === undefined ? undefined : await createSamlService(config.saml, { recorder, consumeOnce: (key, expiresAt) => store.consumeOnce(key, expiresAt), logger, clock, url: () => url });
-  const verifier = createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) });
+  // Per-address limits before authentication, per-identity limits once the token is verified (issue #12).
+  const limits = createClientLimits(config.limits, clock);
+  const verifier = limits.verifier(createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) }));
   void verifier.ready().catch((error: unknown) => logger.warn({ err: String(error) }, 'oidc: issuer discovery failed; tokens are refused until it succeeds'));
 
   const clusters = new Map<string, ClusterRuntime>();
@@ -177,6 +180,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const tls = config.listen.tls === undefined ? undefined : { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) };
   const app = createHttpApp({
+    clientLimits: limits.middleware,
     kubeRoute: createKubeRoute({
       admitter,
       masker,
@@ -201,7 +205,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(tls === undefined ? {} : { tls }),
     isDraining: () => draining,
   });
-  const upgrade = createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock });
+  const upgrade = limits.upgrade(createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock }));
   const server = createListener(app, { ...(tls === undefined ? {} : { tls }), upgrade });
 
   const observe = options.observeClientBytes;

@@ -15,6 +15,8 @@ export interface ReadinessCheck {
 }
 
 export interface HttpServerDeps {
+  /** Per-client limits (http/client-limits.ts), before anything else. */
+  clientLimits?: Koa.Middleware;
   kubeRoute: Koa.Middleware;
   slackRoute?: Koa.Middleware;
   approvalsApi?: Koa.Middleware;
@@ -33,6 +35,7 @@ export interface HttpServerDeps {
 export function createHttpApp(deps: HttpServerDeps): Koa {
   const app = new Koa();
   app.silent = true;
+  if (deps.clientLimits !== undefined) app.use(deps.clientLimits);
   app.use(async (ctx, next) => {
     const path = ctx.req.url ?? '/';
     if (!path.startsWith('/hoop/')) {
