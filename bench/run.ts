@@ -10,6 +10,7 @@ import { Agent, Pool, request } from 'undici';
 import type { MaskingFigures } from './mask.js';
 import type { AuditBenchResult } from './audit.js';
 import { benchAuditScale, type AuditScaleResult } from './audit-scale.js';
+import { benchHostile, hostileTargets, type HostileFigures } from './hostile.js';
 import { benchSaml, type SamlFigures } from './saml.js';
 import { benchStartup, startupTable, type StartupFigures } from './startup.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
@@ -416,6 +417,10 @@ async function main(): Promise<void> {
   log(`(h) start-up\n${startupTable(startup)}`);
   const medianOf = (values: number[]) => median([...values].sort((a, b) => a - b));
 
+  // (i) hostile input (issue #12): unauthenticated requests with 20 KB paths and stalled bodies.
+  const hostile: HostileFigures | undefined = args.has('--no-hostile') ? undefined : await benchHostile();
+  if (hostile !== undefined) log(`(i) hostile ${JSON.stringify(hostile)}`);
+
   const at32 = latency.find((row) => row.concurrency === 32);
   const added = (row: (typeof latency)[number] | undefined, key: 'p50Ms' | 'p99Ms') => (row === undefined ? undefined : round(row.gateway[key] - row.direct[key], 3));
   const ratio = (row: (typeof latency)[number]) => round(row.gateway.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2);
@@ -447,6 +452,7 @@ async function main(): Promise<void> {
     { target: '`hoopgate token` with a cached token ≤ 100 ms (median of 7)', measured: `${round(medianOf(startup.tokenCachedMs), 0)} ms`, verdict: verdict(medianOf(startup.tokenCachedMs), 100, 'atMost') },
     { target: '`hoopgate --help` ≤ 150 ms (median of 7)', measured: `${round(medianOf(startup.helpMs), 0)} ms`, verdict: verdict(medianOf(startup.helpMs), 150, 'atMost') },
     { target: 'gateway RSS at idle after start (SQLite) ≤ 120 MB (median of 7)', measured: `${round(medianOf(startup.idleRssMb), 1)} MB`, verdict: verdict(medianOf(startup.idleRssMb), 120, 'atMost') },
+    ...(hostile === undefined ? [] : hostileTargets(hostile).map(({ value, limit, ...t }) => ({ ...t, verdict: verdict(value, limit, 'atMost') }))),
   ];
 
   const latencyMissed = targets.slice(0, 2 + latency.length).some((t) => t.verdict === 'MISS');
@@ -485,6 +491,7 @@ async function main(): Promise<void> {
     ...(auditScale === undefined ? {} : { auditScale }),
     saml,
     startup,
+    ...(hostile === undefined ? {} : { hostile }),
     targets,
     ...(profile === undefined ? {} : { profile }),
   };

@@ -422,6 +422,7 @@ describe('parseConfig accepts', () => {
         sessionIdleMs: 300_000,
       },
       exec: { spdy: 'deny', maxRecordBytes: 1024 * 1024 },
+      limits: { perAddress: { maxConcurrent: 256, requestsPerSecond: 200, burst: 400 }, perIdentity: { maxConcurrent: 128, requestsPerSecond: 100, burst: 200 }, maxTrackedClients: 10_000 },
       gateway: { maxBodyBytes: 3 * 1024 * 1024, drainTimeoutMs: 30_000 },
     };
     assert.deepEqual(parse(base()), expected);

@@ -45,6 +45,7 @@ const config: Config = {
   masking: { secrets: true, rules: [], maxObjectBytes: 1 << 20 },
   audit: { store: 'sqlite::memory:', bodies: true, maxBodyBytes: 65536, retentionMs: 1, sessionIdleMs: 300_000 },
   exec: { spdy: 'deny', maxRecordBytes: 1 << 20 },
+  limits: { perAddress: { maxConcurrent: 256, requestsPerSecond: 200, burst: 400 }, perIdentity: { maxConcurrent: 128, requestsPerSecond: 100, burst: 200 }, maxTrackedClients: 10_000 },
   gateway: { namespace: 'hoopgate', maxBodyBytes: 1 << 20, drainTimeoutMs: 1000 },
 };
 

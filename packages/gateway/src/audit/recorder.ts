@@ -14,7 +14,12 @@ export interface AuditRecorder {
   begin(start: AuditStart): Promise<AuditHandle>;
   /** A refusal: request and outcome in one durable write. */
   record(start: AuditStart, outcome: AuditOutcome): Promise<AuditHandle>;
-  appendFrames(eventId: string, frames: readonly ExecFrame[]): void;
+  /**
+   * Queues exec frames (any number of calls per event, as the session runs). `settled`, if given, is
+   * called once: with no argument when the batch is written, with the error of its first failed write
+   * (the batch is still retried) so a live session can be ended: fail closed.
+   */
+  appendFrames(eventId: string, frames: readonly ExecFrame[], settled?: (error?: unknown) => void): void;
   /** A decision on a held request (queued like outcomes). */
   recordApproval(record: ApprovalRecord): void;
   stats(): { pendingOutcomes: number; failedOutcomeWrites: number };
@@ -66,6 +71,15 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   const events = new Map<string, { sessionId: string; identity: string }>();
   const maxTrackedEvents = 50_000;
   let queue: AuditRecordDraft[][] = [];
+  /** Callers waiting on a queued batch (appendFrames' `settled`), called once. */
+  const waiting = new WeakMap<AuditRecordDraft[], (error?: unknown) => void>();
+  const settle = (batch: AuditRecordDraft[][], error?: unknown): void => {
+    for (const drafts of batch) {
+      const settled = waiting.get(drafts);
+      waiting.delete(drafts);
+      settled?.(error);
+    }
+  };
   let failedOutcomeWrites = 0;
   let pump: Promise<void> | undefined;
   let closing = false;
@@ -125,7 +139,9 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
       try {
         await audit.append(batch.flat());
         attempt = 0;
+        settle(batch);
       } catch (error) {
+        settle(batch, error);
         queue = [...batch, ...queue];
         failedOutcomeWrites += 1;
         deps.metrics?.auditOutcomeFailures?.inc();
@@ -175,10 +191,10 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
       await write([draft, outcomeDraft(eventId, sessionId, identity, outcome)]);
       return handle(eventId, sessionId, identity, true);
     },
-    appendFrames(eventId, frames) {
-      if (frames.length === 0) return;
+    appendFrames(eventId, frames, settled) {
+      if (frames.length === 0) return settled?.();
       const known = events.get(eventId);
-      enqueue([
+      const drafts: AuditRecordDraft[] = [
         {
           kind: 'frames',
           time: deps.clock(),
@@ -186,7 +202,9 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
           ...(known === undefined ? {} : { sessionId: known.sessionId, identity: known.identity }),
           data: { frames: frames.map((frame) => ({ ...frame })) },
         },
-      ]);
+      ];
+      if (settled !== undefined) waiting.set(drafts, settled);
+      enqueue(drafts);
     },
     recordApproval(record) {
       enqueue([

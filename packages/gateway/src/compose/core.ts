@@ -14,6 +14,7 @@ import { createServiceAccountTokens } from '../kube/service-account-tokens.js';
 import { HoopError } from '../lib/errors.js';
 import type { Component } from '../lib/lifecycle.js';
 import type { ScheduledJob } from '../lib/scheduled-job.js';
+import type { ClientLimits } from '../http/client-limits.js';
 import type { ClusterRuntime } from '../pipeline/index.js';
 import { createUpstream } from '../proxy/forward.js';
 import { createSamlService, type SamlService } from '../saml/index.js';
@@ -129,11 +130,12 @@ export function samlComponent({ config, clock, logger }: GatewayContext, deps: {
 }
 
 /** OIDC (and the gateway's own SAML-exchange issuer); discovery runs in the background, readiness reports it. */
-export function verifierComponent({ config, clock, logger }: GatewayContext, saml: SamlService | undefined): Component<OidcVerifier> {
+/** The OIDC verifier, wrapped by the per-identity limit (http/client-limits.ts) once a token is verified. */
+export function verifierComponent({ config, clock, logger }: GatewayContext, saml: SamlService | undefined, limits: ClientLimits): Component<OidcVerifier> {
   return {
     name: 'oidc verifier',
     start() {
-      const verifier = createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) });
+      const verifier = limits.verifier(createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) }));
       void verifier.ready().catch((error: unknown) => logger.warn({ err: String(error) }, 'oidc: issuer discovery failed; tokens are refused until it succeeds'));
       return verifier;
     },

@@ -9,6 +9,7 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import { extractBearer } from '../authn/bearer.js';
 import type { OidcVerifier } from '../authn/oidc-verifier.js';
 import { createApprovalsRoute } from '../http/approvals-route.js';
+import type { ClientLimits } from '../http/client-limits.js';
 import { createKubeRoute } from '../http/kube-route.js';
 import { clusterReadiness, oidcReadiness, storeReadiness } from '../http/readiness.js';
 import { createHttpApp, createListener } from '../http/server.js';
@@ -32,6 +33,8 @@ export interface HttpParts {
   approvals: ApprovalService;
   saml: SamlService | undefined;
   slack: SlackParts | undefined;
+  /** Per-address limits before authentication (http/client-limits.ts). */
+  limits: ClientLimits;
 }
 
 export interface Listening {
@@ -54,6 +57,7 @@ function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; k
   const masker = createGatewayMasker(config.masking);
   const admitter = createAdmitter({ config, clusters: clusters.byName, defaultCluster: clusters.defaultCluster, verifier, recorder, approvals, masker, logger, metrics, clock });
   const app = createHttpApp({
+    clientLimits: parts.limits.middleware,
     kubeRoute: createKubeRoute({
       admitter,
       masker,
@@ -79,7 +83,7 @@ function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; k
     ...(tls === undefined ? {} : { tls }),
     isDraining,
   });
-  const upgrade = createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock });
+  const upgrade = parts.limits.upgrade(createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock }));
   return { app, upgrade };
 }
 

@@ -247,6 +247,15 @@ const audit = obj({
   })),
 });
 
+/** A `limits` entry (issue #12): safe defaults that a busy kubectl or controller stays well under. */
+function rateLimit(maxConcurrent: number, requestsPerSecond: number, burst: number) {
+  return obj({
+    maxConcurrent: def(int({ min: 1 }), maxConcurrent),
+    requestsPerSecond: def(int({ min: 1 }), requestsPerSecond),
+    burst: def(int({ min: 1 }), burst),
+  });
+}
+
 const root = obj({
   listen: def(obj({
     host: def(listenHost(), '0.0.0.0'),
@@ -270,6 +279,11 @@ const root = obj({
   exec: def(obj({
     spdy: def(oneOf(['deny', 'unrecorded']), 'deny'),
     maxRecordBytes: def(bytes(), MiB),
+  }), {}),
+  limits: def(obj({
+    perAddress: def(rateLimit(256, 200, 400), {}),
+    perIdentity: def(rateLimit(128, 100, 200), {}),
+    maxTrackedClients: def(int({ min: 100, max: 10_000_000 }), 10_000),
   }), {}),
   gateway: def(obj({
     namespace: opt(str({ pattern: dnsLabel, expect: 'must be a namespace name (a DNS-1123 label)' })),

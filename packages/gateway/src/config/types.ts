@@ -158,6 +158,22 @@ export interface ExecConfig {
   maxRecordBytes: number;
 }
 
+/** One limit of `limits` (issue #12): concurrent requests and a token bucket. */
+export interface RateLimitConfig {
+  maxConcurrent: number;
+  requestsPerSecond: number;
+  burst: number;
+}
+
+export interface LimitsConfig {
+  /** Per client address, before authentication. */
+  perAddress: RateLimitConfig;
+  /** Per authenticated subject (issuer + sub), after authentication. */
+  perIdentity: RateLimitConfig;
+  /** Entries kept per table (least recently seen forgotten first). */
+  maxTrackedClients: number;
+}
+
 export interface GatewayConfig {
   /** The namespace the gateway runs in: requests into it are denied by default. */
   namespace?: string;
@@ -201,6 +217,7 @@ export interface Config {
   masking: MaskingConfig;
   audit: AuditConfig;
   exec: ExecConfig;
+  limits: LimitsConfig;
   gateway: GatewayConfig;
   saml?: SamlConfig;
 }

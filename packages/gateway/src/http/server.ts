@@ -16,6 +16,8 @@ export interface ReadinessCheck {
 }
 
 export interface HttpServerDeps {
+  /** Per-client limits (http/client-limits.ts): right after the error middleware, before any route. */
+  clientLimits?: Koa.Middleware;
   kubeRoute: Koa.Middleware;
   slackRoute?: Koa.Middleware;
   approvalsApi?: Koa.Middleware;
@@ -38,6 +40,7 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
   // already cut by then. The detail goes to the log, never to the client.
   app.on('error', (error: unknown) => deps.logger?.debug({ err: error instanceof Error ? error.message : String(error) }, 'http: response stream ended early'));
   app.use(statusOnError(deps.logger ?? silentLogger));
+  if (deps.clientLimits !== undefined) app.use(deps.clientLimits);
   app.use(hoopRoutes(deps, { readyz }));
   app.use(drainGuard(deps.isDraining));
   app.use(deps.kubeRoute);

@@ -12,17 +12,15 @@ import { statusFromError } from '../kube/status.js';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { AuditRecorder } from '../audit/recorder.js';
-import type { ExecFrame } from '../audit/types.js';
 import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { parseRequestInfo } from '../kube/request-info.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { createCompletion, type RequestLine } from '../pipeline/completion.js';
 import { detailOf } from '../pipeline/errors.js';
 import { routeCluster, type Admission, type Admitter, type Refusal } from '../pipeline/index.js';
-import { channelCodecOf, decodeChannelMessage } from '../proxy/exec-channel.js';
+import { startExecRecording } from '../proxy/exec-recording.js';
 import { withoutCredentialQuery } from '../proxy/mask/credentials.js';
 import { boundPath } from '../pipeline/errors.js';
-import { createFrameReader } from '../proxy/websocket-frames.js';
 
 /** Subresources that legitimately upgrade; everything else is refused before admission ends. */
 const upgradeSubresources = new Set(['exec', 'attach', 'portforward', 'proxy']);
@@ -46,8 +44,6 @@ function websocketKubectl(rawUrl: string): string {
   const path = rawUrl.split('?', 1)[0] ?? '';
   return /\/portforward\/?$/.test(path) ? '1.31' : '1.30';
 }
-
-const channelNames: readonly ExecFrame['stream'][] = ['stdin', 'stdout', 'stderr', 'error', 'resize'];
 
 export interface UpgradeDeps {
   admitter: Admitter;
@@ -187,8 +183,8 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       finish(response.status, size, `upstream refused the upgrade with ${response.status}`);
       return;
     }
-    const bytesOut = await pipeSession(deps, { admission, kind, response, head, client, upstreamSocket });
-    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : undefined);
+    const { bytesOut, failure } = await pipeSession(deps, { admission, kind, response, head, client, upstreamSocket });
+    finish(101, bytesOut, kind === 'spdy' ? 'spdy session (unrecorded)' : failure);
   }
 
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -252,7 +248,7 @@ async function relayRefusedUpgrade(response: { head: Buffer; rest: Buffer }, ups
 }
 
 /** 101: from here on both sides are piped, with WebSocket exec/attach frames recorded. Resolves with the bytes sent to the client once both sides closed. */
-async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'>, session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<number> {
+async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'>, session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<{ bytesOut: number; failure: string | undefined }> {
   const { admission, kind, response, head, client, upstreamSocket } = session;
   const { clock } = deps;
   const { info } = admission;
@@ -262,31 +258,16 @@ async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'
   if (response.rest.length > 0) client.write(response.rest);
   if (head.length > 0) upstreamSocket.write(head);
 
-  const record = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach');
-  const codec = channelCodecOf(/\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '');
-  const frames: ExecFrame[] = [];
-  let recordedBytes = 0;
-  let truncated = false;
-  const observe = (direction: 'in' | 'out') =>
-    createFrameReader((frame) => {
-      if (!record || truncated) return;
-      const message = decodeChannelMessage(codec, frame.opcode, frame.payload);
-      if (message === undefined) return;
-      const stream = channelNames[message.channel];
-      // Channel 255 (v5 close) and unknown channels carry no session content.
-      if (stream === undefined) return;
-      const data = message.data.toString('utf8');
-      if (data === '' && direction === 'in') return;
-      recordedBytes += data.length;
-      if (recordedBytes > deps.exec.maxRecordBytes) {
-        truncated = true;
-        frames.push({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${deps.exec.maxRecordBytes} bytes (exec.maxRecordBytes)]` });
-        return;
-      }
-      frames.push({ at: clock(), stream, data });
-    });
-  const fromClient = observe('in');
-  const fromUpstream = observe('out');
+  // WebSocket exec/attach frames are recorded as the session runs (proxy/exec-recording.ts); a failed write ends it.
+  const recording = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach')
+    ? startExecRecording({
+        recorder: deps.recorder, eventId: admission.audit.eventId, clock, maxRecordBytes: deps.exec.maxRecordBytes,
+        protocol: /\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '',
+        onFailure: () => { client.destroy(); upstreamSocket.destroy(); },
+      })
+    : undefined;
+  const fromClient = { push: (chunk: Buffer) => recording?.fromClient(chunk) };
+  const fromUpstream = { push: (chunk: Buffer) => recording?.fromUpstream(chunk) };
   if (head.length > 0) fromClient.push(head);
   if (response.rest.length > 0) fromUpstream.push(response.rest);
 
@@ -312,6 +293,6 @@ async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'
     client.once('close', done);
     upstreamSocket.once('close', done);
   });
-  if (record && frames.length > 0) deps.recorder.appendFrames(admission.audit.eventId, frames);
-  return bytesOut;
+  recording?.close();
+  return { bytesOut, failure: recording?.failure };
 }

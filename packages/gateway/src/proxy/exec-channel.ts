@@ -17,3 +17,20 @@ export function decodeChannelMessage(codec: ChannelCodec, opcode: number, payloa
   if (codec === 'binary') return { channel: payload[0] as number, data: payload.subarray(1) };
   return { channel: ((payload[0] as number) - 0x30) & 0xff, data: Buffer.from(payload.subarray(1).toString('latin1'), 'base64') };
 }
+
+/** The exec/attach subprotocols whose framing is known here (k8s.io/apimachinery wsstream, kubelet). */
+const recordableProtocols = new Set([
+  '',
+  'channel.k8s.io',
+  'v2.channel.k8s.io',
+  'v3.channel.k8s.io',
+  'v4.channel.k8s.io',
+  'v5.channel.k8s.io',
+  'base64.channel.k8s.io',
+  'v4.base64.channel.k8s.io',
+]);
+
+/** Whether a session with this negotiated Sec-WebSocket-Protocol can be recorded. */
+export function isRecordableProtocol(protocol: string): boolean {
+  return recordableProtocols.has(protocol.trim().toLowerCase());
+}

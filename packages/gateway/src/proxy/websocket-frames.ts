@@ -12,7 +12,8 @@ export interface ObservedFrame {
   length: number;
 }
 
-export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPayload = 64 * 1024) {
+/** `onBroken` is called once when the stream stops being readable as frames (the relay is unaffected). */
+export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPayload = 64 * 1024, onBroken?: () => void) {
   let header: Buffer = Buffer.alloc(0);
   // The frame whose payload is being read, if any.
   let frame: { fin: boolean; opcode: number; length: number; remaining: number; maskKey?: Buffer; kept: Buffer[]; keptSize: number; seen: number } | undefined;
@@ -56,14 +57,12 @@ export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPa
         if (frame === undefined) {
           header = header.length === 0 ? data : Buffer.concat([header, data]);
           const consumed = parseHeader();
-          if (consumed < 0) {
+          if (consumed < 0 || (consumed === 0 && header.length > 14)) {
             broken = true; // not a stream we can follow; the relay itself is unaffected
+            onBroken?.();
             return;
           }
-          if (consumed === 0) {
-            if (header.length > 14) broken = true;
-            return;
-          }
+          if (consumed === 0) return;
           data = header.subarray(consumed);
           header = Buffer.alloc(0);
           if (frame !== undefined && (frame as { remaining: number }).remaining === 0) finish();
@@ -87,4 +86,39 @@ export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPa
       }
     },
   };
+}
+
+/** One whole data message: its first frame's opcode, its payload (cut at maxMessage), its full length. */
+export interface ObservedMessage {
+  opcode: number;
+  payload: Buffer;
+  length: number;
+}
+
+/**
+ * Reassembles fragmented data messages (RFC 6455 §5.4: a text/binary frame with FIN=0, then
+ * continuation frames up to FIN=1) so that a message is observed whole however it was split; control
+ * frames (which may sit between fragments) are passed on as one-frame messages. At most `maxMessage`
+ * bytes of a message are kept.
+ */
+export function createMessageReader(onMessage: (message: ObservedMessage) => void, maxMessage = 64 * 1024, onBroken?: () => void) {
+  let current: { opcode: number; parts: Buffer[]; kept: number; length: number } | undefined;
+  return createFrameReader(
+    (frame) => {
+      if (frame.opcode >= 8) return onMessage({ opcode: frame.opcode, payload: frame.payload, length: frame.length });
+      if (frame.opcode !== 0) current = { opcode: frame.opcode, parts: [], kept: 0, length: 0 };
+      // A continuation with no message begun is a protocol error the receiver refuses: nothing to record.
+      if (current === undefined) return;
+      const keep = frame.payload.subarray(0, Math.max(0, maxMessage - current.kept));
+      current.parts.push(keep);
+      current.kept += keep.length;
+      current.length += frame.length;
+      if (!frame.fin) return;
+      const message = current;
+      current = undefined;
+      onMessage({ opcode: message.opcode, payload: Buffer.concat(message.parts), length: message.length });
+    },
+    maxMessage,
+    onBroken,
+  );
 }

@@ -1,0 +1,101 @@
+// Issue #12 item 2, limits: per client address (before authentication) and per identity (after it),
+// concurrent requests and rate. Beyond a limit: 429 with Retry-After, as a Status; an address over its
+// limit costs no token check, no audit record and nothing upstream.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import { Agent } from 'undici';
+import WebSocket from 'ws';
+import { startGateway, type Gateway } from '../../packages/gateway/src/gateway.js';
+import type { LimitsConfig } from '../../packages/gateway/src/config/types.js';
+import { waitFor } from '../helpers/wait.js';
+import { startTestWorld, type TestWorld } from '../helpers/world.js';
+
+const roomy = { maxConcurrent: 1000, requestsPerSecond: 1000, burst: 1000 };
+
+function assertTooMany(response: { status: number; headers: Record<string, unknown>; json: () => any }, message: RegExp): void {
+  assert.equal(response.status, 429);
+  assert.match(String(response.headers['retry-after']), /^[1-9]\d*$/);
+  const status = response.json();
+  assert.equal(status.kind, 'Status');
+  assert.equal(status.code, 429);
+  assert.equal(status.reason, 'TooManyRequests');
+  assert.match(status.message, /^hoopgate: /);
+  assert.match(status.message, message);
+}
+
+describe('per-client limits', () => {
+  let world: TestWorld;
+  const gateways: Gateway[] = [];
+  before(async () => {
+    world = await startTestWorld();
+  });
+  after(async () => {
+    for (const gateway of gateways) await gateway.close().catch(() => undefined);
+    await world?.close();
+  });
+
+  async function gatewayWith(limits: Partial<LimitsConfig>): Promise<Gateway> {
+    const config = { ...world.config, listen: { ...world.config.listen, port: 0 }, limits: { ...world.config.limits, ...limits } };
+    const gateway = await startGateway({ config, logDestination: { write: () => true } as never });
+    gateways.push(gateway);
+    return gateway;
+  }
+
+  test('the defaults are on', () => {
+    assert.deepEqual(world.config.limits, {
+      perAddress: { maxConcurrent: 256, requestsPerSecond: 200, burst: 400 },
+      perIdentity: { maxConcurrent: 128, requestsPerSecond: 100, burst: 200 },
+      maxTrackedClients: 10_000,
+    });
+  });
+
+  test('per address, before authentication: over the rate a caller without a token gets 429, unrecorded, nothing upstream', async () => {
+    const gateway = await gatewayWith({ perAddress: { maxConcurrent: 100, requestsPerSecond: 1, burst: 3 } });
+    const recordsBefore = (await world.gateway.store.audit.listRecords({ kinds: ['request'] })).length;
+    const simBefore = world.sim.requests.length;
+    const path = '/api/v1/namespaces/staging/configmaps/app-config';
+    for (let i = 0; i < 3; i += 1) assert.equal((await world.call(path, { origin: gateway.url })).status, 401);
+    const refused = await world.call(path, { origin: gateway.url, headers: { authorization: 'Bearer not-even-a-jwt' } });
+    assertTooMany(refused, /too many requests from this address \(limits\.perAddress\.requestsPerSecond\); retry in 1s/);
+    const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
+    assert.equal(records.length - recordsBefore, 3, 'the three 401s are recorded, the 429 is not');
+    assert.equal(world.sim.requests.length, simBefore);
+  });
+
+  test('per address: concurrent requests (open watches) beyond maxConcurrent get 429 until one ends', async () => {
+    const gateway = await gatewayWith({ perAddress: { maxConcurrent: 2, requestsPerSecond: 1000, burst: 1000 } });
+    const token = await world.token('ci-deployer');
+    const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
+    const controller = new AbortController();
+    try {
+      const watches = await Promise.all([1, 2].map(() => agent.request({ origin: gateway.url, path: '/api/v1/namespaces/staging/configmaps?watch=true', method: 'GET', headers: { authorization: `Bearer ${token}` }, signal: controller.signal })));
+      assert.deepEqual(watches.map((w) => w.statusCode), [200, 200]);
+      for (const w of watches) w.body.on('error', () => undefined).resume();
+      assertTooMany(await world.call('/api/v1/namespaces/staging/configmaps', { origin: gateway.url, headers: { authorization: `Bearer ${token}` } }), /too many concurrent requests from this address \(limits\.perAddress\.maxConcurrent\)/);
+      // Upgrades count too, and are answered with the same Status.
+      const ws = new WebSocket(`${gateway.url.replace('https', 'wss')}/api/v1/namespaces/staging/pods/web-0/exec?command=sh&stdin=true&stdout=true`, ['v5.channel.k8s.io'], { ca: world.gatewayTls.ca, headers: { authorization: `Bearer ${token}` } });
+      const [, response] = (await once(ws, 'unexpected-response')) as [unknown, import('node:http').IncomingMessage];
+      let body = '';
+      for await (const chunk of response) body += String(chunk);
+      assertTooMany({ status: response.statusCode ?? 0, headers: response.headers, json: () => JSON.parse(body) }, /too many concurrent requests from this address/);
+      controller.abort();
+      await waitFor('the watches to be released', async () => (await world.call('/api/v1/namespaces/staging/configmaps', { origin: gateway.url, headers: { authorization: `Bearer ${token}` } })).status === 200);
+    } finally {
+      controller.abort();
+      await agent.close();
+    }
+  });
+
+  test('per identity, after authentication: one subject over its rate gets 429; another subject from the same address does not', async () => {
+    const gateway = await gatewayWith({ perAddress: roomy, perIdentity: { maxConcurrent: 100, requestsPerSecond: 1, burst: 2 } });
+    const deployer = await world.token('ci-deployer');
+    const reader = await world.token('readonly-bot');
+    const path = '/api/v1/namespaces/staging/configmaps/app-config?limit-test=1';
+    for (let i = 0; i < 2; i += 1) assert.equal((await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } })).status, 200);
+    const simBefore = world.sim.requests.filter((r) => r.rawPath.includes('limit-test')).length;
+    assertTooMany(await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } }), /too many requests from subject "ci-deployer" \(limits\.perIdentity\.requestsPerSecond\)/);
+    assert.equal(world.sim.requests.filter((r) => r.rawPath.includes('limit-test')).length, simBefore, 'nothing upstream');
+    assert.equal((await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${reader}` } })).status, 200);
+  });
+});
