@@ -91,7 +91,9 @@ export function createClientLimits(config: LimitsConfig, clock: () => number = D
     /** Koa middleware: the per-address limit, and the scope in which the identity limit is released. */
     middleware: (async (ctx, next) => {
       try {
-        await guard(ctx.req.socket.remoteAddress, async () => next());
+        // Held until the response ends, not until the middleware returns: Koa streams a watch's body
+        // after the chain has returned.
+        await guard(ctx.req.socket.remoteAddress, async () => next(), (release) => ctx.res.once('close', release));
       } catch (error) {
         if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS' && !ctx.headerSent) return sendStatus(ctx, error);
         throw error;
