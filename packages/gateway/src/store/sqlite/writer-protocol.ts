@@ -14,7 +14,9 @@ export type ToWriter =
   /** `drafts` is JSON of AuditRecordDraft[][] — one list per append(), answered under the same ids. */
   | { type: 'append'; ids: number[]; drafts: string }
   | { type: 'ping'; id: number }
-  | { type: 'close' };
+  | { type: 'close' }
+  /** Exit at once, as a crash would (tests). */
+  | { type: 'exit' };
 
 export type FromWriter =
   | { type: 'ready' }

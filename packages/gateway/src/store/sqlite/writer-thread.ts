@@ -104,6 +104,8 @@ function serve(): void {
       } catch (error) {
         send({ type: 'pong', id: incoming.id, error: message(error) });
       }
+    } else if (incoming.type === 'exit') {
+      process.exit(70);
     } else {
       closing = true;
       schedule();

@@ -3,6 +3,7 @@
 // committed the transaction holding them (durable: WAL, synchronous=FULL). The event loop does one
 // JSON.stringify per turn; SQLite, hashing and fsync happen on the thread. Fails closed: a failed
 // transaction rejects its appends; a thread that dies rejects everything pending and every later call.
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { HoopError } from '../../lib/errors.js';
 import { normaliseData, type ChainWriter } from '../chain.js';
@@ -14,6 +15,11 @@ export interface ThreadedChainWriter extends ChainWriter {
   health(): Promise<void>;
   /** Waits for every queued append, then stops the thread. */
   close(): Promise<void>;
+  /**
+   * Stops the thread as a crash would, before it takes anything more: everything pending is rejected
+   * (tests).
+   */
+  terminate(): Promise<void>;
 }
 
 interface Pending {
@@ -210,6 +216,14 @@ export async function startWriterThread(config: WriterThreadConfig): Promise<Thr
       worker.postMessage({ type: 'close' } satisfies ToWriter);
       await done;
       await worker.terminate();
+    },
+    async terminate() {
+      if (dead !== undefined) return;
+      // Not worker.terminate(): stopping the isolate inside a better-sqlite3 call aborts the process.
+      const exited = once(worker, 'exit');
+      worker.ref();
+      worker.postMessage({ type: 'exit' } satisfies ToWriter);
+      await exited;
     },
   };
 }
