@@ -58,172 +58,189 @@ function toRecord(chain: string, seq: number, draft: AuditRecordDraft, prevHash:
   return record;
 }
 
+/** Resolves each append of a committed transaction with its records, in chain order. */
+function resolveCommitted(chain: string, pending: Map<number, Pending>, message: Extract<FromWriter, { type: 'committed' }>): void {
+  let seq = message.firstSeq;
+  let prevHash = message.prevHash;
+  let offset = 0;
+  message.ids.forEach((id, index) => {
+    const item = pending.get(id);
+    pending.delete(id);
+    const records: AuditRecord[] = [];
+    for (let n = 0; n < (message.counts[index] ?? 0); n++) {
+      const hash = message.hashes.slice(offset, offset + 64);
+      offset += 64;
+      const draft = item?.drafts[n];
+      if (draft !== undefined) records.push(toRecord(chain, seq, draft, prevHash, hash));
+      seq += 1;
+      prevHash = hash;
+    }
+    item?.resolve(records);
+  });
+}
+
+const unavailable = (why: string): HoopError =>
+  new HoopError('ERR_AUDIT_UNAVAILABLE', `the audit writer thread ${why}; the store cannot record requests until the gateway restarts`);
+
+class WriterClient implements ThreadedChainWriter {
+  private readonly pending = new Map<number, Pending>();
+  private readonly pings = new Map<number, (error?: string) => void>();
+  private outgoing: number[] = [];
+  private nextId = 1;
+  private scheduled = false;
+  private dead: string | undefined;
+  private closed: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private readonly counters = { durableWrites: 0, recordsWritten: 0, failedWrites: 0 };
+
+  constructor(
+    private readonly worker: Worker,
+    private readonly chain: string,
+  ) {}
+
+  append(drafts: readonly AuditRecordDraft[]): Promise<AuditRecord[]> {
+    if (this.dead !== undefined) return Promise.reject(unavailable(this.dead));
+    if (drafts.length === 0) return Promise.resolve([]);
+    return new Promise<AuditRecord[]>((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { drafts, resolve, reject });
+      this.outgoing.push(id);
+      this.worker.ref();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.post());
+      }
+    });
+  }
+
+  stats(): { durableWrites: number; recordsWritten: number; failedWrites: number } {
+    return { ...this.counters };
+  }
+
+  idle(): Promise<void> {
+    return this.pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async health(): Promise<void> {
+    if (this.dead !== undefined) throw unavailable(this.dead);
+    const id = this.nextId++;
+    this.worker.ref();
+    const error = await new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(`did not answer within ${HEALTH_TIMEOUT_MS} ms`), HEALTH_TIMEOUT_MS);
+      this.pings.set(id, (why) => {
+        clearTimeout(timer);
+        resolve(why);
+      });
+      this.worker.postMessage({ type: 'ping', id } satisfies ToWriter);
+    });
+    this.pings.delete(id);
+    this.settle();
+    if (error !== undefined) throw unavailable(`cannot write: ${error}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.dead !== undefined) return;
+    if (this.outgoing.length > 0) this.post();
+    await this.idle();
+    if (this.dead !== undefined) return;
+    const done = new Promise<void>((resolve) => (this.closed = resolve));
+    this.worker.ref();
+    this.worker.postMessage({ type: 'close' } satisfies ToWriter);
+    await done;
+    await this.worker.terminate();
+  }
+
+  async terminate(): Promise<void> {
+    if (this.dead !== undefined) return;
+    // Not worker.terminate(): stopping the isolate inside a better-sqlite3 call aborts the process.
+    const exited = once(this.worker, 'exit');
+    this.worker.ref();
+    this.worker.postMessage({ type: 'exit' } satisfies ToWriter);
+    await exited;
+  }
+
+  /** Every message from the thread after 'ready'. */
+  receive(message: FromWriter): void {
+    if (message.type === 'committed') {
+      resolveCommitted(this.chain, this.pending, message);
+      this.counters.durableWrites += 1;
+      this.counters.recordsWritten += message.hashes.length / 64;
+    } else if (message.type === 'failed') {
+      this.counters.failedWrites += 1;
+      for (const id of message.ids) {
+        this.pending.get(id)?.reject(new Error(message.message));
+        this.pending.delete(id);
+      }
+    } else if (message.type === 'pong') {
+      this.pings.get(message.id)?.(message.error);
+      this.pings.delete(message.id);
+    } else if (message.type === 'closed') {
+      this.closed?.();
+    }
+    this.settle();
+  }
+
+  /** Fails closed: everything pending and every later call is refused. */
+  die(why: string): void {
+    if (this.dead !== undefined) return;
+    this.dead = this.closed === undefined ? why : 'is closed';
+    const error = unavailable(this.dead);
+    for (const item of this.pending.values()) item.reject(error);
+    this.pending.clear();
+    this.outgoing = [];
+    for (const answer of this.pings.values()) answer(why);
+    this.pings.clear();
+    this.settle();
+  }
+
+  /** The thread keeps the process alive only while it holds work (a CLI that only reads can exit). */
+  private settle(): void {
+    if (this.pending.size > 0 || this.pings.size > 0) return;
+    this.worker.unref();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** One message (one JSON text) for every append queued during this event-loop turn. */
+  private post(): void {
+    this.scheduled = false;
+    if (this.outgoing.length === 0 || this.dead !== undefined) return;
+    const ids = this.outgoing;
+    this.outgoing = [];
+    const drafts = JSON.stringify(ids.map((id) => this.pending.get(id)?.drafts ?? []));
+    this.worker.postMessage({ type: 'append', ids, drafts } satisfies ToWriter);
+  }
+}
+
+/** Starts the thread; resolves once it has opened the file and read the chain's head. */
 export async function startWriterThread(config: WriterThreadConfig): Promise<ThreadedChainWriter> {
   const worker = spawn(config);
-  const pending = new Map<number, Pending>();
-  const pings = new Map<number, (error?: string) => void>();
-  let outgoing: number[] = [];
-  let nextId = 1;
-  let scheduled = false;
-  let dead: string | undefined;
-  let closed: (() => void) | undefined;
-  let idleWaiters: Array<() => void> = [];
-  const counters = { durableWrites: 0, recordsWritten: 0, failedWrites: 0 };
-  const unavailable = (why: string): HoopError =>
-    new HoopError('ERR_AUDIT_UNAVAILABLE', `the audit writer thread ${why}; the store cannot record requests until the gateway restarts`);
-
-  // The thread keeps the process alive only while it holds work (a CLI that only reads can exit).
-  const settle = (): void => {
-    if (pending.size > 0 || pings.size > 0) return;
-    worker.unref();
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const wake of waiters) wake();
-  };
-
-  function die(why: string): void {
-    if (dead !== undefined) return;
-    dead = why;
-    const error = unavailable(why);
-    for (const item of pending.values()) item.reject(error);
-    pending.clear();
-    outgoing = [];
-    for (const answer of pings.values()) answer(why);
-    pings.clear();
-    settle();
-  }
-
-  function post(): void {
-    scheduled = false;
-    if (outgoing.length === 0 || dead !== undefined) return;
-    const ids = outgoing;
-    outgoing = [];
-    const drafts = JSON.stringify(ids.map((id) => pending.get(id)?.drafts ?? []));
-    worker.postMessage({ type: 'append', ids, drafts } satisfies ToWriter);
-  }
-
-  function committed(message: Extract<FromWriter, { type: 'committed' }>): void {
-    let seq = message.firstSeq;
-    let prevHash = message.prevHash;
-    let offset = 0;
-    message.ids.forEach((id, index) => {
-      const item = pending.get(id);
-      pending.delete(id);
-      const records: AuditRecord[] = [];
-      for (let n = 0; n < (message.counts[index] ?? 0); n++) {
-        const hash = message.hashes.slice(offset, offset + 64);
-        offset += 64;
-        const draft = item?.drafts[n];
-        if (draft !== undefined) records.push(toRecord(config.chain, seq, draft, prevHash, hash));
-        seq += 1;
-        prevHash = hash;
-      }
-      item?.resolve(records);
-    });
-    counters.durableWrites += 1;
-    counters.recordsWritten += message.hashes.length / 64;
-  }
-
+  const client = new WriterClient(worker, config.chain);
+  let started = false;
   const ready = new Promise<void>((resolve, reject) => {
     worker.on('message', (message: FromWriter) => {
-      switch (message.type) {
-        case 'ready':
-          resolve();
-          break;
-        case 'fatal':
-          reject(new Error(message.message));
-          die(`could not open the store: ${message.message}`);
-          break;
-        case 'committed':
-          committed(message);
-          break;
-        case 'failed':
-          counters.failedWrites += 1;
-          for (const id of message.ids) {
-            pending.get(id)?.reject(new Error(message.message));
-            pending.delete(id);
-          }
-          break;
-        case 'pong':
-          pings.get(message.id)?.(message.error);
-          pings.delete(message.id);
-          break;
-        case 'closed':
-          closed?.();
-          break;
-      }
-      settle();
+      if (message.type === 'ready') {
+        started = true;
+        resolve();
+      } else if (message.type === 'fatal') reject(new Error(message.message));
+      else client.receive(message);
     });
     worker.on('error', (error) => {
       reject(error);
-      die(`failed: ${error.message}`);
+      client.die(`failed: ${error.message}`);
     });
     worker.on('exit', (code) => {
       reject(new Error(`the writer thread exited with code ${code}`));
-      die(closed === undefined ? `exited with code ${code}` : 'is closed');
+      client.die(`exited with code ${code}`);
     });
   });
   try {
     await ready;
   } catch (error) {
-    await worker.terminate();
+    if (!started) await worker.terminate();
     throw error;
   }
   worker.unref();
-
-  const idle = (): Promise<void> => (pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve)));
-
-  return {
-    append(drafts) {
-      if (dead !== undefined) return Promise.reject(unavailable(dead));
-      if (drafts.length === 0) return Promise.resolve([]);
-      return new Promise<AuditRecord[]>((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { drafts, resolve, reject });
-        outgoing.push(id);
-        worker.ref();
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(post);
-        }
-      });
-    },
-    stats: () => ({ ...counters }),
-    idle,
-    async health() {
-      if (dead !== undefined) throw unavailable(dead);
-      const id = nextId++;
-      worker.ref();
-      const error = await new Promise<string | undefined>((resolve) => {
-        const timer = setTimeout(() => resolve(`did not answer within ${HEALTH_TIMEOUT_MS} ms`), HEALTH_TIMEOUT_MS);
-        pings.set(id, (why) => {
-          clearTimeout(timer);
-          resolve(why);
-        });
-        worker.postMessage({ type: 'ping', id } satisfies ToWriter);
-      });
-      pings.delete(id);
-      settle();
-      if (error !== undefined) throw unavailable(`cannot write: ${error}`);
-    },
-    async close() {
-      if (dead !== undefined) return;
-      if (outgoing.length > 0) post();
-      await idle();
-      if (dead !== undefined) return;
-      const done = new Promise<void>((resolve) => (closed = resolve));
-      worker.ref();
-      worker.postMessage({ type: 'close' } satisfies ToWriter);
-      await done;
-      await worker.terminate();
-    },
-    async terminate() {
-      if (dead !== undefined) return;
-      // Not worker.terminate(): stopping the isolate inside a better-sqlite3 call aborts the process.
-      const exited = once(worker, 'exit');
-      worker.ref();
-      worker.postMessage({ type: 'exit' } satisfies ToWriter);
-      await exited;
-    },
-  };
+  return client;
 }
