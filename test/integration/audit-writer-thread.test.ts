@@ -113,7 +113,7 @@ describe('the SQLite audit writer thread', () => {
 
   test('a thread that dies rejects every pending append and every later one, and fails the health check', async () => {
     const file = await schemaFile();
-    const writer = await startWriterThread({ path: file, chain: 'r1', busyTimeoutMs: 1000, groupCommit: true });
+    const writer = startWriterThread({ path: file, chain: 'r1', busyTimeoutMs: 1000, groupCommit: true });
     await writer.append([draft(0)]);
     // Queued for the next turn; the thread is gone before they reach it.
     const pending = Array.from({ length: 8 }, (_, i) => writer.append([draft(1 + i)]));
@@ -124,6 +124,13 @@ describe('the SQLite audit writer thread', () => {
     const db = new Sqlite(file, { readonly: true });
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_records').get() as { n: number }).n, 1);
     db.close();
+  });
+
+  test('a thread that cannot open the file refuses every append, naming why', async () => {
+    const writer = startWriterThread({ path: join(dir, 'missing', 'audit.db'), chain: 'r1', busyTimeoutMs: 100, groupCommit: true });
+    await assert.rejects(writer.append([draft(0)]), (error: unknown) => isUnavailable(error) && /^the audit writer thread could not open the store: /.test((error as Error).message));
+    await assert.rejects(writer.health(), isUnavailable);
+    await writer.close();
   });
 
   test('a clean stop drains the outcomes nobody awaited', async () => {

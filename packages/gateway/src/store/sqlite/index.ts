@@ -9,7 +9,7 @@ import { createSqliteApprovalRepository } from './approvals.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
 import { applyAuditSchema, schema } from './schema.js';
-import { startWriterThread, type ThreadedChainWriter } from './writer.js';
+import { startWriterThread } from './writer.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
   let db: Sqlite.Database;
@@ -30,7 +30,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     );
   }
   const groupCommit = options.groupCommit ?? true;
-  const writer = path === ':memory:' || options.writerThread === false ? undefined : await startWriter(db, path, options, groupCommit);
+  const writer = path === ':memory:' || options.writerThread === false ? undefined : startWriterThread({ path, chain: options.replicaId, busyTimeoutMs: options.busyTimeoutMs ?? 5000, groupCommit });
   const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit, ...(writer === undefined ? {} : { writer }) });
   const approvals = createSqliteApprovalRepository(db);
   const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
@@ -55,18 +55,6 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
       db.close();
     },
   };
-}
-
-/** The audit writer thread on its own connection to the same file (the schema exists by now). */
-async function startWriter(db: Sqlite.Database, path: string, options: StoreOptions, groupCommit: boolean): Promise<ThreadedChainWriter> {
-  try {
-    return await startWriterThread({ path, chain: options.replicaId, busyTimeoutMs: options.busyTimeoutMs ?? 5000, groupCommit });
-  } catch (error) {
-    db.close();
-    throw new HoopError('ERR_AUDIT_UNAVAILABLE', `cannot start the audit writer for sqlite:${path}: ${(error as Error).message}; check that the file is readable and writable`, {
-      cause: error,
-    });
-  }
 }
 
 /**

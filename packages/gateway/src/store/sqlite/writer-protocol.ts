@@ -19,7 +19,6 @@ export type ToWriter =
   | { type: 'exit' };
 
 export type FromWriter =
-  | { type: 'ready' }
   /**
    * Committed: append `ids[i]` got `counts[i]` records; together they are seq firstSeq, firstSeq + 1 …
    * after `prevHash`, with `hashes` (64 hex characters each) concatenated in order.

@@ -111,7 +111,6 @@ function serve(): void {
       schedule();
     }
   });
-  send({ type: 'ready' });
 }
 
 serve();

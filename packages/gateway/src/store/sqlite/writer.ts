@@ -159,7 +159,7 @@ class WriterClient implements ThreadedChainWriter {
     await exited;
   }
 
-  /** Every message from the thread after 'ready'. */
+  /** Every message from the thread but 'fatal'. */
   receive(message: FromWriter): void {
     if (message.type === 'committed') {
       resolveCommitted(this.chain, this.pending, message);
@@ -213,34 +213,20 @@ class WriterClient implements ThreadedChainWriter {
   }
 }
 
-/** Starts the thread; resolves once it has opened the file and read the chain's head. */
-export async function startWriterThread(config: WriterThreadConfig): Promise<ThreadedChainWriter> {
+/**
+ * Starts the thread without waiting for it: appends and health checks posted meanwhile wait in its
+ * port until it has opened the file (gateway start-up and read-only CLI commands do not pay for its
+ * start). A thread that cannot open the file refuses every append.
+ */
+export function startWriterThread(config: WriterThreadConfig): ThreadedChainWriter {
   const worker = spawn(config);
   const client = new WriterClient(worker, config.chain);
-  let started = false;
-  const ready = new Promise<void>((resolve, reject) => {
-    worker.on('message', (message: FromWriter) => {
-      if (message.type === 'ready') {
-        started = true;
-        resolve();
-      } else if (message.type === 'fatal') reject(new Error(message.message));
-      else client.receive(message);
-    });
-    worker.on('error', (error) => {
-      reject(error);
-      client.die(`failed: ${error.message}`);
-    });
-    worker.on('exit', (code) => {
-      reject(new Error(`the writer thread exited with code ${code}`));
-      client.die(`exited with code ${code}`);
-    });
+  worker.on('message', (message: FromWriter) => {
+    if (message.type === 'fatal') client.die(`could not open the store: ${message.message}`);
+    else client.receive(message);
   });
-  try {
-    await ready;
-  } catch (error) {
-    if (!started) await worker.terminate();
-    throw error;
-  }
+  worker.on('error', (error) => client.die(`failed: ${error.message}`));
+  worker.on('exit', (code) => client.die(`exited with code ${code}`));
   worker.unref();
   return client;
 }
