@@ -1,13 +1,15 @@
 // The audit recorder: writes each request durably before it is forwarded (fail closed: no record, no
 // request), then appends its outcome, exec frames and approval decisions as later chain records,
 // retried until written.
-import { randomUUID } from 'node:crypto';
 import type { ApprovalRecord } from '../approvals/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import type { AuditRecordDraft, AuditStore } from '../store/types.js';
+import { createDraftBuilder } from './drafts.js';
 import { createSessionTracker } from './sessions.js';
 import type { AuditHandle, AuditOutcome, AuditStart, ExecFrame } from './types.js';
+
+export { truncateBody } from './drafts.js';
 
 export interface AuditRecorder {
   /** Throws HoopError('ERR_AUDIT_UNAVAILABLE') if the durable write fails: answer 503, forward nothing. */
@@ -46,25 +48,10 @@ export interface AuditRecorderDeps {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Cuts a body to `max` UTF-8 bytes without splitting a character. */
-export function truncateBody(body: string, max: number): { text: string; bytes: number; truncated: boolean } {
-  const bytes = Buffer.byteLength(body);
-  if (bytes <= max) return { text: body, bytes, truncated: false };
-  let text = Buffer.from(body).subarray(0, Math.max(0, max)).toString('utf8');
-  if (text.endsWith('\ufffd')) text = text.slice(0, -1);
-  return { text, bytes, truncated: true };
-}
-
-function identityOf(start: AuditStart): string {
-  if (start.identity !== undefined) return start.identity;
-  if (start.principal !== undefined) return `${start.principal.issuer}#${start.principal.subject}`;
-  return 'anonymous';
-}
-
 export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   const audit: AuditStore = 'audit' in deps.store ? deps.store.audit : deps.store;
   const logger = deps.logger ?? silentLogger;
-  const sessions = createSessionTracker({ idleMs: deps.sessionIdleMs });
+  const drafts = createDraftBuilder({ ...deps, sessions: createSessionTracker({ idleMs: deps.sessionIdleMs }) });
   const retryBaseMs = deps.retryBaseMs ?? 100;
   const retryMaxMs = deps.retryMaxMs ?? 5000;
   /** eventId → sessionId/identity, so frames and outcomes land in the session of their request. */
@@ -84,37 +71,6 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   let pump: Promise<void> | undefined;
   let closing = false;
   let deadline = Number.POSITIVE_INFINITY;
-
-  function body(prefix: 'request' | 'response', text: string | undefined): Record<string, unknown> {
-    if (!deps.bodies || text === undefined) return {};
-    const cut = truncateBody(text, deps.maxBodyBytes);
-    return {
-      [`${prefix}Body`]: cut.text,
-      [`${prefix}BodyBytes`]: cut.bytes,
-      ...(cut.truncated ? { [`${prefix}BodyTruncated`]: true } : {}),
-    };
-  }
-
-  function requestDraft(start: AuditStart): { draft: AuditRecordDraft; eventId: string; sessionId: string; identity: string } {
-    const identity = identityOf(start);
-    const sessionId = sessions.sessionFor(identity, start.kubectlSession, start.time);
-    const eventId = randomUUID();
-    const { requestBody, time, identity: _identity, ...rest } = start;
-    const draft: AuditRecordDraft = {
-      kind: 'request',
-      time,
-      eventId,
-      sessionId,
-      identity,
-      data: { ...rest, ...body('request', requestBody) },
-    };
-    return { draft, eventId, sessionId, identity };
-  }
-
-  function outcomeDraft(eventId: string, sessionId: string, identity: string, outcome: AuditOutcome): AuditRecordDraft {
-    const { responseBody, ...rest } = outcome;
-    return { kind: 'outcome', time: deps.clock(), eventId, sessionId, identity, data: { ...rest, ...body('response', responseBody) } };
-  }
 
   function remember(eventId: string, sessionId: string, identity: string): void {
     if (events.size >= maxTrackedEvents) {
@@ -161,7 +117,7 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
       complete(outcome) {
         if (done) return;
         done = true;
-        enqueue([outcomeDraft(eventId, sessionId, identity, outcome)]);
+        enqueue([drafts.outcome(eventId, sessionId, identity, outcome)]);
       },
     };
   }
@@ -181,54 +137,26 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
 
   return {
     async begin(start) {
-      const { draft, eventId, sessionId, identity } = requestDraft(start);
+      const { draft, eventId, sessionId, identity } = drafts.request(start);
       await write([draft]);
       remember(eventId, sessionId, identity);
       return handle(eventId, sessionId, identity, false);
     },
     async record(start, outcome) {
-      const { draft, eventId, sessionId, identity } = requestDraft(start);
-      await write([draft, outcomeDraft(eventId, sessionId, identity, outcome)]);
+      const { draft, eventId, sessionId, identity } = drafts.request(start);
+      await write([draft, drafts.outcome(eventId, sessionId, identity, outcome)]);
       return handle(eventId, sessionId, identity, true);
     },
     appendFrames(eventId, frames, settled) {
       if (frames.length === 0) return settled?.();
-      const known = events.get(eventId);
-      const drafts: AuditRecordDraft[] = [
-        {
-          kind: 'frames',
-          time: deps.clock(),
-          eventId,
-          ...(known === undefined ? {} : { sessionId: known.sessionId, identity: known.identity }),
-          data: { frames: frames.map((frame) => ({ ...frame })) },
-        },
-      ];
-      if (settled !== undefined) waiting.set(drafts, settled);
-      enqueue(drafts);
+      const list = [drafts.frames(eventId, frames, events.get(eventId))];
+      if (settled !== undefined) waiting.set(list, settled);
+      enqueue(list);
     },
     recordApproval(record) {
-      enqueue([
-        {
-          kind: 'approval',
-          time: deps.clock(),
-          sessionId: record.sessionId,
-          identity: record.identity,
-          data: {
-            approvalId: record.id,
-            state: record.state,
-            cluster: record.request.cluster,
-            verb: record.request.verb,
-            path: record.request.path,
-            votes: record.votes.map((vote) => ({ user: vote.user, label: vote.label, at: vote.at, via: vote.via })),
-            decidedBy: record.decidedBy,
-            decidedAt: record.decidedAt,
-            decisionReason: record.decisionReason,
-            grantMs: record.grantMs,
-          },
-        },
-      ]);
+      enqueue([drafts.approval(record)]);
     },
-    stats: () => ({ pendingOutcomes: queue.reduce((n, drafts) => n + drafts.length, 0), failedOutcomeWrites }),
+    stats: () => ({ pendingOutcomes: queue.reduce((n, list) => n + list.length, 0), failedOutcomeWrites }),
     async close() {
       closing = true;
       deadline = Date.now() + (deps.closeTimeoutMs ?? 10_000);
@@ -239,7 +167,7 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
         }
         await pump;
       }
-      const lost = queue.reduce((n, drafts) => n + drafts.length, 0);
+      const lost = queue.reduce((n, list) => n + list.length, 0);
       if (lost > 0) {
         throw new HoopError('ERR_AUDIT_UNAVAILABLE', `${lost} audit record(s) could not be written before shutdown; the store is unavailable`);
       }

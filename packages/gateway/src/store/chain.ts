@@ -70,6 +70,55 @@ export function hashRecordReference(record: Omit<AuditRecord, 'hash'>): string {
   return sha256Hex(canonicalJson(hashed));
 }
 
+export interface ChainedBatch {
+  /** The records of each draft list, in order. */
+  slices: AuditRecord[][];
+  /** canonicalJson(data) of every record of the batch, in order (the text that was hashed). */
+  texts: string[];
+  /** The chain's head after the batch. */
+  head: { seq: number; hash: string };
+}
+
+/**
+ * Assigns seq / prevHash / hash to every draft of a batch after `head`: the chain's CPU work
+ * (normalising, canonical JSON, SHA-256). The in-process writer and the SQLite writer thread share it.
+ * `normalised`: the drafts' data already went through normaliseData's round trip (parsed JSON text
+ * holding no lone surrogate), so it is not repeated.
+ */
+export function chainDrafts(
+  chain: string,
+  head: { seq: number; hash: string },
+  batch: readonly (readonly AuditRecordDraft[])[],
+  options: { normalised?: boolean } = {},
+): ChainedBatch {
+  let { seq, hash } = head;
+  const slices: AuditRecord[][] = [];
+  const texts: string[] = [];
+  for (const drafts of batch) {
+    const slice: AuditRecord[] = [];
+    for (const draft of drafts) {
+      seq += 1;
+      const unhashed: Omit<AuditRecord, 'hash'> = {
+        chain,
+        seq,
+        kind: draft.kind,
+        time: draft.time,
+        ...(draft.eventId === undefined ? {} : { eventId: draft.eventId }),
+        ...(draft.sessionId === undefined ? {} : { sessionId: draft.sessionId }),
+        ...(draft.identity === undefined ? {} : { identity: draft.identity }),
+        data: options.normalised === true ? draft.data : normaliseData(draft.data),
+        prevHash: hash,
+      };
+      const text = canonicalJson(unhashed.data);
+      hash = sha256Hex(canonicalRecordText(unhashed, text));
+      texts.push(text);
+      slice.push({ ...unhashed, hash });
+    }
+    slices.push(slice);
+  }
+  return { slices, texts, head: { seq, hash } };
+}
+
 export interface ChainWriterDeps {
   chain: string;
   /** The stored head of the chain (seq 0 / GENESIS_HASH when empty). */
@@ -129,34 +178,10 @@ export function createChainWriter(deps: ChainWriterDeps): ChainWriter {
     flushing = true;
     try {
       head ??= await deps.loadHead();
-      let { seq, hash } = head;
-      const slices: AuditRecord[][] = [];
-      const texts: string[] = [];
-      for (const item of batch) {
-        const slice: AuditRecord[] = [];
-        for (const draft of item.drafts) {
-          seq += 1;
-          const unhashed: Omit<AuditRecord, 'hash'> = {
-            chain: deps.chain,
-            seq,
-            kind: draft.kind,
-            time: draft.time,
-            ...(draft.eventId === undefined ? {} : { eventId: draft.eventId }),
-            ...(draft.sessionId === undefined ? {} : { sessionId: draft.sessionId }),
-            ...(draft.identity === undefined ? {} : { identity: draft.identity }),
-            data: normaliseData(draft.data),
-            prevHash: hash,
-          };
-          const text = canonicalJson(unhashed.data);
-          hash = sha256Hex(canonicalRecordText(unhashed, text));
-          texts.push(text);
-          slice.push({ ...unhashed, hash });
-        }
-        slices.push(slice);
-      }
+      const { slices, texts, head: next } = chainDrafts(deps.chain, head, batch.map((item) => item.drafts));
       const records = slices.flat();
       await deps.writeBatch(records, texts);
-      head = { seq, hash };
+      head = next;
       counters.durableWrites += 1;
       counters.recordsWritten += records.length;
       batch.forEach((item, index) => item.resolve(slices[index] ?? []));

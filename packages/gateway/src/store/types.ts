@@ -180,6 +180,11 @@ export interface StoreOptions {
   clock?: () => number;
   /** Default true; false writes each append() alone (the benchmark's baseline). */
   groupCommit?: boolean;
+  /**
+   * SQLite file stores: write the audit chain on a worker thread with its own connection (default
+   * true); false writes on the event loop (the benchmark's baseline). `:memory:` always writes in-process.
+   */
+  writerThread?: boolean;
   /** SQLite: how long a write waits for a lock held by another connection. Default 5000. */
   busyTimeoutMs?: number;
   /** MongoDB: server selection timeout. Default 10000. */

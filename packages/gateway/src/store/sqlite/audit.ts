@@ -1,7 +1,7 @@
 // The audit chain on SQLite: each group-commit batch is one transaction (WAL, synchronous=FULL), so a
 // resolved append() survives a crash or power loss.
 import type { Database, Statement } from 'better-sqlite3';
-import { canonicalJson, createChainWriter, GENESIS_HASH } from '../chain.js';
+import { canonicalJson, createChainWriter, GENESIS_HASH, type ChainWriter } from '../chain.js';
 import type {
   AuditRecord,
   AuditRecordKind,
@@ -88,23 +88,17 @@ function recordFilter(query: RecordQuery): { where: string[]; params: Record<str
 
 const DEFAULT_BATCH = 1000;
 
-export function createSqliteAuditStore(
-  db: Database,
-  options: { chain: string; groupCommit: boolean },
-): AuditStore & { idle(): Promise<void> } {
-  const { chain } = options;
-  // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
-  // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
-  const prepared = new Map<string, Statement>();
-  const prepare = (sql: string): Statement => {
-    let stmt = prepared.get(sql);
-    if (stmt === undefined) {
-      if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
-      stmt = db.prepare(sql);
-      prepared.set(sql, stmt);
-    }
-    return stmt;
-  };
+/** The write side of the record encoding: one transaction per batch (BEGIN IMMEDIATE), on `db`. */
+export interface RecordWrites {
+  loadHead(chain: string): { seq: number; hash: string };
+  writeBatch(records: readonly AuditRecord[], texts: readonly string[]): void;
+}
+
+/**
+ * Prepares the inserts of records (and of checkpoints in their side table) on a connection: the
+ * gateway's own in-process writer and the writer thread (store/sqlite/writer-thread.ts) both use it.
+ */
+export function prepareRecordWrites(db: Database): RecordWrites {
   const insertRecord = db.prepare(
     `INSERT INTO audit_records (chain, seq, kind, time, event_id, session_id, identity, data, prev_hash, hash)
      VALUES (@chain, @seq, @kind, @time, @eventId, @sessionId, @identity, @data, @prevHash, @hash)`,
@@ -143,17 +137,47 @@ export function createSqliteAuditStore(
     { seq: number; hash: Buffer | string }
   >;
 
-  const writer = createChainWriter({
-    chain,
-    groupCommit: options.groupCommit,
-    loadHead: async () => {
+  return {
+    loadHead(chain) {
       const head = headOf.get(chain);
       return head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: head.seq, hash: hex(head.hash) };
     },
-    writeBatch: async (records, texts) => {
+    writeBatch(records, texts) {
       writeAll.immediate(records, texts);
     },
-  });
+  };
+
+}
+
+
+export function createSqliteAuditStore(
+  db: Database,
+  options: { chain: string; groupCommit: boolean; writer?: ChainWriter },
+): AuditStore & { idle(): Promise<void> } {
+  const { chain } = options;
+  // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
+  // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
+  const prepared = new Map<string, Statement>();
+  const prepare = (sql: string): Statement => {
+    let stmt = prepared.get(sql);
+    if (stmt === undefined) {
+      if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
+      stmt = db.prepare(sql);
+      prepared.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const writer =
+    options.writer ??
+    (() => {
+      const writes = prepareRecordWrites(db);
+      return createChainWriter({
+        chain,
+        groupCommit: options.groupCommit,
+        loadHead: async () => writes.loadHead(chain),
+        writeBatch: async (records, texts) => writes.writeBatch(records, texts),
+      });
+    })();
 
   const readChainStmt = db.prepare(`SELECT ${columns} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`) as Statement<
     [string, number, number],

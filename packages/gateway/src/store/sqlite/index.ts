@@ -9,6 +9,7 @@ import { createSqliteApprovalRepository } from './approvals.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
 import { applyAuditSchema, schema } from './schema.js';
+import { startWriterThread } from './writer.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
   let db: Sqlite.Database;
@@ -28,7 +29,9 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
       { cause: error },
     );
   }
-  const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit: options.groupCommit ?? true });
+  const groupCommit = options.groupCommit ?? true;
+  const writer = path === ':memory:' || options.writerThread === false ? undefined : startWriterThread({ path, chain: options.replicaId, busyTimeoutMs: options.busyTimeoutMs ?? 5000, groupCommit });
+  const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit, ...(writer === undefined ? {} : { writer }) });
   const approvals = createSqliteApprovalRepository(db);
   const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
   const ping = db.prepare('SELECT 1');
@@ -42,11 +45,13 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     async ping() {
       if (closed) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store is closed');
       ping.get();
+      await writer?.health();
     },
     async close() {
       if (closed) return;
       closed = true;
       await audit.idle();
+      await writer?.close();
       db.close();
     },
   };
