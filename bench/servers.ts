@@ -190,12 +190,17 @@ async function main(role: string | undefined, input: Record<string, unknown>): P
       const { benchMasking } = await import('./mask.js');
       return serve(await benchMasking(runs, options), {});
     }
+    case 'fast-upstream': {
+      const { startFastUpstream } = await import('./fast-upstream.js');
+      const fast = await startFastUpstream(input as Parameters<typeof startFastUpstream>[0]);
+      return serve({ url: fast.url }, {});
+    }
     case 'audit': {
       const { benchAudit } = await import('./audit.js');
       return serve(await benchAudit(input as { concurrency: number; durationMs: number }), {});
     }
     default:
-      console.error('usage: node --import tsx bench/servers.ts upstream|gateway|mask|audit JSON');
+      console.error('usage: node --import tsx bench/servers.ts upstream|fast-upstream|gateway|mask|audit JSON');
       process.exit(2);
   }
 }
