@@ -16,6 +16,8 @@ export interface JwksCache {
   /** Makes sure keys are loaded, fetching only if none are or they are stale, within the cooldown. */
   ensure(): Promise<void>;
   status(): { ok: boolean; error?: string; fetches: number };
+  /** Goes up each time a fetch brings a key set different from the last one (rotation, revocation). */
+  generation(): number;
 }
 
 export interface JwksCacheOptions {
@@ -46,6 +48,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
   let lastError: string | undefined;
   let inflight: Promise<void> | undefined;
   let fetches = 0;
+  let generation = 0;
+  let lastText: string | undefined;
 
   async function fetchJwks(): Promise<void> {
     attemptedAt = clock();
@@ -61,6 +65,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       if (text.length > maxJwksBytes) throw new Error(`larger than ${maxJwksBytes} bytes`);
       const jwks = JSON.parse(text) as JSONWebKeySet;
       keys = createLocalJWKSet(jwks);
+      if (text !== lastText) generation += 1;
+      lastText = text;
       fetchedAt = clock();
       lastError = undefined;
     } catch (error) {
@@ -131,6 +137,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     ensure: async () => {
       await ensureKeys();
     },
+    generation: () => generation,
     status: () => ({ ok: keys !== undefined && lastError === undefined, ...(lastError === undefined ? {} : { error: lastError }), fetches }),
   };
 }
