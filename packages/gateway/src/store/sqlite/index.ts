@@ -6,6 +6,7 @@ import Sqlite from 'better-sqlite3';
 import { HoopError } from '../../lib/errors.js';
 import type { Store, StoreOptions } from '../types.js';
 import { createSqliteApprovalRepository } from './approvals.js';
+import { withApprovalChanges } from './approval-changes.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
 import { applyAuditSchema, schema } from './schema.js';
@@ -29,7 +30,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     );
   }
   const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit: options.groupCommit ?? true });
-  const approvals = createSqliteApprovalRepository(db);
+  const approvals = withApprovalChanges(db, createSqliteApprovalRepository(db));
   const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
   const ping = db.prepare('SELECT 1');
   let closed = false;
