@@ -24,6 +24,8 @@ const repoRoot = dirname(benchDir);
 const args = new Set(process.argv.slice(2));
 /** `--quick` (or HOOP_BENCH_QUICK=1): the fast-upstream cell only, 2 s windows, to bench/results-quick.md. */
 const quick = args.has('--quick') || process.env['HOOP_BENCH_QUICK'] === '1';
+/** `--held`: the held-approvals cell only (RSS of N held, click → answered on the same and the other replica), to bench/results-held.md. */
+const heldOnly = args.has('--held');
 const seconds = Number(process.env['HOOP_BENCH_SECONDS'] ?? (quick ? 2 : 5));
 const wantedHeld = Number(process.env['HOOP_BENCH_HELD'] ?? (quick ? 100 : 10_000));
 const clicks = 30;
@@ -327,7 +329,7 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
     gatewayPeakRssAfterClicksMb: after.peakRssMb,
     otherReplicaRssMb: otherReplica.rssMb,
     loadgenRssMb,
-    approvalPollMs: 250,
+    approvalPollMs: 100,
     holdingBusyPercent: heldIdleBusyPercent,
     holdingTopFrames: heldIdle.frames,
     sameReplica: stats(same),
@@ -371,6 +373,13 @@ async function main(): Promise<void> {
   const deployerToken = await upstream.call<string>('token', 'ci-deployer');
   const approverToken = await upstream.call<string>('token', 'bench-approver');
 
+  if (heldOnly) {
+    const figures = await benchHeld(upstream.info, gatewayCa, deployerToken, approverToken);
+    writeFileSync(join(benchDir, 'results-held.md'), renderHeld(figures));
+    process.stdout.write(renderHeld(figures));
+    await upstream.stop();
+    return;
+  }
   // (0) against the fast upstream (issue #13): direct vs nginx vs hoopgate at 1 and 32, with a profile.
   const fast = await benchFastCell({
     work,
@@ -590,20 +599,7 @@ function renderMarkdown(r: Results): string {
       ],
     ),
     '',
-    markdownTable(
-      ['held approvals', 'value'],
-      [
-        ['requests held on replica A', r.held.held],
-        ['time to hold them all', `${r.held.secondsToHoldAll} s`],
-        ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
-        ['gateway peak RSS: while taking them / after profile and clicks', `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`],
-        ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
-        ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
-        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
-        ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
-        ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
-      ],
-    ),
+    renderHeld(r.held).trimEnd(),
     '',
     markdownTable(
       ['audit (SQLite, synchronous=FULL)', 'events/s', 'events per durable write'],
@@ -625,6 +621,25 @@ function renderMarkdown(r: Results): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+function renderHeld(held: HeldFigures): string {
+  const r = { held };
+  const table = markdownTable(
+      ['held approvals', 'value'],
+      [
+        ['requests held on replica A', r.held.held],
+        ['time to hold them all', `${r.held.secondsToHoldAll} s`],
+        ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
+        ['gateway peak RSS: while taking them / after profile and clicks', `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`],
+        ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
+        ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
+        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
+        ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
+        ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
+      ],
+    );
+  return `${table}\n`;
 }
 
 try {
