@@ -104,6 +104,8 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
       const deployer = identities.find((identity) => identity.name === 'ci-deployer');
       if (deployer?.approval?.require === undefined) throw new Error('demo config changed: ci-deployer has no approval.require');
       deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
+      // Every held request is ci-deployer's: the per-identity cap of pending approvals must admit them all.
+      (document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = input.heldObjects + 10;
     },
   });
   // Only the simulated API server and the IdP stay here; gateways run in their own processes.

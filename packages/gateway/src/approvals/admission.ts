@@ -15,19 +15,27 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
   /** A pending, unexpired approval this identical request can join, if any. */
   async function joinable(request: HoldRequest, now: number): Promise<ApprovalRecord | undefined> {
     if (request.fingerprint === undefined) return undefined;
+    if (repo.pendingWithFingerprint !== undefined) return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
     const pending = await repo.list({ state: 'pending' });
     return pending.find((r) => r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now);
   }
 
   /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
   async function checkPendingCap(request: HoldRequest, now: number): Promise<void> {
-    const mine = (await repo.list({ state: 'pending' })).filter((r) => r.identity === request.identity && r.expiresAt > now);
-    if (mine.length < config.maxPendingPerIdentity) return;
-    const next = Math.min(...mine.map((r) => r.expiresAt));
+    let count: number;
+    let next: number;
+    if (repo.pendingCount !== undefined) {
+      ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
+    } else {
+      const mine = (await repo.list({ state: 'pending' })).filter((r) => r.identity === request.identity && r.expiresAt > now);
+      count = mine.length;
+      next = Math.min(...mine.map((r) => r.expiresAt));
+    }
+    if (count < config.maxPendingPerIdentity) return;
     const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
     throw new HoopError(
       'ERR_TOO_MANY_REQUESTS',
-      `identity "${request.identity}" already has ${mine.length} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
+      `identity "${request.identity}" already has ${count} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
       { details: { retryAfterSeconds } },
     );
   }

@@ -130,6 +130,10 @@ export interface ApprovalRepository {
    * caller to read the pending approvals again instead.
    */
   changesSince?(since: number): Promise<ApprovalChanges>;
+  /** Optional, for admission without reading every pending approval: the identity's unexpired pendings (count, earliest expiry). */
+  pendingCount?(identity: string, now: number): Promise<{ count: number; nextExpiry: number }>;
+  /** Optional, likewise: an unexpired pending approval of `identity` with this fingerprint, or null. */
+  pendingWithFingerprint?(identity: string, fingerprint: string, now: number): Promise<ApprovalRecord | null>;
 }
 
 export interface ApprovalChanges {

@@ -4,7 +4,7 @@
 // re-reading every pending approval. Schema-only: the write functions are untouched (the trigger
 // runs inside their transaction), and every connection to the file sees the same sequence.
 import type { Database, Statement } from 'better-sqlite3';
-import type { ApprovalChanges, ApprovalRepository } from '../../approvals/types.js';
+import type { ApprovalChanges, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
 
 const keptChanges = 10_000;
 
@@ -16,15 +16,31 @@ CREATE TRIGGER IF NOT EXISTS approval_changes_on_state AFTER UPDATE OF state ON 
 END;
 `;
 
-/** The repository with changesSince() added, reading the trigger's sequence. */
+/** The repository with changesSince() (the trigger's sequence), pendingCount() and pendingWithFingerprint() (admission in SQL) added. */
 export function withApprovalChanges(db: Database, repo: ApprovalRepository): ApprovalRepository {
   db.exec(approvalChangesSchema);
   const bounds = db.prepare('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM approval_changes') as Statement<[], { lo: number; hi: number }>;
   // sqlite_sequence keeps the last seq even when every row was pruned.
   const last = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'approval_changes'), 0) AS seq") as Statement<[], { seq: number }>;
+  const counted = db.prepare(
+    `SELECT count(*) AS count, coalesce(min(json_extract(doc, '$.expiresAt')), 0) AS next FROM approvals
+     WHERE state = 'pending' AND json_extract(doc, '$.identity') = ? AND json_extract(doc, '$.expiresAt') > ?`,
+  ) as Statement<[string, number], { count: number; next: number }>;
+  const joinable = db.prepare(
+    `SELECT state, doc FROM approvals WHERE state = 'pending' AND json_extract(doc, '$.fingerprint') = ? AND json_extract(doc, '$.identity') = ?
+       AND json_extract(doc, '$.expiresAt') > ? ORDER BY created_at, id LIMIT 1`,
+  ) as Statement<[string, string, number], { state: string; doc: string }>;
   const since = db.prepare(`SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`) as Statement<[number], { seq: number; id: string }>;
   return {
     ...repo,
+    async pendingCount(identity, now) {
+      const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
+      return { count, nextExpiry: next };
+    },
+    async pendingWithFingerprint(identity, fingerprint, now) {
+      const row = joinable.get(fingerprint, identity, now);
+      return row === undefined ? null : { ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] };
+    },
     async changesSince(seen: number): Promise<ApprovalChanges> {
       const current = last.get()?.seq ?? 0;
       if (seen < 0) return { seq: current, ids: [], complete: false };
