@@ -18,6 +18,8 @@ export interface JwksCache {
   status(): { ok: boolean; error?: string; fetches: number };
   /** Goes up each time a fetch brings a key set different from the last one (rotation, revocation). */
   generation(): number;
+  /** True when keys are loaded and not due for a refresh: ensure() would do nothing (a cheap, synchronous check). */
+  fresh(): boolean;
 }
 
 export interface JwksCacheOptions {
@@ -138,6 +140,7 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       await ensureKeys();
     },
     generation: () => generation,
+    fresh: () => keys !== undefined && inflight === undefined && clock() - fetchedAt < maxAgeMs,
     status: () => ({ ok: keys !== undefined && lastError === undefined, ...(lastError === undefined ? {} : { error: lastError }), fetches }),
   };
 }

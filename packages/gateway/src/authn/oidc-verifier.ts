@@ -118,7 +118,7 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     if (entry === undefined) return undefined;
     const jwks = states.get(entry.issuer)?.jwks;
     if (jwks !== undefined && clock() < entry.expiresAt) {
-      await jwks.ensure().catch(() => undefined);
+      if (!jwks.fresh()) await jwks.ensure().catch(() => undefined);
       if (jwks.generation() === entry.keyGeneration) return entry.principal;
     }
     verified.delete(digest);
