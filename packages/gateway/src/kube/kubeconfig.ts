@@ -116,7 +116,7 @@ export function readKubeConfigFile(file: string, context: string | undefined): {
   }
   const user = document.users?.find((u) => u.name === chosen.user)?.user ?? {};
   try {
-    return { kubeConfig: connectionOf(cluster as KubeCluster & { server: string }, user, at) };
+    return { kubeConfig: connectionOf(String(chosen.cluster), cluster as KubeCluster & { server: string }, user, at) };
   } catch (error) {
     return { field: 'kubeconfig', problem: `cannot use kubeconfig ${file}: ${(error as Error).message}` };
   }
@@ -128,7 +128,7 @@ function pem(file: string | undefined, data: string | undefined): Buffer | undef
   return undefined;
 }
 
-function connectionOf(cluster: KubeCluster & { server: string }, user: KubeUser, at: (path: string | undefined) => string | undefined): ClusterConnection {
+function connectionOf(name: string, cluster: KubeCluster & { server: string }, user: KubeUser, at: (path: string | undefined) => string | undefined): ClusterConnection {
   const provider = user['auth-provider']?.name;
   if (provider !== undefined) throw new Error(`its user's auth-provider "${provider}" is not supported: give the gateway a token, token-file, client certificate or exec plugin`);
   const ca = pem(at(cluster['certificate-authority']), cluster['certificate-authority-data']);
@@ -144,7 +144,7 @@ function connectionOf(cluster: KubeCluster & { server: string }, user: KubeUser,
     async headers() {
       const headers: Record<string, string> = {};
       if (user.as !== undefined) headers['impersonate-user'] = user.as;
-      const token = user.token ?? (tokenFile === undefined ? undefined : (await readFile(tokenFile, 'utf8')).trim()) ?? (exec === undefined ? undefined : await exec());
+      const token = user.token ?? (tokenFile === undefined ? undefined : await readTokenFile(tokenFile, name)) ?? (exec === undefined ? undefined : await exec());
       if (token !== undefined && token !== '') headers['authorization'] = `Bearer ${token}`;
       else if (basic !== undefined) headers['authorization'] = basic;
       return headers;
