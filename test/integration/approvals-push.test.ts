@@ -84,7 +84,7 @@ describe('approvals by push on SQLite', () => {
     }
   });
 
-  it('on the holding replica a decision wakes the hold at once (< 50 ms), without waiting for a tick', async () => {
+  it('on the holding replica a decision wakes the hold at once, without waiting for the store tick (1 s here)', async () => {
     const store = await createStore(`sqlite:${join(dir, 'same.db')}`, { replicaId: 'r-a' });
     const service = createApprovalService({ repo: store.approvals, config, replicaId: 'r-a', pollIntervalMs: 1000 });
     try {
@@ -94,7 +94,8 @@ describe('approvals by push on SQLite', () => {
       const t0 = performance.now();
       await service.decide(record?.id ?? '', { approve: true, actor, approver: true });
       assert.equal((await held).state, 'approved');
-      assert.ok(performance.now() - t0 < 50, `same replica: ${(performance.now() - t0).toFixed(1)} ms`);
+      // Well under the 1 s tick (the figure is ~5 ms on a quiet machine; the decision itself is an fsync'd write).
+      assert.ok(performance.now() - t0 < 500, `same replica: ${(performance.now() - t0).toFixed(1)} ms`);
     } finally {
       await store.close();
     }
