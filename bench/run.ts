@@ -16,14 +16,19 @@ import { benchStartup, startupTable, type StartupFigures } from './startup.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
+import { benchFastCell, renderFastCell, type FastFigures } from './fast-cell.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
 import { markdownTable, median, percentileOf, round, summarizeCpuProfile, verdict, type CpuProfile, type Verdict } from './stats.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = dirname(benchDir);
 const args = new Set(process.argv.slice(2));
-const seconds = Number(process.env['HOOP_BENCH_SECONDS'] ?? 5);
-const wantedHeld = Number(process.env['HOOP_BENCH_HELD'] ?? 10_000);
+/** `--quick` (or HOOP_BENCH_QUICK=1): the fast-upstream cell only, 2 s windows, to bench/results-quick.md. */
+const quick = args.has('--quick') || process.env['HOOP_BENCH_QUICK'] === '1';
+/** `--held`: the held-approvals cell only (RSS of N held, click → answered on the same and the other replica), to bench/results-held.md. */
+const heldOnly = args.has('--held');
+const seconds = Number(process.env['HOOP_BENCH_SECONDS'] ?? (quick ? 2 : 5));
+const wantedHeld = Number(process.env['HOOP_BENCH_HELD'] ?? (quick ? 100 : 10_000));
 const clicks = 30;
 const smallGetPath = '/api/v1/namespaces/staging/configmaps/app-config';
 const concurrencies = [1, 32, 128];
@@ -129,6 +134,7 @@ async function measure(
   concurrency: number,
   pids: Record<string, number>,
   gatewayChild?: Child<GatewayInfo>,
+  path = smallGetPath,
 ): Promise<Measured> {
   let before: Record<string, number> = {};
   let loadCpuBefore = process.cpuUsage();
@@ -138,7 +144,7 @@ async function measure(
   let statsBefore: Promise<Stats> | undefined;
   const result = await runLoad({
     origin,
-    path: smallGetPath,
+    path,
     headers: requestHeaders(token),
     ca,
     concurrency,
@@ -324,7 +330,7 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
     gatewayPeakRssAfterClicksMb: after.peakRssMb,
     otherReplicaRssMb: otherReplica.rssMb,
     loadgenRssMb,
-    approvalPollMs: 250,
+    approvalPollMs: 100,
     holdingBusyPercent: heldIdleBusyPercent,
     holdingTopFrames: heldIdle.frames,
     sameReplica: stats(same),
@@ -333,12 +339,11 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
   };
 }
 
-async function profileGateway(upstream: UpstreamInfo, ca: string, token: string, concurrency: number): Promise<ReturnType<typeof summarizeCpuProfile> & { concurrency: number; requestsPerSecond: number }> {
-  const gw = await startGatewayChild(`profiled-${concurrency}`, upstream, ca);
-  const file = join(work, `gateway-c${concurrency}.cpuprofile`);
+/** One load window at `concurrency` with the gateway's CPU profiler on for the window only. */
+async function profiledLoad(gw: Child<GatewayInfo>, file: string, ca: string, token: string, concurrency: number, path: string): Promise<LoadResult> {
   const result = await runLoad({
     origin: gw.info.url,
-    path: smallGetPath,
+    path,
     headers: requestHeaders(token),
     ca,
     concurrency,
@@ -348,6 +353,13 @@ async function profileGateway(upstream: UpstreamInfo, ca: string, token: string,
     onWindowStart: () => void gw.call('profile-start'),
   });
   await gw.call('profile-stop', file);
+  return result;
+}
+
+async function profileGateway(upstream: UpstreamInfo, ca: string, token: string, concurrency: number): Promise<ReturnType<typeof summarizeCpuProfile> & { concurrency: number; requestsPerSecond: number }> {
+  const gw = await startGatewayChild(`profiled-${concurrency}`, upstream, ca);
+  const file = join(work, `gateway-c${concurrency}.cpuprofile`);
+  const result = await profiledLoad(gw, file, ca, token, concurrency, smallGetPath);
   await gw.stop();
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   return { ...summarizeCpuProfile(profile, 20, `${repoRoot}/`, inspectorFrames), concurrency, requestsPerSecond: result.requestsPerSecond };
@@ -359,9 +371,43 @@ async function main(): Promise<void> {
   children.push(upstream as Child<unknown>);
   const simCa = readFileSync(upstream.info.simCaFile, 'utf8');
   const gatewayCa = readFileSync(upstream.info.gatewayCaFile, 'utf8');
-  const gateway = await startGatewayChild('a', upstream.info, gatewayCa);
   const deployerToken = await upstream.call<string>('token', 'ci-deployer');
   const approverToken = await upstream.call<string>('token', 'bench-approver');
+
+  if (heldOnly) {
+    const figures = await benchHeld(upstream.info, gatewayCa, deployerToken, approverToken);
+    writeFileSync(join(benchDir, 'results-held.md'), renderHeld(figures));
+    process.stdout.write(renderHeld(figures));
+    await upstream.stop();
+    return;
+  }
+  // (0) against the fast upstream (issue #13): direct vs nginx vs hoopgate at 1 and 32, with a profile.
+  const fast = await benchFastCell({
+    work,
+    repoRoot,
+    upstream: upstream.info,
+    gatewayCa,
+    deployerToken,
+    concurrencies: [1, 32],
+    log,
+    startChild: async (role, input) => {
+      const child = await startChild<{ url: string }>(role, input, { logFile: join(work, `${role}.out`) });
+      children.push(child as Child<unknown>);
+      return child;
+    },
+    startGateway: (name, info) => startGatewayChild(name, info, gatewayCa),
+    measure: (label, origin, ca, token, concurrency, pids, path) => measure(label, origin, ca, token, concurrency, pids, undefined, path),
+    nginxPids,
+    profile: (gw, file, concurrency, path) => profiledLoad(gw, file, gatewayCa, deployerToken, concurrency, path),
+  });
+  if (quick) {
+    writeFileSync(join(benchDir, 'results-quick.md'), renderFastCell(fast));
+    log('quick mode: wrote bench/results-quick.md (fast-upstream cell only)');
+    process.stdout.write(renderFastCell(fast));
+    await upstream.stop();
+    return;
+  }
+  const gateway = await startGatewayChild('a', upstream.info, gatewayCa);
   await probe(upstream.info.simUrl, simCa, upstream.info.saToken);
   await probe(gateway.info.url, gatewayCa, deployerToken);
   nginx = await startNginx({
@@ -492,6 +538,7 @@ async function main(): Promise<void> {
     saml,
     startup,
     ...(hostile === undefined ? {} : { hostile }),
+    fast,
     targets,
     ...(profile === undefined ? {} : { profile }),
   };
@@ -518,6 +565,7 @@ type Results = {
   masking: Record<'secrets5k' | 'list100mb', MaskingFigures>;
   held: HeldFigures;
   audit: AuditBenchResult;
+  fast: FastFigures;
   targets: { target: string; measured: string; verdict: Verdict }[];
   profile?: { busyMs: number; frames: { frame: string; selfMs: number; selfPercent: number }[]; requestsPerSecond: number };
 };
@@ -534,7 +582,8 @@ function renderMarkdown(r: Results): string {
       r.targets.map((t) => [t.target, t.measured, t.verdict]),
     ),
     '',
-    `Small GETs (\`${String(r.setup['request']).replace(/^GET /, '')}\`), ${r.setup['windowSeconds']} s per cell after a 1 s warm-up:`,
+    renderFastCell(r.fast),
+    `Small GETs against the simulator (\`${String(r.setup['request']).replace(/^GET /, '')}\`), ${r.setup['windowSeconds']} s per cell after a 1 s warm-up:`,
     '',
     markdownTable(
       ['concurrency', 'path', 'req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'vs direct', 'CPU cores: proxy / upstream / loadgen / other processes'],
@@ -557,20 +606,7 @@ function renderMarkdown(r: Results): string {
       ],
     ),
     '',
-    markdownTable(
-      ['held approvals', 'value'],
-      [
-        ['requests held on replica A', r.held.held],
-        ['time to hold them all', `${r.held.secondsToHoldAll} s`],
-        ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
-        ['gateway peak RSS: while taking them / after profile and clicks', `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`],
-        ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
-        ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
-        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
-        ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
-        ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
-      ],
-    ),
+    renderHeld(r.held).trimEnd(),
     '',
     markdownTable(
       ['audit (SQLite, synchronous=FULL)', 'events/s', 'events per durable write'],
@@ -592,6 +628,25 @@ function renderMarkdown(r: Results): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+function renderHeld(held: HeldFigures): string {
+  const r = { held };
+  const table = markdownTable(
+      ['held approvals', 'value'],
+      [
+        ['requests held on replica A', r.held.held],
+        ['time to hold them all', `${r.held.secondsToHoldAll} s`],
+        ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
+        ['gateway peak RSS: while taking them / after profile and clicks', `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`],
+        ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
+        ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
+        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
+        ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
+        ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
+      ],
+    );
+  return `${table}\n`;
 }
 
 try {

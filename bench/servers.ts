@@ -104,6 +104,8 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
       const deployer = identities.find((identity) => identity.name === 'ci-deployer');
       if (deployer?.approval?.require === undefined) throw new Error('demo config changed: ci-deployer has no approval.require');
       deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
+      // Every held request is ci-deployer's: the per-identity cap of pending approvals must admit them all.
+      (document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = input.heldObjects + 10;
     },
   });
   // Only the simulated API server and the IdP stay here; gateways run in their own processes.
@@ -190,12 +192,17 @@ async function main(role: string | undefined, input: Record<string, unknown>): P
       const { benchMasking } = await import('./mask.js');
       return serve(await benchMasking(runs, options), {});
     }
+    case 'fast-upstream': {
+      const { startFastUpstream } = await import('./fast-upstream.js');
+      const fast = await startFastUpstream(input as Parameters<typeof startFastUpstream>[0]);
+      return serve({ url: fast.url }, {});
+    }
     case 'audit': {
       const { benchAudit } = await import('./audit.js');
       return serve(await benchAudit(input as { concurrency: number; durationMs: number }), {});
     }
     default:
-      console.error('usage: node --import tsx bench/servers.ts upstream|gateway|mask|audit JSON');
+      console.error('usage: node --import tsx bench/servers.ts upstream|fast-upstream|gateway|mask|audit JSON');
       process.exit(2);
   }
 }

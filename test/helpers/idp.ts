@@ -171,7 +171,7 @@ export interface StaticIssuer {
   jwksRequests: number;
   discoveryRequests: number;
   /** Adds a fresh ES256 key to the served JWKS (or keeps it unpublished) and returns a signer. */
-  addKey(options?: { publish?: boolean; kid?: string }): { kid: string; publish(): void; sign(claims?: JWTPayload): Promise<string> };
+  addKey(options?: { publish?: boolean; kid?: string }): { kid: string; publish(): void; unpublish(): void; sign(claims?: JWTPayload): Promise<string> };
   close(): Promise<void>;
 }
 
@@ -209,9 +209,14 @@ export async function startStaticIssuer(audience = testAudience): Promise<Static
         if (!published.some((k) => k.kid === kid)) published.push(jwk);
       };
       if (options.publish !== false) publish();
+      const unpublish = () => {
+        const at = published.findIndex((k) => k.kid === kid);
+        if (at >= 0) published.splice(at, 1);
+      };
       return {
         kid,
         publish,
+        unpublish,
         sign: (claims = {}) =>
           new SignJWT({ iss: issuer, aud: audience, sub: 'static-subject', iat: now(), exp: now() + 600, ...claims })
             .setProtectedHeader({ alg: 'ES256', kid })

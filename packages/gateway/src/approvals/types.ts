@@ -124,6 +124,22 @@ export interface ApprovalRepository {
   listGrants(filter?: { activeAt?: number }): Promise<ApprovalGrant[]>;
   /** Ends a grant now, once: returns it revoked, or null when it is unknown, expired or already revoked. */
   revokeGrant(id: string, by: string, now: number): Promise<ApprovalGrant | null>;
+  /**
+   * Push support (optional): the ids of approvals whose state changed after change number `since`,
+   * and the latest change number. `complete: false` (first call with -1, or changes pruned) asks the
+   * caller to read the pending approvals again instead.
+   */
+  changesSince?(since: number): Promise<ApprovalChanges>;
+  /** Optional, for admission without reading every pending approval: the identity's unexpired pendings (count, earliest expiry). */
+  pendingCount?(identity: string, now: number): Promise<{ count: number; nextExpiry: number }>;
+  /** Optional, likewise: an unexpired pending approval of `identity` with this fingerprint, or null. */
+  pendingWithFingerprint?(identity: string, fingerprint: string, now: number): Promise<ApprovalRecord | null>;
+}
+
+export interface ApprovalChanges {
+  seq: number;
+  ids: string[];
+  complete: boolean;
 }
 
 /** The stored form of a message reference: known fields only. */

@@ -16,6 +16,10 @@ export interface JwksCache {
   /** Makes sure keys are loaded, fetching only if none are or they are stale, within the cooldown. */
   ensure(): Promise<void>;
   status(): { ok: boolean; error?: string; fetches: number };
+  /** Goes up each time a fetch brings a key set different from the last one (rotation, revocation). */
+  generation(): number;
+  /** True when keys are loaded and not due for a refresh: ensure() would do nothing (a cheap, synchronous check). */
+  fresh(): boolean;
 }
 
 export interface JwksCacheOptions {
@@ -46,6 +50,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
   let lastError: string | undefined;
   let inflight: Promise<void> | undefined;
   let fetches = 0;
+  let generation = 0;
+  let lastText: string | undefined;
 
   async function fetchJwks(): Promise<void> {
     attemptedAt = clock();
@@ -61,6 +67,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       if (text.length > maxJwksBytes) throw new Error(`larger than ${maxJwksBytes} bytes`);
       const jwks = JSON.parse(text) as JSONWebKeySet;
       keys = createLocalJWKSet(jwks);
+      if (text !== lastText) generation += 1;
+      lastText = text;
       fetchedAt = clock();
       lastError = undefined;
     } catch (error) {
@@ -131,6 +139,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     ensure: async () => {
       await ensureKeys();
     },
+    generation: () => generation,
+    fresh: () => keys !== undefined && inflight === undefined && clock() - fetchedAt < maxAgeMs,
     status: () => ({ ok: keys !== undefined && lastError === undefined, ...(lastError === undefined ? {} : { error: lastError }), fetches }),
   };
 }

@@ -12,6 +12,7 @@ import type { IssuerFetch } from './issuer-fetch.js';
 import { createJwksCache, describeKid } from './jwks-cache.js';
 import type { JwksCache } from './jwks-cache.js';
 import type { Principal } from './principal.js';
+import { createVerifiedTokenCache, tokenDigest } from './verified-tokens.js';
 
 /** Asymmetric only: an HS* token could be "signed" with the issuer's public key (alg confusion). */
 export const allowedAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -44,6 +45,8 @@ export interface OidcVerifierDeps {
   discoveryRetryMs?: number;
   /** Per-request timeout towards the IdP; default 5 s. */
   timeoutMs?: number;
+  /** Verified tokens remembered (by SHA-256 digest, until exp); default 10,000, 0 turns the cache off. */
+  verifiedTokenEntries?: number;
 }
 
 export interface IssuerStatus {
@@ -81,6 +84,7 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
   const maxAgeMs = deps.jwksMaxAgeMs ?? 600_000;
   const retryMs = deps.discoveryRetryMs ?? 10_000;
   const timeoutMs = deps.timeoutMs ?? 5_000;
+  const verified = createVerifiedTokenCache(deps.verifiedTokenEntries);
 
   const states = new Map<string, IssuerState>();
   for (const config of issuers) {
@@ -94,36 +98,6 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     }
   }
 
-  async function discover(state: IssuerState): Promise<JwksCache> {
-    state.attemptedAt = clock();
-    const { issuer } = state.config;
-    try {
-      const insecure = state.url.protocol === 'http:'; // parseIssuerUrl allowed it: loopback only
-      const configuration = await discovery(state.url, 'hoopgate', undefined, undefined, {
-        [customFetch]: state.fetch as never,
-        timeout: Math.ceil(timeoutMs / 1000),
-        ...(insecure ? { execute: [allowInsecureRequests] } : {}),
-      });
-      const metadata = configuration.serverMetadata();
-      // openid-client compares normalised URLs; tokens carry the string, so demand it exactly.
-      if (metadata.issuer !== issuer) {
-        throw new Error(`its metadata names issuer "${metadata.issuer}", which is not exactly the configured "${issuer}"`);
-      }
-      if (typeof metadata.jwks_uri !== 'string') throw new Error('its metadata has no jwks_uri');
-      const jwksUrl = new URL(metadata.jwks_uri);
-      if (jwksUrl.protocol !== 'https:' && !(insecure && jwksUrl.protocol === 'http:' && jwksUrl.hostname === state.url.hostname)) {
-        throw new Error(`its jwks_uri ${metadata.jwks_uri} is not https`);
-      }
-      const jwks = createJwksCache({ issuer, jwksUri: jwksUrl.href, fetch: state.fetch, clock, cooldownMs, maxAgeMs, timeoutMs });
-      state.jwks = jwks;
-      delete state.discoveryError;
-      return jwks;
-    } catch (error) {
-      state.discoveryError = `issuer "${issuer}" is unreachable or invalid: ${describeError(error)}`;
-      throw new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`, { cause: error });
-    }
-  }
-
   /** Discovery is lazy and retried (bounded) while it fails: an IdP down at start recovers without a restart. */
   function jwksFor(state: IssuerState): Promise<JwksCache> {
     if (state.jwks) return Promise.resolve(state.jwks);
@@ -132,13 +106,29 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
       // Fail closed with 401 (docs/reference.md §3.2: a token we cannot verify is untrusted); the message names the cause.
       return Promise.reject(new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`));
     }
-    state.inflight = discover(state).finally(() => {
+    state.inflight = discover(state, { clock, cooldownMs, maxAgeMs, timeoutMs }).finally(() => {
       delete state.inflight;
     });
     return state.inflight;
   }
 
+  /** A token verified before, still before its exp, against the issuer's current keys (refreshed when stale, as a full check would). */
+  async function remembered(digest: string): Promise<Principal | undefined> {
+    const entry = verified.get(digest);
+    if (entry === undefined) return undefined;
+    const jwks = states.get(entry.issuer)?.jwks;
+    if (jwks !== undefined && clock() < entry.expiresAt) {
+      if (!jwks.fresh()) await jwks.ensure().catch(() => undefined);
+      if (jwks.generation() === entry.keyGeneration) return entry.principal;
+    }
+    verified.delete(digest);
+    return undefined;
+  }
+
   async function verify(token: string): Promise<Principal> {
+    const digest = tokenDigest(token);
+    const known = await remembered(digest);
+    if (known !== undefined) return known;
     const { header, payload } = decodeUnverified(token);
     const iss = payload.iss;
     if (typeof iss !== 'string') throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: it has no "iss" (issuer) claim');
@@ -151,36 +141,16 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
       throw new HoopError('ERR_TOKEN_INVALID', `token algorithm ${describeKid(alg).replace(/^"|"$/g, '')} is not allowed: only asymmetric signatures (${allowedAlgorithms.join(', ')}) are accepted`);
     }
 
-    if (local !== undefined) {
-      const claims = await checkJwt(token, createLocalJWKSet(local.jwks()), { issuer: iss, audience: local.audience });
-      return local.toPrincipal(claims);
-    }
+    // Local issuers (the SAML exchange's own keys) are not cached: their key set has no generation.
+    if (local !== undefined) return local.toPrincipal(await checkJwt(token, createLocalJWKSet(local.jwks()), { issuer: iss, audience: local.audience }, clock));
     const { config } = state as IssuerState;
     const jwks = await jwksFor(state as IssuerState);
-    return toPrincipal(await checkJwt(token, jwks.getKey, config), config);
-  }
-
-  /** The one signature and claims check every token goes through, remote or local keys. */
-  async function checkJwt(
-    token: string,
-    getKey: Parameters<typeof jwtVerify>[1],
-    expected: { issuer: string; audience: string; authorizedParties?: readonly string[] },
-  ): Promise<JWTPayload> {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, getKey as never, {
-        issuer: expected.issuer,
-        audience: expected.audience,
-        algorithms: [...allowedAlgorithms],
-        clockTolerance: clockToleranceSec,
-        currentDate: new Date(clock()),
-        requiredClaims: ['exp', 'sub'],
-      }));
-    } catch (error) {
-      throw translateJoseError(error, expected);
-    }
-    checkIssuedAtAndParty(payload, expected, clock());
-    return payload;
+    await jwks.ensure().catch(() => undefined); // loads or refreshes the keys now, so the generation is theirs (a failure is the check's to report)
+    const keyGeneration = jwks.generation();
+    const principal = toPrincipal(await checkJwt(token, jwks.getKey, config, clock), config);
+    // Checked against a key set that changed meanwhile: not remembered (the next call checks again).
+    if (jwks.generation() === keyGeneration) verified.set(digest, { principal, issuer: iss, keyGeneration, expiresAt: principal.expiresAt });
+    return principal;
   }
 
   async function ready(): Promise<void> {
@@ -212,6 +182,62 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
   }
 
   return { verify, ready, status, close };
+}
+
+/** Discovery of one issuer, then its key cache; a failure is recorded in the state (status()) and thrown as 401. */
+async function discover(state: IssuerState, options: { clock: () => number; cooldownMs: number; maxAgeMs: number; timeoutMs: number }): Promise<JwksCache> {
+  const { clock, cooldownMs, maxAgeMs, timeoutMs } = options;
+  state.attemptedAt = clock();
+  const { issuer } = state.config;
+  try {
+    const insecure = state.url.protocol === 'http:'; // parseIssuerUrl allowed it: loopback only
+    const configuration = await discovery(state.url, 'hoopgate', undefined, undefined, {
+      [customFetch]: state.fetch as never,
+      timeout: Math.ceil(timeoutMs / 1000),
+      ...(insecure ? { execute: [allowInsecureRequests] } : {}),
+    });
+    const metadata = configuration.serverMetadata();
+    // openid-client compares normalised URLs; tokens carry the string, so demand it exactly.
+    if (metadata.issuer !== issuer) {
+      throw new Error(`its metadata names issuer "${metadata.issuer}", which is not exactly the configured "${issuer}"`);
+    }
+    if (typeof metadata.jwks_uri !== 'string') throw new Error('its metadata has no jwks_uri');
+    const jwksUrl = new URL(metadata.jwks_uri);
+    if (jwksUrl.protocol !== 'https:' && !(insecure && jwksUrl.protocol === 'http:' && jwksUrl.hostname === state.url.hostname)) {
+      throw new Error(`its jwks_uri ${metadata.jwks_uri} is not https`);
+    }
+    const jwks = createJwksCache({ issuer, jwksUri: jwksUrl.href, fetch: state.fetch, clock, cooldownMs, maxAgeMs, timeoutMs });
+    state.jwks = jwks;
+    delete state.discoveryError;
+    return jwks;
+  } catch (error) {
+    state.discoveryError = `issuer "${issuer}" is unreachable or invalid: ${describeError(error)}`;
+    throw new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`, { cause: error });
+  }
+}
+
+/** The one signature and claims check every token goes through, remote or local keys. */
+async function checkJwt(
+  token: string,
+  getKey: Parameters<typeof jwtVerify>[1],
+  expected: { issuer: string; audience: string; authorizedParties?: readonly string[] },
+  clock: () => number,
+): Promise<JWTPayload> {
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, getKey as never, {
+      issuer: expected.issuer,
+      audience: expected.audience,
+      algorithms: [...allowedAlgorithms],
+      clockTolerance: clockToleranceSec,
+      currentDate: new Date(clock()),
+      requiredClaims: ['exp', 'sub'],
+    }));
+  } catch (error) {
+    throw translateJoseError(error, expected);
+  }
+  checkIssuedAtAndParty(payload, expected, clock());
+  return payload;
 }
 
 function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {

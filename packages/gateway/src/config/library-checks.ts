@@ -1,4 +1,4 @@
-// Checks that need a library `serve` loads anyway: client-node reads the gateway's kubeconfig, the
+// Checks that need a library `serve` loads anyway: kube/kubeconfig.ts reads the gateway's kubeconfig, the
 // MongoDB driver parses the connection string. Each is imported only when the config uses it, and
 // runs the very function `serve` runs at start. loadConfig (serve and check) calls this after the
 // schema walk, so its problems are reported together with the others.

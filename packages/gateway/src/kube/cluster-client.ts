@@ -1,12 +1,12 @@
 // The gateway's OWN connection to one API server, used only for TokenRequest and
 // SubjectAccessReview (never to forward agent calls); with `tokens: static` and no credentials, each
-// account reviews itself. client-node errors are translated here, once, into HoopErrors.
-import { readFile } from 'node:fs/promises';
-import { ApiException, AuthorizationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import type { User } from '@kubernetes/client-node';
-import { readKubeConfigFile } from '../config/kubeconfig-file.js';
-import type { ClusterConfig, ClusterCredentials } from '../config/types.js';
+// account reviews itself. API server errors are translated here, once, into HoopErrors.
+import { Agent } from 'undici';
+import type { ClusterConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
+import { buildKubeConfig, tokenFileConnection, type ClusterConnection } from '../config/kubeconfig-file.js';
+
+export { buildKubeConfig, readKubeConfigFile, type ClusterConnection } from '../config/kubeconfig-file.js';
 
 export interface ServiceAccountToken {
   token: string;
@@ -32,53 +32,57 @@ export interface ClusterClient {
   readonly cluster: string;
   requestServiceAccountToken(namespace: string, name: string, ttlSeconds: number): Promise<ServiceAccountToken>;
   subjectAccessReview(spec: SubjectAccessReviewSpec): Promise<SubjectAccessReviewResult>;
+  /** Closes the kept-alive connections. */
+  close?(): Promise<void>;
 }
 
-const TOKEN_FILE_PROVIDER = 'hoopgate-token-file';
-
-/** Reads the projected token on every call: kubelet rotates it in place. */
-async function readTokenFile(path: string, cluster: string): Promise<string> {
-  let token: string;
-  try {
-    token = (await readFile(path, 'utf8')).trim();
-  } catch (error) {
-    throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": cannot read the gateway's credential ${path}: ${(error as Error).message}`, { cause: error });
+/** A non-2xx answer of the API server: its HTTP status and body (a Status, usually). */
+export class ApiStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+  ) {
+    super(`HTTP ${code}`);
   }
-  if (token === '') throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": the gateway's credential ${path} is empty`);
-  return token;
 }
 
-/** A KubeConfig whose bearer token is read from `path` on every request. */
-function tokenFileKubeConfig(cluster: ClusterConfig, path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: cluster.name, server: cluster.server, caFile: cluster.caFile, skipTLSVerify: cluster.insecureSkipTLSVerify }],
-    users: [{ name: 'hoopgate', authProvider: { name: TOKEN_FILE_PROVIDER, config: { path } } }],
-    contexts: [{ name: 'hoopgate', cluster: cluster.name, user: 'hoopgate' }],
-    currentContext: 'hoopgate',
+/**
+ * One kept-alive HTTPS connection pool to the API server with the gateway's TLS settings: a POST of a
+ * JSON object, answered with the parsed JSON (or ApiStatusError). undici, not client-node, so no TLS
+ * handshake per call (issue #13).
+ */
+function createApiPoster(connection: ClusterConnection): { post<T>(path: string, body: object, headers: Record<string, string>): Promise<T>; close(): Promise<void> } {
+  const url = new URL(connection.server);
+  const basePath = url.pathname.replace(/\/$/, '');
+  const { ca, cert, key, rejectUnauthorized, servername } = connection.tls;
+  const dispatcher = new Agent({
+    connect: { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }), ...(servername === undefined ? {} : { servername }), rejectUnauthorized },
+    keepAliveTimeout: 30_000,
+    headersTimeout: 30_000,
+    bodyTimeout: 30_000,
   });
-  kc.addAuthenticator({
-    isAuthProvider: (user: User) => user.authProvider?.name === TOKEN_FILE_PROVIDER,
-    applyAuthentication: async (_user, opts) => {
-      const token = await readTokenFile(path, cluster.name);
-      opts.headers = { ...opts.headers, Authorization: `Bearer ${token}` };
+  return {
+    async post<T>(path: string, body: object, headers: Record<string, string>): Promise<T> {
+      const response = await dispatcher.request({
+        origin: url.origin,
+        path: basePath + path,
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const text = await response.body.text();
+      if (response.statusCode < 200 || response.statusCode >= 300) throw new ApiStatusError(response.statusCode, text);
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new ApiStatusError(response.statusCode, `not JSON: ${text.slice(0, 200)}`);
+      }
     },
-  });
-  return kc;
+    close: () => dispatcher.close(),
+  };
 }
 
-/** The gateway's own KubeConfig for a cluster (also read by probes/granted-permissions.ts for its keep-alive reviews). */
-export async function buildKubeConfig(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<KubeConfig> {
-  if ('tokenFile' in credentials) {
-    await readTokenFile(credentials.tokenFile, cluster.name); // fail at start, not at the first agent call
-    return tokenFileKubeConfig(cluster, credentials.tokenFile);
-  }
-  const read = readKubeConfigFile(credentials.kubeconfig, credentials.context);
-  if ('problem' in read) throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}": ${read.problem}`);
-  return read.kubeConfig;
-}
-
-/** The `message` of a Kubernetes Status body, whatever shape client-node handed it over in. */
+/** The `message` of a Kubernetes Status body (or the text itself). */
 function statusMessage(body: unknown): string | undefined {
   let value: unknown = body;
   if (typeof body === 'string') {
@@ -94,7 +98,7 @@ function statusMessage(body: unknown): string | undefined {
 
 type Operation = { kind: 'token'; serviceAccount: string } | { kind: 'review' } | { kind: 'self-review'; serviceAccount: string };
 
-/** Translates a client-node failure once: HTTP status from the API server, or a network error. */
+/** Translates a failure once: HTTP status from the API server, or a network error. */
 export function translateClusterError(error: unknown, cluster: string, server: string, op: Operation): HoopError {
   if (error instanceof HoopError) return error;
   const what =
@@ -103,9 +107,9 @@ export function translateClusterError(error: unknown, cluster: string, server: s
       : op.kind === 'review'
         ? 'create a subjectaccessreview'
         : `create a selfsubjectaccessreview as serviceaccount ${op.serviceAccount}`;
-  if (error instanceof ApiException) {
-    const code = (error as ApiException<unknown>).code;
-    const detail = statusMessage((error as ApiException<unknown>).body);
+  if (error instanceof ApiStatusError) {
+    const code = error.code;
+    const detail = statusMessage(error.body);
     const suffix = detail === undefined ? '' : ` (${detail})`;
     if (op.kind === 'self-review' && (code === 401 || code === 403)) {
       const fix = code === 401 ? `replace the token file of staticTokens["${op.serviceAccount}"]` : 'it needs the system:basic-user ClusterRole';
@@ -130,7 +134,7 @@ export function translateClusterError(error: unknown, cluster: string, server: s
   return new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster}": cannot reach the API server at ${server} to ${what}: ${reason}`, { cause: error });
 }
 
-function toReviewResult(cluster: string, status: { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string } | undefined): SubjectAccessReviewResult {
+function toReviewResult(cluster: string, status: ReviewStatus | undefined): SubjectAccessReviewResult {
   if (status === undefined || typeof status.allowed !== 'boolean') {
     throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster}": the access review came back without a status`);
   }
@@ -155,7 +159,7 @@ function reviewAttributes(spec: SubjectAccessReviewSpec) {
  * every authenticated user may create) with that account's static token.
  */
 function createStaticClusterClient(cluster: ClusterConfig): ClusterClient {
-  const clients = new Map<string, AuthorizationV1Api>();
+  const clients = new Map<string, { poster: ReturnType<typeof createApiPoster>; connection: ClusterConnection }>();
   const accountPattern = /^system:serviceaccount:([^:]+):([^:]+)$/;
   return {
     cluster: cluster.name,
@@ -169,23 +173,28 @@ function createStaticClusterClient(cluster: ClusterConfig): ClusterClient {
       if (entry === undefined) {
         throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}" uses static tokens but has none for serviceaccount ${account}: add staticTokens["${account}"].tokenFile to that cluster`);
       }
-      let authz = clients.get(account);
-      if (authz === undefined) {
-        authz = tokenFileKubeConfig(cluster, entry.tokenFile).makeApiClient(AuthorizationV1Api);
-        clients.set(account, authz);
+      let client = clients.get(account);
+      if (client === undefined) {
+        const connection = tokenFileConnection(cluster, entry.tokenFile);
+        client = { poster: createApiPoster(connection), connection };
+        clients.set(account, client);
       }
-      let response;
+      let response: { status?: ReviewStatus };
       try {
-        response = await authz.createSelfSubjectAccessReview({
-          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: reviewAttributes(spec) },
-        });
+        const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: reviewAttributes(spec) };
+        response = await client.poster.post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', body, await client.connection.headers());
       } catch (error) {
         throw translateClusterError(error, cluster.name, cluster.server, { kind: 'self-review', serviceAccount: account });
       }
       return toReviewResult(cluster.name, response.status);
     },
+    async close() {
+      await Promise.all([...clients.values()].map((client) => client.poster.close()));
+    },
   };
 }
+
+type ReviewStatus = { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string };
 
 export async function createClusterClient(cluster: ClusterConfig): Promise<ClusterClient> {
   const credentials = cluster.credentials;
@@ -193,30 +202,26 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
     if (cluster.tokens === 'static') return createStaticClusterClient(cluster);
     throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}" has no credentials: set clusters[].credentials (tokenFile or kubeconfig) so the gateway can mint serviceaccount tokens`);
   }
-  const kc = await buildKubeConfig(cluster, credentials);
-  const server = kc.getCurrentCluster()?.server ?? cluster.server;
-  const core = kc.makeApiClient(CoreV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+  const connection = await buildKubeConfig(cluster, credentials);
+  const server = connection.server;
+  const api = createApiPoster(connection);
 
   return {
     cluster: cluster.name,
 
     async requestServiceAccountToken(namespace, name, ttlSeconds) {
       const op: Operation = { kind: 'token', serviceAccount: `${namespace}/${name}` };
-      let response;
+      let response: { status?: { token?: unknown; expirationTimestamp?: unknown } };
       try {
-        response = await core.createNamespacedServiceAccountToken({
-          name,
-          namespace,
-          // No audiences: the token is for the API server itself (its default audience).
-          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: ttlSeconds } },
-        });
+        const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`;
+        // No audiences: the token is for the API server itself (its default audience).
+        const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: ttlSeconds } };
+        response = await api.post(path, body, await connection.headers());
       } catch (error) {
         throw translateClusterError(error, cluster.name, server, op);
       }
       const token = response.status?.token;
-      const expiration = response.status?.expirationTimestamp;
-      const expiresAt = expiration instanceof Date ? expiration.getTime() : Date.parse(String(expiration));
+      const expiresAt = Date.parse(String(response.status?.expirationTimestamp));
       if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresAt)) {
         throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}": the TokenRequest for ${op.serviceAccount} came back without a token or expiry`);
       }
@@ -224,19 +229,16 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
     },
 
     async subjectAccessReview(spec) {
-      let response;
+      let response: { status?: ReviewStatus };
       try {
-        response = await authz.createSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: { user: spec.user, groups: [...spec.groups], ...reviewAttributes(spec) },
-          },
-        });
+        const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: spec.user, groups: [...spec.groups], ...reviewAttributes(spec) } };
+        response = await api.post('/apis/authorization.k8s.io/v1/subjectaccessreviews', body, await connection.headers());
       } catch (error) {
         throw translateClusterError(error, cluster.name, server, { kind: 'review' });
       }
       return toReviewResult(cluster.name, response.status);
     },
+
+    close: () => api.close(),
   };
 }

@@ -2,14 +2,13 @@
 // discovery documents list, in the namespaces in use and at cluster scope, probed by SubjectAccessReview
 // through the gateway's own credential (deploy/base/rbac.yaml lets it create subjectaccessreviews and
 // read no Roles, so probes are the one way that works everywhere; they also see webhook authorizers).
-import type { RequestOptions } from 'node:https';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { GrantedLookup, PermissionKey } from '../audit/least-privilege.js';
-import type { ClusterConfig, ClusterCredentials } from '../config/types.js';
+import type { ClusterConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
-import { createAccessReviewer, reviewSpec } from '../kube/access-review.js';
+import { createAccessReviewer } from '../kube/access-review.js';
 import type { AuthorizationAttributes, RbacAnswer } from '../kube/authorization.js';
-import { buildKubeConfig, createClusterClient } from '../kube/cluster-client.js';
+import { createClusterClient } from '../kube/cluster-client.js';
 import { createServiceAccountTokens } from '../kube/service-account-tokens.js';
 import { createUpstream } from '../proxy/forward.js';
 
@@ -163,67 +162,6 @@ export interface ClusterGrantedLookup {
 }
 
 /**
- * SubjectAccessReviews over one kept-alive connection with the gateway's credential. A report asks
- * about a thousand of them; client-node opens a new TLS connection per call, which makes that minutes.
- */
-async function createKeepAliveReviewer(cluster: ClusterConfig, credentials: ClusterCredentials): Promise<{ review: GrantedPermissionsDeps['review']; close(): Promise<void> }> {
-  const kc = await buildKubeConfig(cluster, credentials);
-  const server = new URL(kc.getCurrentCluster()?.server ?? cluster.server);
-  const tls: RequestOptions = {};
-  await kc.applyToHTTPSOptions(tls);
-  const dispatcher = new Agent({
-    connect: {
-      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls.key === undefined ? {} : { key: tls.key }),
-      rejectUnauthorized: tls.rejectUnauthorized !== false,
-    },
-    keepAliveTimeout: 10_000,
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000,
-  });
-  const path = `${server.pathname.replace(/\/$/, '')}/apis/authorization.k8s.io/v1/subjectaccessreviews`;
-  return {
-    async review(serviceAccount, attrs) {
-      // Asked per call: a projected token file is rotated in place, an exec plugin refreshes.
-      const auth: RequestOptions = {};
-      await kc.applyToHTTPSOptions(auth);
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-      for (const [name, value] of Object.entries(auth.headers ?? {})) if (typeof value === 'string') headers[name.toLowerCase()] = value;
-      if (typeof auth.auth === 'string') headers['authorization'] = `Basic ${Buffer.from(auth.auth).toString('base64')}`;
-      const spec = reviewSpec(serviceAccount, attrs);
-      let response;
-      try {
-        response = await dispatcher.request({
-          origin: server.origin,
-          path,
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec }),
-        });
-      } catch (error) {
-        throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster.name}": cannot reach the API server at ${server.origin} to create a subjectaccessreview: ${(error as Error).message}`, { cause: error });
-      }
-      const text = await response.body.text();
-      if (response.statusCode === 401 || response.statusCode === 403) {
-        throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}": the gateway's credential may not create subjectaccessreviews (the API server answered ${response.statusCode}): grant it with deploy/rbac`);
-      }
-      let status: { allowed?: unknown } | undefined;
-      try {
-        status = (JSON.parse(text) as { status?: { allowed?: unknown } }).status;
-      } catch {
-        status = undefined;
-      }
-      if (response.statusCode >= 300 || typeof status?.allowed !== 'boolean') {
-        throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster.name}": the API server answered ${response.statusCode} to a subjectaccessreview, without a decision`);
-      }
-      return { allowed: status.allowed };
-    },
-    close: () => dispatcher.close(),
-  };
-}
-
-/**
  * The over-grant port for one cluster, built from its config like the gateway builds its own: the
  * reviews go through the gateway's credential (uncached, so a report never evicts the live cache;
  * with `tokens: static` and no credential, each account reviews itself); discovery is read with the
@@ -231,9 +169,9 @@ async function createKeepAliveReviewer(cluster: ClusterConfig, credentials: Clus
  */
 export async function createClusterGrantedLookup(cluster: ClusterConfig, options: { clock?: () => number; discoveryTtlMs?: number } = {}): Promise<ClusterGrantedLookup> {
   const clock = options.clock ?? Date.now;
+  // The cluster client keeps its connection alive: a report's thousand probes share one TLS session.
   const client = await createClusterClient(cluster);
-  const keptAlive = cluster.credentials === undefined ? undefined : await createKeepAliveReviewer(cluster, cluster.credentials);
-  const reviewer = keptAlive ?? createAccessReviewer({ client, ttlMs: 0 });
+  const reviewer = createAccessReviewer({ client, ttlMs: 0 });
   const upstream = createUpstream(cluster);
   const tokens = createServiceAccountTokens({ client, cluster, clock });
   const ttl = options.discoveryTtlMs ?? 10 * 60_000;
@@ -256,7 +194,7 @@ export async function createClusterGrantedLookup(cluster: ClusterConfig, options
     },
     async close() {
       await upstream.dispatcher.close();
-      await keptAlive?.close();
+      await client.close?.();
     },
   };
 }

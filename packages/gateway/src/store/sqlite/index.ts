@@ -6,6 +6,7 @@ import Sqlite from 'better-sqlite3';
 import { HoopError } from '../../lib/errors.js';
 import type { Store, StoreOptions } from '../types.js';
 import { createSqliteApprovalRepository } from './approvals.js';
+import { withApprovalChanges } from './approval-changes.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
 import { applyAuditSchema, schema } from './schema.js';
@@ -32,7 +33,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
   const groupCommit = options.groupCommit ?? true;
   const writer = path === ':memory:' || options.writerThread === false ? undefined : startWriterThread({ path, chain: options.replicaId, busyTimeoutMs: options.busyTimeoutMs ?? 5000, groupCommit });
   const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit, ...(writer === undefined ? {} : { writer }) });
-  const approvals = createSqliteApprovalRepository(db);
+  const approvals = withApprovalChanges(db, createSqliteApprovalRepository(db));
   const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
   const ping = db.prepare('SELECT 1');
   let closed = false;

@@ -1,0 +1,55 @@
+// Approvals by push on SQLite (issue #13): a trigger appends the id of every approval whose state
+// changes to approval_changes (an AUTOINCREMENT sequence, pruned to the last 10,000 changes), so a
+// replica learns what was decided elsewhere with one tiny indexed query per tick instead of
+// re-reading every pending approval. Schema-only: the write functions are untouched (the trigger
+// runs inside their transaction), and every connection to the file sees the same sequence.
+import type { Database, Statement } from 'better-sqlite3';
+import type { ApprovalChanges, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
+
+const keptChanges = 10_000;
+
+export const approvalChangesSchema = `
+CREATE TABLE IF NOT EXISTS approval_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS approval_changes_on_state AFTER UPDATE OF state ON approvals WHEN NEW.state <> OLD.state BEGIN
+  INSERT INTO approval_changes (id) VALUES (NEW.id);
+  DELETE FROM approval_changes WHERE seq <= (SELECT max(seq) FROM approval_changes) - ${keptChanges};
+END;
+`;
+
+/** The repository with changesSince() (the trigger's sequence), pendingCount() and pendingWithFingerprint() (admission in SQL) added. */
+export function withApprovalChanges(db: Database, repo: ApprovalRepository): ApprovalRepository {
+  db.exec(approvalChangesSchema);
+  const bounds = db.prepare('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM approval_changes') as Statement<[], { lo: number; hi: number }>;
+  // sqlite_sequence keeps the last seq even when every row was pruned.
+  const last = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'approval_changes'), 0) AS seq") as Statement<[], { seq: number }>;
+  const counted = db.prepare(
+    `SELECT count(*) AS count, coalesce(min(json_extract(doc, '$.expiresAt')), 0) AS next FROM approvals
+     WHERE state = 'pending' AND json_extract(doc, '$.identity') = ? AND json_extract(doc, '$.expiresAt') > ?`,
+  ) as Statement<[string, number], { count: number; next: number }>;
+  const joinable = db.prepare(
+    `SELECT state, doc FROM approvals WHERE state = 'pending' AND json_extract(doc, '$.fingerprint') = ? AND json_extract(doc, '$.identity') = ?
+       AND json_extract(doc, '$.expiresAt') > ? ORDER BY created_at, id LIMIT 1`,
+  ) as Statement<[string, string, number], { state: string; doc: string }>;
+  const since = db.prepare(`SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`) as Statement<[number], { seq: number; id: string }>;
+  return {
+    ...repo,
+    async pendingCount(identity, now) {
+      const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
+      return { count, nextExpiry: next };
+    },
+    async pendingWithFingerprint(identity, fingerprint, now) {
+      const row = joinable.get(fingerprint, identity, now);
+      return row === undefined ? null : { ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] };
+    },
+    async changesSince(seen: number): Promise<ApprovalChanges> {
+      const current = last.get()?.seq ?? 0;
+      if (seen < 0) return { seq: current, ids: [], complete: false };
+      if (current === seen) return { seq: seen, ids: [], complete: true };
+      const { lo } = bounds.get() ?? { lo: 0 };
+      const rows = since.all(seen);
+      // Pruned past what we saw, or more than one page: read the pendings again.
+      if (lo > seen + 1 || rows.length >= keptChanges) return { seq: current, ids: [], complete: false };
+      return { seq: rows.at(-1)?.seq ?? seen, ids: rows.map((row) => row.id), complete: true };
+    },
+  };
+}

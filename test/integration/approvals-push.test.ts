@@ -1,0 +1,124 @@
+// Approvals by push (issue #13): two replicas on one SQLite file. A decision on the holding replica
+// wakes the hold at once; one on the other replica reaches it through the store's change sequence —
+// one tiny query per tick, never a re-read of every pending approval while nothing changed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createApprovalService } from '../../packages/gateway/src/approvals/service.js';
+import type { ApprovalRepository } from '../../packages/gateway/src/approvals/types.js';
+import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
+import type { HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+
+const config: ApprovalConfig = {
+  timeoutMs: 60_000,
+  minApprovals: 1,
+  grantOptionsMs: [],
+  approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
+  maxPendingPerIdentity: 100,
+};
+function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
+  const request = { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' };
+  return { sessionId: 's', identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7', groups: [], request, heldBecause: 'approval-required', rule: 'r', serviceAccount: 'agents/ci', ...overrides };
+}
+const actor = { user: 'U1', label: 'oncall', at: 0, via: 'api' as const };
+const dir = mkdtempSync(join(tmpdir(), 'hoop-push-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Counts the full reads of pending approvals (list with a holder) a replica makes. */
+function counting(repo: ApprovalRepository): { repo: ApprovalRepository; fullReads: () => number } {
+  let reads = 0;
+  return {
+    repo: {
+      ...repo,
+      list: (filter) => {
+        if (filter?.holder !== undefined) reads += 1;
+        return repo.list(filter);
+      },
+    },
+    fullReads: () => reads,
+  };
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+describe('approvals by push on SQLite', () => {
+  it('across replicas: answered within 300 ms, with one full read (the first tick) however many ticks', async () => {
+    const url = `sqlite:${join(dir, 'push.db')}`;
+    const storeA = await createStore(url, { replicaId: 'r-a' });
+    const storeB = await createStore(url, { replicaId: 'r-b' });
+    const a = counting(storeA.approvals);
+    const serviceA = createApprovalService({ repo: a.repo, config, replicaId: 'r-a', pollIntervalMs: 50 });
+    const serviceB = createApprovalService({ repo: storeB.approvals, config, replicaId: 'r-b' });
+    try {
+      const holds = Array.from({ length: 20 }, (_, i) => serviceA.hold(holdRequest({ request: { ...holdRequest().request, name: `ns-${i}`, path: `/api/v1/namespaces/ns-${i}` } }), new AbortController().signal));
+      await until(async () => (await storeB.approvals.list({ state: 'pending' })).length === 20);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // ~10 ticks with nothing decided
+      assert.equal(a.fullReads(), 1, 'only the first tick re-reads the pendings');
+      const pending = await storeB.approvals.list({ state: 'pending' });
+      const latencies: number[] = [];
+      for (const record of pending.slice(0, 5)) {
+        const index = Number(record.request.name.replace('ns-', ''));
+        const t0 = performance.now();
+        assert.equal((await serviceB.decide(record.id, { approve: true, actor, approver: true })).ok, true);
+        const outcome = await holds[index];
+        latencies.push(performance.now() - t0);
+        assert.equal(outcome?.state, 'approved');
+      }
+      assert.ok(Math.max(...latencies) < 300, `across replicas: ${latencies.map((l) => l.toFixed(0)).join(', ')} ms`);
+      assert.equal(a.fullReads(), 1, 'decisions elsewhere are read by id, not by re-reading the pendings');
+      // Denied on B: the hold on A ends denied too (not only approvals travel).
+      const denied = pending[5];
+      assert.ok(denied !== undefined);
+      await serviceB.decide(denied.id, { approve: false, actor, approver: true });
+      assert.equal((await holds[Number(denied.request.name.replace('ns-', ''))])?.state, 'denied');
+      await serviceA.shutdown('test over');
+      await Promise.allSettled(holds);
+    } finally {
+      await storeA.close();
+      await storeB.close();
+    }
+  });
+
+  it('on the holding replica a decision wakes the hold at once, without waiting for the store tick (1 s here)', async () => {
+    const store = await createStore(`sqlite:${join(dir, 'same.db')}`, { replicaId: 'r-a' });
+    const service = createApprovalService({ repo: store.approvals, config, replicaId: 'r-a', pollIntervalMs: 1000 });
+    try {
+      const held = service.hold(holdRequest(), new AbortController().signal);
+      await until(async () => (await store.approvals.list({ state: 'pending' })).length === 1);
+      const [record] = await store.approvals.list({ state: 'pending' });
+      const t0 = performance.now();
+      await service.decide(record?.id ?? '', { approve: true, actor, approver: true });
+      assert.equal((await held).state, 'approved');
+      // Well under the 1 s tick (the figure is ~5 ms on a quiet machine; the decision itself is an fsync'd write).
+      assert.ok(performance.now() - t0 < 500, `same replica: ${(performance.now() - t0).toFixed(1)} ms`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the change sequence: the first call asks for a full read; later calls name only the changed ids', async () => {
+    const store = await createStore(`sqlite:${join(dir, 'seq.db')}`, { replicaId: 'r-a' });
+    try {
+      const repo = store.approvals;
+      assert.ok(repo.changesSince !== undefined);
+      const first = await repo.changesSince(-1);
+      assert.equal(first.complete, false);
+      const base = { ...holdRequest(), state: 'pending' as const, votes: [], createdAt: 1, expiresAt: Date.now() + 60_000, holder: 'r-a' };
+      await repo.create({ ...base, id: 'one' });
+      await repo.create({ ...base, id: 'two' });
+      assert.deepEqual(await repo.changesSince(first.seq), { seq: first.seq, ids: [], complete: true }, 'creating is not a change of state');
+      await repo.transition('two', 'pending', 'denied', { decidedAt: 2 });
+      await repo.transition('two', 'pending', 'approved', { decidedAt: 3 }); // lost CAS: no change
+      const next = await repo.changesSince(first.seq);
+      assert.deepEqual(next, { seq: first.seq + 1, ids: ['two'], complete: true });
+      assert.deepEqual(await repo.changesSince(next.seq), { seq: next.seq, ids: [], complete: true });
+    } finally {
+      await store.close();
+    }
+  });
+});
