@@ -69,7 +69,9 @@ function recordFilter(query: RecordQuery): { where: string[]; params: Record<str
     where.push(`kind IN (${query.kinds.map((_, i) => `@k${i}`).join(',')})`);
     query.kinds.forEach((kind, i) => (params[`k${i}`] = kind));
   }
-  if (query.since !== undefined) {
+  // With a keyset position past `since`, the row-value bound alone must seed the index search: given
+  // both, SQLite seeks from `since` and skips every earlier page again (quadratic over a long window).
+  if (query.since !== undefined && (query.after === undefined || query.after.time < query.since)) {
     where.push('time >= @since');
     params.since = query.since;
   }
