@@ -8,7 +8,8 @@ import type { Store, StoreOptions } from '../types.js';
 import { createSqliteApprovalRepository } from './approvals.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
-import { applyAuditSchema, schema } from './schema.js';
+import { applyAuditSchema } from './migrate.js';
+import { schema } from './schema.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
   let db: Sqlite.Database;
