@@ -15,17 +15,17 @@ export function storedRecords(db: Database): StoredRecord[] {
 export function tamperData(db: Database, seq: number, mutate: (data: Record<string, unknown>) => Record<string, unknown>): void {
   for (const record of storedRecords(db).filter((r) => r.seq === seq)) {
     const data = mutate(JSON.parse(record.dataText) as Record<string, unknown>);
-    db.prepare('UPDATE audit_records SET shape = NULL, data = ? WHERE seq = ? AND chain = (SELECT id FROM audit_chains WHERE name = ?)').run(canonicalJson(data), seq, record.chain);
+    db.prepare('UPDATE audit_records SET shape = NULL, data = ? WHERE seq = ? AND chain = (SELECT id FROM audit_chains WHERE name = ?)').run(
+      canonicalJson(data),
+      seq,
+      record.chain,
+    );
   }
 }
 
 /** Writes a record's data, prevHash and hash (hex) back whole. */
 export function rewriteRecord(db: Database, chain: string, seq: number, data: Record<string, unknown>, prevHash: string, hash: string): void {
-  db.prepare('UPDATE audit_records SET shape = NULL, data = ?, prev_hash = ?, hash = ? WHERE seq = ? AND chain = (SELECT id FROM audit_chains WHERE name = ?)').run(
-    canonicalJson(data),
-    Buffer.from(prevHash, 'hex'),
-    Buffer.from(hash, 'hex'),
-    seq,
-    chain,
-  );
+  db.prepare(
+    'UPDATE audit_records SET shape = NULL, data = ?, prev_hash = ?, hash = ? WHERE seq = ? AND chain = (SELECT id FROM audit_chains WHERE name = ?)',
+  ).run(canonicalJson(data), Buffer.from(prevHash, 'hex'), Buffer.from(hash, 'hex'), seq, chain);
 }

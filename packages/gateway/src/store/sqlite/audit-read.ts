@@ -17,80 +17,71 @@ export function toAuditRecord(stored: StoredRecord): AuditRecord {
   return { ...rest, data: JSON.parse(dataText) as Record<string, unknown> };
 }
 
-export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditReads {
-  // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
-  // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
-  const prepared = new Map<string, Statement>();
-  const rows = (sql: string): Statement<unknown[], RecordRow> => {
-    let stmt = prepared.get(sql);
-    if (stmt === undefined) {
-      if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
-      stmt = db.prepare(sql).raw(true);
-      prepared.set(sql, stmt);
-    }
-    return stmt as Statement<unknown[], RecordRow>;
-  };
-  const decode = (row: RecordRow): AuditRecord => toAuditRecord(codec.decode(row));
-
-  /** `after` as a row-value comparison, which SQLite answers from the (time, chain, seq) index. */
-  function recordFilter(query: RecordQuery): { where: string; params: Record<string, unknown>; empty: boolean } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = {};
-    if (query.sessionId !== undefined) {
-      where.push('session_id = @sessionId');
-      params.sessionId = encodeSessionId(query.sessionId);
-    }
-    if (query.eventIds !== undefined) {
-      if (query.eventIds.length === 0) return { where: '', params, empty: true };
-      where.push(`event_id IN (${query.eventIds.map((_, i) => `@e${i}`).join(',')})`);
-      query.eventIds.forEach((id, i) => (params[`e${i}`] = encodeEventId(id)));
-    }
-    if (query.kinds !== undefined) {
-      if (query.kinds.length === 0) return { where: '', params, empty: true };
-      where.push(`kind IN (${[...new Set(query.kinds.map(codec.kindCode))].join(',')})`);
-    }
-    // With a keyset position past `since`, the row-value bound alone must seed the index search: given
-    // both, SQLite seeks from `since` and skips every earlier page again (quadratic over a long window).
-    if (query.since !== undefined && (query.after === undefined || query.after.time < query.since)) {
-      where.push('time >= @since');
-      params.since = query.since;
-    }
-    if (query.until !== undefined) {
-      where.push('time < @until');
-      params.until = query.until;
-    }
-    if (query.after !== undefined) {
-      where.push('(time, chain, seq) > (@at, @ac, @as)');
-      params.at = query.after.time;
-      params.ac = codec.chainId(query.after.chain, false) ?? 0;
-      params.as = query.after.seq;
-    }
-    return { where: where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '', params, empty: false };
+/** `after` as a row-value comparison, which SQLite answers from the (time, chain, seq) index. */
+function recordFilter(codec: RecordCodec, query: RecordQuery): { where: string; params: Record<string, unknown>; empty: boolean } {
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (query.sessionId !== undefined) {
+    where.push('session_id = @sessionId');
+    params.sessionId = encodeSessionId(query.sessionId);
   }
+  if (query.eventIds !== undefined) {
+    if (query.eventIds.length === 0) return { where: '', params, empty: true };
+    where.push(`event_id IN (${query.eventIds.map((_, i) => `@e${i}`).join(',')})`);
+    query.eventIds.forEach((id, i) => (params[`e${i}`] = encodeEventId(id)));
+  }
+  if (query.kinds !== undefined) {
+    if (query.kinds.length === 0) return { where: '', params, empty: true };
+    where.push(`kind IN (${[...new Set(query.kinds.map(codec.kindCode))].join(',')})`);
+  }
+  // With a keyset position past `since`, the row-value bound alone must seed the index search: given
+  // both, SQLite seeks from `since` and skips every earlier page again (quadratic over a long window).
+  if (query.since !== undefined && (query.after === undefined || query.after.time < query.since)) {
+    where.push('time >= @since');
+    params.since = query.since;
+  }
+  if (query.until !== undefined) {
+    where.push('time < @until');
+    params.until = query.until;
+  }
+  if (query.after !== undefined) {
+    where.push('(time, chain, seq) > (@at, @ac, @as)');
+    params.at = query.after.time;
+    params.ac = codec.chainId(query.after.chain, false) ?? 0;
+    params.as = query.after.seq;
+  }
+  return {
+    where: where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '',
+    params,
+    empty: false,
+  };
+}
 
-  const chainPage = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
-  const oneRecord = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
-  // Chain heads by index seeks only (no scan): the next chain id, then its first and last seq.
-  const nextChain = db.prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1').pluck() as Statement<[number], number>;
-  const firstSeq = db.prepare('SELECT seq FROM audit_records WHERE chain = ? ORDER BY seq LIMIT 1').pluck() as Statement<[number], number>;
-  const lastRecord = db.prepare('SELECT seq, hash, time FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1') as Statement<[number], { seq: number; hash: Buffer; time: number }>;
-  const checkpointRows = db.prepare('SELECT checkpoint FROM audit_checkpoints ORDER BY id') as Statement<[], { checkpoint: string }>;
-  const retentionStartRow = rows(
-    `SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
-       (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
-     ORDER BY seq LIMIT 1`,
-  );
+/** listSessions: the most recent sessions, each summed from its own rows (session index). */
+function createSessionLister(db: Database, codec: RecordCodec): AuditStore['listSessions'] {
   const sessionRows = db
-    .prepare(`SELECT kind, time, identity, shape, data FROM audit_records WHERE session_id = @sessionId AND kind IN (1, 2) AND (@identity IS NULL OR identity = @identity)`)
+    .prepare(
+      `SELECT kind, time, identity, shape, data FROM audit_records WHERE session_id = @sessionId AND kind IN (1, 2) AND (@identity IS NULL OR identity = @identity)`,
+    )
     .raw(true) as Statement<[Record<string, unknown>], [number, number, string | null, number | null, string]>;
 
   function summarize(sessionId: string, identity: string | undefined): SessionSummary {
-    const summary = { sessionId, identity: undefined as string | undefined, cluster: undefined as string | undefined, start: Infinity, end: -Infinity, calls: 0 };
+    const summary = {
+      sessionId,
+      identity: undefined as string | undefined,
+      cluster: undefined as string | undefined,
+      start: Infinity,
+      end: -Infinity,
+      calls: 0,
+    };
     const decisions = { allow: 0, deny: 0, approve: 0 };
     let approvals = 0;
-    const params = { sessionId: encodeSessionId(sessionId), identity: identity ?? null };
+    const params = {
+      sessionId: encodeSessionId(sessionId),
+      identity: identity ?? null,
+    };
     for (const [kind, time, who, shape, text] of sessionRows.iterate(params)) {
-      const data = JSON.parse(shape === null ? text : fillShape(codec.shapeParts(shape), text)) as Record<string, unknown>;
+      const data = codec.dataOf(shape, text);
       summary.start = Math.min(summary.start, time);
       summary.end = Math.max(summary.end, time);
       if (who !== null && (summary.identity === undefined || who > summary.identity)) summary.identity = who;
@@ -114,9 +105,68 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
     };
   }
 
+  // Newest first without grouping the whole store: walk the time (or identity) index backwards until
+  // `limit` distinct sessions are seen — the first sighting of a session is its end — then sum each.
+  return async (filter = {}) => {
+    const limit = filter.limit ?? 100;
+    const params: Record<string, unknown> = { since: filter.since ?? 0 };
+    if (filter.identity !== undefined) params.identity = filter.identity;
+    const recent = db
+      .prepare(
+        `SELECT session_id FROM audit_records
+           WHERE session_id IS NOT NULL AND kind IN (1, 2) AND time >= @since${filter.identity === undefined ? '' : ' AND identity = @identity'}
+           ORDER BY time DESC`,
+      )
+      .pluck() as Statement<[Record<string, unknown>], Buffer | string>;
+    const ids: string[] = [];
+    const seen = new Set<string>();
+    if (limit > 0) {
+      for (const value of recent.iterate(params)) {
+        const id = codec.sessionIdText(value);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        ids.push(id);
+        if (ids.length >= limit) break;
+      }
+    }
+    const summaries = ids.map((id) => summarize(id, filter.identity));
+    return summaries.sort((a, b) => b.end - a.end || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+  };
+}
+
+export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditReads {
+  // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
+  // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
+  const prepared = new Map<string, Statement>();
+  const rows = (sql: string): Statement<unknown[], RecordRow> => {
+    let stmt = prepared.get(sql);
+    if (stmt === undefined) {
+      if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
+      stmt = db.prepare(sql).raw(true);
+      prepared.set(sql, stmt);
+    }
+    return stmt as Statement<unknown[], RecordRow>;
+  };
+  const decode = (row: RecordRow): AuditRecord => codec.record(row);
+
+  const chainPage = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
+  const oneRecord = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
+  // Chain heads by index seeks only (no scan): the next chain id, then its first and last seq.
+  const nextChain = db.prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1').pluck() as Statement<[number], number>;
+  const firstSeq = db.prepare('SELECT seq FROM audit_records WHERE chain = ? ORDER BY seq LIMIT 1').pluck() as Statement<[number], number>;
+  const lastRecord = db.prepare('SELECT seq, hash, time FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1') as Statement<
+    [number],
+    { seq: number; hash: Buffer; time: number }
+  >;
+  const checkpointRows = db.prepare('SELECT checkpoint FROM audit_checkpoints ORDER BY id') as Statement<[], { checkpoint: string }>;
+  const retentionStartRow = rows(
+    `SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
+       (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
+     ORDER BY seq LIMIT 1`,
+  );
   return {
     async listRecords(query) {
-      const { where, params, empty } = recordFilter(query);
+      const { where, params, empty } = recordFilter(codec, query);
       if (empty) return [];
       const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(query.limit))}`;
       return rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`).all(params).map(decode);
@@ -129,7 +179,10 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
       let remaining = query.limit ?? Number.POSITIVE_INFINITY;
       let after = query.after;
       while (remaining > 0) {
-        const { where, params, empty } = recordFilter({ ...query, ...(after === undefined ? {} : { after }) });
+        const { where, params, empty } = recordFilter(codec, {
+          ...query,
+          ...(after === undefined ? {} : { after }),
+        });
         if (empty) return;
         const take = Math.min(batchSize, remaining);
         const page = rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`).all(params).map(decode);
@@ -168,37 +221,18 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
         const first = firstSeq.get(id);
         const last = lastRecord.get(id);
         if (first === undefined || last === undefined) continue;
-        heads.push({ chain: codec.chainName(id), firstSeq: first, seq: last.seq, hash: last.hash.toString('hex'), time: last.time, records: last.seq - first + 1 });
+        heads.push({
+          chain: codec.chainName(id),
+          firstSeq: first,
+          seq: last.seq,
+          hash: last.hash.toString('hex'),
+          time: last.time,
+          records: last.seq - first + 1,
+        });
       }
       return heads.sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0));
     },
-    // Newest first without grouping the whole store: walk the time (or identity) index backwards until
-    // `limit` distinct sessions are seen — the first sighting of a session is its end — then sum each.
-    async listSessions(filter = {}) {
-      const limit = filter.limit ?? 100;
-      const params: Record<string, unknown> = { since: filter.since ?? 0 };
-      if (filter.identity !== undefined) params.identity = filter.identity;
-      const recent = db
-        .prepare(
-          `SELECT session_id FROM audit_records
-           WHERE session_id IS NOT NULL AND kind IN (1, 2) AND time >= @since${filter.identity === undefined ? '' : ' AND identity = @identity'}
-           ORDER BY time DESC`,
-        )
-        .pluck() as Statement<[Record<string, unknown>], Buffer | string>;
-      const ids: string[] = [];
-      const seen = new Set<string>();
-      if (limit > 0) {
-        for (const value of recent.iterate(params)) {
-          const id = codec.sessionIdText(value);
-          if (seen.has(id)) continue;
-          seen.add(id);
-          ids.push(id);
-          if (ids.length >= limit) break;
-        }
-      }
-      const summaries = ids.map((id) => summarize(id, filter.identity));
-      return summaries.sort((a, b) => b.end - a.end || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
-    },
+    listSessions: createSessionLister(db, codec),
     async checkpoints() {
       return checkpointRows.all().map((row) => JSON.parse(row.checkpoint) as SignedCheckpoint);
     },

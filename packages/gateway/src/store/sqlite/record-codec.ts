@@ -10,7 +10,13 @@ import type { AuditRecord, AuditRecordKind, StoredRecord } from '../types.js';
 /** Separates the holes of a shape and their values: canonical JSON never holds a raw control character. */
 const HOLE = '\u0001';
 
-export const KIND_CODES: Readonly<Record<AuditRecordKind, number>> = { request: 1, outcome: 2, frames: 3, checkpoint: 4, approval: 5 };
+export const KIND_CODES: Readonly<Record<AuditRecordKind, number>> = {
+  request: 1,
+  outcome: 2,
+  frames: 3,
+  checkpoint: 4,
+  approval: 5,
+};
 const KIND_NAMES: readonly (AuditRecordKind | undefined)[] = [undefined, 'request', 'outcome', 'frames', 'checkpoint', 'approval'];
 
 /**
@@ -84,6 +90,17 @@ function shapeOf(kind: AuditRecordKind, data: Record<string, unknown>, memberTex
   return { shape: `${shape}}`, holes };
 }
 
+const isHole = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 1 && (value as Record<string, unknown>)['\u0001'] === 0;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}
+
 /** Fills a shape's holes (its text split at HOLE) with the row's values. */
 export function fillShape(parts: readonly string[], values: string): string {
   if (parts.length === 1) return parts[0] as string;
@@ -109,12 +126,27 @@ export interface EncodedRecord {
 }
 
 /** The raw row as read (`SELECT ${ROW_COLUMNS}`, raw mode). */
-export type RecordRow = [chain: number, seq: number, kind: number, time: number, eventId: Buffer | string | null, sessionId: Buffer | string | null, identity: string | null, shape: number | null, data: string, prevHash: Buffer, hash: Buffer];
+export type RecordRow = [
+  chain: number,
+  seq: number,
+  kind: number,
+  time: number,
+  eventId: Buffer | string | null,
+  sessionId: Buffer | string | null,
+  identity: string | null,
+  shape: number | null,
+  data: string,
+  prevHash: Buffer,
+  hash: Buffer,
+];
 
 export const ROW_COLUMNS = 'chain, seq, kind, time, event_id, session_id, identity, shape, data, prev_hash, hash';
 
 interface CodecDb {
-  prepare(sql: string): { get(...params: unknown[]): unknown; run(...params: unknown[]): { lastInsertRowid: number | bigint } };
+  prepare(sql: string): {
+    get(...params: unknown[]): unknown;
+    run(...params: unknown[]): { lastInsertRowid: number | bigint };
+  };
 }
 
 const MAX_CACHED = 4096;
@@ -133,7 +165,7 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
   let chainIds = new Map<string, number>();
   const chainNames = new Map<number, string>();
   let shapeIds = new Map<string, number>();
-  const shapeParts = new Map<number, string[]>();
+  const shapes = new Map<number, LoadedShape>();
 
   /** The id of a chain name; `create` false: undefined when the store never held the chain. */
   function chainId(name: string, create: boolean): number | undefined {
@@ -166,30 +198,71 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     return id;
   }
 
-  function partsOf(id: number): string[] {
-    let parts = shapeParts.get(id);
-    if (parts === undefined) {
-      const row = shapeTextOf.get(id) as { text: string } | undefined;
-      if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
-      parts = row.text.split(HOLE);
-      if (shapeParts.size >= MAX_CACHED) shapeParts.clear();
-      shapeParts.set(id, parts);
-    }
-    return parts;
+  /** A shape as read: its text split at the holes, and its members parsed once (deep-frozen: rows share them). */
+  interface LoadedShape {
+    parts: string[];
+    /** [key, value] of every member in canonical order; a hole's value is undefined. */
+    members: [string, unknown][];
   }
 
-  return {
+  function loadShape(id: number): LoadedShape {
+    let shape = shapes.get(id);
+    if (shape === undefined) {
+      const row = shapeTextOf.get(id) as { text: string } | undefined;
+      if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
+      const parsed = JSON.parse(row.text.replaceAll(HOLE, '{"\\u0001":0}')) as Record<string, unknown>;
+      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [key, isHole(value) ? undefined : deepFreeze(value)]);
+      shape = { parts: row.text.split(HOLE), members };
+      if (shapes.size >= MAX_CACHED) shapes.clear();
+      shapes.set(id, shape);
+    }
+    return shape;
+  }
+
+
+  function header(row: RecordRow): Omit<StoredRecord, 'dataText'> {
+    const [chain, seq, kind, time, eventId, sessionId, identity, , , prevHash, hash] = row;
+    const event = decodeEventId(eventId);
+    const session = decodeSessionId(sessionId);
+    return {
+      chain: chainName(chain),
+      seq,
+      kind: KIND_NAMES[kind] ?? (`unknown-${kind}` as AuditRecordKind),
+      time,
+      ...(event === undefined ? {} : { eventId: event }),
+      ...(session === undefined ? {} : { sessionId: session }),
+      ...(identity === null ? {} : { identity }),
+      prevHash: prevHash.toString('hex'),
+      hash: hash.toString('hex'),
+    };
+  }
+
+  const codec = {
     chainId,
     chainName,
     kindCode: (kind: AuditRecordKind): number => KIND_CODES[kind],
-    shapeParts: partsOf,
+    shapeParts: (id: number): string[] => loadShape(id).parts,
+    /** A row's data as an object: the shape's members (shared, frozen) and the row's values parsed alone. */
+    dataOf(shape: number | null, text: string): Record<string, unknown> {
+      if (shape === null) return JSON.parse(text) as Record<string, unknown>;
+      const { members } = loadShape(shape);
+      const values = text.split(HOLE);
+      const data: Record<string, unknown> = {};
+      let hole = 0;
+      for (const [key, value] of members) data[key] = value === undefined ? JSON.parse(values[hole++] as string) : value;
+      return data;
+    },
     sessionIdText: (value: Buffer | string): string => decodeSessionId(value) as string,
     /** `canonicalData` is canonicalJson(record.data): the text that was hashed. */
     encode(record: AuditRecord, canonicalData: string): EncodedRecord {
       let shape: number | null = null;
       let data = canonicalData;
       const split = shapeOf(record.kind, record.data, canonical);
-      if (split !== undefined && split.holes.every((hole) => !hole.includes(HOLE)) && fillShape(split.shape.split(HOLE), split.holes.join(HOLE)) === canonicalData) {
+      if (
+        split !== undefined &&
+        split.holes.every((hole) => !hole.includes(HOLE)) &&
+        fillShape(split.shape.split(HOLE), split.holes.join(HOLE)) === canonicalData
+      ) {
         shape = shapeId(split.shape);
         data = split.holes.join(HOLE);
       }
@@ -209,27 +282,21 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     },
     /** The row as stored for verification: `dataText` is the canonical JSON that was hashed. */
     decode(row: RecordRow): StoredRecord {
-      const [chain, seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
-      const event = decodeEventId(eventId);
-      const session = decodeSessionId(sessionId);
-      return {
-        chain: chainName(chain),
-        seq,
-        kind: KIND_NAMES[kind] ?? (`unknown-${kind}` as AuditRecordKind),
-        time,
-        ...(event === undefined ? {} : { eventId: event }),
-        ...(session === undefined ? {} : { sessionId: session }),
-        ...(identity === null ? {} : { identity }),
-        dataText: shape === null ? data : fillShape(partsOf(shape), data),
-        prevHash: prevHash.toString('hex'),
-        hash: hash.toString('hex'),
-      };
+      const [, , , , , , , shape, data] = row;
+      return { ...header(row), dataText: shape === null ? data : fillShape(loadShape(shape).parts, data) };
+    },
+    /** The row as a record whose data is an object (export, replay, reports): no whole-text parse. */
+    record(row: RecordRow): AuditRecord {
+      const [, , , , , , , shape, data] = row;
+      const { prevHash, hash, ...rest } = header(row);
+      return { ...rest, data: codec.dataOf(shape, data), prevHash, hash };
     },
     forget() {
       chainIds = new Map();
       shapeIds = new Map();
     },
   };
+  return codec;
 }
 
 export type RecordCodec = ReturnType<typeof createRecordCodec>;
