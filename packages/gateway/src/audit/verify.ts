@@ -159,7 +159,7 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
   const clock = options.clock ?? (() => performance.now());
   const began = clock();
   const mode = options.mode ?? 'full';
-  const pageSize = options.pageSize ?? 1000;
+  const pageSize = options.pageSize ?? 256;
   const keyed = options.publicKey !== undefined;
   const signed = (checkpoint: SignedCheckpoint): boolean => verifyCheckpointSignature(checkpoint, options.publicKey);
   const starts: ChainStart[] = [];

@@ -20,6 +20,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     if (path !== ':memory:') restrictFiles(path);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    if (options.pageCacheKb !== undefined) db.pragma(`cache_size = -${Math.max(64, Math.trunc(options.pageCacheKb))}`);
     applyAuditSchema(db);
     db.exec(schema);
   } catch (error) {
