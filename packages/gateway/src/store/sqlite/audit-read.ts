@@ -2,8 +2,8 @@
 // verification, chain heads by index seeks, sessions summed in JS from one session's rows. Rows are
 // read in raw mode and decoded by record-codec.ts.
 import type { Database, Statement } from 'better-sqlite3';
-import type { AuditRecord, AuditStore, ChainHead, RecordQuery, ScanOptions, SessionSummary, SignedCheckpoint, StoredRecord } from '../types.js';
-import { encodeEventId, encodeSessionId, fillShape, ROW_COLUMNS, type RecordCodec, type RecordRow } from './record-codec.js';
+import type { AuditRecord, AuditStore, ChainHead, RecordQuery, ScanOptions, SessionSummary, SignedCheckpoint } from '../types.js';
+import { encodeEventId, encodeSessionId, ROW_COLUMNS, type RecordCodec, type RecordRow } from './record-codec.js';
 
 type AuditReads = Pick<
   AuditStore,
@@ -11,11 +11,6 @@ type AuditReads = Pick<
 >;
 
 const DEFAULT_BATCH = 1000;
-
-export function toAuditRecord(stored: StoredRecord): AuditRecord {
-  const { dataText, ...rest } = stored;
-  return { ...rest, data: JSON.parse(dataText) as Record<string, unknown> };
-}
 
 /** `after` as a row-value comparison, which SQLite answers from the (time, chain, seq) index. */
 function recordFilter(codec: RecordCodec, query: RecordQuery): { where: string; params: Record<string, unknown>; empty: boolean } {
