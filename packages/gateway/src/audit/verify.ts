@@ -162,10 +162,8 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
   const pageSize = options.pageSize ?? 256;
   const keyed = options.publicKey !== undefined;
   const signed = (checkpoint: SignedCheckpoint): boolean => verifyCheckpointSignature(checkpoint, options.publicKey);
-  const starts: ChainStart[] = [];
-  const skipped: SkippedCheckpoint[] = [];
-  let total = 0;
-  let chainCount = 0;
+  const [starts, skipped]: [ChainStart[], SkippedCheckpoint[]] = [[], []];
+  let [total, chainCount] = [0, 0];
 
   const finish = (failure?: { chain: string; seq: number; problem: string }): VerifyReport => {
     const elapsedMs = Math.max(0, clock() - began);
@@ -195,8 +193,7 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     }
     /** In-chain checkpoint copies absent from the side table: checked against their chains at the end. */
     const late: SignedCheckpoint[] = [];
-    const lastSeq = new Map<string, number>();
-    const startSeq = new Map<string, number>();
+    const [lastSeq, startSeq] = [new Map<string, number>(), new Map<string, number>()];
 
     const chains = [...new Set([...heads.keys(), ...sideList.map((c) => c.statement.chain)])].sort();
     chainCount = chains.length;

@@ -151,6 +151,55 @@ interface CodecDb {
 
 const MAX_CACHED = 4096;
 
+/** A shape as read: its text split at the holes, and its members parsed once (deep-frozen: rows share them). */
+interface LoadedShape {
+  parts: string[];
+  /** [key, value] of every member in canonical order; a hole's value is undefined. */
+  members: [string, unknown][];
+}
+
+/** audit_shapes: id by text (inserted when new), parts and parsed members by id; both cached. */
+function createShapeTable(db: CodecDb) {
+  const shapeIdOf = db.prepare('SELECT id FROM audit_shapes WHERE digest = ?');
+  const shapeTextOf = db.prepare('SELECT text FROM audit_shapes WHERE id = ?');
+  const insertShape = db.prepare('INSERT INTO audit_shapes (digest, text) VALUES (?, ?)');
+  let shapeIds = new Map<string, number>();
+  const shapes = new Map<number, LoadedShape>();
+
+  function shapeId(text: string): number {
+    let id = shapeIds.get(text);
+    if (id !== undefined) return id;
+    const digest = createHash('sha256').update(text).digest().subarray(0, 16);
+    const row = shapeIdOf.get(digest) as { id: number } | undefined;
+    id = row?.id ?? Number(insertShape.run(digest, text).lastInsertRowid);
+    if (shapeIds.size >= MAX_CACHED) shapeIds = new Map();
+    shapeIds.set(text, id);
+    return id;
+  }
+
+  function loadShape(id: number): LoadedShape {
+    let shape = shapes.get(id);
+    if (shape === undefined) {
+      const row = shapeTextOf.get(id) as { text: string } | undefined;
+      if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
+      const parsed = JSON.parse(row.text.replaceAll(HOLE, '{"\\u0001":0}')) as Record<string, unknown>;
+      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [key, isHole(value) ? undefined : deepFreeze(value)]);
+      shape = { parts: row.text.split(HOLE), members };
+      if (shapes.size >= MAX_CACHED) shapes.clear();
+      shapes.set(id, shape);
+    }
+    return shape;
+  }
+
+  return {
+    id: shapeId,
+    load: loadShape,
+    forget() {
+      shapeIds = new Map();
+    },
+  };
+}
+
 /**
  * Encoder (writer side) and decoder (readers) over one connection. Shapes and chain ids are cached;
  * a failed write transaction must call forget(), since ids it inserted were rolled back.
@@ -159,13 +208,10 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
   const chainIdOf = db.prepare('SELECT id FROM audit_chains WHERE name = ?');
   const chainNameOf = db.prepare('SELECT name FROM audit_chains WHERE id = ?');
   const insertChain = db.prepare('INSERT INTO audit_chains (name) VALUES (?)');
-  const shapeIdOf = db.prepare('SELECT id FROM audit_shapes WHERE digest = ?');
-  const shapeTextOf = db.prepare('SELECT text FROM audit_shapes WHERE id = ?');
-  const insertShape = db.prepare('INSERT INTO audit_shapes (digest, text) VALUES (?, ?)');
   let chainIds = new Map<string, number>();
   const chainNames = new Map<number, string>();
-  let shapeIds = new Map<string, number>();
-  const shapes = new Map<number, LoadedShape>();
+  const shapes = createShapeTable(db);
+  const loadShape = shapes.load;
 
   /** The id of a chain name; `create` false: undefined when the store never held the chain. */
   function chainId(name: string, create: boolean): number | undefined {
@@ -186,39 +232,6 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     }
     return name;
   }
-
-  function shapeId(text: string): number {
-    let id = shapeIds.get(text);
-    if (id !== undefined) return id;
-    const digest = createHash('sha256').update(text).digest().subarray(0, 16);
-    const row = shapeIdOf.get(digest) as { id: number } | undefined;
-    id = row?.id ?? Number(insertShape.run(digest, text).lastInsertRowid);
-    if (shapeIds.size >= MAX_CACHED) shapeIds = new Map();
-    shapeIds.set(text, id);
-    return id;
-  }
-
-  /** A shape as read: its text split at the holes, and its members parsed once (deep-frozen: rows share them). */
-  interface LoadedShape {
-    parts: string[];
-    /** [key, value] of every member in canonical order; a hole's value is undefined. */
-    members: [string, unknown][];
-  }
-
-  function loadShape(id: number): LoadedShape {
-    let shape = shapes.get(id);
-    if (shape === undefined) {
-      const row = shapeTextOf.get(id) as { text: string } | undefined;
-      if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
-      const parsed = JSON.parse(row.text.replaceAll(HOLE, '{"\\u0001":0}')) as Record<string, unknown>;
-      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [key, isHole(value) ? undefined : deepFreeze(value)]);
-      shape = { parts: row.text.split(HOLE), members };
-      if (shapes.size >= MAX_CACHED) shapes.clear();
-      shapes.set(id, shape);
-    }
-    return shape;
-  }
-
 
   function header(row: RecordRow): Omit<StoredRecord, 'dataText'> {
     const [chain, seq, kind, time, eventId, sessionId, identity, , , prevHash, hash] = row;
@@ -263,7 +276,7 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
         split.holes.every((hole) => !hole.includes(HOLE)) &&
         fillShape(split.shape.split(HOLE), split.holes.join(HOLE)) === canonicalData
       ) {
-        shape = shapeId(split.shape);
+        shape = shapes.id(split.shape);
         data = split.holes.join(HOLE);
       }
       return {
@@ -293,7 +306,7 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     },
     forget() {
       chainIds = new Map();
-      shapeIds = new Map();
+      shapes.forget();
     },
   };
   return codec;
