@@ -30,6 +30,8 @@ const repoRoot = dirname(benchDir);
 export interface CommandFigures {
   command: string;
   wallS: number;
+  /** User + system CPU seconds: the figure to compare on a shared, loaded machine. */
+  cpuS: number;
   peakRssMb: number;
   exitCode: number;
   /** Lines written to stdout (export: one per event). */
@@ -74,8 +76,9 @@ export async function timeCommand(args: readonly string[], cwd: string, stdoutFi
   const wallS = (performance.now() - began) / 1000;
   if (stdoutFile !== undefined) writeFileSync(stdoutFile, tail);
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? Number.NaN);
+  const cpu = ['User', 'System'].reduce((sum, kind) => sum + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? Number.NaN), 0);
   const own = stderr.split('\n').filter((line) => !line.startsWith('\t') && !line.startsWith('Command exited')).join('\n').trim();
-  return { command: `hoopgate ${args.join(' ')}`, wallS: Math.round(wallS * 100) / 100, peakRssMb: Math.round(kb / 1024), exitCode, lines, ...(own === '' ? {} : { summary: own.slice(0, 400) }) };
+  return { command: `hoopgate ${args.join(' ')}`, wallS: Math.round(wallS * 100) / 100, cpuS: Math.round(cpu * 100) / 100, peakRssMb: Math.round(kb / 1024), exitCode, lines, ...(own === '' ? {} : { summary: own.slice(0, 400) }) };
 }
 
 /** kubectl's own headers, so the request records are as big as real ones. */

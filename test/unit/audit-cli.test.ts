@@ -16,6 +16,7 @@ import { run as replayRun } from '../../packages/gateway/src/cli/replay.js';
 import { createAuditReader } from '../../packages/gateway/src/audit/reader.js';
 import type { AuditReader } from '../../packages/gateway/src/slack/commands.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
+import { tamperData } from '../helpers/audit-rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hoop-audit-cli-'));
 const dbFile = join(dir, 'data', 'audit.db');
@@ -191,7 +192,7 @@ test('the Slack /hoop reader: timeline entries and recent sessions of the store'
 
 test('audit verify: exit 1 naming the first bad record after tampering', async () => {
   const db = new Sqlite(dbFile);
-  db.prepare("UPDATE audit_records SET data = json_set(data, '$.status', 200) WHERE seq = 4").run();
+  tamperData(db, 4, (data) => ({ ...data, status: 200 }));
   db.close();
   const out = io();
   assert.equal(await auditRun(['verify', '--config', configFile], out), 1);

@@ -1,7 +1,7 @@
 // The hash chain's canonical form is pinned: a literal record and its literal hash (issue #17). A change
 // to canonicalisation or to what is hashed fails here — and would leave existing stores unverifiable.
-// Also: a store file of layout 1 (WITHOUT ROWID, hex hashes, data JSON in insertion order) still
-// verifies, takes new records, and still shows tampering.
+// Also: a store file of layout 1 (WITHOUT ROWID, hex hashes, data JSON in insertion order) or 2 is
+// moved to layout 3 when opened, with the same hashes: it verifies, takes new records, shows tampering.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +11,9 @@ import Sqlite from 'better-sqlite3';
 import { verifyAudit, verifyAuditReport } from '../../packages/gateway/src/audit/verify.js';
 import { canonicalJson, canonicalRecordText, GENESIS_HASH, hashRecord, hashRecordReference } from '../../packages/gateway/src/store/chain.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
-import { auditIndexes, auditRecordsV1 } from '../../packages/gateway/src/store/sqlite/schema.js';
+import { auditIndexes, auditRecordsV1 } from '../../packages/gateway/src/store/sqlite/migrate.js';
 import type { AuditRecord } from '../../packages/gateway/src/store/types.js';
+import { tamperData } from '../helpers/audit-rows.js';
 
 const vector: Omit<AuditRecord, 'hash'> = {
   chain: 'replica-1',
@@ -51,19 +52,25 @@ test('hash test vector: a literal record hashes to its literal SHA-256 (format v
   assert.notEqual(hashRecord({ ...vector, seq: 43 }), vectorHash);
 });
 
-test('a layout-1 store (WITHOUT ROWID, hex hashes, non-canonical data text) verifies, grows, and shows tampering', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hoop-layout1-'));
+const layout2 = `CREATE TABLE audit_records (id INTEGER PRIMARY KEY, chain TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+  time INTEGER NOT NULL, event_id TEXT, session_id TEXT, identity TEXT, data TEXT NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
+CREATE UNIQUE INDEX audit_records_chain_seq ON audit_records (chain, seq);`;
+
+for (const layout of [1, 2] as const)
+test(`a layout-${layout} store (${layout === 1 ? 'WITHOUT ROWID, hex hashes, non-canonical data text' : 'one canonical JSON text per row'}) moves to layout 3, verifies, grows, and shows tampering`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), `hoop-layout${layout}-`));
   const file = join(dir, 'audit.db');
   try {
-    // Written as the code before issue #17 wrote it.
+    // Written as the code before issue #17's layout 3 wrote it.
     const old = new Sqlite(file);
-    old.exec(auditRecordsV1 + auditIndexes);
-    const insert = old.prepare('INSERT INTO audit_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    old.exec((layout === 1 ? auditRecordsV1 : layout2) + auditIndexes);
+    const insert = old.prepare('INSERT INTO audit_records (chain, seq, kind, time, event_id, session_id, identity, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     let prevHash = GENESIS_HASH;
     for (let seq = 1; seq <= 3; seq++) {
       const record = { ...vector, chain: 'old', seq, time: vector.time + seq, prevHash };
       const hash = hashRecord(record);
-      insert.run('old', seq, record.kind, record.time, record.eventId, record.sessionId, record.identity, JSON.stringify(record.data), prevHash, hash);
+      const [data, prev, own] = layout === 1 ? [JSON.stringify(record.data), prevHash, hash] : [canonicalJson(record.data), Buffer.from(prevHash, 'hex'), Buffer.from(hash, 'hex')];
+      insert.run('old', seq, record.kind, record.time, record.eventId, record.sessionId, record.identity, data, prev, own);
       prevHash = hash;
     }
     old.close();
@@ -77,8 +84,11 @@ test('a layout-1 store (WITHOUT ROWID, hex hashes, non-canonical data text) veri
     assert.equal(report.ok, true);
     assert.equal(report.records, 4);
     const raw = new Sqlite(file);
-    assert.equal((raw.prepare("SELECT sql FROM sqlite_schema WHERE name = 'audit_records'").get() as { sql: string }).sql.includes('WITHOUT ROWID'), true);
-    raw.prepare("UPDATE audit_records SET data = json_set(data, '$.method', 'DELETE') WHERE seq = 2").run();
+    const sql = (raw.prepare("SELECT sql FROM sqlite_schema WHERE name = 'audit_records'").get() as { sql: string }).sql;
+    assert.equal(sql.includes('WITHOUT ROWID'), false);
+    assert.match(sql, /\bshape INTEGER\b/);
+    assert.equal(raw.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'audit_records_legacy'").pluck().get(), 0);
+    tamperData(raw, 2, (data) => ({ ...data, method: 'DELETE' }));
     raw.close();
     const tampered = await verifyAudit(store.audit);
     assert.deepEqual(tampered, { ok: false, chain: 'old', seq: 2, problem: 'record does not match its hash (changed, or moved from another position)' });
@@ -88,21 +98,45 @@ test('a layout-1 store (WITHOUT ROWID, hex hashes, non-canonical data text) veri
   }
 });
 
-test('a new store file is layout 2: a rowid table whose hashes are 32-byte BLOBs and whose data is the hashed text', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hoop-layout2-'));
+test('a new store file is layout 3: chain ids, 16-byte ids and 32-byte hashes; data split into a shared shape and the row\'s own values', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hoop-layout3-'));
   const file = join(dir, 'audit.db');
   try {
     const store = await createStore(`sqlite:${file}`, { replicaId: 'new' });
-    const [record] = await store.audit.append([{ kind: 'request', time: 1, eventId: 'e', data: { z: 1, a: { y: 2, b: 3 } } }]);
+    const eventId = '0b7c3f3e-5d1a-4f4e-9a57-100000000001';
+    const principal = { issuer: 'https://idp', subject: 'bot', groups: ['g'] };
+    const call = (requestId: string) => ({ cluster: 'c', method: 'GET', path: '/api/v1/pods', principal, decision: { effect: 'allow', reason: 'r' }, requestId });
+    const appended = await store.audit.append([
+      { kind: 'request', time: 1, eventId, sessionId: 'k-0123456789abcdef0123456789abcdef', identity: 'bot', data: call('req-1') },
+      { kind: 'request', time: 2, eventId: 'e', sessionId: 's-cursor', identity: 'bot', data: call('req-2') },
+      { kind: 'frames', time: 3, eventId: 'e', data: { z: 1, a: { y: 2, b: 3 } } },
+      // Refusals before authentication: whatever the stranger sends stays in the row, never in the shapes.
+      ...['/a', '/b/c', '/d?x=1'].map((path, i) => ({ kind: 'request' as const, time: 4 + i, identity: 'anonymous', data: { cluster: 'c', method: 'GET', path, userAgent: `ua-${i}`, decision: { effect: 'deny', reason: 'ERR_UNAUTHENTICATED' } } })),
+    ]);
+    assert.deepEqual(await verifyAudit(store.audit), { ok: true, records: 6, chains: 1 });
+    assert.deepEqual((await store.audit.listRecords({ eventIds: [eventId] }))[0]?.data, call('req-1'));
+    assert.deepEqual((await store.audit.listRecords({ sessionId: 'k-0123456789abcdef0123456789abcdef' })).map((r) => r.seq), [1]);
     await store.close();
     const raw = new Sqlite(file, { readonly: true });
-    const row = raw.prepare('SELECT id, data, hash, prev_hash FROM audit_records').get() as { id: number; data: string; hash: Buffer; prev_hash: Buffer };
+    const rows = raw.prepare('SELECT id, chain, kind, event_id, session_id, shape, data, hash, prev_hash FROM audit_records ORDER BY id').all() as Array<{
+      id: number; chain: number; kind: number; event_id: Buffer | string; session_id: Buffer | string | null; shape: number | null; data: string; hash: Buffer; prev_hash: Buffer;
+    }>;
+    const shapes = raw.prepare('SELECT count(*) FROM audit_shapes').pluck().get();
     raw.close();
-    assert.equal(row.id, 1);
-    assert.equal(row.data, '{"a":{"b":3,"y":2},"z":1}');
-    assert.equal(row.hash.length, 32);
-    assert.equal(row.hash.toString('hex'), record?.hash);
-    assert.equal(row.prev_hash.toString('hex'), GENESIS_HASH);
+    const [first, second, frames] = rows;
+    assert.equal(first?.chain, 1);
+    assert.equal(first?.kind, 1);
+    assert.equal((first?.event_id as Buffer).length, 16);
+    assert.equal((first?.session_id as Buffer).length, 17);
+    assert.equal(second?.session_id, 's-cursor');
+    assert.equal(first?.data, '"/api/v1/pods"\u0001"req-1"');
+    assert.equal(second?.shape, first?.shape);
+    assert.equal(frames?.shape, null);
+    assert.equal(frames?.data, '{"a":{"b":3,"y":2},"z":1}');
+    assert.equal(shapes, 2);
+    assert.equal(rows[3]?.shape, rows[5]?.shape);
+    assert.equal(first?.hash.toString('hex'), appended[0]?.hash);
+    assert.equal(first?.prev_hash.toString('hex'), GENESIS_HASH);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import { loadSigningKey, signStatement } from '../../packages/gateway/src/audit/
 import { verifyAuditReport } from '../../packages/gateway/src/audit/verify.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { Store } from '../../packages/gateway/src/store/types.js';
+import { tamperData } from '../helpers/audit-rows.js';
 
 async function world(): Promise<{ store: Store; file: string; done(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-since-'));
@@ -33,7 +34,7 @@ async function checkpoint(store: Store, key: Awaited<ReturnType<typeof loadSigni
 
 function tamper(file: string, seq: number): void {
   const db = new Sqlite(file);
-  db.prepare("UPDATE audit_records SET data = json_set(data, '$.i', -1) WHERE seq = ?").run(seq);
+  tamperData(db, seq, (data) => ({ ...data, i: -1 }));
   db.close();
 }
 

@@ -15,6 +15,7 @@ import { verifyAudit } from '../../packages/gateway/src/audit/verify.js';
 import { hashRecord } from '../../packages/gateway/src/store/chain.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { AuditRecord, Store } from '../../packages/gateway/src/store/types.js';
+import { rewriteRecord, storedRecords, tamperData } from '../helpers/audit-rows.js';
 
 const DAY = 86_400_000;
 
@@ -93,7 +94,7 @@ test('an untouched store verifies', async () => {
 test('a changed field is detected at its seq', async () => {
   const w = await world();
   await fill(w);
-  w.raw().prepare("UPDATE audit_records SET data = json_set(data, '$.decision.effect', 'allow') WHERE seq = 3").run();
+  tamperData(w.raw(), 3, (data) => ({ ...data, decision: { ...(data['decision'] as object), effect: 'allow' } }));
   const result = await verifyAudit(w.store.audit);
   assert.deepEqual(result, { ok: false, chain: 'r-1', seq: 3, problem: 'record does not match its hash (changed, or moved from another position)' });
   await w.done();
@@ -139,25 +140,15 @@ test('a chain rewritten with fresh hashes still differs from the signed checkpoi
   await fill(w);
   await checkpoint(w); // names seq 6; the checkpoint record is seq 7
   const db = w.raw();
-  const rows = db.prepare('SELECT * FROM audit_records ORDER BY seq').all() as Array<Record<string, unknown>>;
+  const rows = storedRecords(db);
   let prevHash = '';
   db.transaction(() => {
     for (const row of rows) {
-      const record: Omit<AuditRecord, 'hash'> = {
-        chain: row.chain as string,
-        seq: row.seq as number,
-        kind: row.kind as AuditRecord['kind'],
-        time: row.time as number,
-        ...(row.event_id === null ? {} : { eventId: row.event_id as string }),
-        ...(row.session_id === null ? {} : { sessionId: row.session_id as string }),
-        ...(row.identity === null ? {} : { identity: row.identity as string }),
-        data: JSON.parse(row.data as string) as Record<string, unknown>,
-        // Layout 2 stores hashes as 32-byte BLOBs; the store reads hex text (layout 1) alike.
-        prevHash: (row.seq as number) === 1 ? Buffer.from(row.prev_hash as Buffer).toString('hex') : prevHash,
-      };
+      const { dataText, hash: _old, ...rest } = row;
+      const record: Omit<AuditRecord, 'hash'> = { ...rest, data: JSON.parse(dataText) as Record<string, unknown>, prevHash: row.seq === 1 ? row.prevHash : prevHash };
       if (record.seq === 4) record.data = { ...record.data, status: 204 };
       const hash = hashRecord(record);
-      db.prepare('UPDATE audit_records SET data = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(JSON.stringify(record.data), record.prevHash, hash, record.seq);
+      rewriteRecord(db, record.chain, record.seq, record.data, record.prevHash, hash);
       prevHash = hash;
     }
   })();

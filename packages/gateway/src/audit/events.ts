@@ -64,7 +64,7 @@ export async function* exportEvents(
   store: AuditStore,
   window: { since?: number; until?: number; pageSize?: number } = {},
 ): AsyncGenerator<AuditEvent> {
-  const pageSize = window.pageSize ?? 500;
+  const pageSize = window.pageSize ?? 200;
   const requests = store.scanRecords(
     {
       kinds: ['request'],

@@ -85,6 +85,69 @@ function badSignature(s: CheckpointStatement, keyed: boolean): string {
   return `the ${s.type} checkpoint of ${iso(s.time)} signed by ${s.by} has a bad signature${keyed ? ' for the configured key' : ''}`;
 }
 
+/**
+ * since-checkpoint: the newest head checkpoint of `chain` at or after `start` whose signature verifies
+ * and whose hash matches the stored record; the others on the way are reported as skipped.
+ */
+async function newestTrustedCheckpoint(
+  store: AuditStore,
+  chain: string,
+  mine: readonly SignedCheckpoint[],
+  head: ChainHead | undefined,
+  start: number,
+  check: { signed: (checkpoint: SignedCheckpoint) => boolean; keyed: boolean; skipped: SkippedCheckpoint[] },
+): Promise<CheckpointStatement | undefined> {
+  const candidates = mine
+    .filter((c) => c.statement.type === 'head' && c.statement.hash !== '' && c.statement.seq >= start)
+    .sort((a, b) => b.statement.seq - a.statement.seq || b.statement.time - a.statement.time);
+  for (const candidate of candidates) {
+    const s = candidate.statement;
+    if (!check.signed(candidate)) {
+      check.skipped.push({ chain, seq: s.seq, time: s.time, problem: badSignature(s, check.keyed) });
+      continue;
+    }
+    if (head === undefined || s.seq > head.seq) {
+      throw new Broken(chain, (head?.seq ?? start - 1) + 1, `records missing at the tail: the chain ends at seq ${head?.seq ?? start - 1} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+    }
+    const record = await store.getRecord(chain, s.seq);
+    if (record === null) {
+      check.skipped.push({ chain, seq: s.seq, time: s.time, problem: `the checkpoint of ${iso(s.time)} names seq ${s.seq}, which is not in the store` });
+      continue;
+    }
+    if (record.hash !== s.hash) {
+      check.skipped.push({ chain, seq: s.seq, time: s.time, problem: `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)` });
+      continue;
+    }
+    return s;
+  }
+  return undefined;
+}
+
+/** seq → the signed statements naming it (only those the walk reaches; with `signed`, only those that verify). */
+function expectedCheckpoints(mine: readonly SignedCheckpoint[], start: number, signed?: (checkpoint: SignedCheckpoint) => boolean): Map<number, SignedCheckpoint[]> {
+  const expected = new Map<number, SignedCheckpoint[]>();
+  for (const checkpoint of mine) {
+    const s = checkpoint.statement;
+    if (s.seq < start || s.hash === '') continue;
+    if (signed !== undefined && !signed(checkpoint)) continue; // already reported as skipped
+    expected.set(s.seq, [...(expected.get(s.seq) ?? []), checkpoint]);
+  }
+  return expected;
+}
+
+/** A checkpoint kept only inside a chain (its side copy gone) still binds the chain it names. */
+async function checkLateCheckpoints(store: AuditStore, late: readonly SignedCheckpoint[], startSeq: ReadonlyMap<string, number>, lastSeq: ReadonlyMap<string, number>): Promise<void> {
+  for (const checkpoint of late) {
+    const s = checkpoint.statement;
+    if (s.type !== 'head' || s.hash === '' || s.seq < (startSeq.get(s.chain) ?? 1)) continue;
+    const last = lastSeq.get(s.chain) ?? 0;
+    if (s.seq > last) throw new Broken(s.chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+    const record = await store.getRecord(s.chain, s.seq);
+    if (record === null) throw new Broken(s.chain, s.seq, `record missing: seq ${s.seq} named by the checkpoint of ${iso(s.time)} is absent`);
+    if (record.hash !== s.hash) throw new Broken(s.chain, s.seq, `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`);
+  }
+}
+
 /** Backwards-compatible summary of a full verification. */
 export async function verifyAudit(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
   const report = await verifyAuditReport(store, options);
@@ -96,13 +159,11 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
   const clock = options.clock ?? (() => performance.now());
   const began = clock();
   const mode = options.mode ?? 'full';
-  const pageSize = options.pageSize ?? 1000;
+  const pageSize = options.pageSize ?? 256;
   const keyed = options.publicKey !== undefined;
   const signed = (checkpoint: SignedCheckpoint): boolean => verifyCheckpointSignature(checkpoint, options.publicKey);
-  const starts: ChainStart[] = [];
-  const skipped: SkippedCheckpoint[] = [];
-  let total = 0;
-  let chainCount = 0;
+  const [starts, skipped]: [ChainStart[], SkippedCheckpoint[]] = [[], []];
+  let [total, chainCount] = [0, 0];
 
   const finish = (failure?: { chain: string; seq: number; problem: string }): VerifyReport => {
     const elapsedMs = Math.max(0, clock() - began);
@@ -132,8 +193,7 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     }
     /** In-chain checkpoint copies absent from the side table: checked against their chains at the end. */
     const late: SignedCheckpoint[] = [];
-    const lastSeq = new Map<string, number>();
-    const startSeq = new Map<string, number>();
+    const [lastSeq, startSeq] = [new Map<string, number>(), new Map<string, number>()];
 
     const chains = [...new Set([...heads.keys(), ...sideList.map((c) => c.statement.chain)])].sort();
     chainCount = chains.length;
@@ -147,45 +207,17 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       let trustedSeq = 0;
 
       if (mode === 'since-checkpoint') {
-        const head = heads.get(chain);
-        const candidates = mine
-          .filter((c) => c.statement.type === 'head' && c.statement.hash !== '' && c.statement.seq >= start)
-          .sort((a, b) => b.statement.seq - a.statement.seq || b.statement.time - a.statement.time);
-        for (const candidate of candidates) {
-          const s = candidate.statement;
-          if (!signed(candidate)) {
-            skipped.push({ chain, seq: s.seq, time: s.time, problem: badSignature(s, keyed) });
-            continue;
-          }
-          if (head === undefined || s.seq > head.seq) {
-            throw new Broken(chain, (head?.seq ?? start - 1) + 1, `records missing at the tail: the chain ends at seq ${head?.seq ?? start - 1} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
-          }
-          const record = await store.getRecord(chain, s.seq);
-          if (record === null) {
-            skipped.push({ chain, seq: s.seq, time: s.time, problem: `the checkpoint of ${iso(s.time)} names seq ${s.seq}, which is not in the store` });
-            continue;
-          }
-          if (record.hash !== s.hash) {
-            skipped.push({ chain, seq: s.seq, time: s.time, problem: `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)` });
-            continue;
-          }
-          trustedSeq = s.seq;
-          start = s.seq + 1;
-          startPrev = s.hash;
+        const trusted = await newestTrustedCheckpoint(store, chain, mine, heads.get(chain), start, { signed, keyed, skipped });
+        if (trusted !== undefined) {
+          trustedSeq = trusted.seq;
+          start = trusted.seq + 1;
+          startPrev = trusted.hash;
           anchor = 'checkpoint';
-          checkpointTime = s.time;
-          break;
+          checkpointTime = trusted.time;
         }
       }
 
-      /** seq → the signed statements naming it (only those the walk reaches). */
-      const expected = new Map<number, SignedCheckpoint[]>();
-      for (const checkpoint of mine) {
-        const s = checkpoint.statement;
-        if (s.seq < start || s.hash === '') continue;
-        if (mode === 'since-checkpoint' && !signed(checkpoint)) continue; // already reported as skipped
-        expected.set(s.seq, [...(expected.get(s.seq) ?? []), checkpoint]);
-      }
+      const expected = expectedCheckpoints(mine, start, mode === 'since-checkpoint' ? signed : undefined);
       starts.push({ chain, fromSeq: start, anchor, ...(checkpointTime === undefined ? {} : { checkpointTime }) });
       startSeq.set(chain, retention?.seq ?? 1);
 
@@ -236,16 +268,7 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       }
     }
 
-    // A checkpoint kept only inside a chain (its side copy gone) still binds the chain it names.
-    for (const checkpoint of late) {
-      const s = checkpoint.statement;
-      if (s.type !== 'head' || s.hash === '' || s.seq < (startSeq.get(s.chain) ?? 1)) continue;
-      const last = lastSeq.get(s.chain) ?? 0;
-      if (s.seq > last) throw new Broken(s.chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
-      const record = await store.getRecord(s.chain, s.seq);
-      if (record === null) throw new Broken(s.chain, s.seq, `record missing: seq ${s.seq} named by the checkpoint of ${iso(s.time)} is absent`);
-      if (record.hash !== s.hash) throw new Broken(s.chain, s.seq, `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`);
-    }
+    await checkLateCheckpoints(store, late, startSeq, lastSeq);
   } catch (error) {
     if (error instanceof Broken) return finish({ chain: error.chain, seq: error.seq, problem: error.problem });
     throw error;

@@ -14,7 +14,7 @@ import {
 } from '../audit/least-privilege.js';
 import { loadConfig as loadConfigFile } from '../config/load.js';
 import type { ClusterConfig, Config } from '../config/types.js';
-import { createClusterGrantedLookup, type ClusterGrantedLookup } from '../probes/granted-permissions.js';
+import type { ClusterGrantedLookup } from '../probes/granted-permissions.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { parseCommandArgs, UsageError } from './args.js';
@@ -48,9 +48,11 @@ export interface LeastPrivilegeCliDeps {
 
 const defaults: LeastPrivilegeCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}` }),
+  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
   now: () => Date.now(),
-  openCluster: (cluster) => createClusterGrantedLookup(cluster),
+  // Loaded only when the API server is asked (not with --offline): the cluster client is ~20 MB of
+  // heap that a report over a large store needs for its own cursor (issue #17).
+  openCluster: async (cluster) => (await import('../probes/granted-permissions.js')).createClusterGrantedLookup(cluster),
 };
 
 const COMMAND = 'audit least-privilege';

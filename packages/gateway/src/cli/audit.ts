@@ -37,7 +37,7 @@ export interface AuditCliDeps {
 
 const defaults: AuditCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}` }),
+  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
   now: () => Date.now(),
 };
 

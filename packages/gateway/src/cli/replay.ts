@@ -28,7 +28,7 @@ export interface ReplayCliDeps {
 
 const defaults: ReplayCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}` }),
+  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
 };
 
 export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand {

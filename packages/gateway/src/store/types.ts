@@ -187,6 +187,11 @@ export interface StoreOptions {
   writerThread?: boolean;
   /** SQLite: how long a write waits for a lock held by another connection. Default 5000. */
   busyTimeoutMs?: number;
+  /**
+   * SQLite: the page cache of this connection in KiB (better-sqlite3's default is 16,000). The audit CLI
+   * sets a small one: a streamed pass over a large store fills whatever cache it is given (issue #17).
+   */
+  pageCacheKb?: number;
   /** MongoDB: server selection timeout. Default 10000. */
   serverSelectionTimeoutMs?: number;
 }

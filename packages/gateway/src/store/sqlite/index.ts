@@ -9,7 +9,8 @@ import { createSqliteApprovalRepository } from './approvals.js';
 import { withApprovalChanges } from './approval-changes.js';
 import { createSqliteAuditStore } from './audit.js';
 import { createSqliteConsumeOnce } from './once.js';
-import { applyAuditSchema, schema } from './schema.js';
+import { applyAuditSchema } from './migrate.js';
+import { schema } from './schema.js';
 import { startWriterThread } from './writer.js';
 
 export async function createSqliteStore(path: string, options: StoreOptions): Promise<Store> {
@@ -21,6 +22,7 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     if (path !== ':memory:') restrictFiles(path);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    if (options.pageCacheKb !== undefined) db.pragma(`cache_size = -${Math.max(64, Math.trunc(options.pageCacheKb))}`);
     applyAuditSchema(db);
     db.exec(schema);
   } catch (error) {
