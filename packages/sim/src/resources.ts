@@ -5,8 +5,7 @@ import type { DiscoveredResource } from './discovery.js';
 import type { FieldError } from './status.js';
 
 // Objects are JSON; the sim handles many kinds generically, so their shape is not typed further.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Obj = Record<string, any>;
+export type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON of any kind, read generically
 
 export interface ResourceDef extends DiscoveredResource {
   /** Version-independent storage key: `group/resource` (`/pods`, `apps/deployments`). */
