@@ -1,15 +1,15 @@
 // The pure masker: finds Secrets (and config-rule matches) by OBJECT KIND wherever they sit — a single
 // object, List items, watch events, Table rows and cells, PartialObjectMetadata — and replaces values.
 // Copy-on-write: an input with nothing to mask is returned as the same reference with `masked: 0`.
+// The field-level steps live in mask-fields.ts.
 import type { MaskingConfig } from '../../config/types.js';
 import { kindToResource, resourceToKind } from './kinds.js';
-import { compileRules, ruleAppliesTo, type CompiledRule, type PathSegment } from './rules.js';
+import {
+  applyRules, isObj, LAST_APPLIED_ANNOTATION, mapArray, MASKED_TEXT, maskSecretValues, withField, type Obj, type Run,
+} from './mask-fields.js';
+import { compileRules, ruleAppliesTo, type CompiledRule } from './rules.js';
 
-/** What a masked text value reads. */
-export const MASKED_TEXT = '***MASKED***';
-/** base64 of `***MASKED***`: typed clients still decode a Secret's `data`. */
-export const MASKED_BASE64 = 'KioqTUFTS0VEKioq';
-export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+export { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT } from './mask-fields.js';
 
 export interface MaskResult {
   value: unknown;
@@ -38,35 +38,31 @@ export interface ObjectMasker {
   readonly secretsOnlyBuiltIn: boolean;
 }
 
-type Obj = Record<string, unknown>;
-
-interface Run {
-  masked: number;
-  /** While masking a Table row: the original values replaced, so equal cells are masked too. */
-  seen: Set<string> | undefined;
-  resourceKind: string | undefined;
-  resource: string | undefined;
-  unknownNameMatches: boolean;
+/** A kind-less object with nothing else to say what it is: data maps are treated as secret (fail closed). */
+function looksLikeSecret(node: Obj): boolean {
+  return isObj(node.data) || isObj(node.stringData);
 }
 
-function isObj(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function isWatchEvent(node: Obj): boolean {
+  return typeof node.type === 'string' && 'object' in node && node.kind === undefined;
 }
 
-/** Maps an array copy-on-write: the same array back when no element changed. */
-function mapArray(list: readonly unknown[], fn: (item: unknown) => unknown): readonly unknown[] {
-  let out: unknown[] | undefined;
-  for (let i = 0; i < list.length; i++) {
-    const before = list[i];
-    const after = fn(before);
-    if (after !== before && out === undefined) out = list.slice(0, i);
-    if (out !== undefined) out.push(after);
-  }
-  return out ?? list;
+function itemKindOf(listKind: string): string | undefined {
+  return listKind === 'List' ? undefined : listKind.slice(0, -'List'.length);
 }
 
-function withField(node: Obj, key: string, value: unknown): Obj {
-  return node[key] === value ? node : { ...node, [key]: value };
+function newRun(hint: MaskHint | undefined): Run {
+  return {
+    masked: 0,
+    seen: undefined,
+    resource: hint?.resource,
+    resourceKind: resourceToKind(hint?.resource),
+    unknownNameMatches: hint?.unknownNameMatches ?? false,
+  };
+}
+
+function finish(input: unknown, output: unknown, run: Run): MaskResult {
+  return run.masked === 0 ? { value: input, masked: 0 } : { value: output, masked: run.masked };
 }
 
 export function createObjectMasker(config: MaskingConfig): ObjectMasker {
@@ -75,86 +71,6 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
 
   function rulesFor(resource: string): CompiledRule[] {
     return rules.filter((rule) => ruleAppliesTo(rule, resource));
-  }
-
-  function remember(run: Run, original: unknown, base64: boolean): void {
-    if (run.seen === undefined || typeof original !== 'string' || original === '') return;
-    run.seen.add(original);
-    if (base64) run.seen.add(Buffer.from(original, 'base64').toString('utf8'));
-  }
-
-  /** Replaces the values of a `data`-like map (all keys, or those matching `keys`). */
-  function maskMap(map: unknown, replacement: string, run: Run, keys?: RegExp): unknown {
-    if (map === undefined || map === null) return map;
-    if (!isObj(map)) {
-      // A malformed map could still hold secret bytes: never let it through as is.
-      if (keys !== undefined) return map;
-      remember(run, map, false);
-      run.masked++;
-      return replacement;
-    }
-    let out: Obj | undefined;
-    for (const key of Object.keys(map)) {
-      const value = map[key];
-      if (value === null || value === undefined) continue;
-      if (keys !== undefined && !keys.test(key)) continue;
-      out ??= { ...map };
-      remember(run, value, replacement === MASKED_BASE64);
-      out[key] = replacement;
-      run.masked++;
-    }
-    return out ?? map;
-  }
-
-  function maskSecretValues(node: Obj, run: Run): Obj {
-    let out = withField(node, 'data', maskMap(node.data, MASKED_BASE64, run));
-    out = withField(out, 'stringData', maskMap(node.stringData, MASKED_TEXT, run));
-    return out;
-  }
-
-  function maskLeaf(value: unknown, run: Run): unknown {
-    if (value === null || value === undefined) return value;
-    remember(run, value, false);
-    run.masked++;
-    return MASKED_TEXT;
-  }
-
-  function nameMatches(node: Obj, whenName: RegExp | undefined, run: Run): boolean {
-    if (whenName === undefined) return true;
-    if (typeof node.name !== 'string') return run.unknownNameMatches && node.name === undefined;
-    return whenName.test(node.name);
-  }
-
-  function applyPath(node: unknown, path: readonly PathSegment[], index: number, whenName: RegExp | undefined, run: Run): unknown {
-    const segment = path[index];
-    if (segment === undefined || !isObj(node) || !(segment.key in node)) return node;
-    const child = node[segment.key];
-    const last = index === path.length - 1;
-    let next: unknown;
-    if (segment.each) {
-      if (!Array.isArray(child)) return node;
-      next = last
-        ? (nameMatches(node, whenName, run) ? mapArray(child, (item) => maskLeaf(item, run)) : child)
-        : mapArray(child, (item) => applyPath(item, path, index + 1, whenName, run));
-    } else if (last) {
-      next = nameMatches(node, whenName, run) ? maskLeaf(child, run) : child;
-    } else {
-      next = applyPath(child, path, index + 1, whenName, run);
-    }
-    return withField(node, segment.key, next);
-  }
-
-  function applyRules(node: Obj, applicable: readonly CompiledRule[], isSecret: boolean, run: Run): Obj {
-    let out = node;
-    for (const rule of applicable) {
-      if (rule.keys !== undefined) {
-        out = withField(out, 'data', maskMap(out.data, isSecret ? MASKED_BASE64 : MASKED_TEXT, run, rule.keys));
-        out = withField(out, 'binaryData', maskMap(out.binaryData, MASKED_BASE64, run, rule.keys));
-        out = withField(out, 'stringData', maskMap(out.stringData, MASKED_TEXT, run, rule.keys));
-      }
-      for (const path of rule.paths) out = applyPath(out, path, 0, rule.whenName, run) as Obj;
-    }
-    return out;
   }
 
   /**
@@ -188,19 +104,6 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
     if (!parseable || !isObj(parsed)) run.masked++;
     const annotations = { ...metadata.annotations, [LAST_APPLIED_ANNOTATION]: replacement };
     return { ...node, metadata: { ...metadata, annotations } };
-  }
-
-  /** A kind-less object with nothing else to say what it is: data maps are treated as secret (fail closed). */
-  function looksLikeSecret(node: Obj): boolean {
-    return isObj(node.data) || isObj(node.stringData);
-  }
-
-  function isWatchEvent(node: Obj): boolean {
-    return typeof node.type === 'string' && 'object' in node && node.kind === undefined;
-  }
-
-  function itemKindOf(listKind: string): string | undefined {
-    return listKind === 'List' ? undefined : listKind.slice(0, -'List'.length);
   }
 
   function maskTableRow(row: unknown, run: Run): unknown {
@@ -259,20 +162,6 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
     // API lists omit each item's kind: take the list's, then the request's, then the shape's.
     const implied = kindHint ?? run.resourceKind ?? (maskSecrets && looksLikeSecret(node) ? 'Secret' : undefined);
     return maskTyped(node, implied, undefined, run);
-  }
-
-  function newRun(hint: MaskHint | undefined): Run {
-    return {
-      masked: 0,
-      seen: undefined,
-      resource: hint?.resource,
-      resourceKind: resourceToKind(hint?.resource),
-      unknownNameMatches: hint?.unknownNameMatches ?? false,
-    };
-  }
-
-  function finish(input: unknown, output: unknown, run: Run): MaskResult {
-    return run.masked === 0 ? { value: input, masked: 0 } : { value: output, masked: run.masked };
   }
 
   return {
