@@ -5,6 +5,9 @@
 import { HoopError } from '../../lib/errors.js';
 import type { MaskHint, ObjectMasker } from './mask-object.js';
 import { maskSecretBytes } from './secret-fast-path.js';
+import {
+  ARR_AFTER, ARR_ELEM, ARR_FIRST, BACKSLASH, CAP_ELEMENT, CAP_EVENT, CAP_FIELD, CAP_KEY, CAP_WHOLE, CAPTURE, COMMA, DOC_START, isScalarByte, isSpace, NEWLINE, OBJ_AFTER, OBJ_COLON, OBJ_FIRST, OBJ_KEY, OBJ_VALUE, QUOTE, SEQUENCE, TRAILING,
+} from './json-scan-states.js';
 
 export interface JsonMaskScannerOptions {
   masker: ObjectMasker;
@@ -13,41 +16,6 @@ export interface JsonMaskScannerOptions {
   /** `document`: one JSON value (a response body); `sequence`: values one after another (watch). */
   mode: 'document' | 'sequence';
   hint?: MaskHint;
-}
-
-// Phases of the scanner outside a captured value.
-const DOC_START = 0;
-const OBJ_FIRST = 1; // after the top-level `{`
-const OBJ_KEY = 2; // after `,` in the top-level object
-const OBJ_COLON = 3;
-const OBJ_VALUE = 4;
-const OBJ_AFTER = 5;
-const ARR_FIRST = 6; // after the `[` of a streamed array
-const ARR_ELEM = 7; // after `,` in a streamed array
-const ARR_AFTER = 8;
-const TRAILING = 9;
-const SEQUENCE = 10;
-const CAPTURE = 11;
-
-// What a completed capture is.
-const CAP_WHOLE = 0;
-const CAP_KEY = 1;
-const CAP_FIELD = 2;
-const CAP_ELEMENT = 3;
-const CAP_EVENT = 4;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = Buffer.from(',');
-const NEWLINE = Buffer.from('\n');
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
-/** Bytes that may appear in a JSON number, `true`, `false` or `null`. */
-function isScalarByte(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d || c === 0x2b || c === 0x2e;
 }
 
 function unmaskable(message: string, cause?: unknown): HoopError {
