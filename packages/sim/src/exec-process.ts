@@ -25,21 +25,34 @@ export interface ProcessOptions {
 
 export function processOptions(query: URLSearchParams, pod: Obj, podName: string, isExec: boolean): ProcessOptions {
   const containers: string[] = ((pod['spec']?.['containers'] ?? []) as Obj[]).map((c) => String(c['name']));
-  const all = [...containers, ...((pod['spec']?.['initContainers'] ?? []) as Obj[]).map((c) => String(c['name'])), ...((pod['spec']?.['ephemeralContainers'] ?? []) as Obj[]).map((c) => String(c['name']))];
+  const all = [
+    ...containers,
+    ...((pod['spec']?.['initContainers'] ?? []) as Obj[]).map((c) => String(c['name'])),
+    ...((pod['spec']?.['ephemeralContainers'] ?? []) as Obj[]).map((c) => String(c['name'])),
+  ];
   let container = query.get('container') ?? '';
   if (container === '') {
-    if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]`);
+    if (containers.length !== 1)
+      throw badRequest(
+        `a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]`,
+      );
     container = containers[0]!;
   } else if (!all.includes(container)) {
     throw badRequest(`container ${container} is not valid for pod ${podName}`);
   }
   const tty = queryBool(query, 'tty');
   const opts: ProcessOptions = {
-    command: isExec ? query.getAll('command') : null, stdin: queryBool(query, 'stdin'), stdout: queryBool(query, 'stdout'),
+    command: isExec ? query.getAll('command') : null,
+    stdin: queryBool(query, 'stdin'),
+    stdout: queryBool(query, 'stdout'),
     // A terminal has one output stream: the kubelet drops stderr when tty is set.
-    stderr: queryBool(query, 'stderr') && !tty, tty, pod: podName, container,
+    stderr: queryBool(query, 'stderr') && !tty,
+    tty,
+    pod: podName,
+    container,
   };
-  if (!opts.stdin && !opts.stdout && !opts.stderr) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  if (!opts.stdin && !opts.stdout && !opts.stderr)
+    throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
   if (isExec && opts.command!.length === 0) throw badRequest('you must specify at least one command for the container');
   return opts;
 }
@@ -52,9 +65,11 @@ function exitMessage(code: number, command: string[] | null): string {
 export function exitStatus(code: number, command: string[] | null): string {
   if (code === 0) return JSON.stringify({ metadata: {}, status: 'Success' });
   return JSON.stringify({
-    metadata: {}, status: 'Failure',
+    metadata: {},
+    status: 'Failure',
     message: exitMessage(code, command),
-    reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
   });
 }
 
@@ -98,7 +113,8 @@ export function serveProcess(ws: WebSocket, protocol: ChannelProtocol, opts: Pro
   write(opts.stdout ? channel.stdout : opts.stderr ? channel.stderr : channel.error, Buffer.alloc(0));
 
   const io: ProcessIo = {
-    tty: opts.tty, hostname: opts.pod,
+    tty: opts.tty,
+    hostname: opts.pod,
     out,
     err: (text) => {
       if (opts.tty) out(text);
@@ -106,31 +122,40 @@ export function serveProcess(ws: WebSocket, protocol: ChannelProtocol, opts: Pro
     },
     readLine: () => stdin.readLine(),
     readChunk: () => stdin.readChunk(),
-    sleep: (ms) => new Promise<void>((resolve) => {
-      if (closed) return resolve();
-      const wake = () => {
-        clearTimeout(t);
-        timers.delete(t);
-        wakers.delete(wake);
-        resolve();
-      };
-      const t = setTimeout(wake, ms);
-      timers.add(t);
-      wakers.add(wake);
-    }),
+    sleep: (ms) =>
+      new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        const wake = () => {
+          clearTimeout(t);
+          timers.delete(t);
+          wakers.delete(wake);
+          resolve();
+        };
+        const t = setTimeout(wake, ms);
+        timers.add(t);
+        wakers.add(wake);
+      }),
   };
-  runProcess(opts.command, io).then((code) => {
-    if (closed) return;
-    // Pre-v4 protocols report only a failure, as its message text (the kubelet's v1WriteStatusFunc).
-    if (protocol.status === 'v4') write(channel.error, exitStatus(code, opts.command));
-    else if (code !== 0) write(channel.error, exitMessage(code, opts.command));
-    ws.close(1000);
-  }, (e: unknown) => {
-    if (closed) return;
-    const message = `error executing command in container: ${(e as Error).message}`;
-    write(channel.error, protocol.status === 'v4' ? JSON.stringify({ metadata: {}, status: 'Failure', message, reason: 'InternalError', code: 500 }) : message);
-    ws.close(1000);
-  });
+  runProcess(opts.command, io).then(
+    (code) => {
+      if (closed) return;
+      // Pre-v4 protocols report only a failure, as its message text (the kubelet's v1WriteStatusFunc).
+      if (protocol.status === 'v4') write(channel.error, exitStatus(code, opts.command));
+      else if (code !== 0) write(channel.error, exitMessage(code, opts.command));
+      ws.close(1000);
+    },
+    (e: unknown) => {
+      if (closed) return;
+      const message = `error executing command in container: ${(e as Error).message}`;
+      write(
+        channel.error,
+        protocol.status === 'v4'
+          ? JSON.stringify({ metadata: {}, status: 'Failure', message, reason: 'InternalError', code: 500 })
+          : message,
+      );
+      ws.close(1000);
+    },
+  );
 }
 
 interface Stdin {

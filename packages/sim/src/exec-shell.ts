@@ -70,8 +70,13 @@ const baseName = (cmd: string) => cmd.replace(/^\/(?:usr\/)?s?bin\//, '');
 
 function environment(io: ProcessIo): string[] {
   return [
-    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${io.hostname}`, 'HOME=/root',
-    ...(io.tty ? ['TERM=xterm'] : []), 'KUBERNETES_SERVICE_HOST=10.96.0.1', 'KUBERNETES_SERVICE_PORT=443', 'KUBERNETES_PORT=tcp://10.96.0.1:443',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    `HOSTNAME=${io.hostname}`,
+    'HOME=/root',
+    ...(io.tty ? ['TERM=xterm'] : []),
+    'KUBERNETES_SERVICE_HOST=10.96.0.1',
+    'KUBERNETES_SERVICE_PORT=443',
+    'KUBERNETES_PORT=tcp://10.96.0.1:443',
   ];
 }
 
@@ -124,7 +129,8 @@ async function runCommand(argv: string[], io: ProcessIo): Promise<number> {
         io.err(`cat: ${args[0]}: No such file or directory\n`);
         return 1;
       }
-      for (let chunk = await io.readChunk(); chunk !== null; chunk = await io.readChunk()) io.out(io.tty ? chunk.toString('utf8') : chunk);
+      for (let chunk = await io.readChunk(); chunk !== null; chunk = await io.readChunk())
+        io.out(io.tty ? chunk.toString('utf8') : chunk);
       return 0;
     }
     case 'exit': {

@@ -9,18 +9,32 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { Authenticator } from './authn.js';
 import { chooseChannelProtocol, portForwardChannelProtocols, remoteCommandProtocols } from './channel-codec.js';
 import {
-  dialEcho, parsePorts, portForwardTunnelProtocol, servePortForwardChannels, servePortForwardTunnel, type PodPortDialer,
+  dialEcho,
+  parsePorts,
+  portForwardTunnelProtocol,
+  servePortForwardChannels,
+  servePortForwardTunnel,
+  type PodPortDialer,
 } from './portforward.js';
 import { authorize, forbiddenMessage, type Attributes, type RbacState } from './rbac.js';
 import { parseRequestInfo, type SimRequestInfo } from './request-info.js';
 import type { Obj } from './resources.js';
 import type { SimRequestRecord } from './server.js';
-import { badRequest, forbidden, internalError, notFound, SimStatusError, unauthorized, type SimStatus } from './status.js';
+import {
+  badRequest,
+  forbidden,
+  internalError,
+  notFound,
+  SimStatusError,
+  unauthorized,
+  type SimStatus,
+} from './status.js';
 import type { Store } from './store.js';
 import { processOptions, serveProcess } from './exec-process.js';
 
-export const spdyRefusedMessage = 'the simulated api server speaks only websocket for exec, attach and port-forward; '
-  + 'SPDY upgrades are refused: use kubectl 1.30 or newer for exec and attach, 1.31 or newer for port-forward';
+export const spdyRefusedMessage =
+  'the simulated api server speaks only websocket for exec, attach and port-forward; ' +
+  'SPDY upgrades are refused: use kubectl 1.30 or newer for exec and attach, 1.31 or newer for port-forward';
 
 export interface SimUpgradeDeps {
   authn: Authenticator;
@@ -49,15 +63,25 @@ function refuse(socket: Duplex, record: SimRequestRecord, status: SimStatus): vo
   record.status = status.code;
   const body = Buffer.from(`${JSON.stringify(status)}\n`);
   const head = [
-    `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? ''}`, 'Content-Type: application/json', `Content-Length: ${body.length}`,
-    'Cache-Control: no-cache, private', `Audit-Id: ${randomUUID()}`, 'Connection: close', '', '',
+    `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? ''}`,
+    'Content-Type: application/json',
+    `Content-Length: ${body.length}`,
+    'Cache-Control: no-cache, private',
+    `Audit-Id: ${randomUUID()}`,
+    'Connection: close',
+    '',
+    '',
   ].join('\r\n');
   if (socket.writable) socket.end(Buffer.concat([Buffer.from(head), body]));
   else socket.destroy();
 }
 
 /** Authenticates and authorizes the upgrade like any sim request and checks it is one the sim serves. */
-function admitUpgrade(deps: SimUpgradeDeps, req: IncomingMessage, record: SimRequestRecord): { info: SimRequestInfo; pod: Obj } {
+function admitUpgrade(
+  deps: SimUpgradeDeps,
+  req: IncomingMessage,
+  record: SimRequestRecord,
+): { info: SimRequestInfo; pod: Obj } {
   const method = req.method ?? 'GET';
   const header = req.headers['authorization'];
   const m = header === undefined ? null : /^bearer\s+(\S+)\s*$/i.exec(header);
@@ -68,46 +92,86 @@ function admitUpgrade(deps: SimUpgradeDeps, req: IncomingMessage, record: SimReq
 
   const info = parseRequestInfo(method, record.rawPath);
   const subresource = info.subresource;
-  if (!info.isResourceRequest || info.apiGroup !== '' || info.resource !== 'pods' || info.namespace === '' || info.parts.length !== 3 || !streamingSubresources.has(subresource)) {
-    throw badRequest(`the simulated api server upgrades only pods/exec, pods/attach and pods/portforward connections, not ${JSON.stringify(info.path)}`);
+  if (
+    !info.isResourceRequest ||
+    info.apiGroup !== '' ||
+    info.resource !== 'pods' ||
+    info.namespace === '' ||
+    info.parts.length !== 3 ||
+    !streamingSubresources.has(subresource)
+  ) {
+    throw badRequest(
+      `the simulated api server upgrades only pods/exec, pods/attach and pods/portforward connections, not ${JSON.stringify(info.path)}`,
+    );
   }
   // Both the WebSocket GET and the SPDY POST need `create`: where kube-apiserver is heading
   // (AuthorizePodWebsocketUpgradeCreatePermission), so a `get`-only grant cannot open a shell.
   const attrs: Attributes = {
-    user: who.user, verb: 'create', isResourceRequest: true, path: info.path, namespace: info.namespace,
-    apiGroup: '', resource: 'pods', subresource, name: info.name,
+    user: who.user,
+    verb: 'create',
+    isResourceRequest: true,
+    path: info.path,
+    namespace: info.namespace,
+    apiGroup: '',
+    resource: 'pods',
+    subresource,
+    name: info.name,
   };
   const decision = authorize(deps.rbac, attrs);
-  if (!decision.allowed) throw forbidden('', 'pods', info.name, forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''));
+  if (!decision.allowed)
+    throw forbidden('', 'pods', info.name, forbiddenMessage(attrs) + (decision.reason ? `: ${decision.reason}` : ''));
 
   const pod = deps.store.get('/pods', info.namespace, info.name);
   if (!pod) throw notFound('', 'pods', info.name);
 
   const upgrade = String(req.headers['upgrade'] ?? '').toLowerCase();
   if (upgrade.startsWith('spdy/')) throw badRequest(spdyRefusedMessage);
-  if (upgrade !== 'websocket') throw badRequest(`unsupported upgrade ${JSON.stringify(req.headers['upgrade'] ?? '')}: the simulated api server speaks only websocket`);
+  if (upgrade !== 'websocket')
+    throw badRequest(
+      `unsupported upgrade ${JSON.stringify(req.headers['upgrade'] ?? '')}: the simulated api server speaks only websocket`,
+    );
   if (method !== 'GET') throw badRequest(`a websocket upgrade must be a GET request, not ${method}`);
   return { info, pod };
 }
 
 /** Picks the WebSocket subprotocol from those offered and what to run once the handshake is done. */
-function chooseSession(req: IncomingMessage, info: SimRequestInfo, pod: Obj, dial: PodPortDialer): { protocol: string; start: (ws: WebSocket, done: () => void) => void } {
+function chooseSession(
+  req: IncomingMessage,
+  info: SimRequestInfo,
+  pod: Obj,
+  dial: PodPortDialer,
+): { protocol: string; start: (ws: WebSocket, done: () => void) => void } {
   const subresource = info.subresource;
   const rawPath = req.url ?? '/';
   const query = new URLSearchParams(rawPath.includes('?') ? rawPath.slice(rawPath.indexOf('?') + 1) : '');
-  const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   const podRef = { namespace: info.namespace, name: info.name };
   if (subresource === 'portforward' && offered.includes(portForwardTunnelProtocol)) {
-    return { protocol: portForwardTunnelProtocol, start: (ws, done) => servePortForwardTunnel(ws, podRef, dial, { onClose: done }) };
+    return {
+      protocol: portForwardTunnelProtocol,
+      start: (ws, done) => servePortForwardTunnel(ws, podRef, dial, { onClose: done }),
+    };
   }
   if (subresource === 'portforward') {
     const chosen = chooseChannelProtocol('portforward', offered);
     const ports = parsePorts(query);
-    if (!chosen) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${[portForwardTunnelProtocol, ...portForwardChannelProtocols].join(', ')}`);
-    return { protocol: chosen.name, start: (ws, done) => servePortForwardChannels(ws, chosen.codec, podRef, ports, dial, { onClose: done }) };
+    if (!chosen)
+      throw badRequest(
+        `unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${[portForwardTunnelProtocol, ...portForwardChannelProtocols].join(', ')}`,
+      );
+    return {
+      protocol: chosen.name,
+      start: (ws, done) => servePortForwardChannels(ws, chosen.codec, podRef, ports, dial, { onClose: done }),
+    };
   }
   const chosen = chooseChannelProtocol('remotecommand', offered);
-  if (!chosen) throw badRequest(`unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${remoteCommandProtocols.join(', ')}`);
+  if (!chosen)
+    throw badRequest(
+      `unable to upgrade: none of the offered websocket subprotocols ${JSON.stringify(offered)} is supported; the simulated api server supports ${remoteCommandProtocols.join(', ')}`,
+    );
   const opts = processOptions(query, pod, info.name, subresource === 'exec');
   return { protocol: chosen.name, start: (ws, done) => serveProcess(ws, chosen, opts, done) };
 }
@@ -140,7 +204,15 @@ export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler
     socket.on('error', () => socket.destroy());
     const rawPath = req.url ?? '/';
     const method = req.method ?? 'GET';
-    const record: SimRequestRecord = { time: deps.now(), method, rawPath, identity: null, token: null, headers: { ...req.headers }, status: 0 };
+    const record: SimRequestRecord = {
+      time: deps.now(),
+      method,
+      rawPath,
+      identity: null,
+      token: null,
+      headers: { ...req.headers },
+      status: 0,
+    };
     deps.requests.push(record);
     try {
       const { info, pod } = admitUpgrade(deps, req, record);
@@ -158,7 +230,11 @@ export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler
         }
       });
     } catch (e) {
-      refuse(socket, record, e instanceof SimStatusError ? e.status : internalError(e instanceof Error ? e.message : String(e)).status);
+      refuse(
+        socket,
+        record,
+        e instanceof SimStatusError ? e.status : internalError(e instanceof Error ? e.message : String(e)).status,
+      );
     }
   }
 
@@ -170,4 +246,3 @@ export function createSimUpgradeHandler(deps: SimUpgradeDeps): SimUpgradeHandler
     },
   };
 }
-

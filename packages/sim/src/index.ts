@@ -65,15 +65,48 @@ export interface SimClusterOptions {
   minor?: number;
 }
 
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export async function startSimCluster(options: SimClusterOptions = {}): Promise<SimCluster> {
   const now = options.now ?? Date.now;
   const tls = options.tls ?? generateTlsMaterial();
   const world = createSimWorld({ ...options, now, ca: tls.ca });
-  const { registry, store, ops, rbac, authn, discovery, version, requests, canaries, def, byStoreKey, kindDef, upsert } = world;
+  const {
+    registry,
+    store,
+    ops,
+    rbac,
+    authn,
+    discovery,
+    version,
+    requests,
+    canaries,
+    def,
+    byStoreKey,
+    kindDef,
+    upsert,
+  } = world;
 
   const handler = createSimHandler({
-    registry, store, ops, authn, rbac, discovery, openapi: buildOpenApi(registry.all(), version.gitVersion), version, now,
-    logLines: options.logLines ?? defaultLogLines, requests,
+    registry,
+    store,
+    ops,
+    authn,
+    rbac,
+    discovery,
+    openapi: buildOpenApi(registry.all(), version.gitVersion),
+    version,
+    now,
+    logLines: options.logLines ?? defaultLogLines,
+    requests,
     minTokenExpirationSeconds: options.minTokenExpirationSeconds ?? 600,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     logFollowIntervalMs: options.logFollowIntervalMs ?? 200,
@@ -88,13 +121,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     s.on('close', () => sockets.delete(s));
   });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 0, host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
@@ -114,16 +141,26 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     openConnections: () => sockets.size,
     createServiceAccount(namespace, name) {
       try {
-        if (!store.get('/namespaces', '', namespace)) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-        upsert(byStoreKey('/serviceaccounts'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+        if (!store.get('/namespaces', '', namespace))
+          upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+        upsert(byStoreKey('/serviceaccounts'), {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name, namespace },
+        });
       } catch (e) {
         rethrow(e);
       }
     },
     issueToken(namespace, name, ttlSeconds = 3600) {
       const sa = store.get('/serviceaccounts', namespace, name);
-      if (!sa) throw new Error(`simulated api server: serviceaccount ${namespace}/${name} does not exist; call createServiceAccount first`);
-      return authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, ttlSeconds, ['https://kubernetes.default.svc.cluster.local']).token;
+      if (!sa)
+        throw new Error(
+          `simulated api server: serviceaccount ${namespace}/${name} does not exist; call createServiceAccount first`,
+        );
+      return authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, ttlSeconds, [
+        'https://kubernetes.default.svc.cluster.local',
+      ]).token;
     },
     apply(obj) {
       try {

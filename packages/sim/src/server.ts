@@ -36,8 +36,15 @@ async function route(ctx: Ctx): Promise<void> {
   if (ctx.auth && ctx.record.identity !== 'admin') {
     const i = ctx.info;
     const attrs: Attributes = {
-      user: ctx.auth.user, verb: i.verb, isResourceRequest: i.isResourceRequest, path: i.path, namespace: i.namespace,
-      apiGroup: i.apiGroup, resource: i.resource, subresource: i.subresource, name: i.name,
+      user: ctx.auth.user,
+      verb: i.verb,
+      isResourceRequest: i.isResourceRequest,
+      path: i.path,
+      namespace: i.namespace,
+      apiGroup: i.apiGroup,
+      resource: i.resource,
+      subresource: i.subresource,
+      name: i.name,
     };
     const d = authorize(ctx.deps.rbac, attrs);
     if (!d.allowed) {
@@ -54,10 +61,27 @@ export function createSimHandler(deps: SimHandlerDeps): SimHandler {
   return {
     handle(req, res) {
       const rawPath = req.url ?? '/';
-      const record: SimRequestRecord = { time: deps.now(), method: req.method ?? 'GET', rawPath, identity: null, token: null, headers: { ...req.headers }, status: 0 };
+      const record: SimRequestRecord = {
+        time: deps.now(),
+        method: req.method ?? 'GET',
+        rawPath,
+        identity: null,
+        token: null,
+        headers: { ...req.headers },
+        status: 0,
+      };
       deps.requests.push(record);
       const q = rawPath.indexOf('?');
-      const ctx: Ctx = { req, res, record, query: new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1)), info: parseRequestInfo(req.method ?? 'GET', rawPath), auth: undefined, deps, streams };
+      const ctx: Ctx = {
+        req,
+        res,
+        record,
+        query: new URLSearchParams(q < 0 ? '' : rawPath.slice(q + 1)),
+        info: parseRequestInfo(req.method ?? 'GET', rawPath),
+        auth: undefined,
+        deps,
+        streams,
+      };
       route(ctx).catch((e: unknown) => {
         if (e instanceof SimStatusError) sendStatus(ctx, e.status);
         else sendStatus(ctx, internalError(e instanceof Error ? e.message : String(e)).status);

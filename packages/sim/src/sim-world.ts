@@ -39,6 +39,30 @@ export interface SimWorld {
   upsert(d: ResourceDef, obj: Obj): WriteResult;
 }
 
+/** `pods`, `deployments.apps`, …: the definition a test names (core, apps and RBAC win without a group). */
+function defByName(registry: Registry, resource: string): ResourceDef {
+  const [name, ...groupParts] = resource.split('.');
+  const group = groupParts.join('.');
+  const found = registry
+    .all()
+    .find(
+      (d) =>
+        d.resource === name &&
+        (group === ''
+          ? ['', 'apps', 'rbac.authorization.k8s.io'].includes(d.group) &&
+            (d.group === '' || !registry.all().some((x) => x.resource === name && x.group === ''))
+          : d.group === group),
+    );
+  if (!found) throw new Error(`simulated api server: unknown resource ${JSON.stringify(resource)}`);
+  return registry.byStoreKey(found.storeKey) ?? found;
+}
+
+function defByKind(registry: Registry, o: Obj): ResourceDef {
+  const d = registry.byKind(String(o['apiVersion'] ?? ''), String(o['kind'] ?? ''));
+  if (!d) throw new Error(`simulated api server: cannot apply ${o['apiVersion']}/${o['kind']}: not a served kind`);
+  return d;
+}
+
 export function createSimWorld(options: SimWorldOptions): SimWorld {
   const now = options.now;
   const tls = { ca: options.ca };
@@ -47,18 +71,20 @@ export function createSimWorld(options: SimWorldOptions): SimWorld {
   const store = createStore();
   const minor = options.minor ?? 33;
   const version: VersionInfo = {
-    major: '1', minor: String(minor), gitVersion: `v1.${minor}.0`, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
-    buildDate: '2025-04-23T00:00:00Z', goVersion: 'go1.24.2', compiler: 'gc', platform: 'linux/amd64',
+    major: '1',
+    minor: String(minor),
+    gitVersion: `v1.${minor}.0`,
+    gitCommit: '0000000000000000000000000000000000000000',
+    gitTreeState: 'clean',
+    buildDate: '2025-04-23T00:00:00Z',
+    goVersion: 'go1.24.2',
+    compiler: 'gc',
+    platform: 'linux/amd64',
   };
   const requests: SimRequestRecord[] = [];
 
-  const def = (resource: string): ResourceDef => {
-    const [name, ...groupParts] = resource.split('.');
-    const group = groupParts.join('.');
-    const found = registry.all().find((d) => d.resource === name && (group === '' ? ['', 'apps', 'rbac.authorization.k8s.io'].includes(d.group) && (d.group === '' || !registry.all().some((x) => x.resource === name && x.group === '')) : d.group === group));
-    if (!found) throw new Error(`simulated api server: unknown resource ${JSON.stringify(resource)}`);
-    return registry.byStoreKey(found.storeKey) ?? found;
-  };
+  const def = (resource: string) => defByName(registry, resource);
+  const kindDef = (o: Obj) => defByKind(registry, o);
   const byStoreKey = (key: string) => {
     const d = registry.byStoreKey(key);
     if (!d) throw new Error(`simulated api server: ${key} is not in the discovery fixtures`);
@@ -67,11 +93,32 @@ export function createSimWorld(options: SimWorldOptions): SimWorld {
 
   const admin: WriteOptions = { dryRun: false, fieldManager: 'hoopgate-sim', fieldValidation: 'Ignore' };
   const ops = createObjectOps({
-    registry, store, now,
+    registry,
+    store,
+    now,
     onNamespaceCreated: (ns) => {
       // What the ServiceAccount and root-CA controllers add to every new namespace.
-      ops.create(byStoreKey('/serviceaccounts'), ns, { metadata: { name: 'default' } }, { ...admin, fieldManager: 'kube-controller-manager' });
-      ops.create(byStoreKey('/configmaps'), ns, { metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': tls.ca } }, { ...admin, fieldManager: 'kube-controller-manager' });
+      ops.create(
+        byStoreKey('/serviceaccounts'),
+        ns,
+        { metadata: { name: 'default' } },
+        { ...admin, fieldManager: 'kube-controller-manager' },
+      );
+      ops.create(
+        byStoreKey('/configmaps'),
+        ns,
+        {
+          metadata: {
+            name: 'kube-root-ca.crt',
+            annotations: {
+              'kubernetes.io/description':
+                'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+            },
+          },
+          data: { 'ca.crt': tls.ca },
+        },
+        { ...admin, fieldManager: 'kube-controller-manager' },
+      );
     },
   });
   const rbacKey = 'rbac.authorization.k8s.io';
@@ -82,7 +129,8 @@ export function createSimWorld(options: SimWorldOptions): SimWorld {
     clusterRole: (name) => store.get(`${rbacKey}/clusterroles`, '', name),
   };
   const authn = createAuthenticator({
-    now, ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    now,
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     serviceAccountUid: (ns, name) => store.get('/serviceaccounts', ns, name)?.['metadata']?.['uid'],
   });
 
@@ -99,7 +147,8 @@ export function createSimWorld(options: SimWorldOptions): SimWorld {
 
   for (const { resource, object } of bootstrapObjects()) upsert(byStoreKey(resource), object);
   const namespaces = options.seed ? seedNamespaces : ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
-  for (const ns of namespaces) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  for (const ns of namespaces)
+    upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const canaries: string[] = [];
   if (options.seed) {
     const seed = seedObjects();
@@ -107,12 +156,19 @@ export function createSimWorld(options: SimWorldOptions): SimWorld {
     for (const o of seed.objects) upsert(kindDef(o), o);
   }
 
-  function kindDef(o: Obj): ResourceDef {
-    const d = registry.byKind(String(o['apiVersion'] ?? ''), String(o['kind'] ?? ''));
-    if (!d) throw new Error(`simulated api server: cannot apply ${o['apiVersion']}/${o['kind']}: not a served kind`);
-    return d;
-  }
-
-
-  return { registry, store, ops, rbac, authn, discovery, version, requests, canaries, def, byStoreKey, kindDef, upsert };
+  return {
+    registry,
+    store,
+    ops,
+    rbac,
+    authn,
+    discovery,
+    version,
+    requests,
+    canaries,
+    def,
+    byStoreKey,
+    kindDef,
+    upsert,
+  };
 }

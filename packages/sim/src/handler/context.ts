@@ -23,7 +23,17 @@ export interface SimRequestRecord {
   status: number;
 }
 
-export interface VersionInfo { major: string; minor: string; gitVersion: string; gitCommit: string; gitTreeState: string; buildDate: string; goVersion: string; compiler: string; platform: string }
+export interface VersionInfo {
+  major: string;
+  minor: string;
+  gitVersion: string;
+  gitCommit: string;
+  gitTreeState: string;
+  buildDate: string;
+  goVersion: string;
+  compiler: string;
+  platform: string;
+}
 
 export interface SimHandlerDeps {
   registry: Registry;

@@ -18,7 +18,12 @@ export async function serveResource(ctx: Ctx): Promise<void> {
   if (!def) throw pathNotFound();
   const namespacePath = namespace !== '' && resource !== 'namespaces';
   if (!def.namespaced && namespacePath) throw pathNotFound();
-  if (def.namespaced && !namespacePath && (name !== '' && verb !== 'list' && verb !== 'watch' || verb === 'create' || verb === 'deletecollection')) throw pathNotFound();
+  if (
+    def.namespaced &&
+    !namespacePath &&
+    ((name !== '' && verb !== 'list' && verb !== 'watch') || verb === 'create' || verb === 'deletecollection')
+  )
+    throw pathNotFound();
   if (virtualResources.has(def.storeKey)) return serveReview(ctx, def);
   const neg = negotiate(ctx.req.headers['accept']);
   if (ctx.info.subresource) return serveSubresource(ctx, def, neg);
@@ -31,15 +36,19 @@ export async function serveResource(ctx: Ctx): Promise<void> {
       if (!o) throw notFound(def.group, def.resource, name);
       return sendObject(ctx, 200, present(ctx, def, neg, canonical(def, o), false), neg);
     }
-    case 'list': return serveList(ctx, def, neg);
-    case 'watch': return serveWatch(ctx, def, neg);
+    case 'list':
+      return serveList(ctx, def, neg);
+    case 'watch':
+      return serveWatch(ctx, def, neg);
     case 'create': {
       const r = ctx.deps.ops.create(def, namespace, await readObjectBody(ctx), writeOptions(ctx));
       return sendObject(ctx, 201, present(ctx, def, neg, r.object, false), neg, { warnings: r.warnings });
     }
     case 'update': {
       const r = ctx.deps.ops.update(def, namespace, name, await readObjectBody(ctx), writeOptions(ctx));
-      return sendObject(ctx, r.created ? 201 : 200, present(ctx, def, neg, r.object, false), neg, { warnings: r.warnings });
+      return sendObject(ctx, r.created ? 201 : 200, present(ctx, def, neg, r.object, false), neg, {
+        warnings: r.warnings,
+      });
     }
     case 'patch': {
       const contentType = String(ctx.req.headers['content-type'] ?? '');
@@ -48,7 +57,9 @@ export async function serveResource(ctx: Ctx): Promise<void> {
       // Apply needs an explicit manager; other writes default it from the User-Agent.
       if (contentType.startsWith('application/apply-patch') && !ctx.query.get('fieldManager')) opts.fieldManager = '';
       const r = ctx.deps.ops.patch(def, namespace, name, contentType, body, opts);
-      return sendObject(ctx, r.created ? 201 : 200, present(ctx, def, neg, r.object, false), neg, { warnings: r.warnings });
+      return sendObject(ctx, r.created ? 201 : 200, present(ctx, def, neg, r.object, false), neg, {
+        warnings: r.warnings,
+      });
     }
     case 'delete': {
       const options = deleteOptionsFrom(ctx, await readBody(ctx.req));
@@ -59,7 +70,13 @@ export async function serveResource(ctx: Ctx): Promise<void> {
     case 'deletecollection': {
       deleteOptionsFrom(ctx, await readBody(ctx.req));
       const { labels, fields } = selectors(ctx, def);
-      const list = ctx.deps.ops.removeCollection(def, def.namespaced ? namespace : undefined, labels, fields, writeOptions(ctx).dryRun);
+      const list = ctx.deps.ops.removeCollection(
+        def,
+        def.namespaced ? namespace : undefined,
+        labels,
+        fields,
+        writeOptions(ctx).dryRun,
+      );
       return sendObject(ctx, 200, present(ctx, def, neg, list, true), neg, { isList: true });
     }
     default:

@@ -16,7 +16,11 @@ const defaultWatchTimeoutMs = 30 * 60_000;
 export function serveList(ctx: Ctx, def: ResourceDef, neg: Negotiated): void {
   const { labels, fields } = selectors(ctx, def);
   const namespace = def.namespaced && ctx.info.namespace ? ctx.info.namespace : undefined;
-  let items = ctx.deps.store.list(def.storeKey, namespace).filter((o) => matchesLabels(labels, o['metadata']['labels']) && matchesFields(fields, fieldLabelsOf(def.storeKey, o)));
+  let items = ctx.deps.store
+    .list(def.storeKey, namespace)
+    .filter(
+      (o) => matchesLabels(labels, o['metadata']['labels']) && matchesFields(fields, fieldLabelsOf(def.storeKey, o)),
+    );
   const rv = ctx.deps.store.currentRv();
   const meta: Obj = { resourceVersion: String(rv) };
   const token = ctx.query.get('continue');
@@ -34,12 +38,23 @@ export function serveList(ctx: Ctx, def: ResourceDef, neg: Negotiated): void {
   const limit = Number(ctx.query.get('limit') ?? '0');
   if (Number.isInteger(limit) && limit > 0 && items.length > limit) {
     const next = items[limit]!;
-    meta['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: `${next['metadata']['namespace'] ?? ''}/${next['metadata']['name']}` })).toString('base64');
+    meta['continue'] = Buffer.from(
+      JSON.stringify({
+        v: 'meta.k8s.io/v1',
+        rv,
+        start: `${next['metadata']['namespace'] ?? ''}/${next['metadata']['name']}`,
+      }),
+    ).toString('base64');
     if (labels.length === 0 && fields.length === 0) meta['remainingItemCount'] = items.length - limit;
     items = items.slice(0, limit);
   }
   // Typed lists carry no kind/apiVersion on their items.
-  const list = { kind: def.listKind, apiVersion: def.apiVersion, metadata: meta, items: items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest) };
+  const list = {
+    kind: def.listKind,
+    apiVersion: def.apiVersion,
+    metadata: meta,
+    items: items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+  };
   sendObject(ctx, 200, present(ctx, def, neg, list, true), neg, { isList: true });
 }
 
@@ -47,16 +62,20 @@ export function serveWatch(ctx: Ctx, def: ResourceDef, neg: Negotiated): void {
   const { labels, fields } = selectors(ctx, def);
   const namespace = def.namespaced && ctx.info.namespace ? ctx.info.namespace : undefined;
   const name = ctx.info.name;
-  const matches = (o: Obj | undefined) => o !== undefined
-    && (namespace === undefined || (o['metadata']['namespace'] ?? '') === namespace)
-    && (name === '' || o['metadata']['name'] === name)
-    && matchesLabels(labels, o['metadata']['labels']) && matchesFields(fields, fieldLabelsOf(def.storeKey, o));
+  const matches = (o: Obj | undefined) =>
+    o !== undefined &&
+    (namespace === undefined || (o['metadata']['namespace'] ?? '') === namespace) &&
+    (name === '' || o['metadata']['name'] === name) &&
+    matchesLabels(labels, o['metadata']['labels']) &&
+    matchesFields(fields, fieldLabelsOf(def.storeKey, o));
   const rvParam = ctx.query.get('resourceVersion') ?? '';
   const sendInitial = queryBool(ctx.query, 'sendInitialEvents');
   const bookmarks = queryBool(ctx.query, 'allowWatchBookmarks');
-  if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be a non-negative integer`);
+  if (rvParam !== '' && !/^\d+$/.test(rvParam))
+    throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be a non-negative integer`);
   const timeoutSeconds = Number(ctx.query.get('timeoutSeconds') ?? NaN);
-  const timeoutMs = Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : defaultWatchTimeoutMs;
+  const timeoutMs =
+    Number.isFinite(timeoutSeconds) && timeoutSeconds > 0 ? timeoutSeconds * 1000 : defaultWatchTimeoutMs;
 
   writeHead(ctx, 200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
   ctx.res.flushHeaders();
@@ -94,7 +113,10 @@ export function serveWatch(ctx: Ctx, def: ResourceDef, neg: Negotiated): void {
   } else {
     const since = Number(rvParam);
     if (since < ctx.deps.store.oldestRv() - 1) {
-      write('ERROR', expired(`too old resource version: ${since} (${ctx.deps.store.oldestRv()})`).status as unknown as Obj);
+      write(
+        'ERROR',
+        expired(`too old resource version: ${since} (${ctx.deps.store.oldestRv()})`).status as unknown as Obj,
+      );
       ctx.res.end();
       return;
     }

@@ -10,7 +10,9 @@ export function serveLog(ctx: Ctx): void {
   const { namespace, name } = ctx.info;
   const pod = ctx.deps.store.get('/pods', namespace, name);
   if (!pod) throw notFound('', 'pods', name);
-  const containers: string[] = [...(pod['spec']?.['initContainers'] ?? []), ...(pod['spec']?.['containers'] ?? [])].map((c: Obj) => c['name']);
+  const containers: string[] = [...(pod['spec']?.['initContainers'] ?? []), ...(pod['spec']?.['containers'] ?? [])].map(
+    (c: Obj) => c['name'],
+  );
   const main: string[] = (pod['spec']?.['containers'] ?? []).map((c: Obj) => c['name']);
   let container = ctx.query.get('container') ?? '';
   if (container === '') {
@@ -20,9 +22,11 @@ export function serveLog(ctx: Ctx): void {
     else throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${main.join(' ')}]`);
   } else if (!containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
   // The sim's containers never restart: there is no previous instance (the kubelet's message).
-  if (queryBool(ctx.query, 'previous')) throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
+  if (queryBool(ctx.query, 'previous'))
+    throw badRequest(`previous terminated container "${container}" in pod "${name}" not found`);
   const timestamps = queryBool(ctx.query, 'timestamps');
-  const stamp = (line: string) => (timestamps ? `${new Date(ctx.deps.now()).toISOString().replace('Z', '000000Z')} ${line}` : line);
+  const stamp = (line: string) =>
+    timestamps ? `${new Date(ctx.deps.now()).toISOString().replace('Z', '000000Z')} ${line}` : line;
   let lines = ctx.deps.logLines.map(stamp);
   const tail = ctx.query.get('tailLines');
   if (tail !== null && Number(tail) >= 0) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail));

@@ -11,7 +11,17 @@ export function serveNonResource(ctx: Ctx): void {
   const path = ctx.info.path.length > 1 ? ctx.info.path.replace(/\/+$/, '') : ctx.info.path;
   const accept = String(ctx.req.headers['accept'] ?? '');
   const d = ctx.deps.discovery;
-  if (path === '/apis' && accept.split(',').some((a) => a.replace(/\s/g, '').toLowerCase().startsWith('application/json;g=apidiscovery.k8s.io;v=v2;as=apigroupdiscoverylist'))) {
+  if (
+    path === '/apis' &&
+    accept
+      .split(',')
+      .some((a) =>
+        a
+          .replace(/\s/g, '')
+          .toLowerCase()
+          .startsWith('application/json;g=apidiscovery.k8s.io;v=v2;as=apigroupdiscoverylist'),
+      )
+  ) {
     return sendRaw(ctx, 200, aggregatedDiscoveryMediaType, d.aggregated);
   }
   const legacy = d.legacy.get(path);
@@ -19,7 +29,10 @@ export function serveNonResource(ctx: Ctx): void {
   let m: RegExpExecArray | null;
   if ((m = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path))) {
     const gv = `${m[1]}/${m[2]}`;
-    if (d.listedGroupVersions.includes(gv) || ctx.deps.registry.all().some((r) => r.group === m![1] && r.version === m![2])) {
+    if (
+      d.listedGroupVersions.includes(gv) ||
+      ctx.deps.registry.all().some((r) => r.group === m![1] && r.version === m![2])
+    ) {
       return sendRaw(ctx, 200, 'application/json', synthesizeResourceList(gv, ctx.deps.registry.all()));
     }
     throw pathNotFound();
@@ -31,9 +44,16 @@ export function serveNonResource(ctx: Ctx): void {
     return sendPlain(ctx, 200, { kind: 'APIGroup', apiVersion: 'v1', ...group });
   }
   if (path === '/version') return sendPlain(ctx, 200, ctx.deps.version);
-  if (path === '/healthz' || path === '/livez' || path === '/readyz') return sendRaw(ctx, 200, 'text/plain; charset=utf-8', Buffer.from('ok'));
+  if (path === '/healthz' || path === '/livez' || path === '/readyz')
+    return sendRaw(ctx, 200, 'text/plain; charset=utf-8', Buffer.from('ok'));
   if (path === '/openapi/v2') {
-    if (/application\/com\.github\.proto-openapi\.spec\.v2[^,]*\+protobuf/.test(accept)) return sendRaw(ctx, 200, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', ctx.deps.openapi.v2Protobuf);
+    if (/application\/com\.github\.proto-openapi\.spec\.v2[^,]*\+protobuf/.test(accept))
+      return sendRaw(
+        ctx,
+        200,
+        'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        ctx.deps.openapi.v2Protobuf,
+      );
     return sendRaw(ctx, 200, 'application/json', ctx.deps.openapi.v2Json);
   }
   if (path === '/openapi/v3') return sendRaw(ctx, 200, 'application/json', ctx.deps.openapi.root);

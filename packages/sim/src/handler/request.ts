@@ -29,7 +29,10 @@ export async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function readObjectBody(ctx: Ctx): Promise<unknown> {
   const bytes = await readBytes(ctx.req);
-  const type = String(ctx.req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const type = String(ctx.req.headers['content-type'] ?? 'application/json')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
   if (type === 'application/vnd.kubernetes.protobuf') return decodeProtobufObject(bytes);
   const text = bytes.toString('utf8');
   if (text.trim() === '') throw badRequest('the body of the request was empty');
@@ -48,7 +51,10 @@ export function userOf(ctx: Ctx): UserInfo {
 
 export function writeOptions(ctx: Ctx): WriteOptions {
   const dryRun = ctx.query.getAll('dryRun');
-  if (dryRun.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: ${JSON.stringify(dryRun.find((d) => d !== 'All'))}: supported values: "All"`);
+  if (dryRun.some((d) => d !== 'All'))
+    throw badRequest(
+      `dryRun: Unsupported value: ${JSON.stringify(dryRun.find((d) => d !== 'All'))}: supported values: "All"`,
+    );
   const fv = ctx.query.get('fieldValidation') ?? 'Warn';
   const fieldValidation = fv === 'Strict' || fv === 'Ignore' ? fv : 'Warn';
   const manager = ctx.query.get('fieldManager') ?? String(ctx.req.headers['user-agent'] ?? 'unknown').split('/')[0]!;
@@ -63,26 +69,42 @@ export function selectors(ctx: Ctx, def: ResourceDef): { labels: LabelRequiremen
   const supported = supportedFieldLabels(def.storeKey);
   const bad = fields.find((f) => !supported.includes(f.field));
   if (bad) {
-    throw badRequest(`Unable to find "${def.group}/${def.version}, Resource=${def.resource}" that match label selector "${ls}", field selector "${fs}": field label not supported: ${bad.field}`);
+    throw badRequest(
+      `Unable to find "${def.group}/${def.version}, Resource=${def.resource}" that match label selector "${ls}", field selector "${fs}": field label not supported: ${bad.field}`,
+    );
   }
   return { labels, fields };
 }
 
-export function deleteOptionsFrom(ctx: Ctx, body: string): { preconditions?: { uid?: string; resourceVersion?: string }; gracePeriodSeconds?: number; propagationPolicy?: string } {
+export function deleteOptionsFrom(
+  ctx: Ctx,
+  body: string,
+): {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  gracePeriodSeconds?: number;
+  propagationPolicy?: string;
+} {
   let opts: Obj = {};
   if (body.trim() !== '') {
     try {
       opts = JSON.parse(body) as Obj;
     } catch {
-      throw badRequest('the body of the request was in an unknown format - accepted media types include: application/json, application/yaml');
+      throw badRequest(
+        'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml',
+      );
     }
   }
   const grace = ctx.query.get('gracePeriodSeconds') ?? opts['gracePeriodSeconds'];
-  const out: { preconditions?: { uid?: string; resourceVersion?: string }; gracePeriodSeconds?: number; propagationPolicy?: string } = {};
+  const out: {
+    preconditions?: { uid?: string; resourceVersion?: string };
+    gracePeriodSeconds?: number;
+    propagationPolicy?: string;
+  } = {};
   if (opts['preconditions']) out.preconditions = opts['preconditions'];
   if (grace !== undefined && grace !== null) out.gracePeriodSeconds = Number(grace);
   const policy = ctx.query.get('propagationPolicy') ?? opts['propagationPolicy'];
   if (policy) out.propagationPolicy = String(policy);
-  if (Array.isArray(opts['dryRun']) && opts['dryRun'].includes('All') && !ctx.query.has('dryRun')) ctx.query.append('dryRun', 'All');
+  if (Array.isArray(opts['dryRun']) && opts['dryRun'].includes('All') && !ctx.query.has('dryRun'))
+    ctx.query.append('dryRun', 'All');
   return out;
 }

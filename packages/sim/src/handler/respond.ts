@@ -15,7 +15,12 @@ import type { Ctx } from './context.js';
 const gzipThresholdBytes = 128 * 1024;
 
 function commonHeaders(): Record<string, string> {
-  return { 'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private', 'X-Kubernetes-Pf-Flowschema-Uid': 'sim-flowschema', 'X-Kubernetes-Pf-Prioritylevel-Uid': 'sim-prioritylevel' };
+  return {
+    'Audit-Id': randomUUID(),
+    'Cache-Control': 'no-cache, private',
+    'X-Kubernetes-Pf-Flowschema-Uid': 'sim-flowschema',
+    'X-Kubernetes-Pf-Prioritylevel-Uid': 'sim-prioritylevel',
+  };
 }
 
 export function writeHead(ctx: Ctx, code: number, headers: Record<string, string | number>): void {
@@ -23,9 +28,16 @@ export function writeHead(ctx: Ctx, code: number, headers: Record<string, string
   ctx.res.writeHead(code, { ...commonHeaders(), ...headers });
 }
 
-export function sendRaw(ctx: Ctx, code: number, contentType: string, body: Buffer, options: { alwaysGzip?: boolean; warnings?: string[] } = {}): void {
+export function sendRaw(
+  ctx: Ctx,
+  code: number,
+  contentType: string,
+  body: Buffer,
+  options: { alwaysGzip?: boolean; warnings?: string[] } = {},
+): void {
   const headers: Record<string, string | number> = { 'Content-Type': contentType };
-  if (options.warnings?.length) headers['Warning'] = options.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', ');
+  if (options.warnings?.length)
+    headers['Warning'] = options.warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', ');
   const acceptEncoding = String(ctx.req.headers['accept-encoding'] ?? '');
   let payload = body;
   if (/\bgzip\b/i.test(acceptEncoding) && (options.alwaysGzip || body.length > gzipThresholdBytes)) {
@@ -46,7 +58,13 @@ export function sendStatus(ctx: Ctx, status: SimStatus): void {
   sendRaw(ctx, status.code, 'application/json', Buffer.from(`${JSON.stringify(status)}\n`));
 }
 
-export function sendObject(ctx: Ctx, code: number, body: Obj, neg: Negotiated, options: { isList?: boolean; warnings?: string[] } = {}): void {
+export function sendObject(
+  ctx: Ctx,
+  code: number,
+  body: Obj,
+  neg: Negotiated,
+  options: { isList?: boolean; warnings?: string[] } = {},
+): void {
   const text = neg.yaml ? toYaml(body) : `${JSON.stringify(body)}\n`;
   sendRaw(ctx, code, contentTypeOf(neg), Buffer.from(text), options.warnings ? { warnings: options.warnings } : {});
 }
@@ -62,12 +80,34 @@ function includeObject(ctx: Ctx): IncludeObject {
 }
 
 /** Shapes an object or list for the negotiated target. */
-export function present(ctx: Ctx, def: ResourceDef, neg: Negotiated, body: Obj, isList: boolean, noHeaders = false): Obj {
+export function present(
+  ctx: Ctx,
+  def: ResourceDef,
+  neg: Negotiated,
+  body: Obj,
+  isList: boolean,
+  noHeaders = false,
+): Obj {
   const t = neg.target;
   if (t.as === 'object') return body;
-  const items: Obj[] = isList ? (body['items'] as Obj[]).map((i) => ({ kind: def.kind, apiVersion: def.apiVersion, ...i })) : [body];
+  const items: Obj[] = isList
+    ? (body['items'] as Obj[]).map((i) => ({ kind: def.kind, apiVersion: def.apiVersion, ...i }))
+    : [body];
   const listMeta: Obj = isList ? body['metadata'] : { resourceVersion: body['metadata']?.['resourceVersion'] };
-  if (t.as === 'Table') return buildTable(def.storeKey, items, { now: ctx.deps.now(), include: includeObject(ctx), noHeaders, tableVersion: t.version, listMeta });
-  if (isList) return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${t.version}`, metadata: listMeta, items: items.map((i) => partialObjectMetadata(i, `meta.k8s.io/${t.version}`)) };
+  if (t.as === 'Table')
+    return buildTable(def.storeKey, items, {
+      now: ctx.deps.now(),
+      include: includeObject(ctx),
+      noHeaders,
+      tableVersion: t.version,
+      listMeta,
+    });
+  if (isList)
+    return {
+      kind: 'PartialObjectMetadataList',
+      apiVersion: `meta.k8s.io/${t.version}`,
+      metadata: listMeta,
+      items: items.map((i) => partialObjectMetadata(i, `meta.k8s.io/${t.version}`)),
+    };
   return partialObjectMetadata(body, `meta.k8s.io/${t.version}`);
 }

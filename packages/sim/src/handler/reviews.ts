@@ -11,10 +11,30 @@ import { sendPlain } from './respond.js';
 function attributesFromSpec(spec: Obj, user: UserInfo): Attributes {
   const ra = spec['resourceAttributes'];
   if (ra) {
-    return { user, verb: ra['verb'] ?? '', isResourceRequest: true, path: '', namespace: ra['namespace'] ?? '', apiGroup: ra['group'] ?? '', resource: ra['resource'] ?? '', subresource: ra['subresource'] ?? '', name: ra['name'] ?? '' };
+    return {
+      user,
+      verb: ra['verb'] ?? '',
+      isResourceRequest: true,
+      path: '',
+      namespace: ra['namespace'] ?? '',
+      apiGroup: ra['group'] ?? '',
+      resource: ra['resource'] ?? '',
+      subresource: ra['subresource'] ?? '',
+      name: ra['name'] ?? '',
+    };
   }
   const nra = spec['nonResourceAttributes'] ?? {};
-  return { user, verb: nra['verb'] ?? '', isResourceRequest: false, path: nra['path'] ?? '', namespace: '', apiGroup: '', resource: '', subresource: '', name: '' };
+  return {
+    user,
+    verb: nra['verb'] ?? '',
+    isResourceRequest: false,
+    path: nra['path'] ?? '',
+    namespace: '',
+    apiGroup: '',
+    resource: '',
+    subresource: '',
+    name: '',
+  };
 }
 
 function accessStatus(rbac: RbacState, a: Attributes): Obj {
@@ -33,7 +53,14 @@ export async function serveReview(ctx: Ctx, def: ResourceDef): Promise<void> {
   const base = { kind: def.kind, apiVersion: def.apiVersion, metadata: { creationTimestamp: null } };
   const needsOneOf = () => {
     if (!spec['resourceAttributes'] === !spec['nonResourceAttributes']) {
-      throw invalid(def.group, def.kind, '', [{ type: 'Invalid', field: 'spec.resourceAttributes', value: 'null', detail: 'exactly one of nonResourceAttributes or resourceAttributes must be specified' }]);
+      throw invalid(def.group, def.kind, '', [
+        {
+          type: 'Invalid',
+          field: 'spec.resourceAttributes',
+          value: 'null',
+          detail: 'exactly one of nonResourceAttributes or resourceAttributes must be specified',
+        },
+      ]);
     }
   };
   switch (def.resource) {
@@ -41,28 +68,60 @@ export async function serveReview(ctx: Ctx, def: ResourceDef): Promise<void> {
     case 'localsubjectaccessreviews': {
       needsOneOf();
       if (!spec['user'] && !(spec['groups'] ?? []).length) {
-        throw invalid(def.group, def.kind, '', [{ type: 'Invalid', field: 'spec.user', value: '', detail: 'at least one of user or group must be specified' }]);
+        throw invalid(def.group, def.kind, '', [
+          { type: 'Invalid', field: 'spec.user', value: '', detail: 'at least one of user or group must be specified' },
+        ]);
       }
-      if (def.resource === 'localsubjectaccessreviews' && spec['resourceAttributes']?.['namespace'] !== ctx.info.namespace) {
-        throw invalid(def.group, def.kind, '', [{ type: 'Invalid', field: 'spec.resourceAttributes.namespace', value: spec['resourceAttributes']?.['namespace'] ?? '', detail: 'must match metadata.namespace' }]);
+      if (
+        def.resource === 'localsubjectaccessreviews' &&
+        spec['resourceAttributes']?.['namespace'] !== ctx.info.namespace
+      ) {
+        throw invalid(def.group, def.kind, '', [
+          {
+            type: 'Invalid',
+            field: 'spec.resourceAttributes.namespace',
+            value: spec['resourceAttributes']?.['namespace'] ?? '',
+            detail: 'must match metadata.namespace',
+          },
+        ]);
       }
       const user: UserInfo = { name: spec['user'] ?? '', groups: spec['groups'] ?? [] };
-      const meta = def.resource === 'localsubjectaccessreviews' ? { namespace: ctx.info.namespace, creationTimestamp: null } : base.metadata;
-      return sendPlain(ctx, 201, { ...base, metadata: meta, spec, status: accessStatus(ctx.deps.rbac, attributesFromSpec(spec, user)) });
+      const meta =
+        def.resource === 'localsubjectaccessreviews'
+          ? { namespace: ctx.info.namespace, creationTimestamp: null }
+          : base.metadata;
+      return sendPlain(ctx, 201, {
+        ...base,
+        metadata: meta,
+        spec,
+        status: accessStatus(ctx.deps.rbac, attributesFromSpec(spec, user)),
+      });
     }
     case 'selfsubjectaccessreviews':
       needsOneOf();
-      return sendPlain(ctx, 201, { ...base, spec, status: accessStatus(ctx.deps.rbac, attributesFromSpec(spec, userOf(ctx))) });
+      return sendPlain(ctx, 201, {
+        ...base,
+        spec,
+        status: accessStatus(ctx.deps.rbac, attributesFromSpec(spec, userOf(ctx))),
+      });
     case 'selfsubjectrulesreviews': {
       const rules = rulesFor(ctx.deps.rbac, userOf(ctx), spec['namespace'] ?? '');
-      const status: Obj = { resourceRules: rules.resourceRules, nonResourceRules: rules.nonResourceRules, incomplete: false };
+      const status: Obj = {
+        resourceRules: rules.resourceRules,
+        nonResourceRules: rules.nonResourceRules,
+        incomplete: false,
+      };
       if (rules.errors.length) status['evaluationError'] = rules.errors.join(', ');
       return sendPlain(ctx, 201, { ...base, spec, status });
     }
     case 'tokenreviews': {
       const who = typeof spec['token'] === 'string' ? ctx.deps.authn.authenticate(spec['token']) : undefined;
       const status: Obj = who
-        ? { authenticated: true, user: userInfoJson(who.user), audiences: spec['audiences']?.length ? spec['audiences'] : [defaultAudience] }
+        ? {
+            authenticated: true,
+            user: userInfoJson(who.user),
+            audiences: spec['audiences']?.length ? spec['audiences'] : [defaultAudience],
+          }
         : { user: {}, error: '[invalid bearer token, token lookup failed]' };
       return sendPlain(ctx, 201, { ...base, spec, status });
     }

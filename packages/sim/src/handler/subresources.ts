@@ -21,24 +21,52 @@ async function serveTokenRequest(ctx: Ctx, def: ResourceDef): Promise<void> {
   const spec: Obj = body?.['spec'] ?? {};
   const seconds = spec['expirationSeconds'] === undefined ? 3600 : Number(spec['expirationSeconds']);
   if (!Number.isInteger(seconds) || seconds < ctx.deps.minTokenExpirationSeconds) {
-    throw invalid('authentication.k8s.io', 'TokenRequest', name, [{ type: 'Invalid', field: 'spec.expirationSeconds', value: spec['expirationSeconds'], detail: 'may not specify a duration less than 10 minutes' }]);
+    throw invalid('authentication.k8s.io', 'TokenRequest', name, [
+      {
+        type: 'Invalid',
+        field: 'spec.expirationSeconds',
+        value: spec['expirationSeconds'],
+        detail: 'may not specify a duration less than 10 minutes',
+      },
+    ]);
   }
-  if (seconds > 2 ** 32) throw invalid('authentication.k8s.io', 'TokenRequest', name, [{ type: 'Invalid', field: 'spec.expirationSeconds', value: seconds, detail: 'may not specify a duration larger than 2^32 seconds' }]);
-  const audiences: string[] = Array.isArray(spec['audiences']) && spec['audiences'].length ? spec['audiences'] : [defaultAudience];
+  if (seconds > 2 ** 32)
+    throw invalid('authentication.k8s.io', 'TokenRequest', name, [
+      {
+        type: 'Invalid',
+        field: 'spec.expirationSeconds',
+        value: seconds,
+        detail: 'may not specify a duration larger than 2^32 seconds',
+      },
+    ]);
+  const audiences: string[] =
+    Array.isArray(spec['audiences']) && spec['audiences'].length ? spec['audiences'] : [defaultAudience];
   const minted = ctx.deps.authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, seconds, audiences);
   sendPlain(ctx, 201, {
-    kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name, namespace, creationTimestamp: null },
+    kind: 'TokenRequest',
+    apiVersion: 'authentication.k8s.io/v1',
+    metadata: { name, namespace, creationTimestamp: null },
     spec: { audiences, expirationSeconds: seconds, boundObjectRef: spec['boundObjectRef'] ?? null },
     status: { token: minted.token, expirationTimestamp: rfc3339(minted.expiresAt) },
   });
 }
 
 function scaleOf(d: Obj): Obj {
-  const sel = Object.entries((d['spec']?.['selector']?.['matchLabels'] ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',');
+  const sel = Object.entries((d['spec']?.['selector']?.['matchLabels'] ?? {}) as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   return {
-    kind: 'Scale', apiVersion: 'autoscaling/v1',
-    metadata: { name: d['metadata']['name'], namespace: d['metadata']['namespace'], uid: d['metadata']['uid'], resourceVersion: d['metadata']['resourceVersion'], creationTimestamp: d['metadata']['creationTimestamp'] },
-    spec: { replicas: d['spec']?.['replicas'] ?? 1 }, status: { replicas: d['status']?.['replicas'] ?? 0, selector: sel },
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: d['metadata']['name'],
+      namespace: d['metadata']['namespace'],
+      uid: d['metadata']['uid'],
+      resourceVersion: d['metadata']['resourceVersion'],
+      creationTimestamp: d['metadata']['creationTimestamp'],
+    },
+    spec: { replicas: d['spec']?.['replicas'] ?? 1 },
+    status: { replicas: d['status']?.['replicas'] ?? 0, selector: sel },
   };
 }
 
@@ -57,9 +85,17 @@ export async function serveSubresource(ctx: Ctx, def: ResourceDef, neg: Negotiat
       return sendObject(ctx, 200, present(ctx, def, neg, o, false), neg);
     }
     const opts: WriteOptions = { ...writeOptions(ctx), subresource: 'status' };
-    const r = verb === 'update'
-      ? ctx.deps.ops.update(def, namespace, name, await readObjectBody(ctx), opts)
-      : ctx.deps.ops.patch(def, namespace, name, String(ctx.req.headers['content-type'] ?? ''), await readBody(ctx.req), { ...opts, force: queryBool(ctx.query, 'force') });
+    const r =
+      verb === 'update'
+        ? ctx.deps.ops.update(def, namespace, name, await readObjectBody(ctx), opts)
+        : ctx.deps.ops.patch(
+            def,
+            namespace,
+            name,
+            String(ctx.req.headers['content-type'] ?? ''),
+            await readBody(ctx.req),
+            { ...opts, force: queryBool(ctx.query, 'force') },
+          );
     return sendObject(ctx, 200, present(ctx, def, neg, r.object, false), neg, { warnings: r.warnings });
   }
   if (subresource === 'scale' && def.storeKey === 'apps/deployments') {
@@ -72,11 +108,28 @@ export async function serveSubresource(ctx: Ctx, def: ResourceDef, neg: Negotiat
     else {
       const type = String(ctx.req.headers['content-type'] ?? '').split(';')[0];
       const patchBody = JSON.parse(await readBody(ctx.req)) as unknown;
-      next = (type === 'application/json-patch+json' ? jsonPatch(current, patchBody) : mergePatch(current, patchBody)) as Obj;
+      next = (
+        type === 'application/json-patch+json' ? jsonPatch(current, patchBody) : mergePatch(current, patchBody)
+      ) as Obj;
     }
     const replicas = Number(next?.['spec']?.['replicas']);
-    if (!Number.isInteger(replicas) || replicas < 0) throw invalid('autoscaling', 'Scale', name, [{ type: 'Invalid', field: 'spec.replicas', value: next?.['spec']?.['replicas'], detail: 'must be greater than or equal to 0' }]);
-    const r = ctx.deps.ops.patch(def, namespace, name, 'application/merge-patch+json', JSON.stringify({ spec: { replicas } }), { ...writeOptions(ctx), force: false });
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw invalid('autoscaling', 'Scale', name, [
+        {
+          type: 'Invalid',
+          field: 'spec.replicas',
+          value: next?.['spec']?.['replicas'],
+          detail: 'must be greater than or equal to 0',
+        },
+      ]);
+    const r = ctx.deps.ops.patch(
+      def,
+      namespace,
+      name,
+      'application/merge-patch+json',
+      JSON.stringify({ spec: { replicas } }),
+      { ...writeOptions(ctx), force: false },
+    );
     return sendPlain(ctx, 200, scaleOf(r.object));
   }
   throw methodNotAllowed(def.group, `${def.resource}/${subresource}`);

@@ -7,19 +7,41 @@ import { rfc3339, type DeleteOptions, type OpsDeps } from './meta.js';
 
 export const protectedNamespaces = new Set(['default', 'kube-system', 'kube-public']);
 
-export function removeObject(deps: OpsDeps, def: ResourceDef, namespace: string, name: string, options: DeleteOptions, dryRun: boolean): Obj {
+export function removeObject(
+  deps: OpsDeps,
+  def: ResourceDef,
+  namespace: string,
+  name: string,
+  options: DeleteOptions,
+  dryRun: boolean,
+): Obj {
   const ns = def.namespaced ? namespace : '';
   const old = deps.store.get(def.storeKey, ns, name);
   if (!old) throw notFound(def.group, def.resource, name);
   const pre = options.preconditions;
-  if (pre?.uid && pre.uid !== old['metadata']['uid']) throw conflict(def, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old['metadata']['uid']}`);
+  if (pre?.uid && pre.uid !== old['metadata']['uid'])
+    throw conflict(
+      def,
+      name,
+      `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old['metadata']['uid']}`,
+    );
   if (pre?.resourceVersion && pre.resourceVersion !== old['metadata']['resourceVersion']) {
-    throw conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old['metadata']['resourceVersion']}`);
+    throw conflict(
+      def,
+      name,
+      `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old['metadata']['resourceVersion']}`,
+    );
   }
   const t = traitsOf(def.storeKey);
   const now = rfc3339(deps.now());
   if (def.storeKey === '/namespaces') {
-    if (protectedNamespaces.has(name)) throw forbiddenPlain(`namespaces ${JSON.stringify(name)} is forbidden: this namespace may not be deleted`, '', 'namespaces', name);
+    if (protectedNamespaces.has(name))
+      throw forbiddenPlain(
+        `namespaces ${JSON.stringify(name)} is forbidden: this namespace may not be deleted`,
+        '',
+        'namespaces',
+        name,
+      );
     const terminating = structuredClone(old);
     terminating['metadata']['deletionTimestamp'] ??= now;
     terminating['status'] = { ...(terminating['status'] ?? {}), phase: 'Terminating' };
@@ -42,22 +64,33 @@ export function removeObject(deps: OpsDeps, def: ResourceDef, namespace: string,
   }
   if (def.storeKey === '/pods') {
     finalState['metadata']['deletionTimestamp'] = now;
-    finalState['metadata']['deletionGracePeriodSeconds'] = options.gracePeriodSeconds ?? old['spec']?.['terminationGracePeriodSeconds'] ?? 30;
+    finalState['metadata']['deletionGracePeriodSeconds'] =
+      options.gracePeriodSeconds ?? old['spec']?.['terminationGracePeriodSeconds'] ?? 30;
   }
   if (dryRun) return t.returnsDeletedObject ? finalState : deleteSuccess(def, name, old['metadata']['uid']);
   const gone = deps.store.remove(def.storeKey, ns, name, finalState) ?? finalState;
   return t.returnsDeletedObject ? gone : deleteSuccess(def, name, old['metadata']['uid']);
 }
 
-export function removeObjects(deps: OpsDeps, def: ResourceDef, namespace: string | undefined, labels: LabelRequirement[], fields: FieldRequirement[], dryRun: boolean): Obj {
+export function removeObjects(
+  deps: OpsDeps,
+  def: ResourceDef,
+  namespace: string | undefined,
+  labels: LabelRequirement[],
+  fields: FieldRequirement[],
+  dryRun: boolean,
+): Obj {
   const items: Obj[] = [];
   for (const o of deps.store.list(def.storeKey, namespace)) {
-    if (!matchesLabels(labels, o['metadata']['labels']) || !matchesFields(fields, fieldLabelsOf(def.storeKey, o))) continue;
+    if (!matchesLabels(labels, o['metadata']['labels']) || !matchesFields(fields, fieldLabelsOf(def.storeKey, o)))
+      continue;
     const r = removeObject(deps, def, o['metadata']['namespace'] ?? '', o['metadata']['name'], {}, dryRun);
     items.push(r['kind'] === 'Status' ? o : r);
   }
   return {
-    kind: def.listKind, apiVersion: def.apiVersion, metadata: { resourceVersion: String(deps.store.currentRv()) },
+    kind: def.listKind,
+    apiVersion: def.apiVersion,
+    metadata: { resourceVersion: String(deps.store.currentRv()) },
     items: items.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
   };
 }

@@ -7,7 +7,10 @@ export function pointerTokens(pointer: unknown): string[] | undefined {
   if (typeof pointer !== 'string') return undefined;
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) return undefined;
-  return pointer.slice(1).split('/').map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 export class PatchFailure extends Error {}

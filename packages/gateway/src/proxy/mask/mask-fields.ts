@@ -88,7 +88,13 @@ export function nameMatches(node: Obj, whenName: RegExp | undefined, run: Run): 
   return whenName.test(node.name);
 }
 
-export function applyPath(node: unknown, path: readonly PathSegment[], index: number, whenName: RegExp | undefined, run: Run): unknown {
+export function applyPath(
+  node: unknown,
+  path: readonly PathSegment[],
+  index: number,
+  whenName: RegExp | undefined,
+  run: Run,
+): unknown {
   const segment = path[index];
   if (segment === undefined || !isObj(node) || !(segment.key in node)) return node;
   const child = node[segment.key];
@@ -97,7 +103,9 @@ export function applyPath(node: unknown, path: readonly PathSegment[], index: nu
   if (segment.each) {
     if (!Array.isArray(child)) return node;
     next = last
-      ? (nameMatches(node, whenName, run) ? mapArray(child, (item) => maskLeaf(item, run)) : child)
+      ? nameMatches(node, whenName, run)
+        ? mapArray(child, (item) => maskLeaf(item, run))
+        : child
       : mapArray(child, (item) => applyPath(item, path, index + 1, whenName, run));
   } else if (last) {
     next = nameMatches(node, whenName, run) ? maskLeaf(child, run) : child;

@@ -5,7 +5,15 @@
 import type { MaskingConfig } from '../../config/types.js';
 import { kindToResource, resourceToKind } from './kinds.js';
 import {
-  applyRules, isObj, LAST_APPLIED_ANNOTATION, mapArray, MASKED_TEXT, maskSecretValues, withField, type Obj, type Run,
+  applyRules,
+  isObj,
+  LAST_APPLIED_ANNOTATION,
+  mapArray,
+  MASKED_TEXT,
+  maskSecretValues,
+  withField,
+  type Obj,
+  type Run,
 } from './mask-fields.js';
 import { compileRules, ruleAppliesTo, type CompiledRule } from './rules.js';
 
@@ -65,6 +73,41 @@ function finish(input: unknown, output: unknown, run: Run): MaskResult {
   return run.masked === 0 ? { value: input, masked: 0 } : { value: output, masked: run.masked };
 }
 
+/**
+ * A Table row: its embedded object masked by `maskNode`, then every cell equal to a value that was
+ * masked in it (a Secret's table shows TYPE and DATA count, yet a cell could repeat a value).
+ */
+function maskRow(
+  row: unknown,
+  run: Run,
+  maskNode: (node: unknown, kindHint: string | undefined, run: Run) => unknown,
+): unknown {
+  if (!isObj(row)) return row;
+  const outer = run.seen;
+  const seen = new Set<string>();
+  run.seen = seen;
+  let out = row;
+  try {
+    if (row.object !== undefined) out = withField(out, 'object', maskNode(row.object, undefined, run));
+  } finally {
+    run.seen = outer;
+  }
+  // A Secret's table shows TYPE and DATA count, yet any cell equal to a masked value is masked too.
+  if (seen.size > 0 && Array.isArray(out.cells)) {
+    out = withField(
+      out,
+      'cells',
+      mapArray(out.cells, (cell) => {
+        if (typeof cell !== 'string' || !seen.has(cell)) return cell;
+        run.masked++;
+        return MASKED_TEXT;
+      }),
+    );
+  }
+  if (outer !== undefined) for (const value of seen) outer.add(value);
+  return out;
+}
+
 export function createObjectMasker(config: MaskingConfig): ObjectMasker {
   const rules: readonly CompiledRule[] = compileRules(config.rules);
   const maskSecrets = config.secrets;
@@ -78,7 +121,13 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
    * re-serialised. `asSecret` masks it as a Secret whatever kind it claims; an annotation that cannot
    * be parsed is replaced when the object may hold masked values (`mustMask`).
    */
-  function maskLastApplied(node: Obj, asSecret: boolean, kindHint: string | undefined, mustMask: boolean, run: Run): Obj {
+  function maskLastApplied(
+    node: Obj,
+    asSecret: boolean,
+    kindHint: string | undefined,
+    mustMask: boolean,
+    run: Run,
+  ): Obj {
     const metadata = node.metadata;
     if (!isObj(metadata) || !isObj(metadata.annotations)) return node;
     const raw = metadata.annotations[LAST_APPLIED_ANNOTATION];
@@ -106,38 +155,26 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
     return { ...node, metadata: { ...metadata, annotations } };
   }
 
-  function maskTableRow(row: unknown, run: Run): unknown {
-    if (!isObj(row)) return row;
-    const outer = run.seen;
-    const seen = new Set<string>();
-    run.seen = seen;
-    let out = row;
-    try {
-      if (row.object !== undefined) out = withField(out, 'object', maskNode(row.object, undefined, run));
-    } finally {
-      run.seen = outer;
-    }
-    // A Secret's table shows TYPE and DATA count, yet any cell equal to a masked value is masked too.
-    if (seen.size > 0 && Array.isArray(out.cells)) {
-      out = withField(out, 'cells', mapArray(out.cells, (cell) => {
-        if (typeof cell !== 'string' || !seen.has(cell)) return cell;
-        run.masked++;
-        return MASKED_TEXT;
-      }));
-    }
-    if (outer !== undefined) for (const value of seen) outer.add(value);
-    return out;
-  }
-
   /** Masks an object whose kind is known (its own, or implied by its list or the request). */
   function maskTyped(node: Obj, kind: string | undefined, apiVersion: unknown, run: Run): Obj {
-    if (kind === 'Table' && (apiVersion === undefined || (typeof apiVersion === 'string' && apiVersion.startsWith('meta.k8s.io/')))) {
+    if (
+      kind === 'Table' &&
+      (apiVersion === undefined || (typeof apiVersion === 'string' && apiVersion.startsWith('meta.k8s.io/')))
+    ) {
       if (!Array.isArray(node.rows)) return node;
-      return withField(node, 'rows', mapArray(node.rows, (row) => maskTableRow(row, run)));
+      return withField(
+        node,
+        'rows',
+        mapArray(node.rows, (row) => maskRow(row, run, maskNode)),
+      );
     }
     if (kind !== undefined && kind.endsWith('List') && Array.isArray(node.items)) {
       const itemKind = itemKindOf(kind);
-      return withField(node, 'items', mapArray(node.items, (item) => maskNode(item, itemKind, run)));
+      return withField(
+        node,
+        'items',
+        mapArray(node.items, (item) => maskNode(item, itemKind, run)),
+      );
     }
     if (kind === 'PartialObjectMetadata') {
       // Only metadata is left, but the last-applied annotation of a Secret holds its values.
@@ -176,7 +213,7 @@ export function createObjectMasker(config: MaskingConfig): ObjectMasker {
     },
     maskTableRow(row, hint) {
       const run = newRun(hint);
-      return finish(row, maskTableRow(row, run), run);
+      return finish(row, maskRow(row, run, maskNode), run);
     },
   };
 }

@@ -5,18 +5,40 @@
 import type { MaskHint } from './mask-object.js';
 import { applyOperation, concretePath, PatchFailure, pointerTokens } from './json-patch-follow.js';
 import {
-  annotationLabel, describePath, isObj, lastApplied, markPlaceholders, missingRefusal, placeholderBytes, refusal, resolveStored, setAt, unsafeNumber, valueAt,
-  type Mark, type MaskedFinder, type Obj, type WriteAnalysis, type WriteRequest,
+  annotationLabel,
+  describePath,
+  isObj,
+  lastApplied,
+  markPlaceholders,
+  missingRefusal,
+  placeholderBytes,
+  refusal,
+  resolveStored,
+  setAt,
+  unsafeNumber,
+  valueAt,
+  type Mark,
+  type MaskedFinder,
+  type Obj,
+  type WriteAnalysis,
+  type WriteRequest,
 } from './unmask-support.js';
 
 /** RFC 6902: placeholders in `value`s, followed through the operations against the stored object. */
-export function analyseJsonPatch(finder: MaskedFinder, request: WriteRequest, operations: unknown[], hint: MaskHint): WriteAnalysis {
-  const cannot = (why: string) => refusal(`the JSON patch carries the mask placeholder and ${why}; send the real values, or use a merge patch`);
+export function analyseJsonPatch(
+  finder: MaskedFinder,
+  request: WriteRequest,
+  operations: unknown[],
+  hint: MaskHint,
+): WriteAnalysis {
+  const cannot = (why: string) =>
+    refusal(`the JSON patch carries the mask placeholder and ${why}; send the real values, or use a merge patch`);
   let candidates = 0;
   for (const operation of operations) {
-    if (!isObj(operation) || typeof operation.op !== 'string' || pointerTokens(operation.path) === undefined) return cannot('has an operation the gateway cannot follow');
+    if (!isObj(operation) || typeof operation.op !== 'string' || pointerTokens(operation.path) === undefined)
+      return cannot('has an operation the gateway cannot follow');
     // Also a placeholder inside a string (the last-applied annotation holds JSON text).
-    const text = 'value' in operation ? JSON.stringify(operation.value) ?? '' : '';
+    const text = 'value' in operation ? (JSON.stringify(operation.value) ?? '') : '';
     if (placeholderBytes.some((p) => text.includes(p.toString()))) candidates++;
   }
   if (candidates === 0) return { kind: 'pass' };
@@ -51,7 +73,10 @@ export function analyseJsonPatch(finder: MaskedFinder, request: WriteRequest, op
             applyOperation(trial, { ...op, value: markedValue });
           }
           const target = concretePath(working.root, tokens);
-          if (lastApplied(trial.root) !== lastApplied(working.root) && finder.maskedInAnnotation(trial.root, hint) !== undefined) {
+          if (
+            lastApplied(trial.root) !== lastApplied(working.root) &&
+            finder.maskedInAnnotation(trial.root, hint) !== undefined
+          ) {
             return cannot(`writes ${annotationLabel} with masked values (operation ${index})`);
           }
           if (marks.length === 0) {
@@ -68,7 +93,10 @@ export function analyseJsonPatch(finder: MaskedFinder, request: WriteRequest, op
             const absolute = [...target, ...mark.path];
             if (valueAt(masked, absolute) === mark.sentinel) continue;
             const label = describePath(absolute);
-            if (op.op === 'test') return cannot(`tests the masked value ${label} (operation ${index}): a test against a value the client never saw cannot be checked`);
+            if (op.op === 'test')
+              return cannot(
+                `tests the masked value ${label} (operation ${index}): a test against a value the client never saw cannot be checked`,
+              );
             const found = inserts ? undefined : resolveStored(mark.path, op.value, prior).value;
             if (found === undefined) missing.push(label);
             else {
@@ -95,7 +123,10 @@ export function analyseJsonPatch(finder: MaskedFinder, request: WriteRequest, op
       if (missing.length > 0) return missingRefusal(request.describe, missing, true);
       if (kept.length === 0) return { kind: 'pass' };
       const version = isObj(stored.metadata) ? stored.metadata.resourceVersion : undefined;
-      const guarded = typeof version === 'string' && version !== '' ? [{ op: 'test', path: '/metadata/resourceVersion', value: version }, ...out] : out;
+      const guarded =
+        typeof version === 'string' && version !== ''
+          ? [{ op: 'test', path: '/metadata/resourceVersion', value: version }, ...out]
+          : out;
       return { kind: 'rewrite', body: Buffer.from(JSON.stringify(guarded)), kept };
     },
   };

@@ -2,8 +2,22 @@
 // server-side apply sent as JSON): each placeholder in a masked field takes the stored value of the
 // same field, the last-applied annotation included; a Secret's stringData maps to its data.
 import {
-  annotationLabel, annotationPath, deepEqual, describePath, isObj, lastApplied, missingRefusal, parseJson, refusal, resolveStored, setAt, unsafeNumber,
-  type MaskedFinder, type Obj, type WriteAnalysis, type WriteRequest,
+  annotationLabel,
+  annotationPath,
+  deepEqual,
+  describePath,
+  isObj,
+  lastApplied,
+  missingRefusal,
+  parseJson,
+  refusal,
+  resolveStored,
+  setAt,
+  unsafeNumber,
+  type MaskedFinder,
+  type Obj,
+  type WriteAnalysis,
+  type WriteRequest,
 } from './unmask-support.js';
 import type { MaskHint } from './mask-object.js';
 
@@ -12,13 +26,27 @@ function isSecretBody(doc: Obj, resource: string): boolean {
 }
 
 /** Create, update, merge / strategic merge patch, server-side apply (as JSON): one object. */
-export function analyseObject(finder: MaskedFinder, request: WriteRequest, doc: unknown, hint: MaskHint): WriteAnalysis {
+export function analyseObject(
+  finder: MaskedFinder,
+  request: WriteRequest,
+  doc: unknown,
+  hint: MaskHint,
+): WriteAnalysis {
   const paths = finder.maskedPlaceholders(doc, hint);
   const inAnnotation = finder.maskedInAnnotation(doc, hint);
   if (paths.length === 0 && inAnnotation === undefined) return { kind: 'pass' };
-  const labels = [...paths.map(describePath), ...(inAnnotation?.paths ?? []).map((p) => `${annotationLabel}.${describePath(p)}`)];
-  if (!isObj(doc)) return refusal(`the body carries the mask placeholder in ${labels.join(', ')} and is not an object the gateway can rewrite`);
-  if (unsafeNumber(doc)) return refusal(`the body carries the mask placeholder in ${labels.join(', ')} and numbers beyond 2^53 the gateway cannot rewrite exactly: send the real values`);
+  const labels = [
+    ...paths.map(describePath),
+    ...(inAnnotation?.paths ?? []).map((p) => `${annotationLabel}.${describePath(p)}`),
+  ];
+  if (!isObj(doc))
+    return refusal(
+      `the body carries the mask placeholder in ${labels.join(', ')} and is not an object the gateway can rewrite`,
+    );
+  if (unsafeNumber(doc))
+    return refusal(
+      `the body carries the mask placeholder in ${labels.join(', ')} and numbers beyond 2^53 the gateway cannot rewrite exactly: send the real values`,
+    );
   if (request.method === 'POST') return missingRefusal(request.describe, labels, false);
 
   return {
@@ -38,7 +66,13 @@ export function analyseObject(finder: MaskedFinder, request: WriteRequest, doc: 
         }
         // A Secret's stringData is write-only: its stored form is the same key of `data`.
         const key = path[1];
-        if (path.length === 2 && path[0] === 'stringData' && typeof key === 'string' && isSecretBody(doc, request.resource) && isObj(stored.data)) {
+        if (
+          path.length === 2 &&
+          path[0] === 'stringData' &&
+          typeof key === 'string' &&
+          isSecretBody(doc, request.resource) &&
+          isObj(stored.data)
+        ) {
           const value = stored.data[key];
           const data = next.data ?? {};
           if (typeof value === 'string' && isObj(data) && isObj(next.stringData)) {
@@ -58,16 +92,19 @@ export function analyseObject(finder: MaskedFinder, request: WriteRequest, doc: 
         for (const path of inAnnotation.paths) {
           const label = `${annotationLabel}.${describePath(path)}`;
           // The annotation as last applied, else the object itself: kubectl writes it from the object.
-          const found = resolveStored(path, inAnnotation.parsed, storedAnnotation).value ?? resolveStored(path, inAnnotation.parsed, stored).value;
+          const found =
+            resolveStored(path, inAnnotation.parsed, storedAnnotation).value ??
+            resolveStored(path, inAnnotation.parsed, stored).value;
           if (found === undefined) missing.push(label);
           else {
             setAt(annotation, path, found);
             kept.push(label);
           }
         }
-        const text = storedRaw !== undefined && deepEqual(annotation, storedAnnotation)
-          ? storedRaw
-          : JSON.stringify(annotation) + (inAnnotation.raw.endsWith('\n') ? '\n' : '');
+        const text =
+          storedRaw !== undefined && deepEqual(annotation, storedAnnotation)
+            ? storedRaw
+            : JSON.stringify(annotation) + (inAnnotation.raw.endsWith('\n') ? '\n' : '');
         setAt(next, annotationPath, text);
       }
       if (missing.length > 0) return missingRefusal(request.describe, missing, true);
@@ -85,5 +122,9 @@ function addResourceVersion(next: Obj, stored: Obj): void {
   const version = isObj(stored.metadata) ? stored.metadata.resourceVersion : undefined;
   if (typeof version !== 'string' || version === '') return;
   if (next.metadata === undefined) next.metadata = { resourceVersion: version };
-  else if (isObj(next.metadata) && (next.metadata.resourceVersion === undefined || next.metadata.resourceVersion === '')) next.metadata.resourceVersion = version;
+  else if (
+    isObj(next.metadata) &&
+    (next.metadata.resourceVersion === undefined || next.metadata.resourceVersion === '')
+  )
+    next.metadata.resourceVersion = version;
 }

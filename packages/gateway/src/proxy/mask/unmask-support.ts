@@ -18,9 +18,7 @@ export interface WriteRequest {
 export type StoredObject = Record<string, unknown> | undefined;
 
 export type WriteRestore =
-  | { kind: 'pass' }
-  | { kind: 'rewrite'; body: Buffer; kept: string[] }
-  | { kind: 'refuse'; error: HoopError };
+  { kind: 'pass' } | { kind: 'rewrite'; body: Buffer; kept: string[] } | { kind: 'refuse'; error: HoopError };
 
 export type WriteAnalysis =
   | { kind: 'pass' }
@@ -123,11 +121,20 @@ export function markPlaceholders(value: unknown, marks: Mark[], path: Segment[] 
 }
 
 export function refusal(message: string, details?: Record<string, unknown>): WriteAnalysis & { kind: 'refuse' } {
-  return { kind: 'refuse', error: new HoopError('ERR_MASKED_VALUE', message, details === undefined ? undefined : { details }) };
+  return {
+    kind: 'refuse',
+    error: new HoopError('ERR_MASKED_VALUE', message, details === undefined ? undefined : { details }),
+  };
 }
 
-export function missingRefusal(describe: string, keys: readonly string[], exists: boolean): { kind: 'refuse'; error: HoopError } {
-  const where = exists ? `${describe} has no stored value for ${keys.length === 1 ? 'it' : 'them'}` : `${describe} does not exist yet`;
+export function missingRefusal(
+  describe: string,
+  keys: readonly string[],
+  exists: boolean,
+): { kind: 'refuse'; error: HoopError } {
+  const where = exists
+    ? `${describe} has no stored value for ${keys.length === 1 ? 'it' : 'them'}`
+    : `${describe} does not exist yet`;
   // One cause per key: `kubectl edit` and `kubectl replace` print them beside the field.
   const causes = keys.map((field) => ({
     reason: 'FieldValueInvalid',

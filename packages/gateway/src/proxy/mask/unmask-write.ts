@@ -24,11 +24,28 @@ import { compileRules, ruleAppliesTo } from './rules.js';
 import { analyseJsonPatch } from './unmask-json-patch.js';
 import { analyseObject } from './unmask-object.js';
 import {
-  isObj, lastApplied, markPlaceholders, parseJson, placeholderBytes, refusal, valueAt,
-  type Mark, type MaskedFinder, type Obj, type Path, type WriteAnalysis, type WriteRequest,
+  isObj,
+  lastApplied,
+  markPlaceholders,
+  parseJson,
+  placeholderBytes,
+  refusal,
+  valueAt,
+  type Mark,
+  type MaskedFinder,
+  type Obj,
+  type Path,
+  type WriteAnalysis,
+  type WriteRequest,
 } from './unmask-support.js';
 
-export { describePath, type StoredObject, type WriteAnalysis, type WriteRequest, type WriteRestore } from './unmask-support.js';
+export {
+  describePath,
+  type StoredObject,
+  type WriteAnalysis,
+  type WriteRequest,
+  type WriteRestore,
+} from './unmask-support.js';
 
 export interface WriteRestorer {
   /** Cheap unless the body carries a placeholder for a resource the gateway masks. */
@@ -43,7 +60,9 @@ function copyOrMove(request: WriteRequest): string | undefined {
   if (parseMediaType(request.contentType)?.essence !== 'application/json-patch+json') return undefined;
   const parsed = parseJson(request.body.toString('utf8'));
   if (!parsed.ok || !Array.isArray(parsed.value)) return undefined;
-  const op = parsed.value.find((operation): operation is Obj => isObj(operation) && (operation.op === 'copy' || operation.op === 'move'));
+  const op = parsed.value.find(
+    (operation): operation is Obj => isObj(operation) && (operation.op === 'copy' || operation.op === 'move'),
+  );
   return op === undefined ? undefined : `${op.op === 'copy' ? 'copies' : 'moves'} (from ${JSON.stringify(op.from)})`;
 }
 
@@ -65,7 +84,10 @@ export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
   }
 
   /** The parsed last-applied annotation when it carries placeholders in masked fields. */
-  function maskedInAnnotation(doc: unknown, hint: MaskHint): { parsed: unknown; paths: Path[]; raw: string } | undefined {
+  function maskedInAnnotation(
+    doc: unknown,
+    hint: MaskHint,
+  ): { parsed: unknown; paths: Path[]; raw: string } | undefined {
     const raw = lastApplied(doc);
     if (raw === undefined || !placeholderBytes.some((p) => raw.includes(p.toString()))) return undefined;
     const parsed = parseJson(raw);
@@ -74,7 +96,11 @@ export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
     return paths.length === 0 ? undefined : { parsed: parsed.value, paths, raw };
   }
 
-  const finder: MaskedFinder = { maskedPlaceholders, maskedInAnnotation, maskObject: (doc, hint) => masker.maskObject(doc, hint) };
+  const finder: MaskedFinder = {
+    maskedPlaceholders,
+    maskedInAnnotation,
+    maskObject: (doc, hint) => masker.maskObject(doc, hint),
+  };
 
   /** YAML is parsed only to find out whether it needs a rewrite; it is never re-serialised. */
   function analyseYaml(text: string, hint: MaskHint, refuse: () => WriteAnalysis): WriteAnalysis {
@@ -101,7 +127,9 @@ export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
         );
       }
       if (!placeholderBytes.some((p) => request.body.includes(p))) return { kind: 'pass' };
-      const hint: MaskHint = { resource: request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}` };
+      const hint: MaskHint = {
+        resource: request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`,
+      };
       const essence = parseMediaType(request.contentType)?.essence;
       const unsupported = (what: string) => (): WriteAnalysis => ({
         kind: 'refuse',
@@ -115,10 +143,13 @@ export function createWriteRestorer(config: MaskingConfig): WriteRestorer {
       if (essence === 'application/apply-patch+yaml') {
         // kubectl apply --server-side sends JSON under this type; YAML proper is not rewritten.
         const parsed = parseJson(text);
-        return parsed.ok ? analyseObject(finder, request, parsed.value, hint) : analyseYaml(text, hint, unsupported('YAML'));
+        return parsed.ok
+          ? analyseObject(finder, request, parsed.value, hint)
+          : analyseYaml(text, hint, unsupported('YAML'));
       }
       if (essence !== undefined && yamlTypes.has(essence)) return analyseYaml(text, hint, unsupported('YAML'));
-      if (essence === undefined || !(essence === 'application/json' || essence.endsWith('+json'))) return unsupported(essence ?? 'untyped')();
+      if (essence === undefined || !(essence === 'application/json' || essence.endsWith('+json')))
+        return unsupported(essence ?? 'untyped')();
       const parsed = parseJson(text);
       if (!parsed.ok) return { kind: 'pass' }; // the API server refuses it; nothing can be stored
       if (essence === 'application/json-patch+json') {
