@@ -12,7 +12,7 @@ import { parseRequestInfo } from '../../packages/sim/src/request-info.js';
 const fixtures = fileURLToPath(new URL('../../packages/sim/fixtures/', import.meta.url));
 const tableAccept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any }
 
 function call(sim: SimCluster, method: string, path: string, opts: { token?: string | null; headers?: Record<string, string>; body?: unknown; contentType?: string } = {}): Promise<Reply> {
   const headers: Record<string, string> = { ...opts.headers };

@@ -11,7 +11,7 @@ import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.j
 import { queryBool } from '../../packages/sim/src/query.js';
 import { kubectlAvailable, runKubectl, writeKubeconfig } from '../helpers/kubectl.js';
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; raw: Buffer; text: string; json: any }
 
 function call(sim: SimCluster, method: string, path: string, opts: { headers?: Record<string, string>; body?: Buffer | string; contentType?: string } = {}): Promise<Reply> {
   const headers: Record<string, string> = { authorization: `Bearer ${sim.adminToken}`, ...opts.headers };

@@ -9,7 +9,11 @@ export interface Authenticated {
   identity: string;
 }
 
-export interface ServiceAccountRef { namespace: string; name: string; uid: string }
+export interface ServiceAccountRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
 
 export interface Authenticator {
   adminToken: string;
@@ -22,7 +26,11 @@ export const defaultAudience = 'https://kubernetes.default.svc.cluster.local';
 
 const b64url = (v: string | Buffer) => Buffer.from(v).toString('base64url');
 
-export function createAuthenticator(deps: { now: () => number; adminToken?: string; serviceAccountUid: (namespace: string, name: string) => string | undefined }): Authenticator {
+export function createAuthenticator(deps: {
+  now: () => number;
+  adminToken?: string;
+  serviceAccountUid: (namespace: string, name: string) => string | undefined;
+}): Authenticator {
   const adminToken = deps.adminToken ?? `sim-admin-${randomBytes(24).toString('hex')}`;
   const key = randomBytes(32);
   const tokens = new Map<string, { sa: ServiceAccountRef; expiresAt: number }>();
@@ -38,18 +46,29 @@ export function createAuthenticator(deps: { now: () => number; adminToken?: stri
       const name = `system:serviceaccount:${t.sa.namespace}:${t.sa.name}`;
       return {
         identity: name,
-        user: { name, uid: t.sa.uid, groups: ['system:serviceaccounts', `system:serviceaccounts:${t.sa.namespace}`, 'system:authenticated'] },
+        user: {
+          name,
+          uid: t.sa.uid,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${t.sa.namespace}`, 'system:authenticated'],
+        },
       };
     },
     mint(sa, expirationSeconds, audiences) {
       const iat = Math.floor(deps.now() / 1000);
       const expiresAt = deps.now() + expirationSeconds * 1000;
       const header = b64url(JSON.stringify({ alg: 'HS256', kid: 'sim' }));
-      const payload = b64url(JSON.stringify({
-        aud: audiences, exp: Math.floor(expiresAt / 1000), iat, nbf: iat, iss: defaultAudience, jti: randomUUID(),
-        'kubernetes.io': { namespace: sa.namespace, serviceaccount: { name: sa.name, uid: sa.uid } },
-        sub: `system:serviceaccount:${sa.namespace}:${sa.name}`,
-      }));
+      const payload = b64url(
+        JSON.stringify({
+          aud: audiences,
+          exp: Math.floor(expiresAt / 1000),
+          iat,
+          nbf: iat,
+          iss: defaultAudience,
+          jti: randomUUID(),
+          'kubernetes.io': { namespace: sa.namespace, serviceaccount: { name: sa.name, uid: sa.uid } },
+          sub: `system:serviceaccount:${sa.namespace}:${sa.name}`,
+        }),
+      );
       const token = `${header}.${payload}.${createHmac('sha256', key).update(`${header}.${payload}`).digest('base64url')}`;
       tokens.set(token, { sa, expiresAt });
       return { token, expiresAt };

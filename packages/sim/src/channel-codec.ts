@@ -42,7 +42,10 @@ export const portForwardChannelProtocols: readonly string[] = portForward.map((p
  * (TranslateStreamCloseWebsocketRequests); every other offer reaches the kubelet, whose handshake
  * takes the client's first supported protocol, or none when the client offered none.
  */
-export function chooseChannelProtocol(kind: 'remotecommand' | 'portforward', offered: readonly string[]): ChannelProtocol | undefined {
+export function chooseChannelProtocol(
+  kind: 'remotecommand' | 'portforward',
+  offered: readonly string[],
+): ChannelProtocol | undefined {
   const table = kind === 'remotecommand' ? remoteCommand : portForward;
   if (kind === 'remotecommand' && offered.includes('v5.channel.k8s.io')) return table[0];
   if (offered.length === 0) return table.find((p) => p.name === '');
@@ -54,13 +57,20 @@ export function chooseChannelProtocol(kind: 'remotecommand' | 'portforward', off
 }
 
 /** One outgoing message: binary frame [channel, ...data], or text frame "<digit><base64>". */
-export function encodeChannelMessage(codec: ChannelCodec, channel: number, data: Buffer): { payload: Buffer | string; binary: boolean } {
+export function encodeChannelMessage(
+  codec: ChannelCodec,
+  channel: number,
+  data: Buffer,
+): { payload: Buffer | string; binary: boolean } {
   if (codec === 'binary') return { payload: Buffer.concat([Buffer.from([channel]), data]), binary: true };
   return { payload: String.fromCharCode(0x30 + channel) + data.toString('base64'), binary: false };
 }
 
 /** One incoming message, whatever its frame type; undefined for an empty or undecodable one (wsstream skips those). */
-export function decodeChannelMessage(codec: ChannelCodec, message: Buffer): { channel: number; data: Buffer } | undefined {
+export function decodeChannelMessage(
+  codec: ChannelCodec,
+  message: Buffer,
+): { channel: number; data: Buffer } | undefined {
   if (message.length === 0) return undefined;
   if (codec === 'binary') return { channel: message[0]!, data: message.subarray(1) };
   const text = message.subarray(1).toString('latin1');

@@ -37,11 +37,21 @@ export function resolveFixturesDir(override?: string): string {
   return fileURLToPath(new URL('../fixtures/', import.meta.url));
 }
 
-interface LegacyResource { name: string; kind: string; namespaced: boolean; singularName?: string; verbs: string[]; shortNames?: string[] }
+interface LegacyResource {
+  name: string;
+  kind: string;
+  namespaced: boolean;
+  singularName?: string;
+  verbs: string[];
+  shortNames?: string[];
+}
 
 export function loadDiscovery(fixturesDir: string): DiscoveryDocuments {
   const dir = join(fixturesDir, 'kubernetes', 'discovery');
-  if (!existsSync(dir)) throw new Error(`simulated api server: discovery fixtures not found at ${dir}; set HOOPGATE_FIXTURES_DIR or the fixturesDir option`);
+  if (!existsSync(dir))
+    throw new Error(
+      `simulated api server: discovery fixtures not found at ${dir}; set HOOPGATE_FIXTURES_DIR or the fixturesDir option`,
+    );
   const legacy = new Map<string, Buffer>();
   const byGv = new Map<string, DiscoveredResource[]>();
   let aggregated: Buffer | undefined;
@@ -54,14 +64,21 @@ export function loadDiscovery(fixturesDir: string): DiscoveryDocuments {
     }
     const path = `/${file.slice(0, -'.json'.length).split('__').join('/')}`;
     legacy.set(path, body);
-    const doc = JSON.parse(body.toString('utf8')) as { kind?: string; groupVersion?: string; resources?: LegacyResource[] };
+    const doc = JSON.parse(body.toString('utf8')) as {
+      kind?: string;
+      groupVersion?: string;
+      resources?: LegacyResource[];
+    };
     if (doc.kind !== 'APIResourceList' || !doc.groupVersion || !doc.resources) continue;
-    const [group, version] = doc.groupVersion.includes('/') ? doc.groupVersion.split('/') as [string, string] : ['', doc.groupVersion];
+    const [group, version] = doc.groupVersion.includes('/')
+      ? (doc.groupVersion.split('/') as [string, string])
+      : ['', doc.groupVersion];
     byGv.set(doc.groupVersion, fromLegacy(group, version, doc.resources));
   }
   if (!aggregated) throw new Error(`simulated api server: ${join(dir, 'aggregated_v2.json')} is missing`);
   // Group versions only the aggregated document describes are served too, so `kubectl get jobs` finds them.
-  for (const [gv, list] of fromAggregated(JSON.parse(aggregated.toString('utf8')))) if (!byGv.has(gv)) byGv.set(gv, list);
+  for (const [gv, list] of fromAggregated(JSON.parse(aggregated.toString('utf8'))))
+    if (!byGv.has(gv)) byGv.set(gv, list);
   // kube-apiserver never lists a group version without resources ("Skipping API … because it has no
   // resources"); the upstream fixtures do (storage.k8s.io/v1beta1), which sends clients to an empty list.
   for (const [gv, list] of byGv) if (list.length === 0) byGv.delete(gv);
@@ -78,14 +95,25 @@ export function loadDiscovery(fixturesDir: string): DiscoveryDocuments {
     listedGroupVersions = kept.groups.flatMap((g) => g.versions.map((v) => v.groupVersion));
   }
   const aggregatedDoc = JSON.parse(aggregated.toString('utf8')) as AggregatedList;
-  const nonEmpty = aggregatedDoc.items.map((g) => ({ ...g, versions: g.versions.filter((v) => v.resources.length > 0) })).filter((g) => g.versions.length > 0);
-  if (nonEmpty.some((g, i) => g.versions.length !== aggregatedDoc.items[i]?.versions.length) || nonEmpty.length !== aggregatedDoc.items.length) {
+  const nonEmpty = aggregatedDoc.items
+    .map((g) => ({ ...g, versions: g.versions.filter((v) => v.resources.length > 0) }))
+    .filter((g) => g.versions.length > 0);
+  if (
+    nonEmpty.some((g, i) => g.versions.length !== aggregatedDoc.items[i]?.versions.length) ||
+    nonEmpty.length !== aggregatedDoc.items.length
+  ) {
     aggregated = Buffer.from(JSON.stringify({ ...aggregatedDoc, items: nonEmpty }));
   }
   return { legacy, aggregated, listedGroupVersions, resources: [...byGv.values()].flat() };
 }
 
-interface ApiGroupList { groups: { name: string; preferredVersion?: { groupVersion: string; version: string }; versions: { groupVersion: string; version: string }[] }[] }
+interface ApiGroupList {
+  groups: {
+    name: string;
+    preferredVersion?: { groupVersion: string; version: string };
+    versions: { groupVersion: string; version: string }[];
+  }[];
+}
 
 /** The APIGroupList without the versions `served` rejects (and groups left with none); the same object when nothing goes. */
 function withoutEmptyVersions(doc: ApiGroupList, served: (groupVersion: string) => boolean): ApiGroupList {
@@ -93,7 +121,8 @@ function withoutEmptyVersions(doc: ApiGroupList, served: (groupVersion: string) 
   const groups = doc.groups.flatMap((g) => {
     const versions = g.versions.filter((v) => served(v.groupVersion));
     if (versions.length === 0) return [];
-    const preferredVersion = g.preferredVersion && served(g.preferredVersion.groupVersion) ? g.preferredVersion : versions[0];
+    const preferredVersion =
+      g.preferredVersion && served(g.preferredVersion.groupVersion) ? g.preferredVersion : versions[0];
     return [{ ...g, ...(preferredVersion ? { preferredVersion } : {}), versions }];
   });
   return { ...doc, groups };
@@ -104,8 +133,15 @@ function fromLegacy(group: string, version: string, list: LegacyResource[]): Dis
   for (const r of list) {
     if (r.name.includes('/')) continue;
     top.set(r.name, {
-      group, version, resource: r.name, kind: r.kind, namespaced: r.namespaced, singular: r.singularName || r.kind.toLowerCase(),
-      verbs: r.verbs, shortNames: r.shortNames ?? [], subresources: new Map(),
+      group,
+      version,
+      resource: r.name,
+      kind: r.kind,
+      namespaced: r.namespaced,
+      singular: r.singularName || r.kind.toLowerCase(),
+      verbs: r.verbs,
+      shortNames: r.shortNames ?? [],
+      subresources: new Map(),
     });
   }
   for (const r of list) {
@@ -115,17 +151,42 @@ function fromLegacy(group: string, version: string, list: LegacyResource[]): Dis
   return [...top.values()];
 }
 
-interface AggregatedList { items: { metadata: { name: string }; versions: { version: string; resources: { resource: string; responseKind: { kind: string }; scope: string; singularResource: string; verbs: string[]; shortNames?: string[]; subresources?: { subresource: string; verbs: string[] }[] }[] }[] }[] }
+interface AggregatedList {
+  items: {
+    metadata: { name: string };
+    versions: {
+      version: string;
+      resources: {
+        resource: string;
+        responseKind: { kind: string };
+        scope: string;
+        singularResource: string;
+        verbs: string[];
+        shortNames?: string[];
+        subresources?: { subresource: string; verbs: string[] }[];
+      }[];
+    }[];
+  }[];
+}
 
 function fromAggregated(doc: AggregatedList): Map<string, DiscoveredResource[]> {
   const out = new Map<string, DiscoveredResource[]>();
   for (const g of doc.items) {
     for (const v of g.versions) {
-      out.set(`${g.metadata.name}/${v.version}`, v.resources.map((r) => ({
-        group: g.metadata.name, version: v.version, resource: r.resource, kind: r.responseKind.kind, namespaced: r.scope === 'Namespaced',
-        singular: r.singularResource, verbs: r.verbs, shortNames: r.shortNames ?? [],
-        subresources: new Map((r.subresources ?? []).map((s) => [s.subresource, s.verbs])),
-      })));
+      out.set(
+        `${g.metadata.name}/${v.version}`,
+        v.resources.map((r) => ({
+          group: g.metadata.name,
+          version: v.version,
+          resource: r.resource,
+          kind: r.responseKind.kind,
+          namespaced: r.scope === 'Namespaced',
+          singular: r.singularResource,
+          verbs: r.verbs,
+          shortNames: r.shortNames ?? [],
+          subresources: new Map((r.subresources ?? []).map((s) => [s.subresource, s.verbs])),
+        })),
+      );
     }
   }
   return out;
@@ -134,9 +195,24 @@ function fromAggregated(doc: AggregatedList): Map<string, DiscoveredResource[]> 
 /** The APIResourceList for a listed group version that has no file of its own. */
 export function synthesizeResourceList(groupVersion: string, resources: readonly DiscoveredResource[]): Buffer {
   const [group, version] = groupVersion.split('/') as [string, string];
-  const list = resources.filter((r) => r.group === group && r.version === version).flatMap((r) => [
-    { name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? { shortNames: r.shortNames } : {}) },
-    ...[...r.subresources].map(([sub, verbs]) => ({ name: `${r.resource}/${sub}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs })),
-  ]);
+  const list = resources
+    .filter((r) => r.group === group && r.version === version)
+    .flatMap((r) => [
+      {
+        name: r.resource,
+        singularName: r.singular,
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: r.verbs,
+        ...(r.shortNames.length ? { shortNames: r.shortNames } : {}),
+      },
+      ...[...r.subresources].map(([sub, verbs]) => ({
+        name: `${r.resource}/${sub}`,
+        singularName: '',
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs,
+      })),
+    ]);
   return Buffer.from(JSON.stringify({ kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources: list }));
 }

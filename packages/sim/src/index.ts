@@ -3,18 +3,14 @@
 // kube-apiserver where kubectl depends on it. startSimCluster() wires it together.
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
-import { generateTlsMaterial, type TlsMaterial } from './tls.js';
-import { createAuthenticator } from './authn.js';
-import { bootstrapObjects, defaultLogLines, seedNamespaces, seedObjects } from './bootstrap.js';
-import { loadDiscovery, resolveFixturesDir } from './discovery.js';
+import { defaultLogLines } from './bootstrap.js';
 import { createSimUpgradeHandler } from './exec.js';
-import { createObjectOps, type WriteOptions } from './objects.js';
 import { buildOpenApi } from './openapi.js';
-import type { RbacState } from './rbac.js';
-import { createRegistry, type Obj, type ResourceDef } from './resources.js';
-import { createSimHandler, type SimRequestRecord, type VersionInfo } from './server.js';
+import type { Obj } from './resources.js';
+import { createSimHandler, type SimRequestRecord } from './server.js';
+import { createSimWorld } from './sim-world.js';
 import { SimStatusError } from './status.js';
-import { createStore } from './store.js';
+import { generateTlsMaterial, type TlsMaterial } from './tls.js';
 
 export type { SimRequestRecord } from './server.js';
 export { SimStatusError } from './status.js';
@@ -42,7 +38,7 @@ export interface SimCluster {
   /** Creates or replaces any served object (Role, RoleBinding, Secret, …) as admin. */
   apply(obj: object): void;
   /** resource: `pods`, `deployments`, `deployments.apps`, `clusterroles.rbac.authorization.k8s.io`; namespace '' for cluster-scoped. */
-  getObject(resource: string, namespace: string, name: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  getObject(resource: string, namespace: string, name: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read objects of every kind by free property access
   /** Deletes an object as admin (no-op when absent). */
   deleteObject(resource: string, namespace: string, name: string): void;
   close(): Promise<void>;
@@ -69,83 +65,48 @@ export interface SimClusterOptions {
   minor?: number;
 }
 
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 export async function startSimCluster(options: SimClusterOptions = {}): Promise<SimCluster> {
   const now = options.now ?? Date.now;
   const tls = options.tls ?? generateTlsMaterial();
-  const discovery = loadDiscovery(resolveFixturesDir(options.fixturesDir));
-  const registry = createRegistry(discovery.resources);
-  const store = createStore();
-  const minor = options.minor ?? 33;
-  const version: VersionInfo = {
-    major: '1', minor: String(minor), gitVersion: `v1.${minor}.0`, gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
-    buildDate: '2025-04-23T00:00:00Z', goVersion: 'go1.24.2', compiler: 'gc', platform: 'linux/amd64',
-  };
-  const requests: SimRequestRecord[] = [];
-
-  const def = (resource: string): ResourceDef => {
-    const [name, ...groupParts] = resource.split('.');
-    const group = groupParts.join('.');
-    const found = registry.all().find((d) => d.resource === name && (group === '' ? ['', 'apps', 'rbac.authorization.k8s.io'].includes(d.group) && (d.group === '' || !registry.all().some((x) => x.resource === name && x.group === '')) : d.group === group));
-    if (!found) throw new Error(`simulated api server: unknown resource ${JSON.stringify(resource)}`);
-    return registry.byStoreKey(found.storeKey) ?? found;
-  };
-  const byStoreKey = (key: string) => {
-    const d = registry.byStoreKey(key);
-    if (!d) throw new Error(`simulated api server: ${key} is not in the discovery fixtures`);
-    return d;
-  };
-
-  const admin: WriteOptions = { dryRun: false, fieldManager: 'hoopgate-sim', fieldValidation: 'Ignore' };
-  const ops = createObjectOps({
-    registry, store, now,
-    onNamespaceCreated: (ns) => {
-      // What the ServiceAccount and root-CA controllers add to every new namespace.
-      ops.create(byStoreKey('/serviceaccounts'), ns, { metadata: { name: 'default' } }, { ...admin, fieldManager: 'kube-controller-manager' });
-      ops.create(byStoreKey('/configmaps'), ns, { metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': tls.ca } }, { ...admin, fieldManager: 'kube-controller-manager' });
-    },
-  });
-  const rbacKey = 'rbac.authorization.k8s.io';
-  const rbac: RbacState = {
-    clusterRoleBindings: () => store.list(`${rbacKey}/clusterrolebindings`),
-    roleBindings: (ns) => store.list(`${rbacKey}/rolebindings`, ns),
-    role: (ns, name) => store.get(`${rbacKey}/roles`, ns, name),
-    clusterRole: (name) => store.get(`${rbacKey}/clusterroles`, '', name),
-  };
-  const authn = createAuthenticator({
-    now, ...(options.adminToken ? { adminToken: options.adminToken } : {}),
-    serviceAccountUid: (ns, name) => store.get('/serviceaccounts', ns, name)?.['metadata']?.['uid'],
-  });
-
-  const upsert = (d: ResourceDef, obj: Obj) => {
-    const ns = d.namespaced ? (obj['metadata']?.['namespace'] ?? 'default') : '';
-    const name = obj['metadata']?.['name'];
-    const existing = name ? store.get(d.storeKey, ns, name) : undefined;
-    if (!existing) return ops.create(d, ns, obj, admin);
-    const next = structuredClone(obj);
-    next['metadata'] = { ...next['metadata'], resourceVersion: existing['metadata']['resourceVersion'] };
-    if (next['status'] === undefined && existing['status'] !== undefined) next['status'] = existing['status'];
-    return ops.update(d, ns, name, next, admin);
-  };
-
-  for (const { resource, object } of bootstrapObjects()) upsert(byStoreKey(resource), object);
-  const namespaces = options.seed ? seedNamespaces : ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
-  for (const ns of namespaces) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  const canaries: string[] = [];
-  if (options.seed) {
-    const seed = seedObjects();
-    canaries.push(...seed.canaries);
-    for (const o of seed.objects) upsert(kindDef(o), o);
-  }
-
-  function kindDef(o: Obj): ResourceDef {
-    const d = registry.byKind(String(o['apiVersion'] ?? ''), String(o['kind'] ?? ''));
-    if (!d) throw new Error(`simulated api server: cannot apply ${o['apiVersion']}/${o['kind']}: not a served kind`);
-    return d;
-  }
+  const world = createSimWorld({ ...options, now, ca: tls.ca });
+  const {
+    registry,
+    store,
+    ops,
+    rbac,
+    authn,
+    discovery,
+    version,
+    requests,
+    canaries,
+    def,
+    byStoreKey,
+    kindDef,
+    upsert,
+  } = world;
 
   const handler = createSimHandler({
-    registry, store, ops, authn, rbac, discovery, openapi: buildOpenApi(registry.all(), version.gitVersion), version, now,
-    logLines: options.logLines ?? defaultLogLines, requests,
+    registry,
+    store,
+    ops,
+    authn,
+    rbac,
+    discovery,
+    openapi: buildOpenApi(registry.all(), version.gitVersion),
+    version,
+    now,
+    logLines: options.logLines ?? defaultLogLines,
+    requests,
     minTokenExpirationSeconds: options.minTokenExpirationSeconds ?? 600,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     logFollowIntervalMs: options.logFollowIntervalMs ?? 200,
@@ -160,13 +121,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     s.on('close', () => sockets.delete(s));
   });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port ?? 0, host);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
@@ -186,16 +141,26 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     openConnections: () => sockets.size,
     createServiceAccount(namespace, name) {
       try {
-        if (!store.get('/namespaces', '', namespace)) upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-        upsert(byStoreKey('/serviceaccounts'), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+        if (!store.get('/namespaces', '', namespace))
+          upsert(byStoreKey('/namespaces'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+        upsert(byStoreKey('/serviceaccounts'), {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name, namespace },
+        });
       } catch (e) {
         rethrow(e);
       }
     },
     issueToken(namespace, name, ttlSeconds = 3600) {
       const sa = store.get('/serviceaccounts', namespace, name);
-      if (!sa) throw new Error(`simulated api server: serviceaccount ${namespace}/${name} does not exist; call createServiceAccount first`);
-      return authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, ttlSeconds, ['https://kubernetes.default.svc.cluster.local']).token;
+      if (!sa)
+        throw new Error(
+          `simulated api server: serviceaccount ${namespace}/${name} does not exist; call createServiceAccount first`,
+        );
+      return authn.mint({ namespace, name, uid: sa['metadata']['uid'] }, ttlSeconds, [
+        'https://kubernetes.default.svc.cluster.local',
+      ]).token;
     },
     apply(obj) {
       try {

@@ -8,21 +8,33 @@ export type Target =
   | { as: 'Table'; version: 'v1' | 'v1beta1' }
   | { as: 'PartialObjectMetadata' | 'PartialObjectMetadataList'; version: 'v1' | 'v1beta1' };
 
-export interface Negotiated { target: Target; yaml: boolean }
+export interface Negotiated {
+  target: Target;
+  yaml: boolean;
+}
 
-interface MediaRange { type: string; params: Record<string, string>; q: number; order: number }
+interface MediaRange {
+  type: string;
+  params: Record<string, string>;
+  q: number;
+  order: number;
+}
 
 function parseAccept(accept: string): MediaRange[] {
-  return accept.split(',').map((part, order) => {
-    const [type = '', ...rawParams] = part.split(';').map((s) => s.trim());
-    const params: Record<string, string> = {};
-    for (const p of rawParams) {
-      const eq = p.indexOf('=');
-      if (eq > 0) params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim();
-    }
-    const q = params['q'] === undefined ? 1 : Number(params['q']);
-    return { type: type.toLowerCase(), params, q: Number.isFinite(q) ? q : 0, order };
-  }).filter((m) => m.type !== '' && m.q > 0).sort((a, b) => b.q - a.q || a.order - b.order);
+  return accept
+    .split(',')
+    .map((part, order) => {
+      const [type = '', ...rawParams] = part.split(';').map((s) => s.trim());
+      const params: Record<string, string> = {};
+      for (const p of rawParams) {
+        const eq = p.indexOf('=');
+        if (eq > 0) params[p.slice(0, eq).trim().toLowerCase()] = p.slice(eq + 1).trim();
+      }
+      const q = params['q'] === undefined ? 1 : Number(params['q']);
+      return { type: type.toLowerCase(), params, q: Number.isFinite(q) ? q : 0, order };
+    })
+    .filter((m) => m.type !== '' && m.q > 0)
+    .sort((a, b) => b.q - a.q || a.order - b.order);
 }
 
 export function negotiate(accept: string | undefined): Negotiated {

@@ -45,7 +45,14 @@ export function buildOpenApi(defs: readonly ResourceDef[], gitVersion: string): 
         },
       };
     }
-    const doc = Buffer.from(JSON.stringify({ openapi: '3.0.0', info: { title: 'Kubernetes', version: gitVersion }, paths: docPaths, components: { schemas: kindSchemas(list) } }));
+    const doc = Buffer.from(
+      JSON.stringify({
+        openapi: '3.0.0',
+        info: { title: 'Kubernetes', version: gitVersion },
+        paths: docPaths,
+        components: { schemas: kindSchemas(list) },
+      }),
+    );
     byGroupVersion.set(gvPath, doc);
     const hash = createHash('sha512').update(doc).digest('hex').slice(0, 128).toUpperCase();
     paths[gvPath] = { serverRelativeURL: `/openapi/v3/${gvPath}?hash=${hash}` };
@@ -87,17 +94,27 @@ function buildOpenApiV2(defs: readonly ResourceDef[], gitVersion: string): { v2J
     const params = ['dryRun', 'fieldManager', 'fieldValidation', 'force'];
     json[path] = {
       patch: {
-        operationId: `patch${d.kind}`, parameters: params.map((name) => ({ name, in: 'query', type: 'string', uniqueItems: true })),
-        responses: { '200': { description: 'OK' } }, 'x-kubernetes-action': 'patch',
+        operationId: `patch${d.kind}`,
+        parameters: params.map((name) => ({ name, in: 'query', type: 'string', uniqueItems: true })),
+        responses: { '200': { description: 'OK' } },
+        'x-kubernetes-action': 'patch',
         'x-kubernetes-group-version-kind': { group: d.group, kind: d.kind, version: d.version },
       },
     };
     const operation = Buffer.concat([
       field(5, `patch${d.kind}`),
-      ...params.map((name) => field(8, field(1, field(2, field(3, Buffer.concat([field(2, 'query'), field(4, name), field(6, 'string')])))))),
+      ...params.map((name) =>
+        field(8, field(1, field(2, field(3, Buffer.concat([field(2, 'query'), field(4, name), field(6, 'string')]))))),
+      ),
       field(9, field(1, Buffer.concat([field(1, '200'), field(2, field(2, field(1, 'OK')))]))),
       field(13, Buffer.concat([field(1, 'x-kubernetes-action'), field(2, field(2, 'patch\n'))])),
-      field(13, Buffer.concat([field(1, 'x-kubernetes-group-version-kind'), field(2, field(2, `group: "${d.group}"\nkind: ${d.kind}\nversion: ${d.version}\n`))])),
+      field(
+        13,
+        Buffer.concat([
+          field(1, 'x-kubernetes-group-version-kind'),
+          field(2, field(2, `group: "${d.group}"\nkind: ${d.kind}\nversion: ${d.version}\n`)),
+        ]),
+      ),
     ]);
     pathItems.push(field(2, Buffer.concat([field(1, path), field(2, field(8, operation))])));
   }
@@ -106,6 +123,13 @@ function buildOpenApiV2(defs: readonly ResourceDef[], gitVersion: string): { v2J
     field(2, Buffer.concat([field(1, 'Kubernetes'), field(2, gitVersion)])),
     field(8, Buffer.concat(pathItems)),
   ]);
-  const v2Json = Buffer.from(JSON.stringify({ swagger: '2.0', info: { title: 'Kubernetes', version: gitVersion }, paths: json, definitions: {} }));
+  const v2Json = Buffer.from(
+    JSON.stringify({
+      swagger: '2.0',
+      info: { title: 'Kubernetes', version: gitVersion },
+      paths: json,
+      definitions: {},
+    }),
+  );
   return { v2Json, v2Protobuf };
 }

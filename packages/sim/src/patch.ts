@@ -46,14 +46,18 @@ function getAt(doc: unknown, tokens: string[]): unknown {
 }
 
 export function jsonPatch(doc: unknown, ops: unknown): unknown {
-  if (!Array.isArray(ops)) throw new PatchError('bad-request', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(ops))
+    throw new PatchError('bad-request', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   let root = clone(doc);
   for (const raw of ops) {
     if (!isObj(raw)) throw new PatchError('bad-request', 'invalid JSON patch operation');
     const op = String(raw['op'] ?? '');
     const path = parsePointer(String(raw['path'] ?? ''));
     const fail = (why: string) => new PatchError('invalid', `${why}: doc is missing path: "${raw['path']}"`);
-    const parentOf = (tokens: string[]) => ({ parent: getAt(root, tokens.slice(0, -1)), key: tokens[tokens.length - 1] });
+    const parentOf = (tokens: string[]) => ({
+      parent: getAt(root, tokens.slice(0, -1)),
+      key: tokens[tokens.length - 1],
+    });
     const remove = (tokens: string[]) => {
       const { parent, key } = parentOf(tokens);
       if (key === undefined) throw fail('unable to remove the root');
@@ -81,15 +85,30 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
       else throw fail(`unable to add key ${key}`);
     };
     switch (op) {
-      case 'add': add(path, clone(raw['value'])); break;
-      case 'remove': remove(path); break;
-      case 'replace': remove(path); add(path, clone(raw['value'])); break;
-      case 'move': { const v = remove(parsePointer(String(raw['from']))); add(path, v); break; }
-      case 'copy': add(path, clone(getAt(root, parsePointer(String(raw['from']))))); break;
-      case 'test':
-        if (JSON.stringify(getAt(root, path)) !== JSON.stringify(raw['value'])) throw new PatchError('invalid', `testing value ${raw['path']} failed: test failed`);
+      case 'add':
+        add(path, clone(raw['value']));
         break;
-      default: throw new PatchError('bad-request', `Unexpected kind: ${op}`);
+      case 'remove':
+        remove(path);
+        break;
+      case 'replace':
+        remove(path);
+        add(path, clone(raw['value']));
+        break;
+      case 'move': {
+        const v = remove(parsePointer(String(raw['from'])));
+        add(path, v);
+        break;
+      }
+      case 'copy':
+        add(path, clone(getAt(root, parsePointer(String(raw['from'])))));
+        break;
+      case 'test':
+        if (JSON.stringify(getAt(root, path)) !== JSON.stringify(raw['value']))
+          throw new PatchError('invalid', `testing value ${raw['path']} failed: test failed`);
+        break;
+      default:
+        throw new PatchError('bad-request', `Unexpected kind: ${op}`);
     }
   }
   return root;
@@ -97,9 +116,21 @@ export function jsonPatch(doc: unknown, ops: unknown): unknown {
 
 /** patchMergeKey of the list fields of the served kinds (k8s.io/api struct tags); other lists are atomic. */
 const mergeKeys: Record<string, string> = {
-  containers: 'name', initContainers: 'name', ephemeralContainers: 'name', env: 'name', volumes: 'name', volumeMounts: 'mountPath',
-  volumeDevices: 'devicePath', imagePullSecrets: 'name', hostAliases: 'ip', conditions: 'type', ownerReferences: 'uid',
-  secrets: 'name', topologySpreadConstraints: 'topologyKey', resourceClaims: 'name', ports: 'containerPort',
+  containers: 'name',
+  initContainers: 'name',
+  ephemeralContainers: 'name',
+  env: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+  volumeDevices: 'devicePath',
+  imagePullSecrets: 'name',
+  hostAliases: 'ip',
+  conditions: 'type',
+  ownerReferences: 'uid',
+  secrets: 'name',
+  topologySpreadConstraints: 'topologyKey',
+  resourceClaims: 'name',
+  ports: 'containerPort',
 };
 /** Lists of scalars whose patchStrategy is merge (set semantics). */
 const mergedScalarLists = new Set(['finalizers']);
@@ -113,7 +144,8 @@ export function mergeKeyFor(field: string, items: unknown[]): string | undefined
 }
 
 export function strategicMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObj(patch)) throw new PatchError('bad-request', 'invalid strategic merge patch: the patch is not a JSON object');
+  if (!isObj(patch))
+    throw new PatchError('bad-request', 'invalid strategic merge patch: the patch is not a JSON object');
   return smpObject(isObj(target) ? target : {}, patch);
 }
 
@@ -130,7 +162,8 @@ function smpObject(target: Obj, patch: Obj): Obj {
     if (k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/')) continue;
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
-      if (Array.isArray(out[field]) && Array.isArray(v)) out[field] = (out[field] as unknown[]).filter((x) => !v.includes(x));
+      if (Array.isArray(out[field]) && Array.isArray(v))
+        out[field] = (out[field] as unknown[]).filter((x) => !v.includes(x));
       continue;
     }
     if (v === null) {
@@ -146,7 +179,8 @@ function smpObject(target: Obj, patch: Obj): Obj {
 }
 
 function smpList(field: string, cur: unknown[], patch: unknown[]): unknown[] {
-  if (patch.some((p) => isObj(p) && p['$patch'] === 'replace')) return stripDirectives(patch.filter((p) => !(isObj(p) && p['$patch'] === 'replace'))) as unknown[];
+  if (patch.some((p) => isObj(p) && p['$patch'] === 'replace'))
+    return stripDirectives(patch.filter((p) => !(isObj(p) && p['$patch'] === 'replace'))) as unknown[];
   const key = mergeKeyFor(field, [...cur, ...patch]);
   if (key === undefined) {
     if (mergedScalarLists.has(field)) return [...cur, ...patch.filter((p) => !cur.includes(p))];
@@ -169,7 +203,11 @@ function smpList(field: string, cur: unknown[], patch: unknown[]): unknown[] {
 function stripDirectives(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripDirectives);
   if (!isObj(v)) return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('$')).map(([k, x]) => [k, stripDirectives(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([k]) => !k.startsWith('$'))
+      .map(([k, x]) => [k, stripDirectives(x)]),
+  );
 }
 
 /**
@@ -196,7 +234,12 @@ function pruneDropped(live: Obj, prev: Obj, next: Obj): void {
       const key = mergeKeyFor(k, [...pv, ...nv]);
       if (key === undefined) continue;
       const keep = new Set(nv.filter(isObj).map((i) => JSON.stringify(i[key])));
-      const dropped = new Set(pv.filter(isObj).map((i) => JSON.stringify(i[key])).filter((x) => !keep.has(x)));
+      const dropped = new Set(
+        pv
+          .filter(isObj)
+          .map((i) => JSON.stringify(i[key]))
+          .filter((x) => !keep.has(x)),
+      );
       live[k] = (live[k] as unknown[]).filter((i) => !(isObj(i) && dropped.has(JSON.stringify(i[key]))));
       for (const item of nv.filter(isObj)) {
         const before = pv.find((p) => isObj(p) && p[key] === item[key]);
@@ -215,7 +258,8 @@ export function fieldsV1(v: unknown, field = ''): Obj {
       if (k === 'apiVersion' || k === 'kind' || (field === '' && k === 'status')) continue;
       if (field === '' && k === 'metadata') {
         const m: Obj = {};
-        for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences']) if (isObj(x) && x[mk] !== undefined) m[`f:${mk}`] = fieldsV1(x[mk], mk);
+        for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences'])
+          if (isObj(x) && x[mk] !== undefined) m[`f:${mk}`] = fieldsV1(x[mk], mk);
         if (Object.keys(m).length) out['f:metadata'] = m;
         continue;
       }
@@ -224,7 +268,8 @@ export function fieldsV1(v: unknown, field = ''): Obj {
   } else if (Array.isArray(v)) {
     const key = mergeKeyFor(field, v);
     for (const item of v) {
-      if (key !== undefined && isObj(item)) out[`k:${JSON.stringify({ [key]: item[key] })}`] = { '.': {}, ...fieldsV1(item, '#item') };
+      if (key !== undefined && isObj(item))
+        out[`k:${JSON.stringify({ [key]: item[key] })}`] = { '.': {}, ...fieldsV1(item, '#item') };
       else if (!isObj(item) && mergedScalarLists.has(field)) out[`v:${JSON.stringify(item)}`] = {};
     }
   }

@@ -18,11 +18,17 @@ export const dialEcho: PodPortDialer = () => new PassThrough();
 
 /** The `ports` query parameter (repeated or comma-separated), as the kubelet reads it for the channel protocol. */
 export function parsePorts(query: URLSearchParams): number[] {
-  const raw = query.getAll('ports').flatMap((p) => p.split(',')).map((p) => p.trim()).filter((p) => p !== '');
-  if (raw.length === 0) throw badRequest('query parameter "ports" is required: list the pod ports to forward, for example ports=8080');
+  const raw = query
+    .getAll('ports')
+    .flatMap((p) => p.split(','))
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (raw.length === 0)
+    throw badRequest('query parameter "ports" is required: list the pod ports to forward, for example ports=8080');
   return raw.map((p) => {
     const n = Number(p);
-    if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw badRequest(`invalid port ${JSON.stringify(p)}: must be an integer between 1 and 65535`);
+    if (!/^\d+$/.test(p) || n < 1 || n > 65535)
+      throw badRequest(`invalid port ${JSON.stringify(p)}: must be an integer between 1 and 65535`);
     return n;
   });
 }
@@ -36,7 +42,14 @@ interface Session {
  * Channel protocol: port i owns data channel 2i and error channel 2i+1. The server's first message on each
  * carries the port as 2 bytes little-endian; the client's data messages carry no prefix.
  */
-export function servePortForwardChannels(ws: WebSocket, codec: ChannelCodec, pod: { namespace: string; name: string }, ports: number[], dial: PodPortDialer, session: Session): void {
+export function servePortForwardChannels(
+  ws: WebSocket,
+  codec: ChannelCodec,
+  pod: { namespace: string; name: string },
+  ports: number[],
+  dial: PodPortDialer,
+  session: Session,
+): void {
   const send = (channel: number, data: Buffer) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     const { payload, binary } = encodeChannelMessage(codec, channel, data);
@@ -49,7 +62,9 @@ export function servePortForwardChannels(ws: WebSocket, codec: ChannelCodec, pod
     send(2 * i + 1, prefix);
     const conn = dial(pod, port);
     conn.on('data', (d: Buffer) => send(2 * i, d));
-    conn.on('error', (e: Error) => send(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${pod.name}: ${e.message}`)));
+    conn.on('error', (e: Error) =>
+      send(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${pod.name}: ${e.message}`)),
+    );
     return conn;
   });
   ws.on('message', (message: Buffer) => {
@@ -68,7 +83,16 @@ export function servePortForwardChannels(ws: WebSocket, codec: ChannelCodec, pod
 
 const controlBit = 0x80;
 const spdyVersion = 3;
-const frame = { synStream: 1, synReply: 2, rstStream: 3, settings: 4, ping: 6, goAway: 7, headers: 8, windowUpdate: 9 } as const;
+const frame = {
+  synStream: 1,
+  synReply: 2,
+  rstStream: 3,
+  settings: 4,
+  ping: 6,
+  goAway: 7,
+  headers: 8,
+  windowUpdate: 9,
+} as const;
 const flagFin = 0x01;
 const maxDataFrame = 32 * 1024;
 
@@ -78,20 +102,79 @@ const maxDataFrame = 32 * 1024;
  */
 export const spdyDictionary: Buffer = (() => {
   const words = [
-    'options', 'head', 'post', 'put', 'delete', 'trace', 'accept', 'accept-charset', 'accept-encoding', 'accept-language',
-    'accept-ranges', 'age', 'allow', 'authorization', 'cache-control', 'connection', 'content-base', 'content-encoding',
-    'content-language', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type', 'date', 'etag',
-    'expect', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
-    'last-modified', 'location', 'max-forwards', 'pragma', 'proxy-authenticate', 'proxy-authorization', 'range', 'referer',
-    'retry-after', 'server', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'vary', 'via', 'warning',
-    'www-authenticate', 'method', 'get', 'status', '200 OK', 'version', 'HTTP/1.1', 'url', 'public', 'set-cookie', 'keep-alive', 'origin',
+    'options',
+    'head',
+    'post',
+    'put',
+    'delete',
+    'trace',
+    'accept',
+    'accept-charset',
+    'accept-encoding',
+    'accept-language',
+    'accept-ranges',
+    'age',
+    'allow',
+    'authorization',
+    'cache-control',
+    'connection',
+    'content-base',
+    'content-encoding',
+    'content-language',
+    'content-length',
+    'content-location',
+    'content-md5',
+    'content-range',
+    'content-type',
+    'date',
+    'etag',
+    'expect',
+    'expires',
+    'from',
+    'host',
+    'if-match',
+    'if-modified-since',
+    'if-none-match',
+    'if-range',
+    'if-unmodified-since',
+    'last-modified',
+    'location',
+    'max-forwards',
+    'pragma',
+    'proxy-authenticate',
+    'proxy-authorization',
+    'range',
+    'referer',
+    'retry-after',
+    'server',
+    'te',
+    'trailer',
+    'transfer-encoding',
+    'upgrade',
+    'user-agent',
+    'vary',
+    'via',
+    'warning',
+    'www-authenticate',
+    'method',
+    'get',
+    'status',
+    '200 OK',
+    'version',
+    'HTTP/1.1',
+    'url',
+    'public',
+    'set-cookie',
+    'keep-alive',
+    'origin',
   ];
-  const tail = '100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505'
-    + '203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 Unauthorized403 Forbidden'
-    + '404 Not Found500 Internal Server Error501 Not Implemented503 Service Unavailable'
-    + 'Jan Feb Mar Apr May Jun Jul Aug Sept Oct Nov Dec 00:00:00 Mon, Tue, Wed, Thu, Fri, Sat, Sun, GMT'
-    + 'chunked,text/html,image/png,image/jpg,image/gif,application/xml,application/xhtml+xml,text/plain,text/javascript,'
-    + 'publicprivatemax-age=gzip,deflate,sdchcharset=utf-8charset=iso-8859-1,utf-,*,enq=0.';
+  const tail =
+    '100101201202205206300302303304305306307402405406407408409410411412413414415416417502504505' +
+    '203 Non-Authoritative Information204 No Content301 Moved Permanently400 Bad Request401 Unauthorized403 Forbidden' +
+    '404 Not Found500 Internal Server Error501 Not Implemented503 Service Unavailable' +
+    'Jan Feb Mar Apr May Jun Jul Aug Sept Oct Nov Dec 00:00:00 Mon, Tue, Wed, Thu, Fri, Sat, Sun, GMT' +
+    'chunked,text/html,image/png,image/jpg,image/gif,application/xml,application/xhtml+xml,text/plain,text/javascript,' +
+    'publicprivatemax-age=gzip,deflate,sdchcharset=utf-8charset=iso-8859-1,utf-,*,enq=0.';
   const parts: Buffer[] = [];
   for (const w of words) {
     const len = Buffer.alloc(4);
@@ -128,7 +211,12 @@ function createHeaderDeflater(): (raw: Buffer) => Buffer {
   let started = false;
   return (raw) => {
     const head = Buffer.from([0x00, raw.length & 0xff, raw.length >> 8, ~raw.length & 0xff, (~raw.length >> 8) & 0xff]);
-    const out = Buffer.concat([started ? Buffer.alloc(0) : Buffer.from([0x78, 0x01]), head, raw, Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff])]);
+    const out = Buffer.concat([
+      started ? Buffer.alloc(0) : Buffer.from([0x78, 0x01]),
+      head,
+      raw,
+      Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]),
+    ]);
     started = true;
     return out;
   };
@@ -143,7 +231,8 @@ function encodeHeaderBlock(headers: Record<string, string>): Buffer {
   };
   const entries = Object.entries(headers);
   parts.push(u32(entries.length));
-  for (const [k, v] of entries) parts.push(u32(Buffer.byteLength(k)), Buffer.from(k), u32(Buffer.byteLength(v)), Buffer.from(v));
+  for (const [k, v] of entries)
+    parts.push(u32(Buffer.byteLength(k)), Buffer.from(k), u32(Buffer.byteLength(v)), Buffer.from(v));
   return Buffer.concat(parts);
 }
 
@@ -162,13 +251,20 @@ export function decodeHeaderBlock(raw: Buffer): Record<string, string> {
     const kl = raw.readUInt32BE(off);
     off += 4;
     need(kl);
-    const k = raw.subarray(off, off + kl).toString('utf8').toLowerCase();
+    const k = raw
+      .subarray(off, off + kl)
+      .toString('utf8')
+      .toLowerCase();
     off += kl;
     need(4);
     const vl = raw.readUInt32BE(off);
     off += 4;
     need(vl);
-    headers[k] = raw.subarray(off, off + vl).toString('utf8').split('\0')[0] ?? '';
+    headers[k] =
+      raw
+        .subarray(off, off + vl)
+        .toString('utf8')
+        .split('\0')[0] ?? '';
     off += vl;
   }
   return headers;
@@ -201,13 +297,30 @@ interface TunnelStream {
   finished: boolean;
 }
 
+/** A SYN_STREAM's stream: its id and the port-forward headers (streamType, port, requestID). */
+function tunnelStreamOf(payload: Buffer, inflate: ReturnType<typeof createHeaderInflater>): TunnelStream {
+  const headers = decodeHeaderBlock(inflate(payload.subarray(10)));
+  return {
+    id: payload.readUInt32BE(0) & 0x7fffffff,
+    type: headers['streamtype'] ?? '',
+    port: Number(headers['port'] ?? NaN),
+    requestId: headers['requestid'] ?? '',
+    finished: false,
+  };
+}
+
 /**
  * A SPDY server session in the tunnel: every client stream gets a SYN_REPLY; a `data` stream is relayed to
  * the pod port; when the port's side ends, the data stream and its `error` stream (same requestID) are
  * FIN-ed, which is how kubectl learns a forwarded connection is over. PINGs are answered, flow control is not
  * enforced (spdystream does not send WINDOW_UPDATE for these volumes).
  */
-export function servePortForwardTunnel(ws: WebSocket, pod: { namespace: string; name: string }, dial: PodPortDialer, session: Session): void {
+export function servePortForwardTunnel(
+  ws: WebSocket,
+  pod: { namespace: string; name: string },
+  dial: PodPortDialer,
+  session: Session,
+): void {
   const inflate = createHeaderInflater();
   const deflate = createHeaderDeflater();
   const streams = new Map<number, TunnelStream>();
@@ -222,7 +335,8 @@ export function servePortForwardTunnel(ws: WebSocket, pod: { namespace: string; 
     s.finished = true;
     send(dataFrame(s.id, flagFin, Buffer.alloc(0)));
   };
-  const errorStreamOf = (requestId: string) => [...streams.values()].find((s) => s.type === 'error' && s.requestId === requestId);
+  const errorStreamOf = (requestId: string) =>
+    [...streams.values()].find((s) => s.type === 'error' && s.requestId === requestId);
   const finish = (s: TunnelStream, error?: string) => {
     const errStream = errorStreamOf(s.requestId);
     if (error && errStream && !errStream.finished) send(dataFrame(errStream.id, 0, Buffer.from(error)));
@@ -240,7 +354,8 @@ export function servePortForwardTunnel(ws: WebSocket, pod: { namespace: string; 
     const conn = dial(pod, s.port);
     s.conn = conn;
     conn.on('data', (d: Buffer) => {
-      for (let off = 0; off < d.length; off += maxDataFrame) send(dataFrame(s.id, 0, d.subarray(off, off + maxDataFrame)));
+      for (let off = 0; off < d.length; off += maxDataFrame)
+        send(dataFrame(s.id, 0, d.subarray(off, off + maxDataFrame)));
     });
     conn.on('end', () => finish(s));
     conn.on('error', (e: Error) => finish(s, `error forwarding port ${s.port} to pod ${pod.name}: ${e.message}`));
@@ -249,9 +364,8 @@ export function servePortForwardTunnel(ws: WebSocket, pod: { namespace: string; 
   const onControl = (type: number, flags: number, payload: Buffer) => {
     switch (type) {
       case frame.synStream: {
-        const id = payload.readUInt32BE(0) & 0x7fffffff;
-        const headers = decodeHeaderBlock(inflate(payload.subarray(10)));
-        const s: TunnelStream = { id, type: headers['streamtype'] ?? '', port: Number(headers['port'] ?? NaN), requestId: headers['requestid'] ?? '', finished: false };
+        const s = tunnelStreamOf(payload, inflate);
+        const id = s.id;
         streams.set(id, s);
         const reply = Buffer.concat([Buffer.alloc(4), deflate(encodeHeaderBlock({}))]);
         reply.writeUInt32BE(id, 0);

@@ -37,8 +37,17 @@ export function parseRequestInfo(method: string, rawPath: string): SimRequestInf
     path = encodedPath;
   }
   const info: SimRequestInfo = {
-    isResourceRequest: false, path, verb: method.toLowerCase(), apiPrefix: '', apiGroup: '', apiVersion: '',
-    namespace: '', resource: '', subresource: '', name: '', parts: [],
+    isResourceRequest: false,
+    path,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+    parts: [],
   };
   const trimmed = path.replace(/^\/+|\/+$/g, '');
   let parts = trimmed === '' ? [] : trimmed.split('/');
@@ -52,14 +61,27 @@ export function parseRequestInfo(method: string, rawPath: string): SimRequestInf
     group = parts[0]!;
     parts = parts.slice(1);
   }
-  const resourceInfo: SimRequestInfo = { ...info, isResourceRequest: true, apiPrefix: prefix, apiGroup: group, apiVersion: parts[0]! };
+  const resourceInfo: SimRequestInfo = {
+    ...info,
+    isResourceRequest: true,
+    apiPrefix: prefix,
+    apiGroup: group,
+    apiVersion: parts[0]!,
+  };
   parts = parts.slice(1);
   if (specialVerbs.has(parts[0]!)) {
     if (parts.length < 2) return info;
     resourceInfo.verb = parts[0]!;
     parts = parts.slice(1);
   } else {
-    const byMethod: Record<string, string> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+    const byMethod: Record<string, string> = {
+      POST: 'create',
+      GET: 'get',
+      HEAD: 'get',
+      PUT: 'update',
+      PATCH: 'patch',
+      DELETE: 'delete',
+    };
     resourceInfo.verb = byMethod[method.toUpperCase()] ?? '';
   }
   if (parts[0] === 'namespaces') {
@@ -73,7 +95,8 @@ export function parseRequestInfo(method: string, rawPath: string): SimRequestInf
   if (parts.length >= 2) resourceInfo.name = parts[1]!;
   if (parts.length >= 1) resourceInfo.resource = parts[0]!;
   // A namespace's own writes are not "in" that namespace (fixtures/requestinfo.json).
-  if (resourceInfo.resource === 'namespaces' && resourceInfo.subresource === '' && resourceInfo.verb === 'patch') resourceInfo.namespace = '';
+  if (resourceInfo.resource === 'namespaces' && resourceInfo.subresource === '' && resourceInfo.verb === 'patch')
+    resourceInfo.namespace = '';
 
   if (resourceInfo.name === '' && resourceInfo.verb === 'get') {
     const watch = query.get('watch');

@@ -5,8 +5,7 @@ import type { DiscoveredResource } from './discovery.js';
 import type { FieldError } from './status.js';
 
 // Objects are JSON; the sim handles many kinds generically, so their shape is not typed further.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Obj = Record<string, any>;
+export type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON of any kind, read generically
 
 export interface ResourceDef extends DiscoveredResource {
   /** Version-independent storage key: `group/resource` (`/pods`, `apps/deployments`). */
@@ -24,13 +23,20 @@ export interface Registry {
 
 /** Create-only review APIs answered by handlers, not stored. */
 export const virtualResources = new Set([
-  'authorization.k8s.io/subjectaccessreviews', 'authorization.k8s.io/selfsubjectaccessreviews', 'authorization.k8s.io/selfsubjectrulesreviews',
-  'authorization.k8s.io/localsubjectaccessreviews', 'authentication.k8s.io/tokenreviews', 'authentication.k8s.io/selfsubjectreviews',
+  'authorization.k8s.io/subjectaccessreviews',
+  'authorization.k8s.io/selfsubjectaccessreviews',
+  'authorization.k8s.io/selfsubjectrulesreviews',
+  'authorization.k8s.io/localsubjectaccessreviews',
+  'authentication.k8s.io/tokenreviews',
+  'authentication.k8s.io/selfsubjectreviews',
 ]);
 
 export function createRegistry(discovered: readonly DiscoveredResource[]): Registry {
   const defs = discovered.map((d): ResourceDef => ({
-    ...d, storeKey: `${d.group}/${d.resource}`, apiVersion: d.group ? `${d.group}/${d.version}` : d.version, listKind: `${d.kind}List`,
+    ...d,
+    storeKey: `${d.group}/${d.resource}`,
+    apiVersion: d.group ? `${d.group}/${d.version}` : d.version,
+    listKind: `${d.kind}List`,
   }));
   const byGvr = new Map(defs.map((d) => [`${d.group}/${d.version}/${d.resource}`, d]));
   const byKey = new Map<string, ResourceDef>();
@@ -62,10 +68,14 @@ export interface KindTraits {
 }
 
 const podFields = (o: Obj): Record<string, string> => ({
-  'spec.nodeName': o['spec']?.['nodeName'] ?? '', 'spec.restartPolicy': o['spec']?.['restartPolicy'] ?? '',
-  'spec.schedulerName': o['spec']?.['schedulerName'] ?? '', 'spec.serviceAccountName': o['spec']?.['serviceAccountName'] ?? '',
-  'spec.hostNetwork': String(o['spec']?.['hostNetwork'] ?? false), 'status.phase': o['status']?.['phase'] ?? '',
-  'status.podIP': o['status']?.['podIP'] ?? '', 'status.nominatedNodeName': o['status']?.['nominatedNodeName'] ?? '',
+  'spec.nodeName': o['spec']?.['nodeName'] ?? '',
+  'spec.restartPolicy': o['spec']?.['restartPolicy'] ?? '',
+  'spec.schedulerName': o['spec']?.['schedulerName'] ?? '',
+  'spec.serviceAccountName': o['spec']?.['serviceAccountName'] ?? '',
+  'spec.hostNetwork': String(o['spec']?.['hostNetwork'] ?? false),
+  'status.phase': o['status']?.['phase'] ?? '',
+  'status.podIP': o['status']?.['podIP'] ?? '',
+  'status.nominatedNodeName': o['status']?.['nominatedNodeName'] ?? '',
 });
 
 function defaultContainer(c: Obj): void {
@@ -107,11 +117,25 @@ function runPod(o: Obj, now: string): void {
   const ip = `10.244.0.${(parseInt(randomBytes(1).toString('hex'), 16) % 250) + 2}`;
   o['status'] = {
     phase: 'Running',
-    conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: now })),
-    hostIP: '172.18.0.2', hostIPs: [{ ip: '172.18.0.2' }], podIP: ip, podIPs: [{ ip }], startTime: now, qosClass: 'BestEffort',
+    conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(
+      (type) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: now }),
+    ),
+    hostIP: '172.18.0.2',
+    hostIPs: [{ ip: '172.18.0.2' }],
+    podIP: ip,
+    podIPs: [{ ip }],
+    startTime: now,
+    qosClass: 'BestEffort',
     containerStatuses: containers.map((c) => ({
-      name: c['name'], state: { running: { startedAt: now } }, lastState: {}, ready: true, restartCount: 0, image: c['image'],
-      imageID: `${String(c['image'] ?? '').split(':')[0]}@sha256:${'0'.repeat(64)}`, containerID: `containerd://${randomBytes(32).toString('hex')}`, started: true,
+      name: c['name'],
+      state: { running: { startedAt: now } },
+      lastState: {},
+      ready: true,
+      restartCount: 0,
+      image: c['image'],
+      imageID: `${String(c['image'] ?? '').split(':')[0]}@sha256:${'0'.repeat(64)}`,
+      containerID: `containerd://${randomBytes(32).toString('hex')}`,
+      started: true,
     })),
   };
 }
@@ -121,15 +145,42 @@ const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function validateName(rule: KindTraits['nameRule'], name: string): FieldError[] {
   if (rule === 'path') {
-    if (name === '.' || name === '..') return [{ type: 'Invalid', field: 'metadata.name', value: name, detail: `may not be '${name}'` }];
-    if (name.includes('/') || name.includes('%')) return [{ type: 'Invalid', field: 'metadata.name', value: name, detail: `may not contain '${name.includes('/') ? '/' : '%'}'` }];
+    if (name === '.' || name === '..')
+      return [{ type: 'Invalid', field: 'metadata.name', value: name, detail: `may not be '${name}'` }];
+    if (name.includes('/') || name.includes('%'))
+      return [
+        {
+          type: 'Invalid',
+          field: 'metadata.name',
+          value: name,
+          detail: `may not contain '${name.includes('/') ? '/' : '%'}'`,
+        },
+      ];
     return [];
   }
   if (rule === 'label') {
-    if (name.length > 63 || !dns1123Label.test(name)) return [{ type: 'Invalid', field: 'metadata.name', value: name, detail: "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')" }];
+    if (name.length > 63 || !dns1123Label.test(name))
+      return [
+        {
+          type: 'Invalid',
+          field: 'metadata.name',
+          value: name,
+          detail:
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        },
+      ];
     return [];
   }
-  if (name.length > 253 || !dns1123Subdomain.test(name)) return [{ type: 'Invalid', field: 'metadata.name', value: name, detail: "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')" }];
+  if (name.length > 253 || !dns1123Subdomain.test(name))
+    return [
+      {
+        type: 'Invalid',
+        field: 'metadata.name',
+        value: name,
+        detail:
+          "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+      },
+    ];
   return [];
 }
 
@@ -138,7 +189,9 @@ const rbacBindingFields = ['apiVersion', 'kind', 'metadata', 'subjects', 'roleRe
 
 export const kindTraits: Record<string, KindTraits> = {
   '/pods': {
-    returnsDeletedObject: true, hasStatusSubresource: true, fieldLabels: podFields,
+    returnsDeletedObject: true,
+    hasStatusSubresource: true,
+    fieldLabels: podFields,
     fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
     defaults: (o, { now, isCreate }) => {
       defaultPodSpec((o['spec'] ??= {}));
@@ -155,24 +208,35 @@ export const kindTraits: Record<string, KindTraits> = {
       return errs;
     },
   },
-  '/serviceaccounts': { returnsDeletedObject: true, fields: ['apiVersion', 'kind', 'metadata', 'secrets', 'imagePullSecrets', 'automountServiceAccountToken'] },
+  '/serviceaccounts': {
+    returnsDeletedObject: true,
+    fields: ['apiVersion', 'kind', 'metadata', 'secrets', 'imagePullSecrets', 'automountServiceAccountToken'],
+  },
   '/namespaces': {
-    returnsDeletedObject: true, hasStatusSubresource: true, nameRule: 'label', fieldLabels: (o) => ({ 'status.phase': o['status']?.['phase'] ?? '' }),
+    returnsDeletedObject: true,
+    hasStatusSubresource: true,
+    nameRule: 'label',
+    fieldLabels: (o) => ({ 'status.phase': o['status']?.['phase'] ?? '' }),
     fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
     defaults: (o) => {
-      o['metadata']['labels'] = { ...(o['metadata']['labels'] ?? {}), 'kubernetes.io/metadata.name': o['metadata']['name'] };
+      o['metadata']['labels'] = {
+        ...(o['metadata']['labels'] ?? {}),
+        'kubernetes.io/metadata.name': o['metadata']['name'],
+      };
       o['spec'] = { finalizers: ['kubernetes'], ...(o['spec'] ?? {}) };
       o['status'] ??= { phase: 'Active' };
     },
   },
   '/secrets': {
-    fieldLabels: (o) => ({ type: o['type'] ?? '' }), fields: ['apiVersion', 'kind', 'metadata', 'data', 'stringData', 'type', 'immutable'],
+    fieldLabels: (o) => ({ type: o['type'] ?? '' }),
+    fields: ['apiVersion', 'kind', 'metadata', 'data', 'stringData', 'type', 'immutable'],
     defaults: (o) => {
       // Secret.stringData is write-only: merged into data (base64), never stored (core/v1 conversion).
       const sd = o['stringData'];
       if (sd && typeof sd === 'object') {
         o['data'] = { ...(o['data'] ?? {}) };
-        for (const [k, v] of Object.entries(sd as Record<string, unknown>)) o['data'][k] = Buffer.from(String(v), 'utf8').toString('base64');
+        for (const [k, v] of Object.entries(sd as Record<string, unknown>))
+          o['data'][k] = Buffer.from(String(v), 'utf8').toString('base64');
       }
       delete o['stringData'];
       o['type'] ??= 'Opaque';
@@ -181,15 +245,23 @@ export const kindTraits: Record<string, KindTraits> = {
   '/configmaps': { fields: ['apiVersion', 'kind', 'metadata', 'data', 'binaryData', 'immutable'] },
   '/events': {
     fieldLabels: (o) => ({
-      'involvedObject.kind': o['involvedObject']?.['kind'] ?? '', 'involvedObject.namespace': o['involvedObject']?.['namespace'] ?? '',
-      'involvedObject.name': o['involvedObject']?.['name'] ?? '', 'involvedObject.uid': o['involvedObject']?.['uid'] ?? '',
-      'involvedObject.apiVersion': o['involvedObject']?.['apiVersion'] ?? '', 'involvedObject.resourceVersion': o['involvedObject']?.['resourceVersion'] ?? '',
-      'involvedObject.fieldPath': o['involvedObject']?.['fieldPath'] ?? '', reason: o['reason'] ?? '', reportingComponent: o['reportingComponent'] ?? '',
-      source: o['source']?.['component'] ?? '', type: o['type'] ?? '',
+      'involvedObject.kind': o['involvedObject']?.['kind'] ?? '',
+      'involvedObject.namespace': o['involvedObject']?.['namespace'] ?? '',
+      'involvedObject.name': o['involvedObject']?.['name'] ?? '',
+      'involvedObject.uid': o['involvedObject']?.['uid'] ?? '',
+      'involvedObject.apiVersion': o['involvedObject']?.['apiVersion'] ?? '',
+      'involvedObject.resourceVersion': o['involvedObject']?.['resourceVersion'] ?? '',
+      'involvedObject.fieldPath': o['involvedObject']?.['fieldPath'] ?? '',
+      reason: o['reason'] ?? '',
+      reportingComponent: o['reportingComponent'] ?? '',
+      source: o['source']?.['component'] ?? '',
+      type: o['type'] ?? '',
     }),
   },
   'apps/deployments': {
-    hasStatusSubresource: true, tracksGeneration: true, fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
+    hasStatusSubresource: true,
+    tracksGeneration: true,
+    fields: ['apiVersion', 'kind', 'metadata', 'spec', 'status'],
     defaults: (o) => {
       const spec = (o['spec'] ??= {});
       spec['replicas'] ??= 1;
@@ -208,25 +280,55 @@ export const kindTraits: Record<string, KindTraits> = {
       const labels: Record<string, string> = o['spec']?.['template']?.['metadata']?.['labels'] ?? {};
       const wanted: Record<string, string> = sel?.['matchLabels'] ?? {};
       if (sel && !Object.entries(wanted).every(([k, v]) => labels[k] === v)) {
-        errs.push({ type: 'Invalid', field: 'spec.template.metadata.labels', value: `map[${Object.entries(labels).map(([k, v]) => `${k}:${v}`).join(' ')}]`, detail: '`selector` does not match template `labels`' });
+        errs.push({
+          type: 'Invalid',
+          field: 'spec.template.metadata.labels',
+          value: `map[${Object.entries(labels)
+            .map(([k, v]) => `${k}:${v}`)
+            .join(' ')}]`,
+          detail: '`selector` does not match template `labels`',
+        });
       }
       const cs = o['spec']?.['template']?.['spec']?.['containers'];
-      if (!Array.isArray(cs) || cs.length === 0) errs.push({ type: 'Required', field: 'spec.template.spec.containers', detail: '' });
+      if (!Array.isArray(cs) || cs.length === 0)
+        errs.push({ type: 'Required', field: 'spec.template.spec.containers', detail: '' });
       return errs;
     },
   },
   'rbac.authorization.k8s.io/roles': { allowCreateOnUpdate: true, nameRule: 'path', fields: rbacRuleFields },
   'rbac.authorization.k8s.io/clusterroles': { allowCreateOnUpdate: true, nameRule: 'path', fields: rbacRuleFields },
-  'rbac.authorization.k8s.io/rolebindings': { allowCreateOnUpdate: true, nameRule: 'path', fields: rbacBindingFields, validate: validateRoleRef },
-  'rbac.authorization.k8s.io/clusterrolebindings': { allowCreateOnUpdate: true, nameRule: 'path', fields: rbacBindingFields, validate: validateRoleRef },
+  'rbac.authorization.k8s.io/rolebindings': {
+    allowCreateOnUpdate: true,
+    nameRule: 'path',
+    fields: rbacBindingFields,
+    validate: validateRoleRef,
+  },
+  'rbac.authorization.k8s.io/clusterrolebindings': {
+    allowCreateOnUpdate: true,
+    nameRule: 'path',
+    fields: rbacBindingFields,
+    validate: validateRoleRef,
+  },
 };
 
 function validateRoleRef(o: Obj): FieldError[] {
   const ref = o['roleRef'];
   if (!ref) return [{ type: 'Required', field: 'roleRef', detail: '' }];
   const errs: FieldError[] = [];
-  if (ref['apiGroup'] !== 'rbac.authorization.k8s.io') errs.push({ type: 'NotSupported', field: 'roleRef.apiGroup', value: ref['apiGroup'] ?? '', detail: 'supported values: "rbac.authorization.k8s.io"' });
-  if (!['Role', 'ClusterRole'].includes(ref['kind'])) errs.push({ type: 'NotSupported', field: 'roleRef.kind', value: ref['kind'] ?? '', detail: 'supported values: "Role", "ClusterRole"' });
+  if (ref['apiGroup'] !== 'rbac.authorization.k8s.io')
+    errs.push({
+      type: 'NotSupported',
+      field: 'roleRef.apiGroup',
+      value: ref['apiGroup'] ?? '',
+      detail: 'supported values: "rbac.authorization.k8s.io"',
+    });
+  if (!['Role', 'ClusterRole'].includes(ref['kind']))
+    errs.push({
+      type: 'NotSupported',
+      field: 'roleRef.kind',
+      value: ref['kind'] ?? '',
+      detail: 'supported values: "Role", "ClusterRole"',
+    });
   if (!ref['name']) errs.push({ type: 'Required', field: 'roleRef.name', detail: '' });
   return errs;
 }
@@ -239,7 +341,8 @@ export function traitsOf(storeKey: string): KindTraits {
 export function fieldLabelsOf(storeKey: string, o: Obj): Record<string, string> {
   const own = traitsOf(storeKey).fieldLabels?.(o) ?? {};
   const meta: Record<string, string> = { 'metadata.name': o['metadata']?.['name'] ?? '' };
-  if (o['metadata']?.['namespace'] !== undefined || storeKey !== '/namespaces') meta['metadata.namespace'] = o['metadata']?.['namespace'] ?? '';
+  if (o['metadata']?.['namespace'] !== undefined || storeKey !== '/namespaces')
+    meta['metadata.namespace'] = o['metadata']?.['namespace'] ?? '';
   return { ...meta, ...own };
 }
 

@@ -7,7 +7,11 @@ export type LabelRequirement =
   | { op: 'in' | 'notin'; key: string; values: string[] }
   | { op: 'exists' | 'notexists'; key: string };
 
-export interface FieldRequirement { field: string; op: 'eq' | 'neq'; value: string }
+export interface FieldRequirement {
+  field: string;
+  op: 'eq' | 'neq';
+  value: string;
+}
 
 /** Splits on commas that are not inside parentheses. */
 function splitTerms(s: string): string[] {
@@ -35,12 +39,19 @@ export function parseLabelSelector(selector: string): LabelRequirement[] {
     let req: LabelRequirement;
     if ((m = /^!\s*(\S+)$/.exec(term))) req = { op: 'notexists', key: m[1]! };
     else if ((m = /^(\S+?)\s+(in|notin)\s*\(([^)]*)\)$/.exec(term))) {
-      const values = m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '');
+      const values = m[3]!
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
       req = { op: m[2] as 'in' | 'notin', key: m[1]!, values };
-    } else if ((m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(term))) req = { op: m[2] === '!=' ? 'neq' : 'eq', key: m[1]!, value: m[3]! };
+    } else if ((m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(term)))
+      req = { op: m[2] === '!=' ? 'neq' : 'eq', key: m[1]!, value: m[3]! };
     else if ((m = /^([^=!\s()]+)$/.exec(term))) req = { op: 'exists', key: m[1]! };
     else throw badRequest(`unable to parse requirement: ${JSON.stringify(term)}: found unexpected token`);
-    if (!labelKey.test(req.key)) throw badRequest(`unable to parse requirement: invalid label key ${JSON.stringify(req.key)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+    if (!labelKey.test(req.key))
+      throw badRequest(
+        `unable to parse requirement: invalid label key ${JSON.stringify(req.key)}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+      );
     reqs.push(req);
   }
   return reqs;
@@ -51,12 +62,18 @@ export function matchesLabels(reqs: readonly LabelRequirement[], labels: Record<
   return reqs.every((r) => {
     const has = Object.prototype.hasOwnProperty.call(l, r.key);
     switch (r.op) {
-      case 'eq': return has && l[r.key] === r.value;
-      case 'neq': return !has || l[r.key] !== r.value;
-      case 'in': return has && r.values.includes(l[r.key]!);
-      case 'notin': return !has || !r.values.includes(l[r.key]!);
-      case 'exists': return has;
-      case 'notexists': return !has;
+      case 'eq':
+        return has && l[r.key] === r.value;
+      case 'neq':
+        return !has || l[r.key] !== r.value;
+      case 'in':
+        return has && r.values.includes(l[r.key]!);
+      case 'notin':
+        return !has || !r.values.includes(l[r.key]!);
+      case 'exists':
+        return has;
+      case 'notexists':
+        return !has;
     }
   });
 }

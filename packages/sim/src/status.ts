@@ -34,7 +34,15 @@ export class SimStatusError extends Error {
 
 function failure(code: number, reason: string, message: string, details?: StatusDetails): SimStatusError {
   // Field order follows metav1.Status so a byte comparison with a real server's body is meaningful.
-  const status: SimStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  const status: SimStatus = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  };
   if (details !== undefined) {
     const ordered: StatusDetails = {};
     if (details.name) ordered.name = details.name;
@@ -66,7 +74,11 @@ export function forbidden(group: string, resource: string, name: string, why: st
 }
 
 export function notFound(group: string, resource: string, name: string): SimStatusError {
-  return failure(404, 'NotFound', `${qualifiedResource(group, resource)} ${JSON.stringify(name)} not found`, { name, group, kind: resource });
+  return failure(404, 'NotFound', `${qualifiedResource(group, resource)} ${JSON.stringify(name)} not found`, {
+    name,
+    group,
+    kind: resource,
+  });
 }
 
 /** What the API server answers for a path it does not serve. */
@@ -75,27 +87,54 @@ export function pathNotFound(): SimStatusError {
 }
 
 export function alreadyExists(def: ResourceDef, name: string): SimStatusError {
-  return failure(409, 'AlreadyExists', `${qualifiedResource(def.group, def.resource)} ${JSON.stringify(name)} already exists`, { name, group: def.group, kind: def.resource });
+  return failure(
+    409,
+    'AlreadyExists',
+    `${qualifiedResource(def.group, def.resource)} ${JSON.stringify(name)} already exists`,
+    { name, group: def.group, kind: def.resource },
+  );
 }
 
-export function conflict(def: ResourceDef, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again'): SimStatusError {
-  return failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(def.group, def.resource)} ${JSON.stringify(name)}: ${why}`, { name, group: def.group, kind: def.resource });
+export function conflict(
+  def: ResourceDef,
+  name: string,
+  why = 'the object has been modified; please apply your changes to the latest version and try again',
+): SimStatusError {
+  return failure(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${qualifiedResource(def.group, def.resource)} ${JSON.stringify(name)}: ${why}`,
+    { name, group: def.group, kind: def.resource },
+  );
 }
 
-export interface FieldError { type: 'Required' | 'Invalid' | 'Forbidden' | 'NotSupported' | 'Duplicate'; field: string; value?: unknown; detail: string }
+export interface FieldError {
+  type: 'Required' | 'Invalid' | 'Forbidden' | 'NotSupported' | 'Duplicate';
+  field: string;
+  value?: unknown;
+  detail: string;
+}
 
 const causeReason: Record<FieldError['type'], string> = {
-  Required: 'FieldValueRequired', Invalid: 'FieldValueInvalid', Forbidden: 'FieldValueForbidden',
-  NotSupported: 'FieldValueNotSupported', Duplicate: 'FieldValueDuplicate',
+  Required: 'FieldValueRequired',
+  Invalid: 'FieldValueInvalid',
+  Forbidden: 'FieldValueForbidden',
+  NotSupported: 'FieldValueNotSupported',
+  Duplicate: 'FieldValueDuplicate',
 };
 
 function fieldErrorText(e: FieldError): string {
   switch (e.type) {
-    case 'Required': return `Required value${e.detail ? `: ${e.detail}` : ''}`;
-    case 'Forbidden': return `Forbidden${e.detail ? `: ${e.detail}` : ''}`;
-    case 'Duplicate': return `Duplicate value: ${JSON.stringify(e.value)}`;
-    case 'NotSupported': return `Unsupported value: ${JSON.stringify(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
-    case 'Invalid': return `Invalid value: ${typeof e.value === 'string' ? JSON.stringify(e.value) : String(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
+    case 'Required':
+      return `Required value${e.detail ? `: ${e.detail}` : ''}`;
+    case 'Forbidden':
+      return `Forbidden${e.detail ? `: ${e.detail}` : ''}`;
+    case 'Duplicate':
+      return `Duplicate value: ${JSON.stringify(e.value)}`;
+    case 'NotSupported':
+      return `Unsupported value: ${JSON.stringify(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
+    case 'Invalid':
+      return `Invalid value: ${typeof e.value === 'string' ? JSON.stringify(e.value) : String(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
   }
 }
 
@@ -105,7 +144,9 @@ export function invalid(group: string, kind: string, name: string, errors: Field
   const agg = texts.length === 1 ? texts[0]! : `[${texts.join(', ')}]`;
   const qk = group === '' ? kind : `${kind}.${group}`;
   return failure(422, 'Invalid', `${qk} ${JSON.stringify(name)} is invalid: ${agg}`, {
-    name, group, kind,
+    name,
+    group,
+    kind,
     causes: errors.map((e) => ({ reason: causeReason[e.type], message: fieldErrorText(e), field: e.field })),
   });
 }
@@ -115,23 +156,43 @@ export function badRequest(message: string): SimStatusError {
 }
 
 export function methodNotAllowed(group: string, resource: string): SimStatusError {
-  return failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', { group, kind: resource });
+  return failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {
+    group,
+    kind: resource,
+  });
 }
 
 export function notAcceptable(): SimStatusError {
-  return failure(406, 'NotAcceptable', 'only the following media types are accepted: application/json, application/yaml');
+  return failure(
+    406,
+    'NotAcceptable',
+    'only the following media types are accepted: application/json, application/yaml',
+  );
 }
 
 /** What create and update of a built-in kind accept (the serializers of the legacy scheme). */
-export const objectMediaTypes = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'] as const;
+export const objectMediaTypes = [
+  'application/json',
+  'application/yaml',
+  'application/vnd.kubernetes.protobuf',
+] as const;
 /** What PATCH of a built-in kind accepts, in the handler's order (k8s.io/apiserver handlers/patch.go). */
-export const patchMediaTypes = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'] as const;
+export const patchMediaTypes = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
+] as const;
 /** What a kind without protobuf accepts (a custom resource): the answer for protobuf the sim cannot decode. */
 export const textMediaTypes = ['application/json', 'application/yaml'] as const;
 
 /** negotiation.NewUnsupportedMediaTypeError: the message lists what is accepted, not what was sent. */
 export function unsupportedMediaType(accepted: readonly string[]): SimStatusError {
-  return failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
+  return failure(
+    415,
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+  );
 }
 
 export function tooLarge(): SimStatusError {
@@ -143,7 +204,9 @@ export function expired(message: string): SimStatusError {
 }
 
 export function internalError(message: string): SimStatusError {
-  return failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ reason: '', message, field: '' }] });
+  return failure(500, 'InternalError', `Internal error occurred: ${message}`, {
+    causes: [{ reason: '', message, field: '' }],
+  });
 }
 
 export function forbiddenPlain(message: string, group: string, resource: string, name: string): SimStatusError {

@@ -71,7 +71,13 @@ export function createStore(options: { historySize?: number } = {}): Store {
       const b = bucket(storeKey);
       const previous = b.get(key);
       b.set(key, stored);
-      emit({ type, storeKey, rv, object: structuredClone(stored), ...(previous ? { previous: structuredClone(previous) } : {}) });
+      emit({
+        type,
+        storeKey,
+        rv,
+        object: structuredClone(stored),
+        ...(previous ? { previous: structuredClone(previous) } : {}),
+      });
       return structuredClone(stored);
     },
     remove: (storeKey, namespace, name, finalState) => {

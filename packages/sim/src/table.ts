@@ -2,10 +2,18 @@
 // `application/json;as=Table;v=v1;g=meta.k8s.io`. Columns follow kubernetes/pkg/printers/internalversion.
 import type { Obj } from './resources.js';
 
-export interface ColumnDefinition { name: string; type: string; format: string; description: string; priority: number }
+export interface ColumnDefinition {
+  name: string;
+  type: string;
+  format: string;
+  description: string;
+  priority: number;
+}
 
-const nameDoc = 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names';
-const ageDoc = 'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata';
+const nameDoc =
+  'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names';
+const ageDoc =
+  'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata';
 
 function col(name: string, type = 'string', priority = 0, description = '', format = ''): ColumnDefinition {
   return { name, type, format, description, priority };
@@ -25,7 +33,8 @@ export function humanDuration(ms: number): string {
   const hours = Math.floor(minutes / 60);
   if (hours < 8) return minutes % 60 === 0 ? `${hours}h` : `${hours}h${minutes % 60}m`;
   if (hours < 48) return `${hours}h`;
-  if (hours < 24 * 8) return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
+  if (hours < 24 * 8)
+    return hours % 24 === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${hours % 24}h`;
   if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
   if (hours < 24 * 365 * 8) {
     const dy = Math.floor(hours / 24) % 365;
@@ -51,8 +60,17 @@ function podCells(p: Obj, now: number): unknown[] {
   }
   if (p['metadata']?.['deletionTimestamp']) reason = 'Terminating';
   const gates: Obj[] = p['spec']?.['readinessGates'] ?? [];
-  return [p['metadata']['name'], `${ready}/${total}`, reason, String(restarts), age(p, now), p['status']?.['podIP'] ?? '<none>',
-    p['spec']?.['nodeName'] ?? '<none>', p['status']?.['nominatedNodeName'] ?? '<none>', gates.length ? `0/${gates.length}` : '<none>'];
+  return [
+    p['metadata']['name'],
+    `${ready}/${total}`,
+    reason,
+    String(restarts),
+    age(p, now),
+    p['status']?.['podIP'] ?? '<none>',
+    p['spec']?.['nodeName'] ?? '<none>',
+    p['status']?.['nominatedNodeName'] ?? '<none>',
+    gates.length ? `0/${gates.length}` : '<none>',
+  ];
 }
 
 function containersOf(template: Obj | undefined): Obj[] {
@@ -62,26 +80,56 @@ function containersOf(template: Obj | undefined): Obj[] {
 function selectorString(sel: Obj | undefined): string {
   if (!sel) return '<none>';
   const parts = Object.entries((sel['matchLabels'] ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`);
-  for (const e of (sel['matchExpressions'] ?? []) as Obj[]) parts.push(`${e['key']} ${String(e['operator']).toLowerCase()} (${(e['values'] ?? []).join(',')})`);
+  for (const e of (sel['matchExpressions'] ?? []) as Obj[])
+    parts.push(`${e['key']} ${String(e['operator']).toLowerCase()} (${(e['values'] ?? []).join(',')})`);
   return parts.length ? parts.join(',') : '<none>';
 }
 
 function bindingCells(b: Obj, now: number): unknown[] {
   const subjects: Obj[] = b['subjects'] ?? [];
-  const pick = (kind: string) => subjects.filter((s) => s['kind'] === kind).map((s) => (kind === 'ServiceAccount' ? `${s['namespace'] ?? ''}/${s['name']}` : s['name'])).join(', ');
-  return [b['metadata']['name'], `${b['roleRef']?.['kind']}/${b['roleRef']?.['name']}`, age(b, now), pick('User'), pick('Group'), pick('ServiceAccount')];
+  const pick = (kind: string) =>
+    subjects
+      .filter((s) => s['kind'] === kind)
+      .map((s) => (kind === 'ServiceAccount' ? `${s['namespace'] ?? ''}/${s['name']}` : s['name']))
+      .join(', ');
+  return [
+    b['metadata']['name'],
+    `${b['roleRef']?.['kind']}/${b['roleRef']?.['name']}`,
+    age(b, now),
+    pick('User'),
+    pick('Group'),
+    pick('ServiceAccount'),
+  ];
 }
 
-export interface Printer { columns: ColumnDefinition[]; cells: (obj: Obj, now: number) => unknown[] }
+export interface Printer {
+  columns: ColumnDefinition[];
+  cells: (obj: Obj, now: number) => unknown[];
+}
 
 const printers: Record<string, Printer> = {
   '/pods': {
-    columns: [nameCol, col('Ready', 'string', 0, 'The aggregate readiness state of this pod for accepting traffic.'),
+    columns: [
+      nameCol,
+      col('Ready', 'string', 0, 'The aggregate readiness state of this pod for accepting traffic.'),
       col('Status', 'string', 0, 'The aggregate status of the containers in this pod.'),
-      col('Restarts', 'string', 0, 'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.'),
-      ageCol, col('IP', 'string', 1, 'podIP is the IP address allocated to the pod.'), col('Node', 'string', 1, 'NodeName indicates in which node this pod is scheduled.'),
-      col('Nominated Node', 'string', 1, 'nominatedNodeName is set only when this pod preempts other pods on the node.'),
-      col('Readiness Gates', 'string', 1, 'If specified, all readiness gates will be evaluated for pod readiness.')],
+      col(
+        'Restarts',
+        'string',
+        0,
+        'The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.',
+      ),
+      ageCol,
+      col('IP', 'string', 1, 'podIP is the IP address allocated to the pod.'),
+      col('Node', 'string', 1, 'NodeName indicates in which node this pod is scheduled.'),
+      col(
+        'Nominated Node',
+        'string',
+        1,
+        'nominatedNodeName is set only when this pod preempts other pods on the node.',
+      ),
+      col('Readiness Gates', 'string', 1, 'If specified, all readiness gates will be evaluated for pod readiness.'),
+    ],
     cells: podCells,
   },
   '/namespaces': {
@@ -89,26 +137,73 @@ const printers: Record<string, Printer> = {
     cells: (o, now) => [o['metadata']['name'], o['status']?.['phase'] ?? '', age(o, now)],
   },
   '/secrets': {
-    columns: [nameCol, col('Type', 'string', 0, 'The type of the secret'), col('Data', 'string', 0, 'The number of entries in the secret'), ageCol],
+    columns: [
+      nameCol,
+      col('Type', 'string', 0, 'The type of the secret'),
+      col('Data', 'string', 0, 'The number of entries in the secret'),
+      ageCol,
+    ],
     cells: (o, now) => [o['metadata']['name'], o['type'] ?? 'Opaque', Object.keys(o['data'] ?? {}).length, age(o, now)],
   },
   '/configmaps': {
     columns: [nameCol, col('Data', 'string', 0, 'Number of data in configmap'), ageCol],
-    cells: (o, now) => [o['metadata']['name'], Object.keys(o['data'] ?? {}).length + Object.keys(o['binaryData'] ?? {}).length, age(o, now)],
+    cells: (o, now) => [
+      o['metadata']['name'],
+      Object.keys(o['data'] ?? {}).length + Object.keys(o['binaryData'] ?? {}).length,
+      age(o, now),
+    ],
   },
   '/serviceaccounts': {
-    columns: [nameCol, col('Secrets', 'string', 0, 'Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.'), ageCol],
+    columns: [
+      nameCol,
+      col(
+        'Secrets',
+        'string',
+        0,
+        'Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.',
+      ),
+      ageCol,
+    ],
     cells: (o, now) => [o['metadata']['name'], (o['secrets'] ?? []).length, age(o, now)],
   },
   'apps/deployments': {
-    columns: [nameCol, col('Ready', 'string', 0, 'Number of the pod with ready state'), col('Up-to-date', 'string', 0, 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.'),
-      col('Available', 'string', 0, 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.'), ageCol,
-      col('Containers', 'string', 1, 'Names of each container in the template.'), col('Images', 'string', 1, 'Images referenced by each container in the template.'),
-      col('Selector', 'string', 1, 'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.')],
+    columns: [
+      nameCol,
+      col('Ready', 'string', 0, 'Number of the pod with ready state'),
+      col(
+        'Up-to-date',
+        'string',
+        0,
+        'Total number of non-terminated pods targeted by this deployment that have the desired template spec.',
+      ),
+      col(
+        'Available',
+        'string',
+        0,
+        'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.',
+      ),
+      ageCol,
+      col('Containers', 'string', 1, 'Names of each container in the template.'),
+      col('Images', 'string', 1, 'Images referenced by each container in the template.'),
+      col(
+        'Selector',
+        'string',
+        1,
+        'Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.',
+      ),
+    ],
     cells: (o, now) => {
       const cs = containersOf(o['spec']?.['template']);
-      return [o['metadata']['name'], `${o['status']?.['readyReplicas'] ?? 0}/${o['spec']?.['replicas'] ?? 1}`, o['status']?.['updatedReplicas'] ?? 0,
-        o['status']?.['availableReplicas'] ?? 0, age(o, now), cs.map((c) => c['name']).join(','), cs.map((c) => c['image']).join(','), selectorString(o['spec']?.['selector'])];
+      return [
+        o['metadata']['name'],
+        `${o['status']?.['readyReplicas'] ?? 0}/${o['spec']?.['replicas'] ?? 1}`,
+        o['status']?.['updatedReplicas'] ?? 0,
+        o['status']?.['availableReplicas'] ?? 0,
+        age(o, now),
+        cs.map((c) => c['name']).join(','),
+        cs.map((c) => c['image']).join(','),
+        selectorString(o['spec']?.['selector']),
+      ];
     },
   },
   'rbac.authorization.k8s.io/roles': {
@@ -120,11 +215,25 @@ const printers: Record<string, Printer> = {
     cells: (o) => [o['metadata']['name'], o['metadata']['creationTimestamp']],
   },
   'rbac.authorization.k8s.io/rolebindings': {
-    columns: [nameCol, col('Role', 'string', 0, 'Role references the role that this binding grants.'), ageCol, col('Users', 'string', 1, 'Users in the binding'), col('Groups', 'string', 1, 'Groups in the binding'), col('ServiceAccounts', 'string', 1, 'ServiceAccounts in the binding')],
+    columns: [
+      nameCol,
+      col('Role', 'string', 0, 'Role references the role that this binding grants.'),
+      ageCol,
+      col('Users', 'string', 1, 'Users in the binding'),
+      col('Groups', 'string', 1, 'Groups in the binding'),
+      col('ServiceAccounts', 'string', 1, 'ServiceAccounts in the binding'),
+    ],
     cells: bindingCells,
   },
   'rbac.authorization.k8s.io/clusterrolebindings': {
-    columns: [nameCol, col('Role', 'string', 0, 'Role references the role that this binding grants.'), ageCol, col('Users', 'string', 1, 'Users in the binding'), col('Groups', 'string', 1, 'Groups in the binding'), col('ServiceAccounts', 'string', 1, 'ServiceAccounts in the binding')],
+    columns: [
+      nameCol,
+      col('Role', 'string', 0, 'Role references the role that this binding grants.'),
+      ageCol,
+      col('Users', 'string', 1, 'Users in the binding'),
+      col('Groups', 'string', 1, 'Groups in the binding'),
+      col('ServiceAccounts', 'string', 1, 'ServiceAccounts in the binding'),
+    ],
     cells: bindingCells,
   },
 };
@@ -146,17 +255,23 @@ export function partialObjectMetadata(obj: Obj, apiVersion = 'meta.k8s.io/v1'): 
 }
 
 export function buildTable(
-  storeKey: string, objects: readonly Obj[], options: { now: number; include: IncludeObject; noHeaders?: boolean; tableVersion: string; listMeta?: Obj },
+  storeKey: string,
+  objects: readonly Obj[],
+  options: { now: number; include: IncludeObject; noHeaders?: boolean; tableVersion: string; listMeta?: Obj },
 ): Obj {
   const printer = printerFor(storeKey);
   const rows = objects.map((o) => {
     const row: Obj = { cells: printer.cells(o, options.now) };
     if (options.include === 'Object') row['object'] = o;
-    else if (options.include === 'Metadata') row['object'] = partialObjectMetadata(o, `meta.k8s.io/${options.tableVersion}`);
+    else if (options.include === 'Metadata')
+      row['object'] = partialObjectMetadata(o, `meta.k8s.io/${options.tableVersion}`);
     return row;
   });
   return {
-    kind: 'Table', apiVersion: `meta.k8s.io/${options.tableVersion}`, metadata: options.listMeta ?? {},
-    columnDefinitions: options.noHeaders ? null : printer.columns, rows,
+    kind: 'Table',
+    apiVersion: `meta.k8s.io/${options.tableVersion}`,
+    metadata: options.listMeta ?? {},
+    columnDefinitions: options.noHeaders ? null : printer.columns,
+    rows,
   };
 }

@@ -28,7 +28,9 @@ function newCertificate(publicKey: forge.pki.rsa.PublicKey, days: number): forge
   return cert;
 }
 
-export function generateTlsMaterial(options: { hosts?: readonly string[]; days?: number; commonName?: string } = {}): TlsMaterial {
+export function generateTlsMaterial(
+  options: { hosts?: readonly string[]; days?: number; commonName?: string } = {},
+): TlsMaterial {
   const hosts = options.hosts ?? ['localhost', '127.0.0.1', '::1'];
   const days = options.days ?? 30;
 

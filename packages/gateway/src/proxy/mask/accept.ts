@@ -56,7 +56,8 @@ export const openApiProtobufTypes: ReadonlySet<string> = new Set([
 function translate(type: MediaType): string | undefined {
   if (objectEncodings.has(type.essence)) {
     const as = mediaParam(type, 'as');
-    if (as === undefined) return mediaParam(type, 'stream') === 'watch' ? 'application/json;stream=watch' : 'application/json';
+    if (as === undefined)
+      return mediaParam(type, 'stream') === 'watch' ? 'application/json;stream=watch' : 'application/json';
     const group = mediaParam(type, 'g') ?? '';
     if (!(knownViews[group] ?? []).includes(as)) return undefined;
     const kept = type.params.filter(([name]) => name === 'as' || name === 'g' || name === 'v');

@@ -26,5 +26,8 @@ export function withoutCredentialQuery(rawUrl: string): string {
  * rest of it (the closing quote is missing, so the whole remainder is replaced).
  */
 export function maskCredentialFields(json: string): string {
-  return json.replace(/("token"\s*:\s*")(?:[^"\\]|\\.)*("|$)/g, (_match, open: string, close: string) => `${open}${MASKED_TEXT}${close}`);
+  return json.replace(
+    /("token"\s*:\s*")(?:[^"\\]|\\.)*("|$)/g,
+    (_match, open: string, close: string) => `${open}${MASKED_TEXT}${close}`,
+  );
 }

@@ -4,7 +4,33 @@
 // so a chunk split inside a string or a multi-byte UTF-8 character is harmless.
 import { HoopError } from '../../lib/errors.js';
 import type { MaskHint, ObjectMasker } from './mask-object.js';
+import { envelopeHead, wholeObject } from './json-envelope.js';
 import { maskSecretBytes } from './secret-fast-path.js';
+import {
+  ARR_AFTER,
+  ARR_ELEM,
+  ARR_FIRST,
+  BACKSLASH,
+  CAP_ELEMENT,
+  CAP_EVENT,
+  CAP_FIELD,
+  CAP_KEY,
+  CAP_WHOLE,
+  CAPTURE,
+  COMMA,
+  DOC_START,
+  isScalarByte,
+  isSpace,
+  NEWLINE,
+  OBJ_AFTER,
+  OBJ_COLON,
+  OBJ_FIRST,
+  OBJ_KEY,
+  OBJ_VALUE,
+  QUOTE,
+  SEQUENCE,
+  TRAILING,
+} from './json-scan-states.js';
 
 export interface JsonMaskScannerOptions {
   masker: ObjectMasker;
@@ -13,41 +39,6 @@ export interface JsonMaskScannerOptions {
   /** `document`: one JSON value (a response body); `sequence`: values one after another (watch). */
   mode: 'document' | 'sequence';
   hint?: MaskHint;
-}
-
-// Phases of the scanner outside a captured value.
-const DOC_START = 0;
-const OBJ_FIRST = 1; // after the top-level `{`
-const OBJ_KEY = 2; // after `,` in the top-level object
-const OBJ_COLON = 3;
-const OBJ_VALUE = 4;
-const OBJ_AFTER = 5;
-const ARR_FIRST = 6; // after the `[` of a streamed array
-const ARR_ELEM = 7; // after `,` in a streamed array
-const ARR_AFTER = 8;
-const TRAILING = 9;
-const SEQUENCE = 10;
-const CAPTURE = 11;
-
-// What a completed capture is.
-const CAP_WHOLE = 0;
-const CAP_KEY = 1;
-const CAP_FIELD = 2;
-const CAP_ELEMENT = 3;
-const CAP_EVENT = 4;
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = Buffer.from(',');
-const NEWLINE = Buffer.from('\n');
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
-/** Bytes that may appear in a JSON number, `true`, `false` or `null`. */
-function isScalarByte(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d || c === 0x2b || c === 0x2e;
 }
 
 function unmaskable(message: string, cause?: unknown): HoopError {
@@ -130,8 +121,12 @@ export class JsonMaskScanner {
       this.#capParts = [];
       this.#completeCapture(raw);
     }
-    const complete = this.#mode === 'sequence' ? this.#phase === SEQUENCE : this.#phase === TRAILING || this.#phase === DOC_START;
-    if (!complete) throw unmaskable(`the upstream response ended inside a json value after ${this.#offset} bytes: cannot mask it; the response was cut`);
+    const complete =
+      this.#mode === 'sequence' ? this.#phase === SEQUENCE : this.#phase === TRAILING || this.#phase === DOC_START;
+    if (!complete)
+      throw unmaskable(
+        `the upstream response ended inside a json value after ${this.#offset} bytes: cannot mask it; the response was cut`,
+      );
     return this.#flushOut();
   }
 
@@ -143,11 +138,15 @@ export class JsonMaskScanner {
   }
 
   #malformed(at: number, what: string): HoopError {
-    return unmaskable(`malformed json in the upstream response at byte ${this.#offset + at} (${what}): cannot mask it; the response was cut`);
+    return unmaskable(
+      `malformed json in the upstream response at byte ${this.#offset + at} (${what}): cannot mask it; the response was cut`,
+    );
   }
 
   #tooLarge(): HoopError {
-    return unmaskable(`an object in the upstream response is larger than masking.maxObjectBytes (${this.#max} bytes), so it cannot be masked; raise masking.maxObjectBytes or ask for less (e.g. ?limit=)`);
+    return unmaskable(
+      `an object in the upstream response is larger than masking.maxObjectBytes (${this.#max} bytes), so it cannot be masked; raise masking.maxObjectBytes or ask for less (e.g. ?limit=)`,
+    );
   }
 
   /** One structural byte outside a captured value. */
@@ -313,7 +312,10 @@ export class JsonMaskScanner {
     try {
       return JSON.parse(raw.toString('utf8'));
     } catch (error) {
-      throw unmaskable(`malformed json in the upstream response near byte ${this.#offset}: ${(error as Error).message}; cannot mask it, the response was cut`, error);
+      throw unmaskable(
+        `malformed json in the upstream response near byte ${this.#offset}: ${(error as Error).message}; cannot mask it, the response was cut`,
+        error,
+      );
     }
   }
 
@@ -359,9 +361,10 @@ export class JsonMaskScanner {
           }
         }
         const value = this.#parse(raw);
-        const masked = this.#streamKey === 'rows'
-          ? this.#masker.maskTableRow(value, this.#hint)
-          : this.#masker.maskListItem(this.#streamKind, value, this.#hint);
+        const masked =
+          this.#streamKey === 'rows'
+            ? this.#masker.maskTableRow(value, this.#hint)
+            : this.#masker.maskListItem(this.#streamKind, value, this.#hint);
         this.#out.push(this.#encode(raw, masked));
         return;
       }
@@ -408,18 +411,13 @@ export class JsonMaskScanner {
       this.#out.push(Buffer.from(`,${JSON.stringify(key)}:[`));
       return;
     }
-    const head: Record<string, unknown> = {};
-    for (const [name, raw] of this.#fields) head[name] = this.#parse(raw);
-    const kind = head.kind;
-    const masked = this.#masker.maskObject(head, this.#hint).value;
-    const headJson = JSON.stringify(masked);
-    const separator = this.#fields.size > 0 ? ',' : '';
-    this.#out.push(Buffer.from(`${headJson.slice(0, -1)}${separator}${JSON.stringify(key)}:[`, 'utf8'));
+    const head = envelopeHead(this.#fields, key, this.#masker, this.#hint, (raw) => this.#parse(raw));
+    this.#out.push(head.bytes);
     this.#fields.clear();
     this.#fieldBytes = 0;
     this.#streaming = true;
     this.#streamKey = key;
-    this.#streamKind = typeof kind === 'string' ? kind : 'List';
+    this.#streamKind = head.kind;
   }
 
   #closeStream(): void {
@@ -430,7 +428,9 @@ export class JsonMaskScanner {
   #emitTailField(key: string, raw: Buffer): void {
     // The items were masked as this kind; a second `kind` after them would change their meaning.
     if (key === 'kind' || key === 'apiVersion') {
-      throw unmaskable(`the upstream list repeats "${key}" after its ${this.#streamKey}: cannot mask it; the response was cut`);
+      throw unmaskable(
+        `the upstream list repeats "${key}" after its ${this.#streamKey}: cannot mask it; the response was cut`,
+      );
     }
     const masked = this.#masker.maskObject(this.#parse(raw), this.#hint);
     this.#out.push(Buffer.from(`,${JSON.stringify(key)}:`), this.#encode(raw, masked));
@@ -442,22 +442,9 @@ export class JsonMaskScanner {
       this.#out.push(Buffer.from('}'));
       return;
     }
-    const object: Record<string, unknown> = {};
-    for (const [name, raw] of this.#fields) object[name] = this.#parse(raw);
-    const masked = this.#masker.maskObject(object, this.#hint);
-    if (masked.masked > 0) {
-      this.#maskedObjects += 1;
-      this.#out.push(Buffer.from(JSON.stringify(masked.value), 'utf8'));
-    } else {
-      const parts: Buffer[] = [Buffer.from('{')];
-      let first = true;
-      for (const [name, raw] of this.#fields) {
-        parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(name)}:`), raw);
-        first = false;
-      }
-      parts.push(Buffer.from('}'));
-      this.#out.push(Buffer.concat(parts));
-    }
+    const whole = wholeObject(this.#fields, this.#masker, this.#hint, (raw) => this.#parse(raw));
+    if (whole.masked) this.#maskedObjects += 1;
+    this.#out.push(whole.bytes);
     this.#fields.clear();
   }
 }

@@ -28,7 +28,10 @@ function isJsonType(essence: string | undefined): boolean {
 function pointerTokens(pointer: string): string[] | undefined {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) return undefined;
-  return pointer.slice(1).split('/').map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((token) => token.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function isIndexToken(token: string): boolean {
@@ -51,7 +54,11 @@ function extract(tokens: readonly string[], root: unknown): unknown {
 }
 
 /** Masks each operation's `value` as if it sat at its `path` in the patched object. */
-function maskJsonPatch(masker: ObjectMasker, operations: readonly unknown[], hint: MaskHint): { value: unknown; masked: number } {
+function maskJsonPatch(
+  masker: ObjectMasker,
+  operations: readonly unknown[],
+  hint: MaskHint,
+): { value: unknown; masked: number } {
   let masked = 0;
   const value = operations.map((operation) => {
     if (typeof operation !== 'object' || operation === null || !('value' in operation)) return operation;
@@ -98,9 +105,10 @@ export function createRequestBodyMasker(config: MaskingConfig): RequestBodyMaske
     } catch {
       return withheld(body);
     }
-    const result = essence === jsonPatchType && Array.isArray(parsed)
-      ? maskJsonPatch(masker, parsed, hint)
-      : masker.maskObject(parsed, hint);
+    const result =
+      essence === jsonPatchType && Array.isArray(parsed)
+        ? maskJsonPatch(masker, parsed, hint)
+        : masker.maskObject(parsed, hint);
     return result.masked === 0 ? text : JSON.stringify(result.value);
   };
 }
@@ -108,7 +116,12 @@ export function createRequestBodyMasker(config: MaskingConfig): RequestBodyMaske
 const cache = new WeakMap<MaskingConfig, RequestBodyMasker>();
 
 /** One-call form; the compiled masker is cached per (frozen) config object. */
-export function maskRequestBody(body: Buffer, contentType: string | undefined, config: MaskingConfig, options: RequestBodyOptions = {}): string {
+export function maskRequestBody(
+  body: Buffer,
+  contentType: string | undefined,
+  config: MaskingConfig,
+  options: RequestBodyOptions = {},
+): string {
   let masker = cache.get(config);
   if (masker === undefined) {
     masker = createRequestBodyMasker(config);

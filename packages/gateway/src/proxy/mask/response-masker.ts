@@ -37,7 +37,10 @@ function isJsonType(essence: string): boolean {
 
 /** undefined/identity → 'identity'; gzip (x-gzip) → 'gzip'; anything else → undefined (unreadable). */
 function readableEncoding(value: string | undefined): 'identity' | 'gzip' | undefined {
-  const codings = (value ?? '').split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const codings = (value ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
   if (codings.length === 0) return 'identity';
   if (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')) return 'gzip';
   return undefined;
@@ -46,7 +49,11 @@ function readableEncoding(value: string | undefined): 'identity' | 'gzip' | unde
 function unmaskable(error: unknown): HoopError {
   if (error instanceof HoopError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new HoopError('ERR_UNMASKABLE', `the upstream response could not be masked (${message}); the response was cut`, { cause: error });
+  return new HoopError(
+    'ERR_UNMASKABLE',
+    `the upstream response could not be masked (${message}); the response was cut`,
+    { cause: error },
+  );
 }
 
 /** A Transform around the scanner; with gzip, an inner gunzip feeds it and follows its backpressure. */
@@ -70,7 +77,13 @@ class MaskingTransform extends Transform {
       }
     });
     gunzip.on('error', (error) => {
-      this.destroy(new HoopError('ERR_UNMASKABLE', `the gzip-encoded upstream response cannot be decoded (${error.message}); the response was cut`, { cause: error }));
+      this.destroy(
+        new HoopError(
+          'ERR_UNMASKABLE',
+          `the gzip-encoded upstream response cannot be decoded (${error.message}); the response was cut`,
+          { cause: error },
+        ),
+      );
     });
   }
 
@@ -131,17 +144,22 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       const type = parseMediaType(meta.contentType);
       // The API server never encodes an object as text/plain: that is logs, health checks, 404 pages.
       // The OpenAPI v2 protobuf document describes types and holds no objects.
-      if (type !== undefined && (type.essence === 'text/plain' || openApiProtobufTypes.has(type.essence))) return { kind: 'passthrough' };
+      if (type !== undefined && (type.essence === 'text/plain' || openApiProtobufTypes.has(type.essence)))
+        return { kind: 'passthrough' };
       if (type === undefined || !isJsonType(type.essence)) {
         // Error bodies carry a Status (or the HTTP layer's text), never an object.
         if (!success) return { kind: 'passthrough' };
         const shown = meta.contentType === undefined ? 'none' : `"${meta.contentType}"`;
-        return refuse(`the upstream response has content type ${shown}, which hoopgate cannot mask, so it is not passed through; ask for application/json`);
+        return refuse(
+          `the upstream response has content type ${shown}, which hoopgate cannot mask, so it is not passed through; ask for application/json`,
+        );
       }
       const encoding = readableEncoding(meta.contentEncoding);
       if (encoding === undefined) {
         if (!success) return { kind: 'passthrough' };
-        return refuse(`the upstream response has content-encoding "${meta.contentEncoding}", which hoopgate cannot decode to mask it, so it is not passed through; ask for gzip or identity`);
+        return refuse(
+          `the upstream response has content-encoding "${meta.contentEncoding}", which hoopgate cannot decode to mask it, so it is not passed through; ask for gzip or identity`,
+        );
       }
       const watch = meta.isWatch || mediaParam(type, 'stream') === 'watch';
       const hint: MaskHint = meta.resource === undefined ? {} : { resource: meta.resource };

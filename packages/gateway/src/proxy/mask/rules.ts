@@ -23,7 +23,9 @@ export function compileRuleRegex(source: string, where: string): RegExp {
   try {
     return compilePattern(source);
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `${where}: invalid regular expression "${source}": ${(error as Error).message}`, { cause: error });
+    throw new HoopError('ERR_CONFIG', `${where}: invalid regular expression "${source}": ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -35,7 +37,10 @@ export function compilePath(path: string, where: string): PathSegment[] {
   return parts.map((part) => {
     const match = segmentPattern.exec(part);
     if (match === null || match[1] === undefined) {
-      throw new HoopError('ERR_CONFIG', `${where}: invalid path "${path}": use dot-separated keys, "[]" after a list key (e.g. "spec.containers[].env[].value")`);
+      throw new HoopError(
+        'ERR_CONFIG',
+        `${where}: invalid path "${path}": use dot-separated keys, "[]" after a list key (e.g. "spec.containers[].env[].value")`,
+      );
     }
     return { key: match[1], each: match[2] !== undefined };
   });

@@ -78,7 +78,12 @@ function equalsAscii(buf: Buffer, start: number, end: number, text: string): boo
  * Rewrites the values of the object at `i` (a data map) into `parts`; returns the index past it and
  * the count of masked values, or undefined to decline.
  */
-function maskMapBytes(buf: Buffer, i: number, replacement: Buffer, parts: Buffer[]): { end: number; masked: number } | undefined {
+function maskMapBytes(
+  buf: Buffer,
+  i: number,
+  replacement: Buffer,
+  parts: Buffer[],
+): { end: number; masked: number } | undefined {
   if (buf[i] !== 0x7b) return undefined;
   let masked = 0;
   let copyFrom = i;
@@ -134,14 +139,19 @@ export function maskSecretBytes(buf: Buffer): Buffer | undefined {
     const valueEnd = skipValue(buf, valueStart);
     if (valueEnd < 0) return undefined;
     const keyLast = keyEnd - 1;
-    if (equalsAscii(buf, keyStart, keyLast, 'kind') && !equalsAscii(buf, valueStart, valueEnd, '"Secret"')) return undefined;
-    if (equalsAscii(buf, keyStart, keyLast, 'apiVersion') && !equalsAscii(buf, valueStart, valueEnd, '"v1"')) return undefined;
+    if (equalsAscii(buf, keyStart, keyLast, 'kind') && !equalsAscii(buf, valueStart, valueEnd, '"Secret"'))
+      return undefined;
+    if (equalsAscii(buf, keyStart, keyLast, 'apiVersion') && !equalsAscii(buf, valueStart, valueEnd, '"v1"'))
+      return undefined;
     if (equalsAscii(buf, keyStart, keyLast, 'metadata')) {
       const metadata = buf.subarray(valueStart, valueEnd);
       if (metadata.includes(LAST_APPLIED) || metadata.includes(UNICODE_ESCAPE)) return undefined;
     }
     const isData = equalsAscii(buf, keyStart, keyLast, 'data');
-    if ((isData || equalsAscii(buf, keyStart, keyLast, 'stringData')) && !equalsAscii(buf, valueStart, valueEnd, 'null')) {
+    if (
+      (isData || equalsAscii(buf, keyStart, keyLast, 'stringData')) &&
+      !equalsAscii(buf, valueStart, valueEnd, 'null')
+    ) {
       parts.push(buf.subarray(copyFrom, valueStart));
       const masked = maskMapBytes(buf, valueStart, isData ? MASKED_BASE64_JSON : MASKED_TEXT_JSON, parts);
       if (masked === undefined || masked.end !== valueEnd) return undefined;
