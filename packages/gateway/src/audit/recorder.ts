@@ -48,37 +48,52 @@ export interface AuditRecorderDeps {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** eventId → sessionId/identity (the newest `max`), so frames and outcomes land in the session of their request. */
+function createEventIndex(max: number) {
+  const events = new Map<string, { sessionId: string; identity: string }>();
+  return {
+    remember(eventId: string, sessionId: string, identity: string): void {
+      if (events.size >= max) {
+        const oldest = events.keys().next();
+        if (oldest.done !== true) events.delete(oldest.value);
+      }
+      events.set(eventId, { sessionId, identity });
+    },
+    get: (eventId: string) => events.get(eventId),
+  };
+}
+
+/** Callers waiting on a queued batch (appendFrames' `settled`): each called once, with the write's error if any. */
+function createBatchWaiters() {
+  const waiting = new WeakMap<AuditRecordDraft[], (error?: unknown) => void>();
+  return {
+    wait(list: AuditRecordDraft[], settled: ((error?: unknown) => void) | undefined): AuditRecordDraft[] {
+      if (settled !== undefined) waiting.set(list, settled);
+      return list;
+    },
+    settle(batch: AuditRecordDraft[][], error?: unknown): void {
+      for (const list of batch) {
+        const settled = waiting.get(list);
+        waiting.delete(list);
+        settled?.(error);
+      }
+    },
+  };
+}
+
 export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   const audit: AuditStore = 'audit' in deps.store ? deps.store.audit : deps.store;
   const logger = deps.logger ?? silentLogger;
   const drafts = createDraftBuilder({ ...deps, sessions: createSessionTracker({ idleMs: deps.sessionIdleMs }) });
   const retryBaseMs = deps.retryBaseMs ?? 100;
   const retryMaxMs = deps.retryMaxMs ?? 5000;
-  /** eventId → sessionId/identity, so frames and outcomes land in the session of their request. */
-  const events = new Map<string, { sessionId: string; identity: string }>();
-  const maxTrackedEvents = 50_000;
+  const events = createEventIndex(50_000);
   let queue: AuditRecordDraft[][] = [];
-  /** Callers waiting on a queued batch (appendFrames' `settled`), called once. */
-  const waiting = new WeakMap<AuditRecordDraft[], (error?: unknown) => void>();
-  const settle = (batch: AuditRecordDraft[][], error?: unknown): void => {
-    for (const drafts of batch) {
-      const settled = waiting.get(drafts);
-      waiting.delete(drafts);
-      settled?.(error);
-    }
-  };
+  const { wait, settle } = createBatchWaiters();
   let failedOutcomeWrites = 0;
   let pump: Promise<void> | undefined;
   let closing = false;
   let deadline = Number.POSITIVE_INFINITY;
-
-  function remember(eventId: string, sessionId: string, identity: string): void {
-    if (events.size >= maxTrackedEvents) {
-      const oldest = events.keys().next();
-      if (oldest.done !== true) events.delete(oldest.value);
-    }
-    events.set(eventId, { sessionId, identity });
-  }
 
   function enqueue(drafts: AuditRecordDraft[]): void {
     queue.push(drafts);
@@ -139,7 +154,7 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     async begin(start) {
       const { draft, eventId, sessionId, identity } = drafts.request(start);
       await write([draft]);
-      remember(eventId, sessionId, identity);
+      events.remember(eventId, sessionId, identity);
       return handle(eventId, sessionId, identity, false);
     },
     async record(start, outcome) {
@@ -149,9 +164,7 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     },
     appendFrames(eventId, frames, settled) {
       if (frames.length === 0) return settled?.();
-      const list = [drafts.frames(eventId, frames, events.get(eventId))];
-      if (settled !== undefined) waiting.set(list, settled);
-      enqueue(list);
+      enqueue(wait([drafts.frames(eventId, frames, events.get(eventId))], settled));
     },
     recordApproval(record) {
       enqueue([drafts.approval(record)]);
