@@ -105,7 +105,7 @@ http {
         return '';
       }
     })();
-    throw new Error(`${(error as Error).message}: ${stderr}${log}`.trim());
+    throw new Error(`${(error as Error).message}: ${stderr}${log}`.trim(), { cause: error });
   }
   return {
     url: `https://127.0.0.1:${port}`,

@@ -2,7 +2,7 @@
 // the load generator (this process), the upstream and each gateway replica in separate processes.
 // Writes bench/results.json and bench/results.md; method and caveats in docs/benchmarks.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

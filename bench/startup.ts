@@ -62,7 +62,9 @@ async function idleRss(configPath: string, url: string, ca: string): Promise<num
         const response = await request(`${url}/hoop/healthz`, { dispatcher: agent });
         await response.body.dump();
         if (response.statusCode === 200) break;
-      } catch {}
+      } catch {
+        // not listening yet: try again
+      }
       await sleep(100);
     }
     await sleep(2000); // idle: let start-up garbage be collected and timers settle

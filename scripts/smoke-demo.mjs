@@ -15,7 +15,9 @@ function fail(message) {
   process.stderr.write(`smoke-demo: ${message}\n--- demo output ---\n${out}\n`);
   try {
     process.kill(-child.pid, 'SIGKILL');
-  } catch {}
+  } catch {
+    // already gone
+  }
   process.exit(1);
 }
 

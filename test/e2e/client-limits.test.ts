@@ -1,6 +1,7 @@
 // Issue #12 item 2, limits: per client address (before authentication) and per identity (after it),
 // concurrent requests and rate. Beyond a limit: 429 with Retry-After, as a Status; an address over its
 // limit costs no token check, no audit record and nothing upstream.
+import type { IncomingMessage } from 'node:http';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
@@ -75,7 +76,7 @@ describe('per-client limits', () => {
       assertTooMany(await world.call('/api/v1/namespaces/staging/configmaps', { origin: gateway.url, headers: { authorization: `Bearer ${token}` } }), /too many concurrent requests from this address \(limits\.perAddress\.maxConcurrent\)/);
       // Upgrades count too, and are answered with the same Status.
       const ws = new WebSocket(`${gateway.url.replace('https', 'wss')}/api/v1/namespaces/staging/pods/web-0/exec?command=sh&stdin=true&stdout=true`, ['v5.channel.k8s.io'], { ca: world.gatewayTls.ca, headers: { authorization: `Bearer ${token}` } });
-      const [, response] = (await once(ws, 'unexpected-response')) as [unknown, import('node:http').IncomingMessage];
+      const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
       let body = '';
       for await (const chunk of response) body += String(chunk);
       assertTooMany({ status: response.statusCode ?? 0, headers: response.headers, json: () => JSON.parse(body) }, /too many concurrent requests from this address/);

@@ -63,6 +63,7 @@ describe('properties of the pure parts', () => {
         // Byte-wise, as Go's PathUnescape: any %XX, valid UTF-8 or not.
         const decoded = segment.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
         assert.ok(decoded !== '.' && decoded !== '..', `dot segment ${segment} in ${path}`);
+        // eslint-disable-next-line no-control-regex -- looking for control characters is the point
         assert.ok(!/[/\\\u0000-\u001f\u007f]/.test(decoded), `separator or control in ${segment} of ${path}`);
       }
     }, 1000);

@@ -105,8 +105,8 @@ for (const version of versions) {
       const r = await bot(['get', 'pod', 'web-0', '-o', 'yaml']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^apiVersion: v1\nkind: Pod\nmetadata:\n/);
-      assert.match(r.stdout, /\n  name: web-0\n/);
-      assert.match(r.stdout, /\n  phase: Running\n/);
+      assert.match(r.stdout, /\n {2}name: web-0\n/);
+      assert.match(r.stdout, /\n {2}phase: Running\n/);
     });
 
     test('get -w prints an event that arrives while the watch is open', async () => {

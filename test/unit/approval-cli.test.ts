@@ -127,7 +127,7 @@ describe('hoopgate approvals', () => {
     assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], listed.io), 0);
     const line = listed.stdout().split('\n').find((l) => l.includes('subject agent-7 (https://idp.test)'));
     assert.ok(line !== undefined, listed.stdout());
-    assert.match(line, /^g-\w+  ci-deployer  subject agent-7 \(https:\/\/idp.test\)  delete namespaces\/prod on prod  as agents\/ci-deployer  granted by cli:.* expires in \d+/);
+    assert.match(line, /^g-\w+ {2}ci-deployer {2}subject agent-7 \(https:\/\/idp.test\) {2}delete namespaces\/prod on prod {2}as agents\/ci-deployer {2}granted by cli:.* expires in \d+/);
     const id = line.split(' ')[0] ?? '';
     const revoke = capture();
     assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], revoke.io), 0);

@@ -1,6 +1,7 @@
 // The gateway's own API-server connection without client-node (issue #13): kubeconfig credentials
 // read like client-node read them (relative paths, *-data fields, token-file, exec plugins,
 // impersonation), every TokenRequest and SubjectAccessReview on one kept-alive TLS connection.
+import type { TLSSocket } from 'node:tls';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -24,7 +25,7 @@ let answer = 201;
 
 before(async () => {
   server = createServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const socket = req.socket as import('node:tls').TLSSocket;
+    const socket = req.socket as TLSSocket;
     seen.push({ path: req.url ?? '', ...(req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization }), ...(typeof req.headers['impersonate-user'] === 'string' ? { impersonate: req.headers['impersonate-user'] } : {}), clientCert: socket.authorized });
     req.resume();
     req.on('end', () => {

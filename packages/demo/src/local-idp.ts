@@ -1,6 +1,7 @@
 // A local OpenID provider (oidc-provider) for `hoopgate demo` and tests: machine clients get JWT
 // access tokens through the client-credentials grant, with `aud` = the gateway's audience and their
 // groups/email/claims added. Loopback only, in memory, a fresh signing key per start, quiet.
+import type * as OidcProviderModule from 'oidc-provider';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -48,7 +49,7 @@ export interface LocalIdp {
 const signingAlg = 'ES256';
 
 /** oidc-provider 9 warns on import under Node 20 (it wants 22); the gateway supports 20, so that notice is noise. */
-async function loadProvider(): Promise<typeof import('oidc-provider')> {
+async function loadProvider(): Promise<typeof OidcProviderModule> {
   const original = console.warn;
   console.warn = (...args: unknown[]) => {
     if (typeof args[0] === 'string' && args[0].startsWith('oidc-provider WARNING: Unsupported runtime')) return;
@@ -113,13 +114,14 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
   const publicJwk = { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, alg: signingAlg, use: 'sig' };
 
   const stats = { discovery: 0, jwks: 0, token: 0 };
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The provider's handler, once it exists: the server listens before the provider is built.
+  const ready: { handler?: (req: IncomingMessage, res: ServerResponse) => unknown } = {};
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/.well-known/openid-configuration') stats.discovery += 1;
     else if (path === '/jwks') stats.jwks += 1;
     else if (path === '/token' && req.method === 'POST') stats.token += 1;
-    if (handler) handler(req, res);
+    if (ready.handler) ready.handler(req, res);
     else res.writeHead(503).end();
   };
   const server: Server = options.tls
@@ -176,7 +178,8 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
   // Koa logs errors to stderr unless someone listens; the token endpoint's answer already says why.
   (provider as unknown as NodeJS.EventEmitter).on('error', () => {});
   provider.on('server_error', () => {});
-  handler = provider.callback();
+  const callback = provider.callback();
+  ready.handler = (req, res) => void callback(req, res);
 
   const signingKey = await importJWK(privateJwk, signingAlg);
 

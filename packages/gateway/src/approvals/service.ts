@@ -5,14 +5,14 @@ import { randomBytes } from 'node:crypto';
 import type { ApprovalConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { createScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import { createAdmission } from './admission.js';
 import { createApprovalCore } from './core.js';
 import { createDecide } from './decide.js';
 import { createHold } from './hold.js';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRepository, ApprovalRequestSummary, ApprovalState, ApprovalVote, SlackMessageRef } from './types.js';
+import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from './types.js';
 import { createStoreWatcher } from './watch.js';
-import type { ApprovalNotifier, HoldRequest, ApprovalOutcome, DecideInput, DecideRefusal, DecideResult, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
+import type { ApprovalNotifier, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
 
 export type { ApprovalNotifier, HoldRequest, ApprovalOutcome, DecideInput, DecideRefusal, DecideResult, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
 

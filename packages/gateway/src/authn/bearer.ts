@@ -31,7 +31,7 @@ export function extractBearer(headers: IncomingHttpHeaders, rawHeaders: readonly
   const scheme = space === -1 ? value : value.slice(0, space);
   if (scheme.toLowerCase() !== 'bearer') {
     // Only the scheme name is echoed: the rest of the header is a credential.
-    const shown = /^[A-Za-z][A-Za-z0-9\-]{0,20}$/.test(scheme) ? `"${scheme}" ` : '';
+    const shown = /^[A-Za-z][A-Za-z0-9-]{0,20}$/.test(scheme) ? `"${scheme}" ` : '';
     throw new HoopError('ERR_UNAUTHENTICATED', `authorization scheme ${shown}is not accepted: ${howTo}`);
   }
   const token = value.slice(space + 1).trim();

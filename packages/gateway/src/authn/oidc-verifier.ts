@@ -178,7 +178,7 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
   }
 
   async function close(): Promise<void> {
-    await Promise.all([...states.values()].map((state) => state.close?.()));
+    await Promise.all([...states.values()].map(async (state) => state.close?.()));
   }
 
   return { verify, ready, status, close };

@@ -61,7 +61,7 @@ type Format = (typeof formats)[number];
 
 /** Names come from request paths: a comment line must never be broken out of. */
 function safe(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return text.replace(/[\u0000-\u001f\u007f]/g, '?'); // eslint-disable-line no-control-regex -- replacing control characters is the point
 }
 
 function overGrantNote(report: IdentityReport): string {

@@ -148,7 +148,7 @@ async function readCa(file: string): Promise<string> {
     throw new HoopError('ERR_CONFIG', `cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   try {
-    new X509Certificate(pem); // eslint-disable-line no-new -- parse only: kubectl would fail later and less clearly
+    new X509Certificate(pem); // parse only: kubectl would fail later and less clearly
   } catch {
     throw new HoopError('ERR_CONFIG', `the CA file ${file} holds no PEM certificate: pass the gateway's CA certificate`);
   }

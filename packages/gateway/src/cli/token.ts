@@ -1,6 +1,7 @@
 // `hoopgate token`: a kubectl exec credential plugin. Gets an access token for the gateway's
 // audience with the client-credentials grant, caches it on disk (0600) until a minute before it
 // expires, and prints the ExecCredential kubectl expects. The client secret is never printed.
+import type * as OpenIdClient from 'openid-client';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -184,7 +185,7 @@ function unverifiedClaims(token: string): Record<string, unknown> | undefined {
   }
 }
 
-function describeError(error: unknown, oidc: typeof import('openid-client')): string {
+function describeError(error: unknown, oidc: typeof OpenIdClient): string {
   if (isHoopError(error)) return error.message;
   if (error instanceof oidc.WWWAuthenticateChallengeError) {
     // A 401 from the token endpoint carries the OAuth error in the challenge, not the body.

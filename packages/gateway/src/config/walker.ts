@@ -388,6 +388,7 @@ export const opt = <T>(n: Node<T>): Field<T, false> => ({ node: n, present: fals
 export const def = <T>(n: Node<T>, fallback: unknown): Field<T, true> => ({ node: n, present: true, fallback });
 export const from = <F extends Field<unknown, boolean>>(key: string, field: F): F => ({ ...field, from: key });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any field type: Field<T> is invariant in T, unknown would not accept them
 type AnyField = Field<any, boolean>;
 type Shape = Record<string, AnyField>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};

@@ -1,6 +1,6 @@
 // The Koa application and the HTTP(S) listener. Only wiring: /hoop/* operator routes, everything
 // else is the Kubernetes API route; upgrades (exec/attach/port-forward) go to the upgrade handler.
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
@@ -128,7 +128,9 @@ function metricsRoute(metrics: GatewayMetrics): Koa.Middleware {
 const silentLogger = { error() {}, warn() {}, info() {}, debug() {} } as unknown as Logger;
 
 export function createListener(app: Koa, deps: Pick<HttpServerDeps, 'tls' | 'upgrade'>): Server {
-  const handler = app.callback();
+  const callback = app.callback();
+  // Koa's callback answers every error itself; the returned promise has nothing left to report.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => void callback(req, res);
   // Headers over 32 KiB get the HTTP layer's 431; watches and held approvals may last long, so no
   // overall request timeout applies to the response (the request itself must arrive in 60 s).
   const options = { maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 30_000 };

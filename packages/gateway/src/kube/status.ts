@@ -1,6 +1,6 @@
 // Kubernetes `Status` objects: the shape of every refusal, so kubectl prints
 // `Error from server (Forbidden): hoopgate: …`. https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/status/
-import { HoopError } from '../lib/errors.js';
+import type { HoopError } from '../lib/errors.js';
 
 export interface KubeStatus {
   kind: 'Status';

@@ -3,7 +3,7 @@
 // token, and the answer is planned: a refusal, or a status, headers and a (masked) body stream.
 // Transport-neutral: http/kube-route.ts hands the stream to Koa; completion.ts ends the record.
 import { Transform, pipeline, type Readable } from 'node:stream';
-import { HoopError } from '../lib/errors.js';
+import type { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { discardUpstreamBody, forwardToUpstream, type UpstreamResponse } from '../proxy/forward.js';

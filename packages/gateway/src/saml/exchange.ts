@@ -75,7 +75,7 @@ function single(form: URLSearchParams, name: string): string | undefined {
 }
 
 /** The assertion text of a token request, or an OAuth refusal naming what is wrong. */
-function assertionOf(form: URLSearchParams, maxBytes: number): { grantType: string; encoded: string } {
+function assertionOf(form: URLSearchParams): { grantType: string; encoded: string } {
   const grantType = single(form, 'grant_type');
   if (grantType === undefined || grantType === '') throw new OAuthRefusal('invalid_request', 'grant_type is required');
   if (grantType === grantTypes.samlBearer) {
@@ -122,7 +122,7 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
     const facts: AuditExchange = { grantType: request.form.get('grant_type')?.slice(0, 200) ?? '' };
     let principal: AuditStart['principal'];
     try {
-      const { grantType, encoded } = assertionOf(request.form, deps.maxAssertionBytes);
+      const { grantType, encoded } = assertionOf(request.form);
       facts.grantType = grantType;
       const xml = decodeAssertion(encoded, deps.maxAssertionBytes);
       const verified = await verifyAssertion(xml, { idps: deps.idps, audience: deps.audience, now: start, maxBytes: deps.maxAssertionBytes });

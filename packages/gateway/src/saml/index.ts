@@ -1,6 +1,7 @@
 // SAML-issued identities (CONTRACT §9), composed from the saml: config block: the IdPs' certificate
 // sources, the gateway's token issuer, the exchange, and the three HTTP endpoints
 // (/hoop/v1/token, /hoop/.well-known/openid-configuration, /hoop/.well-known/jwks.json).
+import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type Koa from 'koa';
 import type { AuditRecorder } from '../audit/recorder.js';
@@ -119,7 +120,7 @@ function send(ctx: Koa.Context, result: ExchangeResult): void {
   ctx.body = JSON.stringify(result.body);
 }
 
-function readBody(req: import('node:http').IncomingMessage, max: number): Promise<string> {
+function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > max) {

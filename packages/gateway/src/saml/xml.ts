@@ -23,6 +23,7 @@ export class XmlRefused extends Error {}
  */
 export function screenXml(text: string, maxBytes: number): void {
   if (Buffer.byteLength(text) > maxBytes) throw new XmlRefused(`the XML is larger than ${maxBytes} bytes`);
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(text)) throw new XmlRefused('the XML holds control characters (it must be UTF-8 text)');
   if (/<!doctype/i.test(text)) throw new XmlRefused('the XML has a DOCTYPE: DTDs and entities are never processed');
   if (/<!(?!--|\[CDATA\[)/.test(text)) throw new XmlRefused('the XML has a markup declaration (<!ENTITY, <!ELEMENT …): DTDs and entities are never processed');

@@ -3,7 +3,7 @@
 // is established here from Slack facts (user lists, user groups, profile email) at click time.
 import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger as BoltLogger, type ViewSubmitAction } from '@slack/bolt';
 import type Koa from 'koa';
-import type { ApprovalNotifier, ApprovalService, DecideRefusal } from '../approvals/service.js';
+import type { ApprovalService, DecideRefusal } from '../approvals/service.js';
 import { personKeys } from '../approvals/people.js';
 import type { LimitedNotifier } from '../approvals/post-limit.js';
 import type { ApprovalRecord } from '../approvals/types.js';

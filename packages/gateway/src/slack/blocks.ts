@@ -27,7 +27,7 @@ export function escapeSlackText(text: string): string {
   return (
     text
       // Control characters (other than newline and tab) have no business in a message.
-      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
+      .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '') // eslint-disable-line no-control-regex -- stripping control characters is the point
       .replace(/&/g, '&amp;')
       .replace(/</g, '&lt;')
       .replace(/>/g, '&gt;')

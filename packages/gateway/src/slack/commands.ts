@@ -12,8 +12,6 @@ import {
   escapeSlackText,
   type Block,
   type PrivilegesSummary,
-  type SessionSummary,
-  type TimelineEntry,
 } from './blocks.js';
 
 export type { PrivilegesSummary, SessionSummary, TimelineEntry } from './blocks.js';
