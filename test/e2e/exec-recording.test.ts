@@ -126,7 +126,10 @@ describe('exec recording cannot be dodged', () => {
       assert.equal(terminated, false, 'the gateway ended the session');
       console.log(`session ended ${Date.now() - started} ms after the store loss`);
       assert.ok(logs.some((line) => /audit outcome write failed/.test(line)), 'the write failed');
-      const upgrade = logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['msg'] === 'upgrade' && String(line['message'] ?? line['error'] ?? '').includes('could not be written'));
+      // The gateway logs the upgrade once both of its sockets have closed, which can be a moment after the client saw its own close.
+      const failedUpgrade = () => logs.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line['msg'] === 'upgrade' && String(line['message'] ?? line['error'] ?? '').includes('could not be written'));
+      await waitFor('the upgrade log line', () => failedUpgrade() !== undefined).catch(() => undefined);
+      const upgrade = failedUpgrade();
       assert.ok(upgrade !== undefined, `the session ended because recording failed: ${logs.filter((l) => l.includes('upgrade')).join('\n')}`);
     } finally {
       await gateway.close().catch(() => undefined);
