@@ -180,6 +180,17 @@ describe('refused, approved, totals and the empty window', () => {
     assert.deepEqual(totals, { calls: 9, refused: 5, approved: 3 });
   });
 
+  test('`kubectl auth can-i` for one request is answered by the gateway: no use of the baseline RBAC; a rules review is', () => {
+    const { privileges } = summarize([
+      event(['create', 'authorization.k8s.io', 'selfsubjectaccessreviews', '', '', ''], { decision: { effect: 'allow', reason: 'self-review' }, outcome: { status: 201 } }),
+      event(['create', 'authorization.k8s.io', 'selfsubjectrulesreviews', '', '', ''], { decision: { effect: 'allow', reason: 'self-review' }, outcome: { status: 201 } }),
+    ]);
+    assert.deepEqual(
+      privileges.used.map((p) => p.resource),
+      ['selfsubjectrulesreviews'],
+    );
+  });
+
   test('an empty window is not an error: the identity with empty lists', async () => {
     const reports = await buildLeastPrivilegeReport({
       identities: [{ name: 'bot', serviceAccount: 'agents/bot' }, { name: 'idle', serviceAccount: 'agents/idle' }],

@@ -95,6 +95,8 @@ function classify(event: AuditEvent): { bucket: Bucket; reason?: string; approve
   switch (decision.effect) {
     case 'allow':
       if (decision.reason === 'non-resource') return { bucket: 'none' };
+      // `kubectl auth can-i` for one request is answered by the gateway: the baseline's RBAC is not used.
+      if (decision.reason === 'self-review' && event.info?.resource === 'selfsubjectaccessreviews') return { bucket: 'none' };
       if (decision.reason === 'grant') return { bucket: 'approved', approvers: [] };
       // The gateway said yes but the API server did not: not a use of the permission.
       if (status === 401 || status === 403) return { bucket: 'refused', reason: `api server answered ${status}` };

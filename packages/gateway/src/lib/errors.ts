@@ -22,6 +22,7 @@ export const errorCodes = {
   ERR_NOT_FOUND: { status: 404, reason: 'NotFound' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'UnsupportedMediaType' },
   ERR_MASKED_VALUE: { status: 422, reason: 'Invalid' },
+  ERR_INVALID: { status: 422, reason: 'Invalid' },
   /** `details.retryAfterSeconds` becomes the Retry-After header. */
   ERR_TOO_MANY_REQUESTS: { status: 429, reason: 'TooManyRequests' },
   ERR_UNMASKABLE: { status: 502, reason: 'InternalError' },

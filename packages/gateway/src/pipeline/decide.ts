@@ -3,7 +3,7 @@
 import type { ApprovalGrant } from '../approvals/types.js';
 import type { Config, IdentityConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
-import { authorizationAttributes, evaluate, needsRbac, type Decision } from '../policy/index.js';
+import { authorizationAttributes, evaluate, needsRbac, type Decision, type EvaluateInput } from '../policy/index.js';
 import type { ClusterRuntime } from './types.js';
 
 /** Pure: a decision to hold for approval becomes `allow` when an unexpired grant covers it. */
@@ -28,16 +28,26 @@ export interface DecideInput {
   findGrant?: () => Promise<ApprovalGrant | undefined>;
 }
 
-export async function decide(input: DecideInput): Promise<Decision> {
-  const { config, identity, identityIndex, info, cluster } = input;
+function evaluationBase(input: Omit<DecideInput, 'cluster' | 'findGrant'>): Omit<EvaluateInput, 'rbac'> {
+  const { config, identity, identityIndex, info } = input;
   const approvers = config.approval.approvers;
-  const base = {
+  return {
     identity,
     identityIndex,
     info,
     approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
     ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
   };
+}
+
+/** The decision when RBAC is known to allow the request (a rules review's rule says so); no grant applied. */
+export function decideAssumingRbacAllows(input: Omit<DecideInput, 'cluster' | 'findGrant'>): Decision {
+  return evaluate({ ...evaluationBase(input), rbac: { allowed: true } });
+}
+
+export async function decide(input: DecideInput): Promise<Decision> {
+  const { identity, info, cluster } = input;
+  const base = evaluationBase(input);
   const rbac = needsRbac({ ...base, rbac: 'not-asked' }) ? await cluster.reviewer.review(identity.serviceAccount, authorizationAttributes(info)) : 'not-asked';
   const decision = evaluate({ ...base, rbac });
   const grant = decision.effect === 'approve' ? await input.findGrant?.() : undefined;

@@ -10,6 +10,7 @@
 //   8. record           record.ts   written before anything is forwarded (refusals recorded too)
 //   9. hold             hold.ts     an `approve` waits for an approver
 //  10. mint             mint.ts     the ServiceAccount's TokenRequest token
+//  (a SelfSubjectAccessReview / SelfSubjectRulesReview is answered by the gateway: self-review.ts)
 //  then forward and mask: respond.ts for HTTP, http/upgrade.ts for exec/attach/port-forward;
 //  and completion.ts for both: record the outcome, count it in hoopgate_requests_total, log it.
 // Each stage returns `{ ok: true, … } | { ok: false, refusal }`; admit() records every refusal.
@@ -19,6 +20,7 @@ import type { Principal } from '../authn/principal.js';
 import type { IdentityConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
 import { HoopError } from '../lib/errors.js';
+import type { Decision } from '../policy/index.js';
 import type { Logger } from '../lib/logger.js';
 import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
 import { readRequestBody } from './body.js';
@@ -26,6 +28,7 @@ import { decide } from './decide.js';
 import { publicError } from './errors.js';
 import { holdForApproval } from './hold.js';
 import { mintToken } from './mint.js';
+import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
 import { createRecordStage, refusalOf, type Known } from './record.js';
 import { checkCanonical, classify, route } from './shape.js';
 import { refused, type Admission, type ClusterRuntime, type IncomingRequest, type PipelineDeps, type Refusal, type Step, type StageRefusal } from './types.js';
@@ -108,20 +111,23 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
   const { cluster, info, principal, identity } = caller;
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({ ok: false, refusal: await records.recordRefusal(request, known, refusal) });
 
-  // 7. The decision, the caller's grant an input.
-  const decided = await run(logger, known, async () => ({
-    ok: true as const,
-    decision: await decide({
+  // 7. The decision, the caller's grant an input. A SelfSubjectAccessReview / SelfSubjectRulesReview
+  // (`kubectl auth can-i`) is answered by the gateway: the asked-about request decided here (self-review.ts).
+  const decideFor = (asked: RequestInfo): Promise<Decision> =>
+    decide({
       config,
       identity,
       identityIndex: caller.identityIndex,
-      info,
+      info: asked,
       cluster,
       ...(approvals === undefined
         ? {}
-        : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, known.routed.cluster, info, clock()) }),
-    }),
-  }));
+        : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, known.routed.cluster, asked, clock()) }),
+    });
+  const review = selfReviewKind(info);
+  const decided = await run(logger, known, async (): Promise<Step<{ decision: Decision; answer?: LocalAnswer; rulesNamespace?: string }>> =>
+    review === undefined ? { ok: true, decision: await decideFor(info) } : decideSelfReview(review, caller.body, identity.serviceAccount, decideFor),
+  );
   if (!decided.ok) return refuse(decided.refusal);
   const { decision } = decided;
   metrics?.decisions.inc({ effect: decision.effect, reason: decision.reason });
@@ -171,6 +177,13 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
   // 10. The ServiceAccount's short-lived token.
   const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount));
   if (!minted.ok) return end(minted.refusal, held?.approval);
+  let answer = decided.answer;
+  if (decided.rulesNamespace !== undefined) {
+    const namespace = decided.rulesNamespace;
+    const rules = await run(logger, known, async () => ({ ok: true as const, answer: await answerRulesReview(cluster, minted.token, namespace, { config, identity, identityIndex: caller.identityIndex }, request.signal) }));
+    if (!rules.ok) return end(rules.refusal, held?.approval);
+    answer = rules.answer;
+  }
   const admission: Admission = {
     requestId: known.requestId,
     startedAt: known.startedAt,
@@ -185,6 +198,7 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
     audit,
     ...(caller.body === undefined ? {} : { body: caller.body }),
     ...(held === undefined ? {} : { warning: held.warning, approval: held.approval }),
+    ...(answer === undefined ? {} : { answer }),
   };
   return { ok: true, admission };
 }

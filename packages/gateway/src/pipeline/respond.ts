@@ -2,7 +2,7 @@
 // gets the stored ones back (or is refused), the request goes upstream with the ServiceAccount
 // token, and the answer is planned: a refusal, or a status, headers and a (masked) body stream.
 // Transport-neutral: http/kube-route.ts hands the stream to Koa; completion.ts ends the record.
-import { Transform, pipeline, type Readable } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import type { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
@@ -54,6 +54,7 @@ export function createResponder(deps: RespondDeps) {
 
   async function respond(admission: Admission, request: ForwardRequest): Promise<Answer> {
     const { info, cluster } = admission;
+    if (admission.answer !== undefined) return answerLocally(admission, request, admission.answer);
     const refuse = (error: HoopError, extra: { keptMaskedValues?: string[] } = {}, logFields: Record<string, unknown> = {}): Answer => {
       completion.finished(admission, request, { status: error.status, bytesOut: 0, ...extra, error: error.message }, logFields);
       return { kind: 'refusal', error };
@@ -135,6 +136,18 @@ export function createResponder(deps: RespondDeps) {
       });
     });
     return { ...relay, body: tap.stream };
+  }
+
+  /** The gateway's own answer (`kubectl auth can-i`): JSON, recorded like a relayed one, never forwarded. */
+  function answerLocally(admission: Admission, request: ForwardRequest, answer: NonNullable<Admission['answer']>): Answer {
+    const body = Buffer.from(JSON.stringify(answer.body));
+    completion.finished(admission, request, {
+      status: answer.status,
+      bytesOut: body.length,
+      ...(deps.auditBodies ? { responseBody: body.subarray(0, deps.maxAuditBodyBytes).toString('utf8') } : {}),
+    });
+    const headers = { 'content-type': 'application/json', 'content-length': String(body.length), 'audit-id': admission.requestId };
+    return { kind: 'relay', status: answer.status, headers, flush: false, body: Readable.from([body]) };
   }
 
   return { respond };

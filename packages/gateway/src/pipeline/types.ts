@@ -78,6 +78,8 @@ export interface Admission {
   /** `Warning: 299 - "hoopgate: approved by …"` when an approval let it through. */
   warning?: string;
   approval?: { id: string; state: string; by: string[] };
+  /** The gateway's own answer (`kubectl auth can-i`, pipeline/self-review.ts): sent, never forwarded. */
+  answer?: { status: number; body: Record<string, unknown> };
 }
 
 /** A refusal the pipeline has finished with: recorded (or not, when the store failed), to be answered. */

@@ -9,7 +9,7 @@ import { identityAllowsCluster, matchHolds } from './identity.js';
 import { authorizationAttributes, describeRequest, matchesRule } from './rules.js';
 
 export type Decision =
-  | { effect: 'allow'; reason: 'rbac-allowed' | 'non-resource' | 'grant'; serviceAccount: string; rule?: string; message: string }
+  | { effect: 'allow'; reason: 'rbac-allowed' | 'non-resource' | 'grant' | 'self-review'; serviceAccount: string; rule?: string; message: string }
   | { effect: 'deny'; reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed'; rule?: string; message: string }
   | { effect: 'approve'; reason: 'approval-required' | 'escalation'; serviceAccount: string; rule?: string; message: string };
 
