@@ -19,7 +19,22 @@ const parts = {
   pipeline: ['approvals', 'audit', 'authn', 'config', 'kube', 'lib', 'policy', 'proxy', 'store'],
   http: ['approvals', 'audit', 'authn', 'config', 'kube', 'lib', 'pipeline', 'proxy'],
   slack: ['approvals', 'audit', 'config', 'lib', 'store'],
-  cli: ['approvals', 'audit', 'authn', 'config', 'gateway.ts', 'kube', 'lib', 'pipeline', 'policy', 'probes', 'proxy', 'saml', 'slack', 'store'],
+  cli: [
+    'approvals',
+    'audit',
+    'authn',
+    'config',
+    'gateway.ts',
+    'kube',
+    'lib',
+    'pipeline',
+    'policy',
+    'probes',
+    'proxy',
+    'saml',
+    'slack',
+    'store',
+  ],
 };
 
 // The parts themselves form no cycle either: checked here, when the configuration loads.
@@ -27,7 +42,8 @@ const parts = {
   const state = new Map();
   const visit = (part, path) => {
     if (state.get(part) === 'done') return;
-    if (state.get(part) === 'visiting') throw new Error(`.dependency-cruiser.cjs: the parts form a cycle: ${[...path, part].join(' → ')}`);
+    if (state.get(part) === 'visiting')
+      throw new Error(`.dependency-cruiser.cjs: the parts form a cycle: ${[...path, part].join(' → ')}`);
     state.set(part, 'visiting');
     for (const next of parts[part] ?? []) visit(next, [...path, part]);
     state.set(part, 'done');
@@ -40,7 +56,13 @@ const target = (part) => (part.endsWith('.ts') ? `${src}${part.replace('.', '\\.
 
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', comment: 'no import cycle between files (type-only and dynamic imports count)', from: {}, to: { circular: true } },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'no import cycle between files (type-only and dynamic imports count)',
+      from: {},
+      to: { circular: true },
+    },
     {
       name: 'policy-is-pure',
       severity: 'error',
@@ -48,7 +70,12 @@ module.exports = {
       from: { path: `${src}policy/` },
       to: { path: `${src}kube/(?!(request-info|authorization)\\.ts$)` },
     },
-    { name: 'policy-has-no-npm-dependencies', severity: 'error', from: { path: `${src}policy/` }, to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] } },
+    {
+      name: 'policy-has-no-npm-dependencies',
+      severity: 'error',
+      from: { path: `${src}policy/` },
+      to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
+    },
     {
       name: 'store-implements-the-approvals-port',
       severity: 'error',
@@ -59,14 +86,19 @@ module.exports = {
     {
       name: 'koa-at-the-edge',
       severity: 'error',
-      comment: 'Koa is the HTTP adapter: http/, slack/ (its receiver), the composition root, and two route bindings that predate the rule: approvals/http-api.ts (being moved to http/, issue #15) and saml/index.ts (the token endpoint).',
+      comment:
+        'Koa is the HTTP adapter: http/, slack/ (its receiver), the composition root, and two route bindings that predate the rule: approvals/http-api.ts (being moved to http/, issue #15) and saml/index.ts (the token endpoint).',
       from: { pathNot: `${src}(http/|slack/|compose/|approvals/http-api\\.ts$|saml/index\\.ts$)` },
       to: { path: '(^|/)node_modules/(koa|@koa/[^/]+)/' },
     },
   ],
   allowed: [
     { comment: 'within a part', from: { path: `${src}([^/]+)/` }, to: { path: `${src}$1/` } },
-    { comment: 'Node built-ins and npm packages', from: {}, to: { dependencyTypes: ['core', 'npm', 'npm-dev', 'npm-optional', 'npm-peer'] } },
+    {
+      comment: 'Node built-ins and npm packages',
+      from: {},
+      to: { dependencyTypes: ['core', 'npm', 'npm-dev', 'npm-optional', 'npm-peer'] },
+    },
     { comment: 'the composition root', from: { path: `${src}((gateway|main)\\.ts$|compose/)` }, to: { path: src } },
     ...Object.entries(parts).flatMap(([from, tos]) =>
       tos.map((to) => ({ comment: `${from} → ${to}`, from: { path: `${src}${from}/` }, to: { path: target(to) } })),
@@ -77,7 +109,11 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['source', 'import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['source', 'import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

@@ -60,7 +60,11 @@ function log(message: string): void {
 /** One `hoopgate` command as a child of /usr/bin/time -v: its wall time and maximum RSS. */
 export async function timeCommand(args: readonly string[], cwd: string, stdoutFile?: string): Promise<CommandFigures> {
   const began = performance.now();
-  const child = spawn('/usr/bin/time', ['-v', process.execPath, join(repoRoot, 'packages/gateway/bin/hoopgate.js'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    '/usr/bin/time',
+    ['-v', process.execPath, join(repoRoot, 'packages/gateway/bin/hoopgate.js'), ...args],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let lines = 0;
   let stderr = '';
   let tail = '';
@@ -76,9 +80,24 @@ export async function timeCommand(args: readonly string[], cwd: string, stdoutFi
   const wallS = (performance.now() - began) / 1000;
   if (stdoutFile !== undefined) writeFileSync(stdoutFile, tail);
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? Number.NaN);
-  const cpu = ['User', 'System'].reduce((sum, kind) => sum + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? Number.NaN), 0);
-  const own = stderr.split('\n').filter((line) => !line.startsWith('\t') && !line.startsWith('Command exited')).join('\n').trim();
-  return { command: `hoopgate ${args.join(' ')}`, wallS: Math.round(wallS * 100) / 100, cpuS: Math.round(cpu * 100) / 100, peakRssMb: Math.round(kb / 1024), exitCode, lines, ...(own === '' ? {} : { summary: own.slice(0, 400) }) };
+  const cpu = ['User', 'System'].reduce(
+    (sum, kind) => sum + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? Number.NaN),
+    0,
+  );
+  const own = stderr
+    .split('\n')
+    .filter((line) => !line.startsWith('\t') && !line.startsWith('Command exited'))
+    .join('\n')
+    .trim();
+  return {
+    command: `hoopgate ${args.join(' ')}`,
+    wallS: Math.round(wallS * 100) / 100,
+    cpuS: Math.round(cpu * 100) / 100,
+    peakRssMb: Math.round(kb / 1024),
+    exitCode,
+    lines,
+    ...(own === '' ? {} : { summary: own.slice(0, 400) }),
+  };
 }
 
 /** kubectl's own headers, so the request records are as big as real ones. */
@@ -97,12 +116,18 @@ async function sendSample(url: string, ca: string, token: string, allowed: numbe
   try {
     const one = async (i: number, withToken: boolean): Promise<void> => {
       const path = withToken ? `/api/v1/namespaces/staging/configmaps/app-config` : '/api/v1/namespaces/staging/pods';
-      const response = await request(`${url}${path}`, { dispatcher: agent, headers: kubectlHeaders(withToken ? token : undefined, i) });
+      const response = await request(`${url}${path}`, {
+        dispatcher: agent,
+        headers: kubectlHeaders(withToken ? token : undefined, i),
+      });
       await response.body.dump();
-      if (response.statusCode !== (withToken ? 200 : 401)) throw new Error(`sample request ${path} answered ${response.statusCode}`);
+      if (response.statusCode !== (withToken ? 200 : 401))
+        throw new Error(`sample request ${path} answered ${response.statusCode}`);
     };
-    for (let i = 0; i < allowed; i += 8) await Promise.all(Array.from({ length: Math.min(8, allowed - i) }, (_, k) => one(i + k, true)));
-    for (let i = 0; i < refused; i += 8) await Promise.all(Array.from({ length: Math.min(8, refused - i) }, (_, k) => one(i + k, false)));
+    for (let i = 0; i < allowed; i += 8)
+      await Promise.all(Array.from({ length: Math.min(8, allowed - i) }, (_, k) => one(i + k, true)));
+    for (let i = 0; i < refused; i += 8)
+      await Promise.all(Array.from({ length: Math.min(8, refused - i) }, (_, k) => one(i + k, false)));
   } finally {
     await agent.close();
   }
@@ -119,7 +144,9 @@ async function readTemplates(storeUrl: string): Promise<{ allowed: Template[]; r
   try {
     const records = await store.audit.listRecords({ kinds: ['request', 'outcome'], limit: 100_000 });
     const outcomes = new Map(records.filter((r) => r.kind === 'outcome').map((r) => [r.eventId, r]));
-    const pairs = records.filter((r) => r.kind === 'request').map((request) => ({ request, outcome: outcomes.get(request.eventId) as AuditRecord }));
+    const pairs = records
+      .filter((r) => r.kind === 'request')
+      .map((request) => ({ request, outcome: outcomes.get(request.eventId) as AuditRecord }));
     return {
       allowed: pairs.filter((p) => p.outcome !== undefined && p.outcome.data['status'] === 200),
       refused: pairs.filter((p) => p.outcome !== undefined && p.outcome.data['status'] === 401),
@@ -158,7 +185,14 @@ function copyOf(template: Template, time: number, session: string): AuditRecordD
 async function appendCopies(
   storeUrl: string,
   templates: { allowed: Template[]; refused: Template[] },
-  options: { pairs: number; refusedShare: number; endTime: number; checkpointEvery?: number; replicaId: string; keyFile?: string },
+  options: {
+    pairs: number;
+    refusedShare: number;
+    endTime: number;
+    checkpointEvery?: number;
+    replicaId: string;
+    keyFile?: string;
+  },
 ): Promise<void> {
   const store = await createStore(storeUrl, { replicaId: options.replicaId });
   const key = await loadSigningKey(options.keyFile);
@@ -168,7 +202,7 @@ async function appendCopies(
     const stepMs = 10;
     let time = options.endTime - options.pairs * stepMs;
     let session = `s-${randomUUID()}`;
-    for (let done = 0; done < options.pairs; ) {
+    for (let done = 0; done < options.pairs;) {
       const n = Math.min(batch, options.pairs - done);
       const drafts: AuditRecordDraft[] = [];
       for (let k = 0; k < n; k++) {
@@ -182,7 +216,10 @@ async function appendCopies(
       }
       await store.audit.append(drafts);
       done += n;
-      if (options.checkpointEvery !== undefined && Math.floor(done / options.checkpointEvery) !== Math.floor((done - n) / options.checkpointEvery)) {
+      if (
+        options.checkpointEvery !== undefined &&
+        Math.floor(done / options.checkpointEvery) !== Math.floor((done - n) / options.checkpointEvery)
+      ) {
         await checkpointer.checkpoint();
       }
     }
@@ -197,12 +234,22 @@ function sizeOf(file: string): number {
 }
 
 /** Bytes per pair in steady state: file growth from `base` to `base + n` pairs, divided by n. */
-async function bytesPerPair(work: string, name: string, templates: { allowed: Template[]; refused: Template[] }, refusedShare: number): Promise<number> {
+async function bytesPerPair(
+  work: string,
+  name: string,
+  templates: { allowed: Template[]; refused: Template[] },
+  refusedShare: number,
+): Promise<number> {
   const file = join(work, `${name}.db`);
   const url = `sqlite:${file}`;
   const base = 10_000;
   const n = 20_000;
-  await appendCopies(url, templates, { pairs: base, refusedShare, endTime: Date.now() - 3_600_000, replicaId: 'bench-bytes' });
+  await appendCopies(url, templates, {
+    pairs: base,
+    refusedShare,
+    endTime: Date.now() - 3_600_000,
+    replicaId: 'bench-bytes',
+  });
   const before = sizeOf(file);
   await appendCopies(url, templates, { pairs: n, refusedShare, endTime: Date.now(), replicaId: 'bench-bytes' });
   const after = sizeOf(file);
@@ -210,13 +257,19 @@ async function bytesPerPair(work: string, name: string, templates: { allowed: Te
   return Math.round((after - before) / n);
 }
 
-export async function benchAuditScale(options: { records?: number; keep?: boolean; work?: string } = {}): Promise<AuditScaleResult> {
+export async function benchAuditScale(
+  options: { records?: number; keep?: boolean; work?: string } = {},
+): Promise<AuditScaleResult> {
   const records = options.records ?? 200_000;
   const work = options.work ?? mkdtempSync(join(tmpdir(), 'hoop-audit-scale-'));
   const children: { stop(timeoutMs?: number): Promise<void> }[] = [];
   try {
     log(`work dir ${work}; sampling the gateway's records`);
-    const upstream = await startChild<UpstreamInfo>('upstream', { dir: join(work, 'world'), heldObjects: 0 }, { logFile: join(work, 'upstream.out') });
+    const upstream = await startChild<UpstreamInfo>(
+      'upstream',
+      { dir: join(work, 'world'), heldObjects: 0 },
+      { logFile: join(work, 'upstream.out') },
+    );
     children.push(upstream);
     const config = parseYaml(readFileSync(upstream.info.configPath, 'utf8')) as { audit: Record<string, unknown> };
     const sampleFile = join(work, 'sample.db');
@@ -228,7 +281,11 @@ export async function benchAuditScale(options: { records?: number; keep?: boolea
     config.audit['checkpoint'] = { every: '1h', signingKeyFile: keyFile };
     const sampleConfig = join(work, 'sample.yaml');
     writeFileSync(sampleConfig, toYaml(config));
-    const gateway = await startChild<GatewayInfo>('gateway', { configPath: sampleConfig, replicaId: 'bench-sample', logFile: join(work, 'gateway.jsonl') }, { logFile: join(work, 'gateway.out') });
+    const gateway = await startChild<GatewayInfo>(
+      'gateway',
+      { configPath: sampleConfig, replicaId: 'bench-sample', logFile: join(work, 'gateway.jsonl') },
+      { logFile: join(work, 'gateway.out') },
+    );
     children.push(gateway);
     const ca = readFileSync(upstream.info.gatewayCaFile, 'utf8');
     const token = await upstream.call<string>('token', 'ci-deployer');
@@ -240,11 +297,14 @@ export async function benchAuditScale(options: { records?: number; keep?: boolea
     children.length = 0;
     const templates = await readTemplates(`sqlite:${sampleFile}`);
     log(`templates: ${templates.allowed.length} allowed GETs, ${templates.refused.length} refusals`);
-    if (templates.allowed.length === 0 || templates.refused.length === 0) throw new Error('the gateway sample has no allowed GET or no refusal to copy');
+    if (templates.allowed.length === 0 || templates.refused.length === 0)
+      throw new Error('the gateway sample has no allowed GET or no refusal to copy');
 
     const bytesPerAllowedGet = await bytesPerPair(work, 'bytes-allowed', templates, 0);
     const bytesPerRefusal = await bytesPerPair(work, 'bytes-refused', templates, 1);
-    log(`steady state: ${bytesPerAllowedGet} bytes per allowed GET, ${bytesPerRefusal} per refusal (request + outcome, indexes included)`);
+    log(
+      `steady state: ${bytesPerAllowedGet} bytes per allowed GET, ${bytesPerRefusal} per refusal (request + outcome, indexes included)`,
+    );
 
     // The big store: the sample's records, then N more (10% refusals), with a checkpoint every 50k pairs.
     const scaleFile = join(work, 'scale.db');
@@ -254,7 +314,14 @@ export async function benchAuditScale(options: { records?: number; keep?: boolea
     writeFileSync(scaleConfig, toYaml(config));
     const generated = performance.now();
     const pairs = Math.ceil(records / 2);
-    await appendCopies(`sqlite:${scaleFile}`, templates, { pairs, refusedShare: 0.1, endTime: Date.now(), checkpointEvery: 50_000, replicaId: 'bench-scale', keyFile });
+    await appendCopies(`sqlite:${scaleFile}`, templates, {
+      pairs,
+      refusedShare: 0.1,
+      endTime: Date.now(),
+      checkpointEvery: 50_000,
+      replicaId: 'bench-scale',
+      keyFile,
+    });
     const generateS = Math.round((performance.now() - generated) / 100) / 10;
     const storeMb = Math.round(sizeOf(scaleFile) / 1024 / 1024);
     log(`generated ${pairs * 2} records in ${generateS} s: store ${storeMb} MB`);
@@ -264,10 +331,19 @@ export async function benchAuditScale(options: { records?: number; keep?: boolea
     const verifyFull = await timeCommand(['audit', 'verify', '--full', '--config', scaleConfig], work);
     log(`verify --full: ${JSON.stringify(verifyFull)}`);
     // 1,000 new records after the last checkpoint, then the incremental verification.
-    await appendCopies(`sqlite:${scaleFile}`, templates, { pairs: 500, refusedShare: 0.1, endTime: Date.now(), replicaId: 'bench-scale', keyFile });
+    await appendCopies(`sqlite:${scaleFile}`, templates, {
+      pairs: 500,
+      refusedShare: 0.1,
+      endTime: Date.now(),
+      replicaId: 'bench-scale',
+      keyFile,
+    });
     const verifySince = await timeCommand(['audit', 'verify', '--since-checkpoint', '--config', scaleConfig], work);
     log(`verify --since-checkpoint: ${JSON.stringify(verifySince)}`);
-    const leastPrivilege = await timeCommand(['audit', 'least-privilege', '--config', scaleConfig, '--offline', '--format', 'json', '--since', '3650d'], work);
+    const leastPrivilege = await timeCommand(
+      ['audit', 'least-privilege', '--config', scaleConfig, '--offline', '--format', 'json', '--since', '3650d'],
+      work,
+    );
     log(`least-privilege: ${JSON.stringify(leastPrivilege)}`);
     return {
       records: pairs * 2 + 1000,
@@ -294,6 +370,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const workAt = argv.indexOf('--work');
   const work = workAt === -1 ? undefined : argv[workAt + 1];
   if (work !== undefined) mkdirSync(work, { recursive: true });
-  const result = await benchAuditScale({ ...(records === undefined ? {} : { records }), keep: argv.includes('--keep'), ...(work === undefined ? {} : { work }) });
+  const result = await benchAuditScale({
+    ...(records === undefined ? {} : { records }),
+    keep: argv.includes('--keep'),
+    ...(work === undefined ? {} : { work }),
+  });
   console.log(JSON.stringify(result, null, 2));
 }

@@ -50,21 +50,46 @@ function start(i: number): AuditStart {
     principal: { issuer: 'https://idp.test', subject: `agent-${i % 8}`, groups: ['agents'] },
     method: 'GET',
     path: `/api/v1/namespaces/default/pods/web-${i}`,
-    info: { verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'default', name: `web-${i}`, isResourceRequest: true },
+    info: {
+      verb: 'get',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: '',
+      namespace: 'default',
+      name: `web-${i}`,
+      isResourceRequest: true,
+    },
     kubectlSession: `session-${i % 32}`,
     decision: { effect: 'allow', reason: 'rbac', serviceAccount: 'agents/bench' },
   };
 }
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 const round = (value: number, digits = 1): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
-export async function measureAuditWriter(mode: AuditWriterCell['mode'], requests: number, concurrency: number): Promise<AuditWriterCell> {
+export async function measureAuditWriter(
+  mode: AuditWriterCell['mode'],
+  requests: number,
+  concurrency: number,
+): Promise<AuditWriterCell> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-writer-'));
-  const store = await createStore(`sqlite:${join(dir, 'audit.db')}`, { replicaId: 'bench', writerThread: mode === 'thread' });
-  const recorder = createAuditRecorder({ store, replicaId: 'bench', clock: Date.now, maxBodyBytes: 65536, bodies: true, sessionIdleMs: 300_000 });
+  const store = await createStore(`sqlite:${join(dir, 'audit.db')}`, {
+    replicaId: 'bench',
+    writerThread: mode === 'thread',
+  });
+  const recorder = createAuditRecorder({
+    store,
+    replicaId: 'bench',
+    clock: Date.now,
+    maxBodyBytes: 65536,
+    bodies: true,
+    sessionIdleMs: 300_000,
+  });
   // Warm-up (JIT, statement caches), not measured.
-  for (let i = 0; i < 200; i++) (await recorder.begin(start(-i))).complete({ status: 200, bytesOut: 10, durationMs: 1 });
+  for (let i = 0; i < 200; i++)
+    (await recorder.begin(start(-i))).complete({ status: 200, bytesOut: 10, durationMs: 1 });
   await store.audit.append([]);
   const latencies: number[] = [];
   let next = 0;
@@ -89,7 +114,8 @@ export async function measureAuditWriter(mode: AuditWriterCell['mode'], requests
   const elu = performance.eventLoopUtilization(elu0);
   const stats = store.audit.stats();
   const verified = await verifyAudit(store.audit);
-  if (!verified.ok || verified.records !== 400 + 2 * requests) throw new Error(`the chain does not hold every record: ${JSON.stringify(verified)}`);
+  if (!verified.ok || verified.records !== 400 + 2 * requests)
+    throw new Error(`the chain does not hold every record: ${JSON.stringify(verified)}`);
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
@@ -112,7 +138,10 @@ export async function measureAuditWriter(mode: AuditWriterCell['mode'], requests
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const requests = Number(process.argv[2] ?? 20_000);
   const concurrency = Number(process.argv[3] ?? 32);
-  const cells = [await measureAuditWriter('event-loop', requests, concurrency), await measureAuditWriter('thread', requests, concurrency)];
+  const cells = [
+    await measureAuditWriter('event-loop', requests, concurrency),
+    await measureAuditWriter('thread', requests, concurrency),
+  ];
   console.table(cells);
   console.log(JSON.stringify(cells));
 }

@@ -25,16 +25,36 @@ function start(i: number): AuditStart {
     identity: `agent-${i % 8}`,
     method: 'GET',
     path: '/api/v1/namespaces/default/pods',
-    info: { verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'default', name: '', isResourceRequest: true },
+    info: {
+      verb: 'list',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: '',
+      namespace: 'default',
+      name: '',
+      isResourceRequest: true,
+    },
     kubectlSession: `session-${i % 32}`,
     decision: { effect: 'allow', reason: 'rbac', serviceAccount: 'agents/bench' },
   };
 }
 
-async function measure(groupCommit: boolean, concurrency: number, durationMs: number): Promise<{ perSecond: number; perWrite: number }> {
+async function measure(
+  groupCommit: boolean,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ perSecond: number; perWrite: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-audit-'));
   const store = await createStore(`sqlite:${join(dir, 'audit.db')}`, { replicaId: 'bench', groupCommit });
-  const recorder = createAuditRecorder({ store, replicaId: 'bench', clock: Date.now, maxBodyBytes: 65536, bodies: true, sessionIdleMs: 300_000 });
+  const recorder = createAuditRecorder({
+    store,
+    replicaId: 'bench',
+    clock: Date.now,
+    maxBodyBytes: 65536,
+    bodies: true,
+    sessionIdleMs: 300_000,
+  });
   let events = 0;
   const began = performance.now();
   const deadline = began + durationMs;
@@ -52,10 +72,15 @@ async function measure(groupCommit: boolean, concurrency: number, durationMs: nu
   const { durableWrites, recordsWritten } = store.audit.stats();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  return { perSecond: Math.round((events * 1000) / elapsed), perWrite: Math.round((recordsWritten / Math.max(1, durableWrites)) * 10) / 10 };
+  return {
+    perSecond: Math.round((events * 1000) / elapsed),
+    perWrite: Math.round((recordsWritten / Math.max(1, durableWrites)) * 10) / 10,
+  };
 }
 
-export async function benchAudit(options: { concurrency?: number; durationMs?: number } = {}): Promise<AuditBenchResult> {
+export async function benchAudit(
+  options: { concurrency?: number; durationMs?: number } = {},
+): Promise<AuditBenchResult> {
   const concurrency = options.concurrency ?? 64;
   const durationMs = options.durationMs ?? 2000;
   const grouped = await measure(true, concurrency, durationMs);

@@ -55,7 +55,10 @@ export async function startChild<Info>(
     pending.clear();
   });
   const readyTimeoutMs = options.readyTimeoutMs ?? 120_000;
-  const timer = setTimeout(() => readyReject(new Error(`the ${role} child was not ready within ${readyTimeoutMs} ms; see ${options.logFile}`)), readyTimeoutMs);
+  const timer = setTimeout(
+    () => readyReject(new Error(`the ${role} child was not ready within ${readyTimeoutMs} ms; see ${options.logFile}`)),
+    readyTimeoutMs,
+  );
   let info: Info;
   try {
     info = await ready;

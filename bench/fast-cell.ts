@@ -24,7 +24,15 @@ export interface FastCellDeps {
   log(message: string): void;
   startChild(role: 'fast-upstream', input: unknown): Promise<Child<{ url: string }>>;
   startGateway(name: string, upstream: UpstreamInfo): Promise<Child<GatewayInfo>>;
-  measure(label: string, origin: string, ca: string, token: string, concurrency: number, pids: Record<string, number>, path: string): Promise<Measured>;
+  measure(
+    label: string,
+    origin: string,
+    ca: string,
+    token: string,
+    concurrency: number,
+    pids: Record<string, number>,
+    path: string,
+  ): Promise<Measured>;
   nginxPids(master: number): Record<string, number>;
   /** Profiles a gateway child for one load window at `concurrency` (inspector CPU profile, as `--cpu-prof` writes). */
   profile(gateway: Child<GatewayInfo>, file: string, concurrency: number, path: string): Promise<LoadResult>;
@@ -44,14 +52,23 @@ export interface FastFigures {
   upstream: string;
   nginx: string;
   rows: FastRow[];
-  profile?: { concurrency: number; requestsPerSecond: number; busyMs: number; idleMs: number; self: ProfileFrame[]; inclusive: InclusiveFrame[] };
+  profile?: {
+    concurrency: number;
+    requestsPerSecond: number;
+    busyMs: number;
+    idleMs: number;
+    self: ProfileFrame[];
+    inclusive: InclusiveFrame[];
+  };
 }
 
 const inspectorFrames = ['dispatch'];
 
 /** The demo config with its cluster pointed at the fast upstream (TLS: the gateway's own test CA). */
 function fastConfig(upstream: UpstreamInfo, fastUrl: string, file: string): string {
-  const document = parse(readFileSync(upstream.configPath, 'utf8')) as { clusters: { server: string; caFile: string }[] };
+  const document = parse(readFileSync(upstream.configPath, 'utf8')) as {
+    clusters: { server: string; caFile: string }[];
+  };
   const cluster = document.clusters[0];
   if (cluster === undefined) throw new Error('bench: the demo config has no cluster');
   cluster.server = fastUrl;
@@ -62,22 +79,64 @@ function fastConfig(upstream: UpstreamInfo, fastUrl: string, file: string): stri
 
 export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
   const { upstream, gatewayCa, log } = deps;
-  const fast = await deps.startChild('fast-upstream', { certFile: upstream.gatewayCertFile, keyFile: upstream.gatewayKeyFile, simUrl: upstream.simUrl, simCaFile: upstream.simCaFile });
-  const fastUpstream: UpstreamInfo = { ...upstream, configPath: fastConfig(upstream, fast.info.url, join(deps.work, 'world', 'hoopgate-fast.yaml')) };
+  const fast = await deps.startChild('fast-upstream', {
+    certFile: upstream.gatewayCertFile,
+    keyFile: upstream.gatewayKeyFile,
+    simUrl: upstream.simUrl,
+    simCaFile: upstream.simCaFile,
+  });
+  const fastUpstream: UpstreamInfo = {
+    ...upstream,
+    configPath: fastConfig(upstream, fast.info.url, join(deps.work, 'world', 'hoopgate-fast.yaml')),
+  };
   const gateway = await deps.startGateway('fast', fastUpstream);
   let nginx: Nginx | undefined;
   try {
-    nginx = await startNginx({ dir: join(deps.work, 'nginx-fast'), upstreamUrl: fast.info.url, upstreamCaFile: upstream.gatewayCaFile, certFile: upstream.gatewayCertFile, keyFile: upstream.gatewayKeyFile });
+    nginx = await startNginx({
+      dir: join(deps.work, 'nginx-fast'),
+      upstreamUrl: fast.info.url,
+      upstreamCaFile: upstream.gatewayCaFile,
+      certFile: upstream.gatewayCertFile,
+      keyFile: upstream.gatewayKeyFile,
+    });
   } catch (error) {
     log(`(fast) nginx is installed but did not start, skipping: ${(error as Error).message}`);
   }
   const rows: FastRow[] = [];
-  const perRequest = (m: Measured, name: string) => round(((m.cpuCores[name] ?? 0) * 1000) / Math.max(1, m.requestsPerSecond), 3);
+  const perRequest = (m: Measured, name: string) =>
+    round(((m.cpuCores[name] ?? 0) * 1000) / Math.max(1, m.requestsPerSecond), 3);
   try {
     for (const concurrency of deps.concurrencies) {
-      const direct = await deps.measure('(fast) direct ', fast.info.url, gatewayCa, upstream.saToken, concurrency, { upstream: fast.pid }, fastPodPath);
-      const through = await deps.measure('(fast) gateway', gateway.info.url, gatewayCa, deps.deployerToken, concurrency, { gateway: gateway.pid, upstream: fast.pid }, fastPodPath);
-      const viaNginx = nginx === undefined ? undefined : await deps.measure('(fast) nginx  ', nginx.url, gatewayCa, upstream.saToken, concurrency, { ...deps.nginxPids(nginx.pid), upstream: fast.pid }, fastPodPath);
+      const direct = await deps.measure(
+        '(fast) direct ',
+        fast.info.url,
+        gatewayCa,
+        upstream.saToken,
+        concurrency,
+        { upstream: fast.pid },
+        fastPodPath,
+      );
+      const through = await deps.measure(
+        '(fast) gateway',
+        gateway.info.url,
+        gatewayCa,
+        deps.deployerToken,
+        concurrency,
+        { gateway: gateway.pid, upstream: fast.pid },
+        fastPodPath,
+      );
+      const viaNginx =
+        nginx === undefined
+          ? undefined
+          : await deps.measure(
+              '(fast) nginx  ',
+              nginx.url,
+              gatewayCa,
+              upstream.saToken,
+              concurrency,
+              { ...deps.nginxPids(nginx.pid), upstream: fast.pid },
+              fastPodPath,
+            );
       rows.push({
         concurrency,
         direct,
@@ -86,7 +145,10 @@ export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
         ...(viaNginx === undefined ? {} : { nginx: viaNginx, nginxCpuMsPerRequest: perRequest(viaNginx, 'nginx') }),
       });
     }
-    const nginxSetup = nginx === undefined ? 'not installed: skipped' : `${nginx.version}, 1 worker, TLS in, keep-alive TLS to the fast upstream`;
+    const nginxSetup =
+      nginx === undefined
+        ? 'not installed: skipped'
+        : `${nginx.version}, 1 worker, TLS in, keep-alive TLS to the fast upstream`;
     await nginx?.stop();
     nginx = undefined;
     let profile: FastFigures['profile'];
@@ -95,10 +157,28 @@ export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
       const load = await deps.profile(gateway, file, 32, fastPodPath);
       const cpu = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
       const self = summarizeCpuProfile(cpu, 15, `${deps.repoRoot}/`, inspectorFrames);
-      profile = { concurrency: 32, requestsPerSecond: load.requestsPerSecond, busyMs: self.busyMs, idleMs: self.idleMs, self: self.frames, inclusive: inclusiveFrames(cpu, 15, `${deps.repoRoot}/`, inspectorFrames) };
-      log(`(fast) profile at 32: ${load.requestsPerSecond} req/s; top self ${self.frames.slice(0, 4).map((f) => `${f.frame} ${f.selfPercent}%`).join(', ')}`);
+      profile = {
+        concurrency: 32,
+        requestsPerSecond: load.requestsPerSecond,
+        busyMs: self.busyMs,
+        idleMs: self.idleMs,
+        self: self.frames,
+        inclusive: inclusiveFrames(cpu, 15, `${deps.repoRoot}/`, inspectorFrames),
+      };
+      log(
+        `(fast) profile at 32: ${load.requestsPerSecond} req/s; top self ${self.frames
+          .slice(0, 4)
+          .map((f) => `${f.frame} ${f.selfPercent}%`)
+          .join(', ')}`,
+      );
     }
-    return { upstream: 'bench/fast-upstream.ts: fixed Pod from memory over HTTPS (keep-alive), everything else forwarded to the simulator', nginx: nginxSetup, rows, ...(profile === undefined ? {} : { profile }) };
+    return {
+      upstream:
+        'bench/fast-upstream.ts: fixed Pod from memory over HTTPS (keep-alive), everything else forwarded to the simulator',
+      nginx: nginxSetup,
+      rows,
+      ...(profile === undefined ? {} : { profile }),
+    };
   } finally {
     await nginx?.stop();
     await gateway.stop();
@@ -114,13 +194,59 @@ export function renderFastCell(f: FastFigures): string {
     `Fast upstream (${f.upstream}); small GET \`${fastPodPath}\`, the reader's OIDC token through the gateway; nginx: ${f.nginx}.`,
     '',
     markdownTable(
-      ['concurrency', 'path', 'req/s', 'vs direct', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'proxy CPU ms/request', 'CPU cores: proxy / upstream / loadgen / others'],
+      [
+        'concurrency',
+        'path',
+        'req/s',
+        'vs direct',
+        'p50 ms',
+        'p99 ms',
+        'added p50 ms',
+        'added p99 ms',
+        'proxy CPU ms/request',
+        'CPU cores: proxy / upstream / loadgen / others',
+      ],
       f.rows.flatMap((row) => [
-        [row.concurrency, 'direct', row.direct.requestsPerSecond, '1×', row.direct.p50Ms, row.direct.p99Ms, '', '', '', `– / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')} / ${cores(row.direct, 'others')}`],
+        [
+          row.concurrency,
+          'direct',
+          row.direct.requestsPerSecond,
+          '1×',
+          row.direct.p50Ms,
+          row.direct.p99Ms,
+          '',
+          '',
+          '',
+          `– / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')} / ${cores(row.direct, 'others')}`,
+        ],
         ...(row.nginx === undefined
           ? []
-          : [[row.concurrency, 'through nginx', row.nginx.requestsPerSecond, ratio(row.nginx, row.direct), row.nginx.p50Ms, row.nginx.p99Ms, added(row.nginx, row.direct, 'p50Ms'), added(row.nginx, row.direct, 'p99Ms'), row.nginxCpuMsPerRequest ?? '', `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`]]),
-        [row.concurrency, 'through hoopgate', row.gateway.requestsPerSecond, ratio(row.gateway, row.direct), row.gateway.p50Ms, row.gateway.p99Ms, added(row.gateway, row.direct, 'p50Ms'), added(row.gateway, row.direct, 'p99Ms'), row.gatewayCpuMsPerRequest, `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`],
+          : [
+              [
+                row.concurrency,
+                'through nginx',
+                row.nginx.requestsPerSecond,
+                ratio(row.nginx, row.direct),
+                row.nginx.p50Ms,
+                row.nginx.p99Ms,
+                added(row.nginx, row.direct, 'p50Ms'),
+                added(row.nginx, row.direct, 'p99Ms'),
+                row.nginxCpuMsPerRequest ?? '',
+                `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`,
+              ],
+            ]),
+        [
+          row.concurrency,
+          'through hoopgate',
+          row.gateway.requestsPerSecond,
+          ratio(row.gateway, row.direct),
+          row.gateway.p50Ms,
+          row.gateway.p99Ms,
+          added(row.gateway, row.direct, 'p50Ms'),
+          added(row.gateway, row.direct, 'p99Ms'),
+          row.gatewayCpuMsPerRequest,
+          `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`,
+        ],
       ]),
     ),
   ];
@@ -130,9 +256,15 @@ export function renderFastCell(f: FastFigures): string {
       '',
       `hoopgate CPU profile at ${p.concurrency} concurrent against the fast upstream (${p.requestsPerSecond} req/s while profiled; event loop busy ${p.busyMs} ms, idle ${p.idleMs} ms):`,
       '',
-      markdownTable(['top self frames', 'self ms', 'self %'], p.self.slice(0, 12).map((x) => [x.frame, x.selfMs, x.selfPercent])),
+      markdownTable(
+        ['top self frames', 'self ms', 'self %'],
+        p.self.slice(0, 12).map((x) => [x.frame, x.selfMs, x.selfPercent]),
+      ),
       '',
-      markdownTable(['top inclusive frames', 'inclusive ms', 'inclusive %'], p.inclusive.slice(0, 12).map((x) => [x.frame, x.inclusiveMs, x.inclusivePercent])),
+      markdownTable(
+        ['top inclusive frames', 'inclusive ms', 'inclusive %'],
+        p.inclusive.slice(0, 12).map((x) => [x.frame, x.inclusiveMs, x.inclusivePercent]),
+      ),
     );
   }
   return `${lines.join('\n')}\n`;

@@ -24,7 +24,16 @@ export const fastPodBody = Buffer.from(
       labels: { app: 'web' },
     },
     spec: {
-      containers: [{ name: 'web', image: 'registry.example.com/web:1.4.2', ports: [{ containerPort: 8080, protocol: 'TCP' }], resources: {}, terminationMessagePath: '/dev/termination-log', imagePullPolicy: 'IfNotPresent' }],
+      containers: [
+        {
+          name: 'web',
+          image: 'registry.example.com/web:1.4.2',
+          ports: [{ containerPort: 8080, protocol: 'TCP' }],
+          resources: {},
+          terminationMessagePath: '/dev/termination-log',
+          imagePullPolicy: 'IfNotPresent',
+        },
+      ],
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 30,
       dnsPolicy: 'ClusterFirst',
@@ -32,7 +41,13 @@ export const fastPodBody = Buffer.from(
       nodeName: 'node-1',
       schedulerName: 'default-scheduler',
     },
-    status: { phase: 'Running', podIP: '10.0.0.12', hostIP: '192.168.1.10', startTime: '2026-01-01T00:00:01Z', qosClass: 'BestEffort' },
+    status: {
+      phase: 'Running',
+      podIP: '10.0.0.12',
+      hostIP: '192.168.1.10',
+      startTime: '2026-01-01T00:00:01Z',
+      qosClass: 'BestEffort',
+    },
   }),
 );
 
@@ -41,9 +56,19 @@ export interface FastUpstream {
   close(): Promise<void>;
 }
 
-export async function startFastUpstream(options: { certFile: string; keyFile: string; simUrl: string; simCaFile: string }): Promise<FastUpstream> {
+export async function startFastUpstream(options: {
+  certFile: string;
+  keyFile: string;
+  simUrl: string;
+  simCaFile: string;
+}): Promise<FastUpstream> {
   const sim = new Pool(options.simUrl, { connections: 16, connect: { ca: readFileSync(options.simCaFile, 'utf8') } });
-  const headers = { 'content-type': 'application/json', 'content-length': String(fastPodBody.length), 'audit-id': 'bench', 'cache-control': 'no-cache, private' };
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(fastPodBody.length),
+    'audit-id': 'bench',
+    'cache-control': 'no-cache, private',
+  };
 
   async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -59,7 +84,8 @@ export async function startFastUpstream(options: { certFile: string; keyFile: st
     const body = Buffer.from(await upstream.body.arrayBuffer());
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(upstream.headers)) {
-      if (name === 'connection' || name === 'transfer-encoding' || name === 'keep-alive' || value === undefined) continue;
+      if (name === 'connection' || name === 'transfer-encoding' || name === 'keep-alive' || value === undefined)
+        continue;
       out[name] = value;
     }
     out['content-length'] = String(body.length);
@@ -67,17 +93,20 @@ export async function startFastUpstream(options: { certFile: string; keyFile: st
     res.end(body);
   }
 
-  const server = createServer({ cert: readFileSync(options.certFile), key: readFileSync(options.keyFile), keepAliveTimeout: 120_000 }, (req, res) => {
-    if (req.method === 'GET' && req.url === fastPodPath) {
-      res.writeHead(200, headers);
-      res.end(fastPodBody);
-      return;
-    }
-    forward(req, res).catch((error: unknown) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`fast upstream: the simulator did not answer: ${(error as Error).message}`);
-    });
-  });
+  const server = createServer(
+    { cert: readFileSync(options.certFile), key: readFileSync(options.keyFile), keepAliveTimeout: 120_000 },
+    (req, res) => {
+      if (req.method === 'GET' && req.url === fastPodPath) {
+        res.writeHead(200, headers);
+        res.end(fastPodBody);
+        return;
+      }
+      forward(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`fast upstream: the simulator did not answer: ${(error as Error).message}`);
+      });
+    },
+  );
   server.keepAliveTimeout = 120_000;
   server.headersTimeout = 130_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

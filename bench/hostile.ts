@@ -37,11 +37,28 @@ export interface HostileFigures {
 }
 
 /** The issue's targets as rows of the bench's target table. */
-export function hostileTargets(h: HostileFigures): { target: string; measured: string; value: number; limit: number }[] {
+export function hostileTargets(
+  h: HostileFigures,
+): { target: string; measured: string; value: number; limit: number }[] {
   return [
-    { target: `hostile: RSS growth ≤ 20 MB (${h.requests.toLocaleString('en-US')} unauthenticated 20 KB paths, then ${h.stalled.connections} stalled 3 MiB bodies)`, measured: `${h.rssGrowthMb} MB (${h.rssMb.baseline} → ${h.rssMb.afterRequests} → ${h.rssMb.withStalledBodies} MB)`, value: h.rssGrowthMb, limit: 20 },
-    { target: 'hostile: /hoop/metrics growth ≤ 64 KB', measured: `${h.metricsBytes.growth} B`, value: h.metricsBytes.growth, limit: 64 * 1024 },
-    { target: 'hostile: audit store growth ≤ 2 KB per refusal', measured: `${h.storeBytes.perRefusal} B (${h.refusalsRecorded} refusals recorded)`, value: h.storeBytes.perRefusal, limit: 2048 },
+    {
+      target: `hostile: RSS growth ≤ 20 MB (${h.requests.toLocaleString('en-US')} unauthenticated 20 KB paths, then ${h.stalled.connections} stalled 3 MiB bodies)`,
+      measured: `${h.rssGrowthMb} MB (${h.rssMb.baseline} → ${h.rssMb.afterRequests} → ${h.rssMb.withStalledBodies} MB)`,
+      value: h.rssGrowthMb,
+      limit: 20,
+    },
+    {
+      target: 'hostile: /hoop/metrics growth ≤ 64 KB',
+      measured: `${h.metricsBytes.growth} B`,
+      value: h.metricsBytes.growth,
+      limit: 64 * 1024,
+    },
+    {
+      target: 'hostile: audit store growth ≤ 2 KB per refusal',
+      measured: `${h.storeBytes.perRefusal} B (${h.refusalsRecorded} refusals recorded)`,
+      value: h.storeBytes.perRefusal,
+      limit: 2048,
+    },
   ];
 }
 
@@ -56,22 +73,31 @@ function randomName(length: number): string {
 function randomPath(i: number): string {
   const name = randomName(pathBytes);
   switch (i % 4) {
-    case 0: return `/api/v1/namespaces/${name}/configmaps`;
-    case 1: return `/api/v1/namespaces/staging/secrets/${name}`;
-    case 2: return `/apis/${name}/v1/things`;
-    default: return `/api/v1/namespaces/staging/pods/web-0/${name}?watch=true`;
+    case 0:
+      return `/api/v1/namespaces/${name}/configmaps`;
+    case 1:
+      return `/api/v1/namespaces/staging/secrets/${name}`;
+    case 2:
+      return `/apis/${name}/v1/things`;
+    default:
+      return `/api/v1/namespaces/staging/pods/web-0/${name}?watch=true`;
   }
 }
 
 function storeBytes(dir: string): number {
-  return readdirSync(dir).filter((f) => /\.db(-wal|-shm)?$/.test(f)).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+  return readdirSync(dir)
+    .filter((f) => /\.db(-wal|-shm)?$/.test(f))
+    .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function benchHostile(): Promise<HostileFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-hostile-'));
-  const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--dir', '.'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--dir', '.'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const sockets: TLSSocket[] = [];
@@ -81,7 +107,9 @@ export async function benchHostile(): Promise<HostileFigures> {
       if (waited > 60_000) throw new Error(`the demo did not start:\n${out}`);
       await sleep(100);
     }
-    const kubeconfig = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    const kubeconfig = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
+      clusters: { cluster: { server: string } }[];
+    };
     const origin = kubeconfig.clusters[0]?.cluster.server ?? '';
     const ca = readFileSync(join(dir, 'gateway-ca.pem'), 'utf8');
     const agent = new Agent({ connect: { ca }, connections: 16 });
@@ -98,15 +126,17 @@ export async function benchHostile(): Promise<HostileFigures> {
     const paced = async (count: number, onStatus: (status: number) => void) => {
       const started = performance.now();
       let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        for (;;) {
-          const i = next++;
-          if (i >= count) return;
-          const due = started + (i * 1000) / ratePerSecond;
-          if (due > performance.now()) await sleep(due - performance.now());
-          onStatus(await send(randomPath(i)));
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          for (;;) {
+            const i = next++;
+            if (i >= count) return;
+            const due = started + (i * 1000) / ratePerSecond;
+            if (due > performance.now()) await sleep(due - performance.now());
+            onStatus(await send(randomPath(i)));
+          }
+        }),
+      );
     };
 
     // Warm-up: code paths compiled, the SQLite WAL at its working size, metrics families created.
@@ -135,7 +165,9 @@ export async function benchHostile(): Promise<HostileFigures> {
         answered[status] = (answered[status] ?? 0) + 1;
       });
       socket.once('secureConnect', () => {
-        socket.write(`POST /api/v1/namespaces/staging/configmaps HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`);
+        socket.write(
+          `POST /api/v1/namespaces/staging/configmaps HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/json\r\nContent-Length: ${bodyBytes}\r\n\r\n`,
+        );
         socket.write(body);
       });
       sockets.push(socket);
@@ -153,7 +185,12 @@ export async function benchHostile(): Promise<HostileFigures> {
       requests: total,
       statuses,
       refusalsRecorded,
-      rssMb: { baseline: rssBaseline, afterRequests: rssAfterRequests, withStalledBodies: rssWithStalled, afterStalledClosed: rssAfterStalled },
+      rssMb: {
+        baseline: rssBaseline,
+        afterRequests: rssAfterRequests,
+        withStalledBodies: rssWithStalled,
+        afterStalledClosed: rssAfterStalled,
+      },
       rssGrowthMb,
       metricsBytes: { before: metricsBefore, after: metricsAfter, growth: metricsAfter - metricsBefore },
       storeBytes: { before: storeBefore, after: storeAfter, perRefusal },

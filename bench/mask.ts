@@ -30,8 +30,12 @@ function secretJson(index: number): string {
   const value = Buffer.from(`CANARY-${index}-${'s'.repeat(300)}`).toString('base64');
   return JSON.stringify({
     metadata: {
-      name: `secret-${index}`, namespace: 'bench', uid: `0000-${index}`, resourceVersion: String(1000 + index),
-      creationTimestamp: '2024-01-01T00:00:00Z', labels: { app: 'bench', tier: 'data' },
+      name: `secret-${index}`,
+      namespace: 'bench',
+      uid: `0000-${index}`,
+      resourceVersion: String(1000 + index),
+      creationTimestamp: '2024-01-01T00:00:00Z',
+      labels: { app: 'bench', tier: 'data' },
     },
     data: { password: value, token: value, 'ca.crt': value },
     type: 'Opaque',
@@ -42,12 +46,21 @@ function secretJson(index: number): string {
  * A SecretList of about `totalBytes`, generated lazily so the input itself is never held: a block of
  * 1,000 distinct Secrets is built once and its bytes are repeated (cheap, so the bench times the masker).
  */
-export function generateSecretList(totalBytes: number, chunkBytes = 64 * 1024, secrets?: number): { stream: Readable; objects: () => number } {
+export function generateSecretList(
+  totalBytes: number,
+  chunkBytes = 64 * 1024,
+  secrets?: number,
+): { stream: Readable; objects: () => number } {
   const perBlock = 1000;
   const block = Buffer.from(Array.from({ length: perBlock }, (_, i) => `,${secretJson(i)}`).join(''));
-  const head = Buffer.from(`{"kind":"SecretList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[${secretJson(-1)}`);
+  const head = Buffer.from(
+    `{"kind":"SecretList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[${secretJson(-1)}`,
+  );
   // `secrets` asks for a count instead of a size: the head Secret plus whole blocks of 1,000.
-  const blocks = secrets !== undefined ? Math.max(1, Math.ceil((secrets - 1) / perBlock)) : Math.max(1, Math.floor((totalBytes - head.length) / block.length));
+  const blocks =
+    secrets !== undefined
+      ? Math.max(1, Math.ceil((secrets - 1) / perBlock))
+      : Math.max(1, Math.floor((totalBytes - head.length) / block.length));
   let blockIndex = 0;
   let offset = 0;
   let started = false;
@@ -77,7 +90,13 @@ export function generateSecretList(totalBytes: number, chunkBytes = 64 * 1024, s
 
 export async function runMaskBench(totalBytes = 100 * 1024 * 1024, secrets?: number): Promise<MaskBenchResult> {
   const masker = createResponseMasker({ secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 });
-  const plan = masker.transform({ contentType: 'application/json', contentEncoding: undefined, isWatch: false, status: 200, resource: 'secrets' });
+  const plan = masker.transform({
+    contentType: 'application/json',
+    contentEncoding: undefined,
+    isWatch: false,
+    status: 200,
+    resource: 'secrets',
+  });
   if (plan.kind !== 'mask') throw new Error(`expected a masking plan, got ${plan.kind}`);
   const { stream, objects } = generateSecretList(totalBytes, 64 * 1024, secrets);
   globalThis.gc?.();
@@ -88,8 +107,12 @@ export async function runMaskBench(totalBytes = 100 * 1024 * 1024, secrets?: num
   let tail = Buffer.alloc(0);
   let maskedValues = 0;
   let outputBytes = 0;
-  stream.on('data', (chunk: Buffer) => { inputBytes += chunk.length; });
-  const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 20);
+  stream.on('data', (chunk: Buffer) => {
+    inputBytes += chunk.length;
+  });
+  const sample = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
   let writes = 0;
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -97,7 +120,8 @@ export async function runMaskBench(totalBytes = 100 * 1024 * 1024, secrets?: num
       // The tail (shorter than a masked value) catches matches across chunk boundaries, never twice.
       const window = Buffer.concat([tail, chunk]);
       if (window.includes(canary) || window.includes(canary64)) leaks++;
-      for (let at = window.indexOf(maskedNeedle); at >= 0; at = window.indexOf(maskedNeedle, at + maskedNeedle.length)) maskedValues++;
+      for (let at = window.indexOf(maskedNeedle); at >= 0; at = window.indexOf(maskedNeedle, at + maskedNeedle.length))
+        maskedValues++;
       tail = Buffer.from(window.subarray(Math.max(0, window.length - (MASKED_BASE64.length - 1))));
       if (++writes % 16 === 0) peak = Math.max(peak, process.memoryUsage.rss());
       callback();
@@ -137,20 +161,33 @@ export interface MaskingFigures {
  * For the project's bench runner: best throughput of `runs` (the machine may be shared), worst peak RSS.
  * `secrets` sizes the list by count (1 + whole thousands), otherwise `totalBytes` (default 100 MB).
  */
-export async function benchMasking(runs = 3, options: { totalBytes?: number; secrets?: number } = {}): Promise<MaskingFigures> {
+export async function benchMasking(
+  runs = 3,
+  options: { totalBytes?: number; secrets?: number } = {},
+): Promise<MaskingFigures> {
   let best: MaskBenchResult | undefined;
   let peakRssMb = 0;
   let rssGrowthMb = 0;
   for (let i = 0; i < runs; i++) {
     const result = await runMaskBench(options.totalBytes ?? 100 * 1024 * 1024, options.secrets);
     if (result.leaks !== 0) throw new Error('masking bench: CANARY leaked into the output');
-    if (result.maskedValues !== 3 * result.objects) throw new Error(`masking bench: ${result.maskedValues} masked values for ${result.objects} Secrets (expected 3 each)`);
+    if (result.maskedValues !== 3 * result.objects)
+      throw new Error(
+        `masking bench: ${result.maskedValues} masked values for ${result.objects} Secrets (expected 3 each)`,
+      );
     peakRssMb = Math.max(peakRssMb, result.peakRssMb);
     rssGrowthMb = Math.max(rssGrowthMb, result.rssGrowthMb);
     if (best === undefined || result.mbPerSecond > best.mbPerSecond) best = result;
   }
   if (best === undefined) throw new Error('masking bench: no run');
-  return { mbPerSecond: best.mbPerSecond, peakRssMb, rssGrowthMb, objects: best.objects, inputMb: best.inputMb, mbPerCpuSecond: best.mbPerCpuSecond };
+  return {
+    mbPerSecond: best.mbPerSecond,
+    peakRssMb,
+    rssGrowthMb,
+    objects: best.objects,
+    inputMb: best.inputMb,
+    mbPerCpuSecond: best.mbPerCpuSecond,
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

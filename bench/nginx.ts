@@ -46,10 +46,18 @@ async function waitForPort(port: number, timeoutMs: number, child: ChildProcess)
   throw new Error(`nginx did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
-export async function startNginx(options: { dir: string; upstreamUrl: string; upstreamCaFile: string; certFile: string; keyFile: string }): Promise<Nginx | undefined> {
+export async function startNginx(options: {
+  dir: string;
+  upstreamUrl: string;
+  upstreamCaFile: string;
+  certFile: string;
+  keyFile: string;
+}): Promise<Nginx | undefined> {
   const binary = findNginx();
   if (binary === undefined) return undefined;
-  const version = (spawnSync(binary, ['-v'], { encoding: 'utf8' }).stderr ?? '').trim().replace(/^nginx version:\s*/, '');
+  const version = (spawnSync(binary, ['-v'], { encoding: 'utf8' }).stderr ?? '')
+    .trim()
+    .replace(/^nginx version:\s*/, '');
   mkdirSync(join(options.dir, 'temp'), { recursive: true });
   const port = await freePort();
   const upstream = new URL(options.upstreamUrl);
@@ -88,7 +96,9 @@ http {
 }
 `,
   );
-  const child = spawn(binary, ['-p', options.dir, '-c', conf, '-e', join(options.dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, ['-p', options.dir, '-c', conf, '-e', join(options.dir, 'error.log')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();

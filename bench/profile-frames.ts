@@ -17,7 +17,12 @@ function frameKey(callFrame: CpuProfile['nodes'][number]['callFrame'], relativeT
   return file === '' ? name : lineNumber > 0 ? `${name} (${file}:${lineNumber + 1})` : `${name} (${file})`;
 }
 
-export function inclusiveFrames(profile: CpuProfile, top = 15, relativeTo?: string, ignoreNative: readonly string[] = []): InclusiveFrame[] {
+export function inclusiveFrames(
+  profile: CpuProfile,
+  top = 15,
+  relativeTo?: string,
+  ignoreNative: readonly string[] = [],
+): InclusiveFrame[] {
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -42,5 +47,9 @@ export function inclusiveFrames(profile: CpuProfile, top = 15, relativeTo?: stri
   return [...inclusiveUs.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([frame, us]) => ({ frame, inclusiveMs: round(us / 1000, 1), inclusivePercent: busyUs === 0 ? 0 : round((100 * us) / busyUs, 1) }));
+    .map(([frame, us]) => ({
+      frame,
+      inclusiveMs: round(us / 1000, 1),
+      inclusivePercent: busyUs === 0 ? 0 : round((100 * us) / busyUs, 1),
+    }));
 }

@@ -18,7 +18,16 @@ import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
 import { benchFastCell, renderFastCell, type FastFigures } from './fast-cell.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
-import { markdownTable, median, percentileOf, round, summarizeCpuProfile, verdict, type CpuProfile, type Verdict } from './stats.js';
+import {
+  markdownTable,
+  median,
+  percentileOf,
+  round,
+  summarizeCpuProfile,
+  verdict,
+  type CpuProfile,
+  type Verdict,
+} from './stats.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = dirname(benchDir);
@@ -43,7 +52,10 @@ function log(message: string): void {
 
 /** The soft limit of open files; 10,000 held requests need as many sockets here and in the gateway. */
 function fileLimit(): { soft: number; hard: number } {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const line =
+    readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files')) ?? '';
   const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/);
   const parse = (v: string | undefined) => (v === 'unlimited' ? Infinity : Number(v));
   return { soft: parse(soft), hard: parse(hard) };
@@ -54,10 +66,14 @@ const needFiles = wantedHeld + 2048;
 const limits = fileLimit();
 if (limits.soft < needFiles && limits.hard > limits.soft && process.env['HOOP_BENCH_REEXEC'] === undefined) {
   const raised = Math.min(needFiles, limits.hard);
-  const result = spawnSync('sh', ['-c', `ulimit -n ${raised} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, HOOP_BENCH_REEXEC: '1' },
-  });
+  const result = spawnSync(
+    'sh',
+    ['-c', `ulimit -n ${raised} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, HOOP_BENCH_REEXEC: '1' },
+    },
+  );
   process.exit(result.status ?? 1);
 }
 const held = Math.max(100, Math.min(wantedHeld, fileLimit().soft - 2048));
@@ -97,8 +113,17 @@ async function readyz(url: string, ca: string, timeoutMs = 30_000): Promise<void
   }
 }
 
-async function startGatewayChild(name: string, upstream: UpstreamInfo, ca: string, execArgv: string[] = []): Promise<Child<GatewayInfo>> {
-  const child = await startChild<GatewayInfo>('gateway', { configPath: upstream.configPath, replicaId: `bench-${name}`, logFile: join(work, `gateway-${name}.jsonl`) }, { logFile: join(work, `gateway-${name}.out`), execArgv });
+async function startGatewayChild(
+  name: string,
+  upstream: UpstreamInfo,
+  ca: string,
+  execArgv: string[] = [],
+): Promise<Child<GatewayInfo>> {
+  const child = await startChild<GatewayInfo>(
+    'gateway',
+    { configPath: upstream.configPath, replicaId: `bench-${name}`, logFile: join(work, `gateway-${name}.jsonl`) },
+    { logFile: join(work, `gateway-${name}.out`), execArgv },
+  );
   children.push(child as Child<unknown>);
   await readyz(child.info.url, ca);
   return child;
@@ -108,9 +133,13 @@ async function startGatewayChild(name: string, upstream: UpstreamInfo, ca: strin
 async function probe(url: string, ca: string, token: string): Promise<void> {
   const agent = new Agent({ connect: { ca } });
   try {
-    const response = await request(`${url}${smallGetPath}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+    const response = await request(`${url}${smallGetPath}`, {
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${token}` },
+    });
     const text = await response.body.text();
-    if (response.statusCode !== 200 || !text.includes('"app-config"')) throw new Error(`probe of ${url}${smallGetPath} answered ${response.statusCode}: ${text.slice(0, 300)}`);
+    if (response.statusCode !== 200 || !text.includes('"app-config"'))
+      throw new Error(`probe of ${url}${smallGetPath} answered ${response.statusCode}: ${text.slice(0, 300)}`);
   } finally {
     await agent.close();
   }
@@ -124,7 +153,11 @@ interface Measured extends LoadResult {
 }
 
 /** kubectl (client-go) asks for gzip too; every path sends it, so the upstream does the same work. */
-const requestHeaders = (token: string) => ({ authorization: `Bearer ${token}`, accept: 'application/json', 'accept-encoding': 'gzip' });
+const requestHeaders = (token: string) => ({
+  authorization: `Bearer ${token}`,
+  accept: 'application/json',
+  'accept-encoding': 'gzip',
+});
 
 async function measure(
   label: string,
@@ -161,7 +194,9 @@ async function measure(
   });
   const elapsed = (performance.now() - windowStarted) / 1000;
   const machineUsed = machineBusySeconds() - machineBefore;
-  const used: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid) - (before[name] ?? 0)]));
+  const used: Record<string, number> = Object.fromEntries(
+    Object.entries(pids).map(([name, pid]) => [name, cpuSecondsOf(pid) - (before[name] ?? 0)]),
+  );
   const load = process.cpuUsage(loadCpuBefore);
   used['loadgen'] = (load.user + load.system) / 1e6;
   const ours = Object.values(used).reduce((sum, v) => sum + v, 0);
@@ -170,9 +205,14 @@ async function measure(
   let auditRecordsPerWrite: number | undefined;
   if (gatewayChild !== undefined && statsBefore !== undefined) {
     const [a, b] = [await statsBefore, await gatewayChild.call<Stats>('audit-stats')];
-    auditRecordsPerWrite = round((b.recordsWritten - a.recordsWritten) / Math.max(1, b.durableWrites - a.durableWrites), 1);
+    auditRecordsPerWrite = round(
+      (b.recordsWritten - a.recordsWritten) / Math.max(1, b.durableWrites - a.durableWrites),
+      1,
+    );
   }
-  log(`${label} c=${concurrency}: ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors} cores ${JSON.stringify(cpuCores)}${auditRecordsPerWrite === undefined ? '' : `, ${auditRecordsPerWrite} audit records per fsync`}`);
+  log(
+    `${label} c=${concurrency}: ${result.requestsPerSecond} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors} cores ${JSON.stringify(cpuCores)}${auditRecordsPerWrite === undefined ? '' : `, ${auditRecordsPerWrite} audit records per fsync`}`,
+  );
   if (result.errors > 0) log(`  first error: ${result.firstError}`);
   return { ...result, cpuCores, ...(auditRecordsPerWrite === undefined ? {} : { auditRecordsPerWrite }) };
 }
@@ -180,7 +220,11 @@ async function measure(
 /** nginx's worker is the master's child; its CPU is what the pass-through costs. */
 function nginxPids(master: number): Record<string, number> {
   try {
-    const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     return { nginx: workers[0] ?? master };
   } catch {
     return { nginx: master };
@@ -207,14 +251,25 @@ interface HeldFigures {
   secondsToRelease: number;
 }
 
-async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: string, approverToken: string): Promise<HeldFigures> {
+async function benchHeld(
+  upstream: UpstreamInfo,
+  ca: string,
+  deployerToken: string,
+  approverToken: string,
+): Promise<HeldFigures> {
   const a = await startGatewayChild('held-a', upstream, ca);
   const b = await startGatewayChild('held-b', upstream, ca);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const idle = memoryOf(a.pid);
   log(`(d) replicas up: A ${a.info.url} (${idle.rssMb} MB), B ${b.info.url}; holding ${held} requests on A`);
 
-  const pool = new Pool(a.info.url, { connections: held, pipelining: 1, connect: { ca, timeout: 60_000 }, headersTimeout: 0, bodyTimeout: 0 });
+  const pool = new Pool(a.info.url, {
+    connections: held,
+    pipelining: 1,
+    connect: { ca, timeout: 60_000 },
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
   const answeredAt = new Array<number>(held).fill(0);
   const statuses = new Array<number>(held).fill(0);
   const responses: Promise<void>[] = [];
@@ -224,7 +279,11 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
   for (let i = 0; i < held; i++) {
     responses.push(
       pool
-        .request({ path: `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`, method: 'GET', headers: requestHeaders(deployerToken) })
+        .request({
+          path: `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`,
+          method: 'GET',
+          headers: requestHeaders(deployerToken),
+        })
         .then(async (response) => {
           answeredAt[i] = performance.now();
           statuses[i] = response.statusCode;
@@ -238,39 +297,60 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
     if ((i + 1) % wave === 0 || i + 1 === held) {
       const deadline = performance.now() + 60_000;
       while ((await a.call<number>('held')) < i + 1 - wave / 2) {
-        if (performance.now() > deadline) throw new Error(`(d) only ${await a.call<number>('held')} of ${i + 1} requests held after 60 s`);
-        if (statuses.some((s) => s !== 0)) throw new Error(`(d) a held request was answered early: status ${statuses.find((s) => s !== 0)}`);
+        if (performance.now() > deadline)
+          throw new Error(`(d) only ${await a.call<number>('held')} of ${i + 1} requests held after 60 s`);
+        if (statuses.some((s) => s !== 0))
+          throw new Error(`(d) a held request was answered early: status ${statuses.find((s) => s !== 0)}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
   }
   const deadline = performance.now() + 60_000;
   while ((await a.call<number>('held')) < held) {
-    if (performance.now() > deadline) throw new Error(`(d) only ${await a.call<number>('held')} of ${held} held after 60 s`);
+    if (performance.now() > deadline)
+      throw new Error(`(d) only ${await a.call<number>('held')} of ${held} held after 60 s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const secondsToHoldAll = round((performance.now() - holdStart) / 1000, 1);
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const heldMemory = memoryOf(a.pid);
-  log(`(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB)`);
+  log(
+    `(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB)`,
+  );
 
   // What replica A does while it only holds requests (store polling, sweeps): a 3 s CPU profile.
   const idleProfileFile = join(work, 'gateway-held-idle.cpuprofile');
   await a.call('profile-start');
   await new Promise((resolve) => setTimeout(resolve, 3000));
   await a.call('profile-stop', idleProfileFile, 120_000);
-  const heldIdle = summarizeCpuProfile(JSON.parse(readFileSync(idleProfileFile, 'utf8')) as CpuProfile, 8, `${repoRoot}/`, inspectorFrames);
+  const heldIdle = summarizeCpuProfile(
+    JSON.parse(readFileSync(idleProfileFile, 'utf8')) as CpuProfile,
+    8,
+    `${repoRoot}/`,
+    inspectorFrames,
+  );
   const heldIdleBusyPercent = round((100 * heldIdle.busyMs) / Math.max(1, heldIdle.busyMs + heldIdle.idleMs), 1);
-  log(`(d) while holding, replica A's event loop is busy ${heldIdleBusyPercent}% of the time; top: ${heldIdle.frames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join(', ')}`);
+  log(
+    `(d) while holding, replica A's event loop is busy ${heldIdleBusyPercent}% of the time; top: ${heldIdle.frames
+      .slice(0, 3)
+      .map((f) => `${f.frame} ${f.selfPercent}%`)
+      .join(', ')}`,
+  );
 
   // Which approval holds which request: the approvals API of replica B (the queue is shared).
   const api = new Agent({ connect: { ca } });
-  const listed = await request(`${b.info.url}/hoop/v1/approvals?state=pending`, { dispatcher: api, headers: { authorization: `Bearer ${approverToken}` } });
+  const listed = await request(`${b.info.url}/hoop/v1/approvals?state=pending`, {
+    dispatcher: api,
+    headers: { authorization: `Bearer ${approverToken}` },
+  });
   const list = (await listed.body.json()) as { items: { id: string; request: { name: string } }[] };
   const idOf = new Map(list.items.map((item) => [Number(item.request.name.replace('cm-', '')), item.id]));
   if (idOf.size !== held) throw new Error(`(d) the approvals API lists ${idOf.size} pending, expected ${held}`);
 
-  async function click(replica: Child<GatewayInfo>, index: number): Promise<{ clickToResponseMs: number; apiMs: number }> {
+  async function click(
+    replica: Child<GatewayInfo>,
+    index: number,
+  ): Promise<{ clickToResponseMs: number; apiMs: number }> {
     const id = idOf.get(index);
     if (id === undefined) throw new Error(`(d) no approval for cm-${index}`);
     const t0 = performance.now();
@@ -282,7 +362,10 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
     });
     const text = await response.body.text();
     const apiMs = performance.now() - t0;
-    if (response.statusCode !== 200) throw new Error(`(d) approve ${id} on ${replica.info.replicaId} answered ${response.statusCode}: ${text.slice(0, 300)}`);
+    if (response.statusCode !== 200)
+      throw new Error(
+        `(d) approve ${id} on ${replica.info.replicaId} answered ${response.statusCode}: ${text.slice(0, 300)}`,
+      );
     await responses[index];
     if (statuses[index] !== 200) throw new Error(`(d) the approved request cm-${index} answered ${statuses[index]}`);
     return { clickToResponseMs: (answeredAt[index] ?? 0) - t0, apiMs };
@@ -340,7 +423,14 @@ async function benchHeld(upstream: UpstreamInfo, ca: string, deployerToken: stri
 }
 
 /** One load window at `concurrency` with the gateway's CPU profiler on for the window only. */
-async function profiledLoad(gw: Child<GatewayInfo>, file: string, ca: string, token: string, concurrency: number, path: string): Promise<LoadResult> {
+async function profiledLoad(
+  gw: Child<GatewayInfo>,
+  file: string,
+  ca: string,
+  token: string,
+  concurrency: number,
+  path: string,
+): Promise<LoadResult> {
   const result = await runLoad({
     origin: gw.info.url,
     path,
@@ -356,18 +446,31 @@ async function profiledLoad(gw: Child<GatewayInfo>, file: string, ca: string, to
   return result;
 }
 
-async function profileGateway(upstream: UpstreamInfo, ca: string, token: string, concurrency: number): Promise<ReturnType<typeof summarizeCpuProfile> & { concurrency: number; requestsPerSecond: number }> {
+async function profileGateway(
+  upstream: UpstreamInfo,
+  ca: string,
+  token: string,
+  concurrency: number,
+): Promise<ReturnType<typeof summarizeCpuProfile> & { concurrency: number; requestsPerSecond: number }> {
   const gw = await startGatewayChild(`profiled-${concurrency}`, upstream, ca);
   const file = join(work, `gateway-c${concurrency}.cpuprofile`);
   const result = await profiledLoad(gw, file, ca, token, concurrency, smallGetPath);
   await gw.stop();
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  return { ...summarizeCpuProfile(profile, 20, `${repoRoot}/`, inspectorFrames), concurrency, requestsPerSecond: result.requestsPerSecond };
+  return {
+    ...summarizeCpuProfile(profile, 20, `${repoRoot}/`, inspectorFrames),
+    concurrency,
+    requestsPerSecond: result.requestsPerSecond,
+  };
 }
 
 async function main(): Promise<void> {
   log(`machine: ${machine.cpuModel}, ${machine.cores} cores, node ${machine.node}; work dir ${work}`);
-  const upstream = await startChild<UpstreamInfo>('upstream', { dir: join(work, 'world'), heldObjects: held }, { logFile: join(work, 'upstream.out') });
+  const upstream = await startChild<UpstreamInfo>(
+    'upstream',
+    { dir: join(work, 'world'), heldObjects: held },
+    { logFile: join(work, 'upstream.out') },
+  );
   children.push(upstream as Child<unknown>);
   const simCa = readFileSync(upstream.info.simCaFile, 'utf8');
   const gatewayCa = readFileSync(upstream.info.gatewayCaFile, 'utf8');
@@ -396,7 +499,8 @@ async function main(): Promise<void> {
       return child;
     },
     startGateway: (name, info) => startGatewayChild(name, info, gatewayCa),
-    measure: (label, origin, ca, token, concurrency, pids, path) => measure(label, origin, ca, token, concurrency, pids, undefined, path),
+    measure: (label, origin, ca, token, concurrency, pids, path) =>
+      measure(label, origin, ca, token, concurrency, pids, undefined, path),
     nginxPids,
     profile: (gw, file, concurrency, path) => profiledLoad(gw, file, gatewayCa, deployerToken, concurrency, path),
   });
@@ -426,9 +530,25 @@ async function main(): Promise<void> {
   // (a) and (b): for each concurrency, direct, gateway and nginx one after the other.
   const latency: { concurrency: number; direct: Measured; gateway: Measured; nginx?: Measured }[] = [];
   for (const concurrency of concurrencies) {
-    const direct = await measure('(a) direct ', upstream.info.simUrl, simCa, upstream.info.saToken, concurrency, { upstream: upstream.pid });
-    const through = await measure('(a) gateway', gateway.info.url, gatewayCa, deployerToken, concurrency, { gateway: gateway.pid, upstream: upstream.pid }, gateway);
-    const viaNginx = nginx === undefined ? undefined : await measure('(b) nginx  ', nginx.url, gatewayCa, upstream.info.saToken, concurrency, { ...nginxPids(nginx.pid), upstream: upstream.pid });
+    const direct = await measure('(a) direct ', upstream.info.simUrl, simCa, upstream.info.saToken, concurrency, {
+      upstream: upstream.pid,
+    });
+    const through = await measure(
+      '(a) gateway',
+      gateway.info.url,
+      gatewayCa,
+      deployerToken,
+      concurrency,
+      { gateway: gateway.pid, upstream: upstream.pid },
+      gateway,
+    );
+    const viaNginx =
+      nginx === undefined
+        ? undefined
+        : await measure('(b) nginx  ', nginx.url, gatewayCa, upstream.info.saToken, concurrency, {
+            ...nginxPids(nginx.pid),
+            upstream: upstream.pid,
+          });
     latency.push({ concurrency, direct, gateway: through, ...(viaNginx === undefined ? {} : { nginx: viaNginx }) });
   }
   await nginx?.stop();
@@ -451,7 +571,9 @@ async function main(): Promise<void> {
   log(`(e) audit ${JSON.stringify(audit)}`);
 
   // (f) the audit at scale (issue #17): N records, then export, verify and the least-privilege report as CLI processes.
-  const auditScale: AuditScaleResult | undefined = args.has('--no-audit-scale') ? undefined : await benchAuditScale({ records: Number(process.env['HOOP_BENCH_AUDIT_RECORDS'] ?? 200_000) });
+  const auditScale: AuditScaleResult | undefined = args.has('--no-audit-scale')
+    ? undefined
+    : await benchAuditScale({ records: Number(process.env['HOOP_BENCH_AUDIT_RECORDS'] ?? 200_000) });
   if (auditScale !== undefined) log(`(f) audit at scale ${JSON.stringify(auditScale)}`);
 
   // (g) SAML token exchange (issue #14): latency one at a time, throughput with 16 in flight.
@@ -468,43 +590,121 @@ async function main(): Promise<void> {
   if (hostile !== undefined) log(`(i) hostile ${JSON.stringify(hostile)}`);
 
   const at32 = latency.find((row) => row.concurrency === 32);
-  const added = (row: (typeof latency)[number] | undefined, key: 'p50Ms' | 'p99Ms') => (row === undefined ? undefined : round(row.gateway[key] - row.direct[key], 3));
-  const ratio = (row: (typeof latency)[number]) => round(row.gateway.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2);
+  const added = (row: (typeof latency)[number] | undefined, key: 'p50Ms' | 'p99Ms') =>
+    row === undefined ? undefined : round(row.gateway[key] - row.direct[key], 3);
+  const ratio = (row: (typeof latency)[number]) =>
+    round(row.gateway.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2);
   const targets: { target: string; measured: string; verdict: Verdict }[] = [
-    { target: 'added latency p50 at 32 concurrent ≤ 0.5 ms', measured: `${added(at32, 'p50Ms')} ms`, verdict: verdict(added(at32, 'p50Ms'), 0.5, 'atMost') },
-    { target: 'added latency p99 at 32 concurrent ≤ 3 ms', measured: `${added(at32, 'p99Ms')} ms`, verdict: verdict(added(at32, 'p99Ms'), 3, 'atMost') },
-    ...latency.map((row) => ({ target: `throughput ≥ 0.5× direct at ${row.concurrency} concurrent`, measured: `${ratio(row)}×`, verdict: verdict(ratio(row), 0.5, 'atLeast') })),
-    { target: 'masking ≥ 100 MB/s (100 MB SecretList)', measured: `${masking.list100mb.mbPerSecond} MB/s`, verdict: verdict(masking.list100mb.mbPerSecond, 100, 'atLeast') },
-    { target: 'masking ≥ 100 MB/s (5,001-Secret list)', measured: `${masking.secrets5k.mbPerSecond} MB/s`, verdict: verdict(masking.secrets5k.mbPerSecond, 100, 'atLeast') },
+    {
+      target: 'added latency p50 at 32 concurrent ≤ 0.5 ms',
+      measured: `${added(at32, 'p50Ms')} ms`,
+      verdict: verdict(added(at32, 'p50Ms'), 0.5, 'atMost'),
+    },
+    {
+      target: 'added latency p99 at 32 concurrent ≤ 3 ms',
+      measured: `${added(at32, 'p99Ms')} ms`,
+      verdict: verdict(added(at32, 'p99Ms'), 3, 'atMost'),
+    },
+    ...latency.map((row) => ({
+      target: `throughput ≥ 0.5× direct at ${row.concurrency} concurrent`,
+      measured: `${ratio(row)}×`,
+      verdict: verdict(ratio(row), 0.5, 'atLeast'),
+    })),
+    {
+      target: 'masking ≥ 100 MB/s (100 MB SecretList)',
+      measured: `${masking.list100mb.mbPerSecond} MB/s`,
+      verdict: verdict(masking.list100mb.mbPerSecond, 100, 'atLeast'),
+    },
+    {
+      target: 'masking ≥ 100 MB/s (5,001-Secret list)',
+      measured: `${masking.secrets5k.mbPerSecond} MB/s`,
+      verdict: verdict(masking.secrets5k.mbPerSecond, 100, 'atLeast'),
+    },
     {
       target: 'masking memory bounded by object size: RSS growth on 100 MB ≤ 32 MB (4 × maxObjectBytes)',
       measured: `+${masking.list100mb.rssGrowthMb} MB (5,001 Secrets: +${masking.secrets5k.rssGrowthMb} MB)`,
       verdict: verdict(masking.list100mb.rssGrowthMb, 32, 'atMost'),
     },
-    { target: `${heldFigures.held.toLocaleString('en-US')} held approvals: gateway RSS ≤ 300 MB`, measured: `${heldFigures.gatewayRssHeldMb} MB`, verdict: verdict(heldFigures.held >= 10_000 ? heldFigures.gatewayRssHeldMb : undefined, 300, 'atMost') },
-    { target: 'click-to-response, same replica, p99 ≤ 100 ms', measured: `${heldFigures.sameReplica.p99Ms} ms (p50 ${heldFigures.sameReplica.p50Ms})`, verdict: verdict(heldFigures.sameReplica.p99Ms, 100, 'atMost') },
-    { target: 'click-to-response, across replicas, p99 ≤ 1 s', measured: `${heldFigures.acrossReplicas.p99Ms} ms (p50 ${heldFigures.acrossReplicas.p50Ms})`, verdict: verdict(heldFigures.acrossReplicas.p99Ms, 1000, 'atMost') },
+    {
+      target: `${heldFigures.held.toLocaleString('en-US')} held approvals: gateway RSS ≤ 300 MB`,
+      measured: `${heldFigures.gatewayRssHeldMb} MB`,
+      verdict: verdict(heldFigures.held >= 10_000 ? heldFigures.gatewayRssHeldMb : undefined, 300, 'atMost'),
+    },
+    {
+      target: 'click-to-response, same replica, p99 ≤ 100 ms',
+      measured: `${heldFigures.sameReplica.p99Ms} ms (p50 ${heldFigures.sameReplica.p50Ms})`,
+      verdict: verdict(heldFigures.sameReplica.p99Ms, 100, 'atMost'),
+    },
+    {
+      target: 'click-to-response, across replicas, p99 ≤ 1 s',
+      measured: `${heldFigures.acrossReplicas.p99Ms} ms (p50 ${heldFigures.acrossReplicas.p50Ms})`,
+      verdict: verdict(heldFigures.acrossReplicas.p99Ms, 1000, 'atMost'),
+    },
     ...(auditScale === undefined
       ? []
       : [
-          { target: `audit export peak RSS ≤ 150 MB (${auditScale.records.toLocaleString('en-US')} records)`, measured: `${auditScale.export.peakRssMb} MB, ${auditScale.export.wallS} s`, verdict: verdict(auditScale.export.peakRssMb, 150, 'atMost') },
-          { target: 'audit verify --full peak RSS ≤ 150 MB', measured: `${auditScale.verifyFull.peakRssMb} MB, ${auditScale.verifyFull.wallS} s`, verdict: verdict(auditScale.verifyFull.peakRssMb, 150, 'atMost') },
-          { target: 'audit verify --since-checkpoint after 1,000 records < 1 s (whole process)', measured: `${auditScale.verifySinceCheckpoint.wallS} s`, verdict: verdict(auditScale.verifySinceCheckpoint.wallS, 1, 'atMost') },
-          { target: 'audit least-privilege peak RSS ≤ 150 MB', measured: `${auditScale.leastPrivilege.peakRssMb} MB, ${auditScale.leastPrivilege.wallS} s`, verdict: verdict(auditScale.leastPrivilege.peakRssMb, 150, 'atMost') },
-          { target: '≤ 1 KB of SQLite store per allowed GET (request + outcome, indexes)', measured: `${auditScale.bytesPerAllowedGet} B (refusal ${auditScale.bytesPerRefusal} B)`, verdict: verdict(auditScale.bytesPerAllowedGet, 1024, 'atMost') },
+          {
+            target: `audit export peak RSS ≤ 150 MB (${auditScale.records.toLocaleString('en-US')} records)`,
+            measured: `${auditScale.export.peakRssMb} MB, ${auditScale.export.wallS} s`,
+            verdict: verdict(auditScale.export.peakRssMb, 150, 'atMost'),
+          },
+          {
+            target: 'audit verify --full peak RSS ≤ 150 MB',
+            measured: `${auditScale.verifyFull.peakRssMb} MB, ${auditScale.verifyFull.wallS} s`,
+            verdict: verdict(auditScale.verifyFull.peakRssMb, 150, 'atMost'),
+          },
+          {
+            target: 'audit verify --since-checkpoint after 1,000 records < 1 s (whole process)',
+            measured: `${auditScale.verifySinceCheckpoint.wallS} s`,
+            verdict: verdict(auditScale.verifySinceCheckpoint.wallS, 1, 'atMost'),
+          },
+          {
+            target: 'audit least-privilege peak RSS ≤ 150 MB',
+            measured: `${auditScale.leastPrivilege.peakRssMb} MB, ${auditScale.leastPrivilege.wallS} s`,
+            verdict: verdict(auditScale.leastPrivilege.peakRssMb, 150, 'atMost'),
+          },
+          {
+            target: '≤ 1 KB of SQLite store per allowed GET (request + outcome, indexes)',
+            measured: `${auditScale.bytesPerAllowedGet} B (refusal ${auditScale.bytesPerRefusal} B)`,
+            verdict: verdict(auditScale.bytesPerAllowedGet, 1024, 'atMost'),
+          },
         ]),
-    { target: 'SAML exchange, one at a time: p50 / p99 (no target: figures)', measured: `${saml.sequential.p50Ms} / ${saml.sequential.p99Ms} ms`, verdict: 'SKIP' },
-    { target: `SAML exchanges/s with ${saml.concurrent.concurrency} in flight (no target: figure)`, measured: `${saml.concurrent.perSecond}/s (p99 ${saml.concurrent.p99Ms} ms)`, verdict: 'SKIP' },
-    { target: '`hoopgate token` with a cached token ≤ 100 ms (median of 7)', measured: `${round(medianOf(startup.tokenCachedMs), 0)} ms`, verdict: verdict(medianOf(startup.tokenCachedMs), 100, 'atMost') },
-    { target: '`hoopgate --help` ≤ 150 ms (median of 7)', measured: `${round(medianOf(startup.helpMs), 0)} ms`, verdict: verdict(medianOf(startup.helpMs), 150, 'atMost') },
-    { target: 'gateway RSS at idle after start (SQLite) ≤ 120 MB (median of 7)', measured: `${round(medianOf(startup.idleRssMb), 1)} MB`, verdict: verdict(medianOf(startup.idleRssMb), 120, 'atMost') },
-    ...(hostile === undefined ? [] : hostileTargets(hostile).map(({ value, limit, ...t }) => ({ ...t, verdict: verdict(value, limit, 'atMost') }))),
+    {
+      target: 'SAML exchange, one at a time: p50 / p99 (no target: figures)',
+      measured: `${saml.sequential.p50Ms} / ${saml.sequential.p99Ms} ms`,
+      verdict: 'SKIP',
+    },
+    {
+      target: `SAML exchanges/s with ${saml.concurrent.concurrency} in flight (no target: figure)`,
+      measured: `${saml.concurrent.perSecond}/s (p99 ${saml.concurrent.p99Ms} ms)`,
+      verdict: 'SKIP',
+    },
+    {
+      target: '`hoopgate token` with a cached token ≤ 100 ms (median of 7)',
+      measured: `${round(medianOf(startup.tokenCachedMs), 0)} ms`,
+      verdict: verdict(medianOf(startup.tokenCachedMs), 100, 'atMost'),
+    },
+    {
+      target: '`hoopgate --help` ≤ 150 ms (median of 7)',
+      measured: `${round(medianOf(startup.helpMs), 0)} ms`,
+      verdict: verdict(medianOf(startup.helpMs), 150, 'atMost'),
+    },
+    {
+      target: 'gateway RSS at idle after start (SQLite) ≤ 120 MB (median of 7)',
+      measured: `${round(medianOf(startup.idleRssMb), 1)} MB`,
+      verdict: verdict(medianOf(startup.idleRssMb), 120, 'atMost'),
+    },
+    ...(hostile === undefined
+      ? []
+      : hostileTargets(hostile).map(({ value, limit, ...t }) => ({ ...t, verdict: verdict(value, limit, 'atMost') }))),
   ];
 
   const latencyMissed = targets.slice(0, 2 + latency.length).some((t) => t.verdict === 'MISS');
   let profile: Awaited<ReturnType<typeof profileGateway>> | undefined;
   if (!args.has('--no-profile') && (latencyMissed || args.has('--profile'))) {
-    log('a latency or throughput target was missed: profiling the gateway at 32 concurrent (inspector CPU profile of the window)');
+    log(
+      'a latency or throughput target was missed: profiling the gateway at 32 concurrent (inspector CPU profile of the window)',
+    );
     profile = await profileGateway(upstream.info, gatewayCa, deployerToken, 32);
   }
   await upstream.stop();
@@ -515,20 +715,28 @@ async function main(): Promise<void> {
     durationS,
     machine,
     setup: {
-      processes: 'load generator (bench/run.ts) | upstream: simulated API server + local IdP | each gateway replica: its own process (bench/servers.ts)',
-      loadGenerator: 'closed loop, undici Pool, one keep-alive TLS connection per concurrent worker, HdrHistogram-like µs histogram',
+      processes:
+        'load generator (bench/run.ts) | upstream: simulated API server + local IdP | each gateway replica: its own process (bench/servers.ts)',
+      loadGenerator:
+        'closed loop, undici Pool, one keep-alive TLS connection per concurrent worker, HdrHistogram-like µs histogram',
       windowSeconds: seconds,
       warmupSeconds: 1,
       request: `GET ${smallGetPath}`,
-      gateway: 'demo config: OIDC JWT verified per request (ES256), SQLite audit store (WAL, synchronous=FULL, group commit), bodies audited, configmap masking rule, TLS',
-      nginx: nginx === undefined ? 'not installed: skipped' : `${nginx.version}, 1 worker, TLS in, keep-alive TLS to the upstream`,
+      gateway:
+        'demo config: OIDC JWT verified per request (ES256), SQLite audit store (WAL, synchronous=FULL, group commit), bodies audited, configmap masking rule, TLS',
+      nginx:
+        nginx === undefined
+          ? 'not installed: skipped'
+          : `${nginx.version}, 1 worker, TLS in, keep-alive TLS to the upstream`,
     },
     latency: latency.map((row) => ({
       ...row,
       addedP50Ms: round(row.gateway.p50Ms - row.direct.p50Ms, 3),
       addedP99Ms: round(row.gateway.p99Ms - row.direct.p99Ms, 3),
       throughputRatio: ratio(row),
-      ...(row.nginx === undefined ? {} : { nginxThroughputRatio: round(row.nginx.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2) }),
+      ...(row.nginx === undefined
+        ? {}
+        : { nginxThroughputRatio: round(row.nginx.requestsPerSecond / Math.max(1, row.direct.requestsPerSecond), 2) }),
     })),
     gatewayRssAfterLoadMb,
     masking,
@@ -550,7 +758,11 @@ async function main(): Promise<void> {
 
 function runIsolated<T>(role: 'mask' | 'audit', input: unknown): Promise<T> {
   return (async () => {
-    const child = await startChild<T>(role, input, { logFile: join(work, `${role}.out`), execArgv: ['--expose-gc'], readyTimeoutMs: 180_000 });
+    const child = await startChild<T>(role, input, {
+      logFile: join(work, `${role}.out`),
+      execArgv: ['--expose-gc'],
+      readyTimeoutMs: 180_000,
+    });
     await child.stop();
     return child.info;
   })();
@@ -561,13 +773,26 @@ type Results = {
   durationS: number;
   machine: typeof machine;
   setup: Record<string, unknown>;
-  latency: ({ concurrency: number; direct: Measured; gateway: Measured; nginx?: Measured; addedP50Ms: number; addedP99Ms: number; throughputRatio: number; nginxThroughputRatio?: number })[];
+  latency: {
+    concurrency: number;
+    direct: Measured;
+    gateway: Measured;
+    nginx?: Measured;
+    addedP50Ms: number;
+    addedP99Ms: number;
+    throughputRatio: number;
+    nginxThroughputRatio?: number;
+  }[];
   masking: Record<'secrets5k' | 'list100mb', MaskingFigures>;
   held: HeldFigures;
   audit: AuditBenchResult;
   fast: FastFigures;
   targets: { target: string; measured: string; verdict: Verdict }[];
-  profile?: { busyMs: number; frames: { frame: string; selfMs: number; selfPercent: number }[]; requestsPerSecond: number };
+  profile?: {
+    busyMs: number;
+    frames: { frame: string; selfMs: number; selfPercent: number }[];
+    requestsPerSecond: number;
+  };
 };
 
 function renderMarkdown(r: Results): string {
@@ -586,23 +811,91 @@ function renderMarkdown(r: Results): string {
     `Small GETs against the simulator (\`${String(r.setup['request']).replace(/^GET /, '')}\`), ${r.setup['windowSeconds']} s per cell after a 1 s warm-up:`,
     '',
     markdownTable(
-      ['concurrency', 'path', 'req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms', 'vs direct', 'CPU cores: proxy / upstream / loadgen / other processes'],
+      [
+        'concurrency',
+        'path',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'added p50 ms',
+        'added p99 ms',
+        'vs direct',
+        'CPU cores: proxy / upstream / loadgen / other processes',
+      ],
       r.latency.flatMap((row) => [
-        [row.concurrency, 'direct to the sim', row.direct.requestsPerSecond, row.direct.p50Ms, row.direct.p99Ms, '', '', '1×', ` – / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')} / ${cores(row.direct, 'others')}`],
-        [row.concurrency, 'through hoopgate', row.gateway.requestsPerSecond, row.gateway.p50Ms, row.gateway.p99Ms, row.addedP50Ms, row.addedP99Ms, `${row.throughputRatio}×`, `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`],
+        [
+          row.concurrency,
+          'direct to the sim',
+          row.direct.requestsPerSecond,
+          row.direct.p50Ms,
+          row.direct.p99Ms,
+          '',
+          '',
+          '1×',
+          ` – / ${cores(row.direct, 'upstream')} / ${cores(row.direct, 'loadgen')} / ${cores(row.direct, 'others')}`,
+        ],
+        [
+          row.concurrency,
+          'through hoopgate',
+          row.gateway.requestsPerSecond,
+          row.gateway.p50Ms,
+          row.gateway.p99Ms,
+          row.addedP50Ms,
+          row.addedP99Ms,
+          `${row.throughputRatio}×`,
+          `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`,
+        ],
         ...(row.nginx === undefined
           ? []
-          : [[row.concurrency, 'through nginx', row.nginx.requestsPerSecond, row.nginx.p50Ms, row.nginx.p99Ms, round(row.nginx.p50Ms - row.direct.p50Ms, 3), round(row.nginx.p99Ms - row.direct.p99Ms, 3), `${row.nginxThroughputRatio}×`, `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`]]),
+          : [
+              [
+                row.concurrency,
+                'through nginx',
+                row.nginx.requestsPerSecond,
+                row.nginx.p50Ms,
+                row.nginx.p99Ms,
+                round(row.nginx.p50Ms - row.direct.p50Ms, 3),
+                round(row.nginx.p99Ms - row.direct.p99Ms, 3),
+                `${row.nginxThroughputRatio}×`,
+                `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`,
+              ],
+            ]),
       ]),
     ),
     '',
-    r.latency[0]?.nginx === undefined ? '(b) nginx baseline: skipped, nginx is not installed.' : `(b) nginx: ${String(r.setup['nginx'])}.`,
+    r.latency[0]?.nginx === undefined
+      ? '(b) nginx baseline: skipped, nginx is not installed.'
+      : `(b) nginx: ${String(r.setup['nginx'])}.`,
     '',
     markdownTable(
-      ['masking (Secrets, streamed)', 'objects', 'input MB', 'MB/s', 'MB per CPU-second', 'peak RSS MB', 'RSS growth MB'],
       [
-        ['5,001-Secret list', r.masking.secrets5k.objects, r.masking.secrets5k.inputMb, r.masking.secrets5k.mbPerSecond, r.masking.secrets5k.mbPerCpuSecond, r.masking.secrets5k.peakRssMb, r.masking.secrets5k.rssGrowthMb],
-        ['100 MB list', r.masking.list100mb.objects, r.masking.list100mb.inputMb, r.masking.list100mb.mbPerSecond, r.masking.list100mb.mbPerCpuSecond, r.masking.list100mb.peakRssMb, r.masking.list100mb.rssGrowthMb],
+        'masking (Secrets, streamed)',
+        'objects',
+        'input MB',
+        'MB/s',
+        'MB per CPU-second',
+        'peak RSS MB',
+        'RSS growth MB',
+      ],
+      [
+        [
+          '5,001-Secret list',
+          r.masking.secrets5k.objects,
+          r.masking.secrets5k.inputMb,
+          r.masking.secrets5k.mbPerSecond,
+          r.masking.secrets5k.mbPerCpuSecond,
+          r.masking.secrets5k.peakRssMb,
+          r.masking.secrets5k.rssGrowthMb,
+        ],
+        [
+          '100 MB list',
+          r.masking.list100mb.objects,
+          r.masking.list100mb.inputMb,
+          r.masking.list100mb.mbPerSecond,
+          r.masking.list100mb.mbPerCpuSecond,
+          r.masking.list100mb.peakRssMb,
+          r.masking.list100mb.rssGrowthMb,
+        ],
       ],
     ),
     '',
@@ -611,7 +904,11 @@ function renderMarkdown(r: Results): string {
     markdownTable(
       ['audit (SQLite, synchronous=FULL)', 'events/s', 'events per durable write'],
       [
-        [`group commit, ${r.audit.concurrency} concurrent`, r.audit.eventsPerSecondGroupCommit, r.audit.eventsPerWriteGroupCommit],
+        [
+          `group commit, ${r.audit.concurrency} concurrent`,
+          r.audit.eventsPerSecondGroupCommit,
+          r.audit.eventsPerWriteGroupCommit,
+        ],
         [`one commit per event, ${r.audit.concurrency} concurrent`, r.audit.eventsPerSecondNoGroup, 1],
       ],
     ),
@@ -633,26 +930,44 @@ function renderMarkdown(r: Results): string {
 function renderHeld(held: HeldFigures): string {
   const r = { held };
   const table = markdownTable(
-      ['held approvals', 'value'],
+    ['held approvals', 'value'],
+    [
+      ['requests held on replica A', r.held.held],
+      ['time to hold them all', `${r.held.secondsToHoldAll} s`],
+      ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
       [
-        ['requests held on replica A', r.held.held],
-        ['time to hold them all', `${r.held.secondsToHoldAll} s`],
-        ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
-        ['gateway peak RSS: while taking them / after profile and clicks', `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`],
-        ['click-to-response, same replica (p50 / p99 / max)', `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`],
-        ['click-to-response, across replicas (p50 / p99 / max)', `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`],
-        ['replica A event loop busy while only holding', `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames.slice(0, 3).map((f) => `${f.frame} ${f.selfPercent}%`).join('; ')})`],
-        ['approve API call itself (p50, same / across)', `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`],
-        ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
+        'gateway peak RSS: while taking them / after profile and clicks',
+        `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`,
       ],
-    );
+      [
+        'click-to-response, same replica (p50 / p99 / max)',
+        `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`,
+      ],
+      [
+        'click-to-response, across replicas (p50 / p99 / max)',
+        `${r.held.acrossReplicas.p50Ms} / ${r.held.acrossReplicas.p99Ms} / ${r.held.acrossReplicas.maxMs} ms (${r.held.acrossReplicas.samples} clicks, store polled every ${r.held.approvalPollMs} ms)`,
+      ],
+      [
+        'replica A event loop busy while only holding',
+        `${r.held.holdingBusyPercent}% (top: ${r.held.holdingTopFrames
+          .slice(0, 3)
+          .map((f) => `${f.frame} ${f.selfPercent}%`)
+          .join('; ')})`,
+      ],
+      [
+        'approve API call itself (p50, same / across)',
+        `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`,
+      ],
+      ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
+    ],
+  );
   return `${table}\n`;
 }
 
 try {
   await main();
 } catch (error) {
-  log(`failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   log(`logs kept in ${work}`);
   process.exitCode = 1;
 } finally {

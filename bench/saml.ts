@@ -26,13 +26,23 @@ function percentile(sorted: readonly number[], p: number): number {
 export interface SamlFigures {
   machine: string;
   sequential: { exchanges: number; p50Ms: number; p99Ms: number };
-  concurrent: { concurrency: number; seconds: number; exchanges: number; perSecond: number; p50Ms: number; p99Ms: number };
+  concurrent: {
+    concurrency: number;
+    seconds: number;
+    exchanges: number;
+    perSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+  };
 }
 
 export async function benchSaml(): Promise<SamlFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-saml-'));
   // `--dir` is taken relative to the working directory: run the demo inside `dir`.
-  const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--dir', '.'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'demo', '--port', '0', '--dir', '.'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   try {
@@ -41,11 +51,26 @@ export async function benchSaml(): Promise<SamlFigures> {
       if (waited > 60_000) throw new Error(`the demo did not start:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const kubeconfig = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as { clusters: { cluster: { server: string } }[] };
+    const kubeconfig = parseYaml(readFileSync(kubeconfigPath, 'utf8')) as {
+      clusters: { cluster: { server: string } }[];
+    };
     const origin = kubeconfig.clusters[0]?.cluster.server ?? '';
-    const idp = createLocalSamlIdp(demoSaml.entityId, { key: readFileSync(join(dir, 'saml-idp-key.pem'), 'utf8'), cert: readFileSync(join(dir, 'saml-idp-cert.pem'), 'utf8') });
-    const agent = new Agent({ connect: { ca: readFileSync(join(dir, 'gateway-ca.pem'), 'utf8') }, connections: concurrency });
-    const make = () => encodeAssertion(idp.issue({ nameId: demoSaml.agent.nameId, audience: demoSaml.audience, attributes: { groups: ['saml-readers'] } }));
+    const idp = createLocalSamlIdp(demoSaml.entityId, {
+      key: readFileSync(join(dir, 'saml-idp-key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'saml-idp-cert.pem'), 'utf8'),
+    });
+    const agent = new Agent({
+      connect: { ca: readFileSync(join(dir, 'gateway-ca.pem'), 'utf8') },
+      connections: concurrency,
+    });
+    const make = () =>
+      encodeAssertion(
+        idp.issue({
+          nameId: demoSaml.agent.nameId,
+          audience: demoSaml.audience,
+          attributes: { groups: ['saml-readers'] },
+        }),
+      );
     const exchange = async (assertion: string): Promise<number> => {
       const started = performance.now();
       const response = await request(`${origin}/hoop/v1/token`, {
@@ -88,9 +113,22 @@ export async function benchSaml(): Promise<SamlFigures> {
     loaded.sort((a, b) => a - b);
     const round = (n: number) => Math.round(n * 100) / 100;
     const figures = {
-      machine: `${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
-      sequential: { exchanges: latencies.length, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)) },
-      concurrent: { concurrency, seconds: round(elapsed), exchanges: done, perSecond: round(done / elapsed), p50Ms: round(percentile(loaded, 50)), p99Ms: round(percentile(loaded, 99)) },
+      machine: `${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+      sequential: {
+        exchanges: latencies.length,
+        p50Ms: round(percentile(latencies, 50)),
+        p99Ms: round(percentile(latencies, 99)),
+      },
+      concurrent: {
+        concurrency,
+        seconds: round(elapsed),
+        exchanges: done,
+        perSecond: round(done / elapsed),
+        p50Ms: round(percentile(loaded, 50)),
+        p99Ms: round(percentile(loaded, 99)),
+      },
     };
     await agent.close();
     return figures;

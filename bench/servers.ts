@@ -9,7 +9,12 @@ import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 
-export const approverClient = { clientId: 'bench-approver', clientSecret: 'bench-approver-secret', groups: ['platform-oncall'], email: 'oncall@example.com' };
+export const approverClient = {
+  clientId: 'bench-approver',
+  clientSecret: 'bench-approver-secret',
+  groups: ['platform-oncall'],
+  email: 'oncall@example.com',
+};
 /** Requests of ci-deployer for `get configmaps -n held` are held for approval (an added require rule). */
 export const heldNamespace = 'held';
 
@@ -41,7 +46,13 @@ function send(message: unknown): void {
 const memoryHandler: Handler = async () => {
   const m = process.memoryUsage();
   const mb = (v: number) => Math.round(v / 1024 / 1024);
-  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) };
+  return {
+    rssMb: mb(m.rss),
+    heapUsedMb: mb(m.heapUsed),
+    heapTotalMb: mb(m.heapTotal),
+    externalMb: mb(m.external),
+    arrayBuffersMb: mb(m.arrayBuffers),
+  };
 };
 
 function serve(info: unknown, ownHandlers: Record<string, Handler>): void {
@@ -62,7 +73,13 @@ function serve(info: unknown, ownHandlers: Record<string, Handler>): void {
     }
     handler(message.args).then(
       (result) => send({ type: 'reply', id: message.id, ok: true, result }),
-      (error: unknown) => send({ type: 'reply', id: message.id, ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+      (error: unknown) =>
+        send({
+          type: 'reply',
+          id: message.id,
+          ok: false,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        }),
     );
   });
   // The parent going away ends the child: nothing is left running after a crashed bench.
@@ -71,7 +88,13 @@ function serve(info: unknown, ownHandlers: Record<string, Handler>): void {
 }
 
 /** Client-credentials token from the local IdP, as `hoopgate token` gets one. */
-async function fetchToken(issuer: string, ca: string, resource: string, clientId: string, secret: string): Promise<string> {
+async function fetchToken(
+  issuer: string,
+  ca: string,
+  resource: string,
+  clientId: string,
+  secret: string,
+): Promise<string> {
   const agent = new Agent({ connect: { ca } });
   try {
     const discovery = await request(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent });
@@ -79,11 +102,15 @@ async function fetchToken(issuer: string, ca: string, resource: string, clientId
     const response = await request(tokenEndpoint, {
       dispatcher: agent,
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'client_credentials', resource }).toString(),
     });
     const body = (await response.body.json()) as { access_token?: string };
-    if (body.access_token === undefined) throw new Error(`token request for ${clientId} failed: ${JSON.stringify(body)}`);
+    if (body.access_token === undefined)
+      throw new Error(`token request for ${clientId} failed: ${JSON.stringify(body)}`);
     return body.access_token;
   } finally {
     await agent.close();
@@ -102,7 +129,8 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
     editConfig: (document) => {
       const identities = document['identities'] as { name: string; approval?: { require?: object[] } }[];
       const deployer = identities.find((identity) => identity.name === 'ci-deployer');
-      if (deployer?.approval?.require === undefined) throw new Error('demo config changed: ci-deployer has no approval.require');
+      if (deployer?.approval?.require === undefined)
+        throw new Error('demo config changed: ci-deployer has no approval.require');
       deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
       // Every held request is ci-deployer's: the per-identity cap of pending approvals must admit them all.
       (document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = input.heldObjects + 10;
@@ -112,7 +140,12 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
   await world.gateway.close();
   world.sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: heldNamespace } });
   for (let i = 0; i < input.heldObjects; i++) {
-    world.sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `cm-${i}`, namespace: heldNamespace }, data: { index: String(i) } });
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: `cm-${i}`, namespace: heldNamespace },
+      data: { index: String(i) },
+    });
   }
   // The sim keeps every request for tests; a bench sends hundreds of thousands, so forget them.
   setInterval(() => {
@@ -150,7 +183,9 @@ async function gateway(input: { configPath: string; replicaId: string; logFile: 
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error === null ? resolve(result) : reject(error))));
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params ?? {}, (error, result) => (error === null ? resolve(result) : reject(error))),
+    );
   const config = await loadConfig(input.configPath, {});
   const logDestination = destination({ dest: input.logFile, sync: false, mkdir: true });
   const gw = await startGateway({ config, replicaId: input.replicaId, logDestination });

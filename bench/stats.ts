@@ -151,14 +151,19 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
   const cell = (value: string | number) => String(value).replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
   const line = (cells: readonly (string | number)[]) => `| ${cells.map(cell).join(' | ')} |`;
   for (const row of rows) {
-    if (row.length !== headers.length) throw new RangeError(`markdownTable: a row has ${row.length} cells, the header ${headers.length}`);
+    if (row.length !== headers.length)
+      throw new RangeError(`markdownTable: a row has ${row.length} cells, the header ${headers.length}`);
   }
   return [line(headers), `|${headers.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 /** The subset of a V8 `.cpuprofile` the summary reads. */
 export interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number }; children?: number[] }[];
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
+    children?: number[];
+  }[];
   samples: number[];
   timeDeltas: number[];
   startTime?: number;
@@ -199,7 +204,8 @@ export function summarizeCpuProfile(
     }
     busyUs += delta;
     let file = url.replace(/^file:\/\//, '');
-    if (relativeTo !== undefined && file.startsWith(relativeTo)) file = file.slice(relativeTo.length).replace(/^\//, '');
+    if (relativeTo !== undefined && file.startsWith(relativeTo))
+      file = file.slice(relativeTo.length).replace(/^\//, '');
     const name = functionName === '' ? '(anonymous)' : functionName;
     // Line 0 is what V8 reports for code compiled on the fly (tsx): the file alone is then honest.
     const key = file === '' ? name : lineNumber > 0 ? `${name} (${file}:${lineNumber + 1})` : `${name} (${file})`;
@@ -208,6 +214,10 @@ export function summarizeCpuProfile(
   const frames = [...selfUs.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .map(([frame, us]) => ({ frame, selfMs: round(us / 1000, 1), selfPercent: busyUs === 0 ? 0 : round((100 * us) / busyUs, 1) }));
+    .map(([frame, us]) => ({
+      frame,
+      selfMs: round(us / 1000, 1),
+      selfPercent: busyUs === 0 ? 0 : round((100 * us) / busyUs, 1),
+    }));
   return { busyMs: round(busyUs / 1000, 1), idleMs: round(idleUs / 1000, 1), frames };
 }

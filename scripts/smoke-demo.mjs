@@ -31,7 +31,12 @@ const kubeconfig = /export KUBECONFIG=(\S+)/.exec(out)?.[1];
 const command = /^\s*(kubectl [^#\n]*?)\s*(#.*)?$/m.exec(out)?.[1];
 if (kubeconfig === undefined || command === undefined) fail('no KUBECONFIG or kubectl command in the output');
 const [program, ...args] = command.split(/\s+/);
-const result = spawnSync(program, args, { cwd, env: { ...process.env, KUBECONFIG: join(cwd, kubeconfig) }, encoding: 'utf8', timeout: 60_000 });
+const result = spawnSync(program, args, {
+  cwd,
+  env: { ...process.env, KUBECONFIG: join(cwd, kubeconfig) },
+  encoding: 'utf8',
+  timeout: 60_000,
+});
 process.stdout.write(`$ ${command}\n${result.stdout}${result.stderr}`);
 if (result.status !== 0) fail(`the printed command failed with exit ${result.status}`);
 if (!/web-0/.test(result.stdout)) fail('the printed command did not list the demo pod web-0');
@@ -40,4 +45,6 @@ process.kill(-child.pid, 'SIGINT');
 const timer = setTimeout(() => fail('the demo did not stop within 20 s of SIGINT'), 20_000);
 await once(child, 'close');
 clearTimeout(timer);
-process.stdout.write('smoke-demo: npm start printed its commands, the first kubectl command worked, the demo stopped\n');
+process.stdout.write(
+  'smoke-demo: npm start printed its commands, the first kubectl command worked, the demo stopped\n',
+);

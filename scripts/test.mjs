@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 function collect(dir) {
-  return readdirSync(dir).sort().flatMap((entry) => {
-    const path = join(dir, entry);
-    if (statSync(path).isDirectory()) return collect(path);
-    return path.endsWith('.test.ts') ? [path] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((entry) => {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) return collect(path);
+      return path.endsWith('.test.ts') ? [path] : [];
+    });
 }
 
 const filters = process.argv.slice(2);
@@ -24,8 +26,14 @@ if (files.length === 0) {
 // A full run (no filter) first checks what the compiler cannot: the dependency graph, the size
 // limits, lint and format. Each names what to do when it fails.
 const checks = [
-  ['lint:deps', 'the dependency graph breaks .dependency-cruiser.cjs (README.md "Architecture"): fix the import, or change the table there and in the README'],
-  ['check:size', 'a file is over 450 lines or a function over 120 (scripts/check-size.mjs): split it by responsibility'],
+  [
+    'lint:deps',
+    'the dependency graph breaks .dependency-cruiser.cjs (README.md "Architecture"): fix the import, or change the table there and in the README',
+  ],
+  [
+    'check:size',
+    'a file is over 450 lines or a function over 120 (scripts/check-size.mjs): split it by responsibility',
+  ],
   ['lint', 'ESLint found problems (eslint.config.js): fix them, or disable a rule on the line with the reason'],
   ['format:check', 'files are not formatted: run `npx prettier --write .`'],
 ];

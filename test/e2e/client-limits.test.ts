@@ -14,7 +14,10 @@ import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const roomy = { maxConcurrent: 1000, requestsPerSecond: 1000, burst: 1000 };
 
-function assertTooMany(response: { status: number; headers: Record<string, unknown>; json: () => any }, message: RegExp): void {
+function assertTooMany(
+  response: { status: number; headers: Record<string, unknown>; json: () => any },
+  message: RegExp,
+): void {
   assert.equal(response.status, 429);
   assert.match(String(response.headers['retry-after']), /^[1-9]\d*$/);
   const status = response.json();
@@ -37,7 +40,11 @@ describe('per-client limits', () => {
   });
 
   async function gatewayWith(limits: Partial<LimitsConfig>): Promise<Gateway> {
-    const config = { ...world.config, listen: { ...world.config.listen, port: 0 }, limits: { ...world.config.limits, ...limits } };
+    const config = {
+      ...world.config,
+      listen: { ...world.config.listen, port: 0 },
+      limits: { ...world.config.limits, ...limits },
+    };
     const gateway = await startGateway({ config, logDestination: { write: () => true } as never });
     gateways.push(gateway);
     return gateway;
@@ -57,8 +64,14 @@ describe('per-client limits', () => {
     const simBefore = world.sim.requests.length;
     const path = '/api/v1/namespaces/staging/configmaps/app-config';
     for (let i = 0; i < 3; i += 1) assert.equal((await world.call(path, { origin: gateway.url })).status, 401);
-    const refused = await world.call(path, { origin: gateway.url, headers: { authorization: 'Bearer not-even-a-jwt' } });
-    assertTooMany(refused, /too many requests from this address \(limits\.perAddress\.requestsPerSecond\); retry in 1s/);
+    const refused = await world.call(path, {
+      origin: gateway.url,
+      headers: { authorization: 'Bearer not-even-a-jwt' },
+    });
+    assertTooMany(
+      refused,
+      /too many requests from this address \(limits\.perAddress\.requestsPerSecond\); retry in 1s/,
+    );
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
     assert.equal(records.length - recordsBefore, 3, 'the three 401s are recorded, the 429 is not');
     assert.equal(world.sim.requests.length, simBefore);
@@ -70,18 +83,53 @@ describe('per-client limits', () => {
     const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
     const controller = new AbortController();
     try {
-      const watches = await Promise.all([1, 2].map(() => agent.request({ origin: gateway.url, path: '/api/v1/namespaces/staging/configmaps?watch=true', method: 'GET', headers: { authorization: `Bearer ${token}` }, signal: controller.signal })));
-      assert.deepEqual(watches.map((w) => w.statusCode), [200, 200]);
+      const watches = await Promise.all(
+        [1, 2].map(() =>
+          agent.request({
+            origin: gateway.url,
+            path: '/api/v1/namespaces/staging/configmaps?watch=true',
+            method: 'GET',
+            headers: { authorization: `Bearer ${token}` },
+            signal: controller.signal,
+          }),
+        ),
+      );
+      assert.deepEqual(
+        watches.map((w) => w.statusCode),
+        [200, 200],
+      );
       for (const w of watches) w.body.on('error', () => undefined).resume();
-      assertTooMany(await world.call('/api/v1/namespaces/staging/configmaps', { origin: gateway.url, headers: { authorization: `Bearer ${token}` } }), /too many concurrent requests from this address \(limits\.perAddress\.maxConcurrent\)/);
+      assertTooMany(
+        await world.call('/api/v1/namespaces/staging/configmaps', {
+          origin: gateway.url,
+          headers: { authorization: `Bearer ${token}` },
+        }),
+        /too many concurrent requests from this address \(limits\.perAddress\.maxConcurrent\)/,
+      );
       // Upgrades count too, and are answered with the same Status.
-      const ws = new WebSocket(`${gateway.url.replace('https', 'wss')}/api/v1/namespaces/staging/pods/web-0/exec?command=sh&stdin=true&stdout=true`, ['v5.channel.k8s.io'], { ca: world.gatewayTls.ca, headers: { authorization: `Bearer ${token}` } });
+      const ws = new WebSocket(
+        `${gateway.url.replace('https', 'wss')}/api/v1/namespaces/staging/pods/web-0/exec?command=sh&stdin=true&stdout=true`,
+        ['v5.channel.k8s.io'],
+        { ca: world.gatewayTls.ca, headers: { authorization: `Bearer ${token}` } },
+      );
       const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
       let body = '';
       for await (const chunk of response) body += String(chunk);
-      assertTooMany({ status: response.statusCode ?? 0, headers: response.headers, json: () => JSON.parse(body) }, /too many concurrent requests from this address/);
+      assertTooMany(
+        { status: response.statusCode ?? 0, headers: response.headers, json: () => JSON.parse(body) },
+        /too many concurrent requests from this address/,
+      );
       controller.abort();
-      await waitFor('the watches to be released', async () => (await world.call('/api/v1/namespaces/staging/configmaps', { origin: gateway.url, headers: { authorization: `Bearer ${token}` } })).status === 200);
+      await waitFor(
+        'the watches to be released',
+        async () =>
+          (
+            await world.call('/api/v1/namespaces/staging/configmaps', {
+              origin: gateway.url,
+              headers: { authorization: `Bearer ${token}` },
+            })
+          ).status === 200,
+      );
     } finally {
       controller.abort();
       await agent.close();
@@ -89,14 +137,31 @@ describe('per-client limits', () => {
   });
 
   test('per identity, after authentication: one subject over its rate gets 429; another subject from the same address does not', async () => {
-    const gateway = await gatewayWith({ perAddress: roomy, perIdentity: { maxConcurrent: 100, requestsPerSecond: 1, burst: 2 } });
+    const gateway = await gatewayWith({
+      perAddress: roomy,
+      perIdentity: { maxConcurrent: 100, requestsPerSecond: 1, burst: 2 },
+    });
     const deployer = await world.token('ci-deployer');
     const reader = await world.token('readonly-bot');
     const path = '/api/v1/namespaces/staging/configmaps/app-config?limit-test=1';
-    for (let i = 0; i < 2; i += 1) assert.equal((await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } })).status, 200);
+    for (let i = 0; i < 2; i += 1)
+      assert.equal(
+        (await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } })).status,
+        200,
+      );
     const simBefore = world.sim.requests.filter((r) => r.rawPath.includes('limit-test')).length;
-    assertTooMany(await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } }), /too many requests from subject "ci-deployer" \(limits\.perIdentity\.requestsPerSecond\)/);
-    assert.equal(world.sim.requests.filter((r) => r.rawPath.includes('limit-test')).length, simBefore, 'nothing upstream');
-    assert.equal((await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${reader}` } })).status, 200);
+    assertTooMany(
+      await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${deployer}` } }),
+      /too many requests from subject "ci-deployer" \(limits\.perIdentity\.requestsPerSecond\)/,
+    );
+    assert.equal(
+      world.sim.requests.filter((r) => r.rawPath.includes('limit-test')).length,
+      simBefore,
+      'nothing upstream',
+    );
+    assert.equal(
+      (await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${reader}` } })).status,
+      200,
+    );
   });
 });

@@ -29,14 +29,22 @@ describe('credentials stay out of records and logs', () => {
     assert.equal(response.json().kind, 'Status');
     const text = await recordedText();
     assert.ok(!text.includes(canary), 'the query token is not in the audit store or the log');
-    assert.ok(text.includes('/api/v1/namespaces/staging/pods?[query not logged]'), 'the refusal is recorded, with its path');
+    assert.ok(
+      text.includes('/api/v1/namespaces/staging/pods?[query not logged]'),
+      'the refusal is recorded, with its path',
+    );
   });
 
   test('an upgrade request with ?access_token= is refused and logged without its query', async () => {
     const canary = 'upgrade-token-canary-77c1';
     // Sent on a raw TLS socket: HTTP clients refuse to send an Upgrade through their request API.
     const url = new URL(world.gateway.url);
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: world.gatewayTls.ca, servername: 'localhost' });
+    const socket = connect({
+      host: url.hostname,
+      port: Number(url.port),
+      ca: world.gatewayTls.ca,
+      servername: 'localhost',
+    });
     await once(socket, 'secureConnect');
     socket.write(
       `GET /api/v1/namespaces/staging/pods/web-0/exec?command=sh&stdout=true&access_token=${canary} HTTP/1.1\r\n` +
@@ -69,7 +77,11 @@ describe('credentials stay out of records and logs', () => {
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
     const reviewed = records.find((r) => r.data['path'] === '/apis/authentication.k8s.io/v1/tokenreviews');
     assert.ok(reviewed, 'the call is recorded');
-    assert.match(String(reviewed.data['requestBody'] ?? ''), /"token":"\*\*\*MASKED\*\*\*"/, 'the recorded body shows the token masked');
+    assert.match(
+      String(reviewed.data['requestBody'] ?? ''),
+      /"token":"\*\*\*MASKED\*\*\*"/,
+      'the recorded body shows the token masked',
+    );
     assert.ok(!(await recordedText()).includes(canary), 'the reviewed token is not in the audit store or the log');
   });
 });

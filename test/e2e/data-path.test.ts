@@ -12,8 +12,12 @@ import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const versions: KubectlVersion[] = ['1.27', '1.33'];
 
-
-function assertStatus(response: { status: number; json: () => any }, code: number, reason: string, message: RegExp): void {
+function assertStatus(
+  response: { status: number; json: () => any },
+  code: number,
+  reason: string,
+  message: RegExp,
+): void {
   assert.equal(response.status, code);
   const body = response.json();
   assert.equal(body.kind, 'Status');
@@ -38,7 +42,9 @@ function jwtIssuer(token: string | null): string | undefined {
 describe('data path: kubectl through the gateway', () => {
   let world: TestWorld;
   before(async () => {
-    world = await startTestWorld({ extraClients: [{ clientId: 'stranger', clientSecret: 'stranger-secret', groups: ['nobody'] }] });
+    world = await startTestWorld({
+      extraClients: [{ clientId: 'stranger', clientSecret: 'stranger-secret', groups: ['nobody'] }],
+    });
   });
   after(async () => {
     await world?.assertNoCanaryLeaked();
@@ -68,7 +74,12 @@ describe('data path: kubectl through the gateway', () => {
         child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
         try {
           await waitFor('the initial list', () => output.includes('configmap/app-config'), 20_000);
-          world.sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'staging' }, data: { a: '1' } });
+          world.sim.apply({
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: { name, namespace: 'staging' },
+            data: { a: '1' },
+          });
           await waitFor('the ADDED event', () => output.includes(`configmap/${name}`));
         } finally {
           child.kill('SIGTERM');
@@ -78,7 +89,8 @@ describe('data path: kubectl through the gateway', () => {
 
       test('create -f, apply, apply --server-side and delete', async () => {
         const name = `app-${version.replace('.', '-')}`;
-        const manifest = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: staging\ndata:\n  mode: "${value}"\n`;
+        const manifest = (value: string) =>
+          `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: staging\ndata:\n  mode: "${value}"\n`;
         let result = await world.kubectl(['create', '-f', '-'], { version, stdin: manifest('created') });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`configmap/${name} created`));
@@ -87,7 +99,10 @@ describe('data path: kubectl through the gateway', () => {
         assert.equal(result.code, 0, result.stderr);
         assert.equal(world.sim.getObject('configmaps', 'staging', name)?.data?.mode, 'applied');
 
-        result = await world.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], { version, stdin: manifest('server-side') });
+        result = await world.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+          version,
+          stdin: manifest('server-side'),
+        });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, /serverside-applied/);
         assert.equal(world.sim.getObject('configmaps', 'staging', name)?.data?.mode, 'server-side');
@@ -118,21 +133,35 @@ describe('data path: kubectl through the gateway', () => {
     const forwarded = world.sim.requests.filter((r) => r.identity?.startsWith('system:serviceaccount:agents:'));
     assert.ok(forwarded.length > 20, `expected many forwarded calls, saw ${forwarded.length}`);
     for (const record of world.sim.requests) {
-      assert.notEqual(jwtIssuer(record.token), world.idp.issuer, `${record.method} ${record.rawPath} carried an OIDC token upstream`);
-      assert.ok(record.token === null || record.identity !== null, `${record.method} ${record.rawPath} carried a token the API server does not know`);
-      for (const header of Object.keys(record.headers)) assert.ok(!header.toLowerCase().startsWith('impersonate-'), `${header} reached upstream`);
+      assert.notEqual(
+        jwtIssuer(record.token),
+        world.idp.issuer,
+        `${record.method} ${record.rawPath} carried an OIDC token upstream`,
+      );
+      assert.ok(
+        record.token === null || record.identity !== null,
+        `${record.method} ${record.rawPath} carried a token the API server does not know`,
+      );
+      for (const header of Object.keys(record.headers))
+        assert.ok(!header.toLowerCase().startsWith('impersonate-'), `${header} reached upstream`);
     }
     const identities = new Set(world.sim.requests.map((r) => r.identity));
     // Only the agents' accounts and the gateway's own (for TokenRequest / SubjectAccessReview).
     for (const identity of identities) {
       assert.ok(
-        identity === null || identity.startsWith('system:serviceaccount:agents:') || identity === 'system:serviceaccount:hoopgate:hoopgate',
+        identity === null ||
+          identity.startsWith('system:serviceaccount:agents:') ||
+          identity === 'system:serviceaccount:hoopgate:hoopgate',
         `unexpected upstream identity ${identity}`,
       );
     }
     const ownCalls = world.sim.requests.filter((r) => r.identity === 'system:serviceaccount:hoopgate:hoopgate');
     for (const call of ownCalls) {
-      assert.match(call.rawPath, /^\/api\/v1\/namespaces\/agents\/serviceaccounts\/[^/]+\/token|^\/apis\/authorization\.k8s\.io\/v1\/subjectaccessreviews/, call.rawPath);
+      assert.match(
+        call.rawPath,
+        /^\/api\/v1\/namespaces\/agents\/serviceaccounts\/[^/]+\/token|^\/apis\/authorization\.k8s\.io\/v1\/subjectaccessreviews/,
+        call.rawPath,
+      );
     }
   });
 
@@ -160,7 +189,9 @@ describe('data path: kubectl through the gateway', () => {
       test(`401 for ${what}`, async () => {
         const before = upstreamCount();
         const token = await make();
-        const response = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}` } });
+        const response = await world.call('/api/v1/namespaces/staging/pods', {
+          headers: { authorization: `Bearer ${token}` },
+        });
         assertStatus(response, 401, 'Unauthorized', message);
         assert.ok(!response.text.includes(token), 'the refusal does not echo the token');
         assert.equal(upstreamCount(), before, 'nothing reached the API server');
@@ -169,7 +200,9 @@ describe('data path: kubectl through the gateway', () => {
 
     test('401 for a second Authorization header and for a token in the query string', async () => {
       const token = await world.token('ci-deployer');
-      const twice = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } });
+      const twice = await world.call('/api/v1/namespaces/staging/pods', {
+        headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] },
+      });
       assertStatus(twice, 401, 'Unauthorized', /Authorization/i);
       const query = await world.call(`/api/v1/namespaces/staging/pods?access_token=${token}`);
       assertStatus(query, 401, 'Unauthorized', /query/i);
@@ -178,7 +211,9 @@ describe('data path: kubectl through the gateway', () => {
     test('403 for an identity no mapping matches, naming subject and groups', async () => {
       const before = upstreamCount();
       const token = await world.token('stranger');
-      const response = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}` } });
+      const response = await world.call('/api/v1/namespaces/staging/pods', {
+        headers: { authorization: `Bearer ${token}` },
+      });
       assertStatus(response, 403, 'Forbidden', /no identity mapping.*stranger.*nobody/);
       assert.equal(upstreamCount(), before);
     });
@@ -187,7 +222,9 @@ describe('data path: kubectl through the gateway', () => {
       test(`403 for ${header}`, async () => {
         const before = upstreamCount();
         const token = await world.token('ci-deployer');
-        const response = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}`, [header]: 'system:admin' } });
+        const response = await world.call('/api/v1/namespaces/staging/pods', {
+          headers: { authorization: `Bearer ${token}`, [header]: 'system:admin' },
+        });
         assertStatus(response, 403, 'Forbidden', /impersonation is not allowed/);
         assert.equal(upstreamCount(), before);
       });
@@ -196,14 +233,26 @@ describe('data path: kubectl through the gateway', () => {
     test('400 for a body over gateway.maxBodyBytes, 431 for an oversize header; nothing reaches upstream', async () => {
       const before = upstreamCount();
       const token = await world.token('ci-deployer');
-      const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'too-big' }, data: { blob: 'z'.repeat(world.config.gateway.maxBodyBytes) } });
+      const body = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'too-big' },
+        data: { blob: 'z'.repeat(world.config.gateway.maxBodyBytes) },
+      });
       const response = await world.call('/api/v1/namespaces/staging/configmaps', {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body,
       });
-      assertStatus(response, 400, 'BadRequest', /request body of \d+ bytes exceeds \d+ bytes \(gateway\.maxBodyBytes\)/);
-      const header = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(40 * 1024) } });
+      assertStatus(
+        response,
+        400,
+        'BadRequest',
+        /request body of \d+ bytes exceeds \d+ bytes \(gateway\.maxBodyBytes\)/,
+      );
+      const header = await world.call('/api/v1/namespaces/staging/pods', {
+        headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(40 * 1024) },
+      });
       assert.equal(header.status, 431);
       assert.equal(upstreamCount(), before);
     });
@@ -233,7 +282,10 @@ describe('data path: kubectl through the gateway', () => {
     const token = await world.token('ci-deployer');
     const controller = new AbortController();
     const pending = world
-      .call('/api/v1/namespaces/staging/configmaps?watch=1', { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+      .call('/api/v1/namespaces/staging/configmaps?watch=1', {
+        headers: { authorization: `Bearer ${token}` },
+        signal: controller.signal,
+      })
       .catch((error: unknown) => error);
     await waitFor('the watch to open upstream', () => world.sim.openWatches() === 1);
     controller.abort();
@@ -256,7 +308,8 @@ describe('data path: kubectl through the gateway', () => {
     assert.equal(requests.length, logged(), 'one request record per request the gateway answered');
     const byEvent = new Map<string, number>();
     for (const outcome of outcomes) byEvent.set(outcome.eventId ?? '', (byEvent.get(outcome.eventId ?? '') ?? 0) + 1);
-    for (const request of requests) assert.equal(byEvent.get(request.eventId ?? ''), 1, `event ${request.eventId} has exactly one outcome`);
+    for (const request of requests)
+      assert.equal(byEvent.get(request.eventId ?? ''), 1, `event ${request.eventId} has exactly one outcome`);
     const refusals = requests.filter((r) => (r.data['decision'] as { effect: string }).effect === 'deny');
     assert.ok(refusals.length >= 20, `refusals are recorded (${refusals.length})`);
   });

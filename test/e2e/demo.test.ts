@@ -15,7 +15,11 @@ const bin = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', impo
 
 test('hoopgate demo prints a kubeconfig and commands that work, and stops on SIGINT', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'hoopgate-demo-'));
-  const child = spawn(process.execPath, [bin, 'demo', '--port', '0'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
+  const child = spawn(process.execPath, [bin, 'demo', '--port', '0'], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '' },
+  });
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -24,10 +28,16 @@ test('hoopgate demo prints a kubeconfig and commands that work, and stops on SIG
     assert.match(out, /kubectl get pods -n staging/);
     assert.match(out, /npx hoopgate approvals list --config \.hoopgate-demo\/hoopgate\.yaml/);
     // The first printed command, exactly as a user would run it from the same directory.
-    const result = await runKubectl(['get', 'pods', '-n', 'staging'], { kubeconfig: join(cwd, kubeconfig), timeoutMs: 30_000 });
+    const result = await runKubectl(['get', 'pods', '-n', 'staging'], {
+      kubeconfig: join(cwd, kubeconfig),
+      timeoutMs: 30_000,
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^web-0\s+1\/1\s+Running/m);
-    const masked = await runKubectl(['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'jsonpath={.data.password}'], { kubeconfig: join(cwd, kubeconfig) });
+    const masked = await runKubectl(
+      ['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'jsonpath={.data.password}'],
+      { kubeconfig: join(cwd, kubeconfig) },
+    );
     assert.equal(Buffer.from(masked.stdout, 'base64').toString(), '***MASKED***');
   } finally {
     child.kill('SIGINT');

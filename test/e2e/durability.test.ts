@@ -17,7 +17,13 @@ const bin = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', impo
 
 async function cli(world: TestWorld, args: string[]): Promise<{ code: number; out: string }> {
   let out = '';
-  const code = await runCli(args, { stdout: (t) => (out += t), stderr: (t) => (out += t), env: {}, cwd: world.dir, stopSignal: new AbortController().signal });
+  const code = await runCli(args, {
+    stdout: (t) => (out += t),
+    stderr: (t) => (out += t),
+    env: {},
+    cwd: world.dir,
+    stopSignal: new AbortController().signal,
+  });
   return { code, out };
 }
 
@@ -46,22 +52,38 @@ describe('durability of the audit trail', () => {
   });
 
   test('SQLite store gone: 503 and nothing reaches the API server', async () => {
-    const config = { ...world.config, listen: { ...world.config.listen, port: 0 }, audit: { ...world.config.audit, store: `sqlite:${world.dir}/down.db` } };
+    const config = {
+      ...world.config,
+      listen: { ...world.config.listen, port: 0 },
+      audit: { ...world.config.audit, store: `sqlite:${world.dir}/down.db` },
+    };
     const logs: string[] = [];
-    const gateway = await startGateway({ config, logDestination: { write: (line: string) => logs.push(line) > 0 } as never });
+    const gateway = await startGateway({
+      config,
+      logDestination: { write: (line: string) => logs.push(line) > 0 } as never,
+    });
     const token = await world.token('ci-deployer');
     try {
-      const ok = await world.call('/api/v1/namespaces/staging/configmaps/app-config', { headers: { authorization: `Bearer ${token}` }, origin: gateway.url });
+      const ok = await world.call('/api/v1/namespaces/staging/configmaps/app-config', {
+        headers: { authorization: `Bearer ${token}` },
+        origin: gateway.url,
+      });
       assert.equal(ok.status, 200);
       await gateway.store.close();
       const before = world.sim.requests.length;
-      const response = await world.call('/api/v1/namespaces/staging/configmaps/app-config', { headers: { authorization: `Bearer ${token}` }, origin: gateway.url });
+      const response = await world.call('/api/v1/namespaces/staging/configmaps/app-config', {
+        headers: { authorization: `Bearer ${token}` },
+        origin: gateway.url,
+      });
       assertUnavailable(response);
       assert.equal(world.sim.requests.length, before, 'the API server saw nothing');
       const ready = await world.call('/hoop/readyz', { origin: gateway.url });
       assert.equal(ready.status, 503);
       assert.equal(ready.text, 'readyz check failed\n');
-      assert.ok(logs.some((line) => /readyz: not ready: .*\[-\]store failed/.test(line)), 'the failing check is in the log');
+      assert.ok(
+        logs.some((line) => /readyz: not ready: .*\[-\]store failed/.test(line)),
+        'the failing check is in the log',
+      );
     } finally {
       await gateway.close();
     }
@@ -69,15 +91,25 @@ describe('durability of the audit trail', () => {
 
   test('MongoDB unreachable: 503 and nothing reaches the API server', async () => {
     const mongo = await startMongoServer();
-    const config = { ...world.config, listen: { ...world.config.listen, port: 0 }, audit: { ...world.config.audit, store: `${mongo.url}/hoopgate?serverSelectionTimeoutMS=1500` } };
+    const config = {
+      ...world.config,
+      listen: { ...world.config.listen, port: 0 },
+      audit: { ...world.config.audit, store: `${mongo.url}/hoopgate?serverSelectionTimeoutMS=1500` },
+    };
     const gateway = await startGateway({ config, logDestination: { write: () => true } as never });
     const token = await world.token('ci-deployer');
     try {
-      const ok = await world.call('/api/v1/namespaces/staging/configmaps/app-config', { headers: { authorization: `Bearer ${token}` }, origin: gateway.url });
+      const ok = await world.call('/api/v1/namespaces/staging/configmaps/app-config', {
+        headers: { authorization: `Bearer ${token}` },
+        origin: gateway.url,
+      });
       assert.equal(ok.status, 200);
       await mongo.stop();
       const before = world.sim.requests.length;
-      const response = await world.call('/api/v1/namespaces/staging/configmaps/app-config', { headers: { authorization: `Bearer ${token}` }, origin: gateway.url });
+      const response = await world.call('/api/v1/namespaces/staging/configmaps/app-config', {
+        headers: { authorization: `Bearer ${token}` },
+        origin: gateway.url,
+      });
       assertUnavailable(response);
       assert.equal(world.sim.requests.length, before, 'the API server saw nothing');
     } finally {
@@ -87,7 +119,10 @@ describe('durability of the audit trail', () => {
 
   test('a gateway killed with SIGKILL under load restarts cleanly: verify passes, no forwarded call lacks its event', async () => {
     const start = async (): Promise<{ child: ChildProcess; url: string }> => {
-      const child = spawn(process.execPath, [bin, 'serve', '--config', world.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env['PATH'] ?? '' } });
+      const child = spawn(process.execPath, [bin, 'serve', '--config', world.configPath], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { PATH: process.env['PATH'] ?? '' },
+      });
       let err = '';
       child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
       const deadline = Date.now() + 30_000;
@@ -109,7 +144,12 @@ describe('durability of the audit trail', () => {
         for (;;) {
           const i = sent++;
           try {
-            const response = await agent.request({ origin: first.url, path: path(i), method: 'GET', headers: { authorization: `Bearer ${token}` } });
+            const response = await agent.request({
+              origin: first.url,
+              path: path(i),
+              method: 'GET',
+              headers: { authorization: `Bearer ${token}` },
+            });
             await response.body.dump();
             answered += 1;
           } catch {
@@ -135,7 +175,9 @@ describe('durability of the audit trail', () => {
 
     const forwarded = world.sim.requests.filter((r) => r.rawPath.includes('?load=')).map((r) => r.rawPath);
     assert.ok(forwarded.length >= 200, `load reached upstream (${forwarded.length})`);
-    const recorded = new Set((await world.gateway.store.audit.listRecords({ kinds: ['request'] })).map((r) => String(r.data['path'])));
+    const recorded = new Set(
+      (await world.gateway.store.audit.listRecords({ kinds: ['request'] })).map((r) => String(r.data['path'])),
+    );
     const missing = forwarded.filter((p) => !recorded.has(p));
     assert.deepEqual(missing, [], 'every forwarded request was recorded before it was forwarded');
   });
@@ -145,7 +187,11 @@ describe('durability of the audit trail', () => {
     const gateway = await startGateway({ config, logDestination: { write: () => true } as never, approvalPollMs: 50 });
     world.sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'held-at-stop' } });
     const token = await world.token('ci-deployer');
-    const held = world.call('/api/v1/namespaces/held-at-stop', { method: 'DELETE', headers: { authorization: `Bearer ${token}` }, origin: gateway.url });
+    const held = world.call('/api/v1/namespaces/held-at-stop', {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+      origin: gateway.url,
+    });
     let id: string | undefined;
     const deadline = Date.now() + 10_000;
     while (id === undefined && Date.now() < deadline) {

@@ -19,7 +19,6 @@ import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const run = promisify(execFile);
 
-
 async function replay(world: TestWorld, sessionId: string): Promise<string> {
   let out = '';
   const code = await runCli(['replay', sessionId, '--config', world.configPath, '--no-timing'], {
@@ -54,10 +53,14 @@ describe('exec, attach and port-forward through the gateway', () => {
   });
 
   test('kubectl 1.33 exec -- echo hi prints hi, as the mapped ServiceAccount, and replays', async () => {
-    const result = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'echo', 'hi', 'from', 'exec'], { version: '1.33' });
+    const result = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'echo', 'hi', 'from', 'exec'], {
+      version: '1.33',
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'hi from exec\n');
-    const upgraded = world.sim.requests.filter((r) => r.rawPath.startsWith('/api/v1/namespaces/staging/pods/web-0/exec') && r.status === 101);
+    const upgraded = world.sim.requests.filter(
+      (r) => r.rawPath.startsWith('/api/v1/namespaces/staging/pods/web-0/exec') && r.status === 101,
+    );
     assert.equal(upgraded.length, 1);
     assert.equal(upgraded[0]?.identity, 'system:serviceaccount:agents:ci-deployer');
     const sessionId = await sessionOf(world, 'command=echo&command=hi');
@@ -72,41 +75,63 @@ describe('exec, attach and port-forward through the gateway', () => {
   });
 
   test('exec -i with stdin, and the exit code reaches kubectl', async () => {
-    const cat = await world.kubectl(['exec', '-i', 'web-0', '-n', 'staging', '--', 'cat'], { version: '1.33', stdin: 'line one\nline two\n' });
+    const cat = await world.kubectl(['exec', '-i', 'web-0', '-n', 'staging', '--', 'cat'], {
+      version: '1.33',
+      stdin: 'line one\nline two\n',
+    });
     assert.equal(cat.code, 0, cat.stderr);
     assert.equal(cat.stdout, 'line one\nline two\n');
-    const exit = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'sh', '-c', 'echo bye; exit 3'], { version: '1.33' });
+    const exit = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'sh', '-c', 'echo bye; exit 3'], {
+      version: '1.33',
+    });
     assert.equal(exit.code, 3, exit.stderr);
     assert.equal(exit.stdout, 'bye\n');
     assert.match(exit.stderr, /command terminated with exit code 3/);
   });
 
-  test('an interactive exec -it sh driven through tmux works, and its replay shows what was typed', { skip: spawnSync('tmux', ['-V']).status !== 0 ? 'tmux is not installed' : false }, async () => {
-    const session = `hoopgate-e2e-${process.pid}`;
-    const kubectl = '/usr/lib/google-cloud-sdk/bin/kubectl.1.33';
-    const command = `env HOME=${world.dir} KUBECONFIG=${world.kubeconfigPath} ${kubectl} exec -it web-0 -n staging -- sh`;
-    await run('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', command]);
-    try {
-      const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', session])).stdout;
-      await waitFor('the shell prompt', async () => /^\$/m.test(await screen()), 45_000);
-      await run('tmux', ['send-keys', '-t', session, 'echo typed-through-tmux', 'Enter']);
-      await waitFor('the command output', async () => /typed-through-tmux\s*\n\s*typed-through-tmux/.test(await screen()));
-      await run('tmux', ['send-keys', '-t', session, 'hostname', 'Enter']);
-      await waitFor('hostname output', async () => /\nweb-0/.test(await screen()));
-      await run('tmux', ['send-keys', '-t', session, 'exit 0', 'Enter']);
-      await waitFor('the session to end', async () => (await run('tmux', ['has-session', '-t', session]).then(() => false, () => true)), 15_000);
-    } finally {
-      await run('tmux', ['kill-session', '-t', session]).catch(() => undefined);
-    }
-    const transcript = await replay(world, await sessionOf(world, 'tty=true'));
-    assert.match(transcript, /tty/);
-    assert.match(transcript, /echo typed-through-tmux/);
-    assert.match(transcript, /web-0/);
-  });
+  test(
+    'an interactive exec -it sh driven through tmux works, and its replay shows what was typed',
+    { skip: spawnSync('tmux', ['-V']).status !== 0 ? 'tmux is not installed' : false },
+    async () => {
+      const session = `hoopgate-e2e-${process.pid}`;
+      const kubectl = '/usr/lib/google-cloud-sdk/bin/kubectl.1.33';
+      const command = `env HOME=${world.dir} KUBECONFIG=${world.kubeconfigPath} ${kubectl} exec -it web-0 -n staging -- sh`;
+      await run('tmux', ['new-session', '-d', '-s', session, '-x', '120', '-y', '30', command]);
+      try {
+        const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', session])).stdout;
+        await waitFor('the shell prompt', async () => /^\$/m.test(await screen()), 45_000);
+        await run('tmux', ['send-keys', '-t', session, 'echo typed-through-tmux', 'Enter']);
+        await waitFor('the command output', async () =>
+          /typed-through-tmux\s*\n\s*typed-through-tmux/.test(await screen()),
+        );
+        await run('tmux', ['send-keys', '-t', session, 'hostname', 'Enter']);
+        await waitFor('hostname output', async () => /\nweb-0/.test(await screen()));
+        await run('tmux', ['send-keys', '-t', session, 'exit 0', 'Enter']);
+        await waitFor(
+          'the session to end',
+          async () =>
+            await run('tmux', ['has-session', '-t', session]).then(
+              () => false,
+              () => true,
+            ),
+          15_000,
+        );
+      } finally {
+        await run('tmux', ['kill-session', '-t', session]).catch(() => undefined);
+      }
+      const transcript = await replay(world, await sessionOf(world, 'tty=true'));
+      assert.match(transcript, /tty/);
+      assert.match(transcript, /echo typed-through-tmux/);
+      assert.match(transcript, /web-0/);
+    },
+  );
 
   test('a denied exec is refused before any upgrade; the API server sees nothing', async () => {
     const before = world.sim.requests.length;
-    const result = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'echo', 'nope'], { context: 'readonly-bot', version: '1.33' });
+    const result = await world.kubectl(['exec', 'web-0', '-n', 'staging', '--', 'echo', 'nope'], {
+      context: 'readonly-bot',
+      version: '1.33',
+    });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /hoopgate: .*readonly-bot.*may not create pods\/web-0\/exec -n staging/);
     assert.ok(!result.stdout.includes('nope'));
@@ -117,10 +142,15 @@ describe('exec, attach and port-forward through the gateway', () => {
   test('a held exec proceeds after approval, as approval.serviceAccount', async () => {
     // ci-deployer may not exec in prod; escalate holds it, and an approval runs it as the elevated account.
     // kubectl first reads the pod (held too: the baseline may not read prod), then upgrades.
-    const pending = world.kubectl(['exec', 'api-0', '-n', 'prod', '--', 'echo', 'approved-exec'], { version: '1.33', timeoutMs: 60_000 });
+    const pending = world.kubectl(['exec', 'api-0', '-n', 'prod', '--', 'echo', 'approved-exec'], {
+      version: '1.33',
+      timeoutMs: 60_000,
+    });
     const approve = async (subresource: string) => {
       const record = await waitFor(`the held ${subresource || 'get'}`, async () =>
-        (await world.gateway.approvals.pending()).find((r) => r.request.namespace === 'prod' && r.request.subresource === subresource),
+        (await world.gateway.approvals.pending()).find(
+          (r) => r.request.namespace === 'prod' && r.request.subresource === subresource,
+        ),
       );
       const decided = await world.gateway.approvals.decide(record.id, {
         approve: true,
@@ -130,14 +160,23 @@ describe('exec, attach and port-forward through the gateway', () => {
       assert.ok(decided.ok);
     };
     await approve('');
-    await waitFor('the exec to be held', async () => (await world.gateway.approvals.pending()).some((r) => r.request.subresource === 'exec'));
-    assert.equal(world.sim.requests.filter((r) => r.rawPath.startsWith('/api/v1/namespaces/prod/pods/api-0/exec')).length, 0, 'nothing upstream while held');
+    await waitFor('the exec to be held', async () =>
+      (await world.gateway.approvals.pending()).some((r) => r.request.subresource === 'exec'),
+    );
+    assert.equal(
+      world.sim.requests.filter((r) => r.rawPath.startsWith('/api/v1/namespaces/prod/pods/api-0/exec')).length,
+      0,
+      'nothing upstream while held',
+    );
     await approve('exec');
     const result = await pending;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout, 'approved-exec\n');
     const upstream = world.sim.requests.filter((r) => r.rawPath.startsWith('/api/v1/namespaces/prod/pods/api-0/exec'));
-    assert.deepEqual(upstream.map((r) => [r.identity, r.status]), [['system:serviceaccount:agents:ci-deployer-elevated', 101]]);
+    assert.deepEqual(
+      upstream.map((r) => [r.identity, r.status]),
+      [['system:serviceaccount:agents:ci-deployer-elevated', 101]],
+    );
   });
 
   test('an upstream that answers the upgrade with 403 is relayed as it is, and nothing is piped', async () => {
@@ -174,9 +213,12 @@ describe('exec, attach and port-forward through the gateway', () => {
       assert.equal(response.headers['connection'], 'close');
       const status = JSON.parse(text);
       assert.equal(status.kind, 'Status');
-      assert.match(status.message, /cannot create resource "pods\/exec"/, 'the API server\'s own refusal, untouched');
+      assert.match(status.message, /cannot create resource "pods\/exec"/, "the API server's own refusal, untouched");
       const upstream = world.sim.requests.slice(before).filter((r) => r.rawPath.includes('/web-1/exec'));
-      assert.deepEqual(upstream.map((r) => r.status), [403]);
+      assert.deepEqual(
+        upstream.map((r) => r.status),
+        [403],
+      );
     } finally {
       world.sim.apply(binding);
     }
@@ -208,8 +250,17 @@ describe('exec, attach and port-forward through the gateway', () => {
     const url = new URL(world.gateway.url);
     const refusal = async (path: string) => {
       const request = httpsRequest({
-        host: url.hostname, port: url.port, path, method: 'POST', ca: world.gatewayTls.ca,
-        headers: { authorization: `Bearer ${token}`, connection: 'Upgrade', upgrade: 'SPDY/3.1', 'x-stream-protocol-version': 'portforward.k8s.io' },
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: 'POST',
+        ca: world.gatewayTls.ca,
+        headers: {
+          authorization: `Bearer ${token}`,
+          connection: 'Upgrade',
+          upgrade: 'SPDY/3.1',
+          'x-stream-protocol-version': 'portforward.k8s.io',
+        },
       });
       request.on('upgrade', () => assert.fail('a SPDY upgrade must not be answered with 101'));
       request.end();
@@ -230,15 +281,23 @@ describe('exec, attach and port-forward through the gateway', () => {
   });
 
   test('with exec.spdy: unrecorded the SPDY upgrade is forwarded (the simulated server itself speaks only WebSocket)', async () => {
-    const config = { ...world.config, exec: { ...world.config.exec, spdy: 'unrecorded' as const }, listen: { ...world.config.listen, port: 0 } };
+    const config = {
+      ...world.config,
+      exec: { ...world.config.exec, spdy: 'unrecorded' as const },
+      listen: { ...world.config.listen, port: 0 },
+    };
     const gateway: Gateway = await startGateway({ config, logDestination: { write: () => true } as never });
     try {
-      const kubeconfig = writeKubeconfig(world.dir, {
-        server: gateway.url,
-        ca: world.gatewayTls.ca,
-        exec: { command: process.execPath, args: world.tokenCommand('ci-deployer') },
-        namespace: 'staging',
-      }, 'kubeconfig-unrecorded');
+      const kubeconfig = writeKubeconfig(
+        world.dir,
+        {
+          server: gateway.url,
+          ca: world.gatewayTls.ca,
+          exec: { command: process.execPath, args: world.tokenCommand('ci-deployer') },
+          namespace: 'staging',
+        },
+        'kubeconfig-unrecorded',
+      );
       const before = world.sim.requests.length;
       const { runKubectl } = await import('../helpers/kubectl.js');
       const result = await runKubectl(['exec', 'web-0', '--', 'echo', 'old'], { kubeconfig, version: '1.27' });
@@ -258,7 +317,11 @@ describe('exec, attach and port-forward through the gateway', () => {
     let output = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     try {
-      const port = await waitFor('the local port', () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1], 30_000);
+      const port = await waitFor(
+        'the local port',
+        () => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1],
+        30_000,
+      );
       const socket = connect(Number(port), '127.0.0.1');
       await once(socket, 'connect');
       const payload = Buffer.from('ping through hoopgate\n'.repeat(100));

@@ -28,12 +28,18 @@ describe('HEAD requests leave the gateway serving', () => {
     // Give an unhandled 'error' event (emitted on a later tick) the chance to end the process.
     await sleep(50);
     assert.deepEqual(uncaught, [], 'no error escaped the gateway');
-    const response = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}` } });
+    const response = await world.call('/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(response.status, 200, response.text);
     assert.equal(response.json().kind, 'PodList');
   }
 
-  for (const path of ['/api/v1/namespaces/staging/secrets/db-credentials', '/api/v1/namespaces/staging/secrets', '/api/v1/namespaces/staging/pods']) {
+  for (const path of [
+    '/api/v1/namespaces/staging/secrets/db-credentials',
+    '/api/v1/namespaces/staging/secrets',
+    '/api/v1/namespaces/staging/pods',
+  ]) {
     test(`HEAD ${path} answers with headers only`, async () => {
       const response = await world.call(path, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } });
       assert.equal(response.status, 200);
@@ -45,7 +51,12 @@ describe('HEAD requests leave the gateway serving', () => {
 
   test('many HEAD requests at once', async () => {
     const responses = await Promise.all(
-      Array.from({ length: 20 }, () => world.call('/api/v1/namespaces/staging/secrets', { method: 'HEAD', headers: { authorization: `Bearer ${token}` } })),
+      Array.from({ length: 20 }, () =>
+        world.call('/api/v1/namespaces/staging/secrets', {
+          method: 'HEAD',
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      ),
     );
     assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]));
     await assertStillServing();

@@ -60,7 +60,12 @@ const scenarioRbac = [
     roleRef: { apiGroup: rbac, kind: 'Role', name: 'lp-scenario' },
     subjects: [{ kind: 'ServiceAccount', namespace: 'agents', name: 'readonly-bot' }],
   },
-  { apiVersion: `${rbac}/v1`, kind: 'ClusterRole', metadata: { name: 'lp-scenario-ns' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }] },
+  {
+    apiVersion: `${rbac}/v1`,
+    kind: 'ClusterRole',
+    metadata: { name: 'lp-scenario-ns' },
+    rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list'] }],
+  },
   {
     apiVersion: `${rbac}/v1`,
     kind: 'ClusterRoleBinding',
@@ -71,7 +76,15 @@ const scenarioRbac = [
 ];
 
 function io(cwd: string): CliIo & { out: string; err: string } {
-  const result = { out: '', err: '', stdout: (t: string) => void (result.out += t), stderr: (t: string) => void (result.err += t), env: {}, cwd, stopSignal: new AbortController().signal };
+  const result = {
+    out: '',
+    err: '',
+    stdout: (t: string) => void (result.out += t),
+    stderr: (t: string) => void (result.err += t),
+    env: {},
+    cwd,
+    stopSignal: new AbortController().signal,
+  };
   return result;
 }
 
@@ -86,11 +99,18 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     slack = await startSlackServer();
     world = await startTestWorld({
       editConfig: (document) => {
-        document['slack'] = { botToken: 'xoxb-lp', signingSecret, channel, apiUrl: slack.apiUrl, auditors: { slackUsers: ['UAUDITOR'] } };
+        document['slack'] = {
+          botToken: 'xoxb-lp',
+          signingSecret,
+          channel,
+          apiUrl: slack.apiUrl,
+          auditors: { slackUsers: ['UAUDITOR'] },
+        };
         (document['approval'] as { approvers: Record<string, unknown> }).approvers['slackUsers'] = ['UAPPROVER'];
       },
     });
-    for (const name of ['readonly-bot-reader', 'readonly-bot-ns']) world.sim.deleteObject(`clusterrolebindings.${rbac}`, '', name);
+    for (const name of ['readonly-bot-reader', 'readonly-bot-ns'])
+      world.sim.deleteObject(`clusterrolebindings.${rbac}`, '', name);
     for (const object of scenarioRbac) world.sim.apply(object);
 
     // The session, through the gateway, as readonly-bot.
@@ -99,12 +119,24 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       assert.equal(result.code, 0, `kubectl ${args.join(' ')}: ${result.stderr}`);
     }
     // A refusal (a deny rule) …
-    const secrets = await world.kubectl(['get', 'secrets', '-n', 'staging'], { context: 'readonly-bot', version: '1.33' });
+    const secrets = await world.kubectl(['get', 'secrets', '-n', 'staging'], {
+      context: 'readonly-bot',
+      version: '1.33',
+    });
     assert.equal(secrets.code, 1);
     assert.match(secrets.stderr, /Forbidden.*hoopgate: .*denied by identities\[0\]\.deny\[0\]/);
     // … and an approval: ci-deployer may not write in prod, so it is held and approved.
-    const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'lp-approved', namespace: 'prod' }, data: { k: 'v' } };
-    const held = world.kubectl(['create', '-f', '-'], { context: 'ci-deployer', version: '1.33', stdin: JSON.stringify(configMap) });
+    const configMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'lp-approved', namespace: 'prod' },
+      data: { k: 'v' },
+    };
+    const held = world.kubectl(['create', '-f', '-'], {
+      context: 'ci-deployer',
+      version: '1.33',
+      stdin: JSON.stringify(configMap),
+    });
     let pending = await world.gateway.approvals.pending();
     for (let i = 0; pending.length === 0 && i < 400; i += 1) {
       await sleep(25);
@@ -112,7 +144,11 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
     }
     const [record] = pending;
     assert.ok(record !== undefined, 'the create was held for approval');
-    const decided = await world.gateway.approvals.decide(record.id, { approve: true, approver: true, actor: { user: 'UAPPROVER', label: 'alice', at: Date.now(), via: 'slack' } });
+    const decided = await world.gateway.approvals.decide(record.id, {
+      approve: true,
+      approver: true,
+      actor: { user: 'UAPPROVER', label: 'alice', at: Date.now(), via: 'slack' },
+    });
     assert.ok(decided.ok);
     const created = await held;
     assert.equal(created.code, 0, created.stderr);
@@ -134,10 +170,17 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
 
   test('json report: used, refused and approved as recorded; the over-grant is exactly the unused rules', async () => {
     const out = io(world.dir);
-    assert.equal(await leastPrivilege(['--config', world.configPath, '--format', 'json', '--since', '1h'], out), 0, out.err);
+    assert.equal(
+      await leastPrivilege(['--config', world.configPath, '--format', 'json', '--since', '1h'], out),
+      0,
+      out.err,
+    );
     report = (JSON.parse(out.out) as { identities: IdentityPrivileges[] }).identities;
     // Every configured identity appears, with empty lists when it made no call (the demo's saml-bot).
-    assert.deepEqual(report.map((i) => i.identity), ['readonly-bot', 'ci-deployer', 'saml-bot']);
+    assert.deepEqual(
+      report.map((i) => i.identity),
+      ['readonly-bot', 'ci-deployer', 'saml-bot'],
+    );
     assert.deepEqual(report[2]?.used, []);
     const bot = report[0] as IdentityPrivileges;
     assert.deepEqual(
@@ -151,7 +194,16 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
         ['list', 'apps', 'deployments', '', 'staging', '*', 1],
       ],
     );
-    assert.deepEqual(bot.refused, [{ verb: 'list', apiGroup: '', resource: 'secrets', namespace: 'staging', count: 1, reason: 'deny-rule (identities[0].deny[0])' }]);
+    assert.deepEqual(bot.refused, [
+      {
+        verb: 'list',
+        apiGroup: '',
+        resource: 'secrets',
+        namespace: 'staging',
+        count: 1,
+        reason: 'deny-rule (identities[0].deny[0])',
+      },
+    ]);
     assert.deepEqual(bot.approved, []);
     assert.deepEqual(bot.overGrant, [
       { verb: 'get', apiGroup: '', resource: 'namespaces', namespace: '' },
@@ -160,21 +212,52 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       { verb: 'get', apiGroup: 'apps', resource: 'deployments', namespace: 'staging' },
       { verb: 'patch', apiGroup: 'apps', resource: 'deployments', namespace: 'staging' },
     ]);
-    assert.match(out.err, /note: identity readonly-bot: over-grant: 5 permission\(s\), found by \d+ subjectaccessreview probes \(discovery verbs × resources at cluster scope and in staging\)/);
+    assert.match(
+      out.err,
+      /note: identity readonly-bot: over-grant: 5 permission\(s\), found by \d+ subjectaccessreview probes \(discovery verbs × resources at cluster scope and in staging\)/,
+    );
     // The gateway's own credential asked (SubjectAccessReview), never an agent's.
-    const reviews = world.sim.requests.filter((r) => r.rawPath.startsWith('/apis/authorization.k8s.io/v1/subjectaccessreviews'));
+    const reviews = world.sim.requests.filter((r) =>
+      r.rawPath.startsWith('/apis/authorization.k8s.io/v1/subjectaccessreviews'),
+    );
     assert.ok(reviews.length > 100 && reviews.every((r) => r.identity === 'system:serviceaccount:hoopgate:hoopgate'));
 
     const deployer = report[1] as IdentityPrivileges;
-    assert.deepEqual(deployer.approved, [{ verb: 'create', apiGroup: '', resource: 'configmaps', namespace: 'prod', count: 1, approvers: ['alice'] }]);
-    assert.ok(!out.out.includes('KioqTUFTS0VEKioq') && !out.out.includes('"k"'), 'objects are named, values never appear');
+    assert.deepEqual(deployer.approved, [
+      { verb: 'create', apiGroup: '', resource: 'configmaps', namespace: 'prod', count: 1, approvers: ['alice'] },
+    ]);
+    assert.ok(
+      !out.out.includes('KioqTUFTS0VEKioq') && !out.out.includes('"k"'),
+      'objects are named, values never appear',
+    );
   });
 
   test('the suggested Role, for a fresh account, replays the session with zero RBAC refusals; calls outside it are refused', async () => {
     const out = io(world.dir);
-    assert.equal(await leastPrivilege(['--config', world.configPath, '--identity', 'readonly-bot', '--since', '1h', '--service-account', 'lp-replay/fresh-bot'], out), 0, out.err);
-    const docs = parseAllDocuments(out.out).map((d) => d.toJS()).filter((d) => d !== null);
-    assert.deepEqual(docs.map((d) => `${d.kind} ${d.metadata.namespace ?? ''}`), ['ClusterRole ', 'ClusterRoleBinding ', 'Role staging', 'RoleBinding staging']);
+    assert.equal(
+      await leastPrivilege(
+        [
+          '--config',
+          world.configPath,
+          '--identity',
+          'readonly-bot',
+          '--since',
+          '1h',
+          '--service-account',
+          'lp-replay/fresh-bot',
+        ],
+        out,
+      ),
+      0,
+      out.err,
+    );
+    const docs = parseAllDocuments(out.out)
+      .map((d) => d.toJS())
+      .filter((d) => d !== null);
+    assert.deepEqual(
+      docs.map((d) => `${d.kind} ${d.metadata.namespace ?? ''}`),
+      ['ClusterRole ', 'ClusterRoleBinding ', 'Role staging', 'RoleBinding staging'],
+    );
     assert.deepEqual(docs[0].rules, [{ apiGroups: [''], resources: ['namespaces'], verbs: ['list'] }]);
     assert.deepEqual(docs[2].rules, [
       { apiGroups: [''], resources: ['configmaps'], resourceNames: ['app-config'], verbs: ['get'] },
@@ -185,7 +268,11 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
 
     world.sim.createServiceAccount('lp-replay', 'fresh-bot');
     for (const doc of docs) world.sim.apply(doc);
-    const kubeconfig = writeKubeconfig(dir, { server: world.sim.url, ca: world.sim.ca, token: world.sim.issueToken('lp-replay', 'fresh-bot') });
+    const kubeconfig = writeKubeconfig(dir, {
+      server: world.sim.url,
+      ca: world.sim.ca,
+      token: world.sim.issueToken('lp-replay', 'fresh-bot'),
+    });
     const fresh = 'system:serviceaccount:lp-replay:fresh-bot';
     const before = world.sim.requests.length;
     for (const args of session) {
@@ -193,15 +280,34 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       assert.equal(result.code, 0, `replay of kubectl ${args.join(' ')}: ${result.stderr}`);
     }
     const replayed = world.sim.requests.slice(before);
-    assert.ok(replayed.some((r) => r.identity === fresh && r.rawPath.startsWith('/api/v1/namespaces/staging/pods/web-0/log')), 'the replay ran as the fresh account');
-    assert.deepEqual(replayed.filter((r) => r.status === 403 || r.status === 401).map((r) => `${r.method} ${r.rawPath}`), [], 'zero RBAC refusals');
+    assert.ok(
+      replayed.some((r) => r.identity === fresh && r.rawPath.startsWith('/api/v1/namespaces/staging/pods/web-0/log')),
+      'the replay ran as the fresh account',
+    );
+    assert.deepEqual(
+      replayed.filter((r) => r.status === 403 || r.status === 401).map((r) => `${r.method} ${r.rawPath}`),
+      [],
+      'zero RBAC refusals',
+    );
 
     // Outside the session: refused for the fresh account (the baseline could do the first two).
     const outside: [string[], RegExp][] = [
-      [['get', 'deployment', 'web', '-n', 'staging'], /cannot get resource "deployments" in API group "apps" in the namespace "staging"/],
-      [['get', 'configmaps', '-n', 'staging'], /cannot list resource "configmaps" in API group "" in the namespace "staging"/],
-      [['get', 'configmap', 'app-config', '-n', 'prod'], /cannot get resource "configmaps" in API group "" in the namespace "prod"/],
-      [['get', 'pod', 'web-1', '-n', 'staging'], /cannot get resource "pods" in API group "" in the namespace "staging"/],
+      [
+        ['get', 'deployment', 'web', '-n', 'staging'],
+        /cannot get resource "deployments" in API group "apps" in the namespace "staging"/,
+      ],
+      [
+        ['get', 'configmaps', '-n', 'staging'],
+        /cannot list resource "configmaps" in API group "" in the namespace "staging"/,
+      ],
+      [
+        ['get', 'configmap', 'app-config', '-n', 'prod'],
+        /cannot get resource "configmaps" in API group "" in the namespace "prod"/,
+      ],
+      [
+        ['get', 'pod', 'web-1', '-n', 'staging'],
+        /cannot get resource "pods" in API group "" in the namespace "staging"/,
+      ],
       [['get', 'secrets', '-n', 'staging'], /cannot list resource "secrets"/],
     ];
     for (const [args, message] of outside) {
@@ -211,8 +317,15 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       assert.match(result.stderr, new RegExp(`User "${fresh}" ${message.source}`));
     }
     // The baseline account, as granted, still may do the first: that is the over-grant the role removes.
-    const baseline = writeKubeconfig(dir, { server: world.sim.url, ca: world.sim.ca, token: world.sim.issueToken('agents', 'readonly-bot') }, 'baseline-kubeconfig');
-    assert.equal((await runKubectl(['get', 'deployment', 'web', '-n', 'staging'], { kubeconfig: baseline, version: '1.33' })).code, 0);
+    const baseline = writeKubeconfig(
+      dir,
+      { server: world.sim.url, ca: world.sim.ca, token: world.sim.issueToken('agents', 'readonly-bot') },
+      'baseline-kubeconfig',
+    );
+    assert.equal(
+      (await runKubectl(['get', 'deployment', 'web', '-n', 'staging'], { kubeconfig: baseline, version: '1.33' })).code,
+      0,
+    );
   });
 
   test('/hoop privileges through the gateway, and the weekly digest, in the Slack channel', async () => {
@@ -223,7 +336,11 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
 
     const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
     try {
-      const body = slashCommandBody({ userId: 'UAUDITOR', text: 'privileges readonly-bot', responseUrl: slack.responseUrl('priv') });
+      const body = slashCommandBody({
+        userId: 'UAUDITOR',
+        text: 'privileges readonly-bot',
+        responseUrl: slack.responseUrl('priv'),
+      });
       const response = await agent.request({
         origin: world.gateway.url,
         path: '/hoop/slack/events',
@@ -241,8 +358,18 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       assert.ok(blocks.includes(JSON.stringify(botLine).slice(1, -1)), blocks);
       assert.ok(!blocks.includes('ci-deployer'));
 
-      const other = slashCommandBody({ userId: 'UNOBODY', text: 'privileges', responseUrl: slack.responseUrl('nobody') });
-      const refused = await agent.request({ origin: world.gateway.url, path: '/hoop/slack/events', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackBody(other, signingSecret) }, body: other });
+      const other = slashCommandBody({
+        userId: 'UNOBODY',
+        text: 'privileges',
+        responseUrl: slack.responseUrl('nobody'),
+      });
+      const refused = await agent.request({
+        origin: world.gateway.url,
+        path: '/hoop/slack/events',
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackBody(other, signingSecret) },
+        body: other,
+      });
       await refused.body.dump();
       const replies = await slack.waitFor('response_url', 2, 10_000);
       assert.match(String(replies[1]?.body['text']), /not an auditor/);
@@ -252,7 +379,12 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
 
     // The digest job the gateway schedules weekly, built the same way and run now.
     const probes = await createClusterGrantedLookup(world.config.clusters[0]!);
-    const privileges = createGatewayPrivileges({ identities: world.config.identities, cluster: world.config.clusters[0]!.name, granted: probes.lookup, store: world.gateway.store.audit });
+    const privileges = createGatewayPrivileges({
+      identities: world.config.identities,
+      cluster: world.config.clusters[0]!.name,
+      granted: probes.lookup,
+      store: world.gateway.store.audit,
+    });
     try {
       const digest = privileges.startDigest(createSlackClient({ botToken: 'xoxb-lp', apiUrl: slack.apiUrl }), channel);
       const posted = slack.callsTo('chat.postMessage').length;
@@ -260,10 +392,18 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       const post = slack.callsTo('chat.postMessage')[posted];
       assert.equal(post?.body['channel'], channel);
       assert.equal(post?.token, 'xoxb-lp');
-      assert.match(String(post?.body['text']), /^Least-privilege digest, last 7d: 3 identities, \d+ over-granted permission\(s\)$/);
+      assert.match(
+        String(post?.body['text']),
+        /^Least-privilege digest, last 7d: 3 identities, \d+ over-granted permission\(s\)$/,
+      );
       const blocks = JSON.stringify(post?.body['blocks']);
       assert.ok(blocks.includes(JSON.stringify(botLine).slice(1, -1)), blocks);
-      assert.match(blocks, new RegExp(`\\*ci-deployer\\* \\(\`agents/ci-deployer\`\\): ${calls('ci-deployer')} call\\(s\\), 0 refused, 1 approved · over-grant: \\d+ permission`));
+      assert.match(
+        blocks,
+        new RegExp(
+          `\\*ci-deployer\\* \\(\`agents/ci-deployer\`\\): ${calls('ci-deployer')} call\\(s\\), 0 refused, 1 approved · over-grant: \\d+ permission`,
+        ),
+      );
     } finally {
       await privileges.close();
       await probes.close();

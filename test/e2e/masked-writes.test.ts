@@ -26,14 +26,21 @@ describe('writing a masked object back keeps the stored values', () => {
     const password = `CANARY-pw-${counter}-${Date.now()}`;
     const username = `CANARY-user-${counter}-${Date.now()}`;
     canaries.push(password, username);
-    world.sim.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'staging', labels: { app: 'roundtrip' }, ...extra }, stringData: { password, username } });
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: 'staging', labels: { app: 'roundtrip' }, ...extra },
+      stringData: { password, username },
+    });
     return { name, data: { password: b64(password), username: b64(username) } };
   }
   const stored = (name: string, resource = 'secrets') => world.sim.getObject(resource, 'staging', name);
 
   async function outcomeOf(method: string, path: string): Promise<Record<string, unknown> | undefined> {
     const records = await world.gateway.store.audit.listRecords({});
-    const request = records.filter((r) => r.kind === 'request' && r.data['method'] === method && r.data['path'] === path).at(-1);
+    const request = records
+      .filter((r) => r.kind === 'request' && r.data['method'] === method && r.data['path'] === path)
+      .at(-1);
     if (request === undefined) return undefined;
     return records.find((r) => r.kind === 'outcome' && r.eventId === request.eventId)?.data;
   }
@@ -62,9 +69,16 @@ describe('writing a masked object back keeps the stored values', () => {
       const after = stored(name);
       assert.deepEqual(after.data, data, 'the real values are intact upstream');
       assert.equal(after.metadata.labels.changed, 'yes', 'the label change went through');
-      const outcome = await outcomeOf('PUT', `/api/v1/namespaces/staging/secrets/${name}?fieldManager=kubectl-replace&fieldValidation=Strict`)
-        ?? await outcomeOf('PUT', `/api/v1/namespaces/staging/secrets/${name}?fieldManager=kubectl-replace`);
-      assert.deepEqual((outcome?.['keptMaskedValues'] as string[] | undefined)?.slice().sort(), ['data.password', 'data.username'], 'the audit record names the kept keys');
+      const outcome =
+        (await outcomeOf(
+          'PUT',
+          `/api/v1/namespaces/staging/secrets/${name}?fieldManager=kubectl-replace&fieldValidation=Strict`,
+        )) ?? (await outcomeOf('PUT', `/api/v1/namespaces/staging/secrets/${name}?fieldManager=kubectl-replace`));
+      assert.deepEqual(
+        (outcome?.['keptMaskedValues'] as string[] | undefined)?.slice().sort(),
+        ['data.password', 'data.username'],
+        'the audit record names the kept keys',
+      );
     });
   }
 
@@ -79,21 +93,33 @@ describe('writing a masked object back keeps the stored values', () => {
     const editor = join(dir, 'label-editor.sh');
     writeFileSync(editor, `#!/bin/sh\nsed -i 's/^    app: roundtrip$/    app: roundtrip\\n    edited: "yes"/' "$1"\n`);
     chmodSync(editor, 0o755);
-    const edited = await runKubectl(['edit', 'secret', name, '-n', 'staging'], { kubeconfig: world.kubeconfigPath, env: { KUBE_EDITOR: editor } });
+    const edited = await runKubectl(['edit', 'secret', name, '-n', 'staging'], {
+      kubeconfig: world.kubeconfigPath,
+      env: { KUBE_EDITOR: editor },
+    });
     assert.equal(edited.code, 0, edited.stderr);
     const after = stored(name);
     assert.equal(after.metadata.labels.edited, 'yes');
     assert.deepEqual(after.data, before.data);
-    assert.equal(after.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], before.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']);
+    assert.equal(
+      after.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'],
+      before.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'],
+    );
   });
 
   test('kubectl edit that copies a masked value under a new key is refused (422 naming the key), nothing stored', async () => {
     const { name, data } = seedSecret();
     const before = stored(name);
     const editor = join(dir, 'copy-editor.sh');
-    writeFileSync(editor, `#!/bin/sh\ngrep -q copied "$1" || sed -i 's/^data:$/data:\\n  copied: ${MASKED_BASE64}/' "$1"\n`);
+    writeFileSync(
+      editor,
+      `#!/bin/sh\ngrep -q copied "$1" || sed -i 's/^data:$/data:\\n  copied: ${MASKED_BASE64}/' "$1"\n`,
+    );
     chmodSync(editor, 0o755);
-    const edited = await runKubectl(['edit', 'secret', name, '-n', 'staging'], { kubeconfig: world.kubeconfigPath, env: { KUBE_EDITOR: editor } });
+    const edited = await runKubectl(['edit', 'secret', name, '-n', 'staging'], {
+      kubeconfig: world.kubeconfigPath,
+      env: { KUBE_EDITOR: editor },
+    });
     assert.notEqual(edited.code, 0);
     assert.match(edited.stderr, /is invalid/);
     const after = stored(name);
@@ -105,7 +131,9 @@ describe('writing a masked object back keeps the stored values', () => {
     const { name, data } = seedSecret();
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'gateway', server: world.gateway.url, caData: Buffer.from(world.gatewayTls.ca).toString('base64') }],
+      clusters: [
+        { name: 'gateway', server: world.gateway.url, caData: Buffer.from(world.gatewayTls.ca).toString('base64') },
+      ],
       users: [{ name: 'ci', token: await world.token('ci-deployer') }],
       contexts: [{ name: 'ci', cluster: 'gateway', user: 'ci' }],
       currentContext: 'ci',
@@ -123,7 +151,12 @@ describe('writing a masked object back keeps the stored values', () => {
   test('a ConfigMap key masked by masking.rules survives the round trip; other keys change', async () => {
     const password = `CANARY-cm-${Date.now()}`;
     canaries.push(password);
-    world.sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'roundtrip-config', namespace: 'staging' }, data: { DB_PASSWORD: password, LOG_LEVEL: 'info' } });
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'roundtrip-config', namespace: 'staging' },
+      data: { DB_PASSWORD: password, LOG_LEVEL: 'info' },
+    });
     const read = await world.kubectl(['get', 'configmap', 'roundtrip-config', '-o', 'json']);
     assert.equal(read.code, 0, read.stderr);
     const object = JSON.parse(read.stdout);
@@ -150,18 +183,33 @@ describe('writing a masked object back keeps the stored values', () => {
     // The Status itself, and a create carrying a placeholder.
     const token = await world.token('ci-deployer');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    const response = await world.call(`/api/v1/namespaces/staging/secrets/${name}`, { method: 'PUT', headers, body: JSON.stringify(object) });
+    const response = await world.call(`/api/v1/namespaces/staging/secrets/${name}`, {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify(object),
+    });
     assert.equal(response.status, 422, response.text);
     const status = response.json();
     assert.equal(status.kind, 'Status');
     assert.equal(status.code, 422);
     assert.equal(status.reason, 'Invalid');
-    assert.match(status.message, /^hoopgate: the body carries the mask placeholder in data\.copied, but secrets\/roundtrip-\d+ -n staging has no stored value for it/);
-    assert.deepEqual(status.details.causes.map((c: { field: string }) => c.field), ['data.copied']);
+    assert.match(
+      status.message,
+      /^hoopgate: the body carries the mask placeholder in data\.copied, but secrets\/roundtrip-\d+ -n staging has no stored value for it/,
+    );
+    assert.deepEqual(
+      status.details.causes.map((c: { field: string }) => c.field),
+      ['data.copied'],
+    );
     const created = await world.call('/api/v1/namespaces/staging/secrets', {
       method: 'POST',
       headers,
-      body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'never-created' }, data: { password: MASKED_BASE64 } }),
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'never-created' },
+        data: { password: MASKED_BASE64 },
+      }),
     });
     assert.equal(created.status, 422, created.text);
     assert.match(created.json().message, /^hoopgate: .*data\.password, but the new secrets object does not exist yet/);
@@ -172,7 +220,17 @@ describe('writing a masked object back keeps the stored values', () => {
 
   test('a merge patch carrying the placeholder for an existing key keeps the value', async () => {
     const { name, data } = seedSecret();
-    const patched = await world.kubectl(['patch', 'secret', name, '--type=merge', '-p', JSON.stringify({ metadata: { labels: { merged: 'yes' } }, data: { password: MASKED_BASE64, extra: b64('plain') } })]);
+    const patched = await world.kubectl([
+      'patch',
+      'secret',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        metadata: { labels: { merged: 'yes' } },
+        data: { password: MASKED_BASE64, extra: b64('plain') },
+      }),
+    ]);
     assert.equal(patched.code, 0, patched.stderr);
     assert.deepEqual(stored(name).data, { ...data, extra: b64('plain') });
     assert.equal(stored(name).metadata.labels.merged, 'yes');
@@ -180,13 +238,23 @@ describe('writing a masked object back keeps the stored values', () => {
 
   test('a JSON patch: replace with the placeholder keeps the value; add under a new key is refused', async () => {
     const { name, data } = seedSecret();
-    const ops = [{ op: 'replace', path: '/data/password', value: MASKED_BASE64 }, { op: 'add', path: '/metadata/labels/json', value: 'yes' }];
+    const ops = [
+      { op: 'replace', path: '/data/password', value: MASKED_BASE64 },
+      { op: 'add', path: '/metadata/labels/json', value: 'yes' },
+    ];
     const patched = await world.kubectl(['patch', 'secret', name, '--type=json', '-p', JSON.stringify(ops)]);
     assert.equal(patched.code, 0, patched.stderr);
     assert.deepEqual(stored(name).data, data);
     assert.equal(stored(name).metadata.labels.json, 'yes');
 
-    const refused = await world.kubectl(['patch', 'secret', name, '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/data/fresh', value: MASKED_BASE64 }])]);
+    const refused = await world.kubectl([
+      'patch',
+      'secret',
+      name,
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'add', path: '/data/fresh', value: MASKED_BASE64 }]),
+    ]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /data\.fresh/);
     assert.equal(stored(name).data.fresh, undefined);
@@ -199,7 +267,9 @@ describe('writing a masked object back keeps the stored values', () => {
     delete object.metadata.managedFields;
     delete object.metadata.resourceVersion;
     object.metadata.labels.ssa = 'yes';
-    const applied = await world.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], { stdin: JSON.stringify(object) });
+    const applied = await world.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+      stdin: JSON.stringify(object),
+    });
     assert.equal(applied.code, 0, applied.stderr);
     assert.deepEqual(stored(name).data, data);
     assert.equal(stored(name).metadata.labels.ssa, 'yes');

@@ -11,7 +11,6 @@ import { startTestWorld, type TestWorld } from '../helpers/world.js';
 const MASKED_BASE64 = 'KioqTUFTS0VEKioq';
 const versions: KubectlVersion[] = ['1.27', '1.33'];
 
-
 describe('Secret masking through kubectl', () => {
   let world: TestWorld;
   const addedCanaries: string[] = [];
@@ -26,7 +25,9 @@ describe('Secret masking through kubectl', () => {
   for (const version of versions) {
     describe(`kubectl ${version}`, () => {
       test('get secret -o yaml shows keys with masked values', async () => {
-        const result = await world.kubectl(['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'yaml'], { version });
+        const result = await world.kubectl(['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'yaml'], {
+          version,
+        });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`password: ${MASKED_BASE64}`));
         assert.match(result.stdout, new RegExp(`username: ${MASKED_BASE64}`));
@@ -37,7 +38,8 @@ describe('Secret masking through kubectl', () => {
         assert.equal(result.code, 0, result.stderr);
         const list = JSON.parse(result.stdout) as { items: { data?: Record<string, string> }[] };
         assert.ok(list.items.length >= 1);
-        for (const item of list.items) for (const value of Object.values(item.data ?? {})) assert.equal(value, MASKED_BASE64);
+        for (const item of list.items)
+          for (const value of Object.values(item.data ?? {})) assert.equal(value, MASKED_BASE64);
       });
 
       test('get secrets prints the Table', async () => {
@@ -48,7 +50,10 @@ describe('Secret masking through kubectl', () => {
       });
 
       test('jsonpath | base64 -d prints ***MASKED***', async () => {
-        const result = await world.kubectl(['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'jsonpath={.data.password}'], { version });
+        const result = await world.kubectl(
+          ['get', 'secret', 'db-credentials', '-n', 'staging', '-o', 'jsonpath={.data.password}'],
+          { version },
+        );
         assert.equal(result.code, 0, result.stderr);
         assert.equal(Buffer.from(result.stdout, 'base64').toString('utf8'), '***MASKED***');
       });
@@ -63,7 +68,12 @@ describe('Secret masking through kubectl', () => {
         const name = `watched-secret-${version.replace('.', '-')}`;
         const canary = `CANARY-watch-${version}-${Date.now()}`;
         addedCanaries.push(canary);
-        world.sim.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'staging' }, stringData: { token: 'initial-value' } });
+        world.sim.apply({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name, namespace: 'staging' },
+          stringData: { token: 'initial-value' },
+        });
         const child = world.spawnKubectl(['get', 'secret', name, '-n', 'staging', '-w', '-o', 'json'], { version });
         let output = '';
         child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -71,7 +81,12 @@ describe('Secret masking through kubectl', () => {
           await waitFor('the initial object', () => output.includes(`"name": "${name}"`), 20_000);
           await waitFor('the watch to be open upstream', () => world.sim.openWatches() >= 1);
           const seen = output.length;
-          world.sim.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'staging', labels: { changed: 'yes' } }, stringData: { token: canary } });
+          world.sim.apply({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name, namespace: 'staging', labels: { changed: 'yes' } },
+            stringData: { token: canary },
+          });
           await waitFor('the MODIFIED event', () => output.slice(seen).includes('"changed": "yes"'));
           assert.ok(!output.includes(canary));
           assert.ok(!output.includes('initial-value'));
@@ -99,7 +114,9 @@ describe('Secret masking through kubectl', () => {
 
       test('delete secrets --all --dry-run=server shows nothing secret and deletes nothing', async () => {
         const before = world.sim.getObject('secrets', 'staging', 'db-credentials');
-        const result = await world.kubectl(['delete', 'secrets', '--all', '-n', 'staging', '--dry-run=server'], { version });
+        const result = await world.kubectl(['delete', 'secrets', '--all', '-n', 'staging', '--dry-run=server'], {
+          version,
+        });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, /secret "db-credentials" deleted \(server dry run\)/);
         assert.ok(!result.stdout.includes('CANARY'));
@@ -110,7 +127,12 @@ describe('Secret masking through kubectl', () => {
 
   test('deletecollection with dryRun returns the would-be-deleted Secrets masked', async () => {
     const rbac = { apiVersion: 'rbac.authorization.k8s.io/v1' };
-    world.sim.apply({ ...rbac, kind: 'Role', metadata: { namespace: 'staging', name: 'secret-sweeper' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['deletecollection'] }] });
+    world.sim.apply({
+      ...rbac,
+      kind: 'Role',
+      metadata: { namespace: 'staging', name: 'secret-sweeper' },
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['deletecollection'] }],
+    });
     world.sim.apply({
       ...rbac,
       kind: 'RoleBinding',
@@ -119,12 +141,16 @@ describe('Secret masking through kubectl', () => {
       subjects: [{ kind: 'ServiceAccount', namespace: 'agents', name: 'ci-deployer' }],
     });
     const token = await world.token('ci-deployer');
-    const response = await world.call('/api/v1/namespaces/staging/secrets?dryRun=All', { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    const response = await world.call('/api/v1/namespaces/staging/secrets?dryRun=All', {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(response.status, 200, response.text);
     const list = response.json() as { kind: string; items: { data?: Record<string, string> }[] };
     assert.equal(list.kind, 'SecretList');
     assert.ok(list.items.length >= 1);
-    for (const item of list.items) for (const value of Object.values(item.data ?? {})) assert.equal(value, MASKED_BASE64);
+    for (const item of list.items)
+      for (const value of Object.values(item.data ?? {})) assert.equal(value, MASKED_BASE64);
     assert.ok(world.sim.getObject('secrets', 'staging', 'db-credentials'), 'nothing was deleted');
   });
 
@@ -142,9 +168,16 @@ describe('Secret masking through kubectl', () => {
     // The API server compresses only bodies over 128 KiB: a large Secret makes the list one.
     const canary = `CANARY-gzip-${Date.now()}`;
     addedCanaries.push(canary);
-    world.sim.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'large-for-gzip', namespace: 'staging' }, stringData: { blob: `${canary}-${'y'.repeat(140 * 1024)}` } });
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'large-for-gzip', namespace: 'staging' },
+      stringData: { blob: `${canary}-${'y'.repeat(140 * 1024)}` },
+    });
     const token = await world.token('ci-deployer');
-    const response = await world.call('/api/v1/namespaces/staging/secrets', { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' } });
+    const response = await world.call('/api/v1/namespaces/staging/secrets', {
+      headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' },
+    });
     assert.equal(response.status, 200);
     const gzipped = world.sim.requests.at(-1);
     assert.equal(gzipped?.headers['accept-encoding'], 'gzip', 'the gateway asked upstream for gzip');
@@ -159,7 +192,12 @@ describe('Secret masking through kubectl', () => {
     const canary = `CANARY-created-${Date.now()}`;
     addedCanaries.push(canary);
     const token = await world.token('ci-deployer');
-    const body = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'created-by-call' }, stringData: { password: canary } });
+    const body = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'created-by-call' },
+      stringData: { password: canary },
+    });
     const response = await world.call('/api/v1/namespaces/staging/secrets', {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -167,7 +205,9 @@ describe('Secret masking through kubectl', () => {
     });
     assert.equal(response.status, 201, response.text);
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
-    const created = records.find((r) => r.data['path'] === '/api/v1/namespaces/staging/secrets' && r.data['method'] === 'POST');
+    const created = records.find(
+      (r) => r.data['path'] === '/api/v1/namespaces/staging/secrets' && r.data['method'] === 'POST',
+    );
     assert.ok(created, 'the create was recorded');
     const recorded = JSON.stringify(created.data);
     assert.match(recorded, /\*\*\*MASKED\*\*\*/);
@@ -177,18 +217,27 @@ describe('Secret masking through kubectl', () => {
   describe('decisions reach upstream only when they allow', () => {
     test('a call the baseline RBAC allows is forwarded as the baseline account', async () => {
       const before = world.sim.requests.length;
-      const result = await world.kubectl(['get', 'configmaps', '-n', 'staging', '-o', 'name'], { context: 'readonly-bot' });
+      const result = await world.kubectl(['get', 'configmaps', '-n', 'staging', '-o', 'name'], {
+        context: 'readonly-bot',
+      });
       assert.equal(result.code, 0, result.stderr);
-      const forwarded = world.sim.requests.slice(before).filter((r) => r.rawPath.startsWith('/api/v1/namespaces/staging/configmaps'));
+      const forwarded = world.sim.requests
+        .slice(before)
+        .filter((r) => r.rawPath.startsWith('/api/v1/namespaces/staging/configmaps'));
       assert.ok(forwarded.length >= 1);
       for (const record of forwarded) assert.equal(record.identity, 'system:serviceaccount:agents:readonly-bot');
     });
 
     test('a call RBAC forbids is refused with the reason, and the upstream saw nothing of it', async () => {
       const before = world.sim.requests.length;
-      const result = await world.kubectl(['delete', 'configmap', 'app-config', '-n', 'staging'], { context: 'readonly-bot' });
+      const result = await world.kubectl(['delete', 'configmap', 'app-config', '-n', 'staging'], {
+        context: 'readonly-bot',
+      });
       assert.notEqual(result.code, 0);
-      assert.match(result.stderr, /Error from server \(Forbidden\): hoopgate: .*readonly-bot.*may not delete configmaps\/app-config -n staging.*not permitted by RBAC/);
+      assert.match(
+        result.stderr,
+        /Error from server \(Forbidden\): hoopgate: .*readonly-bot.*may not delete configmaps\/app-config -n staging.*not permitted by RBAC/,
+      );
       const deletes = world.sim.requests.slice(before).filter((r) => r.method === 'DELETE');
       assert.equal(deletes.length, 0);
       assert.ok(world.sim.getObject('configmaps', 'staging', 'app-config'));

@@ -39,7 +39,8 @@ describe('request metric labels', () => {
       }
       const afterText = await metricsText();
       for (const name of names.slice(0, 5)) assert.ok(!afterText.includes(name), 'no path-derived label value');
-      const series = (text: string) => text.split('\n').filter((line) => line.startsWith('hoopgate_requests_total{')).length;
+      const series = (text: string) =>
+        text.split('\n').filter((line) => line.startsWith('hoopgate_requests_total{')).length;
       assert.equal(series(afterText), series(before), 'no new hoopgate_requests_total series');
       assert.ok(afterText.length - before.length < 4096, `metrics grew by ${afterText.length - before.length} bytes`);
     });

@@ -17,7 +17,12 @@ import { startTestWorld, type TestWorld } from '../helpers/world.js';
 const binPath = fileURLToPath(new URL('../../packages/gateway/bin/hoopgate.js', import.meta.url));
 const secondBot = { clientId: 'second-bot', clientSecret: 'second-bot-secret', groups: ['second-ops'] };
 
-function assertStatus(response: { status: number; json: () => any }, code: number, reason: string, message: RegExp): void {
+function assertStatus(
+  response: { status: number; json: () => any },
+  code: number,
+  reason: string,
+  message: RegExp,
+): void {
   assert.equal(response.status, code);
   const body = response.json();
   assert.equal(body.apiVersion, 'v1');
@@ -46,7 +51,8 @@ function parseMetrics(text: string): { samples: Sample[]; types: Map<string, str
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     assert.ok(match, `unparseable metrics line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const label of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[label[1] ?? ''] = label[2] ?? '';
+    for (const label of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[label[1] ?? ''] = label[2] ?? '';
     samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
   }
   return { samples, types };
@@ -58,35 +64,70 @@ function find(samples: readonly Sample[], name: string, labels: Record<string, s
 
 /** A second simulated cluster, provisioned like the demo's: agent account, its RBAC, the gateway's minter identity. */
 function provisionSecondCluster(sim: SimCluster): void {
-  const rbac = (kind: string, metadata: object, rest: object) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind, metadata, ...rest });
+  const rbac = (kind: string, metadata: object, rest: object) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind,
+    metadata,
+    ...rest,
+  });
   const subject = (namespace: string, name: string) => ({ subjects: [{ kind: 'ServiceAccount', namespace, name }] });
   sim.createServiceAccount('agents', 'second-bot');
   sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'hoopgate' } });
   sim.createServiceAccount('hoopgate', 'hoopgate');
-  sim.apply(rbac('ClusterRole', { name: 'second-pod-reader' }, { rules: [{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] }] }));
   sim.apply(
-    rbac('ClusterRoleBinding', { name: 'second-bot-reader' }, {
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'second-pod-reader' },
-      ...subject('agents', 'second-bot'),
-    }),
+    rbac(
+      'ClusterRole',
+      { name: 'second-pod-reader' },
+      { rules: [{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list', 'watch'] }] },
+    ),
   );
   sim.apply(
-    rbac('Role', { namespace: 'agents', name: 'hoopgate-token-minter' }, {
-      rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['second-bot'] }],
-    }),
+    rbac(
+      'ClusterRoleBinding',
+      { name: 'second-bot-reader' },
+      {
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'second-pod-reader' },
+        ...subject('agents', 'second-bot'),
+      },
+    ),
   );
   sim.apply(
-    rbac('RoleBinding', { namespace: 'agents', name: 'hoopgate-token-minter' }, {
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'hoopgate-token-minter' },
-      ...subject('hoopgate', 'hoopgate'),
-    }),
+    rbac(
+      'Role',
+      { namespace: 'agents', name: 'hoopgate-token-minter' },
+      {
+        rules: [
+          { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['second-bot'] },
+        ],
+      },
+    ),
   );
-  sim.apply(rbac('ClusterRole', { name: 'hoopgate-access-reviewer' }, { rules: [{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }] }));
   sim.apply(
-    rbac('ClusterRoleBinding', { name: 'hoopgate-access-reviewer' }, {
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'hoopgate-access-reviewer' },
-      ...subject('hoopgate', 'hoopgate'),
-    }),
+    rbac(
+      'RoleBinding',
+      { namespace: 'agents', name: 'hoopgate-token-minter' },
+      {
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'hoopgate-token-minter' },
+        ...subject('hoopgate', 'hoopgate'),
+      },
+    ),
+  );
+  sim.apply(
+    rbac(
+      'ClusterRole',
+      { name: 'hoopgate-access-reviewer' },
+      { rules: [{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }] },
+    ),
+  );
+  sim.apply(
+    rbac(
+      'ClusterRoleBinding',
+      { name: 'hoopgate-access-reviewer' },
+      {
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'hoopgate-access-reviewer' },
+        ...subject('hoopgate', 'hoopgate'),
+      },
+    ),
   );
 }
 
@@ -114,8 +155,16 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
   }
 
   const exec = (clientId: string) => [
-    '--issuer', world.idp.issuer, '--client-id', clientId, '--audience', 'hoopgate',
-    '--client-secret-file', `${clientId}.secret`, '--idp-ca-file', 'idp-ca.pem',
+    '--issuer',
+    world.idp.issuer,
+    '--client-id',
+    clientId,
+    '--audience',
+    'hoopgate',
+    '--client-secret-file',
+    `${clientId}.secret`,
+    '--idp-ca-file',
+    'idp-ca.pem',
   ];
 
   before(async () => {
@@ -130,12 +179,24 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
       extraClients: [secondBot],
       editConfig: (document) => {
         const clusters = document.clusters as Record<string, unknown>[];
-        clusters.push({ name: 'second', server: second.url, caFile: secondCa, credentials: { tokenFile: secondToken }, tokens: 'tokenRequest', tokenTTL: '10m' });
+        clusters.push({
+          name: 'second',
+          server: second.url,
+          caFile: secondCa,
+          credentials: { tokenFile: secondToken },
+          tokens: 'tokenRequest',
+          tokenTTL: '10m',
+        });
         const identities = document.identities as Record<string, unknown>[];
         const readonly = identities.find((i) => i.name === 'readonly-bot');
         assert.ok(readonly);
         readonly.clusters = ['demo'];
-        identities.push({ name: 'second-bot', match: { groups: ['second-ops'] }, serviceAccount: 'agents/second-bot', clusters: ['second'] });
+        identities.push({
+          name: 'second-bot',
+          match: { groups: ['second-ops'] },
+          serviceAccount: 'agents/second-bot',
+          clusters: ['second'],
+        });
       },
     });
   });
@@ -174,26 +235,51 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
       hoopgate_audit_write_failures_total: 'counter',
       hoopgate_masked_objects_total: 'counter',
     };
-    for (const [name, type] of Object.entries(expectedTypes)) assert.equal(types.get(name), type, `${name} is exposed as a ${type}`);
+    for (const [name, type] of Object.entries(expectedTypes))
+      assert.equal(types.get(name), type, `${name} is exposed as a ${type}`);
 
     const requests = find(samples, 'hoopgate_requests_total');
-    for (const sample of requests) assert.deepEqual(Object.keys(sample.labels).sort(), ['cluster', 'code', 'effect', 'resource', 'verb']);
-    const [allowed] = find(samples, 'hoopgate_requests_total', { cluster: 'demo', effect: 'allow', verb: 'list', resource: 'pods', code: '200' });
+    for (const sample of requests)
+      assert.deepEqual(Object.keys(sample.labels).sort(), ['cluster', 'code', 'effect', 'resource', 'verb']);
+    const [allowed] = find(samples, 'hoopgate_requests_total', {
+      cluster: 'demo',
+      effect: 'allow',
+      verb: 'list',
+      resource: 'pods',
+      code: '200',
+    });
     assert.ok(allowed && allowed.value >= 1, 'the kubectl get is counted as allowed list pods 200');
-    const [denied] = find(samples, 'hoopgate_requests_total', { cluster: 'demo', effect: 'deny', verb: 'list', resource: 'secrets', code: '403' });
+    const [denied] = find(samples, 'hoopgate_requests_total', {
+      cluster: 'demo',
+      effect: 'deny',
+      verb: 'list',
+      resource: 'secrets',
+      code: '403',
+    });
     assert.ok(denied && denied.value >= 1, 'the refused kubectl get is counted as denied list secrets 403');
 
-    assert.ok((find(samples, 'hoopgate_decisions_total', { effect: 'allow', reason: 'rbac-allowed' })[0]?.value ?? 0) >= 1);
+    assert.ok(
+      (find(samples, 'hoopgate_decisions_total', { effect: 'allow', reason: 'rbac-allowed' })[0]?.value ?? 0) >= 1,
+    );
     assert.ok((find(samples, 'hoopgate_decisions_total', { effect: 'deny', reason: 'deny-rule' })[0]?.value ?? 0) >= 1);
     for (const histogram of ['hoopgate_gateway_overhead_seconds', 'hoopgate_upstream_response_seconds']) {
       const [count] = find(samples, `${histogram}_count`, { cluster: 'demo' });
       assert.ok(count && count.value >= 1, `${histogram}{cluster="demo"} observed the forwarded calls`);
       const buckets = find(samples, `${histogram}_bucket`, { cluster: 'demo' });
-      assert.ok(buckets.some((b) => b.labels.le === '+Inf' && b.value === count.value), `${histogram} has a +Inf bucket equal to its count`);
-      assert.ok(buckets.some((b) => b.labels.le === '0.005'), `${histogram} has millisecond buckets`);
+      assert.ok(
+        buckets.some((b) => b.labels.le === '+Inf' && b.value === count.value),
+        `${histogram} has a +Inf bucket equal to its count`,
+      );
+      assert.ok(
+        buckets.some((b) => b.labels.le === '0.005'),
+        `${histogram} has millisecond buckets`,
+      );
     }
     assert.equal(find(samples, 'hoopgate_pending_approvals')[0]?.value, 0);
-    assert.ok((find(samples, 'hoopgate_token_mints_total', { cluster: 'demo' })[0]?.value ?? 0) >= 1, 'a ServiceAccount token was minted on demo');
+    assert.ok(
+      (find(samples, 'hoopgate_token_mints_total', { cluster: 'demo' })[0]?.value ?? 0) >= 1,
+      'a ServiceAccount token was minted on demo',
+    );
     assert.equal(find(samples, 'hoopgate_audit_write_failures_total')[0]?.value, 0);
     // The Secret list read by ci-deployer had every item masked.
     assert.ok((find(samples, 'hoopgate_masked_objects_total')[0]?.value ?? 0) >= 1, 'masked Secrets are counted');
@@ -203,14 +289,23 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     const token = await world.token('readonly-bot');
     const deployer = await world.token('ci-deployer');
     const bodyCanary = `body-canary-${randomUUID()}`;
-    const allowed = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${token}` } });
+    const allowed = await world.call('/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(allowed.status, 200);
-    const denied = await world.call('/api/v1/namespaces/staging/secrets', { headers: { authorization: `Bearer ${token}` } });
+    const denied = await world.call('/api/v1/namespaces/staging/secrets', {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assertStatus(denied, 403, 'Forbidden', /secrets/);
     const created = await world.call('/api/v1/namespaces/staging/configmaps', {
       method: 'POST',
       headers: { authorization: `Bearer ${deployer}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `logged-${randomUUID().slice(0, 8)}` }, data: { note: bodyCanary } }),
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: `logged-${randomUUID().slice(0, 8)}` },
+        data: { note: bodyCanary },
+      }),
     });
     assert.equal(created.status, 201, created.text);
     const inQuery = await world.call(`/api/v1/namespaces/staging/pods?access_token=${token}`);
@@ -257,22 +352,39 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     assert.equal(queried.path, '/api/v1/namespaces/staging/pods?[query not logged]');
 
     const log = world.logLines.join('\n');
-    for (const [what, secret] of [['readonly-bot OIDC token', token], ['ci-deployer OIDC token', deployer], ['request body', bodyCanary]] as const) {
+    for (const [what, secret] of [
+      ['readonly-bot OIDC token', token],
+      ['ci-deployer OIDC token', deployer],
+      ['request body', bodyCanary],
+    ] as const) {
       assert.ok(!log.includes(secret), `${what} is not in the logs`);
     }
-    const upstreamTokens = new Set([...world.sim.requests, ...second.requests].flatMap((r) => (r.token === null ? [] : [r.token])));
+    const upstreamTokens = new Set(
+      [...world.sim.requests, ...second.requests].flatMap((r) => (r.token === null ? [] : [r.token])),
+    );
     assert.ok(upstreamTokens.size >= 2, 'ServiceAccount tokens and the gateway credential were used upstream');
     for (const upstreamToken of upstreamTokens) {
       assert.ok(!log.includes(upstreamToken), 'no ServiceAccount token or gateway credential is in the logs');
       // JWT segments too: a truncated token is still a token.
       assert.ok(!log.includes(upstreamToken.split('.')[2] ?? upstreamToken), 'no token signature is in the logs');
     }
-    assert.ok(!log.includes(readFileSync(join(world.dir, 'gateway-token'), 'utf8')), "the gateway's own credential is not in the logs");
+    assert.ok(
+      !log.includes(readFileSync(join(world.dir, 'gateway-token'), 'utf8')),
+      "the gateway's own credential is not in the logs",
+    );
   });
 
   test('hoopgate kubeconfig: the printed kubeconfig (exec plugin through npx hoopgate token) works with kubectl', async () => {
     const kubeconfig = await printKubeconfig('readonly.kubeconfig', [
-      '--server', world.gateway.url, '--ca-file', 'gateway-ca.pem', '--namespace', 'staging', '--name', 'readonly', ...exec('readonly-bot'),
+      '--server',
+      world.gateway.url,
+      '--ca-file',
+      'gateway-ca.pem',
+      '--namespace',
+      'staging',
+      '--name',
+      'readonly',
+      ...exec('readonly-bot'),
     ]);
     const result = await runKubectl(['get', 'pods', '-o', 'name'], { kubeconfig, timeoutMs: 60_000 });
     assert.equal(result.code, 0, result.stderr);
@@ -285,8 +397,17 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
   test('two clusters: /k8s/second reaches the second cluster with its own minted token; limits per cluster hold', async () => {
     const before = { first: world.sim.requests.length, second: second.requests.length };
     const kubeconfig = await printKubeconfig('second.kubeconfig', [
-      '--server', world.gateway.url, '--ca-file', 'gateway-ca.pem', '--cluster', 'second', '--namespace', 'staging',
-      '--exec-command', binPath, ...exec('second-bot'),
+      '--server',
+      world.gateway.url,
+      '--ca-file',
+      'gateway-ca.pem',
+      '--cluster',
+      'second',
+      '--namespace',
+      'staging',
+      '--exec-command',
+      binPath,
+      ...exec('second-bot'),
     ]);
     const result = await runKubectl(['get', 'pods', '-o', 'name'], { kubeconfig, timeoutMs: 60_000 });
     assert.equal(result.code, 0, result.stderr);
@@ -296,14 +417,27 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     const list = secondNew.filter((r) => r.method === 'GET' && r.rawPath.startsWith('/api/v1/namespaces/staging/pods'));
     assert.ok(list.length >= 1, 'the list reached the second cluster');
     for (const r of list) {
-      assert.equal(r.identity, 'system:serviceaccount:agents:second-bot', 'as the agent account the second cluster itself authenticates');
+      assert.equal(
+        r.identity,
+        'system:serviceaccount:agents:second-bot',
+        'as the agent account the second cluster itself authenticates',
+      );
       assert.equal(r.status, 200);
     }
-    const minted = secondNew.filter((r) => r.method === 'POST' && r.rawPath.startsWith('/api/v1/namespaces/agents/serviceaccounts/second-bot/token'));
+    const minted = secondNew.filter(
+      (r) => r.method === 'POST' && r.rawPath.startsWith('/api/v1/namespaces/agents/serviceaccounts/second-bot/token'),
+    );
     assert.equal(minted.length, 1, "the token was minted by the second cluster's TokenRequest");
-    assert.equal(minted[0]?.identity, 'system:serviceaccount:hoopgate:hoopgate', "with the gateway's credential for that cluster");
+    assert.equal(
+      minted[0]?.identity,
+      'system:serviceaccount:hoopgate:hoopgate',
+      "with the gateway's credential for that cluster",
+    );
     const firstTokens = new Set(world.sim.requests.map((r) => r.token));
-    assert.ok(list.every((r) => !firstTokens.has(r.token)), 'a token of the first cluster never went to the second');
+    assert.ok(
+      list.every((r) => !firstTokens.has(r.token)),
+      'a token of the first cluster never went to the second',
+    );
     assert.ok(
       world.sim.requests.slice(before.first).every((r) => r.identity !== 'system:serviceaccount:agents:second-bot'),
       'nothing of it reached the first cluster',
@@ -313,26 +447,60 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     const readonly = await world.token('readonly-bot');
     const firstBefore = world.sim.requests.length;
     const secondBefore = second.requests.length;
-    const onDefault = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${readonly}` } });
+    const onDefault = await world.call('/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${readonly}` },
+    });
     assert.equal(onDefault.status, 200, onDefault.text);
-    assert.ok(world.sim.requests.slice(firstBefore).some((r) => r.rawPath === '/api/v1/namespaces/staging/pods' && r.identity === 'system:serviceaccount:agents:readonly-bot'));
+    assert.ok(
+      world.sim.requests
+        .slice(firstBefore)
+        .some(
+          (r) =>
+            r.rawPath === '/api/v1/namespaces/staging/pods' &&
+            r.identity === 'system:serviceaccount:agents:readonly-bot',
+        ),
+    );
     assert.equal(second.requests.length, secondBefore, 'the default path does not touch the second cluster');
 
-    const unknown = await world.call('/k8s/unknown/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${readonly}` } });
+    const unknown = await world.call('/k8s/unknown/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${readonly}` },
+    });
     assertStatus(unknown, 404, 'NotFound', /no cluster named "unknown" is configured \(clusters: demo, second\)/);
 
     // Identities limited to one cluster are refused on the other, in both directions, before anything is sent.
     const secondToken = await world.token('second-bot');
     const sentBefore = { first: world.sim.requests.length, second: second.requests.length };
-    const secondOnFirst = await world.call('/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${secondToken}` } });
-    assertStatus(secondOnFirst, 403, 'Forbidden', /subject .* maps to identity "[^"]+", which may not use cluster "demo": add it to identities\[\d+\]\.clusters/);
-    const readonlyOnSecond = await world.call('/k8s/second/api/v1/namespaces/staging/pods', { headers: { authorization: `Bearer ${readonly}` } });
-    assertStatus(readonlyOnSecond, 403, 'Forbidden', /subject .* maps to identity "readonly-bot", which may not use cluster "second": add it to identities\[\d+\]\.clusters/);
+    const secondOnFirst = await world.call('/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${secondToken}` },
+    });
+    assertStatus(
+      secondOnFirst,
+      403,
+      'Forbidden',
+      /subject .* maps to identity "[^"]+", which may not use cluster "demo": add it to identities\[\d+\]\.clusters/,
+    );
+    const readonlyOnSecond = await world.call('/k8s/second/api/v1/namespaces/staging/pods', {
+      headers: { authorization: `Bearer ${readonly}` },
+    });
+    assertStatus(
+      readonlyOnSecond,
+      403,
+      'Forbidden',
+      /subject .* maps to identity "readonly-bot", which may not use cluster "second": add it to identities\[\d+\]\.clusters/,
+    );
     assert.equal(world.sim.requests.length, sentBefore.first);
     assert.equal(second.requests.length, sentBefore.second);
 
     const metrics = parseMetrics((await world.call('/hoop/metrics')).text).samples;
-    assert.ok((find(metrics, 'hoopgate_requests_total', { cluster: 'second', effect: 'allow', verb: 'list', resource: 'pods', code: '200' })[0]?.value ?? 0) >= 1);
+    assert.ok(
+      (find(metrics, 'hoopgate_requests_total', {
+        cluster: 'second',
+        effect: 'allow',
+        verb: 'list',
+        resource: 'pods',
+        code: '200',
+      })[0]?.value ?? 0) >= 1,
+    );
     assert.equal(find(metrics, 'hoopgate_token_mints_total', { cluster: 'second' })[0]?.value, 1);
   });
 
@@ -352,11 +520,17 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     assert.equal(notReady.status, 503);
     // Nothing about the upstream, the IdP or the store reaches an unauthenticated caller.
     assert.equal(notReady.text, 'readyz check failed\n');
-    const logged = world.logLines.slice(logsBefore).map((line) => JSON.parse(line) as { msg: string; checks?: string[] });
+    const logged = world.logLines
+      .slice(logsBefore)
+      .map((line) => JSON.parse(line) as { msg: string; checks?: string[] });
     const report = logged.find((line) => line.msg.startsWith('readyz: not ready'));
     assert.ok(report !== undefined, 'the details are in the log');
     assert.match(report.msg, /\[-\]cluster second failed: .+/);
     for (const check of ['store', 'oidc', 'cluster demo']) assert.ok(report.checks?.includes(`[+]${check} ok`), check);
-    assert.equal((await world.call('/hoop/healthz')).status, 200, 'the process is still up: liveness does not follow the upstream');
+    assert.equal(
+      (await world.call('/hoop/healthz')).status,
+      200,
+      'the process is still up: liveness does not follow the upstream',
+    );
   });
 });

@@ -28,7 +28,8 @@ describe('the request pipeline end to end', () => {
     let total = 0;
     for (const line of text.split('\n')) {
       if (!line.startsWith('hoopgate_requests_total{')) continue;
-      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').at(-1));
+      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+        total += Number(line.split(' ').at(-1));
     }
     return total;
   }
@@ -78,21 +79,45 @@ describe('the request pipeline end to end', () => {
     const token = await world.token('ci-deployer');
     const upgraded = { cluster: 'demo', effect: 'allow', verb: 'get', resource: 'pods', code: '101' };
     const before = await requestsTotal(upgraded);
-    assert.equal(await upgrade('/api/v1/namespaces/staging/pods/web-0/exec?command=true&stdout=true', token, 'v5.channel.k8s.io'), 101);
-    await waitFor('the exec to be counted', async () => ((await requestsTotal(upgraded)) === before + 1 ? true : undefined));
-    assert.equal(await upgrade('/api/v1/namespaces/staging/pods/web-0/portforward?ports=8080', token, 'v4.channel.k8s.io'), 101);
-    await waitFor('the port-forward to be counted', async () => ((await requestsTotal(upgraded)) === before + 2 ? true : undefined));
+    assert.equal(
+      await upgrade('/api/v1/namespaces/staging/pods/web-0/exec?command=true&stdout=true', token, 'v5.channel.k8s.io'),
+      101,
+    );
+    await waitFor('the exec to be counted', async () =>
+      (await requestsTotal(upgraded)) === before + 1 ? true : undefined,
+    );
+    assert.equal(
+      await upgrade('/api/v1/namespaces/staging/pods/web-0/portforward?ports=8080', token, 'v4.channel.k8s.io'),
+      101,
+    );
+    await waitFor('the port-forward to be counted', async () =>
+      (await requestsTotal(upgraded)) === before + 2 ? true : undefined,
+    );
 
     const readonly = await world.token('readonly-bot');
     const denied = { cluster: 'demo', effect: 'deny', code: '403' };
     const deniedBefore = await requestsTotal(denied);
-    assert.equal(await upgrade('/api/v1/namespaces/staging/pods/web-0/exec?command=true&stdout=true', readonly, 'v5.channel.k8s.io'), 403);
-    await waitFor('the refused exec to be counted', async () => ((await requestsTotal(denied)) === deniedBefore + 1 ? true : undefined));
+    assert.equal(
+      await upgrade(
+        '/api/v1/namespaces/staging/pods/web-0/exec?command=true&stdout=true',
+        readonly,
+        'v5.channel.k8s.io',
+      ),
+      403,
+    );
+    await waitFor('the refused exec to be counted', async () =>
+      (await requestsTotal(denied)) === deniedBefore + 1 ? true : undefined,
+    );
   });
 
   test('the 401 comes without the request body being sent: nothing is buffered before authentication', async () => {
     const url = new URL(world.gateway.url);
-    const socket = connectTls({ host: url.hostname, port: Number(url.port), ca: world.gatewayTls.ca, servername: 'localhost' });
+    const socket = connectTls({
+      host: url.hostname,
+      port: Number(url.port),
+      ca: world.gatewayTls.ca,
+      servername: 'localhost',
+    });
     await once(socket, 'secureConnect');
     socket.write(
       'POST /api/v1/namespaces/staging/configmaps HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n{"kind":',
@@ -119,14 +144,17 @@ describe('the request pipeline end to end', () => {
 
   test('a refusal before authentication with a 20 KB path is recorded and logged in bounded size', async () => {
     const name = `r${randomBytes(10 * 1024).toString('hex')}`;
-    const response = await world.call(`/api/v1/namespaces/staging/${name}/${name.slice(0, 100)}`, { headers: { 'user-agent': `ua-${'u'.repeat(5_000)}` } });
+    const response = await world.call(`/api/v1/namespaces/staging/${name}/${name.slice(0, 100)}`, {
+      headers: { 'user-agent': `ua-${'u'.repeat(5_000)}` },
+    });
     assert.equal(response.status, 401);
     assert.equal(response.json().kind, 'Status');
     const id = String(response.headers['audit-id']);
     const records = await waitFor('the refusal to be recorded', async () => {
       const all = await world.gateway.store.audit.listRecords({ kinds: ['request', 'outcome'] });
       const request = all.find((r) => r.data['requestId'] === id);
-      const outcome = request === undefined ? undefined : all.find((r) => r.kind === 'outcome' && r.eventId === request.eventId);
+      const outcome =
+        request === undefined ? undefined : all.find((r) => r.kind === 'outcome' && r.eventId === request.eventId);
       return request === undefined || outcome === undefined ? undefined : [request, outcome];
     });
     const size = records.reduce((sum, r) => sum + JSON.stringify(r).length, 0);
@@ -139,9 +167,16 @@ describe('the request pipeline end to end', () => {
   });
 
   test('a refusal the audit store cannot take names no Audit-Id', async () => {
-    const config = { ...world.config, listen: { ...world.config.listen, port: 0 }, audit: { ...world.config.audit, store: `sqlite:${world.dir}/pipeline-down.db` } };
+    const config = {
+      ...world.config,
+      listen: { ...world.config.listen, port: 0 },
+      audit: { ...world.config.audit, store: `sqlite:${world.dir}/pipeline-down.db` },
+    };
     const logs: string[] = [];
-    const gateway = await startGateway({ config, logDestination: { write: (line: string) => logs.push(line) > 0 } as never });
+    const gateway = await startGateway({
+      config,
+      logDestination: { write: (line: string) => logs.push(line) > 0 } as never,
+    });
     try {
       const recorded = await world.call('/api/v1/namespaces/staging/pods', { origin: gateway.url });
       assert.equal(recorded.status, 401);
@@ -155,8 +190,14 @@ describe('the request pipeline end to end', () => {
       assert.equal(status.reason, 'Unauthorized');
       assert.match(status.message, /^hoopgate: /);
       assert.equal(response.headers['audit-id'], undefined, 'no Audit-Id that names no record');
-      assert.ok(logs.some((line) => line.includes('audit: could not record a refusal')), 'the failure is in the log');
-      assert.ok(logs.some((line) => line.includes('"recorded":false')), 'the request line says it was not recorded');
+      assert.ok(
+        logs.some((line) => line.includes('audit: could not record a refusal')),
+        'the failure is in the log',
+      );
+      assert.ok(
+        logs.some((line) => line.includes('"recorded":false')),
+        'the request line says it was not recorded',
+      );
     } finally {
       await gateway.close();
     }

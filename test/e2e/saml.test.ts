@@ -8,14 +8,33 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { demoSaml, samlTokenCommand } from '../../packages/demo/src/world.js';
-import { buildAssertion, createLocalSamlIdp, encodeAssertion, signElement } from '../../packages/demo/src/local-saml-idp.js';
+import {
+  buildAssertion,
+  createLocalSamlIdp,
+  encodeAssertion,
+  signElement,
+} from '../../packages/demo/src/local-saml-idp.js';
 import { runKubectl, writeKubeconfig } from '../helpers/kubectl.js';
-import { billionLaughs, evilAssertion, extractAssertion, idOf, nestInAdvice, responseOf, wrapInSignatureObject, xxeAssertion } from '../helpers/saml.js';
+import {
+  billionLaughs,
+  evilAssertion,
+  extractAssertion,
+  idOf,
+  nestInAdvice,
+  responseOf,
+  wrapInSignatureObject,
+  xxeAssertion,
+} from '../helpers/saml.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const saml2Bearer = 'urn:ietf:params:oauth:grant-type:saml2-bearer';
 const subject = demoSaml.agent.nameId;
-const spec = (overrides: Partial<Parameters<typeof buildAssertion>[0]> = {}) => ({ nameId: subject, audience: demoSaml.audience, attributes: { groups: ['saml-readers'] }, ...overrides });
+const spec = (overrides: Partial<Parameters<typeof buildAssertion>[0]> = {}) => ({
+  nameId: subject,
+  audience: demoSaml.audience,
+  attributes: { groups: ['saml-readers'] },
+  ...overrides,
+});
 
 describe('SAML token exchange', () => {
   let world: TestWorld;
@@ -33,7 +52,10 @@ describe('SAML token exchange', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function exchange(xml: string, form: Record<string, string> = {}): Promise<{ status: number; body: any; ms: number }> {
+  async function exchange(
+    xml: string,
+    form: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; ms: number }> {
     const encoded = encodeAssertion(xml);
     sentAssertions.push(encoded);
     const started = performance.now();
@@ -54,13 +76,19 @@ describe('SAML token exchange', () => {
   }
 
   async function kubectlWithToken(token: string, args: string[]) {
-    const kubeconfig = writeKubeconfig(dir, { server: world.gateway.url, ca: world.gatewayTls.ca, token }, `kubeconfig-${Math.random().toString(36).slice(2)}`);
+    const kubeconfig = writeKubeconfig(
+      dir,
+      { server: world.gateway.url, ca: world.gatewayTls.ca, token },
+      `kubeconfig-${Math.random().toString(36).slice(2)}`,
+    );
     return runKubectl(args, { kubeconfig, timeoutMs: 30_000 });
   }
 
   function assertForwardedAsSamlBot(token: string, sinceRequest: number): void {
     // The gateway's own identity only mints tokens and asks SubjectAccessReview; every other call is the agent's.
-    const forwarded = world.sim.requests.slice(sinceRequest).filter((r) => r.identity !== 'system:serviceaccount:hoopgate:hoopgate');
+    const forwarded = world.sim.requests
+      .slice(sinceRequest)
+      .filter((r) => r.identity !== 'system:serviceaccount:hoopgate:hoopgate');
     assert.ok(forwarded.length > 0, 'requests reached the API server');
     for (const record of forwarded) {
       assert.equal(record.identity, 'system:serviceaccount:agents:saml-bot');
@@ -74,7 +102,10 @@ describe('SAML token exchange', () => {
       assert.equal(result.status, 200, JSON.stringify(result.body));
       assert.equal(result.body.token_type, 'Bearer');
       assert.equal(result.body.issued_token_type, 'urn:ietf:params:oauth:token-type:jwt');
-      assert.ok(result.body.expires_in > 250 && result.body.expires_in <= 300, `expires_in ${result.body.expires_in}: the assertion's 5 minutes, not tokenTTL`);
+      assert.ok(
+        result.body.expires_in > 250 && result.body.expires_in <= 300,
+        `expires_in ${result.body.expires_in}: the assertion's 5 minutes, not tokenTTL`,
+      );
       const claims = decodeJwt(result.body.access_token);
       assert.equal(claims.sub, subject);
       assert.equal(claims.aud, 'hoopgate');
@@ -140,7 +171,10 @@ describe('SAML token exchange', () => {
       assert.equal(jwks.keys.length, 1);
       assert.equal(jwks.keys[0].d, undefined, 'no private key material is published');
       const result = await exchange(world.samlIdp.issue(spec()));
-      const { payload, protectedHeader } = await jwtVerify(result.body.access_token, createLocalJWKSet(jwks), { issuer: metadata.issuer, audience: 'hoopgate' });
+      const { payload, protectedHeader } = await jwtVerify(result.body.access_token, createLocalJWKSet(jwks), {
+        issuer: metadata.issuer,
+        audience: 'hoopgate',
+      });
       assert.equal(protectedHeader.alg, 'ES256');
       assert.equal(payload.sub, subject);
     });
@@ -171,7 +205,10 @@ describe('SAML token exchange', () => {
 
     test('an attribute changed after signing', async () => {
       const signed = world.samlIdp.issue(spec());
-      const changed = signed.replace('<saml:AttributeValue>saml-readers</saml:AttributeValue>', '<saml:AttributeValue>admins</saml:AttributeValue>');
+      const changed = signed.replace(
+        '<saml:AttributeValue>saml-readers</saml:AttributeValue>',
+        '<saml:AttributeValue>admins</saml:AttributeValue>',
+      );
       assert.notEqual(changed, signed);
       assertRefused(await exchange(changed), /does not verify/);
     });
@@ -184,19 +221,31 @@ describe('SAML token exchange', () => {
     });
 
     test('another audience', async () => {
-      assertRefused(await exchange(world.samlIdp.issue(spec({ audience: 'https://other-sp.example.com/saml' }))), /audience .*not https:\/\/hoopgate\.demo\.test\/saml/);
+      assertRefused(
+        await exchange(world.samlIdp.issue(spec({ audience: 'https://other-sp.example.com/saml' }))),
+        /audience .*not https:\/\/hoopgate\.demo\.test\/saml/,
+      );
     });
 
     test('expired', async () => {
-      assertRefused(await exchange(world.samlIdp.issue(spec({ now: Date.now() - 10 * 60_000, ttlMs: 5 * 60_000 }))), /expired at/);
+      assertRefused(
+        await exchange(world.samlIdp.issue(spec({ now: Date.now() - 10 * 60_000, ttlMs: 5 * 60_000 }))),
+        /expired at/,
+      );
     });
 
     test('NotBefore ahead (beyond the 60 s skew)', async () => {
-      assertRefused(await exchange(world.samlIdp.issue(spec({ notBefore: Date.now() + 5 * 60_000, ttlMs: 10 * 60_000 }))), /not valid before/);
+      assertRefused(
+        await exchange(world.samlIdp.issue(spec({ notBefore: Date.now() + 5 * 60_000, ttlMs: 10 * 60_000 }))),
+        /not valid before/,
+      );
     });
 
     test('an unconfigured Issuer', async () => {
-      assertRefused(await exchange(createLocalSamlIdp('https://evil.example.com/saml').issue(spec())), /is not a configured SAML IdP/);
+      assertRefused(
+        await exchange(createLocalSamlIdp('https://evil.example.com/saml').issue(spec())),
+        /is not a configured SAML IdP/,
+      );
     });
 
     test('a replayed assertion ID', async () => {
@@ -207,7 +256,10 @@ describe('SAML token exchange', () => {
 
     test('SHA-1 signatures', async () => {
       const assertion = buildAssertion({ ...spec(), issuer: entity() });
-      const signed = signElement(assertion, 'Assertion', world.samlIdp.material, { algorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digest: 'http://www.w3.org/2000/09/xmldsig#sha1' });
+      const signed = signElement(assertion, 'Assertion', world.samlIdp.material, {
+        algorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+        digest: 'http://www.w3.org/2000/09/xmldsig#sha1',
+      });
       assertRefused(await exchange(signed), /signature algorithm .* is not accepted/);
     });
 
@@ -226,7 +278,10 @@ describe('SAML token exchange', () => {
 
       test('an evil assertion with the same ID as the signed one', async () => {
         const signed = extractAssertion(world.samlIdp.issue(spec()));
-        assertRefused(await exchange(responseOf(entity(), [evil({ id: idOf(signed) }), signed])), /holds 2 assertions|appears twice/);
+        assertRefused(
+          await exchange(responseOf(entity(), [evil({ id: idOf(signed) }), signed])),
+          /holds 2 assertions|appears twice/,
+        );
       });
 
       test('an evil assertion added to a signed Response', async () => {
@@ -246,15 +301,21 @@ describe('SAML token exchange', () => {
         assertRefused(await exchange(wrapInSignatureObject(signed, evil())), /holds 2 assertions/);
       });
 
-      test('the signed assertion nested in the evil assertion\'s Advice', async () => {
+      test("the signed assertion nested in the evil assertion's Advice", async () => {
         const signed = extractAssertion(world.samlIdp.issue(spec()));
         assertRefused(await exchange(nestInAdvice(signed, evil())), /holds 2 assertions/);
       });
 
       test('the signed assertion as the only assertion, but its signature copied elsewhere', async () => {
         const signed = world.samlIdp.issue(spec());
-        const signature = signed.slice(signed.indexOf('<ds:Signature'), signed.indexOf('</ds:Signature>') + '</ds:Signature>'.length);
-        const moved = responseOf(entity(), [signed.replace(signature, '')]).replace('<samlp:Status>', `<samlp:Extensions>${signature}</samlp:Extensions><samlp:Status>`);
+        const signature = signed.slice(
+          signed.indexOf('<ds:Signature'),
+          signed.indexOf('</ds:Signature>') + '</ds:Signature>'.length,
+        );
+        const moved = responseOf(entity(), [signed.replace(signature, '')]).replace(
+          '<samlp:Status>',
+          `<samlp:Extensions>${signature}</samlp:Extensions><samlp:Status>`,
+        );
         assertRefused(await exchange(moved), /unexpected place/);
       });
     });
@@ -292,14 +353,24 @@ describe('SAML token exchange', () => {
         [await post('grant_type=client_credentials'), 'unsupported_grant_type', /grant_type must be/],
         [await post(''), 'invalid_request', /grant_type is required/],
         [await post(`grant_type=${encodeURIComponent(saml2Bearer)}`), 'invalid_request', /needs the assertion/],
-        [await post(`grant_type=${encodeURIComponent(saml2Bearer)}&assertion=a&assertion=b`), 'invalid_request', /more than once/],
         [
-          await post(`grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:token-exchange')}&subject_token=abc&subject_token_type=${encodeURIComponent('urn:ietf:params:oauth:token-type:jwt')}`),
+          await post(`grant_type=${encodeURIComponent(saml2Bearer)}&assertion=a&assertion=b`),
+          'invalid_request',
+          /more than once/,
+        ],
+        [
+          await post(
+            `grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:token-exchange')}&subject_token=abc&subject_token_type=${encodeURIComponent('urn:ietf:params:oauth:token-type:jwt')}`,
+          ),
           'invalid_request',
           /subject_token_type must be urn:ietf:params:oauth:token-type:saml2/,
         ],
         [await post('{"grant_type":"x"}', 'application/json'), 'invalid_request', /x-www-form-urlencoded/],
-        [await post(`grant_type=${encodeURIComponent(saml2Bearer)}&assertion=%3C%3E%3C`), 'invalid_grant', /not base64url/],
+        [
+          await post(`grant_type=${encodeURIComponent(saml2Bearer)}&assertion=%3C%3E%3C`),
+          'invalid_grant',
+          /not base64url/,
+        ],
       ];
       for (const [response, error, description] of cases) {
         assert.equal(response.status, 400, response.text);
@@ -321,13 +392,23 @@ describe('SAML token exchange', () => {
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
     const mine = records.filter((r) => (r.data.exchange as { assertionId?: string } | undefined)?.assertionId === id);
     assert.deepEqual(
-      mine.map((r) => [(r.data.decision as { effect: string }).effect, (r.data.exchange as { error?: string }).error ?? null, (r.data.exchange as { idp?: string }).idp]),
-      [['allow', null, demoSaml.entityId], ['deny', 'invalid_grant', demoSaml.entityId]],
+      mine.map((r) => [
+        (r.data.decision as { effect: string }).effect,
+        (r.data.exchange as { error?: string }).error ?? null,
+        (r.data.exchange as { idp?: string }).idp,
+      ]),
+      [
+        ['allow', null, demoSaml.entityId],
+        ['deny', 'invalid_grant', demoSaml.entityId],
+      ],
     );
-    const refusedCount = records.filter((r) => (r.data.exchange as { error?: string } | undefined)?.error !== undefined).length;
+    const refusedCount = records.filter(
+      (r) => (r.data.exchange as { error?: string } | undefined)?.error !== undefined,
+    ).length;
     assert.ok(refusedCount >= 15, `every refusal is recorded (${refusedCount})`);
     const stored = JSON.stringify(await world.gateway.store.audit.listRecords({}));
-    for (const assertion of sentAssertions) assert.ok(!stored.includes(assertion.slice(0, 80)), 'no assertion in the audit store');
+    for (const assertion of sentAssertions)
+      assert.ok(!stored.includes(assertion.slice(0, 80)), 'no assertion in the audit store');
     assert.ok(!stored.includes('SignatureValue'), 'no XML in the audit store');
   });
 
@@ -337,7 +418,9 @@ describe('SAML token exchange', () => {
       const result = await world.kubectl(['get', 'pods', '-n', 'staging'], { context: 'saml-bot' });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /^web-0\s/m);
-      const agentCalls = world.sim.requests.slice(seen).filter((r) => r.identity !== 'system:serviceaccount:hoopgate:hoopgate');
+      const agentCalls = world.sim.requests
+        .slice(seen)
+        .filter((r) => r.identity !== 'system:serviceaccount:hoopgate:hoopgate');
       assert.ok(agentCalls.length > 0);
       for (const record of agentCalls) assert.equal(record.identity, 'system:serviceaccount:agents:saml-bot');
     });
@@ -350,21 +433,39 @@ describe('SAML token exchange', () => {
       const commandAt = args.indexOf('--saml-assertion-command');
       args.splice(commandAt, 2, '--saml-assertion-file', file);
       args.splice(args.indexOf('--cache-dir') + 1, 1, join(dir, 'plugin-cache'));
-      const kubeconfig = writeKubeconfig(dir, { server: world.gateway.url, ca: world.gatewayTls.ca, exec: { command: process.execPath, args } }, 'kubeconfig-plugin');
+      const kubeconfig = writeKubeconfig(
+        dir,
+        { server: world.gateway.url, ca: world.gatewayTls.ca, exec: { command: process.execPath, args } },
+        'kubeconfig-plugin',
+      );
       const first = await runKubectl(['get', 'pods', '-n', 'staging', '-o', 'name'], { kubeconfig, timeoutMs: 30_000 });
       assert.equal(first.code, 0, first.stderr);
-      const second = await runKubectl(['get', 'configmaps', '-n', 'staging', '-o', 'name'], { kubeconfig, timeoutMs: 30_000 });
+      const second = await runKubectl(['get', 'configmaps', '-n', 'staging', '-o', 'name'], {
+        kubeconfig,
+        timeoutMs: 30_000,
+      });
       assert.equal(second.code, 0, second.stderr);
       assert.match(second.stdout, /configmap\/app-config/);
       // The assertion was spent by the first run: only the cache can have served the second.
       sentAssertions.push(encodeAssertion(xml));
       assertRefused(await exchange(xml), /already exchanged/);
       const cacheLess = await runKubectl(['get', 'pods', '-n', 'staging'], {
-        kubeconfig: writeKubeconfig(dir, { server: world.gateway.url, ca: world.gatewayTls.ca, exec: { command: process.execPath, args: [...args, '--no-cache'] } }, 'kubeconfig-nocache'),
+        kubeconfig: writeKubeconfig(
+          dir,
+          {
+            server: world.gateway.url,
+            ca: world.gatewayTls.ca,
+            exec: { command: process.execPath, args: [...args, '--no-cache'] },
+          },
+          'kubeconfig-nocache',
+        ),
         timeoutMs: 30_000,
       });
       assert.notEqual(cacheLess.code, 0);
-      assert.match(cacheLess.stderr, /the gateway refused the assertion: invalid_grant \(the assertion .* was already exchanged/);
+      assert.match(
+        cacheLess.stderr,
+        /the gateway refused the assertion: invalid_grant \(the assertion .* was already exchanged/,
+      );
       assert.ok(!cacheLess.stderr.includes(encodeAssertion(xml).slice(0, 40)));
     });
   });

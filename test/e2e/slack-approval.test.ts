@@ -7,12 +7,17 @@ import { after, before, describe, test } from 'node:test';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import { startGateway, type Gateway } from '../../packages/gateway/src/gateway.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
-import { blockActionsBody, formType, signSlackBody, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
+import {
+  blockActionsBody,
+  formType,
+  signSlackBody,
+  slashCommandBody,
+  viewSubmissionBody,
+} from '../helpers/slack-sign.js';
 import { waitFor } from '../helpers/wait.js';
 import { startTestWorld, type TestWorld } from '../helpers/world.js';
 
 const signingSecret = 'e2e-signing-secret';
-
 
 describe('just-in-time approval in Slack', () => {
   let world: TestWorld;
@@ -28,7 +33,10 @@ describe('just-in-time approval in Slack', () => {
         document['slack'] = { botToken: 'xoxb-e2e', signingSecret, channel: 'C0APPROVALS', apiUrl: slack.apiUrl };
         const approval = document['approval'] as Record<string, unknown>;
         const idp = (document['oidc'] as { issuers: { issuer: string }[] }).issuers[0]?.issuer;
-        approval['approvers'] = { slackUsers: ['UAPPROVER', 'USELF'], oidcGroups: [{ issuer: idp, group: 'platform-oncall' }] };
+        approval['approvers'] = {
+          slackUsers: ['UAPPROVER', 'USELF'],
+          oidcGroups: [{ issuer: idp, group: 'platform-oncall' }],
+        };
         approval['timeout'] = '20s';
         const identities = document['identities'] as { name: string; approval?: { require: unknown[] } }[];
         const deployer = identities.find((i) => i.name === 'ci-deployer');
@@ -39,13 +47,19 @@ describe('just-in-time approval in Slack', () => {
     slack.emails.set('UAPPROVER', 'oncall@example.com');
     slack.emails.set('USELF', 'ci-deployer@agents.example.com');
     world.sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'guarded' } });
-    world.sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'guarded' }, data: { mode: 'strict' } });
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'settings', namespace: 'guarded' },
+      data: { mode: 'strict' },
+    });
   });
   after(async () => {
     await second?.close();
     await world?.assertNoCanaryLeaked();
     const slackText = JSON.stringify(slack.calls);
-    for (const canary of world.sim.canaries) assert.ok(!slackText.includes(canary), `canary ${canary} leaked into a Slack API call`);
+    for (const canary of world.sim.canaries)
+      assert.ok(!slackText.includes(canary), `canary ${canary} leaked into a Slack API call`);
     await world?.close();
     await slack?.close();
   });
@@ -56,21 +70,35 @@ describe('just-in-time approval in Slack', () => {
   }
 
   async function slackPost(gatewayUrl: string, body: string, options: { secret?: string; timestampSec?: number } = {}) {
-    const headers = { 'content-type': formType, ...signSlackBody(body, options.secret ?? signingSecret, options.timestampSec) };
+    const headers = {
+      'content-type': formType,
+      ...signSlackBody(body, options.secret ?? signingSecret, options.timestampSec),
+    };
     return world.call('/hoop/slack/events', { method: 'POST', headers, body, origin: gatewayUrl });
   }
 
   async function heldRecord(predicate: (r: ApprovalRecord) => boolean): Promise<ApprovalRecord> {
     // kubectl runs its whole discovery (~35 calls) before the held call: on a loaded 2-core machine
     // that alone has taken over 11 s, so allow as long as kubectl's own 40 s limit.
-    return waitFor('the held request to be posted to Slack', async () => {
-      const pending = await world.gateway.approvals.pending();
-      return pending.find((r) => predicate(r) && r.slack !== undefined);
-    }, 40_000);
+    return waitFor(
+      'the held request to be posted to Slack',
+      async () => {
+        const pending = await world.gateway.approvals.pending();
+        return pending.find((r) => predicate(r) && r.slack !== undefined);
+      },
+      40_000,
+    );
   }
 
   function click(record: ApprovalRecord, userId: string, actionId = 'approval.approve', value = record.id): string {
-    return blockActionsBody({ userId, actionId, value, responseUrl: slack.responseUrl(`${record.id}-${userId}`), messageTs: record.slack?.ts ?? '', channel: record.slack?.channel ?? '' });
+    return blockActionsBody({
+      userId,
+      actionId,
+      value,
+      responseUrl: slack.responseUrl(`${record.id}-${userId}`),
+      messageTs: record.slack?.ts ?? '',
+      channel: record.slack?.channel ?? '',
+    });
   }
 
   test('kubectl delete ns is held; an approver click lets the same kubectl finish and print the Warning', async () => {
@@ -81,7 +109,11 @@ describe('just-in-time approval in Slack', () => {
     const message = JSON.stringify(post?.body);
     assert.match(message, /ci-deployer/);
     assert.match(message, new RegExp(`delete namespaces/${ns}`));
-    assert.match(message, /kubectl delete/, 'the Kubectl-Command header (kubectl sends the command path, not its arguments)');
+    assert.match(
+      message,
+      /kubectl delete/,
+      'the Kubectl-Command header (kubectl sends the command path, not its arguments)',
+    );
 
     const response = await slackPost(world.gateway.url, click(record, 'UAPPROVER'));
     assert.equal(response.status, 200);
@@ -96,7 +128,9 @@ describe('just-in-time approval in Slack', () => {
       ['system:serviceaccount:agents:ci-deployer-elevated'],
       'the approved call ran once, as approval.serviceAccount',
     );
-    const update = await waitFor('the message update', () => slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts));
+    const update = await waitFor('the message update', () =>
+      slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts),
+    );
     assert.match(JSON.stringify(update.body), /Approved/);
     assert.ok(!JSON.stringify(update.body).includes('"actions"'), 'no buttons left');
   });
@@ -107,15 +141,26 @@ describe('just-in-time approval in Slack', () => {
     const record = await heldRecord((r) => r.request.name === ns);
 
     assert.equal((await slackPost(world.gateway.url, click(record, 'UINTRUDER'))).status, 200);
-    const refusal = await waitFor('the ephemeral refusal', () => slack.callsTo('response_url').find((c) => c.body['id'] === `${record.id}-UINTRUDER`));
+    const refusal = await waitFor('the ephemeral refusal', () =>
+      slack.callsTo('response_url').find((c) => c.body['id'] === `${record.id}-UINTRUDER`),
+    );
     assert.equal(refusal.body['response_type'], 'ephemeral');
     assert.equal((await slackPost(world.gateway.url, click(record, 'USELF'))).status, 200);
-    await waitFor('the self-approval refusal', () => slack.callsTo('response_url').find((c) => c.body['id'] === `${record.id}-USELF`));
+    await waitFor('the self-approval refusal', () =>
+      slack.callsTo('response_url').find((c) => c.body['id'] === `${record.id}-USELF`),
+    );
     assert.equal((await world.gateway.approvals.get(record.id))?.state, 'pending');
 
     // Forged signature and stale timestamp: 401, state unchanged.
     assert.equal((await slackPost(world.gateway.url, click(record, 'UAPPROVER'), { secret: 'forged' })).status, 401);
-    assert.equal((await slackPost(world.gateway.url, click(record, 'UAPPROVER'), { timestampSec: Math.floor(Date.now() / 1000) - 600 })).status, 401);
+    assert.equal(
+      (
+        await slackPost(world.gateway.url, click(record, 'UAPPROVER'), {
+          timestampSec: Math.floor(Date.now() / 1000) - 600,
+        })
+      ).status,
+      401,
+    );
     assert.equal((await world.gateway.approvals.get(record.id))?.state, 'pending');
 
     assert.equal((await slackPost(world.gateway.url, click(record, 'UAPPROVER', 'approval.deny'))).status, 200);
@@ -130,7 +175,10 @@ describe('just-in-time approval in Slack', () => {
     assert.equal((await slackPost(world.gateway.url, submit)).status, 200);
     const result = await kubectl;
     assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /Error from server \(Forbidden\): hoopgate: .*denied by uapprover: change freeze until Monday/);
+    assert.match(
+      result.stderr,
+      /Error from server \(Forbidden\): hoopgate: .*denied by uapprover: change freeze until Monday/,
+    );
     assert.ok(world.sim.getObject('namespaces', '', ns), 'the namespace is still there');
   });
 
@@ -143,7 +191,9 @@ describe('just-in-time approval in Slack', () => {
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /Forbidden.*not approved within 20s/);
     assert.ok(Date.now() - started >= 19_000);
-    const update = await waitFor('the expiry update', () => slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts));
+    const update = await waitFor('the expiry update', () =>
+      slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts),
+    );
     assert.match(JSON.stringify(update.body), /[Ee]xpired/);
   });
 
@@ -153,13 +203,21 @@ describe('just-in-time approval in Slack', () => {
     const record = await heldRecord((r) => r.request.name === ns);
     child.kill('SIGKILL');
     await once(child, 'close');
-    await waitFor('the cancellation', async () => (await world.gateway.approvals.get(record.id))?.state === 'cancelled');
-    await waitFor('the cancellation update', () => slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts));
+    await waitFor(
+      'the cancellation',
+      async () => (await world.gateway.approvals.get(record.id))?.state === 'cancelled',
+    );
+    await waitFor('the cancellation update', () =>
+      slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts),
+    );
     assert.ok(world.sim.getObject('namespaces', '', ns));
   });
 
   test('two gateways share one store: a click on the other replica resolves the held call within 1 s', async () => {
-    second = await startGateway({ config: { ...world.config, listen: { ...world.config.listen, port: 0 } }, logDestination: { write: () => true } as never });
+    second = await startGateway({
+      config: { ...world.config, listen: { ...world.config.listen, port: 0 } },
+      logDestination: { write: () => true } as never,
+    });
     const ns = namespace('doomed-5');
     const kubectl = world.kubectl(['delete', 'namespace', ns], { timeoutMs: 40_000 });
     const record = await heldRecord((r) => r.request.name === ns);
@@ -175,7 +233,9 @@ describe('just-in-time approval in Slack', () => {
     });
     assert.equal(secondResponse.status, 200);
     await waitFor('the decision to reach the holding replica', async () => {
-      const deletes = world.sim.requests.filter((r) => r.method === 'DELETE' && r.rawPath === `/api/v1/namespaces/${ns}`);
+      const deletes = world.sim.requests.filter(
+        (r) => r.method === 'DELETE' && r.rawPath === `/api/v1/namespaces/${ns}`,
+      );
       return deletes.length > 0;
     });
     const latency = Date.now() - clicked;
@@ -189,11 +249,16 @@ describe('just-in-time approval in Slack', () => {
     const first = world.kubectl(['get', 'configmap', 'settings', '-n', 'guarded', '-o', 'name'], { timeoutMs: 40_000 });
     const record = await heldRecord((r) => r.request.namespace === 'guarded');
     const posts = slack.callsTo('chat.postMessage').length;
-    assert.equal((await slackPost(world.gateway.url, click(record, 'UAPPROVER', 'approval.grant', `${record.id}:900000`))).status, 200);
+    assert.equal(
+      (await slackPost(world.gateway.url, click(record, 'UAPPROVER', 'approval.grant', `${record.id}:900000`))).status,
+      200,
+    );
     const result = await first;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim(), 'configmap/settings');
-    const again = await world.kubectl(['get', 'configmap', 'settings', '-n', 'guarded', '-o', 'name'], { timeoutMs: 20_000 });
+    const again = await world.kubectl(['get', 'configmap', 'settings', '-n', 'guarded', '-o', 'name'], {
+      timeoutMs: 20_000,
+    });
     assert.equal(again.code, 0, again.stderr);
     assert.equal(slack.callsTo('chat.postMessage').length, posts, 'no new approval message');
     const events = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
@@ -204,7 +269,10 @@ describe('just-in-time approval in Slack', () => {
     const token = await world.token('ci-deployer-2');
     const controller = new AbortController();
     const other = world
-      .call('/api/v1/namespaces/guarded/configmaps/settings', { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+      .call('/api/v1/namespaces/guarded/configmaps/settings', {
+        headers: { authorization: `Bearer ${token}` },
+        signal: controller.signal,
+      })
       .catch((error: unknown) => error);
     const held = await heldRecord((r) => r.request.namespace === 'guarded' && r.subject === 'ci-deployer-2');
     assert.equal(held.identity, 'ci-deployer');
@@ -215,15 +283,22 @@ describe('just-in-time approval in Slack', () => {
 
   test('/hoop replay shows the session with its approval; a non-auditor is refused', async () => {
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
-    const approved = records.find((r) => r.data['path'] === '/api/v1/namespaces/doomed-1' && r.data['method'] === 'DELETE');
+    const approved = records.find(
+      (r) => r.data['path'] === '/api/v1/namespaces/doomed-1' && r.data['method'] === 'DELETE',
+    );
     assert.ok(approved?.sessionId);
     const ask = (userId: string, id: string) =>
-      slackPost(world.gateway.url, slashCommandBody({ userId, text: `replay ${approved.sessionId}`, responseUrl: slack.responseUrl(id) }));
+      slackPost(
+        world.gateway.url,
+        slashCommandBody({ userId, text: `replay ${approved.sessionId}`, responseUrl: slack.responseUrl(id) }),
+      );
     const auditor = await ask('UAPPROVER', 'replay-ok');
     assert.equal(auditor.status, 200);
     // The timeline is paginated (kubectl's discovery calls come first): follow "more" to the end.
     let text = '';
-    let page = await waitFor('the replay reply', () => slack.callsTo('response_url').find((c) => c.body['id'] === 'replay-ok'));
+    let page = await waitFor('the replay reply', () =>
+      slack.callsTo('response_url').find((c) => c.body['id'] === 'replay-ok'),
+    );
     for (let n = 0; ; n += 1) {
       text += JSON.stringify(page.body);
       const more = (page.body['blocks'] as { type: string; elements?: { action_id: string; value: string }[] }[])
@@ -231,14 +306,31 @@ describe('just-in-time approval in Slack', () => {
         ?.elements?.find((e) => e.action_id === 'audit.replay_more');
       if (more === undefined) break;
       const id = `replay-more-${n}`;
-      assert.equal((await slackPost(world.gateway.url, blockActionsBody({ userId: 'UAPPROVER', actionId: 'audit.replay_more', value: more.value, responseUrl: slack.responseUrl(id) }))).status, 200);
-      page = await waitFor('the next replay page', () => slack.callsTo('response_url').find((c) => c.body['id'] === id));
+      assert.equal(
+        (
+          await slackPost(
+            world.gateway.url,
+            blockActionsBody({
+              userId: 'UAPPROVER',
+              actionId: 'audit.replay_more',
+              value: more.value,
+              responseUrl: slack.responseUrl(id),
+            }),
+          )
+        ).status,
+        200,
+      );
+      page = await waitFor('the next replay page', () =>
+        slack.callsTo('response_url').find((c) => c.body['id'] === id),
+      );
     }
     assert.match(text, /\*delete\*/);
     assert.match(text, /doomed-1/);
     assert.match(text, /uapprover|UAPPROVER/);
     await ask('UOUTSIDER', 'replay-no');
-    const refused = await waitFor('the refusal', () => slack.callsTo('response_url').find((c) => c.body['id'] === 'replay-no'));
+    const refused = await waitFor('the refusal', () =>
+      slack.callsTo('response_url').find((c) => c.body['id'] === 'replay-no'),
+    );
     assert.equal(refused.body['response_type'], 'ephemeral');
     assert.ok(!JSON.stringify(refused.body).includes('doomed-1'));
   });

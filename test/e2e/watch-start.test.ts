@@ -30,13 +30,22 @@ describe('watches start at once', () => {
    * Milliseconds until the response head of a watch arrives (undefined if not within 2 s): in all,
    * and since the API server answered (the simulator writes its head as it receives the request).
    */
-  async function timeToHeaders(path: string, token: string): Promise<{ ms: number | undefined; sinceUpstream?: number; status?: number; early: string }> {
+  async function timeToHeaders(
+    path: string,
+    token: string,
+  ): Promise<{ ms: number | undefined; sinceUpstream?: number; status?: number; early: string }> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 2_000);
     const started = performance.now();
     const seen = world.sim.requests.length;
     try {
-      const response = await agent.request({ origin: world.gateway.url, path, method: 'GET', headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+      const response = await agent.request({
+        origin: world.gateway.url,
+        path,
+        method: 'GET',
+        headers: { authorization: `Bearer ${token}` },
+        signal: controller.signal,
+      });
       const ms = performance.now() - started;
       const upstream = world.sim.requests.slice(seen).find((r) => r.rawPath.includes('watch=true'));
       const sinceUpstream = upstream === undefined ? undefined : Date.now() - upstream.time;
@@ -55,7 +64,9 @@ describe('watches start at once', () => {
 
   test('a watch with no events gets its status line within 100 ms', async (t) => {
     const token = await world.token('ci-deployer');
-    const list = await world.call('/api/v1/namespaces/staging/configmaps', { headers: { authorization: `Bearer ${token}` } });
+    const list = await world.call('/api/v1/namespaces/staging/configmaps', {
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(list.status, 200, list.text);
     const version = list.json().metadata.resourceVersion as string;
     // Nothing matches and nothing happens: the API server answers, then stays silent.
@@ -74,36 +85,71 @@ describe('watches start at once', () => {
     // itself must follow the API server's answer at once.
     const described = runs.map((r) => `${r.ms?.toFixed(1)} ms (${r.sinceUpstream} ms after upstream)`).join(', ');
     const bestSinceUpstream = Math.min(...runs.map((run) => run.sinceUpstream ?? Infinity));
-    assert.ok(bestSinceUpstream < 100, `status line ${bestSinceUpstream} ms after the API server answered (runs: ${described})`);
+    assert.ok(
+      bestSinceUpstream < 100,
+      `status line ${bestSinceUpstream} ms after the API server answered (runs: ${described})`,
+    );
     t.diagnostic(`time to the status line: ${described}`);
   });
 
   test('kubectl wait --for=condition=Ready finishes within 2 s of the same command run directly', async (t) => {
-    world.sim.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'wait-target', namespace: 'staging' }, spec: { containers: [{ name: 'app', image: 'nginx' }] } });
-    assert.equal(world.sim.getObject('pods', 'staging', 'wait-target').status.conditions.find((c: { type: string }) => c.type === 'Ready')?.status, 'True');
+    world.sim.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'wait-target', namespace: 'staging' },
+      spec: { containers: [{ name: 'app', image: 'nginx' }] },
+    });
+    assert.equal(
+      world.sim
+        .getObject('pods', 'staging', 'wait-target')
+        .status.conditions.find((c: { type: string }) => c.type === 'Ready')?.status,
+      'True',
+    );
     // Static tokens on both sides (the demo kubeconfig's exec plugin would add a Node start-up to
     // every run), one HOME with discovery cached first: the comparison is about the wait alone.
     const kubeconfigFor = (file: string, server: string, ca: string, token: string) => {
-      writeFileSync(join(dir, file), JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } }],
-        users: [{ name: 'ci-deployer', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'ci-deployer', namespace: 'staging' } }],
-        'current-context': 'c',
-      }));
+      writeFileSync(
+        join(dir, file),
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            { name: 'c', cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } },
+          ],
+          users: [{ name: 'ci-deployer', user: { token } }],
+          contexts: [{ name: 'c', context: { cluster: 'c', user: 'ci-deployer', namespace: 'staging' } }],
+          'current-context': 'c',
+        }),
+      );
       return join(dir, file);
     };
-    const direct = kubeconfigFor('direct.kubeconfig', world.sim.url, world.sim.ca, world.sim.issueToken('agents', 'ci-deployer'));
-    const gateway = kubeconfigFor('gateway.kubeconfig', world.gateway.url, world.gatewayTls.ca, await world.token('ci-deployer'));
+    const direct = kubeconfigFor(
+      'direct.kubeconfig',
+      world.sim.url,
+      world.sim.ca,
+      world.sim.issueToken('agents', 'ci-deployer'),
+    );
+    const gateway = kubeconfigFor(
+      'gateway.kubeconfig',
+      world.gateway.url,
+      world.gatewayTls.ca,
+      await world.token('ci-deployer'),
+    );
     const env = { HOME: join(dir, 'home') };
     for (const kubeconfig of [direct, gateway]) {
-      const warm = await runKubectl(['get', 'pods', '-n', 'staging', '-o', 'name'], { kubeconfig, env, timeoutMs: 60_000 });
+      const warm = await runKubectl(['get', 'pods', '-n', 'staging', '-o', 'name'], {
+        kubeconfig,
+        env,
+        timeoutMs: 60_000,
+      });
       assert.equal(warm.code, 0, warm.stderr);
     }
     const timed = async (kubeconfig: string) => {
       const started = performance.now();
-      const result = await runKubectl(['wait', '--for=condition=Ready', 'pod/wait-target', '-n', 'staging', '--timeout=10s'], { kubeconfig, env, timeoutMs: 20_000 });
+      const result = await runKubectl(
+        ['wait', '--for=condition=Ready', 'pod/wait-target', '-n', 'staging', '--timeout=10s'],
+        { kubeconfig, env, timeoutMs: 20_000 },
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /pod\/wait-target condition met/);
       return performance.now() - started;
@@ -111,6 +157,9 @@ describe('watches start at once', () => {
     const directMs = await timed(direct);
     const gatewayMs = await timed(gateway);
     t.diagnostic(`kubectl wait: through the gateway ${gatewayMs.toFixed(0)} ms, directly ${directMs.toFixed(0)} ms`);
-    assert.ok(gatewayMs - directMs < 2_000, `through the gateway ${gatewayMs.toFixed(0)} ms, directly ${directMs.toFixed(0)} ms`);
+    assert.ok(
+      gatewayMs - directMs < 2_000,
+      `through the gateway ${gatewayMs.toFixed(0)} ms, directly ${directMs.toFixed(0)} ms`,
+    );
   });
 });

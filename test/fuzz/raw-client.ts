@@ -25,7 +25,13 @@ export interface RawResult {
 export function sendRaw(origin: string, ca: string, request: RawRequest, timeoutMs = 1500): Promise<RawResult> {
   const url = new URL(origin);
   return new Promise((resolve) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost', rejectUnauthorized: false });
+    const socket = connect({
+      host: url.hostname,
+      port: Number(url.port),
+      ca,
+      servername: 'localhost',
+      rejectUnauthorized: false,
+    });
     let received = Buffer.alloc(0);
     let settled = false;
     const done = () => {
@@ -61,7 +67,9 @@ export function sendRaw(origin: string, ca: string, request: RawRequest, timeout
         setTimeout(done, 30);
         return;
       }
-      socket.write(`${head}${body.length > 0 || ['POST', 'PUT', 'PATCH'].includes(request.method) ? `Content-Length: ${body.length}\r\n` : ''}\r\n`);
+      socket.write(
+        `${head}${body.length > 0 || ['POST', 'PUT', 'PATCH'].includes(request.method) ? `Content-Length: ${body.length}\r\n` : ''}\r\n`,
+      );
       if (body.length > 0) socket.write(body);
     });
   });

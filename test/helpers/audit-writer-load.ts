@@ -10,10 +10,14 @@ writeSync(1, 'started\n');
 async function client(): Promise<void> {
   for (;;) {
     const eventId = `event-${next++}`;
-    await store.audit.append([{ kind: 'request', time: Date.now(), eventId, data: { path: `/api/v1/pods/${eventId}`, pad: 'x'.repeat(512) } }]);
+    await store.audit.append([
+      { kind: 'request', time: Date.now(), eventId, data: { path: `/api/v1/pods/${eventId}`, pad: 'x'.repeat(512) } },
+    ]);
     writeSync(1, `durable ${eventId}\n`);
     // Its outcome, not awaited: merged into the next batch.
-    void store.audit.append([{ kind: 'outcome', time: Date.now(), eventId, data: { status: 200 } }]).catch(() => undefined);
+    void store.audit
+      .append([{ kind: 'outcome', time: Date.now(), eventId, data: { status: 200 } }])
+      .catch(() => undefined);
   }
 }
 await Promise.all(Array.from({ length: 32 }, client));

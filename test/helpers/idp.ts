@@ -21,14 +21,39 @@ export const testAudience = 'hoopgate';
 
 /** The demo's machine identities; each secret is `<clientId>-secret`. */
 export const demoClients: readonly LocalIdpClient[] = [
-  { clientId: 'ci-deployer', clientSecret: 'ci-deployer-secret', groups: ['ci-deployers'], email: 'ci-deployer@agents.example.test' },
-  { clientId: 'readonly-bot', clientSecret: 'readonly-bot-secret', groups: ['readers'], email: 'readonly-bot@agents.example.test' },
-  { clientId: 'ai-agent', clientSecret: 'ai-agent-secret', groups: ['ai-agents', 'readers'], email: 'ai-agent@agents.example.test' },
+  {
+    clientId: 'ci-deployer',
+    clientSecret: 'ci-deployer-secret',
+    groups: ['ci-deployers'],
+    email: 'ci-deployer@agents.example.test',
+  },
+  {
+    clientId: 'readonly-bot',
+    clientSecret: 'readonly-bot-secret',
+    groups: ['readers'],
+    email: 'readonly-bot@agents.example.test',
+  },
+  {
+    clientId: 'ai-agent',
+    clientSecret: 'ai-agent-secret',
+    groups: ['ai-agents', 'readers'],
+    email: 'ai-agent@agents.example.test',
+  },
   { clientId: 'oncall', clientSecret: 'oncall-secret', groups: ['platform-oncall'], email: 'oncall@example.test' },
   // GitHub-Actions-like: no groups, mapped by claims.
-  { clientId: 'gh-actions', clientSecret: 'gh-actions-secret', groups: [], claims: { repository: 'org/app', ref: 'refs/heads/main', environment: 'production' } },
+  {
+    clientId: 'gh-actions',
+    clientSecret: 'gh-actions-secret',
+    groups: [],
+    claims: { repository: 'org/app', ref: 'refs/heads/main', environment: 'production' },
+  },
   // Keycloak-like nested roles, for dot-path groupsClaim.
-  { clientId: 'nested-roles', clientSecret: 'nested-roles-secret', groups: [], claims: { realm_access: { roles: ['ci-deployers', 'auditors'] } } },
+  {
+    clientId: 'nested-roles',
+    clientSecret: 'nested-roles-secret',
+    groups: [],
+    claims: { realm_access: { roles: ['ci-deployers', 'auditors'] } },
+  },
 ];
 
 export interface TestIdp extends LocalIdp {
@@ -40,7 +65,14 @@ export interface TestIdp extends LocalIdp {
   issuerConfig(overrides?: Partial<IssuerConfig>): IssuerConfig;
 }
 
-export async function startTestIdp(options: { tls?: boolean; audience?: string; clients?: readonly LocalIdpClient[]; accessTokenTtlSeconds?: number } = {}): Promise<TestIdp> {
+export async function startTestIdp(
+  options: {
+    tls?: boolean;
+    audience?: string;
+    clients?: readonly LocalIdpClient[];
+    accessTokenTtlSeconds?: number;
+  } = {},
+): Promise<TestIdp> {
   const tls = options.tls === false ? undefined : generateTlsMaterial();
   const idp = await startLocalIdp({
     clients: options.clients ?? demoClients,
@@ -94,7 +126,15 @@ function newEcKey(): { privateKey: KeyObject; publicJwk: JWK } {
 }
 
 function baseClaims(idp: LocalIdp, claims: JWTPayload = {}): JWTPayload {
-  return { iss: idp.issuer, aud: idp.audience, sub: 'forger', groups: ['system:masters'], iat: now(), exp: now() + 600, ...claims };
+  return {
+    iss: idp.issuer,
+    aud: idp.audience,
+    sub: 'forger',
+    groups: ['system:masters'],
+    iat: now(),
+    exp: now() + 600,
+    ...claims,
+  };
 }
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -171,7 +211,12 @@ export interface StaticIssuer {
   jwksRequests: number;
   discoveryRequests: number;
   /** Adds a fresh ES256 key to the served JWKS (or keeps it unpublished) and returns a signer. */
-  addKey(options?: { publish?: boolean; kid?: string }): { kid: string; publish(): void; unpublish(): void; sign(claims?: JWTPayload): Promise<string> };
+  addKey(options?: { publish?: boolean; kid?: string }): {
+    kid: string;
+    publish(): void;
+    unpublish(): void;
+    sign(claims?: JWTPayload): Promise<string>;
+  };
   close(): Promise<void>;
 }
 
@@ -182,7 +227,9 @@ export async function startStaticIssuer(audience = testAudience): Promise<Static
   const server = createServer((req, res) => {
     if (req.url === '/.well-known/openid-configuration') {
       state.discoveryRequests += 1;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, token_endpoint: `${issuer}/token` }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ issuer, jwks_uri: `${issuer}/jwks`, token_endpoint: `${issuer}/token` }));
     } else if (req.url === '/jwks') {
       state.jwksRequests += 1;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }));

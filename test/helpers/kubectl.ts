@@ -15,7 +15,11 @@ export interface KubectlOptions {
   env?: Record<string, string>;
 }
 
-export interface KubectlResult { code: number; stdout: string; stderr: string }
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function kubectlBinary(version?: KubectlVersion): string {
   if (version) {
@@ -53,7 +57,11 @@ export function runKubectl(args: string[], opts: KubectlOptions): Promise<Kubect
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`kubectl ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(
+          `kubectl ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
     }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
@@ -71,7 +79,12 @@ export interface KubeconfigSpec {
   ca: string;
   token?: string;
   /** An exec credential plugin (client.authentication.k8s.io/v1). */
-  exec?: { command: string; args?: string[]; env?: { name: string; value: string }[]; interactiveMode?: 'Never' | 'IfAvailable' | 'Always' };
+  exec?: {
+    command: string;
+    args?: string[];
+    env?: { name: string; value: string }[];
+    interactiveMode?: 'Never' | 'IfAvailable' | 'Always';
+  };
   namespace?: string;
 }
 
@@ -81,15 +94,31 @@ export function writeKubeconfig(dir: string, spec: KubeconfigSpec, fileName = 'k
   if (spec.token !== undefined) user['token'] = spec.token;
   if (spec.exec) {
     user['exec'] = {
-      apiVersion: 'client.authentication.k8s.io/v1', command: spec.exec.command, args: spec.exec.args ?? [], env: spec.exec.env ?? null,
-      interactiveMode: spec.exec.interactiveMode ?? 'Never', provideClusterInfo: false,
+      apiVersion: 'client.authentication.k8s.io/v1',
+      command: spec.exec.command,
+      args: spec.exec.args ?? [],
+      env: spec.exec.env ?? null,
+      interactiveMode: spec.exec.interactiveMode ?? 'Never',
+      provideClusterInfo: false,
     };
   }
   const config = {
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'test',
-    clusters: [{ name: 'test', cluster: { server: spec.server, 'certificate-authority-data': Buffer.from(spec.ca).toString('base64') } }],
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'test',
+    clusters: [
+      {
+        name: 'test',
+        cluster: { server: spec.server, 'certificate-authority-data': Buffer.from(spec.ca).toString('base64') },
+      },
+    ],
     users: [{ name: 'test', user }],
-    contexts: [{ name: 'test', context: { cluster: 'test', user: 'test', ...(spec.namespace ? { namespace: spec.namespace } : {}) } }],
+    contexts: [
+      {
+        name: 'test',
+        context: { cluster: 'test', user: 'test', ...(spec.namespace ? { namespace: spec.namespace } : {}) },
+      },
+    ],
   };
   const path = join(dir, fileName);
   // JSON is valid YAML; kubectl reads it as a kubeconfig.

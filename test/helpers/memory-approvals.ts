@@ -1,6 +1,13 @@
 // An in-memory ApprovalRepository with the same compare-and-set semantics as the real stores, for
 // tests of the approval state machine. Records are copied in and out so callers cannot mutate state.
-import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository, type ApprovalState, type ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
+import {
+  slackRef,
+  type ApprovalGrant,
+  type ApprovalRecord,
+  type ApprovalRepository,
+  type ApprovalState,
+  type ApprovalVote,
+} from '../../packages/gateway/src/approvals/types.js';
 
 export interface MemoryApprovalRepository extends ApprovalRepository {
   /** Every grant created, for assertions. */
@@ -46,7 +53,8 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
       count('addVote');
       const found = records.get(id);
       if (found === undefined || found.state !== 'pending') return null;
-      if (found.votes.some((v) => v.user === vote.user || (v.keys ?? []).some((k) => (vote.keys ?? []).includes(k)))) return null;
+      if (found.votes.some((v) => v.user === vote.user || (v.keys ?? []).some((k) => (vote.keys ?? []).includes(k))))
+        return null;
       const next = { ...found, votes: [...found.votes, copy(vote)] };
       records.set(id, next);
       return copy(next);
@@ -70,7 +78,11 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
     },
     async activeGrants(identity, cluster, now) {
       count('activeGrants');
-      return grants.filter((g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now && g.revokedAt === undefined).map(copy);
+      return grants
+        .filter(
+          (g) => g.identity === identity && g.cluster === cluster && g.expiresAt > now && g.revokedAt === undefined,
+        )
+        .map(copy);
     },
     async listGrants(filter = {}) {
       const at = filter.activeAt;

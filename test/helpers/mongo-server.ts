@@ -188,7 +188,11 @@ function matchCondition(candidates: unknown[], condition: unknown): boolean {
         return candidates.some(
           (c) =>
             Array.isArray(c) &&
-            c.some((item) => (isOperatorObject(arg) ? matchCondition([item], arg) : isPlainObject(item) && matches(item, arg as Document))),
+            c.some((item) =>
+              isOperatorObject(arg)
+                ? matchCondition([item], arg)
+                : isPlainObject(item) && matches(item, arg as Document),
+            ),
         );
       default:
         throw new CommandError(`unknown operator: ${op}`, 2, 'BadValue');
@@ -268,7 +272,8 @@ function applyUpdate(doc: Document, update: Document, inserting: boolean): Docum
           break;
         case '$push':
         case '$addToSet': {
-          if (current !== undefined && !Array.isArray(current)) throw new CommandError(`field ${path} is not an array`, 2, 'BadValue');
+          if (current !== undefined && !Array.isArray(current))
+            throw new CommandError(`field ${path} is not an array`, 2, 'BadValue');
           const items = isPlainObject(value) && Array.isArray(value.$each) ? value.$each : [value];
           const list = [...((current as unknown[] | undefined) ?? [])];
           for (const item of items) if (op === '$push' || !list.some((x) => equals(x, item))) list.push(item);
@@ -369,7 +374,8 @@ function group(docs: Document[], spec: Document): Document[] {
           out[field] = members.length;
           break;
         case '$avg':
-          out[field] = present.length === 0 ? null : present.reduce((s: number, v) => s + Number(v), 0) / present.length;
+          out[field] =
+            present.length === 0 ? null : present.reduce((s: number, v) => s + Number(v), 0) / present.length;
           break;
         case '$min':
           out[field] = present.length === 0 ? null : present.reduce((m, v) => (compare(v, m) < 0 ? v : m));
@@ -426,7 +432,8 @@ function aggregate(input: Document[], pipeline: Document[]): Document[] {
           const simple = Object.values(s).every((v) => v === 0 || v === 1 || v === true || v === false);
           if (simple) return project(d, s);
           const out: Document = s._id === 0 ? {} : { _id: d._id };
-          for (const [k, v] of Object.entries(s)) if (k !== '_id') out[k] = v === 1 || v === true ? getPath(d, k) : evalExpr(v, d);
+          for (const [k, v] of Object.entries(s))
+            if (k !== '_id') out[k] = v === 1 || v === true ? getPath(d, k) : evalExpr(v, d);
           return out;
         });
         break;
@@ -476,7 +483,11 @@ export async function startMongoServer(): Promise<MongoTestServer> {
       for (const [existingKey, existing] of coll.docs) {
         if (existingKey === ignoreKey) continue;
         if (canonical(fields.map((f) => getPath(existing, f) ?? null)) === key) {
-          throw new CommandError(`E11000 duplicate key error collection index: ${index.name} dup key: ${key}`, 11000, 'DuplicateKey');
+          throw new CommandError(
+            `E11000 duplicate key error collection index: ${index.name} dup key: ${key}`,
+            11000,
+            'DuplicateKey',
+          );
         }
       }
     }
@@ -485,7 +496,11 @@ export async function startMongoServer(): Promise<MongoTestServer> {
   function store(coll: Collection, doc: Document, replacingKey?: string): void {
     const key = idKey(doc._id);
     if (replacingKey === undefined && coll.docs.has(key)) {
-      throw new CommandError(`E11000 duplicate key error index: _id_ dup key: { _id: ${canonical(doc._id)} }`, 11000, 'DuplicateKey');
+      throw new CommandError(
+        `E11000 duplicate key error index: _id_ dup key: { _id: ${canonical(doc._id)} }`,
+        11000,
+        'DuplicateKey',
+      );
     }
     checkUnique(coll, doc, replacingKey ?? key);
     coll.docs.set(key, clone(doc));
@@ -516,10 +531,16 @@ export async function startMongoServer(): Promise<MongoTestServer> {
     const size = typeof body.batchSize === 'number' && body.batchSize > 0 ? body.batchSize : open.rest.length;
     const batch = open.rest.splice(0, size);
     if (open.rest.length === 0) cursors.delete(id);
-    return { cursor: { nextBatch: batch, id: Long.fromNumber(open.rest.length === 0 ? 0 : Number(id)), ns: open.ns }, ok: 1 };
+    return {
+      cursor: { nextBatch: batch, id: Long.fromNumber(open.rest.length === 0 ? 0 : Number(id)), ns: open.ns },
+      ok: 1,
+    };
   }
 
-  function modify(coll: Collection, spec: { q: Document; u: Document; upsert?: boolean; multi?: boolean; sort?: Document }) {
+  function modify(
+    coll: Collection,
+    spec: { q: Document; u: Document; upsert?: boolean; multi?: boolean; sort?: Document },
+  ) {
     const targets = sortDocs(
       [...coll.docs.values()].filter((d) => matches(d, spec.q)),
       spec.sort as Record<string, number> | undefined,
@@ -596,7 +617,12 @@ export async function startMongoServer(): Promise<MongoTestServer> {
         );
         if (typeof body.skip === 'number') docs = docs.slice(body.skip);
         if (typeof body.limit === 'number' && body.limit !== 0) docs = docs.slice(0, Math.abs(body.limit));
-        return cursorReply(db, target, docs.map((d) => project(d, body.projection as Document | undefined)), body.batchSize);
+        return cursorReply(
+          db,
+          target,
+          docs.map((d) => project(d, body.projection as Document | undefined)),
+          body.batchSize,
+        );
       }
       case 'getmore':
         return getMore(body);
@@ -607,7 +633,10 @@ export async function startMongoServer(): Promise<MongoTestServer> {
       }
       case 'count': {
         const coll = collection(db, target, false);
-        return { n: [...(coll?.docs.values() ?? [])].filter((d) => matches(d, body.query as Document | undefined)).length, ok: 1 };
+        return {
+          n: [...(coll?.docs.values() ?? [])].filter((d) => matches(d, body.query as Document | undefined)).length,
+          ok: 1,
+        };
       }
       case 'distinct': {
         const coll = collection(db, target, false);
@@ -641,7 +670,13 @@ export async function startMongoServer(): Promise<MongoTestServer> {
             if (body.ordered !== false) break;
           }
         }
-        return { n, nModified, ...(upserted.length > 0 ? { upserted } : {}), ...(writeErrors.length > 0 ? { writeErrors } : {}), ok: 1 };
+        return {
+          n,
+          nModified,
+          ...(upserted.length > 0 ? { upserted } : {}),
+          ...(writeErrors.length > 0 ? { writeErrors } : {}),
+          ok: 1,
+        };
       }
       case 'delete': {
         const coll = collection(db, target, false);
@@ -668,7 +703,12 @@ export async function startMongoServer(): Promise<MongoTestServer> {
           if (doc !== undefined) coll.docs.delete(idKey(doc._id));
           return { lastErrorObject: { n: doc === undefined ? 0 : 1 }, value: doc ?? null, ok: 1 };
         }
-        const result = modify(coll, { q: query, u: body.update as Document, upsert: body.upsert === true, sort: body.sort as Document });
+        const result = modify(coll, {
+          q: query,
+          u: body.update as Document,
+          upsert: body.upsert === true,
+          sort: body.sort as Document,
+        });
         const after = result.updated[0];
         const value = body.new === true ? after : result.before[0];
         return {
@@ -683,20 +723,38 @@ export async function startMongoServer(): Promise<MongoTestServer> {
       }
       case 'aggregate': {
         const coll = collection(db, target, false);
-        return cursorReply(db, target, aggregate([...(coll?.docs.values() ?? [])], (body.pipeline as Document[] | undefined) ?? []), (body.cursor as Document | undefined)?.batchSize);
+        return cursorReply(
+          db,
+          target,
+          aggregate([...(coll?.docs.values() ?? [])], (body.pipeline as Document[] | undefined) ?? []),
+          (body.cursor as Document | undefined)?.batchSize,
+        );
       }
       case 'createindexes': {
         const coll = collection(db, target) as Collection;
         const before = coll.indexes.length;
         for (const spec of (body.indexes as Document[] | undefined) ?? []) {
           if (coll.indexes.some((i) => i.name === spec.name)) continue;
-          coll.indexes.push({ name: String(spec.name), key: spec.key as Record<string, number>, unique: spec.unique === true });
+          coll.indexes.push({
+            name: String(spec.name),
+            key: spec.key as Record<string, number>,
+            unique: spec.unique === true,
+          });
         }
-        return { createdCollectionAutomatically: false, numIndexesBefore: before, numIndexesAfter: coll.indexes.length, ok: 1 };
+        return {
+          createdCollectionAutomatically: false,
+          numIndexesBefore: before,
+          numIndexesAfter: coll.indexes.length,
+          ok: 1,
+        };
       }
       case 'listindexes': {
         const coll = collection(db, target, false);
-        return cursorReply(db, target, (coll?.indexes ?? []).map((i) => ({ v: 2, key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })));
+        return cursorReply(
+          db,
+          target,
+          (coll?.indexes ?? []).map((i) => ({ v: 2, key: i.key, name: i.name, ...(i.unique ? { unique: true } : {}) })),
+        );
       }
       case 'drop':
         dbs.get(db)?.delete(target);
@@ -850,5 +908,10 @@ export async function openMongoBackend(env: Readonly<Record<string, string | und
     };
   }
   const server = await startMongoServer();
-  return { real: false, url: (database) => `${server.url}/${database}`, commands: server.commands, stop: () => server.stop() };
+  return {
+    real: false,
+    url: (database) => `${server.url}/${database}`,
+    commands: server.commands,
+    stop: () => server.stop(),
+  };
 }

@@ -14,7 +14,11 @@ export function extractAssertion(xml: string): string {
 
 /** An unsigned assertion for another subject (the attacker's), optionally reusing an ID. */
 export function evilAssertion(spec: Omit<AssertionSpec, 'nameId'> & { nameId?: string }): string {
-  return buildAssertion({ ...spec, nameId: spec.nameId ?? 'admin@agents.example.com', attributes: { groups: ['admins', 'saml-readers'] } });
+  return buildAssertion({
+    ...spec,
+    nameId: spec.nameId ?? 'admin@agents.example.com',
+    attributes: { groups: ['admins', 'saml-readers'] },
+  });
 }
 
 export function idOf(xml: string): string {

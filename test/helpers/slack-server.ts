@@ -65,7 +65,12 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
         return { ok: true, user_id: 'UBOT', bot_id: 'BBOT', team_id: 'T1' };
       case 'chat.postMessage':
         // As Slack answers: the message names the workspace and the app that posted it.
-        return { ok: true, channel: body['channel'], ts: nextTs(), message: { text: body['text'], team: 'T1', app_id: 'A1', bot_profile: { app_id: 'A1', team_id: 'T1' } } };
+        return {
+          ok: true,
+          channel: body['channel'],
+          ts: nextTs(),
+          message: { text: body['text'], team: 'T1', app_id: 'A1', bot_profile: { app_id: 'A1', team_id: 'T1' } },
+        };
       case 'chat.update':
         return { ok: true, channel: body['channel'], ts: body['ts'], text: body['text'] };
       case 'chat.postEphemeral':
@@ -73,7 +78,10 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
       case 'users.info': {
         const user = String(body['user']);
         const email = emails.get(user);
-        return { ok: true, user: { id: user, name: user.toLowerCase(), profile: email === undefined ? {} : { email } } };
+        return {
+          ok: true,
+          user: { id: user, name: user.toLowerCase(), profile: email === undefined ? {} : { email } },
+        };
       }
       case 'usergroups.users.list':
         return { ok: true, users: groups.get(String(body['usergroup'])) ?? [] };
@@ -97,7 +105,11 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
       const method = url.pathname.replace(/^\/api\//, '');
       const auth = String(req.headers.authorization ?? '');
       const call: SlackCall = { method, body };
-      const token = auth.startsWith('Bearer ') ? auth.slice(7) : typeof body['token'] === 'string' ? body['token'] : undefined;
+      const token = auth.startsWith('Bearer ')
+        ? auth.slice(7)
+        : typeof body['token'] === 'string'
+          ? body['token']
+          : undefined;
       if (token !== undefined) call.token = token;
       calls.push(call);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer(method, body)));
@@ -119,7 +131,8 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
     async waitFor(method, count = 1, timeoutMs = 3_000) {
       const deadline = Date.now() + timeoutMs;
       while (callsTo(method).length < count) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} ${method} call(s); got ${callsTo(method).length}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${count} ${method} call(s); got ${callsTo(method).length}`);
         await new Promise((r) => setTimeout(r, 10));
       }
       return callsTo(method);

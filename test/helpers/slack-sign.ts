@@ -2,7 +2,11 @@
 // sent as X-Slack-Signature / X-Slack-Request-Timestamp; plus interactivity and slash-command bodies.
 import { createHmac } from 'node:crypto';
 
-export function signSlackBody(body: string, signingSecret: string, timestampSec = Math.floor(Date.now() / 1000)): Record<string, string> {
+export function signSlackBody(
+  body: string,
+  signingSecret: string,
+  timestampSec = Math.floor(Date.now() / 1000),
+): Record<string, string> {
   const signature = `v0=${createHmac('sha256', signingSecret).update(`v0:${timestampSec}:${body}`).digest('hex')}`;
   return { 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestampSec) };
 }
@@ -27,7 +31,12 @@ export function blockActionsBody(input: {
   const payload = {
     type: 'block_actions',
     team: { id: team, domain: 'example' },
-    user: { id: input.userId, username: input.userName ?? input.userId.toLowerCase(), name: input.userName ?? input.userId.toLowerCase(), team_id: team },
+    user: {
+      id: input.userId,
+      username: input.userName ?? input.userId.toLowerCase(),
+      name: input.userName ?? input.userId.toLowerCase(),
+      team_id: team,
+    },
     api_app_id: input.appId ?? 'A1',
     token: 'legacy-verification-token',
     container: { type: 'message', message_ts: input.messageTs ?? '1.000001', channel_id: channel, is_ephemeral: false },
@@ -36,7 +45,14 @@ export function blockActionsBody(input: {
     message: { type: 'message', ts: input.messageTs ?? '1.000001', text: 'Approval needed' },
     response_url: input.responseUrl,
     actions: [
-      { type: 'button', action_id: input.actionId, block_id: 'approval.actions', value: input.value, text: { type: 'plain_text', text: 'x' }, action_ts: '1.2' },
+      {
+        type: 'button',
+        action_id: input.actionId,
+        block_id: 'approval.actions',
+        value: input.value,
+        text: { type: 'plain_text', text: 'x' },
+        action_ts: '1.2',
+      },
     ],
   };
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
@@ -74,7 +90,13 @@ export function viewSubmissionBody(input: {
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-export function slashCommandBody(input: { userId: string; command?: string; text: string; responseUrl: string; channelId?: string }): string {
+export function slashCommandBody(input: {
+  userId: string;
+  command?: string;
+  text: string;
+  responseUrl: string;
+  channelId?: string;
+}): string {
   return new URLSearchParams({
     token: 'legacy-verification-token',
     team_id: 'T1',
@@ -101,7 +123,11 @@ export async function postSigned(
 ): Promise<{ status: number; text: string }> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': options.contentType ?? formType, ...signSlackBody(body, signingSecret, options.timestampSec), ...options.headers },
+    headers: {
+      'content-type': options.contentType ?? formType,
+      ...signSlackBody(body, signingSecret, options.timestampSec),
+      ...options.headers,
+    },
     body,
   });
   return { status: response.status, text: await response.text() };

@@ -14,10 +14,25 @@ import { observeClientBytes } from './observe-client-bytes.js';
 export interface TestWorld extends DemoWorld {
   logLines: string[];
   clientBytes: () => string;
-  kubectl(args: string[], options?: { context?: string; version?: KubectlVersion; stdin?: string; timeoutMs?: number }): Promise<KubectlResult>;
-  spawnKubectl(args: string[], options?: { context?: string; version?: KubectlVersion }): ReturnType<typeof spawnKubectl>;
+  kubectl(
+    args: string[],
+    options?: { context?: string; version?: KubectlVersion; stdin?: string; timeoutMs?: number },
+  ): Promise<KubectlResult>;
+  spawnKubectl(
+    args: string[],
+    options?: { context?: string; version?: KubectlVersion },
+  ): ReturnType<typeof spawnKubectl>;
   /** An HTTPS call to the gateway with exactly these headers (no kubectl in between). */
-  call(path: string, options?: { method?: string; headers?: Record<string, string | string[]>; body?: string; signal?: AbortSignal; origin?: string }): Promise<{ status: number; headers: Record<string, unknown>; text: string; json: () => any }>;
+  call(
+    path: string,
+    options?: {
+      method?: string;
+      headers?: Record<string, string | string[]>;
+      body?: string;
+      signal?: AbortSignal;
+      origin?: string;
+    },
+  ): Promise<{ status: number; headers: Record<string, unknown>; text: string; json: () => any }>;
   /** A fresh OIDC access token for a demo client (client credentials at the local IdP). */
   token(clientId: string): Promise<string>;
   /** Fails if any canary (seeded or added) appears in client bytes, logs or the audit store. */
@@ -30,7 +45,12 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
   const client: Buffer[] = [];
   const logDestination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+      logLines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line !== ''),
+      );
       callback();
     },
   });
@@ -62,7 +82,10 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
         ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }),
       }),
     spawnKubectl: (args, opts = {}) =>
-      spawnKubectl([...contextArgs(opts.context), ...args], { kubeconfig: world.kubeconfigPath, ...(opts.version === undefined ? {} : { version: opts.version }) }),
+      spawnKubectl([...contextArgs(opts.context), ...args], {
+        kubeconfig: world.kubeconfigPath,
+        ...(opts.version === undefined ? {} : { version: opts.version }),
+      }),
     async call(path, opts = {}) {
       // dispatcher.request sends `path` byte for byte; a URL would be normalised by the client first.
       const response = await agent.request({
@@ -110,11 +133,15 @@ async function fetchToken(world: DemoWorld, clientId: string, secret: string): P
     const response = await request(tokenEndpoint, {
       dispatcher: idpAgent,
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: world.idp.resource }).toString(),
     });
     const body = (await response.body.json()) as { access_token?: string; error?: string };
-    if (body.access_token === undefined) throw new Error(`token request for ${clientId} failed: ${JSON.stringify(body)}`);
+    if (body.access_token === undefined)
+      throw new Error(`token request for ${clientId} failed: ${JSON.stringify(body)}`);
     return body.access_token;
   } finally {
     await idpAgent.close();

@@ -7,7 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import Koa from 'koa';
 import { createApprovalsRoute } from '../../packages/gateway/src/http/approvals-route.js';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalService,
+  type HoldRequest,
+} from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
 import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
@@ -61,7 +65,17 @@ function holdRequest(): HoldRequest {
     issuer,
     subject: 'agent-7',
     groups: ['ci-deployers'],
-    request: { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' },
+    request: {
+      cluster: 'prod',
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod',
+      verb: 'delete',
+      apiGroup: '',
+      resource: 'namespaces',
+      subresource: '',
+      namespace: '',
+      name: 'prod',
+    },
     heldBecause: 'approval-required',
     serviceAccount: 'agents/ci-deployer',
   };
@@ -90,7 +104,13 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     };
     const integration = createSlackIntegration({ slack: slackConfig, approval: approvalConfig });
     repo = createMemoryApprovalRepository();
-    service = createApprovalService({ repo, notifier: integration.notifier, config: approvalConfig, replicaId: 'r1', pollIntervalMs: 50 });
+    service = createApprovalService({
+      repo,
+      notifier: integration.notifier,
+      config: approvalConfig,
+      replicaId: 'r1',
+      pollIntervalMs: 50,
+    });
     integration.bindService(service);
     const app = new Koa();
     app.use(integration.route);
@@ -130,7 +150,19 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
 
   let responses = 0;
   /** Clicks a button of the stored message (override where it claims to come from) and waits for the ephemeral reply, if any. */
-  async function click(record: ApprovalRecord, userId: string, options: { action?: string; value?: string; teamId?: string; appId?: string; channel?: string; messageTs?: string; expectReply?: boolean } = {}) {
+  async function click(
+    record: ApprovalRecord,
+    userId: string,
+    options: {
+      action?: string;
+      value?: string;
+      teamId?: string;
+      appId?: string;
+      channel?: string;
+      messageTs?: string;
+      expectReply?: boolean;
+    } = {},
+  ) {
     const id = `r${++responses}`;
     const body = blockActionsBody({
       userId,
@@ -145,13 +177,30 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const response = await postSigned(`${base}/hoop/slack/events`, body, secret);
     assert.equal(response.status, 200);
     if (options.expectReply === false) return undefined;
-    const replies = await slack.waitFor('response_url', slack.callsTo('response_url').filter((c) => c.body['id'] !== id).length + 1);
+    const replies = await slack.waitFor(
+      'response_url',
+      slack.callsTo('response_url').filter((c) => c.body['id'] !== id).length + 1,
+    );
     return replies.find((c) => c.body['id'] === id);
   }
 
   async function api(path: string, token: string, body = '{}') {
-    const response = await fetch(`${base}/hoop/v1/approvals${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
-    return { status: response.status, body: (await response.json()) as { kind?: string; code?: number; reason?: string; message?: string; state?: string; votes?: unknown[] } };
+    const response = await fetch(`${base}/hoop/v1/approvals${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        kind?: string;
+        code?: number;
+        reason?: string;
+        message?: string;
+        state?: string;
+        votes?: unknown[];
+      },
+    };
   }
 
   it('one person approving through the API and again in Slack counts once (verified emails match)', async () => {
@@ -161,7 +210,10 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     assert.equal(first.body.state, 'pending');
     const again = await click(record, 'UALICE');
     assert.equal(again?.body['response_type'], 'ephemeral');
-    assert.match(String(again?.body['text']), /you already approved this request \(here or through the API\/CLI as the same person\)/);
+    assert.match(
+      String(again?.body['text']),
+      /you already approved this request \(here or through the API\/CLI as the same person\)/,
+    );
     const current = await repo.get(record.id);
     assert.equal(current?.state, 'pending', 'one person is not two approvals');
     assert.equal(current?.votes.length, 1);
@@ -169,7 +221,10 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     await click(record, 'UBOB', { expectReply: false });
     const result = await outcome;
     assert.equal(result.state, 'approved');
-    assert.deepEqual(result.record.votes.map((v) => v.user), ['oidc:https://idp.test#alice-sub', 'UBOB']);
+    assert.deepEqual(
+      result.record.votes.map((v) => v.user),
+      ['oidc:https://idp.test#alice-sub', 'UBOB'],
+    );
   });
 
   it('the other order too: Slack first, then the API answers 409 naming the rule', async () => {
@@ -179,7 +234,10 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const second = await api(`/${record.id}/approve`, 'alice');
     assert.equal(second.status, 409);
     assert.deepEqual([second.body.kind, second.body.code, second.body.reason], ['Status', 409, 'Conflict']);
-    assert.match(String(second.body.message), /^hoopgate: you already approved ".*" \(here, in Slack or the CLI as the same person\)/);
+    assert.match(
+      String(second.body.message),
+      /^hoopgate: you already approved ".*" \(here, in Slack or the CLI as the same person\)/,
+    );
     assert.equal((await repo.get(record.id))?.votes.length, 1);
     await api(`/${record.id}/deny`, 'carol');
     assert.equal((await outcome).state, 'denied');
@@ -214,7 +272,10 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
       const { record } = await held();
       const refusal = await click(record, 'UALICE', override);
       assert.equal(refusal?.body['response_type'], 'ephemeral');
-      assert.match(String(refusal?.body['text']), /^this button does not belong to the approval message hoopgate posted .*; nothing was changed$/);
+      assert.match(
+        String(refusal?.body['text']),
+        /^this button does not belong to the approval message hoopgate posted .*; nothing was changed$/,
+      );
       const deny = await click(record, 'UBOB', { ...override, action: 'approval.deny' });
       assert.match(String(deny?.body['text']), /does not belong to the approval message/);
       const current = await repo.get(record.id);
@@ -227,9 +288,20 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
 
   it('a deny submission from another workspace or app changes nothing', async () => {
     const { record } = await held();
-    const metadata = JSON.stringify({ id: record.id, responseUrl: slack.responseUrl('deny'), channel: record.slack?.channel, ts: record.slack?.ts });
+    const metadata = JSON.stringify({
+      id: record.id,
+      responseUrl: slack.responseUrl('deny'),
+      channel: record.slack?.channel,
+      ts: record.slack?.ts,
+    });
     for (const override of [{ teamId: 'T2EVIL' }, { appId: 'A2EVIL' }]) {
-      const body = viewSubmissionBody({ userId: 'UBOB', callbackId: 'approval.deny_reason', privateMetadata: metadata, values: { reason: { value: { type: 'plain_text_input', value: 'no' } } }, ...override });
+      const body = viewSubmissionBody({
+        userId: 'UBOB',
+        callbackId: 'approval.deny_reason',
+        privateMetadata: metadata,
+        values: { reason: { value: { type: 'plain_text_input', value: 'no' } } },
+        ...override,
+      });
       assert.equal((await postSigned(`${base}/hoop/slack/events`, body, secret)).status, 200);
     }
     const replies = await slack.waitFor('response_url', 2);
@@ -242,15 +314,26 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     const [post] = slack.callsTo('chat.postMessage');
     const posted = JSON.stringify(post?.body['blocks']);
     assert.ok(posted.includes('Approve for 15m: agent-7 only, this call'), 'the button says whose and what');
-    assert.ok(posted.includes(`(grant \`g-${record.id}\`): only subject \`agent-7\` (issuer https://idp.test) may repeat \`delete namespaces/prod\` on prod`), posted);
+    assert.ok(
+      posted.includes(
+        `(grant \`g-${record.id}\`): only subject \`agent-7\` (issuer https://idp.test) may repeat \`delete namespaces/prod\` on prod`,
+      ),
+      posted,
+    );
     assert.equal((await api(`/${record.id}/approve`, 'alice')).status, 200);
     await click(record, 'UBOB', { action: 'approval.grant', value: `${record.id}:900000`, expectReply: false });
     assert.equal((await outcome).state, 'approved');
     const [update] = await slack.waitFor('chat.update');
-    assert.ok(JSON.stringify(update?.body['blocks']).includes(`for 15m — grant \`g-${record.id}\`: only subject \`agent-7\``));
+    assert.ok(
+      JSON.stringify(update?.body['blocks']).includes(`for 15m — grant \`g-${record.id}\`: only subject \`agent-7\``),
+    );
     const command = async (user: string, text: string) => {
       const id = `cmd${++responses}`;
-      await postSigned(`${base}/hoop/slack/events`, slashCommandBody({ userId: user, text, responseUrl: slack.responseUrl(id) }), secret);
+      await postSigned(
+        `${base}/hoop/slack/events`,
+        slashCommandBody({ userId: user, text, responseUrl: slack.responseUrl(id) }),
+        secret,
+      );
       for (;;) {
         const reply = slack.callsTo('response_url').find((c) => c.body['id'] === id);
         if (reply !== undefined) return reply.body;
@@ -264,6 +347,9 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     assert.match(String(revoked['text']), /revoked: agent-7 may no longer repeat it/);
     assert.equal(repo.grants[0]?.revokedBy, 'slack:UALICE');
     assert.match(String((await command('UALICE', `revoke-grant g-${record.id}`))['text']), /no active grant/);
-    assert.equal(await service.findGrant({ identity: 'ci-deployer', issuer, subject: 'agent-7' }, 'prod', holdRequest().request), undefined);
+    assert.equal(
+      await service.findGrant({ identity: 'ci-deployer', issuer, subject: 'agent-7' }, 'prod', holdRequest().request),
+      undefined,
+    );
   });
 });

@@ -20,8 +20,29 @@ const config: ApprovalConfig = {
   maxPendingPerIdentity: 100,
 };
 function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
-  const request = { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' };
-  return { sessionId: 's', identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7', groups: [], request, heldBecause: 'approval-required', rule: 'r', serviceAccount: 'agents/ci', ...overrides };
+  const request = {
+    cluster: 'prod',
+    method: 'DELETE',
+    path: '/api/v1/namespaces/prod',
+    verb: 'delete',
+    apiGroup: '',
+    resource: 'namespaces',
+    subresource: '',
+    namespace: '',
+    name: 'prod',
+  };
+  return {
+    sessionId: 's',
+    identity: 'ci-deployer',
+    issuer: 'https://idp.test',
+    subject: 'agent-7',
+    groups: [],
+    request,
+    heldBecause: 'approval-required',
+    rule: 'r',
+    serviceAccount: 'agents/ci',
+    ...overrides,
+  };
 }
 const actor = { user: 'U1', label: 'oncall', at: 0, via: 'api' as const };
 const dir = mkdtempSync(join(tmpdir(), 'hoop-push-'));
@@ -55,7 +76,12 @@ describe('approvals by push on SQLite', () => {
     const serviceA = createApprovalService({ repo: a.repo, config, replicaId: 'r-a', pollIntervalMs: 50 });
     const serviceB = createApprovalService({ repo: storeB.approvals, config, replicaId: 'r-b' });
     try {
-      const holds = Array.from({ length: 20 }, (_, i) => serviceA.hold(holdRequest({ request: { ...holdRequest().request, name: `ns-${i}`, path: `/api/v1/namespaces/ns-${i}` } }), new AbortController().signal));
+      const holds = Array.from({ length: 20 }, (_, i) =>
+        serviceA.hold(
+          holdRequest({ request: { ...holdRequest().request, name: `ns-${i}`, path: `/api/v1/namespaces/ns-${i}` } }),
+          new AbortController().signal,
+        ),
+      );
       await until(async () => (await storeB.approvals.list({ state: 'pending' })).length === 20);
       await new Promise((resolve) => setTimeout(resolve, 500)); // ~10 ticks with nothing decided
       assert.equal(a.fullReads(), 1, 'only the first tick re-reads the pendings');
@@ -108,10 +134,21 @@ describe('approvals by push on SQLite', () => {
       assert.ok(repo.changesSince !== undefined);
       const first = await repo.changesSince(-1);
       assert.equal(first.complete, false);
-      const base = { ...holdRequest(), state: 'pending' as const, votes: [], createdAt: 1, expiresAt: Date.now() + 60_000, holder: 'r-a' };
+      const base = {
+        ...holdRequest(),
+        state: 'pending' as const,
+        votes: [],
+        createdAt: 1,
+        expiresAt: Date.now() + 60_000,
+        holder: 'r-a',
+      };
       await repo.create({ ...base, id: 'one' });
       await repo.create({ ...base, id: 'two' });
-      assert.deepEqual(await repo.changesSince(first.seq), { seq: first.seq, ids: [], complete: true }, 'creating is not a change of state');
+      assert.deepEqual(
+        await repo.changesSince(first.seq),
+        { seq: first.seq, ids: [], complete: true },
+        'creating is not a change of state',
+      );
       await repo.transition('two', 'pending', 'denied', { decidedAt: 2 });
       await repo.transition('two', 'pending', 'approved', { decidedAt: 3 }); // lost CAS: no change
       const next = await repo.changesSince(first.seq);

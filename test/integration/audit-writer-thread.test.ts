@@ -23,7 +23,13 @@ let files = 0;
 const newFile = (): string => join(dir, `audit-${files++}.db`);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const draft = (i: number): AuditRecordDraft => ({ kind: 'request', time: 1_700_000_000_000 + i, eventId: `e${i}`, identity: 'bot', data: { i } });
+const draft = (i: number): AuditRecordDraft => ({
+  kind: 'request',
+  time: 1_700_000_000_000 + i,
+  eventId: `e${i}`,
+  identity: 'bot',
+  data: { i },
+});
 
 function isUnavailable(error: unknown): boolean {
   assert.ok(isHoopError(error), String(error));
@@ -46,7 +52,10 @@ describe('the SQLite audit writer thread', () => {
     try {
       const first = await Promise.all(Array.from({ length: 32 }, (_, i) => store.audit.append([draft(i)])));
       assert.deepEqual(store.audit.stats(), { durableWrites: 1, recordsWritten: 32, failedWrites: 0 });
-      assert.deepEqual(first.map(([record]) => record?.seq), Array.from({ length: 32 }, (_, i) => i + 1));
+      assert.deepEqual(
+        first.map(([record]) => record?.seq),
+        Array.from({ length: 32 }, (_, i) => i + 1),
+      );
 
       // Another connection holds the write lock, so the next commit waits in the thread (busy timeout)
       // while 20 appends arrive, each in an event-loop turn of its own.
@@ -63,7 +72,11 @@ describe('the SQLite audit writer thread', () => {
       locker.exec('ROLLBACK');
       locker.close();
       await Promise.all([held, ...later]);
-      assert.deepEqual(store.audit.stats(), { durableWrites: 3, recordsWritten: 53, failedWrites: 0 }, 'the 20 went out together');
+      assert.deepEqual(
+        store.audit.stats(),
+        { durableWrites: 3, recordsWritten: 53, failedWrites: 0 },
+        'the 20 went out together',
+      );
       assert.deepEqual(await verifyAudit(store.audit), { ok: true, records: 53, chains: 1 });
     } finally {
       await store.close();
@@ -72,7 +85,14 @@ describe('the SQLite audit writer thread', () => {
 
   test('records come back hashed as the in-process writer hashes them, lone surrogates included', async () => {
     const drafts: AuditRecordDraft[] = [
-      { kind: 'request', time: 1, eventId: 'a', sessionId: 's', identity: 'bot', data: { text: 'lone \ud800 here', skip: undefined, n: Number.NaN, list: [1, undefined] } },
+      {
+        kind: 'request',
+        time: 1,
+        eventId: 'a',
+        sessionId: 's',
+        identity: 'bot',
+        data: { text: 'lone \ud800 here', skip: undefined, n: Number.NaN, list: [1, undefined] },
+      },
       { kind: 'outcome', time: 2, eventId: 'a', data: { status: 200, nested: { b: 1, a: [{ z: 1, y: 'é' }] } } },
     ];
     const threaded = await createStore(`sqlite:${newFile()}`, { replicaId: 'r1' });
@@ -91,14 +111,33 @@ describe('the SQLite audit writer thread', () => {
   test('a commit that fails rejects its appends (the recorder answers 503) and the store reports not ready until it can write again', async () => {
     const file = newFile();
     const store = await createStore(`sqlite:${file}`, { replicaId: 'r1', busyTimeoutMs: 200 });
-    const recorder = createAuditRecorder({ store, replicaId: 'r1', clock: Date.now, maxBodyBytes: 1024, bodies: false, sessionIdleMs: 60_000 });
-    const start = { requestId: 'x', time: Date.now(), cluster: 'prod', identity: 'bot', method: 'GET', path: '/api/v1/pods', decision: { effect: 'allow', reason: 'rbac' } } as const;
+    const recorder = createAuditRecorder({
+      store,
+      replicaId: 'r1',
+      clock: Date.now,
+      maxBodyBytes: 1024,
+      bodies: false,
+      sessionIdleMs: 60_000,
+    });
+    const start = {
+      requestId: 'x',
+      time: Date.now(),
+      cluster: 'prod',
+      identity: 'bot',
+      method: 'GET',
+      path: '/api/v1/pods',
+      decision: { effect: 'allow', reason: 'rbac' },
+    } as const;
     try {
       await store.ping();
       const locker = new Sqlite(file);
       locker.exec('BEGIN EXCLUSIVE');
       await assert.rejects(recorder.begin(start as never), isUnavailable);
-      await assert.rejects(store.ping(), (error: unknown) => isUnavailable(error) && /audit writer thread cannot write: database is locked/.test((error as Error).message));
+      await assert.rejects(
+        store.ping(),
+        (error: unknown) =>
+          isUnavailable(error) && /audit writer thread cannot write: database is locked/.test((error as Error).message),
+      );
       locker.exec('ROLLBACK');
       locker.close();
       await store.ping();
@@ -119,7 +158,11 @@ describe('the SQLite audit writer thread', () => {
     const pending = Array.from({ length: 8 }, (_, i) => writer.append([draft(1 + i)]));
     await writer.terminate();
     for (const append of pending) await assert.rejects(append, isUnavailable);
-    await assert.rejects(writer.append([draft(9)]), (error: unknown) => isUnavailable(error) && /^the audit writer thread (exited|was stopped)/.test((error as Error).message));
+    await assert.rejects(
+      writer.append([draft(9)]),
+      (error: unknown) =>
+        isUnavailable(error) && /^the audit writer thread (exited|was stopped)/.test((error as Error).message),
+    );
     await assert.rejects(writer.health(), isUnavailable);
     const db = new Sqlite(file, { readonly: true });
     assert.equal((db.prepare('SELECT COUNT(*) AS n FROM audit_records').get() as { n: number }).n, 1);
@@ -127,8 +170,17 @@ describe('the SQLite audit writer thread', () => {
   });
 
   test('a thread that cannot open the file refuses every append, naming why', async () => {
-    const writer = startWriterThread({ path: join(dir, 'missing', 'audit.db'), chain: 'r1', busyTimeoutMs: 100, groupCommit: true });
-    await assert.rejects(writer.append([draft(0)]), (error: unknown) => isUnavailable(error) && /^the audit writer thread could not open the store: /.test((error as Error).message));
+    const writer = startWriterThread({
+      path: join(dir, 'missing', 'audit.db'),
+      chain: 'r1',
+      busyTimeoutMs: 100,
+      groupCommit: true,
+    });
+    await assert.rejects(
+      writer.append([draft(0)]),
+      (error: unknown) =>
+        isUnavailable(error) && /^the audit writer thread could not open the store: /.test((error as Error).message),
+    );
     await assert.rejects(writer.health(), isUnavailable);
     await writer.close();
   });
@@ -136,10 +188,28 @@ describe('the SQLite audit writer thread', () => {
   test('a clean stop drains the outcomes nobody awaited', async () => {
     const file = newFile();
     const store = await createStore(`sqlite:${file}`, { replicaId: 'r1' });
-    const recorder = createAuditRecorder({ store, replicaId: 'r1', clock: Date.now, maxBodyBytes: 1024, bodies: false, sessionIdleMs: 60_000 });
-    const start = (i: number) => ({ requestId: `r${i}`, time: Date.now(), cluster: 'prod', identity: 'bot', method: 'GET', path: `/api/v1/pods/${i}`, decision: { effect: 'allow', reason: 'rbac' } }) as never;
+    const recorder = createAuditRecorder({
+      store,
+      replicaId: 'r1',
+      clock: Date.now,
+      maxBodyBytes: 1024,
+      bodies: false,
+      sessionIdleMs: 60_000,
+    });
+    const start = (i: number) =>
+      ({
+        requestId: `r${i}`,
+        time: Date.now(),
+        cluster: 'prod',
+        identity: 'bot',
+        method: 'GET',
+        path: `/api/v1/pods/${i}`,
+        decision: { effect: 'allow', reason: 'rbac' },
+      }) as never;
     await Promise.all(
-      Array.from({ length: 64 }, async (_, i) => (await recorder.begin(start(i))).complete({ status: 200, bytesOut: 1, durationMs: 1 })),
+      Array.from({ length: 64 }, async (_, i) =>
+        (await recorder.begin(start(i))).complete({ status: 200, bytesOut: 1, durationMs: 1 }),
+      ),
     );
     await recorder.close();
     await store.close();
@@ -155,7 +225,9 @@ describe('the SQLite audit writer thread', () => {
   test('SIGKILL while batches are in flight: the chain verifies and every append reported durable is stored', async () => {
     const file = newFile();
     const helper = fileURLToPath(new URL('../helpers/audit-writer-load.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', helper, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', helper, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     const deadline = Date.now() + 60_000;

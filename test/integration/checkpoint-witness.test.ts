@@ -2,7 +2,11 @@
 // message names the chain head exactly as stored, and its signature verifies.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createCheckpointer, loadSigningKey, verifyCheckpointSignature } from '../../packages/gateway/src/audit/checkpoint.js';
+import {
+  createCheckpointer,
+  loadSigningKey,
+  verifyCheckpointSignature,
+} from '../../packages/gateway/src/audit/checkpoint.js';
 import { createSlackClient } from '../../packages/gateway/src/slack/app.js';
 import { createCheckpointWitness } from '../../packages/gateway/src/slack/witness.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
@@ -12,14 +16,18 @@ test('a checkpoint is posted to the Slack channel with its chain head and a veri
   const slack = await startSlackServer();
   const store = await createStore('sqlite::memory:', { replicaId: 'replica-a' });
   try {
-    await store.audit.append([{ kind: 'request', time: Date.now(), eventId: 'e1', sessionId: 's1', data: { path: '/api' } }]);
+    await store.audit.append([
+      { kind: 'request', time: Date.now(), eventId: 'e1', sessionId: 's1', data: { path: '/api' } },
+    ]);
     const key = await loadSigningKey();
     const checkpointer = createCheckpointer({
       store: store.audit,
       key,
       replicaId: 'replica-a',
       clock: Date.now,
-      witness: createCheckpointWitness(createSlackClient({ botToken: 'xoxb-witness', apiUrl: slack.apiUrl }), { channel: 'C0AUDIT' }),
+      witness: createCheckpointWitness(createSlackClient({ botToken: 'xoxb-witness', apiUrl: slack.apiUrl }), {
+        channel: 'C0AUDIT',
+      }),
     });
     const [signed] = await checkpointer.checkpoint();
     assert.ok(signed, 'a checkpoint was signed');

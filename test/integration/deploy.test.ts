@@ -151,7 +151,8 @@ function ofKind<T extends KubeObject>(objects: KubeObject[], kind: string): T[] 
 }
 function theOne<T extends KubeObject>(objects: KubeObject[], kind: string, name: string, namespace?: string): T {
   const found = objects.filter(
-    (o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
+    (o) =>
+      o.kind === kind && o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
   );
   assert.equal(found.length, 1, `expected exactly one ${kind} ${namespace ?? ''}/${name}, found ${found.length}`);
   return found[0] as T;
@@ -171,7 +172,9 @@ function envOf(container: Container, name: string): EnvVar | undefined {
 // --- schema: no cluster here to apply to, so the client library's API models stand in ----------
 type AttributeMap = readonly { baseName: string; type: string }[];
 function attributesOf(type: string): AttributeMap | undefined {
-  const model = (kubeModels as unknown as Record<string, { getAttributeTypeMap?: () => AttributeMap } | undefined>)[type];
+  const model = (kubeModels as unknown as Record<string, { getAttributeTypeMap?: () => AttributeMap } | undefined>)[
+    type
+  ];
   return model?.getAttributeTypeMap?.();
 }
 
@@ -202,10 +205,13 @@ function schemaProblems(value: unknown, type: string, path: string): string[] {
   }
   const attributes = attributesOf(type);
   if (!attributes) return [`${path}: no model ${type}`];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path}: expected an object (${type})`];
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return [`${path}: expected an object (${type})`];
   return Object.entries(value).flatMap(([key, item]) => {
     const attribute = attributes.find((a) => a.baseName === key);
-    return attribute ? schemaProblems(item, attribute.type, `${path}.${key}`) : [`${path}.${key}: unknown field of ${type}`];
+    return attribute
+      ? schemaProblems(item, attribute.type, `${path}.${key}`)
+      : [`${path}.${key}: unknown field of ${type}`];
   });
 }
 
@@ -244,15 +250,27 @@ function sorted(values: readonly string[] | undefined): string[] {
 /** Every rule granted to `sa` by the rendered bindings; a binding to a role not in the manifests fails. */
 function grantsOf(objects: KubeObject[], sa: { namespace: string; name: string }): Grant[] {
   const grants: Grant[] = [];
-  for (const binding of [...ofKind<BindingObject>(objects, 'RoleBinding'), ...ofKind<BindingObject>(objects, 'ClusterRoleBinding')]) {
+  for (const binding of [
+    ...ofKind<BindingObject>(objects, 'RoleBinding'),
+    ...ofKind<BindingObject>(objects, 'ClusterRoleBinding'),
+  ]) {
     if (!(binding.subjects ?? []).some((s) => subjectCovers(s, sa))) continue;
     const scope = binding.kind === 'RoleBinding' ? (binding.metadata.namespace ?? 'default') : 'cluster';
     const role =
       binding.roleRef.kind === 'Role'
-        ? objects.find((o) => o.kind === 'Role' && o.metadata.name === binding.roleRef.name && o.metadata.namespace === scope)
+        ? objects.find(
+            (o) => o.kind === 'Role' && o.metadata.name === binding.roleRef.name && o.metadata.namespace === scope,
+          )
         : objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === binding.roleRef.name);
-    assert.ok(role, `${binding.kind} ${binding.metadata.name} refers to ${binding.roleRef.kind} ${binding.roleRef.name}, not in the manifests`);
-    assert.equal((role as RoleObject).aggregationRule, undefined, `${role.kind} ${role.metadata.name} must not aggregate other roles`);
+    assert.ok(
+      role,
+      `${binding.kind} ${binding.metadata.name} refers to ${binding.roleRef.kind} ${binding.roleRef.name}, not in the manifests`,
+    );
+    assert.equal(
+      (role as RoleObject).aggregationRule,
+      undefined,
+      `${role.kind} ${role.metadata.name} must not aggregate other roles`,
+    );
     for (const rule of (role as RoleObject).rules ?? []) {
       grants.push({
         scope,
@@ -309,13 +327,19 @@ function configText(objects: KubeObject[], deployment: DeploymentObject): string
 
 /** Every account the config names, "namespace/name". */
 function configAccounts(config: Config): string[] {
-  const accounts = config.identities.flatMap((i) => [i.serviceAccount, ...(i.approval.serviceAccount ? [i.approval.serviceAccount] : [])]);
+  const accounts = config.identities.flatMap((i) => [
+    i.serviceAccount,
+    ...(i.approval.serviceAccount ? [i.approval.serviceAccount] : []),
+  ]);
   return [...new Set(accounts)].sort();
 }
 
 /** The in-cluster files the config names exist only inside the pod, so they are not looked for here. */
 function podConfig(objects: KubeObject[], target: Target, env: Record<string, string>): Config {
-  return parseConfig(configText(objects, gatewayDeployment(objects)), env, { source: `deploy/${target}`, checkFiles: false });
+  return parseConfig(configText(objects, gatewayDeployment(objects)), env, {
+    source: `deploy/${target}`,
+    checkFiles: false,
+  });
 }
 
 // --- tests --------------------------------------------------------------------------------------
@@ -355,12 +379,24 @@ describe('deploy manifests (kubectl kustomize)', () => {
       test('no role anywhere has a wildcard, and no binding grants to broad groups', () => {
         for (const role of [...ofKind<RoleObject>(objects, 'Role'), ...ofKind<RoleObject>(objects, 'ClusterRole')]) {
           for (const rule of role.rules ?? []) {
-            for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames, rule.nonResourceURLs]) {
-              assert.ok(!(field ?? []).some((v) => v.includes('*')), `${role.kind} ${role.metadata.name} has a wildcard`);
+            for (const field of [
+              rule.apiGroups,
+              rule.resources,
+              rule.verbs,
+              rule.resourceNames,
+              rule.nonResourceURLs,
+            ]) {
+              assert.ok(
+                !(field ?? []).some((v) => v.includes('*')),
+                `${role.kind} ${role.metadata.name} has a wildcard`,
+              );
             }
           }
         }
-        for (const binding of [...ofKind<BindingObject>(objects, 'RoleBinding'), ...ofKind<BindingObject>(objects, 'ClusterRoleBinding')]) {
+        for (const binding of [
+          ...ofKind<BindingObject>(objects, 'RoleBinding'),
+          ...ofKind<BindingObject>(objects, 'ClusterRoleBinding'),
+        ]) {
           for (const subject of binding.subjects ?? []) {
             assert.notEqual(subject.kind, 'Group', `${binding.kind} ${binding.metadata.name} binds a group`);
           }
@@ -369,28 +405,51 @@ describe('deploy manifests (kubectl kustomize)', () => {
 
       test('the agent accounts exist, mount no token, and hold no dangerous right', () => {
         for (const name of agentAccounts) {
-          const sa = theOne<KubeObject & { automountServiceAccountToken?: boolean }>(objects, 'ServiceAccount', name, 'agents');
+          const sa = theOne<KubeObject & { automountServiceAccountToken?: boolean }>(
+            objects,
+            'ServiceAccount',
+            name,
+            'agents',
+          );
           assert.equal(sa.automountServiceAccountToken, false, `${name} mounts no token`);
           const grants = grantsOf(objects, { namespace: 'agents', name });
           assert.ok(grants.length > 0, `${name} has some rights`);
           for (const grant of grants) {
             assert.notEqual(grant.scope, 'cluster', `${name} has no cluster-wide binding`);
-            assert.ok(['staging', 'prod'].includes(grant.scope), `${name} acts only in staging/prod, not ${grant.scope}`);
+            assert.ok(
+              ['staging', 'prod'].includes(grant.scope),
+              `${name} acts only in staging/prod, not ${grant.scope}`,
+            );
             for (const resource of grant.resources) {
               assert.ok(
-                !['secrets', 'serviceaccounts/token', 'pods/exec', 'pods/attach', 'pods/portforward', 'nodes/proxy', 'namespaces'].includes(resource),
+                ![
+                  'secrets',
+                  'serviceaccounts/token',
+                  'pods/exec',
+                  'pods/attach',
+                  'pods/portforward',
+                  'nodes/proxy',
+                  'namespaces',
+                ].includes(resource),
                 `${name} may not touch ${resource}`,
               );
             }
             for (const verb of grant.verbs) {
-              assert.ok(!['escalate', 'bind', 'impersonate', 'deletecollection'].includes(verb), `${name} may not ${verb}`);
+              assert.ok(
+                !['escalate', 'bind', 'impersonate', 'deletecollection'].includes(verb),
+                `${name} may not ${verb}`,
+              );
             }
           }
           if (name === 'readonly-bot') {
             assert.deepEqual([...new Set(grants.flatMap((g) => g.verbs))].sort(), ['get', 'list', 'watch']);
           }
           if (name === 'ci-deployer') {
-            assert.deepEqual([...new Set(grants.map((g) => g.scope))], ['staging'], 'the baseline deployer acts in staging only');
+            assert.deepEqual(
+              [...new Set(grants.map((g) => g.scope))],
+              ['staging'],
+              'the baseline deployer acts in staging only',
+            );
             assert.ok(!grants.some((g) => g.verbs.includes('delete')), 'the baseline deployer deletes nothing');
           }
         }
@@ -407,7 +466,10 @@ describe('deploy manifests (kubectl kustomize)', () => {
         assert.equal(pod.securityContext?.runAsNonRoot, true);
         assert.equal(pod.securityContext?.runAsUser, 10001);
         assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
-        assert.deepEqual(pod.containers.map((c) => c.name), ['hoopgate']);
+        assert.deepEqual(
+          pod.containers.map((c) => c.name),
+          ['hoopgate'],
+        );
         assert.deepEqual(
           [...(container.command ?? []), ...(container.args ?? [])],
           ['node', 'bin/hoopgate.js', 'serve', '--config', '/etc/hoopgate/hoopgate.yaml'],
@@ -450,7 +512,8 @@ describe('deploy manifests (kubectl kustomize)', () => {
           items: [{ key: 'checkpoint-signing-key.pem', path: 'checkpoint-signing-key.pem' }],
         });
         for (const mount of container.volumeMounts ?? []) {
-          if (mount.name !== 'tmp' && mount.name !== 'data') assert.equal(mount.readOnly, true, `${mount.name} is read-only`);
+          if (mount.name !== 'tmp' && mount.name !== 'data')
+            assert.equal(mount.readOnly, true, `${mount.name} is read-only`);
         }
         // No volume brings in a second token or the host: the token is the default projected mount.
         for (const volume of pod.volumes ?? []) {
@@ -463,20 +526,30 @@ describe('deploy manifests (kubectl kustomize)', () => {
         const deployment = gatewayDeployment(objects);
         const labels = deployment.spec.template.metadata.labels;
         const service = theOne<KubeObject & { spec: { selector: Record<string, string>; ports: unknown[] } }>(
-          objects, 'Service', 'hoopgate', 'hoopgate',
+          objects,
+          'Service',
+          'hoopgate',
+          'hoopgate',
         );
         assert.deepEqual(service.spec.ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
         for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(labels[key], value);
 
         const policy = theOne<NetworkPolicyObject>(objects, 'NetworkPolicy', 'hoopgate', 'hoopgate');
-        for (const [key, value] of Object.entries(policy.spec.podSelector.matchLabels ?? {})) assert.equal(labels[key], value);
+        for (const [key, value] of Object.entries(policy.spec.podSelector.matchLabels ?? {}))
+          assert.equal(labels[key], value);
         assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
         assert.deepEqual(policy.spec.ingress, [{ ports: [{ protocol: 'TCP', port: 8443 }] }]);
         const egressPorts = (policy.spec.egress ?? []).flatMap((rule) => {
           assert.ok(rule.ports && rule.ports.length > 0, 'every egress rule names its ports');
           return rule.ports.map((p) => `${p.protocol}/${p.port}`);
         });
-        const expected = ['TCP/443', 'TCP/53', 'TCP/6443', 'UDP/53', ...(target === 'overlays/mongodb' ? ['TCP/27017'] : [])];
+        const expected = [
+          'TCP/443',
+          'TCP/53',
+          'TCP/6443',
+          'UDP/53',
+          ...(target === 'overlays/mongodb' ? ['TCP/27017'] : []),
+        ];
         assert.deepEqual(egressPorts.sort(), expected.sort());
 
         const namespace = theOne(objects, 'Namespace', 'hoopgate');
@@ -487,23 +560,41 @@ describe('deploy manifests (kubectl kustomize)', () => {
         const deployment = gatewayDeployment(objects);
         const container = gatewayContainer(deployment);
         const pvcs = ofKind(objects, 'PersistentVolumeClaim');
-        const pdbs = ofKind<KubeObject & { spec: { minAvailable?: number; maxUnavailable?: number } }>(objects, 'PodDisruptionBudget');
+        const pdbs = ofKind<KubeObject & { spec: { minAvailable?: number; maxUnavailable?: number } }>(
+          objects,
+          'PodDisruptionBudget',
+        );
         const store = envOf(container, 'HOOPGATE_AUDIT_STORE');
         if (target === 'overlays/embedded') {
           assert.equal(deployment.spec.replicas, 1, 'sqlite cannot be shared between pods');
           assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' });
-          assert.deepEqual(pvcs.map((p) => p.metadata.name), ['hoopgate-data']);
+          assert.deepEqual(
+            pvcs.map((p) => p.metadata.name),
+            ['hoopgate-data'],
+          );
           assert.equal(store?.value, 'sqlite:/var/lib/hoopgate/hoopgate.db');
-          assert.deepEqual(container.volumeMounts?.find((m) => m.name === 'data'), { name: 'data', mountPath: '/var/lib/hoopgate' });
-          assert.deepEqual(deployment.spec.template.spec.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim, {
-            claimName: 'hoopgate-data',
-          });
+          assert.deepEqual(
+            container.volumeMounts?.find((m) => m.name === 'data'),
+            { name: 'data', mountPath: '/var/lib/hoopgate' },
+          );
+          assert.deepEqual(
+            deployment.spec.template.spec.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim,
+            {
+              claimName: 'hoopgate-data',
+            },
+          );
           assert.deepEqual(pdbs, [], 'a budget on a single replica could only block node drains');
         } else {
           assert.equal(deployment.spec.replicas, 2);
-          assert.deepEqual(deployment.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+          assert.deepEqual(deployment.spec.strategy, {
+            type: 'RollingUpdate',
+            rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+          });
           assert.deepEqual(pvcs, []);
-          assert.deepEqual(pdbs.map((p) => p.spec.minAvailable), [1]);
+          assert.deepEqual(
+            pdbs.map((p) => p.spec.minAvailable),
+            [1],
+          );
           if (target === 'overlays/mongodb') {
             assert.deepEqual(store?.valueFrom?.secretKeyRef, { name: 'hoopgate-secrets', key: 'MONGODB_URI' });
           } else {
@@ -522,7 +613,9 @@ describe('deploy manifests (kubectl kustomize)', () => {
             () => podConfig(objects, target, env),
             (error: unknown) => {
               assert.ok(error instanceof ConfigError);
-              assert.deepEqual(error.issues, [{ path: 'audit.store', message: 'environment variable HOOPGATE_AUDIT_STORE is not set' }]);
+              assert.deepEqual(error.issues, [
+                { path: 'audit.store', message: 'environment variable HOOPGATE_AUDIT_STORE is not set' },
+              ]);
               return true;
             },
           );
@@ -583,7 +676,10 @@ describe('deploy manifests (kubectl kustomize)', () => {
           theOne(objects, 'ServiceAccount', name, namespace);
         }
         const minter = theOne<RoleObject>(objects, 'Role', 'hoopgate-token-minter', 'agents');
-        assert.deepEqual(sorted(minter.rules?.flatMap((r) => r.resourceNames ?? [])), accounts.map((a) => a.split('/')[1]));
+        assert.deepEqual(
+          sorted(minter.rules?.flatMap((r) => r.resourceNames ?? [])),
+          accounts.map((a) => a.split('/')[1]),
+        );
       });
 
       test('the config points at the in-cluster API server, and the drain fits the grace period', () => {
@@ -604,7 +700,10 @@ describe('deploy manifests (kubectl kustomize)', () => {
           },
         ]);
         assert.equal(config.listen.port, container.ports?.[0]?.containerPort);
-        assert.deepEqual(config.listen.tls, { certFile: '/etc/hoopgate/tls/tls.crt', keyFile: '/etc/hoopgate/tls/tls.key' });
+        assert.deepEqual(config.listen.tls, {
+          certFile: '/etc/hoopgate/tls/tls.crt',
+          keyFile: '/etc/hoopgate/tls/tls.key',
+        });
         // SIGTERM comes after preStop; the drain must end before the kubelet's SIGKILL.
         const preStopMs = (container.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000;
         const graceMs = (deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000;
@@ -640,13 +739,19 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
       assert.ok(!dockerignore.includes(source), `${source} is not ignored`);
     }
     assert.ok(existsSync(join(root, 'packages', 'gateway', 'bin', 'hoopgate.js')));
-    for (const ignored of ['**/node_modules', '**/dist', '.git', 'test', '**/*.db', 'packages/sim', 'packages/demo']) assert.ok(dockerignore.includes(ignored), `${ignored} is ignored`);
+    for (const ignored of ['**/node_modules', '**/dist', '.git', 'test', '**/*.db', 'packages/sim', 'packages/demo'])
+      assert.ok(dockerignore.includes(ignored), `${ignored} is ignored`);
   });
 
   test('the runtime stage holds the compiled gateway only: dist/, bin/, package.json, node_modules', () => {
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     const copied = [...runtime.matchAll(/^COPY --from=build (\S+) (\S+)$/gm)].map((m) => m[1]);
-    assert.deepEqual(copied, ['/src/packages/gateway/package.json', '/src/packages/gateway/bin', '/src/packages/gateway/dist', '/src/node_modules']);
+    assert.deepEqual(copied, [
+      '/src/packages/gateway/package.json',
+      '/src/packages/gateway/bin',
+      '/src/packages/gateway/dist',
+      '/src/node_modules',
+    ]);
     assert.doesNotMatch(runtime, /tsx|\/src\/packages\/gateway\/src/, 'no TypeScript sources or tsx at run time');
     // The production install names only the gateway workspace and omits dev dependencies.
     assert.match(dockerfile, /^RUN npm ci --workspace hoopgate --omit=dev /m);
@@ -656,10 +761,22 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
     // npm ls --omit=dev -w hoopgate, computed from the lock file: the transitive closure of the
     // gateway's dependencies, resolved the way node does (nearest node_modules first).
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; link?: boolean; resolved?: string }>;
+      packages: Record<
+        string,
+        {
+          dependencies?: Record<string, string>;
+          optionalDependencies?: Record<string, string>;
+          link?: boolean;
+          resolved?: string;
+        }
+      >;
     };
     const resolveFrom = (from: string, name: string): string | undefined => {
-      for (let dir = from; ; dir = dir.includes('/node_modules/') ? dir.slice(0, dir.lastIndexOf('/node_modules/')) : '') {
+      for (
+        let dir = from;
+        ;
+        dir = dir.includes('/node_modules/') ? dir.slice(0, dir.lastIndexOf('/node_modules/')) : ''
+      ) {
         const candidate = `${dir === '' ? '' : `${dir}/`}node_modules/${name}`;
         if (lock.packages[candidate] !== undefined) return candidate;
         if (dir === '') return undefined;
@@ -678,9 +795,23 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
         queue.push(lock.packages[found]?.link === true ? (lock.packages[found]?.resolved ?? found) : found);
       }
     }
-    const names = new Set([...seen].map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)));
-    assert.ok(names.has('koa') && names.has('better-sqlite3') && names.has('undici'), 'the closure holds the gateway\'s own dependencies');
-    for (const forbidden of ['oidc-provider', 'node-forge', 'selfsigned', 'tsx', 'typescript', 'esbuild', '@hoopgate/sim', '@hoopgate/demo']) {
+    const names = new Set(
+      [...seen].map((path) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length)),
+    );
+    assert.ok(
+      names.has('koa') && names.has('better-sqlite3') && names.has('undici'),
+      "the closure holds the gateway's own dependencies",
+    );
+    for (const forbidden of [
+      'oidc-provider',
+      'node-forge',
+      'selfsigned',
+      'tsx',
+      'typescript',
+      'esbuild',
+      '@hoopgate/sim',
+      '@hoopgate/demo',
+    ]) {
       assert.ok(!names.has(forbidden), `${forbidden} is not a production dependency of the gateway`);
     }
   });
@@ -697,7 +828,9 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
       read_only?: boolean;
       cap_drop?: string[];
     }
-    const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, ComposeService> };
+    const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, ComposeService>;
+    };
     const mongo = compose.services.mongo;
     const gateway = compose.services.hoopgate;
     assert.ok(mongo && gateway);
@@ -705,7 +838,10 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
     assert.deepEqual(mongo.command?.slice(0, 2), ['--replSet', 'rs0']);
     assert.ok(mongo.healthcheck?.test.join(' ').includes('rs.initiate'));
     assert.deepEqual(gateway.depends_on, { mongo: { condition: 'service_healthy' } });
-    assert.match(gateway.environment?.HOOPGATE_AUDIT_STORE ?? '', /^mongodb:\/\/mongo:27017\/hoopgate\?replicaSet=rs0$/);
+    assert.match(
+      gateway.environment?.HOOPGATE_AUDIT_STORE ?? '',
+      /^mongodb:\/\/mongo:27017\/hoopgate\?replicaSet=rs0$/,
+    );
     assert.equal(gateway.user, '10001:10001');
     assert.equal(gateway.read_only, true);
     assert.deepEqual(gateway.cap_drop, ['ALL']);
@@ -716,12 +852,16 @@ describe('image and compose files (read, not built: no Docker engine here)', () 
     assert.ok(gateway.volumes?.includes('./deploy/compose/hoopgate.yaml:/etc/hoopgate/hoopgate.yaml:ro'));
 
     // Its config is valid with the environment compose gives (the certificate and token files are the operator's).
-    const config = parseConfig(readFileSync(join(root, 'deploy', 'compose', 'hoopgate.yaml'), 'utf8'), {
-      ...gateway.environment,
-      KUBE_SERVER: 'https://203.0.113.10:6443',
-      SLACK_BOT_TOKEN: fakeSecrets.SLACK_BOT_TOKEN,
-      SLACK_SIGNING_SECRET: fakeSecrets.SLACK_SIGNING_SECRET,
-    }, { source: 'deploy/compose/hoopgate.yaml', checkFiles: false });
+    const config = parseConfig(
+      readFileSync(join(root, 'deploy', 'compose', 'hoopgate.yaml'), 'utf8'),
+      {
+        ...gateway.environment,
+        KUBE_SERVER: 'https://203.0.113.10:6443',
+        SLACK_BOT_TOKEN: fakeSecrets.SLACK_BOT_TOKEN,
+        SLACK_SIGNING_SECRET: fakeSecrets.SLACK_SIGNING_SECRET,
+      },
+      { source: 'deploy/compose/hoopgate.yaml', checkFiles: false },
+    );
     assert.equal(config.audit.store, 'mongodb://mongo:27017/hoopgate?replicaSet=rs0');
     assert.equal(config.clusters[0]?.server, 'https://203.0.113.10:6443');
     assert.deepEqual(configAccounts(config), agentAccounts.map((a) => `agents/${a}`).sort());

@@ -59,7 +59,9 @@ interface RecipeCase {
 
 // ---- real claim shapes ----------------------------------------------------------------------
 
-function github(over: { repository?: string; repository_id?: string; ref?: string; environment?: string | undefined } = {}): JWTPayload {
+function github(
+  over: { repository?: string; repository_id?: string; ref?: string; environment?: string | undefined } = {},
+): JWTPayload {
   const repository = over.repository ?? 'org/app';
   const ref = over.ref ?? 'refs/heads/main';
   const environment = 'environment' in over ? over.environment : 'production';
@@ -90,7 +92,15 @@ function github(over: { repository?: string; repository_id?: string; ref?: strin
   return claims;
 }
 
-function gitlab(over: { project_path?: string; project_id?: string; ref?: string; ref_protected?: unknown; environment?: string } = {}): JWTPayload {
+function gitlab(
+  over: {
+    project_path?: string;
+    project_id?: string;
+    ref?: string;
+    ref_protected?: unknown;
+    environment?: string;
+  } = {},
+): JWTPayload {
   const project = over.project_path ?? 'platform/app';
   const ref = over.ref ?? 'main';
   return {
@@ -166,37 +176,101 @@ const cases: Record<string, RecipeCase> = {
     audience: 'hoopgate',
     expectations: [
       { what: 'main in the production environment deploys', claims: github(), identity: 'app-deploy-production' },
-      { what: 'a feature branch is read-only', claims: github({ ref: 'refs/heads/feature-x', environment: undefined }), identity: 'app-ci-readonly' },
-      { what: 'main without the environment is read-only', claims: github({ environment: undefined }), identity: 'app-ci-readonly' },
-      { what: 'main in another environment is read-only', claims: github({ environment: 'staging' }), identity: 'app-ci-readonly' },
-      { what: 'another repository maps to nothing', claims: github({ repository: 'org/other', repository_id: '555' }), identity: null },
-      { what: 'another owner of the same repository name maps to nothing', claims: github({ repository: 'evil/app', repository_id: '666' }), identity: null },
-      { what: 'a re-created repository (same name, new id) maps to nothing', claims: github({ repository_id: '999999999' }), identity: null },
+      {
+        what: 'a feature branch is read-only',
+        claims: github({ ref: 'refs/heads/feature-x', environment: undefined }),
+        identity: 'app-ci-readonly',
+      },
+      {
+        what: 'main without the environment is read-only',
+        claims: github({ environment: undefined }),
+        identity: 'app-ci-readonly',
+      },
+      {
+        what: 'main in another environment is read-only',
+        claims: github({ environment: 'staging' }),
+        identity: 'app-ci-readonly',
+      },
+      {
+        what: 'another repository maps to nothing',
+        claims: github({ repository: 'org/other', repository_id: '555' }),
+        identity: null,
+      },
+      {
+        what: 'another owner of the same repository name maps to nothing',
+        claims: github({ repository: 'evil/app', repository_id: '666' }),
+        identity: null,
+      },
+      {
+        what: 'a re-created repository (same name, new id) maps to nothing',
+        claims: github({ repository_id: '999999999' }),
+        identity: null,
+      },
     ],
-    unverifiable: { what: "GitHub's default audience (the owner's URL)", claims: { ...github(), aud: 'https://github.com/org' }, message: /token audience "https:\/\/github\.com\/org" does not include "hoopgate"/ },
+    unverifiable: {
+      what: "GitHub's default audience (the owner's URL)",
+      claims: { ...github(), aud: 'https://github.com/org' },
+      message: /token audience "https:\/\/github\.com\/org" does not include "hoopgate"/,
+    },
   },
   'gitlab-ci': {
     audience: 'https://hoopgate.example.com',
     expectations: [
       { what: 'protected main in production deploys', claims: gitlab(), identity: 'gitlab-deploy-production' },
-      { what: 'a feature branch is read-only', claims: gitlab({ ref: 'feature-x', ref_protected: 'false' }), identity: 'gitlab-ci-readonly' },
-      { what: 'ref_protected as a boolean is not the string "true"', claims: gitlab({ ref_protected: true }), identity: 'gitlab-ci-readonly' },
-      { what: 'another environment is read-only', claims: gitlab({ environment: 'review/feature-x' }), identity: 'gitlab-ci-readonly' },
-      { what: 'another project maps to nothing', claims: gitlab({ project_path: 'platform/other', project_id: '1' }), identity: null },
-      { what: 'a fork (same path elsewhere, other id) maps to nothing', claims: gitlab({ project_path: 'mallory/app', project_id: '77' }), identity: null },
-      { what: 'the same path with another project id maps to nothing', claims: gitlab({ project_id: '1' }), identity: null },
+      {
+        what: 'a feature branch is read-only',
+        claims: gitlab({ ref: 'feature-x', ref_protected: 'false' }),
+        identity: 'gitlab-ci-readonly',
+      },
+      {
+        what: 'ref_protected as a boolean is not the string "true"',
+        claims: gitlab({ ref_protected: true }),
+        identity: 'gitlab-ci-readonly',
+      },
+      {
+        what: 'another environment is read-only',
+        claims: gitlab({ environment: 'review/feature-x' }),
+        identity: 'gitlab-ci-readonly',
+      },
+      {
+        what: 'another project maps to nothing',
+        claims: gitlab({ project_path: 'platform/other', project_id: '1' }),
+        identity: null,
+      },
+      {
+        what: 'a fork (same path elsewhere, other id) maps to nothing',
+        claims: gitlab({ project_path: 'mallory/app', project_id: '77' }),
+        identity: null,
+      },
+      {
+        what: 'the same path with another project id maps to nothing',
+        claims: gitlab({ project_id: '1' }),
+        identity: null,
+      },
     ],
-    unverifiable: { what: 'a token for another service', claims: { ...gitlab(), aud: 'https://vault.example.com' }, message: /does not include "https:\/\/hoopgate\.example\.com"/ },
+    unverifiable: {
+      what: 'a token for another service',
+      claims: { ...gitlab(), aud: 'https://vault.example.com' },
+      message: /does not include "https:\/\/hoopgate\.example\.com"/,
+    },
   },
   'kubernetes-serviceaccount': {
     audience: ['hoopgate'],
     expectations: [
       { what: 'the agent ServiceAccount', claims: serviceAccount('ai-agents', 'triage-bot'), identity: 'triage-bot' },
-      { what: 'the same name in another namespace maps to nothing', claims: serviceAccount('default', 'triage-bot'), identity: null },
-      { what: 'another account of the namespace maps to nothing', claims: serviceAccount('ai-agents', 'other-bot'), identity: null },
+      {
+        what: 'the same name in another namespace maps to nothing',
+        claims: serviceAccount('default', 'triage-bot'),
+        identity: null,
+      },
+      {
+        what: 'another account of the namespace maps to nothing',
+        claims: serviceAccount('ai-agents', 'other-bot'),
+        identity: null,
+      },
     ],
     unverifiable: {
-      what: 'the pod\'s API-server token (audience: the API server)',
+      what: "the pod's API-server token (audience: the API server)",
       claims: { ...serviceAccount('ai-agents', 'triage-bot'), aud: ['https://kubernetes.default.svc.cluster.local'] },
       message: /does not include "hoopgate"/,
     },
@@ -207,20 +281,52 @@ const cases: Record<string, RecipeCase> = {
       { what: 'realm role ci-deployers', claims: keycloak('ci-deployer', ['ci-deployers']), identity: 'ci-deployer' },
       { what: 'realm role readers', claims: keycloak('report-bot', ['readers']), identity: 'readers' },
       { what: 'only default roles maps to nothing', claims: keycloak('report-bot', []), identity: null },
-      { what: 'a top-level groups claim is not the configured groupsClaim', claims: keycloak('report-bot', [], { groups: ['ci-deployers'] }), identity: null },
-      { what: 'a client role of the same name is not a realm role', claims: keycloak('report-bot', [], { resource_access: { hoopgate: { roles: ['ci-deployers'] } } }), identity: null },
+      {
+        what: 'a top-level groups claim is not the configured groupsClaim',
+        claims: keycloak('report-bot', [], { groups: ['ci-deployers'] }),
+        identity: null,
+      },
+      {
+        what: 'a client role of the same name is not a realm role',
+        claims: keycloak('report-bot', [], { resource_access: { hoopgate: { roles: ['ci-deployers'] } } }),
+        identity: null,
+      },
     ],
-    unverifiable: { what: 'a client without the audience mapper', claims: { ...keycloak('ci-deployer', ['ci-deployers']), aud: 'account' }, message: /does not include "hoopgate"/ },
+    unverifiable: {
+      what: 'a client without the audience mapper',
+      claims: { ...keycloak('ci-deployer', ['ci-deployers']), aud: 'account' },
+      message: /does not include "hoopgate"/,
+    },
   },
   okta: {
     audience: 'api://hoopgate',
     expectations: [
-      { what: 'the deployer app with the deploy scope', claims: okta('0oa1deployer0example', ['hoopgate.deploy']), identity: 'okta-deployer' },
-      { what: 'the deployer app without the deploy scope is read-only', claims: okta('0oa1deployer0example', ['hoopgate.read']), identity: 'okta-readonly' },
-      { what: 'the reporter app is read-only, even with the deploy scope', claims: okta('0oa1reporter0example', ['hoopgate.deploy']), identity: 'okta-readonly' },
-      { what: 'another app maps to nothing', claims: okta('0oa1stranger00example', ['hoopgate.deploy']), identity: null },
+      {
+        what: 'the deployer app with the deploy scope',
+        claims: okta('0oa1deployer0example', ['hoopgate.deploy']),
+        identity: 'okta-deployer',
+      },
+      {
+        what: 'the deployer app without the deploy scope is read-only',
+        claims: okta('0oa1deployer0example', ['hoopgate.read']),
+        identity: 'okta-readonly',
+      },
+      {
+        what: 'the reporter app is read-only, even with the deploy scope',
+        claims: okta('0oa1reporter0example', ['hoopgate.deploy']),
+        identity: 'okta-readonly',
+      },
+      {
+        what: 'another app maps to nothing',
+        claims: okta('0oa1stranger00example', ['hoopgate.deploy']),
+        identity: null,
+      },
     ],
-    unverifiable: { what: "the org authorization server's audience", claims: { ...okta('0oa1deployer0example', ['hoopgate.deploy']), aud: 'https://example.okta.com' }, message: /does not include "api:\/\/hoopgate"/ },
+    unverifiable: {
+      what: "the org authorization server's audience",
+      claims: { ...okta('0oa1deployer0example', ['hoopgate.deploy']), aud: 'https://example.okta.com' },
+      message: /does not include "api:\/\/hoopgate"/,
+    },
   },
 };
 
@@ -249,7 +355,13 @@ describe('IdP recipes (docs/idp-recipes.md)', () => {
       const realIssuer = document.oidc.issuers[0]?.issuer ?? '';
       const issuer = await startStaticIssuer(document.oidc.issuers[0]?.audience);
       // The local issuer stands in for the real one everywhere the recipe names it (issuers, match.issuer).
-      loaded.set(name, { name, realIssuer, issuer, signer: issuer.addKey(), yaml: yaml.split(realIssuer).join(issuer.issuer) });
+      loaded.set(name, {
+        name,
+        realIssuer,
+        issuer,
+        signer: issuer.addKey(),
+        yaml: yaml.split(realIssuer).join(issuer.issuer),
+      });
     }
   });
   after(async () => {
@@ -271,21 +383,30 @@ describe('IdP recipes (docs/idp-recipes.md)', () => {
       let recipe: LoadedRecipe;
       before(() => {
         recipe = loaded.get(name) ?? assert.fail(`recipe ${name} is missing from docs/idp-recipes.md`);
-        config = parseConfig(`${baseConfig}\n${recipe.yaml}`, {}, { checkFiles: false, source: `docs/idp-recipes.md#${name}` });
+        config = parseConfig(
+          `${baseConfig}\n${recipe.yaml}`,
+          {},
+          { checkFiles: false, source: `docs/idp-recipes.md#${name}` },
+        );
         verifier = createOidcVerifier(standIn(config));
       });
       after(async () => verifier?.close());
 
       test('the snippet is a valid configuration, and its identities are pinned to its issuer', () => {
         assert.equal(config.oidc.issuers[0]?.issuer, recipe.issuer.issuer);
-        for (const identity of config.identities) assert.deepEqual(identity.match.issuer, [recipe.issuer.issuer], identity.name);
+        for (const identity of config.identities)
+          assert.deepEqual(identity.match.issuer, [recipe.issuer.issuer], identity.name);
         const parsed = parseConfig(`${baseConfig}\n${recipes.get(name) ?? ''}`, {}, { checkFiles: false });
         assert.equal(parsed.oidc.issuers[0]?.issuer, recipe.realIssuer, 'the document as written parses too');
       });
 
       for (const expectation of recipeCase.expectations) {
         test(`${expectation.what} → ${expectation.identity ?? 'no identity'}`, async () => {
-          const token = await recipe.signer.sign({ ...expectation.claims, iss: recipe.issuer.issuer, aud: recipeCase.audience });
+          const token = await recipe.signer.sign({
+            ...expectation.claims,
+            iss: recipe.issuer.issuer,
+            aud: recipeCase.audience,
+          });
           const principal = await verifier.verify(token);
           assert.equal(principal.issuer, recipe.issuer.issuer);
           assert.equal(principal.subject, expectation.claims.sub);
@@ -330,7 +451,11 @@ describe('IdP recipes (docs/idp-recipes.md)', () => {
       for (const [name, recipeCase] of Object.entries(cases)) {
         for (const expectation of recipeCase.expectations) {
           const principal = await verifier.verify(await sign(name, expectation.claims, recipeCase.audience));
-          assert.equal(mapIdentity(config.identities, principal, 'prod')?.identity.name ?? null, expectation.identity, `${name}: ${expectation.what}`);
+          assert.equal(
+            mapIdentity(config.identities, principal, 'prod')?.identity.name ?? null,
+            expectation.identity,
+            `${name}: ${expectation.what}`,
+          );
         }
       }
     });
@@ -340,14 +465,35 @@ describe('IdP recipes (docs/idp-recipes.md)', () => {
       const spoofed = keycloak('mallory', [], { ...github(), ...gitlab(), sub: randomUUID() });
       const principal = await verifier.verify(await sign('keycloak', spoofed, 'hoopgate'));
       assert.equal(mapIdentity(config.identities, principal, 'prod'), null);
-      const oktaSpoof = await verifier.verify(await sign('okta', { ...github(), ...okta('0oa1stranger00example', []) }, 'api://hoopgate'));
+      const oktaSpoof = await verifier.verify(
+        await sign('okta', { ...github(), ...okta('0oa1stranger00example', []) }, 'api://hoopgate'),
+      );
       assert.equal(mapIdentity(config.identities, oktaSpoof, 'prod'), null);
-      const clusterSpoof = await verifier.verify(await sign('kubernetes-serviceaccount', { ...serviceAccount('ai-agents', 'other-bot'), ...gitlab(), sub: 'system:serviceaccount:ai-agents:other-bot' }, ['hoopgate']));
+      const clusterSpoof = await verifier.verify(
+        await sign(
+          'kubernetes-serviceaccount',
+          {
+            ...serviceAccount('ai-agents', 'other-bot'),
+            ...gitlab(),
+            sub: 'system:serviceaccount:ai-agents:other-bot',
+          },
+          ['hoopgate'],
+        ),
+      );
       assert.equal(mapIdentity(config.identities, clusterSpoof, 'prod'), null);
     });
 
     test("a GitHub token's sub spelling a Kubernetes subject is not the in-cluster agent", async () => {
-      const principal = await verifier.verify(await sign('github-actions', { ...github({ repository: 'evil/x', repository_id: '1' }), sub: 'system:serviceaccount:ai-agents:triage-bot' }, 'hoopgate'));
+      const principal = await verifier.verify(
+        await sign(
+          'github-actions',
+          {
+            ...github({ repository: 'evil/x', repository_id: '1' }),
+            sub: 'system:serviceaccount:ai-agents:triage-bot',
+          },
+          'hoopgate',
+        ),
+      );
       assert.equal(mapIdentity(config.identities, principal, 'prod'), null);
     });
   });

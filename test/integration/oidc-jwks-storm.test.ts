@@ -6,7 +6,10 @@ import { createOidcVerifier } from '../../packages/gateway/src/authn/oidc-verifi
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { forge, getToken, startStaticIssuer, startTestIdp } from '../helpers/idp.js';
 
-const isUnknownKid = (error: unknown) => error instanceof HoopError && error.code === 'ERR_TOKEN_INVALID' && /^token signing key ".*" is unknown to issuer "/.test(error.message);
+const isUnknownKid = (error: unknown) =>
+  error instanceof HoopError &&
+  error.code === 'ERR_TOKEN_INVALID' &&
+  /^token signing key ".*" is unknown to issuer "/.test(error.message);
 
 describe('jwks fetch storms', () => {
   it('50 unknown-kid tokens against the local IdP cost at most one JWKS request per cooldown', async () => {
@@ -47,10 +50,13 @@ describe('jwks fetch storms', () => {
     const first = issuer.addKey();
     const next = issuer.addKey({ publish: false });
     let now = Date.now();
-    const verifier = createOidcVerifier([{ issuer: issuer.issuer, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }], {
-      clock: () => now,
-      jwksCooldownMs: 5_000,
-    });
+    const verifier = createOidcVerifier(
+      [{ issuer: issuer.issuer, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }],
+      {
+        clock: () => now,
+        jwksCooldownMs: 5_000,
+      },
+    );
     try {
       await verifier.verify(await first.sign());
       assert.equal(issuer.jwksRequests, 1);

@@ -48,7 +48,11 @@ describe('verified-token cache', () => {
     const revoked = issuer.addKey();
     const kept = issuer.addKey();
     let now = Date.now();
-    const verifier = createOidcVerifier(config(issuer.issuer), { clock: () => now, jwksMaxAgeMs: 60_000, jwksCooldownMs: 1_000 });
+    const verifier = createOidcVerifier(config(issuer.issuer), {
+      clock: () => now,
+      jwksMaxAgeMs: 60_000,
+      jwksCooldownMs: 1_000,
+    });
     try {
       const token = await revoked.sign({ exp: Math.floor(now / 1000) + 3600 });
       const other = await kept.sign({ exp: Math.floor(now / 1000) + 3600 });
@@ -85,7 +89,12 @@ describe('verified-token cache', () => {
 
   it('is bounded: the least recently used entry goes first', () => {
     const cache = createVerifiedTokenCache(2);
-    const entry = (n: number) => ({ principal: { subject: String(n) } as never, issuer: 'i', keyGeneration: 1, expiresAt: Infinity });
+    const entry = (n: number) => ({
+      principal: { subject: String(n) } as never,
+      issuer: 'i',
+      keyGeneration: 1,
+      expiresAt: Infinity,
+    });
     cache.set('a', entry(1));
     cache.set('b', entry(2));
     cache.get('a');

@@ -63,23 +63,57 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
 
   it('verifies many tokens with one JWKS fetch', async () => {
     const before = idp.stats.jwks;
-    const tokens = await Promise.all(['ci-deployer', 'readonly-bot', 'ai-agent', 'oncall'].map((c) => getToken(idp, c)));
+    const tokens = await Promise.all(
+      ['ci-deployer', 'readonly-bot', 'ai-agent', 'oncall'].map((c) => getToken(idp, c)),
+    );
     await Promise.all(tokens.map((t) => verifier.verify(t)));
     assert.equal(idp.stats.jwks, before);
   });
 
   const cases: [string, () => Promise<string>, string | RegExp][] = [
     ['a token signed by a foreign key', () => forge.foreignKey(idp), 'token signature is invalid'],
-    ['a real token with an altered signature', async () => forge.tamperedSignature(await getToken(idp, 'readonly-bot')), 'token signature is invalid'],
-    ['a real token with altered claims', async () => forge.tamperedPayload(await getToken(idp, 'readonly-bot')), 'token signature is invalid'],
-    ['HS256 keyed with the issuer public key', () => forge.hs256WithPublicKey(idp), /^token algorithm HS256 is not allowed: only asymmetric signatures/],
+    [
+      'a real token with an altered signature',
+      async () => forge.tamperedSignature(await getToken(idp, 'readonly-bot')),
+      'token signature is invalid',
+    ],
+    [
+      'a real token with altered claims',
+      async () => forge.tamperedPayload(await getToken(idp, 'readonly-bot')),
+      'token signature is invalid',
+    ],
+    [
+      'HS256 keyed with the issuer public key',
+      () => forge.hs256WithPublicKey(idp),
+      /^token algorithm HS256 is not allowed: only asymmetric signatures/,
+    ],
     ['alg none', async () => forge.algNone(idp), /^token algorithm none is not allowed/],
-    ['an unknown kid', () => forge.unknownKid(idp, 'rotated-away'), () => `token signing key "rotated-away" is unknown to issuer "${idp.issuer}"`] as never,
-    ['an expired token', () => forge.expired(idp), /^token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z: get a new one$/],
+    [
+      'an unknown kid',
+      () => forge.unknownKid(idp, 'rotated-away'),
+      () => `token signing key "rotated-away" is unknown to issuer "${idp.issuer}"`,
+    ] as never,
+    [
+      'an expired token',
+      () => forge.expired(idp),
+      /^token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z: get a new one$/,
+    ],
     ['a token not valid yet', () => forge.notYetValid(idp), /^token is not valid before \d{4}-/],
-    ['a token for another audience', () => forge.wrongAudience(idp), 'token audience "another-service" does not include "hoopgate"'],
-    ['a token for several other audiences', () => forge.wrongAudience(idp, ['a', 'b']), 'token audience ["a","b"] does not include "hoopgate"'],
-    ['a token from an untrusted issuer', () => forge.wrongIssuer(idp), 'token issuer "https://evil.example.test" is not trusted'],
+    [
+      'a token for another audience',
+      () => forge.wrongAudience(idp),
+      'token audience "another-service" does not include "hoopgate"',
+    ],
+    [
+      'a token for several other audiences',
+      () => forge.wrongAudience(idp, ['a', 'b']),
+      'token audience ["a","b"] does not include "hoopgate"',
+    ],
+    [
+      'a token from an untrusted issuer',
+      () => forge.wrongIssuer(idp),
+      'token issuer "https://evil.example.test" is not trusted',
+    ],
     ['a token without exp', () => forge.noExpiry(idp), 'token has no "exp" claim'],
     ['an encrypted token', () => forge.jwe(idp), 'encrypted tokens (JWE) are not accepted: send a signed JWT'],
     ['garbage', async () => 'not-a-jwt', 'malformed token: a JWT has three dot-separated parts'],
@@ -102,39 +136,73 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
     const now = Math.floor(Date.now() / 1000);
     await verifier.verify(await idp.mintForTests({ sub: 'x', exp: now - 30 }));
     await verifier.verify(await idp.mintForTests({ sub: 'x', nbf: now + 30 }));
-    await assert.rejects(verifier.verify(await idp.mintForTests({ sub: 'x', exp: now - 90 })), assertInvalid(/^token expired at/));
+    await assert.rejects(
+      verifier.verify(await idp.mintForTests({ sub: 'x', exp: now - 90 })),
+      assertInvalid(/^token expired at/),
+    );
   });
 
   it('refuses a token issued more than the leeway in the future (iat), accepts a small skew', async () => {
     const now = Math.floor(Date.now() / 1000);
     await verifier.verify(await idp.mintForTests({ sub: 'x', iat: now + 30 }));
     const token = await idp.mintForTests({ sub: 'x', iat: now + 3600, exp: now + 7200 });
-    await assert.rejects(verifier.verify(token), assertInvalid(/^token is issued in the future \(iat \d{4}-.*more than 60s ahead\): check the IdP's clock/, token));
+    await assert.rejects(
+      verifier.verify(token),
+      assertInvalid(/^token is issued in the future \(iat \d{4}-.*more than 60s ahead\): check the IdP's clock/, token),
+    );
   });
 
   it('with several audiences, refuses an azp naming another client (OpenID Connect Core 3.1.3.7)', async () => {
     const token = await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'other-app' });
     await assert.rejects(
       verifier.verify(token),
-      assertInvalid('token has several audiences and its authorized party (azp) "other-app" is not "hoopgate" nor in the issuer\'s authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties', token),
+      assertInvalid(
+        'token has several audiences and its authorized party (azp) "other-app" is not "hoopgate" nor in the issuer\'s authorizedParties: ask the IdP for a token issued to this gateway, or list that client in oidc.issuers[].authorizedParties',
+        token,
+      ),
     );
     const listed = createOidcVerifier([idp.issuerConfig({ authorizedParties: ['other-app'] })], { fetch: idp.fetch });
     try {
       assert.equal((await listed.verify(token)).subject, 'x');
-      await assert.rejects(listed.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'b'], azp: 'b' })), assertInvalid(/azp\) "b" is not "hoopgate"/));
+      await assert.rejects(
+        listed.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'b'], azp: 'b' })),
+        assertInvalid(/azp\) "b" is not "hoopgate"/),
+      );
     } finally {
       await listed.close();
     }
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'hoopgate' }))).subject, 'x');
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'] }))).subject, 'x');
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'], azp: 'hoopgate' })))
+        .subject,
+      'x',
+    );
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', aud: ['hoopgate', 'other-app'] }))).subject,
+      'x',
+    );
     // One audience: azp names the client that asked for it (an access token), which is fine.
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', aud: 'hoopgate', azp: 'ci-client' }))).subject, 'x');
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', aud: 'hoopgate', azp: 'ci-client' }))).subject,
+      'x',
+    );
   });
 
   it('marks an email the token says is unverified', async () => {
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: false }))).emailVerified, false);
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: 'false' }))).emailVerified, false);
-    assert.equal((await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: true }))).emailVerified, true);
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: false })))
+        .emailVerified,
+      false,
+    );
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: 'false' })))
+        .emailVerified,
+      false,
+    );
+    assert.equal(
+      (await verifier.verify(await idp.mintForTests({ sub: 'x', email: 'a@example.test', email_verified: true })))
+        .emailVerified,
+      true,
+    );
   });
 
   it('uses the injected clock', async () => {
@@ -151,7 +219,10 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
     const byEmail = createOidcVerifier([idp.issuerConfig({ usernameClaim: 'email' })], { fetch: idp.fetch });
     try {
       assert.equal((await byEmail.verify(await getToken(idp, 'oncall'))).username, 'oncall@example.test');
-      await assert.rejects(byEmail.verify(await getToken(idp, 'gh-actions')), assertInvalid('token has no string "email" claim (the configured usernameClaim)'));
+      await assert.rejects(
+        byEmail.verify(await getToken(idp, 'gh-actions')),
+        assertInvalid('token has no string "email" claim (the configured usernameClaim)'),
+      );
     } finally {
       await byEmail.close();
     }
@@ -181,7 +252,10 @@ describe('oidc verifier against the local IdP (https, private CA file)', () => {
       const [status] = untrusting.status();
       assert.equal(status?.ok, false);
       assert.match(status?.error ?? '', new RegExp(`^issuer "${idp.issuer}" is unreachable or invalid: `));
-      await assert.rejects(untrusting.verify(await getToken(idp, 'ci-deployer')), assertInvalid(/is unreachable or invalid: .*tokens from it cannot be verified until it is reachable$/));
+      await assert.rejects(
+        untrusting.verify(await getToken(idp, 'ci-deployer')),
+        assertInvalid(/is unreachable or invalid: .*tokens from it cannot be verified until it is reachable$/),
+      );
     } finally {
       await untrusting.close();
     }
@@ -195,7 +269,10 @@ describe('oidc verifier with several issuers', () => {
     const verifier = createOidcVerifier([a.issuerConfig(), b.issuerConfig()]);
     try {
       await verifier.ready();
-      assert.deepEqual(verifier.status().map((s) => s.ok), [true, true]);
+      assert.deepEqual(
+        verifier.status().map((s) => s.ok),
+        [true, true],
+      );
       const fromA = await verifier.verify(await getToken(a, 'ci-deployer'));
       const fromB = await verifier.verify(await getToken(b, 'oncall'));
       assert.equal(fromA.issuer, a.issuer);
@@ -205,7 +282,10 @@ describe('oidc verifier with several issuers', () => {
       const fromBAsA = await b.mintForTests({ sub: 'x', iss: a.issuer, aud: 'hoopgate' });
       await assert.rejects(verifier.verify(fromBAsA), assertInvalid(/^token signing key ".*" is unknown to issuer/));
       // A's key, B's audience requirement: A's token names A, so B's audience is never consulted.
-      await assert.rejects(verifier.verify(await a.mintForTests({ sub: 'x', aud: 'https://gateway.example.test' })), assertInvalid('token audience "https://gateway.example.test" does not include "hoopgate"'));
+      await assert.rejects(
+        verifier.verify(await a.mintForTests({ sub: 'x', aud: 'https://gateway.example.test' })),
+        assertInvalid('token audience "https://gateway.example.test" does not include "hoopgate"'),
+      );
     } finally {
       await verifier.close();
       await a.close();
@@ -215,7 +295,9 @@ describe('oidc verifier with several issuers', () => {
 
   it('refuses an issuer whose metadata names a different issuer string', async () => {
     const s = await startStaticIssuer();
-    const verifier = createOidcVerifier([{ issuer: `${s.issuer}/`, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }]);
+    const verifier = createOidcVerifier([
+      { issuer: `${s.issuer}/`, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' },
+    ]);
     try {
       await verifier.ready();
       assert.match(verifier.status()[0]?.error ?? '', /which is not exactly the configured/);
@@ -226,7 +308,10 @@ describe('oidc verifier with several issuers', () => {
 
   it('refuses plain http issuers off loopback at creation', () => {
     assert.throws(
-      () => createOidcVerifier([{ issuer: 'http://idp.example.com', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }]),
+      () =>
+        createOidcVerifier([
+          { issuer: 'http://idp.example.com', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' },
+        ]),
       (e: unknown) => e instanceof HoopError && e.code === 'ERR_CONFIG' && /must use https/.test(e.message),
     );
   });
@@ -239,18 +324,33 @@ describe('oidc verifier when the IdP is down at start', () => {
     let now = Date.now();
     let down = true;
     let attempts = 0;
-    const verifier = createOidcVerifier([{ issuer: s.issuer, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }], {
-      clock: () => now,
-      fetch: (url, init) => {
-        attempts += 1;
-        return down ? Promise.reject(new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') })) : fetch(url, init);
+    const verifier = createOidcVerifier(
+      [{ issuer: s.issuer, audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }],
+      {
+        clock: () => now,
+        fetch: (url, init) => {
+          attempts += 1;
+          return down
+            ? Promise.reject(new TypeError('fetch failed', { cause: new Error('connect ECONNREFUSED') }))
+            : fetch(url, init);
+        },
       },
-    });
+    );
     try {
       await verifier.ready();
       assert.equal(verifier.status()[0]?.ok, false);
-      await assert.rejects(verifier.verify(token), assertInvalid(new RegExp(`^issuer "${s.issuer}" is unreachable or invalid: .*ECONNREFUSED.*; tokens from it cannot be verified until it is reachable$`), token));
-      await Promise.all(Array.from({ length: 20 }, () => assert.rejects(verifier.verify(token), assertInvalid(/unreachable/))));
+      await assert.rejects(
+        verifier.verify(token),
+        assertInvalid(
+          new RegExp(
+            `^issuer "${s.issuer}" is unreachable or invalid: .*ECONNREFUSED.*; tokens from it cannot be verified until it is reachable$`,
+          ),
+          token,
+        ),
+      );
+      await Promise.all(
+        Array.from({ length: 20 }, () => assert.rejects(verifier.verify(token), assertInvalid(/unreachable/))),
+      );
       assert.equal(attempts, 1, 'no retry before discoveryRetryMs');
       down = false;
       now += 10_000;

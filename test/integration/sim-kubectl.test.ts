@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { startSimCluster, type SimCluster } from '../../packages/sim/src/index.js';
-import { kubectlAvailable, runKubectl, spawnKubectl, writeKubeconfig, type KubectlVersion } from '../helpers/kubectl.js';
+import {
+  kubectlAvailable,
+  runKubectl,
+  spawnKubectl,
+  writeKubeconfig,
+  type KubectlVersion,
+} from '../helpers/kubectl.js';
 
 const versions: KubectlVersion[] = ['1.27', '1.33'];
 const rt = '--request-timeout=10s';
@@ -21,10 +27,19 @@ before(async () => {
   sim = await startSimCluster({ seed: true, logFollowIntervalMs: 100 });
   dir = mkdtempSync(join(tmpdir(), 'sim-kubectl-'));
   sim.createServiceAccount('agents', 'bot');
-  sim.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'bot-edit', namespace: 'staging' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ kind: 'ServiceAccount', name: 'bot', namespace: 'agents' }] });
+  sim.apply({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'bot-edit', namespace: 'staging' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    subjects: [{ kind: 'ServiceAccount', name: 'bot', namespace: 'agents' }],
+  });
   adminConfig = writeKubeconfig(dir, { server: sim.url, ca: sim.ca, token: sim.adminToken }, 'admin');
-  botConfig = writeKubeconfig(dir, { server: sim.url, ca: sim.ca, token: sim.issueToken('agents', 'bot'), namespace: 'staging' }, 'bot');
+  botConfig = writeKubeconfig(
+    dir,
+    { server: sim.url, ca: sim.ca, token: sim.issueToken('agents', 'bot'), namespace: 'staging' },
+    'bot',
+  );
 });
 
 after(async () => {
@@ -36,7 +51,10 @@ function waitForOutput(child: ChildProcess, pred: (out: string) => boolean, ms =
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for kubectl output; stdout: ${out}\nstderr: ${err}`)), ms);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for kubectl output; stdout: ${out}\nstderr: ${err}`)),
+      ms,
+    );
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       out += d;
@@ -69,7 +87,8 @@ async function stop(child: ChildProcess): Promise<void> {
 
 for (const version of versions) {
   const tag = version.replace('.', '');
-  const admin = (args: string[], stdin?: string) => runKubectl([...args, rt], { kubeconfig: adminConfig, version, ...(stdin === undefined ? {} : { stdin }) });
+  const admin = (args: string[], stdin?: string) =>
+    runKubectl([...args, rt], { kubeconfig: adminConfig, version, ...(stdin === undefined ? {} : { stdin }) });
   const bot = (args: string[]) => runKubectl([...args, rt], { kubeconfig: botConfig, version });
   const manifest = (name: string, text: string) => {
     const path = join(dir, `${name}.yaml`);
@@ -87,7 +106,10 @@ for (const version of versions) {
       const list = sim.requests.filter((q) => q.rawPath.startsWith('/api/v1/namespaces/staging/pods?')).at(-1)!;
       assert.match(String(list.headers['accept']), /as=Table;v=v1;g=meta.k8s.io/);
       const all = await admin(['get', 'deployments', '-A', '-o', 'wide']);
-      assert.match(all.stdout, /^NAMESPACE\s+NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\n/);
+      assert.match(
+        all.stdout,
+        /^NAMESPACE\s+NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\n/,
+      );
       assert.match(all.stdout, /\nstaging\s+web\s+2\/2\s+2\s+2\s+\S+\s+web\s+nginx:1.27\s+app=web\n/);
     });
 
@@ -97,7 +119,10 @@ for (const version of versions) {
       assert.match(ok.stdout, /web-1/);
       const denied = await bot(['get', 'pods', '-n', 'prod']);
       assert.equal(denied.code, 1);
-      assert.equal(denied.stderr.trim(), 'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:agents:bot" cannot list resource "pods" in API group "" in the namespace "prod"');
+      assert.equal(
+        denied.stderr.trim(),
+        'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:agents:bot" cannot list resource "pods" in API group "" in the namespace "prod"',
+      );
       assert.equal(sim.requests.at(-1)!.identity, 'system:serviceaccount:agents:bot');
     });
 
@@ -115,7 +140,12 @@ for (const version of versions) {
       try {
         await waitForOutput(child, (o) => o.includes('kube-root-ca.crt'));
         await until(() => sim.openWatches() === before + 1);
-        sim.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `watched-${tag}`, namespace: 'agents' }, data: { a: '1' } });
+        sim.apply({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: `watched-${tag}`, namespace: 'agents' },
+          data: { a: '1' },
+        });
         // The whole row (NAME DATA AGE and its newline), not just the name: kubectl may write a row in
         // more than one chunk. AGE is 0s or, on a loaded machine, a second or two.
         const row = new RegExp(`(^|\\n)watched-${tag}\\s+1\\s+[0-9]s\\n`);
@@ -128,18 +158,30 @@ for (const version of versions) {
     });
 
     test('create -f', async () => {
-      const path = manifest(`create-${tag}`, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: created-${tag}\n  namespace: staging\ndata:\n  k: v\n`);
+      const path = manifest(
+        `create-${tag}`,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: created-${tag}\n  namespace: staging\ndata:\n  k: v\n`,
+      );
       const r = await bot(['create', '-f', path]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), `configmap/created-${tag} created`);
-      assert.equal(sim.getObject('configmaps', 'staging', `created-${tag}`).metadata.managedFields[0].manager, 'kubectl-create');
+      assert.equal(
+        sim.getObject('configmaps', 'staging', `created-${tag}`).metadata.managedFields[0].manager,
+        'kubectl-create',
+      );
       const again = await bot(['create', '-f', path]);
       assert.equal(again.code, 1);
-      assert.match(again.stderr, new RegExp(`Error from server \\(AlreadyExists\\): error when creating "${path}": configmaps "created-${tag}" already exists`));
+      assert.match(
+        again.stderr,
+        new RegExp(
+          `Error from server \\(AlreadyExists\\): error when creating "${path}": configmaps "created-${tag}" already exists`,
+        ),
+      );
     });
 
     test('apply: create, then change (strategic merge patch of a Deployment)', async () => {
-      const doc = (image: string, replicas: number) => `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: applied-${tag}\n  namespace: staging\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: applied}\n  template:\n    metadata:\n      labels: {app: applied}\n    spec:\n      containers:\n      - name: app\n        image: ${image}\n        env:\n        - {name: MODE, value: one}\n`;
+      const doc = (image: string, replicas: number) =>
+        `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: applied-${tag}\n  namespace: staging\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels: {app: applied}\n  template:\n    metadata:\n      labels: {app: applied}\n    spec:\n      containers:\n      - name: app\n        image: ${image}\n        env:\n        - {name: MODE, value: one}\n`;
       const path = manifest(`apply-${tag}`, doc('nginx:1.26', 1));
       const first = await admin(['apply', '-f', path]);
       assert.equal(first.code, 0, first.stderr);
@@ -161,16 +203,26 @@ for (const version of versions) {
     });
 
     test('apply --server-side', async () => {
-      const path = manifest(`ssa-${tag}`, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-${tag}\n  namespace: staging\ndata:\n  a: "1"\n`);
+      const path = manifest(
+        `ssa-${tag}`,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-${tag}\n  namespace: staging\ndata:\n  a: "1"\n`,
+      );
       const r = await bot(['apply', '--server-side', '-f', path]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), `configmap/ssa-${tag} serverside-applied`);
-      writeFileSync(path, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-${tag}\n  namespace: staging\ndata:\n  b: "2"\n`);
+      writeFileSync(
+        path,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-${tag}\n  namespace: staging\ndata:\n  b: "2"\n`,
+      );
       const again = await bot(['apply', '--server-side', '-f', path]);
       assert.equal(again.code, 0, again.stderr);
       const stored = sim.getObject('configmaps', 'staging', `ssa-${tag}`);
       assert.deepEqual(stored.data, { b: '2' });
-      assert.ok(stored.metadata.managedFields.some((m: { manager: string; operation: string }) => m.manager === 'kubectl' && m.operation === 'Apply'));
+      assert.ok(
+        stored.metadata.managedFields.some(
+          (m: { manager: string; operation: string }) => m.manager === 'kubectl' && m.operation === 'Apply',
+        ),
+      );
     });
 
     test('delete', async () => {
@@ -179,7 +231,12 @@ for (const version of versions) {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.trim(), `configmap "doomed-${tag}" deleted`);
       assert.equal(sim.getObject('configmaps', 'staging', `doomed-${tag}`), undefined);
-      sim.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `pod-${tag}`, namespace: 'staging' }, spec: { containers: [{ name: 'c', image: 'busybox:1.36' }] } });
+      sim.apply({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `pod-${tag}`, namespace: 'staging' },
+        spec: { containers: [{ name: 'c', image: 'busybox:1.36' }] },
+      });
       const pod = await bot(['delete', 'pod', `pod-${tag}`]);
       assert.equal(pod.code, 0, pod.stderr);
       assert.equal(pod.stdout.trim(), `pod "pod-${tag}" deleted`);

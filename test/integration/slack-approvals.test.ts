@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalService,
+  type HoldRequest,
+} from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
@@ -31,7 +35,17 @@ function holdRequest(): HoldRequest {
     subject: 'agent-7',
     email: 'agent-owner@example.com',
     groups: ['ci-deployers'],
-    request: { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' },
+    request: {
+      cluster: 'prod',
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod',
+      verb: 'delete',
+      apiGroup: '',
+      resource: 'namespaces',
+      subresource: '',
+      namespace: '',
+      name: 'prod',
+    },
     kubectlCommand: 'kubectl delete namespace prod',
     reason: 'cleanup <!channel> & go',
     heldBecause: 'approval-required',
@@ -83,7 +97,13 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     // Built as the composition root does: notifier first, the service bound afterwards.
     const integration = createSlackIntegration({ slack: slackConfig, approval: approvalConfig, audit });
     repo = createMemoryApprovalRepository();
-    service = createApprovalService({ repo, notifier: integration.notifier, config: approvalConfig, replicaId: 'r1', pollIntervalMs: 50 });
+    service = createApprovalService({
+      repo,
+      notifier: integration.notifier,
+      config: approvalConfig,
+      replicaId: 'r1',
+      pollIntervalMs: 50,
+    });
     integration.bindService(service);
     const app = new Koa();
     app.use(integration.route);
@@ -102,7 +122,11 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     await slack.close();
   });
 
-  async function held(): Promise<{ outcome: ReturnType<ApprovalService['hold']>; record: ApprovalRecord; controller: AbortController }> {
+  async function held(): Promise<{
+    outcome: ReturnType<ApprovalService['hold']>;
+    record: ApprovalRecord;
+    controller: AbortController;
+  }> {
     const controller = new AbortController();
     const outcome = service.hold(holdRequest(), controller.signal);
     await slack.waitFor('chat.postMessage');
@@ -113,8 +137,21 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     }
   }
 
-  function click(record: ApprovalRecord, userId: string, actionId = 'approval.approve', value = record.id, responseId = 'r1'): string {
-    return blockActionsBody({ userId, actionId, value, responseUrl: slack.responseUrl(responseId), messageTs: record.slack?.ts ?? '', channel: record.slack?.channel ?? '' });
+  function click(
+    record: ApprovalRecord,
+    userId: string,
+    actionId = 'approval.approve',
+    value = record.id,
+    responseId = 'r1',
+  ): string {
+    return blockActionsBody({
+      userId,
+      actionId,
+      value,
+      responseUrl: slack.responseUrl(responseId),
+      messageTs: record.slack?.ts ?? '',
+      channel: record.slack?.channel ?? '',
+    });
   }
 
   it('posts the approval message with escaped text and Approve / Deny / Approve-for buttons', async () => {
@@ -123,7 +160,9 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.equal(post?.token, 'xoxb-test');
     assert.equal(post?.body['channel'], 'C0APPROVALS');
     const blocks = JSON.stringify(post?.body['blocks']);
-    assert.ok(blocks.includes('approval.approve') && blocks.includes('approval.deny') && blocks.includes('approval.grant'));
+    assert.ok(
+      blocks.includes('approval.approve') && blocks.includes('approval.deny') && blocks.includes('approval.grant'),
+    );
     assert.ok(blocks.includes(`${record.id}:900000`));
     assert.ok(!blocks.includes('<!channel>'), 'mention neutralised');
     assert.ok(blocks.includes('&lt;!channel&gt; &amp; go'));
@@ -140,10 +179,15 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.equal(response.status, 200);
     assert.ok(ackMs < 1_000, `acknowledged after ${ackMs.toFixed(0)} ms (Slack allows 3 s)`);
     const result = await outcome;
-    console.log(`# click acknowledged in ${ackMs.toFixed(0)} ms, held call answered ${(performance.now() - started).toFixed(0)} ms after the click`);
+    console.log(
+      `# click acknowledged in ${ackMs.toFixed(0)} ms, held call answered ${(performance.now() - started).toFixed(0)} ms after the click`,
+    );
     assert.equal(result.state, 'approved');
     assert.equal(result.record.decidedBy, 'uapprover');
-    assert.deepEqual(result.record.votes.map((v) => [v.user, v.via]), [['UAPPROVER', 'slack']]);
+    assert.deepEqual(
+      result.record.votes.map((v) => [v.user, v.via]),
+      [['UAPPROVER', 'slack']],
+    );
     const [update] = await slack.waitFor('chat.update');
     assert.equal(update?.body['ts'], record.slack?.ts);
     assert.equal(update?.body['channel'], 'C0APPROVALS');
@@ -198,25 +242,47 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.match(stale.text, /more than 5 minutes/);
     const future = await postSigned(url, body, secret, { timestampSec: Math.floor(Date.now() / 1000) + 6 * 60 });
     assert.equal(future.status, 401);
-    const unsigned = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const unsigned = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
     assert.equal(unsigned.status, 401);
     // Tampering with the body after signing.
     const ts = Math.floor(Date.now() / 1000);
     const { signSlackBody } = await import('../helpers/slack-sign.js');
-    const tampered = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackBody(click(record, 'UOTHER'), secret, ts) }, body });
+    const tampered = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...signSlackBody(click(record, 'UOTHER'), secret, ts),
+      },
+      body,
+    });
     assert.equal(tampered.status, 401);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal((await repo.get(record.id))?.state, 'pending');
     assert.equal((await repo.get(record.id))?.votes.length, 0);
-    assert.equal(slack.callsTo('users.info').length + slack.callsTo('chat.update').length + slack.callsTo('response_url').length, 0);
+    assert.equal(
+      slack.callsTo('users.info').length + slack.callsTo('chat.update').length + slack.callsTo('response_url').length,
+      0,
+    );
 
     // Replay: a valid request, then the very same bytes and headers again.
     const command = slashCommandBody({ userId: 'UAUDITOR', text: 'help', responseUrl: slack.responseUrl('help') });
     const headers = signSlackBody(command, secret);
-    const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: command });
+    const first = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: command,
+    });
     assert.equal(first.status, 200);
     await slack.waitFor('response_url');
-    const replayed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: command });
+    const replayed = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: command,
+    });
     assert.equal(replayed.status, 401);
     assert.match(await replayed.text(), /replayed/);
     await new Promise((r) => setTimeout(r, 100));
@@ -248,7 +314,10 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     const [refusal] = await slack.waitFor('response_url');
     assert.match(String(refusal?.body['text']), /your own agent/);
     assert.equal((await repo.get(record.id))?.state, 'pending');
-    assert.equal((await postSigned(url, click(record, 'UGROUPIE', 'approval.grant', `${record.id}:900000`), secret)).status, 200);
+    assert.equal(
+      (await postSigned(url, click(record, 'UGROUPIE', 'approval.grant', `${record.id}:900000`), secret)).status,
+      200,
+    );
     const result = await outcome;
     assert.equal(result.state, 'approved');
     assert.equal(result.record.grantMs, 900_000);
@@ -276,28 +345,63 @@ describe('slack approvals (signed requests, local Slack API)', () => {
   });
 
   it('/hoop replay answers an auditor with a paginated timeline and refuses others', async () => {
-    const ok = await postSigned(url, slashCommandBody({ userId: 'UAUDITOR', text: 'replay sess-1', responseUrl: slack.responseUrl('replay') }), secret);
+    const ok = await postSigned(
+      url,
+      slashCommandBody({ userId: 'UAUDITOR', text: 'replay sess-1', responseUrl: slack.responseUrl('replay') }),
+      secret,
+    );
     assert.equal(ok.status, 200);
     const [reply] = await slack.waitFor('response_url');
     assert.equal(reply?.body['response_type'], 'ephemeral');
     const blocks = JSON.stringify(reply?.body['blocks']);
-    assert.ok(blocks.includes('namespaces/prod') && blocks.includes('approved by alice') && blocks.includes('approve→approved'));
+    assert.ok(
+      blocks.includes('namespaces/prod') && blocks.includes('approved by alice') && blocks.includes('approve→approved'),
+    );
     assert.ok(blocks.includes('pod-19') && !blocks.includes('pod-20'), 'first page of 20');
     assert.ok(blocks.includes('audit.replay_more'));
-    const more = (reply?.body['blocks'] as Array<{ type: string; elements?: Array<{ value: string }> }>).find((b) => b.type === 'actions')?.elements?.[0]?.value ?? '';
-    const page2 = await postSigned(url, blockActionsBody({ userId: 'UAUDITOR', actionId: 'audit.replay_more', value: more, responseUrl: slack.responseUrl('more') }), secret);
+    const more =
+      (reply?.body['blocks'] as Array<{ type: string; elements?: Array<{ value: string }> }>).find(
+        (b) => b.type === 'actions',
+      )?.elements?.[0]?.value ?? '';
+    const page2 = await postSigned(
+      url,
+      blockActionsBody({
+        userId: 'UAUDITOR',
+        actionId: 'audit.replay_more',
+        value: more,
+        responseUrl: slack.responseUrl('more'),
+      }),
+      secret,
+    );
     assert.equal(page2.status, 200);
     const [, second] = await slack.waitFor('response_url', 2);
     const secondBlocks = JSON.stringify(second?.body['blocks']);
-    assert.ok(secondBlocks.includes('pod-24') && !secondBlocks.includes('pod-19') && !secondBlocks.includes('audit.replay_more'));
+    assert.ok(
+      secondBlocks.includes('pod-24') &&
+        !secondBlocks.includes('pod-19') &&
+        !secondBlocks.includes('audit.replay_more'),
+    );
 
-    const refused = await postSigned(url, slashCommandBody({ userId: 'UOUTSIDER', text: 'replay sess-1', responseUrl: slack.responseUrl('no') }), secret);
+    const refused = await postSigned(
+      url,
+      slashCommandBody({ userId: 'UOUTSIDER', text: 'replay sess-1', responseUrl: slack.responseUrl('no') }),
+      secret,
+    );
     assert.equal(refused.status, 200);
     const [, , denied] = await slack.waitFor('response_url', 3);
     assert.equal(denied?.body['response_type'], 'ephemeral');
     assert.match(String(denied?.body['text']), /not an auditor/);
     assert.equal(denied?.body['blocks'], undefined);
-    const stolenMore = await postSigned(url, blockActionsBody({ userId: 'UOUTSIDER', actionId: 'audit.replay_more', value: more, responseUrl: slack.responseUrl('no2') }), secret);
+    const stolenMore = await postSigned(
+      url,
+      blockActionsBody({
+        userId: 'UOUTSIDER',
+        actionId: 'audit.replay_more',
+        value: more,
+        responseUrl: slack.responseUrl('no2'),
+      }),
+      secret,
+    );
     assert.equal(stolenMore.status, 200);
     const [, , , denied2] = await slack.waitFor('response_url', 4);
     assert.match(String(denied2?.body['text']), /not an auditor/);
@@ -305,10 +409,18 @@ describe('slack approvals (signed requests, local Slack API)', () => {
 
   it('/hoop pending and sessions for auditors', async () => {
     const { controller, outcome, record } = await held();
-    await postSigned(url, slashCommandBody({ userId: 'UAUDITOR', text: 'pending', responseUrl: slack.responseUrl('p') }), secret);
+    await postSigned(
+      url,
+      slashCommandBody({ userId: 'UAUDITOR', text: 'pending', responseUrl: slack.responseUrl('p') }),
+      secret,
+    );
     const [pending] = await slack.waitFor('response_url');
     assert.ok(JSON.stringify(pending?.body['blocks']).includes(record.id));
-    await postSigned(url, slashCommandBody({ userId: 'UAUDITOR', text: 'sessions ci-deployer', responseUrl: slack.responseUrl('s') }), secret);
+    await postSigned(
+      url,
+      slashCommandBody({ userId: 'UAUDITOR', text: 'sessions ci-deployer', responseUrl: slack.responseUrl('s') }),
+      secret,
+    );
     const [, sessions] = await slack.waitFor('response_url', 2);
     assert.ok(JSON.stringify(sessions?.body['blocks']).includes('sess-1'));
     controller.abort();
@@ -317,14 +429,26 @@ describe('slack approvals (signed requests, local Slack API)', () => {
 
   it('in Socket Mode the Request URL is off (nothing connects until start)', async () => {
     const socket = createSlackIntegration({
-      slack: { botToken: 'xoxb', signingSecret: secret, appToken: 'xapp-1', channel: 'C1', command: '/hoop', auditors: { slackUsers: [], slackUserGroups: [] }, apiUrl: slack.apiUrl },
+      slack: {
+        botToken: 'xoxb',
+        signingSecret: secret,
+        appToken: 'xapp-1',
+        channel: 'C1',
+        command: '/hoop',
+        auditors: { slackUsers: [], slackUserGroups: [] },
+        apiUrl: slack.apiUrl,
+      },
       approval: approvalConfig,
     });
     const app = new Koa();
     app.use(socket.route);
     const s = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => s.once('listening', resolve));
-    const response = await postSigned(`http://127.0.0.1:${(s.address() as AddressInfo).port}/hoop/slack/events`, 'x=1', secret);
+    const response = await postSigned(
+      `http://127.0.0.1:${(s.address() as AddressInfo).port}/hoop/slack/events`,
+      'x=1',
+      secret,
+    );
     assert.equal(response.status, 404);
     assert.match(response.text, /Socket Mode/);
     s.closeAllConnections();

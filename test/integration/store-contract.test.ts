@@ -49,7 +49,16 @@ function start(overrides: Partial<AuditStart> = {}): AuditStart {
     principal: { issuer: 'https://idp.test', subject: 'bot', groups: ['ci'] },
     method: 'GET',
     path: '/api/v1/namespaces/default/pods',
-    info: { verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'default', name: '', isResourceRequest: true },
+    info: {
+      verb: 'list',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: '',
+      namespace: 'default',
+      name: '',
+      isResourceRequest: true,
+    },
     decision: { effect: 'allow', reason: 'rbac' },
     ...overrides,
   };
@@ -107,7 +116,11 @@ function grant(id: string, overrides: Partial<ApprovalGrant> = {}): ApprovalGran
   };
 }
 
-export function runStoreContract(name: string, makeBackend: () => Promise<ContractBackend>, options: ContractOptions = {}): void {
+export function runStoreContract(
+  name: string,
+  makeBackend: () => Promise<ContractBackend>,
+  options: ContractOptions = {},
+): void {
   describe(`store contract: ${name}`, () => {
     async function withBackend(fn: (backend: ContractBackend, store: Store) => Promise<void>): Promise<void> {
       const backend = await makeBackend();
@@ -121,7 +134,14 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
     }
 
     function recorder(store: Store, clock = { now: T0 }) {
-      return createAuditRecorder({ store, replicaId: 'r-1', clock: () => clock.now, maxBodyBytes: 1024, bodies: true, sessionIdleMs: 60_000 });
+      return createAuditRecorder({
+        store,
+        replicaId: 'r-1',
+        clock: () => clock.now,
+        maxBodyBytes: 1024,
+        bodies: true,
+        sessionIdleMs: 60_000,
+      });
     }
 
     test('consumeOnce: a key is consumed once on every replica until it expires, then may be consumed again', () =>
@@ -177,18 +197,28 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         const rec = recorder(store);
         const a1 = await rec.begin(start({ time: T0, kubectlSession: 'k1' }));
         a1.complete({ status: 200, bytesOut: 1, durationMs: 1 });
-        await rec.record(start({ time: T0 + 10, kubectlSession: 'k1', decision: { effect: 'deny', reason: 'deny-rule' } }), {
-          status: 403,
-          bytesOut: 1,
-          durationMs: 1,
-        });
-        await rec.record(start({ time: T0 + 20, kubectlSession: 'k1', decision: { effect: 'approve', reason: 'approval-required' } }), {
+        await rec.record(
+          start({ time: T0 + 10, kubectlSession: 'k1', decision: { effect: 'deny', reason: 'deny-rule' } }),
+          {
+            status: 403,
+            bytesOut: 1,
+            durationMs: 1,
+          },
+        );
+        await rec.record(
+          start({ time: T0 + 20, kubectlSession: 'k1', decision: { effect: 'approve', reason: 'approval-required' } }),
+          {
+            status: 200,
+            bytesOut: 1,
+            durationMs: 1,
+            approval: { id: 'a1', state: 'approved', by: ['alice'] },
+          },
+        );
+        await rec.record(start({ time: T0 + 30, identity: 'other', cluster: 'staging' }), {
           status: 200,
           bytesOut: 1,
           durationMs: 1,
-          approval: { id: 'a1', state: 'approved', by: ['alice'] },
         });
-        await rec.record(start({ time: T0 + 30, identity: 'other', cluster: 'staging' }), { status: 200, bytesOut: 1, durationMs: 1 });
         await rec.close();
         const sessions = await store.audit.listSessions();
         assert.equal(sessions.length, 2);
@@ -223,7 +253,11 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
       withBackend(async (_backend, store) => {
         const rec = recorder(store);
         for (let i = 0; i < 5; i += 1) {
-          await rec.record(start({ time: T0 + i * 1000, requestId: `req-${i}` }), { status: 200 + i, bytesOut: i, durationMs: 1 });
+          await rec.record(start({ time: T0 + i * 1000, requestId: `req-${i}` }), {
+            status: 200 + i,
+            bytesOut: i,
+            durationMs: 1,
+          });
         }
         await rec.close();
         const all = [];
@@ -238,7 +272,8 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
           [200, 201, 202, 203, 204],
         );
         const window = [];
-        for await (const event of exportEvents(store.audit, { since: T0 + 1000, until: T0 + 3000, pageSize: 1 })) window.push(event);
+        for await (const event of exportEvents(store.audit, { since: T0 + 1000, until: T0 + 3000, pageSize: 1 }))
+          window.push(event);
         assert.deepEqual(
           window.map((e) => e.requestId),
           ['req-1', 'req-2'],
@@ -264,19 +299,31 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         assert.equal(expected.length, 28);
         const before = backend.getMoreCommands?.() ?? 0;
         const streamed: string[] = [];
-        for await (const record of store.audit.scanRecords({}, { batchSize: 4 })) streamed.push(`${record.chain}:${record.seq}:${record.hash}`);
-        assert.deepEqual(streamed, expected.map((r) => `${r.chain}:${r.seq}:${r.hash}`));
+        for await (const record of store.audit.scanRecords({}, { batchSize: 4 }))
+          streamed.push(`${record.chain}:${record.seq}:${record.hash}`);
+        assert.deepEqual(
+          streamed,
+          expected.map((r) => `${r.chain}:${r.seq}:${r.hash}`),
+        );
         // A MongoDB cursor really continued with getMore (the batches were not one reply).
-        if (backend.getMoreCommands !== undefined) assert.ok(backend.getMoreCommands() - before >= 5, `getMore sent ${backend.getMoreCommands() - before} times`);
+        if (backend.getMoreCommands !== undefined)
+          assert.ok(
+            backend.getMoreCommands() - before >= 5,
+            `getMore sent ${backend.getMoreCommands() - before} times`,
+          );
 
         const requests: number[] = [];
-        for await (const record of store.audit.scanRecords({ kinds: ['request'], since: T0 + 1, until: T0 + 5, sessionId: 's-cursor' }, { batchSize: 2 })) {
+        for await (const record of store.audit.scanRecords(
+          { kinds: ['request'], since: T0 + 1, until: T0 + 5, sessionId: 's-cursor' },
+          { batchSize: 2 },
+        )) {
           requests.push(record.data['i'] as number);
         }
         // r-0 wrote one request at T0 + 1 too: (time, chain) puts it first.
         assert.deepEqual(requests, [104, 4, 6, 8, 10, 12, 14, 16, 18]);
         const limited: number[] = [];
-        for await (const record of store.audit.scanRecords({ kinds: ['request'], limit: 3 }, { batchSize: 2 })) limited.push(record.seq);
+        for await (const record of store.audit.scanRecords({ kinds: ['request'], limit: 3 }, { batchSize: 2 }))
+          limited.push(record.seq);
         assert.equal(limited.length, 3);
         // Leaving a scan early closes its cursor; the store keeps serving.
         for await (const record of store.audit.scanRecords({}, { batchSize: 2 })) if (record.seq > 0) break;
@@ -290,7 +337,13 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         assert.deepEqual(chain, [21, 22, 23]);
         const heads = await store.audit.chainHeads();
         assert.deepEqual(
-          heads.map((h) => [h.chain, h.firstSeq, h.seq, h.records, h.hash === expected.find((r) => r.chain === h.chain && r.seq === h.seq)?.hash]),
+          heads.map((h) => [
+            h.chain,
+            h.firstSeq,
+            h.seq,
+            h.records,
+            h.hash === expected.find((r) => r.chain === h.chain && r.seq === h.seq)?.hash,
+          ]),
           [
             ['r-0', 1, 5, 5, true],
             ['r-1', 1, 23, 23, true],
@@ -304,8 +357,22 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         const drafts = [];
         for (let i = 0; i < total; i++) {
           drafts.push(
-            { kind: 'request' as const, time: T0 + i, eventId: `ev-${i}`, sessionId: `s-${i % 7}`, identity: 'ci-deployer', data: { ...start(), requestId: `r-${i}` } },
-            { kind: 'outcome' as const, time: T0 + i, eventId: `ev-${i}`, sessionId: `s-${i % 7}`, identity: 'ci-deployer', data: { status: 200 + (i % 3), bytesOut: i, durationMs: 1 } },
+            {
+              kind: 'request' as const,
+              time: T0 + i,
+              eventId: `ev-${i}`,
+              sessionId: `s-${i % 7}`,
+              identity: 'ci-deployer',
+              data: { ...start(), requestId: `r-${i}` },
+            },
+            {
+              kind: 'outcome' as const,
+              time: T0 + i,
+              eventId: `ev-${i}`,
+              sessionId: `s-${i % 7}`,
+              identity: 'ci-deployer',
+              data: { status: 200 + (i % 3), bytesOut: i, durationMs: 1 },
+            },
           );
         }
         for (let i = 0; i < drafts.length; i += 500) await store.audit.append(drafts.slice(i, i + 500));
@@ -318,7 +385,12 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         assert.equal(n, total);
         const session: string[] = [];
         for await (const event of streamSessionEvents(store.audit, 's-3', 50)) session.push(event.eventId);
-        assert.deepEqual(session, Array.from({ length: total }, (_, i) => i).filter((i) => i % 7 === 3).map((i) => `ev-${i}`));
+        assert.deepEqual(
+          session,
+          Array.from({ length: total }, (_, i) => i)
+            .filter((i) => i % 7 === 3)
+            .map((i) => `ev-${i}`),
+        );
       }));
 
     test('group commit: concurrent begins share durable writes, and the chain stays intact', () =>
@@ -327,7 +399,9 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         const writes = store.audit.stats().durableWrites;
         const inserts = backend.insertCommands?.();
         const n = 50;
-        const handles = await Promise.all(Array.from({ length: n }, (_, i) => rec.begin(start({ requestId: `c${i}` }))));
+        const handles = await Promise.all(
+          Array.from({ length: n }, (_, i) => rec.begin(start({ requestId: `c${i}` }))),
+        );
         const used = store.audit.stats().durableWrites - writes;
         assert.ok(used < n, `${n} concurrent begins used ${used} durable writes`);
         assert.ok(used >= 1);
@@ -346,7 +420,14 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
       withBackend(async (backend, store) => {
         const second = await backend.open('r-2');
         await recorder(store).record(start(), { status: 200, bytesOut: 1, durationMs: 1 });
-        await createAuditRecorder({ store: second, replicaId: 'r-2', clock: () => T0, maxBodyBytes: 10, bodies: false, sessionIdleMs: 1 }).record(start(), {
+        await createAuditRecorder({
+          store: second,
+          replicaId: 'r-2',
+          clock: () => T0,
+          maxBodyBytes: 10,
+          bodies: false,
+          sessionIdleMs: 1,
+        }).record(start(), {
           status: 200,
           bytesOut: 1,
           durationMs: 1,
@@ -372,10 +453,21 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         const key = await loadSigningKey();
         const checkpointer = createCheckpointer({ store: store.audit, key, replicaId: 'r-1', clock: () => T0 + 1 });
         const [signed] = await checkpointer.checkpoint();
-        assert.deepEqual(signed?.statement, { type: 'head', chain: 'r-1', seq: 2, hash: (await store.audit.getRecord('r-1', 2))?.hash, time: T0 + 1, by: 'r-1' });
+        assert.deepEqual(signed?.statement, {
+          type: 'head',
+          chain: 'r-1',
+          seq: 2,
+          hash: (await store.audit.getRecord('r-1', 2))?.hash,
+          time: T0 + 1,
+          by: 'r-1',
+        });
         assert.deepEqual(await store.audit.checkpoints(), [signed]);
         assert.equal((await store.audit.getRecord('r-1', 3))?.kind, 'checkpoint');
-        assert.deepEqual(await verifyAudit(store.audit, { publicKey: key.publicKeyPem }), { ok: true, records: 3, chains: 1 });
+        assert.deepEqual(await verifyAudit(store.audit, { publicKey: key.publicKeyPem }), {
+          ok: true,
+          records: 3,
+          chains: 1,
+        });
         const other = await loadSigningKey();
         const result = await verifyAudit(store.audit, { publicKey: other.publicKeyPem });
         assert.equal(result.ok, false);
@@ -391,14 +483,24 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         await rec.record(start({ time: clock.now, identity: 'new' }), { status: 200, bytesOut: 1, durationMs: 1 });
         await rec.close();
         const key = await loadSigningKey();
-        const job = createRetentionJob({ store: store.audit, key, replicaId: 'r-1', clock: () => clock.now, retentionMs: 5 * 86_400_000 });
+        const job = createRetentionJob({
+          store: store.audit,
+          key,
+          replicaId: 'r-1',
+          clock: () => clock.now,
+          retentionMs: 5 * 86_400_000,
+        });
         const result = await job.run();
         assert.equal(result.deleted, 2);
         assert.deepEqual(
           (await store.audit.listSessions()).map((s) => s.identity),
           ['new'],
         );
-        assert.deepEqual(await verifyAudit(store.audit, { publicKey: key.publicKeyPem }), { ok: true, records: 3, chains: 1 });
+        assert.deepEqual(await verifyAudit(store.audit, { publicKey: key.publicKeyPem }), {
+          ok: true,
+          records: 3,
+          chains: 1,
+        });
         const heads = await store.audit.chainHeads();
         assert.deepEqual(
           heads.map((h) => [h.firstSeq, h.seq]),
@@ -438,7 +540,11 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
       withBackend(async (_backend, store) => {
         const repo = store.approvals;
         await repo.create(approval('a-1'));
-        const approved = await repo.transition('a-1', 'pending', 'approved', { decidedBy: 'alice', decidedAt: T0 + 5, grantMs: 900_000 });
+        const approved = await repo.transition('a-1', 'pending', 'approved', {
+          decidedBy: 'alice',
+          decidedAt: T0 + 5,
+          grantMs: 900_000,
+        });
         assert.equal(approved?.state, 'approved');
         assert.equal(approved?.decidedBy, 'alice');
         assert.equal(approved?.decidedAt, T0 + 5);
@@ -498,23 +604,59 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
       withBackend(async (backend, store) => {
         const repo = store.approvals;
         await repo.create(approval('p-1'));
-        const slack = { user: 'UALICE', label: 'alice', at: T0 + 1, via: 'slack' as const, keys: ['email:alice@example.com', 'slack:UALICE'] };
+        const slack = {
+          user: 'UALICE',
+          label: 'alice',
+          at: T0 + 1,
+          via: 'slack' as const,
+          keys: ['email:alice@example.com', 'slack:UALICE'],
+        };
         assert.deepEqual((await repo.addVote('p-1', slack))?.votes, [slack]);
         // The same person through the API: another user id, the same verified email.
-        assert.equal(await repo.addVote('p-1', { user: 'oidc:https://idp#alice', label: 'alice@example.com', at: T0 + 2, via: 'api', keys: ['email:alice@example.com', 'oidc:https://idp#alice'] }), null);
+        assert.equal(
+          await repo.addVote('p-1', {
+            user: 'oidc:https://idp#alice',
+            label: 'alice@example.com',
+            at: T0 + 2,
+            via: 'api',
+            keys: ['email:alice@example.com', 'oidc:https://idp#alice'],
+          }),
+          null,
+        );
         const other = await backend.open('r-2');
         try {
           await repo.create(approval('p-2'));
           const [x, y] = await Promise.all([
-            repo.addVote('p-2', { user: 'UBOB', label: 'bob', at: T0 + 3, via: 'slack', keys: ['slack:UBOB', 'email:bob@example.com'] }),
-            other.approvals.addVote('p-2', { user: 'oidc:https://idp#bob', label: 'bob', at: T0 + 3, via: 'api', keys: ['email:bob@example.com', 'oidc:https://idp#bob'] }),
+            repo.addVote('p-2', {
+              user: 'UBOB',
+              label: 'bob',
+              at: T0 + 3,
+              via: 'slack',
+              keys: ['slack:UBOB', 'email:bob@example.com'],
+            }),
+            other.approvals.addVote('p-2', {
+              user: 'oidc:https://idp#bob',
+              label: 'bob',
+              at: T0 + 3,
+              via: 'api',
+              keys: ['email:bob@example.com', 'oidc:https://idp#bob'],
+            }),
           ]);
           assert.equal([x, y].filter((r) => r !== null).length, 1, 'one of the racing votes of one person counts');
         } finally {
           await other.close();
         }
-        const carol = await repo.addVote('p-1', { user: 'UCAROL', label: 'carol', at: T0 + 4, via: 'slack', keys: ['slack:UCAROL'] });
-        assert.deepEqual(carol?.votes.map((v) => v.user), ['UALICE', 'UCAROL']);
+        const carol = await repo.addVote('p-1', {
+          user: 'UCAROL',
+          label: 'carol',
+          at: T0 + 4,
+          via: 'slack',
+          keys: ['slack:UCAROL'],
+        });
+        assert.deepEqual(
+          carol?.votes.map((v) => v.user),
+          ['UALICE', 'UCAROL'],
+        );
       }));
 
     test('approvals: grants are active until they expire, per identity and cluster', () =>
@@ -524,21 +666,30 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         await repo.createGrant(grant('g-2', { expiresAt: T0 + 10 }));
         await repo.createGrant(grant('g-3', { identity: 'other' }));
         await repo.createGrant(grant('g-4', { cluster: 'staging' }));
-        assert.deepEqual(
-          (await repo.activeGrants('ci-deployer', 'prod', T0 + 5)).map((g) => g.id).sort(),
-          ['g-1', 'g-2'],
-        );
+        assert.deepEqual((await repo.activeGrants('ci-deployer', 'prod', T0 + 5)).map((g) => g.id).sort(), [
+          'g-1',
+          'g-2',
+        ]);
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 10), [grant('g-1')]);
         assert.deepEqual(await repo.activeGrants('ci-deployer', 'prod', T0 + 900_000), []);
         // Listed, revoked once (on any replica), then active nowhere.
-        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 5 })).map((g) => g.id), ['g-1', 'g-2', 'g-3', 'g-4']);
+        assert.deepEqual(
+          (await repo.listGrants({ activeAt: T0 + 5 })).map((g) => g.id),
+          ['g-1', 'g-2', 'g-3', 'g-4'],
+        );
         const revoked = await repo.revokeGrant('g-1', 'alice', T0 + 6);
         assert.deepEqual([revoked?.id, revoked?.revokedBy, revoked?.revokedAt], ['g-1', 'alice', T0 + 6]);
         assert.equal(await repo.revokeGrant('g-1', 'bob', T0 + 7), null);
         assert.equal(await repo.revokeGrant('g-2', 'bob', T0 + 11), null, 'an expired grant is not revoked');
         assert.equal(await repo.revokeGrant('missing', 'bob', T0 + 7), null);
-        assert.deepEqual((await repo.activeGrants('ci-deployer', 'prod', T0 + 8)).map((g) => g.id), ['g-2']);
-        assert.deepEqual((await repo.listGrants({ activeAt: T0 + 8 })).map((g) => g.id), ['g-2', 'g-3', 'g-4']);
+        assert.deepEqual(
+          (await repo.activeGrants('ci-deployer', 'prod', T0 + 8)).map((g) => g.id),
+          ['g-2'],
+        );
+        assert.deepEqual(
+          (await repo.listGrants({ activeAt: T0 + 8 })).map((g) => g.id),
+          ['g-2', 'g-3', 'g-4'],
+        );
         assert.equal((await repo.listGrants()).find((g) => g.id === 'g-1')?.revokedBy, 'alice');
       }));
 
@@ -547,18 +698,24 @@ export function runStoreContract(name: string, makeBackend: () => Promise<Contra
         const store = await backend.open('r-9');
         await store.ping();
         await store.close();
-        await assert.rejects(store.ping(), (error: unknown) => isHoopError(error) && error.code === 'ERR_AUDIT_UNAVAILABLE');
+        await assert.rejects(
+          store.ping(),
+          (error: unknown) => isHoopError(error) && error.code === 'ERR_AUDIT_UNAVAILABLE',
+        );
       }));
 
     test('an unreachable store refuses at start with ERR_AUDIT_UNAVAILABLE', async () => {
       const backend = await makeBackend();
       try {
-        await assert.rejects(createStore(backend.unreachableUrl, { replicaId: 'r-1', serverSelectionTimeoutMs: 500 }), (error: unknown) => {
-          assert.ok(isHoopError(error));
-          assert.equal(error.code, 'ERR_AUDIT_UNAVAILABLE');
-          assert.match(error.message, /^cannot (open|use) the audit store/);
-          return true;
-        });
+        await assert.rejects(
+          createStore(backend.unreachableUrl, { replicaId: 'r-1', serverSelectionTimeoutMs: 500 }),
+          (error: unknown) => {
+            assert.ok(isHoopError(error));
+            assert.equal(error.code, 'ERR_AUDIT_UNAVAILABLE');
+            assert.match(error.message, /^cannot (open|use) the audit store/);
+            return true;
+          },
+        );
       } finally {
         await backend.cleanup();
       }
@@ -642,7 +799,9 @@ runStoreContract(
         return {};
       },
       unreachableUrl: 'mongodb://127.0.0.1:1/hoopgate',
-      ...(mongo.commands === undefined ? {} : { insertCommands: () => mongo.commands?.insert ?? 0, getMoreCommands: () => mongo.commands?.getMore ?? 0 }),
+      ...(mongo.commands === undefined
+        ? {}
+        : { insertCommands: () => mongo.commands?.insert ?? 0, getMoreCommands: () => mongo.commands?.getMore ?? 0 }),
       async cleanup() {
         for (const store of stores) await store.close().catch(() => undefined);
         if (mongo.real) {

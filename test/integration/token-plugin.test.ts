@@ -28,7 +28,10 @@ interface Captured {
   stderr: string;
 }
 
-async function runToken(argv: string[], options: { env?: Record<string, string>; clock?: () => number; cwd?: string } = {}): Promise<Captured> {
+async function runToken(
+  argv: string[],
+  options: { env?: Record<string, string>; clock?: () => number; cwd?: string } = {},
+): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   const io: CliIo = {
@@ -61,7 +64,17 @@ describe('hoopgate token (in process)', () => {
   });
 
   const args = (cacheDir: string, extra: string[] = []) => [
-    '--issuer', idp.issuer, '--client-id', 'ci-deployer', '--audience', 'hoopgate', '--ca-file', idp.caFile ?? '', '--cache-dir', cacheDir, ...extra,
+    '--issuer',
+    idp.issuer,
+    '--client-id',
+    'ci-deployer',
+    '--audience',
+    'hoopgate',
+    '--ca-file',
+    idp.caFile ?? '',
+    '--cache-dir',
+    cacheDir,
+    ...extra,
   ];
 
   it('prints an ExecCredential with a token the gateway accepts, then serves it from the cache', async () => {
@@ -71,7 +84,11 @@ describe('hoopgate token (in process)', () => {
     const first = await runToken(base, { env: { HOOPGATE_CLIENT_SECRET: 'ci-deployer-secret' } });
     assert.equal(first.stderr, '');
     assert.equal(first.code, 0);
-    const credential = JSON.parse(first.stdout) as { apiVersion: string; kind: string; status: { token: string; expirationTimestamp: string } };
+    const credential = JSON.parse(first.stdout) as {
+      apiVersion: string;
+      kind: string;
+      status: { token: string; expirationTimestamp: string };
+    };
     assert.equal(credential.apiVersion, 'client.authentication.k8s.io/v1');
     assert.equal(credential.kind, 'ExecCredential');
     assert.match(credential.status.expirationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -95,13 +112,25 @@ describe('hoopgate token (in process)', () => {
   });
 
   it('answers in the ExecCredential version kubectl announces', async () => {
-    const env = { HOOPGATE_CLIENT_SECRET: 'ci-deployer-secret', KUBERNETES_EXEC_INFO: JSON.stringify({ kind: 'ExecCredential', apiVersion: 'client.authentication.k8s.io/v1beta1', spec: { interactive: false } }) };
+    const env = {
+      HOOPGATE_CLIENT_SECRET: 'ci-deployer-secret',
+      KUBERNETES_EXEC_INFO: JSON.stringify({
+        kind: 'ExecCredential',
+        apiVersion: 'client.authentication.k8s.io/v1beta1',
+        spec: { interactive: false },
+      }),
+    };
     const out = await runToken(base, { env });
     assert.equal(out.code, 0);
     assert.equal(JSON.parse(out.stdout).apiVersion, 'client.authentication.k8s.io/v1beta1');
-    const bad = await runToken(base, { env: { ...env, KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' } });
+    const bad = await runToken(base, {
+      env: { ...env, KUBERNETES_EXEC_INFO: '{"apiVersion":"client.authentication.k8s.io/v1alpha1"}' },
+    });
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /^hoopgate token: KUBERNETES_EXEC_INFO asks for "client.authentication.k8s.io\/v1alpha1"; supported: /);
+    assert.match(
+      bad.stderr,
+      /^hoopgate token: KUBERNETES_EXEC_INFO asks for "client.authentication.k8s.io\/v1alpha1"; supported: /,
+    );
   });
 
   it('fetches a new token within 60 s of expiry, and keys the cache by client', async () => {
@@ -111,9 +140,19 @@ describe('hoopgate token (in process)', () => {
     assert.equal(out.code, 0);
     assert.equal(idp.stats.token, before + 1);
 
-    const other = await runToken(
-      ['--issuer', idp.issuer, '--client-id', 'oncall', '--audience', 'hoopgate', '--ca-file', idp.caFile ?? '', `--cache-dir=${join(dir, 'cache-a')}`, '--client-secret', 'oncall-secret'],
-    );
+    const other = await runToken([
+      '--issuer',
+      idp.issuer,
+      '--client-id',
+      'oncall',
+      '--audience',
+      'hoopgate',
+      '--ca-file',
+      idp.caFile ?? '',
+      `--cache-dir=${join(dir, 'cache-a')}`,
+      '--client-secret',
+      'oncall-secret',
+    ]);
     assert.equal(other.code, 0);
     assert.equal((await verifier.verify(JSON.parse(other.stdout).status.token)).subject, 'oncall');
     assert.equal(readdirSync(join(dir, 'cache-a')).filter((f) => f.endsWith('.json')).length, 2);
@@ -122,7 +161,20 @@ describe('hoopgate token (in process)', () => {
   it('reads the secret from a file relative to cwd and ignores a cache file others can read', async () => {
     writeFileSync(join(dir, 'secret'), 'readonly-bot-secret\n', { mode: 0o600 });
     const cacheDir = join(dir, 'cache-b');
-    const argv = ['--issuer', idp.issuer, '--client-id', 'readonly-bot', '--audience', 'hoopgate', '--ca-file', idp.caFile ?? '', '--cache-dir', cacheDir, '--client-secret-file', 'secret'];
+    const argv = [
+      '--issuer',
+      idp.issuer,
+      '--client-id',
+      'readonly-bot',
+      '--audience',
+      'hoopgate',
+      '--ca-file',
+      idp.caFile ?? '',
+      '--cache-dir',
+      cacheDir,
+      '--client-secret-file',
+      'secret',
+    ];
     const before = idp.stats.token;
     assert.equal((await runToken(argv, { cwd: dir })).code, 0);
     const file = join(cacheDir, readdirSync(cacheDir)[0] ?? '');
@@ -139,28 +191,73 @@ describe('hoopgate token (in process)', () => {
     const deadPort = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
     const cases: [string[], Record<string, string>, RegExp][] = [
-      [[...base, '--no-cache'], { HOOPGATE_CLIENT_SECRET: 'wrong-secret-value' }, /^hoopgate token: token request to https:\/\/127\.0\.0\.1:\d+ as client "ci-deployer" failed: invalid_client \(client authentication failed\), HTTP 401\n$/],
-      [[...base.slice(0, -2), '--no-cache', '--client-secret', 'x', '--client-secret-file', 'y'], {}, /give only one of --client-secret and --client-secret-file/],
+      [
+        [...base, '--no-cache'],
+        { HOOPGATE_CLIENT_SECRET: 'wrong-secret-value' },
+        /^hoopgate token: token request to https:\/\/127\.0\.0\.1:\d+ as client "ci-deployer" failed: invalid_client \(client authentication failed\), HTTP 401\n$/,
+      ],
+      [
+        [...base.slice(0, -2), '--no-cache', '--client-secret', 'x', '--client-secret-file', 'y'],
+        {},
+        /give only one of --client-secret and --client-secret-file/,
+      ],
       [base, {}, /^hoopgate token: no client secret: pass --client-secret-file F/],
-      [['--client-id', 'x', '--audience', 'a', '--client-secret', 's'], {}, /^hoopgate token: --issuer is required\nusage: hoopgate token/],
-      [['--issuer', 'http://idp.example.com', '--client-id', 'x', '--audience', 'a', '--client-secret', 's'], {}, /issuer "http:\/\/idp.example.com" must use https/],
+      [
+        ['--client-id', 'x', '--audience', 'a', '--client-secret', 's'],
+        {},
+        /^hoopgate token: --issuer is required\nusage: hoopgate token/,
+      ],
+      [
+        ['--issuer', 'http://idp.example.com', '--client-id', 'x', '--audience', 'a', '--client-secret', 's'],
+        {},
+        /issuer "http:\/\/idp.example.com" must use https/,
+      ],
       [[...base, '--bogus', '1'], {}, /^hoopgate token: unknown argument "--bogus"/],
-      [['--issuer', `https://127.0.0.1:${deadPort}`, '--client-id', 'x', '--audience', 'a', '--client-secret', 'topsecret', '--no-cache'], {}, /^hoopgate token: cannot discover issuer https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/],
-      [[...base.slice(0, 6), '--no-cache', '--client-secret', 'ci-deployer-secret'], {}, /^hoopgate token: cannot discover issuer .*certificate/],
+      [
+        [
+          '--issuer',
+          `https://127.0.0.1:${deadPort}`,
+          '--client-id',
+          'x',
+          '--audience',
+          'a',
+          '--client-secret',
+          'topsecret',
+          '--no-cache',
+        ],
+        {},
+        /^hoopgate token: cannot discover issuer https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+      ],
+      [
+        [...base.slice(0, 6), '--no-cache', '--client-secret', 'ci-deployer-secret'],
+        {},
+        /^hoopgate token: cannot discover issuer .*certificate/,
+      ],
     ];
     for (const [argv, env, expected] of cases) {
       const out = await runToken(argv, { env });
       assert.equal(out.code, 1, argv.join(' '));
       assert.equal(out.stdout, '');
       assert.match(out.stderr, expected);
-      for (const secret of ['wrong-secret-value', 'topsecret', 'ci-deployer-secret']) assert.ok(!out.stderr.includes(secret));
+      for (const secret of ['wrong-secret-value', 'topsecret', 'ci-deployer-secret'])
+        assert.ok(!out.stderr.includes(secret));
     }
   });
 
   it('refuses a token issued for another audience', async () => {
     const other = await startTestIdp({ tls: false, audience: 'something-else' });
     try {
-      const out = await runToken(['--issuer', other.issuer, '--client-id', 'ci-deployer', '--audience', 'hoopgate', '--client-secret', 'ci-deployer-secret', '--no-cache']);
+      const out = await runToken([
+        '--issuer',
+        other.issuer,
+        '--client-id',
+        'ci-deployer',
+        '--audience',
+        'hoopgate',
+        '--client-secret',
+        'ci-deployer-secret',
+        '--no-cache',
+      ]);
       assert.equal(out.code, 1);
       assert.match(out.stderr, /the issuer returned a token for audience "something-else", not "hoopgate"/);
     } finally {
@@ -191,9 +288,23 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
       verifier.verify(token ?? '').then(
         (principal) => {
           seen.push(principal.subject);
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ subject: principal.subject, groups: principal.groups }));
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ subject: principal.subject, groups: principal.groups }));
         },
-        (error: Error) => res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 401, reason: 'Unauthorized', message: `hoopgate: ${error.message}` })),
+        (error: Error) =>
+          res
+            .writeHead(401, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({
+                kind: 'Status',
+                apiVersion: 'v1',
+                status: 'Failure',
+                code: 401,
+                reason: 'Unauthorized',
+                message: `hoopgate: ${error.message}`,
+              }),
+            ),
       );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -209,30 +320,50 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
 
   function kubeconfig(name: string, command: string, args: string[]): string {
     const file = join(dir, `${name}.kubeconfig`);
-    writeFileSync(file, stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'hoop', cluster: { server: serverUrl, 'certificate-authority': caFile } }],
-      users: [{
-        name: 'agent',
-        user: {
-          exec: {
-            apiVersion: 'client.authentication.k8s.io/v1',
-            command,
-            args: [...args, 'token', '--issuer', idp.issuer, '--client-id', 'ai-agent', '--audience', 'hoopgate', '--ca-file', idp.caFile ?? '', '--cache-dir', join(dir, `cache-${name}`)],
-            env: [{ name: 'HOOPGATE_CLIENT_SECRET', value: 'ai-agent-secret' }],
-            interactiveMode: 'Never',
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'hoop', cluster: { server: serverUrl, 'certificate-authority': caFile } }],
+        users: [
+          {
+            name: 'agent',
+            user: {
+              exec: {
+                apiVersion: 'client.authentication.k8s.io/v1',
+                command,
+                args: [
+                  ...args,
+                  'token',
+                  '--issuer',
+                  idp.issuer,
+                  '--client-id',
+                  'ai-agent',
+                  '--audience',
+                  'hoopgate',
+                  '--ca-file',
+                  idp.caFile ?? '',
+                  '--cache-dir',
+                  join(dir, `cache-${name}`),
+                ],
+                env: [{ name: 'HOOPGATE_CLIENT_SECRET', value: 'ai-agent-secret' }],
+                interactiveMode: 'Never',
+              },
+            },
           },
-        },
-      }],
-      contexts: [{ name: 'hoop', context: { cluster: 'hoop', user: 'agent' } }],
-      'current-context': 'hoop',
-    }));
+        ],
+        contexts: [{ name: 'hoop', context: { cluster: 'hoop', user: 'agent' } }],
+        'current-context': 'hoop',
+      }),
+    );
     return file;
   }
 
   async function kubectlRaw(config: string): Promise<{ subject: string; groups: string[] }> {
-    const { stdout } = await execFileAsync('/usr/bin/kubectl', ['--kubeconfig', config, 'get', '--raw', '/whoami'], { timeout: 60_000 });
+    const { stdout } = await execFileAsync('/usr/bin/kubectl', ['--kubeconfig', config, 'get', '--raw', '/whoami'], {
+      timeout: 60_000,
+    });
     return JSON.parse(stdout) as { subject: string; groups: string[] };
   }
 

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import type { ClusterConfig } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createAccessReviewer, reviewSpec, serviceAccountUser } from '../../packages/gateway/src/kube/access-review.js';
-import { createClusterClient, type ClusterClient, type SubjectAccessReviewSpec } from '../../packages/gateway/src/kube/cluster-client.js';
+import {
+  createClusterClient,
+  type ClusterClient,
+  type SubjectAccessReviewSpec,
+} from '../../packages/gateway/src/kube/cluster-client.js';
 import { parseRequestInfo } from '../../packages/gateway/src/kube/request-info.js';
 import { authorizationAttributes, type AuthorizationAttributes } from '../../packages/gateway/src/policy/index.js';
 import { startSimCluster } from '../../packages/sim/src/index.js';
@@ -29,7 +33,13 @@ function fakeClient(answer: (spec: SubjectAccessReviewSpec) => boolean) {
         throw error;
       }
       const allowed = answer(spec);
-      return allowed ? { allowed, denied: false, reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"' } : { allowed, denied: false, evaluationError: 'role.rbac.authorization.k8s.io "gone" not found' };
+      return allowed
+        ? {
+            allowed,
+            denied: false,
+            reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"',
+          }
+        : { allowed, denied: false, evaluationError: 'role.rbac.authorization.k8s.io "gone" not found' };
     },
   };
   return {
@@ -56,16 +66,25 @@ test('the review is for the ServiceAccount user with its groups', () => {
     user: 'system:serviceaccount:agents:ci',
     groups: ['system:serviceaccounts', 'system:serviceaccounts:agents', 'system:authenticated'],
   });
-  assert.deepEqual(reviewSpec('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/default/pods/web-0/exec?command=sh'))).resourceAttributes, {
-    verb: 'create',
-    group: '',
-    version: 'v1',
-    resource: 'pods',
-    subresource: 'exec',
-    namespace: 'default',
-    name: 'web-0',
-  });
-  assert.deepEqual(reviewSpec('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/metrics'))).nonResourceAttributes, { verb: 'get', path: '/metrics' });
+  assert.deepEqual(
+    reviewSpec(
+      'agents/ci',
+      authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/default/pods/web-0/exec?command=sh')),
+    ).resourceAttributes,
+    {
+      verb: 'create',
+      group: '',
+      version: 'v1',
+      resource: 'pods',
+      subresource: 'exec',
+      namespace: 'default',
+      name: 'web-0',
+    },
+  );
+  assert.deepEqual(
+    reviewSpec('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/metrics'))).nonResourceAttributes,
+    { verb: 'get', path: '/metrics' },
+  );
   assert.throws(() => serviceAccountUser('agents'), /must be "namespace\/name"/);
 });
 
@@ -73,8 +92,14 @@ test('answers are cached for ttlMs per account + attributes', async () => {
   let now = 0;
   const fake = fakeClient((spec) => spec.resourceAttributes?.verb === 'list');
   const reviewer = createAccessReviewer({ client: fake.client, ttlMs: 5000, clock: () => now });
-  assert.deepEqual(await reviewer.review('agents/ci', listPods), { allowed: true, reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"' });
-  assert.deepEqual(await reviewer.review('agents/ci', deletePod), { allowed: false, reason: 'role.rbac.authorization.k8s.io "gone" not found' });
+  assert.deepEqual(await reviewer.review('agents/ci', listPods), {
+    allowed: true,
+    reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"',
+  });
+  assert.deepEqual(await reviewer.review('agents/ci', deletePod), {
+    allowed: false,
+    reason: 'role.rbac.authorization.k8s.io "gone" not found',
+  });
   assert.equal(fake.calls.length, 2);
   await reviewer.review('agents/ci', listPods);
   await reviewer.review('agents/ci', deletePod);
@@ -106,21 +131,37 @@ test('one review in flight per key (single flight)', async () => {
 test('errors are not cached and stay HoopErrors (the caller fails closed)', async () => {
   const fake = fakeClient(() => true);
   const reviewer = createAccessReviewer({ client: fake.client });
-  fake.failOnce(new HoopError('ERR_UPSTREAM_TOKEN', 'cluster "prod": the gateway\'s credential may not create subjectaccessreviews: grant it with deploy/rbac'));
-  await assert.rejects(reviewer.review('agents/ci', listPods), (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN');
+  fake.failOnce(
+    new HoopError(
+      'ERR_UPSTREAM_TOKEN',
+      'cluster "prod": the gateway\'s credential may not create subjectaccessreviews: grant it with deploy/rbac',
+    ),
+  );
+  await assert.rejects(
+    reviewer.review('agents/ci', listPods),
+    (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN',
+  );
   fake.failOnce(new Error('socket hang up'));
   await assert.rejects(
     reviewer.review('agents/ci', listPods),
-    (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_UNREACHABLE' && error.message === 'cluster "prod": the subjectaccessreview for system:serviceaccount:agents:ci failed: socket hang up',
+    (error: unknown) =>
+      error instanceof HoopError &&
+      error.code === 'ERR_UPSTREAM_UNREACHABLE' &&
+      error.message ===
+        'cluster "prod": the subjectaccessreview for system:serviceaccount:agents:ci failed: socket hang up',
   );
-  assert.deepEqual(await reviewer.review('agents/ci', listPods), { allowed: true, reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"' });
+  assert.deepEqual(await reviewer.review('agents/ci', listPods), {
+    allowed: true,
+    reason: 'RBAC: allowed by RoleBinding "ci" of Role "ci" to ServiceAccount "ci/agents"',
+  });
   assert.equal(fake.calls.length, 3);
 });
 
 test('the cache is bounded: the oldest entry goes first', async () => {
   const fake = fakeClient(() => true);
   const reviewer = createAccessReviewer({ client: fake.client, maxEntries: 3, clock: () => 0 });
-  const attrs = (name: string): AuthorizationAttributes => authorizationAttributes(parseRequestInfo('GET', `/api/v1/namespaces/a/pods/${name}`));
+  const attrs = (name: string): AuthorizationAttributes =>
+    authorizationAttributes(parseRequestInfo('GET', `/api/v1/namespaces/a/pods/${name}`));
   for (const name of ['p1', 'p2', 'p3', 'p4']) await reviewer.review('agents/ci', attrs(name));
   assert.equal(fake.calls.length, 4);
   await reviewer.review('agents/ci', attrs('p4'));
@@ -181,9 +222,28 @@ test('against the simulated API server: SubjectAccessReview through client-node'
 
     assert.equal((await reviewer.review('agents/ci', listPods)).allowed, true);
     assert.equal((await reviewer.review('agents/ci', deletePod)).allowed, false);
-    assert.equal((await reviewer.review('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/prod/pods')))).allowed, false);
-    assert.equal((await reviewer.review('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/prod/configmaps/x')))).allowed, true);
-    assert.equal((await reviewer.review('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/metrics')))).allowed, false);
+    assert.equal(
+      (
+        await reviewer.review(
+          'agents/ci',
+          authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/prod/pods')),
+        )
+      ).allowed,
+      false,
+    );
+    assert.equal(
+      (
+        await reviewer.review(
+          'agents/ci',
+          authorizationAttributes(parseRequestInfo('GET', '/api/v1/namespaces/prod/configmaps/x')),
+        )
+      ).allowed,
+      true,
+    );
+    assert.equal(
+      (await reviewer.review('agents/ci', authorizationAttributes(parseRequestInfo('GET', '/metrics')))).allowed,
+      false,
+    );
     await reviewer.review('agents/ci', listPods); // cached
     const reviews = sim.requests.filter((r) => r.rawPath === '/apis/authorization.k8s.io/v1/subjectaccessreviews');
     assert.equal(reviews.length, 5);
@@ -198,7 +258,12 @@ test('static tokens without a gateway credential: each account reviews itself (S
   const dir = mkdtempSync(join(tmpdir(), 'hoop-ssar-'));
   try {
     sim.createServiceAccount('agents', 'ci');
-    sim.apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'pod-lister' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] });
+    sim.apply({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'pod-lister' },
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }],
+    });
     sim.apply({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
@@ -227,13 +292,22 @@ test('static tokens without a gateway credential: each account reviews itself (S
     assert.ok(self.every((r) => r.identity === 'system:serviceaccount:agents:ci'));
     await assert.rejects(
       reviewer.review('agents/other', listPods),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /has none for serviceaccount agents\/other/.test(error.message),
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_UPSTREAM_TOKEN' &&
+        /has none for serviceaccount agents\/other/.test(error.message),
     );
-    await assert.rejects(client.requestServiceAccountToken('agents', 'ci', 600), (error: unknown) => error instanceof HoopError && /cannot mint a token for agents\/ci/.test(error.message));
+    await assert.rejects(
+      client.requestServiceAccountToken('agents', 'ci', 600),
+      (error: unknown) => error instanceof HoopError && /cannot mint a token for agents\/ci/.test(error.message),
+    );
     writeFileSync(tokenFile, 'revoked');
     await assert.rejects(
       client.subjectAccessReview(reviewSpec('agents/ci', deletePod)),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /answered 401 .*replace the token file of staticTokens\["agents\/ci"\]/.test(error.message),
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_UPSTREAM_TOKEN' &&
+        /answered 401 .*replace the token file of staticTokens\["agents\/ci"\]/.test(error.message),
     );
   } finally {
     await sim.close();

@@ -7,7 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalService,
+  type HoldRequest,
+} from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import { UsageError } from '../../packages/gateway/src/cli/args.js';
 import { createApprovalsCommand } from '../../packages/gateway/src/cli/approvals.js';
@@ -28,7 +32,13 @@ const me = `cli:${userInfo().username} (uid ${userInfo().uid})`;
 function capture() {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: { USER: 'mallory', USERNAME: 'mallory' }, cwd: dir, stopSignal: new AbortController().signal };
+  const io: CliIo = {
+    stdout: (t) => void out.push(t),
+    stderr: (t) => void err.push(t),
+    env: { USER: 'mallory', USERNAME: 'mallory' },
+    cwd: dir,
+    stopSignal: new AbortController().signal,
+  };
   return { io, stdout: () => out.join(''), stderr: () => err.join('') };
 }
 
@@ -39,7 +49,17 @@ function holdRequest(name: string): HoldRequest {
     issuer: 'https://idp.test',
     subject: 'agent-7',
     groups: [],
-    request: { cluster: 'prod', method: 'DELETE', path: `/api/v1/namespaces/${name}`, verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name },
+    request: {
+      cluster: 'prod',
+      method: 'DELETE',
+      path: `/api/v1/namespaces/${name}`,
+      verb: 'delete',
+      apiGroup: '',
+      resource: 'namespaces',
+      subresource: '',
+      namespace: '',
+      name,
+    },
     reason: 'cleanup',
     heldBecause: 'approval-required',
     serviceAccount: 'agents/ci-deployer',
@@ -70,7 +90,13 @@ describe('hoopgate approvals', () => {
     store = await createStore(`sqlite:${join(dir, 'hoopgate.db')}`, { replicaId: 'gw-1' });
     gateway = createApprovalService({
       repo: store.approvals,
-      config: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] }, maxPendingPerIdentity: 10 },
+      config: {
+        timeoutMs: 300_000,
+        minApprovals: 1,
+        grantOptionsMs: [900_000],
+        approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
+        maxPendingPerIdentity: 10,
+      },
       replicaId: 'gw-1',
       pollIntervalMs: 50,
     });
@@ -87,16 +113,36 @@ describe('hoopgate approvals', () => {
     const id = await pendingFor('prod');
     const list = capture();
     assert.equal(await run(['list', '--config', 'hoopgate.yaml'], list.io), 0);
-    assert.match(list.stdout(), new RegExp(`^${id}  ci-deployer  delete namespaces/prod on prod  expires in \\d+[ms]+  votes 0  reason: "cleanup"\\n$`));
+    assert.match(
+      list.stdout(),
+      new RegExp(
+        `^${id}  ci-deployer  delete namespaces/prod on prod  expires in \\d+[ms]+  votes 0  reason: "cleanup"\\n$`,
+      ),
+    );
     const approve = capture();
-    assert.equal(await run(['approve', id, '--config', 'hoopgate.yaml', '--grant', '15m', '--reason', 'ok'], approve.io), 0);
+    assert.equal(
+      await run(['approve', id, '--config', 'hoopgate.yaml', '--grant', '15m', '--reason', 'ok'], approve.io),
+      0,
+    );
     assert.equal(approve.stdout(), `${id}: approved by ${me}, granted for 15m\n`);
     const outcome = await held;
     assert.equal(outcome.state, 'approved');
     // The voter comes from the system ($USER says mallory: ignored).
-    assert.deepEqual(outcome.record.votes.map((v) => [v.user, v.label, v.via]), [[`cli:uid:${userInfo().uid}`, me, 'cli']]);
-    assert.ok(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request));
-    assert.deepEqual(finalized.map((r) => [r.id, r.state]), [[id, 'approved']]);
+    assert.deepEqual(
+      outcome.record.votes.map((v) => [v.user, v.label, v.via]),
+      [[`cli:uid:${userInfo().uid}`, me, 'cli']],
+    );
+    assert.ok(
+      await gateway.findGrant(
+        { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' },
+        'prod',
+        holdRequest('prod').request,
+      ),
+    );
+    assert.deepEqual(
+      finalized.map((r) => [r.id, r.state]),
+      [[id, 'approved']],
+    );
     const json = capture();
     assert.equal(await run(['list', '--config', 'hoopgate.yaml', '--state', 'approved', '--json'], json.io), 0);
     assert.equal((JSON.parse(json.stdout().trim()) as ApprovalRecord).id, id);
@@ -125,17 +171,33 @@ describe('hoopgate approvals', () => {
   it('grants lists the grant bound to its subject; revoke-grant ends it once, as the OS account', async () => {
     const listed = capture();
     assert.equal(await run(['grants', '--config', 'hoopgate.yaml'], listed.io), 0);
-    const line = listed.stdout().split('\n').find((l) => l.includes('subject agent-7 (https://idp.test)'));
+    const line = listed
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('subject agent-7 (https://idp.test)'));
     assert.ok(line !== undefined, listed.stdout());
-    assert.match(line, /^g-\w+ {2}ci-deployer {2}subject agent-7 \(https:\/\/idp.test\) {2}delete namespaces\/prod on prod {2}as agents\/ci-deployer {2}granted by cli:.* expires in \d+/);
+    assert.match(
+      line,
+      /^g-\w+ {2}ci-deployer {2}subject agent-7 \(https:\/\/idp.test\) {2}delete namespaces\/prod on prod {2}as agents\/ci-deployer {2}granted by cli:.* expires in \d+/,
+    );
     const id = line.split(' ')[0] ?? '';
     const revoke = capture();
     assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], revoke.io), 0);
     assert.equal(revoke.stdout(), `${id}: revoked by ${me}\n`);
     const again = capture();
     assert.equal(await run(['revoke-grant', id, '--config', 'hoopgate.yaml'], again.io), 1);
-    assert.match(again.stderr(), /no active grant with this ID \(unknown, expired or already revoked\); nothing was changed/);
-    assert.equal(await gateway.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest('prod').request), undefined);
+    assert.match(
+      again.stderr(),
+      /no active grant with this ID \(unknown, expired or already revoked\); nothing was changed/,
+    );
+    assert.equal(
+      await gateway.findGrant(
+        { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' },
+        'prod',
+        holdRequest('prod').request,
+      ),
+      undefined,
+    );
     const all = capture();
     assert.equal(await run(['grants', '--config', 'hoopgate.yaml', '--all'], all.io), 0);
     assert.match(all.stdout(), new RegExp(`^${id} .* revoked by cli:`, 'm'));
@@ -159,7 +221,11 @@ describe('hoopgate approvals', () => {
       [['list', '--all', '--config', 'hoopgate.yaml'], /--all applies to grants only/],
     ];
     for (const [argv, message] of cases) {
-      await assert.rejects(run(argv, capture().io), (error: unknown) => error instanceof UsageError && message.test(error.message), argv.join(' '));
+      await assert.rejects(
+        run(argv, capture().io),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+        argv.join(' '),
+      );
     }
     const bad = capture();
     assert.equal(await run(['list', '--config', 'missing.yaml'], bad.io), 1);

@@ -5,13 +5,25 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import Koa from 'koa';
 import { createApprovalsRoute } from '../../packages/gateway/src/http/approvals-route.js';
-import { createApprovalService, type ApprovalService, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalService,
+  type HoldRequest,
+} from '../../packages/gateway/src/approvals/service.js';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 
 function principal(subject: string, groups: string[], email?: string): Principal {
-  return { issuer: 'https://idp.test', subject, username: subject, groups, claims: {}, expiresAt: Date.now() + 60_000, ...(email === undefined ? {} : { email }) };
+  return {
+    issuer: 'https://idp.test',
+    subject,
+    username: subject,
+    groups,
+    claims: {},
+    expiresAt: Date.now() + 60_000,
+    ...(email === undefined ? {} : { email }),
+  };
 }
 
 const principals: Record<string, Principal> = {
@@ -32,7 +44,17 @@ function holdRequest(): HoldRequest {
     subject: 'agent-7',
     email: 'agent-owner@example.com',
     groups: ['ci-deployers'],
-    request: { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' },
+    request: {
+      cluster: 'prod',
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod',
+      verb: 'delete',
+      apiGroup: '',
+      resource: 'namespaces',
+      subresource: '',
+      namespace: '',
+      name: 'prod',
+    },
     heldBecause: 'approval-required',
     serviceAccount: 'agents/ci-deployer',
   };
@@ -47,7 +69,12 @@ interface StatusBody {
   message: string;
 }
 
-function assertStatus(response: { status: number; body: unknown }, code: number, reason: string, message: RegExp): void {
+function assertStatus(
+  response: { status: number; body: unknown },
+  code: number,
+  reason: string,
+  message: RegExp,
+): void {
   assert.equal(response.status, code);
   const body = response.body as StatusBody;
   assert.equal(body.kind, 'Status');
@@ -69,7 +96,18 @@ describe('approvals HTTP API', () => {
     repo = createMemoryApprovalRepository();
     service = createApprovalService({
       repo,
-      config: { timeoutMs: 20_000, minApprovals: 1, grantOptionsMs: [900_000], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }], people: [] }, maxPendingPerIdentity: 10 },
+      config: {
+        timeoutMs: 20_000,
+        minApprovals: 1,
+        grantOptionsMs: [900_000],
+        approvers: {
+          slackUsers: [],
+          slackUserGroups: [],
+          oidcGroups: [{ issuer: 'https://idp.test', group: 'platform-oncall' }],
+          people: [],
+        },
+        maxPendingPerIdentity: 10,
+      },
       replicaId: 'r1',
       pollIntervalMs: 50,
     });
@@ -81,7 +119,8 @@ describe('approvals HTTP API', () => {
         authenticate: async (ctx) => {
           const token = /^Bearer (\w+)$/.exec(ctx.get('authorization'))?.[1];
           const found = token === undefined ? undefined : principals[token];
-          if (found === undefined) throw new HoopError('ERR_UNAUTHENTICATED', 'missing bearer token: send Authorization: Bearer <OIDC token>');
+          if (found === undefined)
+            throw new HoopError('ERR_UNAUTHENTICATED', 'missing bearer token: send Authorization: Bearer <OIDC token>');
           return found;
         },
       }),
@@ -97,10 +136,16 @@ describe('approvals HTTP API', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  async function call(path: string, options: { method?: string; token?: string; body?: string } = {}): Promise<{ status: number; body: unknown }> {
+  async function call(
+    path: string,
+    options: { method?: string; token?: string; body?: string } = {},
+  ): Promise<{ status: number; body: unknown }> {
     const response = await fetch(`${base}${path}`, {
       method: options.method ?? 'GET',
-      headers: { ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }), 'content-type': 'application/json' },
+      headers: {
+        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        'content-type': 'application/json',
+      },
       ...(options.body === undefined ? {} : { body: options.body }),
     });
     return { status: response.status, body: await response.json() };
@@ -118,18 +163,38 @@ describe('approvals HTTP API', () => {
 
   it('refuses without a token (401) and non-approvers (403), as Status objects', async () => {
     assertStatus(await call(''), 401, 'Unauthorized', /missing bearer token/);
-    assertStatus(await call('', { token: 'dev' }), 403, 'Forbidden', /carol@example.com is not an approver.*platform-oncall/);
+    assertStatus(
+      await call('', { token: 'dev' }),
+      403,
+      'Forbidden',
+      /carol@example.com is not an approver.*platform-oncall/,
+    );
     const { id, outcome } = await pending();
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'dev', body: '{}' }), 403, 'Forbidden', /not an approver/);
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'dev', body: '{}' }),
+      403,
+      'Forbidden',
+      /not an approver/,
+    );
     assert.equal((await repo.get(id))?.state, 'pending');
     assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall', body: '{}' })).status, 200);
     assert.equal((await outcome).state, 'denied');
   });
 
   it('approver groups are per issuer: the same group name from another issuer makes no approver', async () => {
-    assertStatus(await call('', { token: 'foreign' }), 403, 'Forbidden', /mallory@example.com is not an approver: not a member of approval.approvers.oidcGroups \(platform-oncall of https:\/\/idp.test\)/);
+    assertStatus(
+      await call('', { token: 'foreign' }),
+      403,
+      'Forbidden',
+      /mallory@example.com is not an approver: not a member of approval.approvers.oidcGroups \(platform-oncall of https:\/\/idp.test\)/,
+    );
     const { id, outcome } = await pending();
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'foreign', body: '{}' }), 403, 'Forbidden', /not an approver/);
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'foreign', body: '{}' }),
+      403,
+      'Forbidden',
+      /not an approver/,
+    );
     assert.equal((await repo.get(id))?.state, 'pending');
     assert.equal((await repo.get(id))?.votes.length, 0);
     assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall', body: '{}' })).status, 200);
@@ -140,31 +205,53 @@ describe('approvals HTTP API', () => {
     const { id, outcome } = await pending();
     const list = await call('?state=pending', { token: 'oncall' });
     assert.equal(list.status, 200);
-    assert.deepEqual((list.body as { kind: string; items: Array<{ id: string }> }).items.map((r) => r.id), [id]);
+    assert.deepEqual(
+      (list.body as { kind: string; items: Array<{ id: string }> }).items.map((r) => r.id),
+      [id],
+    );
     const one = await call(`/${id}`, { token: 'oncall' });
     assert.equal((one.body as { id: string }).id, id);
-    const approved = await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: JSON.stringify({ reason: 'looks right', grant: '15m' }) });
+    const approved = await call(`/${id}/approve`, {
+      method: 'POST',
+      token: 'oncall',
+      body: JSON.stringify({ reason: 'looks right', grant: '15m' }),
+    });
     assert.equal(approved.status, 200);
     assert.equal((approved.body as { state: string }).state, 'approved');
     const result = await outcome;
     assert.equal(result.state, 'approved');
-    assert.deepEqual(result.record.votes.map((v) => [v.user, v.label, v.via]), [['oidc:https://idp.test#alice', 'alice@example.com', 'api']]);
+    assert.deepEqual(
+      result.record.votes.map((v) => [v.user, v.label, v.via]),
+      [['oidc:https://idp.test#alice', 'alice@example.com', 'api']],
+    );
     assert.equal(result.record.decisionReason, 'looks right');
     const grant = repo.grants.at(-1);
     assert.equal(grant && grant.expiresAt - grant.createdAt, 900_000);
-    assertStatus(await call(`/${id}/deny`, { method: 'POST', token: 'oncall2', body: '{}' }), 409, 'Conflict', /already decided/);
+    assertStatus(
+      await call(`/${id}/deny`, { method: 'POST', token: 'oncall2', body: '{}' }),
+      409,
+      'Conflict',
+      /already decided/,
+    );
   });
 
   it('/hoop/v1/grants lists grants bound to the requesting subject and revokes them (approvers only)', async () => {
     const { id, outcome } = await pending();
-    assert.equal((await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: JSON.stringify({ grant: '15m' }) })).status, 200);
+    assert.equal(
+      (await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: JSON.stringify({ grant: '15m' }) }))
+        .status,
+      200,
+    );
     assert.equal((await outcome).state, 'approved');
-    const grants = (path: string, options: { method?: string; token?: string } = {}) => call(`/../grants${path}`, options);
+    const grants = (path: string, options: { method?: string; token?: string } = {}) =>
+      call(`/../grants${path}`, options);
     assertStatus(await grants('', { token: 'dev' }), 403, 'Forbidden', /not an approver/);
     assertStatus(await grants('', { token: 'foreign' }), 403, 'Forbidden', /not an approver/);
     const listed = await grants('', { token: 'oncall' });
     assert.equal(listed.status, 200);
-    const items = (listed.body as { kind: string; items: Array<{ id: string; subject: string; issuer: string; approvalId: string }> }).items;
+    const items = (
+      listed.body as { kind: string; items: Array<{ id: string; subject: string; issuer: string; approvalId: string }> }
+    ).items;
     const grant = items.find((g) => g.approvalId === id);
     assert.ok(grant !== undefined);
     assert.deepEqual([grant.id, grant.subject, grant.issuer], [`g-${id}`, 'agent-7', 'https://idp.test']);
@@ -172,29 +259,91 @@ describe('approvals HTTP API', () => {
     const revoked = await grants(`/${grant.id}`, { method: 'DELETE', token: 'oncall' });
     assert.equal(revoked.status, 200);
     assert.equal((revoked.body as { revokedBy: string }).revokedBy, 'alice@example.com');
-    assertStatus(await grants(`/${grant.id}`, { method: 'DELETE', token: 'oncall' }), 404, 'NotFound', /no active grant .* already revoked/);
-    assert.ok(!((await grants('', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some((g) => g.id === grant.id), 'gone from the active list');
-    assert.ok(((await grants('?all=true', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some((g) => g.id === grant.id), 'kept with ?all=true');
+    assertStatus(
+      await grants(`/${grant.id}`, { method: 'DELETE', token: 'oncall' }),
+      404,
+      'NotFound',
+      /no active grant .* already revoked/,
+    );
+    assert.ok(
+      !((await grants('', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some(
+        (g) => g.id === grant.id,
+      ),
+      'gone from the active list',
+    );
+    assert.ok(
+      ((await grants('?all=true', { token: 'oncall' })).body as { items: Array<{ id: string }> }).items.some(
+        (g) => g.id === grant.id,
+      ),
+      'kept with ?all=true',
+    );
     // (an earlier test's grant for the same call may still be active; the revoked one never answers)
-    assert.notEqual((await service.findGrant({ identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' }, 'prod', holdRequest().request))?.id, grant.id);
+    assert.notEqual(
+      (
+        await service.findGrant(
+          { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' },
+          'prod',
+          holdRequest().request,
+        )
+      )?.id,
+      grant.id,
+    );
     assertStatus(await grants('', { method: 'POST', token: 'oncall' }), 405, 'MethodNotAllowed', /use GET/);
   });
 
   it('refuses self-approval by email or by subject, unknown ids, bad bodies, bad grants, wrong methods', async () => {
     const { id, outcome } = await pending();
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'owner', body: '{}' }), 403, 'Forbidden', /your own agent/);
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'agent', body: '{}' }), 403, 'Forbidden', /your own agent/);
-    assertStatus(await call('/nope/approve', { method: 'POST', token: 'oncall', body: '{}' }), 404, 'NotFound', /approval "nope" not found/);
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: 'not json' }), 400, 'BadRequest', /not JSON/);
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"grant":"forever"}' }), 400, 'BadRequest', /grant must be a duration/);
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"grant":"1d"}' }), 400, 'BadRequest', /approval.grantOptions/);
-    assertStatus(await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"admin":true}' }), 400, 'BadRequest', /unknown field/);
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'owner', body: '{}' }),
+      403,
+      'Forbidden',
+      /your own agent/,
+    );
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'agent', body: '{}' }),
+      403,
+      'Forbidden',
+      /your own agent/,
+    );
+    assertStatus(
+      await call('/nope/approve', { method: 'POST', token: 'oncall', body: '{}' }),
+      404,
+      'NotFound',
+      /approval "nope" not found/,
+    );
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: 'not json' }),
+      400,
+      'BadRequest',
+      /not JSON/,
+    );
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"grant":"forever"}' }),
+      400,
+      'BadRequest',
+      /grant must be a duration/,
+    );
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"grant":"1d"}' }),
+      400,
+      'BadRequest',
+      /approval.grantOptions/,
+    );
+    assertStatus(
+      await call(`/${id}/approve`, { method: 'POST', token: 'oncall', body: '{"admin":true}' }),
+      400,
+      'BadRequest',
+      /unknown field/,
+    );
     assertStatus(await call(`/${id}/approve`, { token: 'oncall' }), 405, 'MethodNotAllowed', /use POST/);
     assertStatus(await call('?state=weird', { token: 'oncall' }), 400, 'BadRequest', /state must be one of/);
     const current = await repo.get(id);
     assert.equal(current?.state, 'pending');
     assert.equal(current?.votes.length, 0);
-    assert.equal((await call(`/${id}/deny`, { method: 'POST', token: 'oncall2', body: '{"reason":"no"}' })).status, 200);
+    assert.equal(
+      (await call(`/${id}/deny`, { method: 'POST', token: 'oncall2', body: '{"reason":"no"}' })).status,
+      200,
+    );
     const result = await outcome;
     assert.equal(result.state, 'denied');
     assert.equal(result.record.decidedBy, 'bob');

@@ -7,9 +7,29 @@ import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.
 
 function record(id: string, identity = 'spammer'): ApprovalRecord {
   return {
-    id, state: 'pending', createdAt: 0, expiresAt: 1, holder: 'r', sessionId: 's', identity, subject: 'x', groups: [],
-    request: { cluster: 'prod', method: 'GET', path: '/', verb: 'get', apiGroup: '', resource: '', subresource: '', namespace: '', name: '' },
-    heldBecause: 'escalation', serviceAccount: 'a/b', votes: [],
+    id,
+    state: 'pending',
+    createdAt: 0,
+    expiresAt: 1,
+    holder: 'r',
+    sessionId: 's',
+    identity,
+    subject: 'x',
+    groups: [],
+    request: {
+      cluster: 'prod',
+      method: 'GET',
+      path: '/',
+      verb: 'get',
+      apiGroup: '',
+      resource: '',
+      subresource: '',
+      namespace: '',
+      name: '',
+    },
+    heldBecause: 'escalation',
+    serviceAccount: 'a/b',
+    votes: [],
   };
 }
 
@@ -31,7 +51,10 @@ test('one identity: burst posts, then one summary per refill interval; others un
   assert.deepEqual(posted, ['a0', 'a1', 'a2'], 'only the burst is posted');
   assert.equal(answers.filter((a) => a === undefined).length, 297);
   assert.equal(notices.length, 1, 'one summary, not 297 messages');
-  assert.match(notices[0] ?? '', /^1 more held request\(s\) of identity "spammer" were not posted one by one \(Slack posting limit: 3 at once, then one every 10s per identity\): a3\. See them with \/hoop pending/);
+  assert.match(
+    notices[0] ?? '',
+    /^1 more held request\(s\) of identity "spammer" were not posted one by one \(Slack posting limit: 3 at once, then one every 10s per identity\): a3\. See them with \/hoop pending/,
+  );
   await limited.posted(record('b0', 'someone-else'));
   assert.equal(posted.at(-1), 'b0', 'another identity still posts');
   now += 10_000;

@@ -2,7 +2,11 @@
 // decisions, races, expiry, cancellation, grants, cross-replica resolution and orphans.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createApprovalService, type ApprovalNotifier, type HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalNotifier,
+  type HoldRequest,
+} from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord, ApprovalRepository, ApprovalVote } from '../../packages/gateway/src/approvals/types.js';
 import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
@@ -12,7 +16,12 @@ const baseConfig: ApprovalConfig = {
   timeoutMs: 5_000,
   minApprovals: 1,
   grantOptionsMs: [900_000],
-  approvers: { slackUsers: ['UAPPROVER'], slackUserGroups: [], oidcGroups: [{ issuer: 'https://idp.test', group: 'oncall' }], people: [] },
+  approvers: {
+    slackUsers: ['UAPPROVER'],
+    slackUserGroups: [],
+    oidcGroups: [{ issuer: 'https://idp.test', group: 'oncall' }],
+    people: [],
+  },
   maxPendingPerIdentity: 10,
 };
 
@@ -85,13 +94,18 @@ async function firstPending(repo: ApprovalRepository): Promise<ApprovalRecord> {
 
 type RepoFactory = () => Promise<{ repo: ApprovalRepository; close: () => Promise<void> }>;
 
-const factories: Array<[string, RepoFactory]> = [['memory', async () => ({ repo: createMemoryApprovalRepository(), close: async () => {} })]];
+const factories: Array<[string, RepoFactory]> = [
+  ['memory', async () => ({ repo: createMemoryApprovalRepository(), close: async () => {} })],
+];
 
 // The SQLite store is written by another module; run the same table against it when it is present.
 const storeModule = '../../packages/gateway/src/store/index.js';
 try {
   const { createStore } = (await import(storeModule)) as {
-    createStore: (url: string, options: { replicaId: string }) => Promise<{ approvals: ApprovalRepository; close?: () => Promise<void> }>;
+    createStore: (
+      url: string,
+      options: { replicaId: string },
+    ) => Promise<{ approvals: ApprovalRepository; close?: () => Promise<void> }>;
   };
   factories.push([
     'sqlite',
@@ -110,7 +124,13 @@ for (const [name, makeRepo] of factories) {
     async function setup(config: Partial<ApprovalConfig> = {}, replicaId = 'r-a') {
       const { repo, close } = await makeRepo();
       const notifier = recordingNotifier();
-      const service = createApprovalService({ repo, notifier, config: { ...baseConfig, ...config }, replicaId, pollIntervalMs: 50 });
+      const service = createApprovalService({
+        repo,
+        notifier,
+        config: { ...baseConfig, ...config },
+        replicaId,
+        pollIntervalMs: 50,
+      });
       return { repo, notifier, service, close };
     }
 
@@ -121,7 +141,12 @@ for (const [name, makeRepo] of factories) {
       assert.deepEqual(pending.slack, { channel: 'C1', ts: '1.000' });
       assert.equal(pending.holder, 'r-a');
       assert.equal(pending.expiresAt - pending.createdAt, 5_000);
-      const result = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true, email: 'human@example.com' });
+      const result = await service.decide(pending.id, {
+        approve: true,
+        actor: vote('U1'),
+        approver: true,
+        email: 'human@example.com',
+      });
       assert.equal(result.ok, true);
       const outcome = await held;
       assert.equal(outcome.state, 'approved');
@@ -136,7 +161,12 @@ for (const [name, makeRepo] of factories) {
       const { repo, notifier, service, close } = await setup();
       const held = service.hold(holdRequest(), new AbortController().signal);
       const pending = await firstPending(repo);
-      const denied = await service.decide(pending.id, { approve: false, actor: vote('U1'), approver: true, reason: 'not during the freeze' });
+      const denied = await service.decide(pending.id, {
+        approve: false,
+        actor: vote('U1'),
+        approver: true,
+        reason: 'not during the freeze',
+      });
       assert.equal(denied.ok, true);
       const outcome = await held;
       assert.equal(outcome.state, 'denied');
@@ -162,7 +192,10 @@ for (const [name, makeRepo] of factories) {
       assert.equal(third.ok && third.record.state, 'approved');
       const outcome = await held;
       assert.equal(outcome.state, 'approved');
-      assert.deepEqual(outcome.record.votes.map((v) => v.user), ['U1', 'U2']);
+      assert.deepEqual(
+        outcome.record.votes.map((v) => v.user),
+        ['U1', 'U2'],
+      );
       assert.equal(outcome.record.decidedBy, 'label-U1, label-U2');
       assert.equal(notifier.finalized.length, 1);
       await close();
@@ -194,13 +227,23 @@ for (const [name, makeRepo] of factories) {
       const { repo, service, close } = await setup();
       const held = service.hold(holdRequest({ email: 'Agent@Example.com' }), new AbortController().signal);
       const pending = await firstPending(repo);
-      const self = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true, email: 'agent@example.COM' });
+      const self = await service.decide(pending.id, {
+        approve: true,
+        actor: vote('U1'),
+        approver: true,
+        email: 'agent@example.COM',
+      });
       assert.deepEqual([self.ok, self.ok ? '' : self.why], [false, 'self-approval']);
       const outsider = await service.decide(pending.id, { approve: false, actor: vote('U9'), approver: false });
       assert.deepEqual([outsider.ok, outsider.ok ? '' : outsider.why], [false, 'not-approver']);
       const missing = await service.decide('nope', { approve: true, actor: vote('U1'), approver: true });
       assert.deepEqual([missing.ok, missing.ok ? '' : missing.why], [false, 'not-found']);
-      const badGrant = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true, grantMs: 86_400_000 });
+      const badGrant = await service.decide(pending.id, {
+        approve: true,
+        actor: vote('U1'),
+        approver: true,
+        grantMs: 86_400_000,
+      });
       assert.deepEqual([badGrant.ok, badGrant.ok ? '' : badGrant.why], [false, 'invalid-grant']);
       const current = await repo.get(pending.id);
       assert.equal(current?.state, 'pending');
@@ -243,14 +286,25 @@ for (const [name, makeRepo] of factories) {
     it('approve with a grant creates a grant for the same request shape until now+grantMs', async () => {
       const { repo, close } = await makeRepo();
       let now = 1_000_000;
-      const service = createApprovalService({ repo, config: baseConfig, replicaId: 'r-a', pollIntervalMs: 50, clock: () => now });
+      const service = createApprovalService({
+        repo,
+        config: baseConfig,
+        replicaId: 'r-a',
+        pollIntervalMs: 50,
+        clock: () => now,
+      });
       const held = service.hold(holdRequest(), new AbortController().signal);
       let pending: ApprovalRecord | undefined;
       while (pending === undefined) {
         [pending] = await repo.list({ state: 'pending' });
         await new Promise((r) => setTimeout(r, 5));
       }
-      const result = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true, grantMs: 900_000 });
+      const result = await service.decide(pending.id, {
+        approve: true,
+        actor: vote('U1'),
+        approver: true,
+        grantMs: 900_000,
+      });
       assert.equal(result.ok && result.record.grantMs, 900_000);
       assert.equal((await held).state, 'approved');
       const shape = holdRequest().request;
@@ -265,15 +319,25 @@ for (const [name, makeRepo] of factories) {
       assert.equal(await service.findGrant({ ...agent7, identity: 'other' }, 'prod', shape, now + 1), undefined);
       // Another subject of the same identity (same group), or the same sub from another issuer: not covered.
       assert.equal(await service.findGrant({ ...agent7, subject: 'agent-8' }, 'prod', shape, now + 1), undefined);
-      assert.equal(await service.findGrant({ ...agent7, issuer: 'https://other.test' }, 'prod', shape, now + 1), undefined);
+      assert.equal(
+        await service.findGrant({ ...agent7, issuer: 'https://other.test' }, 'prod', shape, now + 1),
+        undefined,
+      );
       assert.equal(grant.subject, 'agent-7');
       assert.equal(grant.issuer, 'https://idp.test');
       // Listed while active, revoked once, then gone for everyone.
-      assert.deepEqual((await service.grants()).map((g) => g.id), [grant.id]);
+      assert.deepEqual(
+        (await service.grants()).map((g) => g.id),
+        [grant.id],
+      );
       const revoked = await service.revokeGrant(grant.id, 'alice');
       assert.equal(revoked?.revokedBy, 'alice');
       assert.equal(await service.revokeGrant(grant.id, 'bob'), null, 'revoked once');
-      assert.equal(await service.findGrant(agent7, 'prod', shape, now + 1), undefined, 'a revoked grant allows nothing');
+      assert.equal(
+        await service.findGrant(agent7, 'prod', shape, now + 1),
+        undefined,
+        'a revoked grant allows nothing',
+      );
       assert.deepEqual(await service.grants(), []);
       assert.equal((await service.grants({ all: true }))[0]?.revokedAt, now);
       assert.equal(await service.findGrant(agent7, 'prod', { ...shape, verb: 'get' }, now + 1), undefined);
@@ -307,7 +371,13 @@ for (const [name, makeRepo] of factories) {
       const { repo, close } = await makeRepo();
       const now = Date.now();
       const base = { ...holdRequest(), state: 'pending' as const, votes: [], createdAt: now - 10_000 };
-      await repo.create({ ...base, id: 'mine', holder: 'r-a', expiresAt: now + 60_000, slack: { channel: 'C1', ts: '9.1' } });
+      await repo.create({
+        ...base,
+        id: 'mine',
+        holder: 'r-a',
+        expiresAt: now + 60_000,
+        slack: { channel: 'C1', ts: '9.1' },
+      });
       await repo.create({ ...base, id: 'overdue', holder: 'r-b', expiresAt: now - 1 });
       await repo.create({ ...base, id: 'theirs', holder: 'r-b', expiresAt: now + 60_000 });
       const notifier = recordingNotifier();
@@ -316,9 +386,15 @@ for (const [name, makeRepo] of factories) {
       assert.equal((await repo.get('mine'))?.state, 'cancelled');
       assert.equal((await repo.get('overdue'))?.state, 'expired');
       assert.equal((await repo.get('theirs'))?.state, 'pending');
-      assert.deepEqual(notifier.finalized.map((r) => `${r.id}:${r.state}`).sort(), ['mine:cancelled', 'overdue:expired']);
+      assert.deepEqual(notifier.finalized.map((r) => `${r.id}:${r.state}`).sort(), [
+        'mine:cancelled',
+        'overdue:expired',
+      ]);
       assert.deepEqual(notifier.finalized.find((r) => r.id === 'mine')?.slack, { channel: 'C1', ts: '9.1' });
-      assert.deepEqual((await service.pending()).map((r) => r.id), ['theirs']);
+      assert.deepEqual(
+        (await service.pending()).map((r) => r.id),
+        ['theirs'],
+      );
       await close();
     });
 
@@ -339,27 +415,52 @@ for (const [name, makeRepo] of factories) {
       const { repo } = await makeRepo().then((r) => ({ repo: r.repo, close: r.close }));
       const notifier = recordingNotifier();
       const gauge: number[] = [];
-      const service = createApprovalService({ repo, notifier, config: baseConfig, replicaId: 'r-a', onPendingChange: (d) => gauge.push(d) });
+      const service = createApprovalService({
+        repo,
+        notifier,
+        config: baseConfig,
+        replicaId: 'r-a',
+        onPendingChange: (d) => gauge.push(d),
+      });
       const held = service.hold(holdRequest(), new AbortController().signal);
       const pending = await firstPending(repo);
       await service.shutdown('gateway restarting, run again');
-      await assert.rejects(held, (error: unknown) => error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN' && /gateway restarting/.test(error.message));
+      await assert.rejects(
+        held,
+        (error: unknown) =>
+          error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN' && /gateway restarting/.test(error.message),
+      );
       const record = await repo.get(pending.id);
       assert.equal(record?.state, 'cancelled');
       assert.equal(record?.decisionReason, 'gateway restarting, run again');
-      assert.deepEqual(notifier.finalized.map((r) => r.state), ['cancelled']);
+      assert.deepEqual(
+        notifier.finalized.map((r) => r.state),
+        ['cancelled'],
+      );
       assert.deepEqual(gauge, [1, -1]);
-      await assert.rejects(service.hold(holdRequest(), new AbortController().signal), (error: unknown) => error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN');
+      await assert.rejects(
+        service.hold(holdRequest(), new AbortController().signal),
+        (error: unknown) => error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN',
+      );
     });
 
     it('startSweeps expires another replica’s overdue pending on schedule; the stopper stops it', async () => {
       const { repo, close } = await makeRepo();
       const now = Date.now();
-      await repo.create({ ...holdRequest(), id: 'stale', state: 'pending', votes: [], createdAt: now - 5_000, holder: 'dead', expiresAt: now - 1 });
+      await repo.create({
+        ...holdRequest(),
+        id: 'stale',
+        state: 'pending',
+        votes: [],
+        createdAt: now - 5_000,
+        holder: 'dead',
+        expiresAt: now - 1,
+      });
       const service = createApprovalService({ repo, config: baseConfig, replicaId: 'r-a', sweepEveryMs: 20 });
       const sweeps = service.startSweeps();
       try {
-        for (let i = 0; i < 300 && (await repo.get('stale'))?.state === 'pending'; i += 1) await new Promise((r) => setTimeout(r, 10));
+        for (let i = 0; i < 300 && (await repo.get('stale'))?.state === 'pending'; i += 1)
+          await new Promise((r) => setTimeout(r, 10));
         assert.equal((await repo.get('stale'))?.state, 'expired');
       } finally {
         await sweeps.stop();
@@ -381,15 +482,27 @@ for (const [name, makeRepo] of factories) {
         get: (id) => (down ? fail() : repo.get(id)),
         transition: (...a) => (down ? fail() : repo.transition(...a)),
       };
-      const service = createApprovalService({ repo: flaky, config: { ...baseConfig, timeoutMs: 1_000 }, replicaId: 'r-a', pollIntervalMs: 20, clock: () => Date.now() + offset });
+      const service = createApprovalService({
+        repo: flaky,
+        config: { ...baseConfig, timeoutMs: 1_000 },
+        replicaId: 'r-a',
+        pollIntervalMs: 20,
+        clock: () => Date.now() + offset,
+      });
       const held = service.hold(holdRequest(), new AbortController().signal);
       const isUnavailable = (error: unknown) => error instanceof HoopError && error.code === 'ERR_AUDIT_UNAVAILABLE';
       await new Promise((r) => setTimeout(r, 60));
       down = true;
       await new Promise((r) => setTimeout(r, 60));
       offset = 10_000;
-      await assert.rejects(held, (error: unknown) => isUnavailable(error) && /was not approved/.test((error as Error).message));
-      await assert.rejects(service.hold(holdRequest(), new AbortController().signal), (error: unknown) => isUnavailable(error) && /cannot be held/.test((error as Error).message));
+      await assert.rejects(
+        held,
+        (error: unknown) => isUnavailable(error) && /was not approved/.test((error as Error).message),
+      );
+      await assert.rejects(
+        service.hold(holdRequest(), new AbortController().signal),
+        (error: unknown) => isUnavailable(error) && /cannot be held/.test((error as Error).message),
+      );
       await close();
     });
 
@@ -403,14 +516,24 @@ for (const [name, makeRepo] of factories) {
           throw new Error('slack down');
         },
       };
-      const service = createApprovalService({ repo, notifier: broken, config: baseConfig, replicaId: 'r-a', pollIntervalMs: 50 });
+      const service = createApprovalService({
+        repo,
+        notifier: broken,
+        config: baseConfig,
+        replicaId: 'r-a',
+        pollIntervalMs: 50,
+      });
       const held = service.hold(holdRequest(), new AbortController().signal);
       let pending: ApprovalRecord | undefined;
       while (pending === undefined) {
         [pending] = await repo.list({ state: 'pending' });
         await new Promise((r) => setTimeout(r, 5));
       }
-      const result = await service.decide(pending.id, { approve: true, actor: vote('oidc:x#y', 'api'), approver: true });
+      const result = await service.decide(pending.id, {
+        approve: true,
+        actor: vote('oidc:x#y', 'api'),
+        approver: true,
+      });
       assert.equal(result.ok, true);
       assert.equal((await held).state, 'approved');
       await close();
@@ -419,21 +542,31 @@ for (const [name, makeRepo] of factories) {
     it('one identity holds at most maxPendingPerIdentity approvals: more get 429 with retryAfterSeconds; others are not affected', async () => {
       const { repo, service, close } = await setup({ maxPendingPerIdentity: 2 });
       const controllers = [new AbortController(), new AbortController()];
-      const holds = controllers.map((c, i) => service.hold(holdRequest({ fingerprint: `f${i}` }), c.signal).catch((e: unknown) => e));
+      const holds = controllers.map((c, i) =>
+        service.hold(holdRequest({ fingerprint: `f${i}` }), c.signal).catch((e: unknown) => e),
+      );
       while ((await repo.list({ state: 'pending' })).length < 2) await new Promise((r) => setTimeout(r, 5));
-      await assert.rejects(service.hold(holdRequest({ fingerprint: 'f3' }), new AbortController().signal), (error: unknown) => {
-        assert.ok(error instanceof HoopError);
-        assert.equal(error.code, 'ERR_TOO_MANY_REQUESTS');
-        assert.equal(error.status, 429);
-        assert.match(error.message, /identity "ci-deployer" already has 2 requests waiting for approval \(approval.maxPendingPerIdentity: 2\); wait for a decision or retry in \d+s/);
-        const retry = error.details?.['retryAfterSeconds'];
-        assert.ok(typeof retry === 'number' && retry >= 1 && retry <= 5, String(retry));
-        return true;
-      });
+      await assert.rejects(
+        service.hold(holdRequest({ fingerprint: 'f3' }), new AbortController().signal),
+        (error: unknown) => {
+          assert.ok(error instanceof HoopError);
+          assert.equal(error.code, 'ERR_TOO_MANY_REQUESTS');
+          assert.equal(error.status, 429);
+          assert.match(
+            error.message,
+            /identity "ci-deployer" already has 2 requests waiting for approval \(approval.maxPendingPerIdentity: 2\); wait for a decision or retry in \d+s/,
+          );
+          const retry = error.details?.['retryAfterSeconds'];
+          assert.ok(typeof retry === 'number' && retry >= 1 && retry <= 5, String(retry));
+          return true;
+        },
+      );
       assert.equal((await repo.list({ state: 'pending' })).length, 2, 'nothing was created');
       // Another identity still gets its approval.
       const other = new AbortController();
-      const otherHold = service.hold(holdRequest({ identity: 'reader', fingerprint: 'r1' }), other.signal).catch((e: unknown) => e);
+      const otherHold = service
+        .hold(holdRequest({ identity: 'reader', fingerprint: 'r1' }), other.signal)
+        .catch((e: unknown) => e);
       while ((await repo.list({ state: 'pending' })).length < 3) await new Promise((r) => setTimeout(r, 5));
       for (const c of [...controllers, other]) c.abort();
       await Promise.all([...holds, otherHold]);
@@ -451,7 +584,7 @@ for (const [name, makeRepo] of factories) {
       assert.equal((await repo.list()).length, 1, 'joined, not created (and not refused by the cap of 1)');
       assert.equal(notifier.postedRecords.length, 1, 'one Slack message');
       first.abort();
-      assert.equal((await a.catch((e: unknown) => e) as HoopError).code, 'ERR_APPROVAL_CANCELLED');
+      assert.equal(((await a.catch((e: unknown) => e)) as HoopError).code, 'ERR_APPROVAL_CANCELLED');
       assert.equal((await repo.get(pending.id))?.state, 'pending', 'the others still wait on it');
       assert.equal((await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true })).ok, true);
       assert.deepEqual([(await b).state, (await c).state], ['approved', 'approved']);

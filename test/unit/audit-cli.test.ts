@@ -46,7 +46,16 @@ function start(time: number, overrides: Partial<AuditStart> = {}): AuditStart {
     identity: 'ci-deployer',
     method: 'GET',
     path: '/api/v1/namespaces/default/pods/web-1',
-    info: { verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'default', name: 'web-1', isResourceRequest: true },
+    info: {
+      verb: 'get',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: '',
+      namespace: 'default',
+      name: 'web-1',
+      isResourceRequest: true,
+    },
     kubectlSession: 'ks-1',
     kubectlCommand: 'kubectl get pod web-1',
     decision: { effect: 'allow', reason: 'rbac' },
@@ -78,7 +87,14 @@ before(async () => {
   );
   const store = await createStore(`sqlite:${dbFile}`, { replicaId: 'r-1' });
   let now = T0;
-  const recorder = createAuditRecorder({ store, replicaId: 'r-1', clock: () => now, maxBodyBytes: 1024, bodies: true, sessionIdleMs: 60_000 });
+  const recorder = createAuditRecorder({
+    store,
+    replicaId: 'r-1',
+    clock: () => now,
+    maxBodyBytes: 1024,
+    bodies: true,
+    sessionIdleMs: 60_000,
+  });
   const get = await recorder.begin(start(T0));
   now = T0 + 40;
   get.complete({ status: 200, bytesOut: 512, durationMs: 40 });
@@ -87,18 +103,41 @@ before(async () => {
     start(T0 + 1000, {
       method: 'DELETE',
       path: '/api/v1/namespaces/prod',
-      info: { verb: 'delete', apiGroup: '', apiVersion: 'v1', resource: 'namespaces', subresource: '', namespace: '', name: 'prod', isResourceRequest: true },
+      info: {
+        verb: 'delete',
+        apiGroup: '',
+        apiVersion: 'v1',
+        resource: 'namespaces',
+        subresource: '',
+        namespace: '',
+        name: 'prod',
+        isResourceRequest: true,
+      },
       decision: { effect: 'approve', reason: 'approval-required' },
     }),
     { status: 403, bytesOut: 200, durationMs: 5, approval: { id: 'ap-1', state: 'denied', by: ['alice'] } },
   );
-  await recorder.record(start(T0 + 2000, { method: 'GET', path: '/version', info: undefined, kubectlSession: 'ks-2', decision: { effect: 'deny', reason: 'no-identity' } }), {
-    status: 403,
-    bytesOut: 100,
-    durationMs: 1,
-  });
+  await recorder.record(
+    start(T0 + 2000, {
+      method: 'GET',
+      path: '/version',
+      info: undefined,
+      kubectlSession: 'ks-2',
+      decision: { effect: 'deny', reason: 'no-identity' },
+    }),
+    {
+      status: 403,
+      bytesOut: 100,
+      durationMs: 1,
+    },
+  );
   await recorder.close();
-  const checkpointer = createCheckpointer({ store: store.audit, key: await loadSigningKey(keyFile), replicaId: 'r-1', clock: () => T0 + 3000 });
+  const checkpointer = createCheckpointer({
+    store: store.audit,
+    key: await loadSigningKey(keyFile),
+    replicaId: 'r-1',
+    clock: () => T0 + 3000,
+  });
   await checkpointer.checkpoint();
   await store.close();
 });
@@ -115,7 +154,10 @@ test('audit verify: exit 0 with the count of records and chains', async () => {
 test('audit export: JSON lines with sessionId, filtered by --since/--until', async () => {
   const all = io();
   assert.equal(await auditRun(['export', '--config', configFile], all), 0);
-  const events = all.out.trim().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+  const events = all.out
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, any>);
   assert.equal(events.length, 3);
   assert.deepEqual(
     events.map((e) => [e.sessionId === sessionId, e.decision.effect, e.outcome.status]),
@@ -129,9 +171,18 @@ test('audit export: JSON lines with sessionId, filtered by --since/--until', asy
   assert.equal(events[0]?.kubectlCommand, 'kubectl get pod web-1');
 
   const window = io();
-  assert.equal(await auditRun(['export', '--config', configFile, '--since', '2024-05-01T10:00:01Z', '--until', '2024-05-01T10:00:02Z'], window), 0);
+  assert.equal(
+    await auditRun(
+      ['export', '--config', configFile, '--since', '2024-05-01T10:00:01Z', '--until', '2024-05-01T10:00:02Z'],
+      window,
+    ),
+    0,
+  );
   assert.deepEqual(
-    window.out.trim().split('\n').map((line) => (JSON.parse(line) as { path: string }).path),
+    window.out
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { path: string }).path),
     ['/api/v1/namespaces/prod'],
   );
 
@@ -154,7 +205,10 @@ test('replay: the timeline of one session; an unknown session exits 1', async ()
   const out = io();
   assert.equal(await replayRun([sessionId, '--config', configFile], out), 0);
   const lines = out.out.trimEnd().split('\n');
-  assert.match(lines[0] ?? '', new RegExp(`^session ${sessionId} · ci-deployer · cluster prod · 2024-05-01T10:00:00.000Z … .* · 2 calls$`));
+  assert.match(
+    lines[0] ?? '',
+    new RegExp(`^session ${sessionId} · ci-deployer · cluster prod · 2024-05-01T10:00:00.000Z … .* · 2 calls$`),
+  );
   assert.equal(lines[1], 'command: kubectl get pod web-1');
   assert.equal(lines[2], '2024-05-01T10:00:00.000Z  get pods/web-1 -n default  allow  200');
   assert.equal(lines[3], '2024-05-01T10:00:01.000Z  delete namespaces/prod  approve  403  denied by alice');
@@ -162,14 +216,20 @@ test('replay: the timeline of one session; an unknown session exits 1', async ()
   const missing = io();
   assert.equal(await replayRun(['s-nope', '--config', configFile], missing), 1);
   assert.match(missing.err, /^hoopgate replay: no session "s-nope" in the audit store/);
-  await assert.rejects(replayRun(['--config', configFile], io()), { name: 'UsageError', message: 'hoopgate replay: missing argument SESSION_ID' });
+  await assert.rejects(replayRun(['--config', configFile], io()), {
+    name: 'UsageError',
+    message: 'hoopgate replay: missing argument SESSION_ID',
+  });
 });
 
 test('audit least-privilege runs the report module; an unknown subcommand is a usage error', async () => {
   const help = io();
   assert.equal(await auditRun(['least-privilege', '--help'], help), 0);
   assert.match(help.out, /^usage: hoopgate audit least-privilege --config FILE \[options\]\n/);
-  await assert.rejects(auditRun(['frobnicate'], io()), { name: 'UsageError', message: 'hoopgate audit: unknown subcommand "frobnicate": use verify, export or least-privilege' });
+  await assert.rejects(auditRun(['frobnicate'], io()), {
+    name: 'UsageError',
+    message: 'hoopgate audit: unknown subcommand "frobnicate": use verify, export or least-privilege',
+  });
 });
 
 test('the Slack /hoop reader: timeline entries and recent sessions of the store', async () => {
@@ -177,7 +237,15 @@ test('the Slack /hoop reader: timeline entries and recent sessions of the store'
   const reader: AuditReader = createAuditReader(store);
   assert.deepEqual(await reader.sessionTimeline(sessionId), [
     { at: T0, verb: 'get', resource: 'pods', namespace: 'default', name: 'web-1', decision: 'allow', status: 200 },
-    { at: T0 + 1000, verb: 'delete', resource: 'namespaces', name: 'prod', decision: 'approve→denied', status: 403, approver: 'alice' },
+    {
+      at: T0 + 1000,
+      verb: 'delete',
+      resource: 'namespaces',
+      name: 'prod',
+      decision: 'approve→denied',
+      status: 403,
+      approver: 'alice',
+    },
   ]);
   const sessions = await reader.listSessions('ci-deployer');
   assert.deepEqual(
@@ -197,5 +265,8 @@ test('audit verify: exit 1 naming the first bad record after tampering', async (
   const out = io();
   assert.equal(await auditRun(['verify', '--config', configFile], out), 1);
   assert.equal(out.out, '');
-  assert.equal(out.err, 'audit verify failed: chain r-1 seq 4: record does not match its hash (changed, or moved from another position)\n');
+  assert.equal(
+    out.err,
+    'audit verify failed: chain r-1 seq 4: record does not match its hash (changed, or moved from another position)\n',
+  );
 });

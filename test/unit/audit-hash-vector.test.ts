@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
 import { verifyAudit, verifyAuditReport } from '../../packages/gateway/src/audit/verify.js';
-import { canonicalJson, canonicalRecordText, GENESIS_HASH, hashRecord, hashRecordReference } from '../../packages/gateway/src/store/chain.js';
+import {
+  canonicalJson,
+  canonicalRecordText,
+  GENESIS_HASH,
+  hashRecord,
+  hashRecordReference,
+} from '../../packages/gateway/src/store/chain.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import { auditIndexes, auditRecordsV1 } from '../../packages/gateway/src/store/sqlite/migrate.js';
 import type { AuditRecord } from '../../packages/gateway/src/store/types.js';
@@ -29,7 +35,16 @@ const vector: Omit<AuditRecord, 'hash'> = {
     method: 'GET',
     path: '/api/v1/namespaces/staging/configmaps/app-config',
     decision: { effect: 'allow', reason: 'rbac-allowed', serviceAccount: 'agents/ci-deployer' },
-    info: { verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'configmaps', subresource: '', namespace: 'staging', name: 'app-config', isResourceRequest: true },
+    info: {
+      verb: 'get',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'configmaps',
+      subresource: '',
+      namespace: 'staging',
+      name: 'app-config',
+      isResourceRequest: true,
+    },
     principal: { issuer: 'https://idp.example.com', subject: 'bot', groups: ['ci', 'ünïcode ✓'] },
     note: 'line\nbreak "quoted" \\ back',
     n: 1.5,
@@ -45,9 +60,27 @@ test('hash test vector: a literal record hashes to its literal SHA-256 (format v
   assert.equal(hashRecord(vector), vectorHash);
   // The fast form used by verify (keys pre-ordered, data spliced in as text) is byte-identical.
   const { data, ...rest } = vector;
-  const reference = { v: 1, chain: rest.chain, seq: rest.seq, kind: rest.kind, time: rest.time, eventId: rest.eventId, sessionId: rest.sessionId, identity: rest.identity, data, prevHash: rest.prevHash };
+  const reference = {
+    v: 1,
+    chain: rest.chain,
+    seq: rest.seq,
+    kind: rest.kind,
+    time: rest.time,
+    eventId: rest.eventId,
+    sessionId: rest.sessionId,
+    identity: rest.identity,
+    data,
+    prevHash: rest.prevHash,
+  };
   assert.equal(canonicalRecordText(rest, canonicalJson(data)), canonicalJson(reference));
-  const bare: Omit<AuditRecord, 'hash'> = { chain: 'c', seq: 1, kind: 'checkpoint', time: 0, data: {}, prevHash: GENESIS_HASH };
+  const bare: Omit<AuditRecord, 'hash'> = {
+    chain: 'c',
+    seq: 1,
+    kind: 'checkpoint',
+    time: 0,
+    data: {},
+    prevHash: GENESIS_HASH,
+  };
   assert.equal(hashRecord(bare), hashRecordReference(bare));
   assert.notEqual(hashRecord({ ...vector, seq: 43 }), vectorHash);
 });
@@ -57,69 +90,136 @@ const layout2 = `CREATE TABLE audit_records (id INTEGER PRIMARY KEY, chain TEXT 
 CREATE UNIQUE INDEX audit_records_chain_seq ON audit_records (chain, seq);`;
 
 for (const layout of [1, 2] as const)
-test(`a layout-${layout} store (${layout === 1 ? 'WITHOUT ROWID, hex hashes, non-canonical data text' : 'one canonical JSON text per row'}) moves to layout 3, verifies, grows, and shows tampering`, async () => {
-  const dir = mkdtempSync(join(tmpdir(), `hoop-layout${layout}-`));
-  const file = join(dir, 'audit.db');
-  try {
-    // Written as the code before issue #17's layout 3 wrote it.
-    const old = new Sqlite(file);
-    old.exec((layout === 1 ? auditRecordsV1 : layout2) + auditIndexes);
-    const insert = old.prepare('INSERT INTO audit_records (chain, seq, kind, time, event_id, session_id, identity, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    let prevHash = GENESIS_HASH;
-    for (let seq = 1; seq <= 3; seq++) {
-      const record = { ...vector, chain: 'old', seq, time: vector.time + seq, prevHash };
-      const hash = hashRecord(record);
-      const [data, prev, own] = layout === 1 ? [JSON.stringify(record.data), prevHash, hash] : [canonicalJson(record.data), Buffer.from(prevHash, 'hex'), Buffer.from(hash, 'hex')];
-      insert.run('old', seq, record.kind, record.time, record.eventId, record.sessionId, record.identity, data, prev, own);
-      prevHash = hash;
+  test(`a layout-${layout} store (${layout === 1 ? 'WITHOUT ROWID, hex hashes, non-canonical data text' : 'one canonical JSON text per row'}) moves to layout 3, verifies, grows, and shows tampering`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), `hoop-layout${layout}-`));
+    const file = join(dir, 'audit.db');
+    try {
+      // Written as the code before issue #17's layout 3 wrote it.
+      const old = new Sqlite(file);
+      old.exec((layout === 1 ? auditRecordsV1 : layout2) + auditIndexes);
+      const insert = old.prepare(
+        'INSERT INTO audit_records (chain, seq, kind, time, event_id, session_id, identity, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      );
+      let prevHash = GENESIS_HASH;
+      for (let seq = 1; seq <= 3; seq++) {
+        const record = { ...vector, chain: 'old', seq, time: vector.time + seq, prevHash };
+        const hash = hashRecord(record);
+        const [data, prev, own] =
+          layout === 1
+            ? [JSON.stringify(record.data), prevHash, hash]
+            : [canonicalJson(record.data), Buffer.from(prevHash, 'hex'), Buffer.from(hash, 'hex')];
+        insert.run(
+          'old',
+          seq,
+          record.kind,
+          record.time,
+          record.eventId,
+          record.sessionId,
+          record.identity,
+          data,
+          prev,
+          own,
+        );
+        prevHash = hash;
+      }
+      old.close();
+
+      const store = await createStore(`sqlite:${file}`, { replicaId: 'old' });
+      assert.deepEqual(await verifyAudit(store.audit), { ok: true, records: 3, chains: 1 });
+      const [appended] = await store.audit.append([
+        { kind: 'outcome', time: vector.time + 9, eventId: vector.eventId, data: { status: 200 } },
+      ]);
+      assert.equal(appended?.seq, 4);
+      assert.equal(appended?.prevHash, prevHash);
+      const report = await verifyAuditReport(store.audit);
+      assert.equal(report.ok, true);
+      assert.equal(report.records, 4);
+      const raw = new Sqlite(file);
+      const sql = (raw.prepare("SELECT sql FROM sqlite_schema WHERE name = 'audit_records'").get() as { sql: string })
+        .sql;
+      assert.equal(sql.includes('WITHOUT ROWID'), false);
+      assert.match(sql, /\bshape INTEGER\b/);
+      assert.equal(
+        raw.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'audit_records_legacy'").pluck().get(),
+        0,
+      );
+      tamperData(raw, 2, (data) => ({ ...data, method: 'DELETE' }));
+      raw.close();
+      const tampered = await verifyAudit(store.audit);
+      assert.deepEqual(tampered, {
+        ok: false,
+        chain: 'old',
+        seq: 2,
+        problem: 'record does not match its hash (changed, or moved from another position)',
+      });
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    old.close();
+  });
 
-    const store = await createStore(`sqlite:${file}`, { replicaId: 'old' });
-    assert.deepEqual(await verifyAudit(store.audit), { ok: true, records: 3, chains: 1 });
-    const [appended] = await store.audit.append([{ kind: 'outcome', time: vector.time + 9, eventId: vector.eventId, data: { status: 200 } }]);
-    assert.equal(appended?.seq, 4);
-    assert.equal(appended?.prevHash, prevHash);
-    const report = await verifyAuditReport(store.audit);
-    assert.equal(report.ok, true);
-    assert.equal(report.records, 4);
-    const raw = new Sqlite(file);
-    const sql = (raw.prepare("SELECT sql FROM sqlite_schema WHERE name = 'audit_records'").get() as { sql: string }).sql;
-    assert.equal(sql.includes('WITHOUT ROWID'), false);
-    assert.match(sql, /\bshape INTEGER\b/);
-    assert.equal(raw.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'audit_records_legacy'").pluck().get(), 0);
-    tamperData(raw, 2, (data) => ({ ...data, method: 'DELETE' }));
-    raw.close();
-    const tampered = await verifyAudit(store.audit);
-    assert.deepEqual(tampered, { ok: false, chain: 'old', seq: 2, problem: 'record does not match its hash (changed, or moved from another position)' });
-    await store.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('a new store file is layout 3: chain ids, 16-byte ids and 32-byte hashes; data split into a shared shape and the row\'s own values', async () => {
+test("a new store file is layout 3: chain ids, 16-byte ids and 32-byte hashes; data split into a shared shape and the row's own values", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-layout3-'));
   const file = join(dir, 'audit.db');
   try {
     const store = await createStore(`sqlite:${file}`, { replicaId: 'new' });
     const eventId = '0b7c3f3e-5d1a-4f4e-9a57-100000000001';
     const principal = { issuer: 'https://idp', subject: 'bot', groups: ['g'] };
-    const call = (requestId: string) => ({ cluster: 'c', method: 'GET', path: '/api/v1/pods', principal, decision: { effect: 'allow', reason: 'r' }, requestId });
+    const call = (requestId: string) => ({
+      cluster: 'c',
+      method: 'GET',
+      path: '/api/v1/pods',
+      principal,
+      decision: { effect: 'allow', reason: 'r' },
+      requestId,
+    });
     const appended = await store.audit.append([
-      { kind: 'request', time: 1, eventId, sessionId: 'k-0123456789abcdef0123456789abcdef', identity: 'bot', data: call('req-1') },
+      {
+        kind: 'request',
+        time: 1,
+        eventId,
+        sessionId: 'k-0123456789abcdef0123456789abcdef',
+        identity: 'bot',
+        data: call('req-1'),
+      },
       { kind: 'request', time: 2, eventId: 'e', sessionId: 's-cursor', identity: 'bot', data: call('req-2') },
       { kind: 'frames', time: 3, eventId: 'e', data: { z: 1, a: { y: 2, b: 3 } } },
       // Refusals before authentication: whatever the stranger sends stays in the row, never in the shapes.
-      ...['/a', '/b/c', '/d?x=1'].map((path, i) => ({ kind: 'request' as const, time: 4 + i, identity: 'anonymous', data: { cluster: 'c', method: 'GET', path, userAgent: `ua-${i}`, decision: { effect: 'deny', reason: 'ERR_UNAUTHENTICATED' } } })),
+      ...['/a', '/b/c', '/d?x=1'].map((path, i) => ({
+        kind: 'request' as const,
+        time: 4 + i,
+        identity: 'anonymous',
+        data: {
+          cluster: 'c',
+          method: 'GET',
+          path,
+          userAgent: `ua-${i}`,
+          decision: { effect: 'deny', reason: 'ERR_UNAUTHENTICATED' },
+        },
+      })),
     ]);
     assert.deepEqual(await verifyAudit(store.audit), { ok: true, records: 6, chains: 1 });
     assert.deepEqual((await store.audit.listRecords({ eventIds: [eventId] }))[0]?.data, call('req-1'));
-    assert.deepEqual((await store.audit.listRecords({ sessionId: 'k-0123456789abcdef0123456789abcdef' })).map((r) => r.seq), [1]);
+    assert.deepEqual(
+      (await store.audit.listRecords({ sessionId: 'k-0123456789abcdef0123456789abcdef' })).map((r) => r.seq),
+      [1],
+    );
     await store.close();
     const raw = new Sqlite(file, { readonly: true });
-    const rows = raw.prepare('SELECT id, chain, kind, event_id, session_id, shape, data, hash, prev_hash FROM audit_records ORDER BY id').all() as Array<{
-      id: number; chain: number; kind: number; event_id: Buffer | string; session_id: Buffer | string | null; shape: number | null; data: string; hash: Buffer; prev_hash: Buffer;
+    const rows = raw
+      .prepare(
+        'SELECT id, chain, kind, event_id, session_id, shape, data, hash, prev_hash FROM audit_records ORDER BY id',
+      )
+      .all() as Array<{
+      id: number;
+      chain: number;
+      kind: number;
+      event_id: Buffer | string;
+      session_id: Buffer | string | null;
+      shape: number | null;
+      data: string;
+      hash: Buffer;
+      prev_hash: Buffer;
     }>;
     const shapes = raw.prepare('SELECT count(*) FROM audit_shapes').pluck().get();
     raw.close();

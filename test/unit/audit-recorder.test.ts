@@ -99,11 +99,14 @@ test('record() writes a refusal and its outcome in one durable write', async () 
   const store = await memoryStore();
   const recorder = recorderFor(store);
   const writes = store.audit.stats().durableWrites;
-  const handle = await recorder.record(start({ decision: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]' } }), {
-    status: 403,
-    bytesOut: 120,
-    durationMs: 1,
-  });
+  const handle = await recorder.record(
+    start({ decision: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]' } }),
+    {
+      status: 403,
+      bytesOut: 120,
+      durationMs: 1,
+    },
+  );
   assert.equal(store.audit.stats().durableWrites, writes + 1);
   const records = await store.audit.listRecords({ eventIds: [handle.eventId] });
   assert.deepEqual(
@@ -164,7 +167,9 @@ test('a failed durable write refuses the request with ERR_AUDIT_UNAVAILABLE (a 5
   const store = await memoryStore();
   const failures = { count: 1 };
   let counted = 0;
-  const recorder = recorderFor(flaky(store.audit, failures), { metrics: { auditFailures: { inc: () => (counted += 1) } } });
+  const recorder = recorderFor(flaky(store.audit, failures), {
+    metrics: { auditFailures: { inc: () => (counted += 1) } },
+  });
   await assert.rejects(recorder.begin(start()), (error: unknown) => {
     assert.ok(isHoopError(error));
     assert.equal(error.code, 'ERR_AUDIT_UNAVAILABLE');
@@ -226,6 +231,9 @@ test('after close(), begin refuses with ERR_SHUTTING_DOWN', async () => {
   const store = await memoryStore();
   const recorder = recorderFor(store);
   await recorder.close();
-  await assert.rejects(recorder.begin(start()), (error: unknown) => isHoopError(error) && error.code === 'ERR_SHUTTING_DOWN');
+  await assert.rejects(
+    recorder.begin(start()),
+    (error: unknown) => isHoopError(error) && error.code === 'ERR_SHUTTING_DOWN',
+  );
   await store.close();
 });

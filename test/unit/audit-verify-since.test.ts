@@ -21,14 +21,27 @@ async function world(): Promise<{ store: Store; file: string; done(): Promise<vo
 }
 
 async function records(store: Store, n: number, from: number): Promise<void> {
-  await store.audit.append(Array.from({ length: n }, (_, i) => ({ kind: 'request' as const, time: from + i, eventId: `e-${from + i}`, data: { i: from + i } })));
+  await store.audit.append(
+    Array.from({ length: n }, (_, i) => ({
+      kind: 'request' as const,
+      time: from + i,
+      eventId: `e-${from + i}`,
+      data: { i: from + i },
+    })),
+  );
 }
 
 /** Signs the current head of r-1 (appending the checkpoint record after it). */
-async function checkpoint(store: Store, key: Awaited<ReturnType<typeof loadSigningKey>>, time: number): Promise<number> {
+async function checkpoint(
+  store: Store,
+  key: Awaited<ReturnType<typeof loadSigningKey>>,
+  time: number,
+): Promise<number> {
   const [head] = await store.audit.chainHeads();
   if (head === undefined) throw new Error('empty chain');
-  await store.audit.appendCheckpoint(signStatement(key, { type: 'head', chain: 'r-1', seq: head.seq, hash: head.hash, time, by: 'r-1' }));
+  await store.audit.appendCheckpoint(
+    signStatement(key, { type: 'head', chain: 'r-1', seq: head.seq, hash: head.hash, time, by: 'r-1' }),
+  );
   return head.seq;
 }
 
@@ -54,7 +67,11 @@ test('since-checkpoint starts after the newest trusted checkpoint; tampering bef
   assert.equal(since.ok, true, 'the checkpoint vouches for seq 1..10');
   const full = await verifyAuditReport(w.store.audit, { mode: 'full', publicKey: key.publicKeyPem });
   assert.equal(full.ok, false);
-  assert.deepEqual(full.failure, { chain: 'r-1', seq: 4, problem: 'record does not match its hash (changed, or moved from another position)' });
+  assert.deepEqual(full.failure, {
+    chain: 'r-1',
+    seq: 4,
+    problem: 'record does not match its hash (changed, or moved from another position)',
+  });
   await w.done();
 });
 
@@ -68,7 +85,11 @@ test('tampering after the checkpoint is found by both modes', async () => {
   for (const mode of ['full', 'since-checkpoint'] as const) {
     const report = await verifyAuditReport(w.store.audit, { mode, publicKey: key.publicKeyPem });
     assert.equal(report.ok, false, mode);
-    assert.deepEqual(report.failure, { chain: 'r-1', seq: 14, problem: 'record does not match its hash (changed, or moved from another position)' }, mode);
+    assert.deepEqual(
+      report.failure,
+      { chain: 'r-1', seq: 14, problem: 'record does not match its hash (changed, or moved from another position)' },
+      mode,
+    );
   }
   await w.done();
 });
@@ -88,11 +109,20 @@ test('a checkpoint whose signature fails is skipped for an older one (or genesis
   assert.equal(report.skipped.length, 1);
   assert.deepEqual(
     { ...report.skipped[0], problem: report.skipped[0]?.problem.replace(/of \S+ /, 'of T ') },
-    { chain: 'r-1', seq: 11, time: 4000, problem: 'the head checkpoint of T signed by r-1 has a bad signature for the configured key' },
+    {
+      chain: 'r-1',
+      seq: 11,
+      time: 4000,
+      problem: 'the head checkpoint of T signed by r-1 has a bad signature for the configured key',
+    },
   );
   // It fell back to the checkpoint of seq 5 and found the change at 9.
   assert.deepEqual(report.starts, [{ chain: 'r-1', fromSeq: 6, anchor: 'checkpoint', checkpointTime: 2000 }]);
-  assert.deepEqual(report.failure, { chain: 'r-1', seq: 9, problem: 'record does not match its hash (changed, or moved from another position)' });
+  assert.deepEqual(report.failure, {
+    chain: 'r-1',
+    seq: 9,
+    problem: 'record does not match its hash (changed, or moved from another position)',
+  });
 
   // With only the forged checkpoint, the fallback is genesis.
   const w2 = await world();
@@ -102,7 +132,10 @@ test('a checkpoint whose signature fails is skipped for an older one (or genesis
   assert.deepEqual(fallback.starts, [{ chain: 'r-1', fromSeq: 1, anchor: 'genesis' }]);
   assert.equal(fallback.records, 6);
   assert.equal(fallback.ok, false);
-  assert.match(fallback.failure?.problem ?? '', /^checkpoint skipped: the head checkpoint of .* has a bad signature for the configured key$/);
+  assert.match(
+    fallback.failure?.problem ?? '',
+    /^checkpoint skipped: the head checkpoint of .* has a bad signature for the configured key$/,
+  );
   await w.done();
   await w2.done();
 });

@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Sqlite from 'better-sqlite3';
-import { createCheckpointer, loadSigningKey, signStatement, type SigningKey } from '../../packages/gateway/src/audit/checkpoint.js';
+import {
+  createCheckpointer,
+  loadSigningKey,
+  signStatement,
+  type SigningKey,
+} from '../../packages/gateway/src/audit/checkpoint.js';
 import { createAuditRecorder } from '../../packages/gateway/src/audit/recorder.js';
 import { createRetentionJob } from '../../packages/gateway/src/audit/retention.js';
 import type { AuditStart } from '../../packages/gateway/src/audit/types.js';
@@ -70,7 +75,14 @@ function start(time: number, identity = 'ci', kubectlSession?: string): AuditSta
 async function fill(w: World, calls = 3, identity = 'ci'): Promise<void> {
   for (let i = 0; i < calls; i += 1) {
     // One recorder per call, closed (flushed) each time, so seqs go request, outcome, request, …
-    const recorder = createAuditRecorder({ store: w.store, replicaId: 'r-1', clock: () => w.clock.now, maxBodyBytes: 1024, bodies: true, sessionIdleMs: 60_000 });
+    const recorder = createAuditRecorder({
+      store: w.store,
+      replicaId: 'r-1',
+      clock: () => w.clock.now,
+      maxBodyBytes: 1024,
+      bodies: true,
+      sessionIdleMs: 60_000,
+    });
     w.clock.now += 1000;
     const handle = await recorder.begin(start(w.clock.now, identity));
     handle.complete({ status: 200, bytesOut: 1, durationMs: 1 });
@@ -79,7 +91,12 @@ async function fill(w: World, calls = 3, identity = 'ci'): Promise<void> {
 }
 
 async function checkpoint(w: World): Promise<void> {
-  const checkpointer = createCheckpointer({ store: w.store.audit, key: w.key, replicaId: 'r-1', clock: () => w.clock.now });
+  const checkpointer = createCheckpointer({
+    store: w.store.audit,
+    key: w.key,
+    replicaId: 'r-1',
+    clock: () => w.clock.now,
+  });
   await checkpointer.checkpoint();
 }
 
@@ -87,7 +104,11 @@ test('an untouched store verifies', async () => {
   const w = await world();
   await fill(w);
   await checkpoint(w);
-  assert.deepEqual(await verifyAudit(w.store.audit, { publicKey: w.key.publicKeyPem }), { ok: true, records: 7, chains: 1 });
+  assert.deepEqual(await verifyAudit(w.store.audit, { publicKey: w.key.publicKeyPem }), {
+    ok: true,
+    records: 7,
+    chains: 1,
+  });
   await w.done();
 });
 
@@ -96,7 +117,12 @@ test('a changed field is detected at its seq', async () => {
   await fill(w);
   tamperData(w.raw(), 3, (data) => ({ ...data, decision: { ...(data['decision'] as object), effect: 'allow' } }));
   const result = await verifyAudit(w.store.audit);
-  assert.deepEqual(result, { ok: false, chain: 'r-1', seq: 3, problem: 'record does not match its hash (changed, or moved from another position)' });
+  assert.deepEqual(result, {
+    ok: false,
+    chain: 'r-1',
+    seq: 3,
+    problem: 'record does not match its hash (changed, or moved from another position)',
+  });
   await w.done();
 });
 
@@ -115,7 +141,12 @@ test('a deleted record is detected as missing', async () => {
   await fill(w);
   w.raw().prepare('DELETE FROM audit_records WHERE seq = 3').run();
   const result = await verifyAudit(w.store.audit);
-  assert.deepEqual(result, { ok: false, chain: 'r-1', seq: 3, problem: 'record missing: seq 3 is absent (the next record is seq 4)' });
+  assert.deepEqual(result, {
+    ok: false,
+    chain: 'r-1',
+    seq: 3,
+    problem: 'record missing: seq 3 is absent (the next record is seq 4)',
+  });
   await w.done();
 });
 
@@ -145,7 +176,11 @@ test('a chain rewritten with fresh hashes still differs from the signed checkpoi
   db.transaction(() => {
     for (const row of rows) {
       const { dataText, hash: _old, ...rest } = row;
-      const record: Omit<AuditRecord, 'hash'> = { ...rest, data: JSON.parse(dataText) as Record<string, unknown>, prevHash: row.seq === 1 ? row.prevHash : prevHash };
+      const record: Omit<AuditRecord, 'hash'> = {
+        ...rest,
+        data: JSON.parse(dataText) as Record<string, unknown>,
+        prevHash: row.seq === 1 ? row.prevHash : prevHash,
+      };
       if (record.seq === 4) record.data = { ...record.data, status: 204 };
       const hash = hashRecord(record);
       rewriteRecord(db, record.chain, record.seq, record.data, record.prevHash, hash);
@@ -155,7 +190,10 @@ test('a chain rewritten with fresh hashes still differs from the signed checkpoi
   const result = await verifyAudit(w.store.audit);
   assert.equal(result.ok, false);
   assert.equal(!result.ok && result.seq, 6);
-  assert.match(!result.ok ? result.problem : '', /^record differs from the checkpoint of .* \(the chain was rewritten\)$/);
+  assert.match(
+    !result.ok ? result.problem : '',
+    /^record differs from the checkpoint of .* \(the chain was rewritten\)$/,
+  );
   await w.done();
 });
 
@@ -167,7 +205,10 @@ test('a truncated tail is detected against the last checkpoint', async () => {
   const result = await verifyAudit(w.store.audit);
   assert.equal(result.ok, false);
   assert.equal(!result.ok && result.seq, 5);
-  assert.match(!result.ok ? result.problem : '', /^records missing at the tail: the chain ends at seq 4 but the checkpoint of .* names seq 6$/);
+  assert.match(
+    !result.ok ? result.problem : '',
+    /^records missing at the tail: the chain ends at seq 4 but the checkpoint of .* names seq 6$/,
+  );
   await w.done();
 });
 
@@ -192,7 +233,10 @@ test('checkpoint signatures: an altered statement, and one not made by the confi
   const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const wrongKey = await verifyAudit(w.store.audit, { publicKey: other });
   assert.equal(wrongKey.ok, false);
-  assert.match(!wrongKey.ok ? wrongKey.problem : '', /^the head checkpoint of .* signed by r-1 has a bad signature for the configured key$/);
+  assert.match(
+    !wrongKey.ok ? wrongKey.problem : '',
+    /^the head checkpoint of .* signed by r-1 has a bad signature for the configured key$/,
+  );
 
   const db = w.raw();
   db.prepare("UPDATE audit_checkpoints SET checkpoint = json_set(checkpoint, '$.statement.seq', 2)").run();
@@ -215,7 +259,13 @@ test('retention removes old sessions behind a signed retention checkpoint, and v
     before.map((s) => s.identity),
     ['new', 'new', 'old', 'old', 'old'],
   );
-  const job = createRetentionJob({ store: w.store.audit, key: w.key, replicaId: 'r-1', clock: () => w.clock.now, retentionMs: 5 * DAY });
+  const job = createRetentionJob({
+    store: w.store.audit,
+    key: w.key,
+    replicaId: 'r-1',
+    clock: () => w.clock.now,
+    retentionMs: 5 * DAY,
+  });
   const result = await job.run();
   assert.equal(result.deleted, 7);
   assert.equal(result.checkpoints[0]?.statement.type, 'retention');
@@ -225,7 +275,11 @@ test('retention removes old sessions behind a signed retention checkpoint, and v
     after.map((s) => s.identity),
     ['new', 'new'],
   );
-  assert.deepEqual(await verifyAudit(w.store.audit, { publicKey: w.key.publicKeyPem }), { ok: true, records: 5, chains: 1 });
+  assert.deepEqual(await verifyAudit(w.store.audit, { publicKey: w.key.publicKeyPem }), {
+    ok: true,
+    records: 5,
+    chains: 1,
+  });
   // A second run has nothing to do.
   assert.equal((await job.run()).deleted, 0);
 
@@ -239,13 +293,26 @@ test('retention removes old sessions behind a signed retention checkpoint, and v
 
 test('retention keeps a session that is still active at the cutoff, with its older records', async () => {
   const w = await world();
-  const recorder = createAuditRecorder({ store: w.store, replicaId: 'r-1', clock: () => w.clock.now, maxBodyBytes: 1024, bodies: true, sessionIdleMs: 60_000 });
+  const recorder = createAuditRecorder({
+    store: w.store,
+    replicaId: 'r-1',
+    clock: () => w.clock.now,
+    maxBodyBytes: 1024,
+    bodies: true,
+    sessionIdleMs: 60_000,
+  });
   await recorder.record(start(w.clock.now, 'gone'), { status: 200, bytesOut: 1, durationMs: 1 }); // seq 1-2
   await recorder.record(start(w.clock.now + 1, 'long', 'ks-long'), { status: 200, bytesOut: 1, durationMs: 1 }); // seq 3-4
   w.clock.now += 10 * DAY;
   await recorder.record(start(w.clock.now, 'long', 'ks-long'), { status: 200, bytesOut: 1, durationMs: 1 }); // seq 5-6
   await recorder.close();
-  const job = createRetentionJob({ store: w.store.audit, key: w.key, replicaId: 'r-1', clock: () => w.clock.now, retentionMs: 5 * DAY });
+  const job = createRetentionJob({
+    store: w.store.audit,
+    key: w.key,
+    replicaId: 'r-1',
+    clock: () => w.clock.now,
+    retentionMs: 5 * DAY,
+  });
   assert.equal((await job.run()).deleted, 2);
   const sessions = await w.store.audit.listSessions();
   assert.deepEqual(
@@ -262,12 +329,23 @@ test('a forged retention checkpoint (another key) does not excuse a deleted pref
   const forger = await loadSigningKey();
   const first = await w.store.audit.getRecord('r-1', 3);
   await w.store.audit.appendCheckpoint(
-    signStatement(forger, { type: 'retention', chain: 'r-1', seq: 3, hash: first?.hash ?? '', prevHash: first?.prevHash ?? '', time: w.clock.now, by: 'r-1' }),
+    signStatement(forger, {
+      type: 'retention',
+      chain: 'r-1',
+      seq: 3,
+      hash: first?.hash ?? '',
+      prevHash: first?.prevHash ?? '',
+      time: w.clock.now,
+      by: 'r-1',
+    }),
   );
   await w.store.audit.deleteBefore('r-1', 3);
   const result = await verifyAudit(w.store.audit, { publicKey: w.key.publicKeyPem });
   assert.equal(result.ok, false);
-  assert.match(!result.ok ? result.problem : '', /^the retention checkpoint .* has a bad signature for the configured key$/);
+  assert.match(
+    !result.ok ? result.problem : '',
+    /^the retention checkpoint .* has a bad signature for the configured key$/,
+  );
   await w.done();
 });
 

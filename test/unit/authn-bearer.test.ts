@@ -46,7 +46,11 @@ describe('extractBearer', () => {
   });
 
   it('refuses other schemes without echoing their credentials', () => {
-    refused(['Authorization', 'Basic dXNlcjpwYXNz'], 'ERR_UNAUTHENTICATED', /^authorization scheme "Basic" is not accepted/);
+    refused(
+      ['Authorization', 'Basic dXNlcjpwYXNz'],
+      'ERR_UNAUTHENTICATED',
+      /^authorization scheme "Basic" is not accepted/,
+    );
     refused(['Authorization', jwt], 'ERR_UNAUTHENTICATED', /^authorization scheme is not accepted/);
     refused(['Authorization', 'Bearer'], 'ERR_UNAUTHENTICATED', /^empty bearer token/);
     refused(['Authorization', 'Bearer   '], 'ERR_UNAUTHENTICATED', /^empty bearer token/);
@@ -58,12 +62,21 @@ describe('extractBearer', () => {
   });
 
   it('refuses a second Authorization header even though Node joins them', () => {
-    refused(['Authorization', `Bearer ${jwt}`, 'authorization', `Bearer ${jwt}`], 'ERR_TOKEN_INVALID', /^request has 2 Authorization headers/);
+    refused(
+      ['Authorization', `Bearer ${jwt}`, 'authorization', `Bearer ${jwt}`],
+      'ERR_TOKEN_INVALID',
+      /^request has 2 Authorization headers/,
+    );
   });
 
   it('refuses tokens in the query string, whatever the header says', () => {
     for (const query of ['access_token=abc', 'limit=1&ACCESS_TOKEN=abc', 'id_token=x', 'token=x', 'access%5Ftoken=x']) {
-      refused(['Authorization', `Bearer ${jwt}`], 'ERR_TOKEN_INVALID', /^tokens in the query string \("(access_token|id_token|token)"\) are refused/, `/api/v1/pods?${query}`);
+      refused(
+        ['Authorization', `Bearer ${jwt}`],
+        'ERR_TOKEN_INVALID',
+        /^tokens in the query string \("(access_token|id_token|token)"\) are refused/,
+        `/api/v1/pods?${query}`,
+      );
     }
     refused([], 'ERR_TOKEN_INVALID', /query string/, `/api?access_token=${jwt}`);
   });

@@ -31,7 +31,9 @@ function setup(options: { cooldownMs?: number; maxAgeMs?: number } = {}) {
 }
 
 const unknownKey = (kid: string) => (error: unknown) =>
-  error instanceof HoopError && error.code === 'ERR_TOKEN_INVALID' && error.message === `token signing key "${kid}" is unknown to issuer "https://idp.example.test"`;
+  error instanceof HoopError &&
+  error.code === 'ERR_TOKEN_INVALID' &&
+  error.message === `token signing key "${kid}" is unknown to issuer "https://idp.example.test"`;
 
 describe('jwks cache', () => {
   it('fetches once and serves known keys from memory', async () => {
@@ -73,7 +75,10 @@ describe('jwks cache', () => {
   it('reports an unreachable JWKS, retries only after the cooldown, and keeps stale keys on a failed refresh', async () => {
     const { world, get, cache } = setup({ maxAgeMs: 60_000 });
     world.fail = true;
-    await assert.rejects(get('k1'), /^HoopError: cannot fetch signing keys of issuer "https:\/\/idp.example.test" from https:\/\/idp.example.test\/jwks: fetch failed$/);
+    await assert.rejects(
+      get('k1'),
+      /^HoopError: cannot fetch signing keys of issuer "https:\/\/idp.example.test" from https:\/\/idp.example.test\/jwks: fetch failed$/,
+    );
     await assert.rejects(get('k1'), /cannot fetch signing keys/);
     assert.equal(world.fetches, 1);
     assert.equal(cache.status().ok, false);

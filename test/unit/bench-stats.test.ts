@@ -95,7 +95,14 @@ describe('bench histogram', () => {
     for (let i = 0; i < 99; i++) h.record(1000);
     h.record(20_000);
     assert.deepEqual(summarizeMicros(h), { count: 100, meanMs: 1.19, p50Ms: 1, p90Ms: 1, p99Ms: 1, maxMs: 20 });
-    assert.deepEqual(summarizeMicros(createHistogram()), { count: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 });
+    assert.deepEqual(summarizeMicros(createHistogram()), {
+      count: 0,
+      meanMs: 0,
+      p50Ms: 0,
+      p90Ms: 0,
+      p99Ms: 0,
+      maxMs: 0,
+    });
   });
 });
 
@@ -123,7 +130,16 @@ describe('bench exact percentiles and verdicts', () => {
 
 describe('bench markdown table', () => {
   it('renders a header, a separator and escaped rows', () => {
-    assert.equal(markdownTable(['a', 'b'], [[1, 'x|y'], ['two\nlines', 2]]), '| a | b |\n|---|---|\n| 1 | x\\|y |\n| two lines | 2 |');
+    assert.equal(
+      markdownTable(
+        ['a', 'b'],
+        [
+          [1, 'x|y'],
+          ['two\nlines', 2],
+        ],
+      ),
+      '| a | b |\n|---|---|\n| 1 | x\\|y |\n| two lines | 2 |',
+    );
   });
 
   it('refuses a row whose width differs from the header', () => {
@@ -154,11 +170,18 @@ describe('bench cpu profile summary', () => {
     ]);
   });
 
-  it('counts the profiler\'s own native frames as idle when asked, never a JavaScript frame of that name', () => {
+  it("counts the profiler's own native frames as idle when asked, never a JavaScript frame of that name", () => {
     const withInspector: CpuProfile = {
       nodes: [
         { id: 1, callFrame: { functionName: 'dispatch', url: '', lineNumber: -1 } },
-        { id: 2, callFrame: { functionName: 'dispatch', url: 'file:///repo/node_modules/koa-compose/index.js', lineNumber: 39 } },
+        {
+          id: 2,
+          callFrame: {
+            functionName: 'dispatch',
+            url: 'file:///repo/node_modules/koa-compose/index.js',
+            lineNumber: 39,
+          },
+        },
       ],
       samples: [1, 2],
       timeDeltas: [4000, 1000],
@@ -166,7 +189,9 @@ describe('bench cpu profile summary', () => {
     const summary = summarizeCpuProfile(withInspector, 10, '/repo', ['dispatch']);
     assert.equal(summary.busyMs, 1);
     assert.equal(summary.idleMs, 4);
-    assert.deepEqual(summary.frames, [{ frame: 'dispatch (node_modules/koa-compose/index.js:40)', selfMs: 1, selfPercent: 100 }]);
+    assert.deepEqual(summary.frames, [
+      { frame: 'dispatch (node_modules/koa-compose/index.js:40)', selfMs: 1, selfPercent: 100 },
+    ]);
   });
 
   it('keeps only the top frames', () => {

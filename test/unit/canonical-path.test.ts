@@ -75,7 +75,10 @@ for (const [path, problem] of refused) {
   test(`refuses ${JSON.stringify(path)}`, () => {
     const result = checkCanonicalPath(path);
     assert.equal(result.ok, false);
-    assert.ok(!result.ok && problem.test(result.problem), `problem for ${JSON.stringify(path)}: ${result.ok ? '' : result.problem}`);
+    assert.ok(
+      !result.ok && problem.test(result.problem),
+      `problem for ${JSON.stringify(path)}: ${result.ok ? '' : result.problem}`,
+    );
   });
 }
 

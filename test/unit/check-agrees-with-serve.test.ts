@@ -24,7 +24,7 @@ import { pki } from '../helpers/pki.js';
 let dir = '';
 /** Files every row may name, relative to the config file. */
 const files: Record<string, string> = {
-  'token': 'a-token\n',
+  token: 'a-token\n',
   'empty.token': '\n',
   'tls.crt': pki.cert,
   'tls.key': pki.key,
@@ -47,7 +47,7 @@ const files: Record<string, string> = {
     contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
     'current-context': 'ctx',
   }),
-  'blocker': 'a file where the store wants a directory\n',
+  blocker: 'a file where the store wants a directory\n',
 };
 
 before(() => {
@@ -64,7 +64,9 @@ type Doc = Record<string, any>;
 function base(): Doc {
   return {
     listen: { host: '127.0.0.1', port: 0, tls: { certFile: 'tls.crt', keyFile: 'tls.key' } },
-    clusters: [{ name: 'prod', server: 'https://127.0.0.1:6443', caFile: 'tls.crt', credentials: { tokenFile: 'token' } }],
+    clusters: [
+      { name: 'prod', server: 'https://127.0.0.1:6443', caFile: 'tls.crt', credentials: { tokenFile: 'token' } },
+    ],
     oidc: { issuers: [{ issuer: 'https://127.0.0.1:9443', audience: 'hoopgate' }] },
     identities: [{ name: 'ci', match: { groups: ['ci'] }, serviceAccount: 'agents/ci' }],
     audit: { store: 'sqlite:./data/hoopgate.db' },
@@ -72,7 +74,15 @@ function base(): Doc {
 }
 
 function cluster(overrides: Partial<ClusterConfig> = {}): ClusterConfig {
-  return { name: 'prod', server: 'https://127.0.0.1:6443', insecureSkipTLSVerify: false, tokens: 'tokenRequest', tokenTTLMs: 600_000, staticTokens: {}, ...overrides };
+  return {
+    name: 'prod',
+    server: 'https://127.0.0.1:6443',
+    insecureSkipTLSVerify: false,
+    tokens: 'tokenRequest',
+    tokenTTLMs: 600_000,
+    staticTokens: {},
+    ...overrides,
+  };
 }
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -80,7 +90,13 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   let stderr = '';
   const stop = new AbortController();
   stop.abort(); // a serve that did start would stop at once
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, cwd: dir, stopSignal: stop.signal });
+  const code = await runCli(args, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    env: {},
+    cwd: dir,
+    stopSignal: stop.signal,
+  });
   return { code, stdout, stderr };
 }
 
@@ -97,20 +113,44 @@ const rows: Row[] = [
   {
     name: 'listen.tls.certFile that is not a certificate',
     edit: (d) => (d.listen.tls.certFile = 'not-a-cert.pem'),
-    issues: [['listen.tls.certFile', 'DIR/not-a-cert.pem holds no readable PEM certificate: error:0480006C:PEM routines::no start line']],
-    serve: { when: 'at start', proof: async () => createListener(new Koa(), { tls: { cert: files['not-a-cert.pem']!, key: pki.key } }) },
+    issues: [
+      [
+        'listen.tls.certFile',
+        'DIR/not-a-cert.pem holds no readable PEM certificate: error:0480006C:PEM routines::no start line',
+      ],
+    ],
+    serve: {
+      when: 'at start',
+      proof: async () => createListener(new Koa(), { tls: { cert: files['not-a-cert.pem']!, key: pki.key } }),
+    },
   },
   {
     name: 'listen.tls.keyFile that does not fit the certificate',
     edit: (d) => (d.listen.tls.keyFile = 'other.key'),
-    issues: [['listen.tls', 'the key DIR/other.key does not fit the certificate DIR/tls.crt: error:05800074:x509 certificate routines::key values mismatch']],
-    serve: { when: 'at start', proof: async () => createListener(new Koa(), { tls: { cert: pki.cert, key: pki.otherKey } }) },
+    issues: [
+      [
+        'listen.tls',
+        'the key DIR/other.key does not fit the certificate DIR/tls.crt: error:05800074:x509 certificate routines::key values mismatch',
+      ],
+    ],
+    serve: {
+      when: 'at start',
+      proof: async () => createListener(new Koa(), { tls: { cert: pki.cert, key: pki.otherKey } }),
+    },
   },
   {
     name: 'listen.tls.keyFile that is not a key',
     edit: (d) => (d.listen.tls.keyFile = 'not-a-cert.pem'),
-    issues: [['listen.tls.keyFile', 'DIR/not-a-cert.pem holds no readable private key (error:1E08010C:DECODER routines::unsupported); it must be an unencrypted PEM key']],
-    serve: { when: 'at start', proof: async () => createListener(new Koa(), { tls: { cert: pki.cert, key: 'hello\n' } }) },
+    issues: [
+      [
+        'listen.tls.keyFile',
+        'DIR/not-a-cert.pem holds no readable private key (error:1E08010C:DECODER routines::unsupported); it must be an unencrypted PEM key',
+      ],
+    ],
+    serve: {
+      when: 'at start',
+      proof: async () => createListener(new Koa(), { tls: { cert: pki.cert, key: 'hello\n' } }),
+    },
   },
   {
     name: 'listen.host that is no address',
@@ -127,30 +167,54 @@ const rows: Row[] = [
   {
     name: 'clusters[].credentials.kubeconfig whose cluster has no server',
     edit: (d) => (d.clusters[0].credentials = { kubeconfig: 'no-server.kubeconfig' }),
-    issues: [['clusters[0].credentials.kubeconfig', 'cannot use kubeconfig DIR/no-server.kubeconfig: clusters[0].cluster.server is missing']],
+    issues: [
+      [
+        'clusters[0].credentials.kubeconfig',
+        'cannot use kubeconfig DIR/no-server.kubeconfig: clusters[0].cluster.server is missing',
+      ],
+    ],
     serve: { when: 'at start', proof: () => buildKubeConfig(cluster(), { kubeconfig: at('no-server.kubeconfig') }) },
   },
   {
     name: 'clusters[].credentials.context that the kubeconfig does not have',
     edit: (d) => (d.clusters[0].credentials = { kubeconfig: 'ok.kubeconfig', context: 'staging' }),
-    issues: [['clusters[0].credentials.context', 'kubeconfig DIR/ok.kubeconfig has no context "staging" (it has "ctx")']],
-    serve: { when: 'at start', proof: () => buildKubeConfig(cluster(), { kubeconfig: at('ok.kubeconfig'), context: 'staging' }) },
+    issues: [
+      ['clusters[0].credentials.context', 'kubeconfig DIR/ok.kubeconfig has no context "staging" (it has "ctx")'],
+    ],
+    serve: {
+      when: 'at start',
+      proof: () => buildKubeConfig(cluster(), { kubeconfig: at('ok.kubeconfig'), context: 'staging' }),
+    },
   },
   {
     name: 'clusters[].credentials.kubeconfig with no current context',
     edit: (d) => (d.clusters[0].credentials = { kubeconfig: 'token' }),
-    issues: [['clusters[0].credentials.context', 'kubeconfig DIR/token has no current context with a cluster; set clusters[].credentials.context']],
+    issues: [
+      [
+        'clusters[0].credentials.context',
+        'kubeconfig DIR/token has no current context with a cluster; set clusters[].credentials.context',
+      ],
+    ],
     serve: { when: 'at start', proof: () => buildKubeConfig(cluster(), { kubeconfig: at('token') }) },
   },
   {
     name: 'clusters[].staticTokens[].tokenFile that is empty',
     edit: (d) => {
-      d.clusters[0] = { name: 'prod', server: 'https://127.0.0.1:6443', tokens: 'static', staticTokens: { 'agents/ci': { tokenFile: 'empty.token' } } };
+      d.clusters[0] = {
+        name: 'prod',
+        server: 'https://127.0.0.1:6443',
+        tokens: 'static',
+        staticTokens: { 'agents/ci': { tokenFile: 'empty.token' } },
+      };
     },
     issues: [['clusters[0].staticTokens["agents/ci"].tokenFile', 'DIR/empty.token is empty: it must hold the token']],
     serve: {
       when: 'at the first request',
-      proof: () => createServiceAccountTokens({ cluster: cluster({ tokens: 'static', staticTokens: { 'agents/ci': { tokenFile: at('empty.token') } } }), clock: Date.now }).tokenFor('agents/ci'),
+      proof: () =>
+        createServiceAccountTokens({
+          cluster: cluster({ tokens: 'static', staticTokens: { 'agents/ci': { tokenFile: at('empty.token') } } }),
+          clock: Date.now,
+        }).tokenFor('agents/ci'),
     },
   },
   {
@@ -168,37 +232,58 @@ const rows: Row[] = [
   {
     name: 'audit.checkpoint.signingKeyFile that is not an Ed25519 key',
     edit: (d) => (d.audit.checkpoint = { signingKeyFile: 'other.key' }),
-    issues: [['audit.checkpoint.signingKeyFile', 'DIR/other.key holds a key of type ec; an Ed25519 key is required (openssl genpkey -algorithm ed25519)']],
+    issues: [
+      [
+        'audit.checkpoint.signingKeyFile',
+        'DIR/other.key holds a key of type ec; an Ed25519 key is required (openssl genpkey -algorithm ed25519)',
+      ],
+    ],
     serve: { when: 'at start', proof: () => loadSigningKey(at('other.key')) },
   },
   {
     name: 'audit.checkpoint.signingKeyFile that is not a key',
     edit: (d) => (d.audit.checkpoint = { signingKeyFile: 'not-a-cert.pem' }),
-    issues: [['audit.checkpoint.signingKeyFile', 'DIR/not-a-cert.pem holds no readable private key (error:1E08010C:DECODER routines::unsupported); write an unencrypted PEM key: openssl genpkey -algorithm ed25519']],
+    issues: [
+      [
+        'audit.checkpoint.signingKeyFile',
+        'DIR/not-a-cert.pem holds no readable private key (error:1E08010C:DECODER routines::unsupported); write an unencrypted PEM key: openssl genpkey -algorithm ed25519',
+      ],
+    ],
     serve: { when: 'at start', proof: () => loadSigningKey(at('not-a-cert.pem')) },
   },
   {
     name: 'audit.store sqlite file under a file',
     edit: (d) => (d.audit.store = 'sqlite:./blocker/audit.db'),
     issues: [['audit.store', 'cannot create DIR/blocker: DIR/blocker is not a directory']],
-    serve: { when: 'at start', proof: () => createStore(`sqlite:${at('blocker/audit.db')}`, { replicaId: 'r', clock: Date.now }) },
+    serve: {
+      when: 'at start',
+      proof: () => createStore(`sqlite:${at('blocker/audit.db')}`, { replicaId: 'r', clock: Date.now }),
+    },
   },
   {
     name: 'audit.store MongoDB URL with a bad port',
     edit: (d) => (d.audit.store = 'mongodb://mongo:99999/hoopgate'),
     issues: [['audit.store', 'not a usable MongoDB connection string: Unable to parse mongo:99999 with URL']],
-    serve: { when: 'at start', proof: () => createStore('mongodb://mongo:99999/hoopgate', { replicaId: 'r', clock: Date.now }) },
+    serve: {
+      when: 'at start',
+      proof: () => createStore('mongodb://mongo:99999/hoopgate', { replicaId: 'r', clock: Date.now }),
+    },
   },
   {
     name: 'audit.store mongodb+srv URL with a port',
     edit: (d) => (d.audit.store = 'mongodb+srv://mongo.example.com:27017/hoopgate'),
     issues: [['audit.store', 'not a usable MongoDB connection string: mongodb+srv URI cannot have port number']],
-    serve: { when: 'at start', proof: () => createStore('mongodb+srv://mongo.example.com:27017/hoopgate', { replicaId: 'r', clock: Date.now }) },
+    serve: {
+      when: 'at start',
+      proof: () => createStore('mongodb+srv://mongo.example.com:27017/hoopgate', { replicaId: 'r', clock: Date.now }),
+    },
   },
   {
     name: 'slack.appToken that is not an app-level token',
     edit: (d) => (d.slack = { botToken: 'xoxb-1', signingSecret: 's', channel: 'C1', appToken: 'xoxb-2' }),
-    issues: [['slack.appToken', 'must be an app-level token (xapp-…) with connections:write, for Socket Mode, got "xoxb-2"']],
+    issues: [
+      ['slack.appToken', 'must be an app-level token (xapp-…) with connections:write, for Socket Mode, got "xoxb-2"'],
+    ],
     serve: { when: 'at start' }, // Socket Mode's apps.connections.open refuses a bot token (not run here: it would call Slack)
   },
   {
@@ -210,7 +295,10 @@ const rows: Row[] = [
       proof: () =>
         new Promise((resolve, reject) => {
           const started = Date.now();
-          setTimeout(() => reject(new Error(`a 30d timer fired after ${Date.now() - started} ms`)), 30 * 86_400_000).unref();
+          setTimeout(
+            () => reject(new Error(`a 30d timer fired after ${Date.now() - started} ms`)),
+            30 * 86_400_000,
+          ).unref();
           setTimeout(resolve, 2000).unref();
         }),
     },
@@ -218,13 +306,31 @@ const rows: Row[] = [
   {
     name: 'masking.rules[].keys that is not a regular expression',
     edit: (d) => (d.masking = { rules: [{ resources: ['configmaps'], keys: '(?i)(password' }] }),
-    issues: [['masking.rules[0].keys', 'not a valid regular expression: Invalid regular expression: /(password/i: Unterminated group']],
-    serve: { when: 'at start', proof: async () => createGatewayMasker({ secrets: true, rules: [{ resources: ['configmaps'], keys: '(?i)(password' }], maxObjectBytes: 1024 }) },
+    issues: [
+      [
+        'masking.rules[0].keys',
+        'not a valid regular expression: Invalid regular expression: /(password/i: Unterminated group',
+      ],
+    ],
+    serve: {
+      when: 'at start',
+      proof: async () =>
+        createGatewayMasker({
+          secrets: true,
+          rules: [{ resources: ['configmaps'], keys: '(?i)(password' }],
+          maxObjectBytes: 1024,
+        }),
+    },
   },
 ];
 
 function expected(issues: [string, string][], file: string): string {
-  return [`invalid configuration (${file}):`, ...issues.map(([path, message]) => `  ${path}: ${message.replaceAll('DIR', join(dir, 'conf'))}`)].join('\n') + '\n';
+  return (
+    [
+      `invalid configuration (${file}):`,
+      ...issues.map(([path, message]) => `  ${path}: ${message.replaceAll('DIR', join(dir, 'conf'))}`),
+    ].join('\n') + '\n'
+  );
 }
 
 describe('what serve refused, check refuses first, with the path', () => {
@@ -237,7 +343,8 @@ describe('what serve refused, check refuses first, with the path', () => {
 
   rows.forEach((row, i) => {
     test(row.name, async () => {
-      if (row.serve.proof !== undefined) await assert.rejects(row.serve.proof(), `serve's own code refuses it ${row.serve.when}`);
+      if (row.serve.proof !== undefined)
+        await assert.rejects(row.serve.proof(), `serve's own code refuses it ${row.serve.when}`);
       const doc = base();
       row.edit(doc);
       const file = `conf/row-${i}.yaml`;
@@ -258,7 +365,13 @@ describe('what serve refused, check refuses first, with the path', () => {
     writeFileSync(at('all.yaml'), stringify(doc));
     const check = await cli(['check', '--config', 'conf/all.yaml']);
     assert.equal(check.code, 1);
-    assert.equal(check.stderr, expected(picked.flatMap((i) => rows[i]!.issues), 'conf/all.yaml'));
+    assert.equal(
+      check.stderr,
+      expected(
+        picked.flatMap((i) => rows[i]!.issues),
+        'conf/all.yaml',
+      ),
+    );
   });
 
   test('--skip-files leaves file contents alone, as it leaves their existence', async () => {
@@ -277,7 +390,13 @@ describe('what serve refused, check refuses first, with the path', () => {
     const check = await cli(['check', '--config', 'conf/every.yaml']);
     assert.equal(check.stderr, '');
     assert.equal(check.code, 0);
-    const checkpointer = createCheckpointer({ store: {} as AuditStore, key: await loadSigningKey(at('checkpoint.pem')), replicaId: 'r', clock: Date.now, everyMs: 90_000 });
+    const checkpointer = createCheckpointer({
+      store: {} as AuditStore,
+      key: await loadSigningKey(at('checkpoint.pem')),
+      replicaId: 'r',
+      clock: Date.now,
+      everyMs: 90_000,
+    });
     assert.deepEqual(checkpointer.schedule, { name: 'audit-checkpoint-r', everyMs: 90_000 });
   });
 });

@@ -48,7 +48,17 @@ describe('runCli', () => {
     assert.equal(await runCli([], cli.io, modules({}).load), 2);
     assert.equal(cli.stderr(), usage());
     assert.match(usage(), /^usage: hoopgate <command> \[options\]\n/);
-    for (const command of ['serve', 'demo', 'check', 'explain', 'token', 'audit', 'replay', 'approvals', 'kubeconfig']) {
+    for (const command of [
+      'serve',
+      'demo',
+      'check',
+      'explain',
+      'token',
+      'audit',
+      'replay',
+      'approvals',
+      'kubeconfig',
+    ]) {
       assert.match(usage(), new RegExp(`\\n  ${command}\\b`));
     }
   });
@@ -90,7 +100,17 @@ describe('runCli', () => {
 
   test('every command of the usage loads through the default loader and answers --help', async () => {
     // The static table of lazy imports in main.ts, demo (a separate package) included.
-    for (const command of ['serve', 'demo', 'check', 'explain', 'token', 'audit', 'replay', 'approvals', 'kubeconfig']) {
+    for (const command of [
+      'serve',
+      'demo',
+      'check',
+      'explain',
+      'token',
+      'audit',
+      'replay',
+      'approvals',
+      'kubeconfig',
+    ]) {
       const cli = capture();
       assert.equal(await runCli([command, '--help'], cli.io), 0, `${command} --help: ${cli.stderr()}`);
       assert.match(cli.stdout(), new RegExp(`hoopgate ${command}`), `${command} --help prints its usage`);
@@ -104,7 +124,10 @@ describe('runCli', () => {
 
     const unknown = capture();
     assert.equal(await runCli(['audit', 'verfy'], unknown.io), 2);
-    assert.equal(unknown.stderr(), "hoopgate audit: unknown subcommand \"verfy\": use verify, export or least-privilege\nrun 'hoopgate audit --help' for usage\n");
+    assert.equal(
+      unknown.stderr(),
+      'hoopgate audit: unknown subcommand "verfy": use verify, export or least-privilege\nrun \'hoopgate audit --help\' for usage\n',
+    );
 
     const help = capture();
     assert.equal(await runCli(['help', 'audit'], help.io), 0);
@@ -124,7 +147,10 @@ describe('runCli', () => {
 
   test('a HoopError: "hoopgate: <message>", exit 1', async () => {
     const cli = capture();
-    const load = modules({ serve: async () => Promise.reject(new HoopError('ERR_AUDIT_UNAVAILABLE', 'audit store unavailable: connection refused')) }).load;
+    const load = modules({
+      serve: async () =>
+        Promise.reject(new HoopError('ERR_AUDIT_UNAVAILABLE', 'audit store unavailable: connection refused')),
+    }).load;
     assert.equal(await runCli(['serve'], cli.io, load), 1);
     assert.equal(cli.stderr(), 'hoopgate: audit store unavailable: connection refused\n');
   });
@@ -157,7 +183,12 @@ describe('parseCommandArgs', () => {
   } as const;
 
   test('values, defaults, repeats, short options and positionals', () => {
-    const args = parseCommandArgs('audit least-privilege', ['-c', 'x.yaml', '--identity=a', '--identity', 'b', 'S1', '--', '--raw'], spec, { names: ['ID'], max: 2 });
+    const args = parseCommandArgs(
+      'audit least-privilege',
+      ['-c', 'x.yaml', '--identity=a', '--identity', 'b', 'S1', '--', '--raw'],
+      spec,
+      { names: ['ID'], max: 2 },
+    );
     assert.deepEqual(args, {
       values: { config: 'x.yaml', since: '30d', identity: ['a', 'b'], json: false },
       positionals: ['S1', '--raw'],
@@ -182,30 +213,53 @@ describe('parseCommandArgs', () => {
   ];
   for (const [argv, message] of refusals) {
     test(`${JSON.stringify(argv)} → ${message}`, () => {
-      assert.throws(() => parseCommandArgs('check', argv, spec, { names: ['ID'], min: 0 }), (error: unknown) => {
-        assert.ok(error instanceof UsageError);
-        assert.equal(error.message, message);
-        assert.equal(error.command, 'check');
-        return true;
-      });
+      assert.throws(
+        () => parseCommandArgs('check', argv, spec, { names: ['ID'], min: 0 }),
+        (error: unknown) => {
+          assert.ok(error instanceof UsageError);
+          assert.equal(error.message, message);
+          assert.equal(error.command, 'check');
+          return true;
+        },
+      );
     });
   }
 
   test('a missing positional is named', () => {
-    assert.throws(() => parseCommandArgs('replay', [], {}, { names: ['SESSION_ID'] }), { message: 'hoopgate replay: missing argument SESSION_ID' });
+    assert.throws(() => parseCommandArgs('replay', [], {}, { names: ['SESSION_ID'] }), {
+      message: 'hoopgate replay: missing argument SESSION_ID',
+    });
   });
 });
 
 describe('bin/hoopgate.js', () => {
   test('main() wires process argv, stdio and the exit code', () => {
-    const unknown = spawnSync(process.execPath, [join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'), 'nope'], { encoding: 'utf8', cwd: root });
-    assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /^hoopgate: unknown command "nope"\n\nusage: hoopgate/);
-    const check = spawnSync(process.execPath, [join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'), 'check', '--config', 'examples/hoopgate.yaml', '--skip-files'], {
+    const unknown = spawnSync(process.execPath, [join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'), 'nope'], {
       encoding: 'utf8',
       cwd: root,
-      env: { PATH: process.env.PATH, SLACK_BOT_TOKEN: 'xoxb-t', SLACK_SIGNING_SECRET: 's', HOOPGATE_MONGODB_URI: 'mongodb://mongo/hoopgate' },
     });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /^hoopgate: unknown command "nope"\n\nusage: hoopgate/);
+    const check = spawnSync(
+      process.execPath,
+      [
+        join(root, 'packages', 'gateway', 'bin', 'hoopgate.js'),
+        'check',
+        '--config',
+        'examples/hoopgate.yaml',
+        '--skip-files',
+      ],
+      {
+        encoding: 'utf8',
+        cwd: root,
+        env: {
+          PATH: process.env.PATH,
+          SLACK_BOT_TOKEN: 'xoxb-t',
+          SLACK_SIGNING_SECRET: 's',
+          HOOPGATE_MONGODB_URI: 'mongodb://mongo/hoopgate',
+        },
+      },
+    );
     assert.equal(check.stderr, '');
     assert.equal(check.stdout, 'configuration ok: 2 clusters, 3 identities, store mongodb://mongo/hoopgate\n');
     assert.equal(check.status, 0);

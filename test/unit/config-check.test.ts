@@ -52,7 +52,10 @@ describe('hoopgate check', () => {
     const file = write('ok.yaml', document());
     const cli = capture();
     assert.equal(await run(['--config', file], cli.io), 0);
-    assert.equal(cli.stdout(), `configuration ok: 1 cluster, 1 identity, store sqlite:${join(dir, 'conf', 'data', 'hoopgate.db')}\n`);
+    assert.equal(
+      cli.stdout(),
+      `configuration ok: 1 cluster, 1 identity, store sqlite:${join(dir, 'conf', 'data', 'hoopgate.db')}\n`,
+    );
     assert.equal(
       cli.stderr(),
       'warning: listen: no tls, serving plain http: kubectl sends no bearer token to a plain-http server: put a TLS-terminating proxy in front\n',
@@ -75,20 +78,32 @@ describe('hoopgate check', () => {
   });
 
   test('referenced files must exist, unless --skip-files', async () => {
-    const file = write('files.yaml', document({ listen: { tls: { certFile: '/etc/hoopgate/tls.crt', keyFile: '/etc/hoopgate/tls.key' } } }));
+    const file = write(
+      'files.yaml',
+      document({ listen: { tls: { certFile: '/etc/hoopgate/tls.crt', keyFile: '/etc/hoopgate/tls.key' } } }),
+    );
     const strict = capture();
     assert.equal(await run(['--config', file], strict.io), 1);
-    assert.match(strict.stderr(), /listen\.tls\.certFile: file not found: \/etc\/hoopgate\/tls\.crt\n {2}listen\.tls\.keyFile: file not found/);
+    assert.match(
+      strict.stderr(),
+      /listen\.tls\.certFile: file not found: \/etc\/hoopgate\/tls\.crt\n {2}listen\.tls\.keyFile: file not found/,
+    );
     const lax = capture();
     assert.equal(await run(['--config', file, '--skip-files'], lax.io), 0);
     assert.equal(lax.stderr(), '');
   });
 
   test('the environment comes from the io; a MongoDB password is not printed', async () => {
-    const file = write('env.yaml', document({ audit: { store: '${STORE}' }, listen: { tls: { certFile: 'tls.crt', keyFile: 'tls.key' } } }));
+    const file = write(
+      'env.yaml',
+      document({ audit: { store: '${STORE}' }, listen: { tls: { certFile: 'tls.crt', keyFile: 'tls.key' } } }),
+    );
     const cli = capture({ STORE: 'mongodb://hoopgate:s3cret@mongo:27017/hoopgate' });
     assert.equal(await run(['--config', file], cli.io), 0);
-    assert.equal(cli.stdout(), 'configuration ok: 1 cluster, 1 identity, store mongodb://hoopgate:***@mongo:27017/hoopgate\n');
+    assert.equal(
+      cli.stdout(),
+      'configuration ok: 1 cluster, 1 identity, store mongodb://hoopgate:***@mongo:27017/hoopgate\n',
+    );
     const unset = capture();
     assert.equal(await run(['--config', file], unset.io), 1);
     assert.match(unset.stderr(), /audit\.store: environment variable STORE is not set/);
@@ -102,7 +117,9 @@ describe('hoopgate check', () => {
 
   test('usage errors are thrown for main to turn into exit 2; --help prints the usage', async () => {
     await assert.rejects(run([], capture().io), new UsageError('check', 'option --config is required'));
-    await assert.rejects(run(['--config', 'a', 'extra'], capture().io), { message: 'hoopgate check: unexpected argument "extra"' });
+    await assert.rejects(run(['--config', 'a', 'extra'], capture().io), {
+      message: 'hoopgate check: unexpected argument "extra"',
+    });
     const help = capture();
     assert.equal(await run(['--help'], help.io), 0);
     assert.match(help.stdout(), /^usage: hoopgate check --config FILE/);

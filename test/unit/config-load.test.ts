@@ -6,7 +6,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { ConfigError, configWarnings, describeConfig, loadConfig, parseConfig } from '../../packages/gateway/src/config/load.js';
+import {
+  ConfigError,
+  configWarnings,
+  describeConfig,
+  loadConfig,
+  parseConfig,
+} from '../../packages/gateway/src/config/load.js';
 import type { ConfigIssue } from '../../packages/gateway/src/config/load.js';
 import type { Config } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
@@ -31,7 +37,9 @@ type Doc = Record<string, any>;
 function base(): Doc {
   return {
     listen: { tls: { certFile: 'tls.crt', keyFile: 'tls.key' } },
-    clusters: [{ name: 'prod', server: 'https://k8s.example:6443', caFile: 'ca.crt', credentials: { tokenFile: 'token' } }],
+    clusters: [
+      { name: 'prod', server: 'https://k8s.example:6443', caFile: 'ca.crt', credentials: { tokenFile: 'token' } },
+    ],
     oidc: { issuers: [{ issuer: 'https://idp.example', audience: 'hoopgate' }] },
     identities: [{ name: 'ci', match: { groups: ['ci'] }, serviceAccount: 'agents/ci' }],
   };
@@ -54,13 +62,41 @@ function issuesOf(run: () => unknown): [string, string][] {
 
 const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string][] }[] = [
   // listen
-  { name: 'unknown key with a suggestion', edit: (d) => (d.listen.porrt = 1), issues: [['listen.porrt', 'unknown key (did you mean "port"?)']] },
-  { name: 'unknown top-level key', edit: (d) => (d.identites = []), issues: [['identites', 'unknown key (did you mean "identities"?)']] },
-  { name: 'unknown key without a near one', edit: (d) => (d.listen.banana = 1), issues: [['listen.banana', 'unknown key']] },
-  { name: 'port range', edit: (d) => (d.listen.port = 70000), issues: [['listen.port', 'must be between 0 and 65535, got 70000']] },
-  { name: 'port type', edit: (d) => (d.listen.port = '8443'), issues: [['listen.port', 'must be an integer, got "8443"']] },
-  { name: 'tls file missing', edit: (d) => (d.listen.tls.keyFile = 'nope.key'), issues: [['listen.tls.keyFile', `file not found: ${join('DIR', 'nope.key')}`]] },
-  { name: 'tls needs both files', edit: (d) => delete d.listen.tls.certFile, issues: [['listen.tls.certFile', 'required']] },
+  {
+    name: 'unknown key with a suggestion',
+    edit: (d) => (d.listen.porrt = 1),
+    issues: [['listen.porrt', 'unknown key (did you mean "port"?)']],
+  },
+  {
+    name: 'unknown top-level key',
+    edit: (d) => (d.identites = []),
+    issues: [['identites', 'unknown key (did you mean "identities"?)']],
+  },
+  {
+    name: 'unknown key without a near one',
+    edit: (d) => (d.listen.banana = 1),
+    issues: [['listen.banana', 'unknown key']],
+  },
+  {
+    name: 'port range',
+    edit: (d) => (d.listen.port = 70000),
+    issues: [['listen.port', 'must be between 0 and 65535, got 70000']],
+  },
+  {
+    name: 'port type',
+    edit: (d) => (d.listen.port = '8443'),
+    issues: [['listen.port', 'must be an integer, got "8443"']],
+  },
+  {
+    name: 'tls file missing',
+    edit: (d) => (d.listen.tls.keyFile = 'nope.key'),
+    issues: [['listen.tls.keyFile', `file not found: ${join('DIR', 'nope.key')}`]],
+  },
+  {
+    name: 'tls needs both files',
+    edit: (d) => delete d.listen.tls.certFile,
+    issues: [['listen.tls.certFile', 'required']],
+  },
   // clusters
   { name: 'no clusters', edit: (d) => (d.clusters = []), issues: [['clusters', 'must not be empty']] },
   { name: 'clusters missing', edit: (d) => delete d.clusters, issues: [['clusters', 'required']] },
@@ -68,29 +104,60 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'cluster name not URL-safe',
     edit: (d) => (d.clusters[0].name = 'Prod_1'),
-    issues: [['clusters[0].name', 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/), got "Prod_1"']],
+    issues: [
+      [
+        'clusters[0].name',
+        'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/), got "Prod_1"',
+      ],
+    ],
   },
   {
     name: 'cluster names unique',
     edit: (d) => d.clusters.push({ ...d.clusters[0], server: 'https://other.example' }),
     issues: [['clusters[1].name', 'duplicate cluster name "prod" (also clusters[0])']],
   },
-  { name: 'server scheme', edit: (d) => (d.clusters[0].server = 'ftp://k8s'), issues: [['clusters[0].server', 'must be an https URL, got "ftp://k8s"']] },
-  { name: 'server not a URL', edit: (d) => (d.clusters[0].server = 'k8s.example'), issues: [['clusters[0].server', 'must be an https URL, got "k8s.example"']] },
-  { name: 'server with userinfo', edit: (d) => (d.clusters[0].server = 'https://u:p@k8s'), issues: [['clusters[0].server', 'must not carry credentials in the URL']] },
-  { name: 'caFile missing', edit: (d) => (d.clusters[0].caFile = 'nope.crt'), issues: [['clusters[0].caFile', `file not found: ${join('DIR', 'nope.crt')}`]] },
-  { name: 'caFile is a directory', edit: (d) => (d.clusters[0].caFile = '.'), issues: [['clusters[0].caFile', 'not a file: DIR']] },
+  {
+    name: 'server scheme',
+    edit: (d) => (d.clusters[0].server = 'ftp://k8s'),
+    issues: [['clusters[0].server', 'must be an https URL, got "ftp://k8s"']],
+  },
+  {
+    name: 'server not a URL',
+    edit: (d) => (d.clusters[0].server = 'k8s.example'),
+    issues: [['clusters[0].server', 'must be an https URL, got "k8s.example"']],
+  },
+  {
+    name: 'server with userinfo',
+    edit: (d) => (d.clusters[0].server = 'https://u:p@k8s'),
+    issues: [['clusters[0].server', 'must not carry credentials in the URL']],
+  },
+  {
+    name: 'caFile missing',
+    edit: (d) => (d.clusters[0].caFile = 'nope.crt'),
+    issues: [['clusters[0].caFile', `file not found: ${join('DIR', 'nope.crt')}`]],
+  },
+  {
+    name: 'caFile is a directory',
+    edit: (d) => (d.clusters[0].caFile = '.'),
+    issues: [['clusters[0].caFile', 'not a file: DIR']],
+  },
   {
     name: 'caFile and insecureSkipTLSVerify',
     edit: (d) => (d.clusters[0].insecureSkipTLSVerify = true),
-    issues: [['clusters[0].insecureSkipTLSVerify', 'not with caFile: verify with the CA, or skip verification, not both']],
+    issues: [
+      ['clusters[0].insecureSkipTLSVerify', 'not with caFile: verify with the CA, or skip verification, not both'],
+    ],
   },
   {
     name: 'credentials exclusive',
     edit: (d) => (d.clusters[0].credentials = { tokenFile: 'token', kubeconfig: 'kubeconfig' }),
     issues: [['clusters[0].credentials', 'set tokenFile or kubeconfig, not both']],
   },
-  { name: 'credentials empty', edit: (d) => (d.clusters[0].credentials = { context: 'x' }), issues: [['clusters[0].credentials', 'needs tokenFile or kubeconfig']] },
+  {
+    name: 'credentials empty',
+    edit: (d) => (d.clusters[0].credentials = { context: 'x' }),
+    issues: [['clusters[0].credentials', 'needs tokenFile or kubeconfig']],
+  },
   {
     name: 'context only with kubeconfig',
     edit: (d) => (d.clusters[0].credentials = { tokenFile: 'token', context: 'admin' }),
@@ -99,12 +166,22 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'tokenRequest needs credentials',
     edit: (d) => delete d.clusters[0].credentials,
-    issues: [['clusters[0].credentials', 'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)']],
+    issues: [
+      [
+        'clusters[0].credentials',
+        'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)',
+      ],
+    ],
   },
   {
     name: 'tokens mode',
     edit: (d) => (d.clusters[0].tokens = 'tokenrequest'),
-    issues: [['clusters[0].tokens', 'must be one of "tokenRequest", "static", got "tokenrequest" (did you mean "tokenRequest"?)']],
+    issues: [
+      [
+        'clusters[0].tokens',
+        'must be one of "tokenRequest", "static", got "tokenrequest" (did you mean "tokenRequest"?)',
+      ],
+    ],
   },
   {
     name: 'tokenTTL below the TokenRequest minimum',
@@ -118,7 +195,9 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
       d.clusters[0].staticTokens = { 'agents/ci': { tokenFile: 'ci.token' } };
       d.identities[0].approval = { serviceAccount: 'agents/ci-elevated', escalate: true };
     },
-    issues: [['clusters[0].staticTokens', 'needs a token for "agents/ci-elevated" (identities[0].approval.serviceAccount)']],
+    issues: [
+      ['clusters[0].staticTokens', 'needs a token for "agents/ci-elevated" (identities[0].approval.serviceAccount)'],
+    ],
   },
   {
     name: 'static tokens key format',
@@ -137,7 +216,11 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
     issues: [['clusters[0].staticTokens', 'only with tokens: static']],
   },
   // oidc
-  { name: 'audience required', edit: (d) => delete d.oidc.issuers[0].audience, issues: [['oidc.issuers[0].audience', 'required (tokens without this aud are refused)']] },
+  {
+    name: 'audience required',
+    edit: (d) => delete d.oidc.issuers[0].audience,
+    issues: [['oidc.issuers[0].audience', 'required (tokens without this aud are refused)']],
+  },
   { name: 'no issuers', edit: (d) => (d.oidc = { issuers: [] }), issues: [['oidc.issuers', 'must not be empty']] },
   {
     name: 'issuer over plain http',
@@ -156,13 +239,21 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
     edit: (d) => d.identities.push({ name: 'ci', match: {}, serviceAccount: 'agents/other' }),
     issues: [['identities[1].name', 'duplicate identity name "ci" (also identities[0])']],
   },
-  { name: 'serviceAccount format', edit: (d) => (d.identities[0].serviceAccount = 'ci'), issues: [['identities[0].serviceAccount', 'must be "namespace/name", got "ci"']] },
+  {
+    name: 'serviceAccount format',
+    edit: (d) => (d.identities[0].serviceAccount = 'ci'),
+    issues: [['identities[0].serviceAccount', 'must be "namespace/name", got "ci"']],
+  },
   {
     name: 'serviceAccount labels',
     edit: (d) => (d.identities[0].serviceAccount = 'Agents/ci'),
     issues: [['identities[0].serviceAccount', 'must be "namespace/name", got "Agents/ci"']],
   },
-  { name: 'match required', edit: (d) => delete d.identities[0].match, issues: [['identities[0].match', 'required (use match: {} to match every token, on purpose)']] },
+  {
+    name: 'match required',
+    edit: (d) => delete d.identities[0].match,
+    issues: [['identities[0].match', 'required (use match: {} to match every token, on purpose)']],
+  },
   {
     name: 'match claims values are strings',
     edit: (d) => (d.identities[0].match = { claims: { repository_id: 1234 } }),
@@ -171,7 +262,12 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'match issuer must be configured',
     edit: (d) => (d.identities[0].match.issuer = 'https://idp.exampel'),
-    issues: [['identities[0].match.issuer[0]', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']],
+    issues: [
+      [
+        'identities[0].match.issuer[0]',
+        'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)',
+      ],
+    ],
   },
   {
     name: 'identity clusters must exist',
@@ -181,9 +277,18 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'verbs from the Kubernetes verb set',
     edit: (d) => (d.identities[0].deny = [{ verbs: ['lists'] }]),
-    issues: [['identities[0].deny[0].verbs[0]', 'must be a Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection, …, or *), got "lists" (did you mean "list"?)']],
+    issues: [
+      [
+        'identities[0].deny[0].verbs[0]',
+        'must be a Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection, …, or *), got "lists" (did you mean "list"?)',
+      ],
+    ],
   },
-  { name: 'rule fields are lists', edit: (d) => (d.identities[0].deny = [{ verbs: 'get' }]), issues: [['identities[0].deny[0].verbs', 'must be a list, got "get"']] },
+  {
+    name: 'rule fields are lists',
+    edit: (d) => (d.identities[0].deny = [{ verbs: 'get' }]),
+    issues: [['identities[0].deny[0].verbs', 'must be a list, got "get"']],
+  },
   {
     name: 'rule lists are not empty',
     edit: (d) => (d.identities[0].approval = { require: [{ resources: [] }] }),
@@ -192,18 +297,37 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
   {
     name: 'resources are lower-case res or res/sub',
     edit: (d) => (d.identities[0].deny = [{ resources: ['Pods/Exec'] }]),
-    issues: [['identities[0].deny[0].resources[0]', 'must be a lower-case "resource" or "resource/subresource" (e.g. "pods/exec"), got "Pods/Exec"']],
+    issues: [
+      [
+        'identities[0].deny[0].resources[0]',
+        'must be a lower-case "resource" or "resource/subresource" (e.g. "pods/exec"), got "Pods/Exec"',
+      ],
+    ],
   },
-  { name: 'unknown rule key', edit: (d) => (d.identities[0].deny = [{ resource: ['pods'] }]), issues: [['identities[0].deny[0].resource', 'unknown key (did you mean "resources"?)']] },
+  {
+    name: 'unknown rule key',
+    edit: (d) => (d.identities[0].deny = [{ resource: ['pods'] }]),
+    issues: [['identities[0].deny[0].resource', 'unknown key (did you mean "resources"?)']],
+  },
   {
     name: 'escalate needs an elevated account',
     edit: (d) => (d.identities[0].approval = { escalate: true }),
-    issues: [['identities[0].approval.escalate', 'needs approval.serviceAccount: an approved request the baseline account may not do must run as another account']],
+    issues: [
+      [
+        'identities[0].approval.escalate',
+        'needs approval.serviceAccount: an approved request the baseline account may not do must run as another account',
+      ],
+    ],
   },
   {
     name: 'allowUnsafe names',
     edit: (d) => (d.identities[0].allowUnsafe = ['nodeProxy']),
-    issues: [['identities[0].allowUnsafe[0]', 'must be one of "nodesProxy", "impersonate", "escalateBind", "serviceAccountTokens", "gatewayNamespace", got "nodeProxy" (did you mean "nodesProxy"?)']],
+    issues: [
+      [
+        'identities[0].allowUnsafe[0]',
+        'must be one of "nodesProxy", "impersonate", "escalateBind", "serviceAccountTokens", "gatewayNamespace", got "nodeProxy" (did you mean "nodesProxy"?)',
+      ],
+    ],
   },
   {
     name: 'a __proto__ claim key',
@@ -211,19 +335,35 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
     issues: [['identities[0].match.claims.__proto__', 'reserved key']],
   },
   // approval
-  { name: 'minApprovals at least 1', edit: (d) => (d.approval = { minApprovals: 0 }), issues: [['approval.minApprovals', 'must be at least 1, got 0']] },
-  { name: 'duration without unit', edit: (d) => (d.approval = { timeout: 300 }), issues: [['approval.timeout', 'must be a duration like 90s, 5m, 12h or 90d, got 300 (add a unit)']] },
+  {
+    name: 'minApprovals at least 1',
+    edit: (d) => (d.approval = { minApprovals: 0 }),
+    issues: [['approval.minApprovals', 'must be at least 1, got 0']],
+  },
+  {
+    name: 'duration without unit',
+    edit: (d) => (d.approval = { timeout: 300 }),
+    issues: [['approval.timeout', 'must be a duration like 90s, 5m, 12h or 90d, got 300 (add a unit)']],
+  },
   {
     name: 'duration spelling',
     edit: (d) => (d.approval = { timeout: '5 minutes' }),
     issues: [['approval.timeout', 'must be a duration like 90s, 5m, 12h or 90d, got "5 minutes"']],
   },
-  { name: 'grant options unique', edit: (d) => (d.approval = { grantOptions: ['15m', '15m'] }), issues: [['approval.grantOptions[1]', 'duplicate grant option "15m" (also approval.grantOptions[0])']] },
+  {
+    name: 'grant options unique',
+    edit: (d) => (d.approval = { grantOptions: ['15m', '15m'] }),
+    issues: [['approval.grantOptions[1]', 'duplicate grant option "15m" (also approval.grantOptions[0])']],
+  },
   // slack
   {
     name: 'slack needs token, secret and channel',
     edit: (d) => (d.slack = {}),
-    issues: [['slack.botToken', 'required'], ['slack.signingSecret', 'required'], ['slack.channel', 'required']],
+    issues: [
+      ['slack.botToken', 'required'],
+      ['slack.signingSecret', 'required'],
+      ['slack.channel', 'required'],
+    ],
   },
   {
     name: 'slack command',
@@ -235,52 +375,149 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
     edit: (d) => (d.slack = { botToken: 'b', signingSecret: 's', channel: 'C1', apiUrl: 'http://slack.example/api/' }),
     issues: [['slack.apiUrl', 'must be an https URL (http only for localhost), got "http://slack.example/api/"']],
   },
-  { name: 'empty string', edit: (d) => (d.slack = { botToken: '', signingSecret: 's', channel: 'C1' }), issues: [['slack.botToken', 'must not be empty']] },
+  {
+    name: 'empty string',
+    edit: (d) => (d.slack = { botToken: '', signingSecret: 's', channel: 'C1' }),
+    issues: [['slack.botToken', 'must not be empty']],
+  },
   // masking
   {
     name: 'mask keys compile',
     edit: (d) => (d.masking = { rules: [{ resources: ['configmaps'], keys: '(?i)(pass' }] }),
-    issues: [['masking.rules[0].keys', 'not a valid regular expression: Invalid regular expression: /(pass/i: Unterminated group']],
+    issues: [
+      [
+        'masking.rules[0].keys',
+        'not a valid regular expression: Invalid regular expression: /(pass/i: Unterminated group',
+      ],
+    ],
   },
-  { name: 'mask rule needs keys or paths', edit: (d) => (d.masking = { rules: [{ resources: ['configmaps'] }] }), issues: [['masking.rules[0]', 'needs keys or paths (what to mask)']] },
+  {
+    name: 'mask rule needs keys or paths',
+    edit: (d) => (d.masking = { rules: [{ resources: ['configmaps'] }] }),
+    issues: [['masking.rules[0]', 'needs keys or paths (what to mask)']],
+  },
   {
     name: 'whenName only with paths',
     edit: (d) => (d.masking = { rules: [{ resources: ['configmaps'], keys: 'x', whenName: 'y' }] }),
     issues: [['masking.rules[0].whenName', 'only with paths']],
   },
-  { name: 'secrets is a boolean', edit: (d) => (d.masking = { secrets: 'no' }), issues: [['masking.secrets', 'must be true or false, got "no"']] },
-  { name: 'byte size', edit: (d) => (d.masking = { maxObjectBytes: '8MB' }), issues: [['masking.maxObjectBytes', 'must be a byte count like 65536, 64Ki or 8Mi, got "8MB"']] },
+  {
+    name: 'secrets is a boolean',
+    edit: (d) => (d.masking = { secrets: 'no' }),
+    issues: [['masking.secrets', 'must be true or false, got "no"']],
+  },
+  {
+    name: 'byte size',
+    edit: (d) => (d.masking = { maxObjectBytes: '8MB' }),
+    issues: [['masking.maxObjectBytes', 'must be a byte count like 65536, 64Ki or 8Mi, got "8MB"']],
+  },
   // audit, exec, gateway
   {
     name: 'store scheme',
     edit: (d) => (d.audit = { store: 'postgres://db' }),
     issues: [['audit.store', 'must be "sqlite:PATH" or a "mongodb://…" connection string, got "postgres://db"']],
   },
-  { name: 'checkpoint to slack needs slack', edit: (d) => (d.audit = { checkpoint: { postToSlack: true } }), issues: [['audit.checkpoint.postToSlack', 'needs the slack section']] },
-  { name: 'exec.spdy', edit: (d) => (d.exec = { spdy: 'allow' }), issues: [['exec.spdy', 'must be one of "deny", "unrecorded", got "allow"']] },
-  { name: 'gateway.namespace', edit: (d) => (d.gateway = { namespace: 'Hoop Gate' }), issues: [['gateway.namespace', 'must be a namespace name (a DNS-1123 label), got "Hoop Gate"']] },
+  {
+    name: 'checkpoint to slack needs slack',
+    edit: (d) => (d.audit = { checkpoint: { postToSlack: true } }),
+    issues: [['audit.checkpoint.postToSlack', 'needs the slack section']],
+  },
+  {
+    name: 'exec.spdy',
+    edit: (d) => (d.exec = { spdy: 'allow' }),
+    issues: [['exec.spdy', 'must be one of "deny", "unrecorded", got "allow"']],
+  },
+  {
+    name: 'gateway.namespace',
+    edit: (d) => (d.gateway = { namespace: 'Hoop Gate' }),
+    issues: [['gateway.namespace', 'must be a namespace name (a DNS-1123 label), got "Hoop Gate"']],
+  },
   // approvers: groups per issuer, people
-  { name: 'a bare approver group with several issuers', edit: (d) => {
+  {
+    name: 'a bare approver group with several issuers',
+    edit: (d) => {
       d.oidc.issuers.push({ issuer: 'https://other.example', audience: 'hoopgate' });
       d.approval = { approvers: { oidcGroups: ['platform-oncall'] } };
-    }, issues: [['approval.approvers.oidcGroups[0]', 'a bare group name is ambiguous with 2 issuers (oidc.issuers and saml.idps: a token from any of them with group "platform-oncall" would make an approver); write { issuer: https://idp.example, group: platform-oncall } naming the issuer whose group it is']] },
-  { name: 'an approver group of an unknown issuer', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.exampel', group: 'oncall' }] } }),
-    issues: [['approval.approvers.oidcGroups[0].issuer', 'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)']] },
-  { name: 'an approver group without its group', edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.example' }] } }),
-    issues: [['approval.approvers.oidcGroups[0].group', 'required']] },
-  { name: 'a person with one identity', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE' }] } }),
-    issues: [['approval.approvers.people[0]', 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)']] },
-  { name: 'a person whose Slack id is not one', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'alice', email: 'a@example.com' }] } }),
-    issues: [['approval.approvers.people[0].slackUser', 'must be a Slack user id like "U0123ABCD", got "alice"']] },
-  { name: 'one identity in two people', edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE', email: 'a@example.com' }, { slackUser: 'U1ALICE', oidcSubject: 'bob' }] } }),
-    issues: [['approval.approvers.people[1].slackUser', 'also in approval.approvers.people[0]: one identity belongs to one person']] },
-  { name: 'a person subject without its issuer when there are several', edit: (d) => {
+    },
+    issues: [
+      [
+        'approval.approvers.oidcGroups[0]',
+        'a bare group name is ambiguous with 2 issuers (oidc.issuers and saml.idps: a token from any of them with group "platform-oncall" would make an approver); write { issuer: https://idp.example, group: platform-oncall } naming the issuer whose group it is',
+      ],
+    ],
+  },
+  {
+    name: 'an approver group of an unknown issuer',
+    edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.exampel', group: 'oncall' }] } }),
+    issues: [
+      [
+        'approval.approvers.oidcGroups[0].issuer',
+        'unknown issuer "https://idp.exampel" (not in oidc.issuers nor saml.idps) (did you mean "https://idp.example"?)',
+      ],
+    ],
+  },
+  {
+    name: 'an approver group without its group',
+    edit: (d) => (d.approval = { approvers: { oidcGroups: [{ issuer: 'https://idp.example' }] } }),
+    issues: [['approval.approvers.oidcGroups[0].group', 'required']],
+  },
+  {
+    name: 'a person with one identity',
+    edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'U1ALICE' }] } }),
+    issues: [
+      [
+        'approval.approvers.people[0]',
+        'must name at least two of slackUser, oidcSubject, email (the identities that are one person)',
+      ],
+    ],
+  },
+  {
+    name: 'a person whose Slack id is not one',
+    edit: (d) => (d.approval = { approvers: { people: [{ slackUser: 'alice', email: 'a@example.com' }] } }),
+    issues: [['approval.approvers.people[0].slackUser', 'must be a Slack user id like "U0123ABCD", got "alice"']],
+  },
+  {
+    name: 'one identity in two people',
+    edit: (d) =>
+      (d.approval = {
+        approvers: {
+          people: [
+            { slackUser: 'U1ALICE', email: 'a@example.com' },
+            { slackUser: 'U1ALICE', oidcSubject: 'bob' },
+          ],
+        },
+      }),
+    issues: [
+      [
+        'approval.approvers.people[1].slackUser',
+        'also in approval.approvers.people[0]: one identity belongs to one person',
+      ],
+    ],
+  },
+  {
+    name: 'a person subject without its issuer when there are several',
+    edit: (d) => {
       d.oidc.issuers.push({ issuer: 'https://other.example', audience: 'hoopgate' });
       d.approval = { approvers: { people: [{ slackUser: 'U1ALICE', oidcSubject: 'alice' }] } };
-    }, issues: [['approval.approvers.people[0].oidcIssuer', 'required with 2 oidc.issuers: a subject is unique only within its issuer']] },
-  { name: 'maxPendingPerIdentity', edit: (d) => (d.approval = { maxPendingPerIdentity: 0 }), issues: [['approval.maxPendingPerIdentity', 'must be at least 1, got 0']] },
+    },
+    issues: [
+      [
+        'approval.approvers.people[0].oidcIssuer',
+        'required with 2 oidc.issuers: a subject is unique only within its issuer',
+      ],
+    ],
+  },
+  {
+    name: 'maxPendingPerIdentity',
+    edit: (d) => (d.approval = { maxPendingPerIdentity: 0 }),
+    issues: [['approval.maxPendingPerIdentity', 'must be at least 1, got 0']],
+  },
   // structure
-  { name: 'a mapping expected', edit: (d) => (d.listen = ['0.0.0.0']), issues: [['listen', 'must be a mapping, got a list']] },
+  {
+    name: 'a mapping expected',
+    edit: (d) => (d.listen = ['0.0.0.0']),
+    issues: [['listen', 'must be a mapping, got a list']],
+  },
   { name: 'a null list entry', edit: (d) => d.identities.push(null), issues: [['identities[1]', 'must not be empty']] },
 ];
 
@@ -290,7 +527,10 @@ describe('parseConfig refuses', () => {
       const doc = base();
       edit(doc);
       const expected = issues.map(([path, message]): [string, string] => [path, message.replaceAll('DIR', dir)]);
-      assert.deepEqual(issuesOf(() => parse(doc)), expected);
+      assert.deepEqual(
+        issuesOf(() => parse(doc)),
+        expected,
+      );
     });
   }
 
@@ -302,49 +542,84 @@ describe('parseConfig refuses', () => {
     doc.clusters[0].server = undefined;
     delete doc.oidc.issuers[0].audience;
     doc.identities.push({ name: 'other', match: { groups: ['x'] }, serviceAccount: 'ci' });
-    assert.throws(() => parse(doc), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.ok(error instanceof HoopError);
-      assert.equal(
-        error.message,
-        [
-          'invalid configuration (hoopgate.yaml):',
-          '  listen.porrt: unknown key (did you mean "port"?)',
-          '  clusters[0].server: required',
-          '  oidc.issuers[0].audience: required (tokens without this aud are refused)',
-          '  identities[1].serviceAccount: must be "namespace/name", got "ci"',
-        ].join('\n'),
-      );
-      return true;
-    });
+    assert.throws(
+      () => parse(doc),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(error instanceof HoopError);
+        assert.equal(
+          error.message,
+          [
+            'invalid configuration (hoopgate.yaml):',
+            '  listen.porrt: unknown key (did you mean "port"?)',
+            '  clusters[0].server: required',
+            '  oidc.issuers[0].audience: required (tokens without this aud are refused)',
+            '  identities[1].serviceAccount: must be "namespace/name", got "ci"',
+          ].join('\n'),
+        );
+        return true;
+      },
+    );
   });
 
   test('a refused entry keeps later paths and cross-references right', () => {
     const doc = base();
     doc.clusters.push({ name: 'Bad' }, { name: 'prod', server: 'https://x' });
     doc.identities[0].clusters = ['staging'];
-    assert.deepEqual(issuesOf(() => parse(doc)), [
-      ['clusters[1].name', 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/), got "Bad"'],
-      ['clusters[1].server', 'required'],
-      ['clusters[2].credentials', 'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)'],
-      ['clusters[2].name', 'duplicate cluster name "prod" (also clusters[0])'],
-      ['identities[0].clusters[0]', 'unknown cluster "staging"'],
-    ]);
+    assert.deepEqual(
+      issuesOf(() => parse(doc)),
+      [
+        [
+          'clusters[1].name',
+          'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/), got "Bad"',
+        ],
+        ['clusters[1].server', 'required'],
+        [
+          'clusters[2].credentials',
+          'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)',
+        ],
+        ['clusters[2].name', 'duplicate cluster name "prod" (also clusters[0])'],
+        ['identities[0].clusters[0]', 'unknown cluster "staging"'],
+      ],
+    );
   });
 
   test('YAML syntax errors name the line (the first one only)', () => {
-    assert.deepEqual(issuesOf(() => parseConfig('listen:\n  port: [1\nclusters: []\n', {})).slice(0, 1)[0]?.[0], 'line 3, column 1');
-    assert.deepEqual(issuesOf(() => parseConfig('listen: {}\nlisten: {}\n', {})), [['line 2, column 1', 'map keys must be unique']]);
+    assert.deepEqual(
+      issuesOf(() => parseConfig('listen:\n  port: [1\nclusters: []\n', {})).slice(0, 1)[0]?.[0],
+      'line 3, column 1',
+    );
+    assert.deepEqual(
+      issuesOf(() => parseConfig('listen: {}\nlisten: {}\n', {})),
+      [['line 2, column 1', 'map keys must be unique']],
+    );
   });
 
   test('an empty document, or one that is not a mapping', () => {
-    assert.deepEqual(issuesOf(() => parseConfig('# nothing\n', {})), [['', 'the configuration is empty']]);
-    assert.deepEqual(issuesOf(() => parseConfig('- a\n', {})), [['', 'must be a mapping, got a list']]);
-    assert.throws(() => parseConfig('', {}, { source: 'x.yaml' }), { message: 'invalid configuration (x.yaml):\n  (document): the configuration is empty' });
+    assert.deepEqual(
+      issuesOf(() => parseConfig('# nothing\n', {})),
+      [['', 'the configuration is empty']],
+    );
+    assert.deepEqual(
+      issuesOf(() => parseConfig('- a\n', {})),
+      [['', 'must be a mapping, got a list']],
+    );
+    assert.throws(() => parseConfig('', {}, { source: 'x.yaml' }), {
+      message: 'invalid configuration (x.yaml):\n  (document): the configuration is empty',
+    });
   });
 });
 
-const samlBlock = () => ({ idps: [{ entityId: 'https://adfs.example/adfs/services/trust', certFile: 'ca.crt', groupsAttribute: 'http://schemas.xmlsoap.org/claims/Group' }], audience: 'https://hoopgate.example/saml' });
+const samlBlock = () => ({
+  idps: [
+    {
+      entityId: 'https://adfs.example/adfs/services/trust',
+      certFile: 'ca.crt',
+      groupsAttribute: 'http://schemas.xmlsoap.org/claims/Group',
+    },
+  ],
+  audience: 'https://hoopgate.example/saml',
+});
 
 describe('the saml: block (issue #14)', () => {
   test('a SAML-only config: oidc may be left out, identities match the IdP entity ID; defaults apply', () => {
@@ -360,22 +635,65 @@ describe('the saml: block (issue #14)', () => {
   });
 
   const cases: { name: string; edit: (d: Doc) => void; issues: [string, string][] }[] = [
-    { name: 'neither oidc nor saml', edit: (d) => { delete d.oidc; delete d.saml; }, issues: [['oidc', "required (the issuers agents' tokens come from), unless saml is configured"]] },
-    { name: 'audience required', edit: (d) => delete d.saml.audience, issues: [['saml.audience', 'required (our entity ID: assertions must name it in AudienceRestriction)']] },
+    {
+      name: 'neither oidc nor saml',
+      edit: (d) => {
+        delete d.oidc;
+        delete d.saml;
+      },
+      issues: [['oidc', "required (the issuers agents' tokens come from), unless saml is configured"]],
+    },
+    {
+      name: 'audience required',
+      edit: (d) => delete d.saml.audience,
+      issues: [['saml.audience', 'required (our entity ID: assertions must name it in AudienceRestriction)']],
+    },
     {
       name: 'exactly one certificate source',
-      edit: (d) => (d.saml.idps[0].metadataUrl = 'https://adfs.example/FederationMetadata/2007-06/FederationMetadata.xml'),
-      issues: [['saml.idps[0]', 'needs exactly one of certFile, metadataFile, metadataUrl (the IdP\'s signing certificates), got certFile and metadataUrl']],
+      edit: (d) =>
+        (d.saml.idps[0].metadataUrl = 'https://adfs.example/FederationMetadata/2007-06/FederationMetadata.xml'),
+      issues: [
+        [
+          'saml.idps[0]',
+          "needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates), got certFile and metadataUrl",
+        ],
+      ],
     },
-    { name: 'no certificate source', edit: (d) => delete d.saml.idps[0].certFile, issues: [['saml.idps[0]', "needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)"]] },
-    { name: 'certFile must exist', edit: (d) => (d.saml.idps[0].certFile = 'adfs.pem'), issues: [['saml.idps[0].certFile', `file not found: ${join('DIR', 'adfs.pem')}`]] },
-    { name: 'metadataUrl https', edit: (d) => (d.saml.idps[0] = { entityId: 'x', metadataUrl: 'http://adfs.example/m.xml' }), issues: [['saml.idps[0].metadataUrl', 'must be an https URL (http only for localhost), got "http://adfs.example/m.xml"']] },
-    { name: 'unknown key', edit: (d) => (d.saml.tokenTtl = '5m'), issues: [['saml.tokenTtl', 'unknown key (did you mean "tokenTTL"?)']] },
-    { name: 'tokenTTL minimum', edit: (d) => (d.saml.tokenTTL = '10s'), issues: [['saml.tokenTTL', 'must be at least 1m, got 10s']] },
+    {
+      name: 'no certificate source',
+      edit: (d) => delete d.saml.idps[0].certFile,
+      issues: [
+        ['saml.idps[0]', "needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)"],
+      ],
+    },
+    {
+      name: 'certFile must exist',
+      edit: (d) => (d.saml.idps[0].certFile = 'adfs.pem'),
+      issues: [['saml.idps[0].certFile', `file not found: ${join('DIR', 'adfs.pem')}`]],
+    },
+    {
+      name: 'metadataUrl https',
+      edit: (d) => (d.saml.idps[0] = { entityId: 'x', metadataUrl: 'http://adfs.example/m.xml' }),
+      issues: [
+        ['saml.idps[0].metadataUrl', 'must be an https URL (http only for localhost), got "http://adfs.example/m.xml"'],
+      ],
+    },
+    {
+      name: 'unknown key',
+      edit: (d) => (d.saml.tokenTtl = '5m'),
+      issues: [['saml.tokenTtl', 'unknown key (did you mean "tokenTTL"?)']],
+    },
+    {
+      name: 'tokenTTL minimum',
+      edit: (d) => (d.saml.tokenTTL = '10s'),
+      issues: [['saml.tokenTTL', 'must be at least 1m, got 10s']],
+    },
     {
       name: 'duplicate entity IDs',
       edit: (d) => d.saml.idps.push({ ...d.saml.idps[0] }),
-      issues: [['saml.idps[1].entityId', 'duplicate entityId "https://adfs.example/adfs/services/trust" (also saml.idps[0])']],
+      issues: [
+        ['saml.idps[1].entityId', 'duplicate entityId "https://adfs.example/adfs/services/trust" (also saml.idps[0])'],
+      ],
     },
   ];
   for (const { name, edit, issues } of cases) {
@@ -383,7 +701,10 @@ describe('the saml: block (issue #14)', () => {
       const doc = base();
       doc.saml = samlBlock();
       edit(doc);
-      const got = issuesOf(() => parse(doc)).map(([path, message]): [string, string] => [path, message.replace(dir, 'DIR')]);
+      const got = issuesOf(() => parse(doc)).map(([path, message]): [string, string] => [
+        path,
+        message.replace(dir, 'DIR'),
+      ]);
       assert.deepEqual(got, issues);
     });
   }
@@ -393,26 +714,44 @@ describe('parseConfig accepts', () => {
   test('the safe defaults, with relative files resolved against the base directory', () => {
     const expected: Config = {
       listen: { host: '0.0.0.0', port: 8443, tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') } },
-      clusters: [{
-        name: 'prod',
-        server: 'https://k8s.example:6443',
-        caFile: join(dir, 'ca.crt'),
-        insecureSkipTLSVerify: false,
-        credentials: { tokenFile: join(dir, 'token') },
-        tokens: 'tokenRequest',
-        tokenTTLMs: 600_000,
-        staticTokens: {},
-      }],
-      oidc: { issuers: [{ issuer: 'https://idp.example', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }] },
-      identities: [{
-        name: 'ci',
-        match: { groups: ['ci'] },
-        serviceAccount: 'agents/ci',
-        deny: [],
-        approval: { require: [], escalate: false },
-        safeDefaults: { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true },
-      }],
-      approval: { timeoutMs: 300_000, minApprovals: 1, grantOptionsMs: [], approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] }, maxPendingPerIdentity: 10 },
+      clusters: [
+        {
+          name: 'prod',
+          server: 'https://k8s.example:6443',
+          caFile: join(dir, 'ca.crt'),
+          insecureSkipTLSVerify: false,
+          credentials: { tokenFile: join(dir, 'token') },
+          tokens: 'tokenRequest',
+          tokenTTLMs: 600_000,
+          staticTokens: {},
+        },
+      ],
+      oidc: {
+        issuers: [{ issuer: 'https://idp.example', audience: 'hoopgate', groupsClaim: 'groups', usernameClaim: 'sub' }],
+      },
+      identities: [
+        {
+          name: 'ci',
+          match: { groups: ['ci'] },
+          serviceAccount: 'agents/ci',
+          deny: [],
+          approval: { require: [], escalate: false },
+          safeDefaults: {
+            nodesProxy: true,
+            impersonate: true,
+            escalateBind: true,
+            serviceAccountTokens: true,
+            gatewayNamespace: true,
+          },
+        },
+      ],
+      approval: {
+        timeoutMs: 300_000,
+        minApprovals: 1,
+        grantOptionsMs: [],
+        approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
+        maxPendingPerIdentity: 10,
+      },
       masking: { secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 },
       audit: {
         store: `sqlite:${join(dir, 'data', 'hoopgate.db')}`,
@@ -422,7 +761,11 @@ describe('parseConfig accepts', () => {
         sessionIdleMs: 300_000,
       },
       exec: { spdy: 'deny', maxRecordBytes: 1024 * 1024 },
-      limits: { perAddress: { maxConcurrent: 256, requestsPerSecond: 200, burst: 400 }, perIdentity: { maxConcurrent: 128, requestsPerSecond: 100, burst: 200 }, maxTrackedClients: 10_000 },
+      limits: {
+        perAddress: { maxConcurrent: 256, requestsPerSecond: 200, burst: 400 },
+        perIdentity: { maxConcurrent: 128, requestsPerSecond: 100, burst: 200 },
+        maxTrackedClients: 10_000,
+      },
       gateway: { maxBodyBytes: 3 * 1024 * 1024, drainTimeoutMs: 30_000 },
     };
     assert.deepEqual(parse(base()), expected);
@@ -448,10 +791,20 @@ describe('parseConfig accepts', () => {
 
   test('approver groups: a bare name belongs to the only issuer; people get the only issuer too', () => {
     const doc = base();
-    doc.approval = { approvers: { oidcGroups: ['oncall', { issuer: 'https://idp.example', group: 'sre' }], people: [{ slackUser: 'U1ALICE', oidcSubject: 'alice', email: 'alice@example.com' }] } };
+    doc.approval = {
+      approvers: {
+        oidcGroups: ['oncall', { issuer: 'https://idp.example', group: 'sre' }],
+        people: [{ slackUser: 'U1ALICE', oidcSubject: 'alice', email: 'alice@example.com' }],
+      },
+    };
     const config = parse(doc);
-    assert.deepEqual(config.approval.approvers.oidcGroups, [{ issuer: 'https://idp.example', group: 'oncall' }, { issuer: 'https://idp.example', group: 'sre' }]);
-    assert.deepEqual(config.approval.approvers.people, [{ slackUser: 'U1ALICE', oidcIssuer: 'https://idp.example', oidcSubject: 'alice', email: 'alice@example.com' }]);
+    assert.deepEqual(config.approval.approvers.oidcGroups, [
+      { issuer: 'https://idp.example', group: 'oncall' },
+      { issuer: 'https://idp.example', group: 'sre' },
+    ]);
+    assert.deepEqual(config.approval.approvers.people, [
+      { slackUser: 'U1ALICE', oidcIssuer: 'https://idp.example', oidcSubject: 'alice', email: 'alice@example.com' },
+    ]);
     assert.equal(config.approval.maxPendingPerIdentity, 10);
   });
 
@@ -475,7 +828,11 @@ describe('parseConfig accepts', () => {
 
   test('match fields take a string or a list; claims a string or a list', () => {
     const doc = base();
-    doc.identities[0].match = { issuer: 'https://idp.example', subjects: 'bot', claims: { repository: 'org/app', ref: ['refs/heads/main'] } };
+    doc.identities[0].match = {
+      issuer: 'https://idp.example',
+      subjects: 'bot',
+      claims: { repository: 'org/app', ref: ['refs/heads/main'] },
+    };
     assert.deepEqual(parse(doc).identities[0]?.match, {
       issuer: ['https://idp.example'],
       subjects: ['bot'],
@@ -490,11 +847,19 @@ describe('parseConfig accepts', () => {
       name: 'edge',
       server: 'https://edge.example',
       tokens: 'static',
-      staticTokens: { 'agents/ci': { tokenFile: 'ci.token' }, 'agents/ci-elevated': { tokenFile: join(dir, 'ci-elevated.token') } },
+      staticTokens: {
+        'agents/ci': { tokenFile: 'ci.token' },
+        'agents/ci-elevated': { tokenFile: join(dir, 'ci-elevated.token') },
+      },
     });
     doc.identities[0].approval = { serviceAccount: 'agents/ci-elevated', escalate: true };
     // An identity limited to another cluster needs no token on this one.
-    doc.identities.push({ name: 'prod-only', match: { groups: ['p'] }, serviceAccount: 'agents/prod-only', clusters: ['prod'] });
+    doc.identities.push({
+      name: 'prod-only',
+      match: { groups: ['p'] },
+      serviceAccount: 'agents/prod-only',
+      clusters: ['prod'],
+    });
     const config = parse(doc);
     assert.deepEqual(config.clusters[0]?.credentials, { kubeconfig: join(dir, 'kubeconfig'), context: 'admin' });
     assert.deepEqual(config.clusters[1]?.staticTokens, {
@@ -569,12 +934,15 @@ describe('${ENV} expansion', () => {
   };
 
   test('${NAME}, ${NAME:-default} and $${ for a literal', () => {
-    const config = withEnv((d) => {
-      d.oidc.issuers[0].audience = '${AUD}';
-      d.oidc.issuers[0].groupsClaim = '${GROUPS:-roles}';
-      d.oidc.issuers[0].usernameClaim = '${EMPTY:-email}';
-      d.identities[0].match.groups = ['team-${TEAM}', '$${literal}'];
-    }, { AUD: 'hoopgate-prod', TEAM: 'ci', EMPTY: '' });
+    const config = withEnv(
+      (d) => {
+        d.oidc.issuers[0].audience = '${AUD}';
+        d.oidc.issuers[0].groupsClaim = '${GROUPS:-roles}';
+        d.oidc.issuers[0].usernameClaim = '${EMPTY:-email}';
+        d.identities[0].match.groups = ['team-${TEAM}', '$${literal}'];
+      },
+      { AUD: 'hoopgate-prod', TEAM: 'ci', EMPTY: '' },
+    );
     assert.equal(config.oidc.issuers[0]?.audience, 'hoopgate-prod');
     assert.equal(config.oidc.issuers[0]?.groupsClaim, 'roles');
     assert.equal(config.oidc.issuers[0]?.usernameClaim, 'email');
@@ -582,12 +950,15 @@ describe('${ENV} expansion', () => {
   });
 
   test('numbers, booleans, durations and files from the environment', () => {
-    const config = withEnv((d) => {
-      d.listen.port = '${PORT}';
-      d.listen.tls.certFile = '${TLS_DIR}/tls.crt';
-      d.masking = { secrets: '${MASK:-true}' };
-      d.approval = { timeout: '${TIMEOUT}' };
-    }, { PORT: '9443', TLS_DIR: dir, TIMEOUT: '2m' });
+    const config = withEnv(
+      (d) => {
+        d.listen.port = '${PORT}';
+        d.listen.tls.certFile = '${TLS_DIR}/tls.crt';
+        d.masking = { secrets: '${MASK:-true}' };
+        d.approval = { timeout: '${TIMEOUT}' };
+      },
+      { PORT: '9443', TLS_DIR: dir, TIMEOUT: '2m' },
+    );
     assert.equal(config.listen.port, 9443);
     assert.equal(config.listen.tls?.certFile, join(dir, 'tls.crt'));
     assert.equal(config.masking.secrets, true);
@@ -604,25 +975,37 @@ describe('${ENV} expansion', () => {
     doc.oidc.issuers[0].audience = '${AUD}';
     doc.slack = { botToken: '${SLACK_BOT_TOKEN}', signingSecret: '${SLACK_SIGNING_SECRET}', channel: 'C1' };
     doc.listen.port = '${PORT}';
-    assert.deepEqual(issuesOf(() => parse(doc, { SLACK_SIGNING_SECRET: 's', PORT: 'x' })), [
-      ['listen.port', 'must be an integer, got "x"'],
-      ['oidc.issuers[0].audience', 'environment variable AUD is not set'],
-      ['slack.botToken', 'environment variable SLACK_BOT_TOKEN is not set'],
-    ]);
+    assert.deepEqual(
+      issuesOf(() => parse(doc, { SLACK_SIGNING_SECRET: 's', PORT: 'x' })),
+      [
+        ['listen.port', 'must be an integer, got "x"'],
+        ['oidc.issuers[0].audience', 'environment variable AUD is not set'],
+        ['slack.botToken', 'environment variable SLACK_BOT_TOKEN is not set'],
+      ],
+    );
   });
 
   test('a malformed reference', () => {
     const doc = base();
     doc.oidc.issuers[0].audience = '${AUD';
-    assert.deepEqual(issuesOf(() => parse(doc)), [
-      ['oidc.issuers[0].audience', 'malformed variable reference: use ${NAME} or ${NAME:-default} (and $${ for a literal ${)'],
-    ]);
+    assert.deepEqual(
+      issuesOf(() => parse(doc)),
+      [
+        [
+          'oidc.issuers[0].audience',
+          'malformed variable reference: use ${NAME} or ${NAME:-default} (and $${ for a literal ${)',
+        ],
+      ],
+    );
   });
 
   test('a set variable that is empty is refused where a value is required', () => {
     const doc = base();
     doc.oidc.issuers[0].audience = '${AUD}';
-    assert.deepEqual(issuesOf(() => parse(doc, { AUD: '' })), [['oidc.issuers[0].audience', 'must not be empty']]);
+    assert.deepEqual(
+      issuesOf(() => parse(doc, { AUD: '' })),
+      [['oidc.issuers[0].audience', 'must not be empty']],
+    );
   });
 });
 
@@ -662,7 +1045,10 @@ describe('loadConfig', () => {
   test('names the file in the heading', async () => {
     const path = join(dir, 'bad.yaml');
     writeFileSync(path, stringify({ ...base(), clusters: [] }));
-    await assert.rejects(loadConfig(path, {}), { name: 'ConfigError', message: `invalid configuration (${path}):\n  clusters: must not be empty` });
+    await assert.rejects(loadConfig(path, {}), {
+      name: 'ConfigError',
+      message: `invalid configuration (${path}):\n  clusters: must not be empty`,
+    });
   });
 
   test('a missing file is an ERR_CONFIG that says so', async () => {
@@ -678,13 +1064,27 @@ describe('loadConfig', () => {
 
 describe('examples/hoopgate.yaml', () => {
   const examplePath = join(import.meta.dirname, '..', '..', 'examples', 'hoopgate.yaml');
-  const env = { SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: 'secret', HOOPGATE_MONGODB_URI: 'mongodb://hoopgate:pw@mongo:27017/hoopgate' };
+  const env = {
+    SLACK_BOT_TOKEN: 'xoxb-test',
+    SLACK_SIGNING_SECRET: 'secret',
+    HOOPGATE_MONGODB_URI: 'mongodb://hoopgate:pw@mongo:27017/hoopgate',
+  };
 
   test('parses clean, with no warning, and shows every section of the contract', () => {
-    const config = parseConfig(readFileSync(examplePath, 'utf8'), env, { baseDir: dir, checkFiles: false, source: 'examples/hoopgate.yaml' });
+    const config = parseConfig(readFileSync(examplePath, 'utf8'), env, {
+      baseDir: dir,
+      checkFiles: false,
+      source: 'examples/hoopgate.yaml',
+    });
     assert.deepEqual(configWarnings(config), []);
-    assert.deepEqual(config.clusters.map((c) => c.name), ['prod', 'staging']);
-    assert.deepEqual(config.identities.map((i) => i.name), ['ci-deployer', 'release-workflow', 'readonly-bot']);
+    assert.deepEqual(
+      config.clusters.map((c) => c.name),
+      ['prod', 'staging'],
+    );
+    assert.deepEqual(
+      config.identities.map((i) => i.name),
+      ['ci-deployer', 'release-workflow', 'readonly-bot'],
+    );
     assert.equal(config.slack?.botToken, 'xoxb-test');
     assert.equal(config.audit.store, env.HOOPGATE_MONGODB_URI);
     assert.equal(config.gateway.namespace, 'hoopgate');

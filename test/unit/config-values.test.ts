@@ -1,7 +1,12 @@
 // The value notations of the configuration: durations, byte sizes, (?i) patterns, did-you-mean.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePattern, formatDuration, parseByteSize, parseDuration } from '../../packages/gateway/src/config/values.js';
+import {
+  compilePattern,
+  formatDuration,
+  parseByteSize,
+  parseDuration,
+} from '../../packages/gateway/src/config/values.js';
 import { suggest } from '../../packages/gateway/src/config/walker.js';
 
 describe('parseDuration', () => {

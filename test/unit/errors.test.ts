@@ -25,8 +25,14 @@ test('every error code carries the reason Kubernetes pairs with its status', () 
 });
 
 test('an unreachable API server is 503 ServiceUnavailable, as the API server answers for an unreachable aggregated API', () => {
-  const error = new HoopError('ERR_UPSTREAM_UNREACHABLE' satisfies ErrorCode, 'API server of cluster "prod" (https://10.0.0.1:6443) is unreachable: ECONNREFUSED');
+  const error = new HoopError(
+    'ERR_UPSTREAM_UNREACHABLE' satisfies ErrorCode,
+    'API server of cluster "prod" (https://10.0.0.1:6443) is unreachable: ECONNREFUSED',
+  );
   const status = statusFromError(error);
-  assert.deepEqual([status.kind, status.status, status.code, status.reason], ['Status', 'Failure', 503, 'ServiceUnavailable']);
+  assert.deepEqual(
+    [status.kind, status.status, status.code, status.reason],
+    ['Status', 'Failure', 503, 'ServiceUnavailable'],
+  );
   assert.match(status.message, /^hoopgate: API server of cluster "prod"/);
 });

@@ -28,7 +28,13 @@ describe('forwardToUpstream: dropped bodies', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    upstream = { cluster: 'test', origin: `http://127.0.0.1:${port}`, basePath: '', dispatcher: new Agent(), tls: { rejectUnauthorized: true } };
+    upstream = {
+      cluster: 'test',
+      origin: `http://127.0.0.1:${port}`,
+      basePath: '',
+      dispatcher: new Agent(),
+      tls: { rejectUnauthorized: true },
+    };
   });
   after(async () => {
     process.off('uncaughtException', onUncaught);
@@ -36,9 +42,14 @@ describe('forwardToUpstream: dropped bodies', () => {
     server.close();
   });
 
-  const call = (signal = new AbortController().signal, method = 'GET', path = '/') => forwardToUpstream(upstream, { method, path, headers: {}, signal });
+  const call = (signal = new AbortController().signal, method = 'GET', path = '/') =>
+    forwardToUpstream(upstream, { method, path, headers: {}, signal });
 
-  for (const [name, method, path] of [['a HEAD answer', 'HEAD', '/'], ['a complete small body', 'GET', '/small'], ['a body still streaming', 'GET', '/']] as const) {
+  for (const [name, method, path] of [
+    ['a HEAD answer', 'HEAD', '/'],
+    ['a complete small body', 'GET', '/small'],
+    ['a body still streaming', 'GET', '/'],
+  ] as const) {
     test(`${name} destroyed unread raises no uncaught error`, async () => {
       const response = await call(undefined, method, path);
       await sleep(20);

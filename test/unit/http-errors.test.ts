@@ -31,7 +31,15 @@ describe('statusOnError', () => {
     const response = await fetch(`${base}/hoop`);
     assert.equal(response.status, 403);
     const status = (await response.json()) as Record<string, unknown>;
-    assert.deepEqual(status, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'hoopgate: not for you: ask an operator', reason: 'Forbidden', code: 403 });
+    assert.deepEqual(status, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'hoopgate: not for you: ask an operator',
+      reason: 'Forbidden',
+      code: 403,
+    });
   });
 
   test('anything else is a generic 500 Status; the detail is only in the log', async () => {
@@ -44,7 +52,13 @@ describe('statusOnError', () => {
     assert.equal(status['kind'], 'Status');
     assert.equal(status['code'], 500);
     assert.equal(status['reason'], 'InternalError');
-    assert.match(String(status['message']), /^hoopgate: internal error in the gateway; the gateway log has the details$/);
-    assert.ok(lines.some((line) => line.includes('s3cret')), 'the detail is logged for the operator');
+    assert.match(
+      String(status['message']),
+      /^hoopgate: internal error in the gateway; the gateway log has the details$/,
+    );
+    assert.ok(
+      lines.some((line) => line.includes('s3cret')),
+      'the detail is logged for the operator',
+    );
   });
 });

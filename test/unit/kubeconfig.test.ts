@@ -23,13 +23,26 @@ let caPem: string;
 async function kubeconfig(argv: string[]): Promise<Captured> {
   let stdout = '';
   let stderr = '';
-  const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void (stderr += t), env: {}, cwd: dir, stopSignal: new AbortController().signal };
+  const io = {
+    stdout: (t: string) => void (stdout += t),
+    stderr: (t: string) => void (stderr += t),
+    env: {},
+    cwd: dir,
+    stopSignal: new AbortController().signal,
+  };
   // Through runCli, as `hoopgate kubeconfig …` runs: usage errors become exit 2 with the message.
   const code = await runCli(['kubeconfig', ...argv], io);
   return { code, stdout, stderr };
 }
 
-const exec = ['--issuer', 'https://idp.example.com/realms/agents', '--client-id', 'ci-deployer', '--audience', 'hoopgate'];
+const exec = [
+  '--issuer',
+  'https://idp.example.com/realms/agents',
+  '--client-id',
+  'ci-deployer',
+  '--audience',
+  'hoopgate',
+];
 
 describe('hoopgate kubeconfig', () => {
   before(() => {
@@ -43,8 +56,17 @@ describe('hoopgate kubeconfig', () => {
 
   test('exec plugin: server, embedded CA, npx hoopgate token with absolute file paths, namespace', async () => {
     const result = await kubeconfig([
-      '--server', 'https://hoopgate.example.com/', '--ca-file', 'gateway-ca.pem', '--namespace', 'staging',
-      ...exec, '--client-secret-file', 'secret.txt', '--idp-ca-file', '/etc/idp/ca.pem',
+      '--server',
+      'https://hoopgate.example.com/',
+      '--ca-file',
+      'gateway-ca.pem',
+      '--namespace',
+      'staging',
+      ...exec,
+      '--client-secret-file',
+      'secret.txt',
+      '--idp-ca-file',
+      '/etc/idp/ca.pem',
     ]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
@@ -52,9 +74,17 @@ describe('hoopgate kubeconfig', () => {
     assert.equal(config.apiVersion, 'v1');
     assert.equal(config.kind, 'Config');
     assert.deepEqual(config.clusters, [
-      { name: 'hoopgate', cluster: { server: 'https://hoopgate.example.com', 'certificate-authority-data': Buffer.from(caPem).toString('base64') } },
+      {
+        name: 'hoopgate',
+        cluster: {
+          server: 'https://hoopgate.example.com',
+          'certificate-authority-data': Buffer.from(caPem).toString('base64'),
+        },
+      },
     ]);
-    assert.deepEqual(config.contexts, [{ name: 'ci-deployer', context: { cluster: 'hoopgate', user: 'ci-deployer', namespace: 'staging' } }]);
+    assert.deepEqual(config.contexts, [
+      { name: 'ci-deployer', context: { cluster: 'hoopgate', user: 'ci-deployer', namespace: 'staging' } },
+    ]);
     assert.equal(config['current-context'], 'ci-deployer');
     const user = config.users[0];
     assert.equal(user.name, 'ci-deployer');
@@ -62,8 +92,18 @@ describe('hoopgate kubeconfig', () => {
     assert.equal(user.user.exec.command, 'npx');
     assert.equal(user.user.exec.interactiveMode, 'Never');
     assert.deepEqual(user.user.exec.args, [
-      'hoopgate', 'token', '--issuer', 'https://idp.example.com/realms/agents', '--client-id', 'ci-deployer', '--audience', 'hoopgate',
-      '--client-secret-file', join(dir, 'secret.txt'), '--ca-file', '/etc/idp/ca.pem',
+      'hoopgate',
+      'token',
+      '--issuer',
+      'https://idp.example.com/realms/agents',
+      '--client-id',
+      'ci-deployer',
+      '--audience',
+      'hoopgate',
+      '--client-secret-file',
+      join(dir, 'secret.txt'),
+      '--ca-file',
+      '/etc/idp/ca.pem',
     ]);
   });
 
@@ -79,7 +119,15 @@ describe('hoopgate kubeconfig', () => {
   });
 
   test('--cluster NAME addresses SERVER/k8s/NAME; --exec-command replaces npx hoopgate', async () => {
-    const result = await kubeconfig(['--server', 'https://gw.example.com:8443/prefix', '--cluster', 'second', '--exec-command', '/usr/local/bin/hoopgate', ...exec]);
+    const result = await kubeconfig([
+      '--server',
+      'https://gw.example.com:8443/prefix',
+      '--cluster',
+      'second',
+      '--exec-command',
+      '/usr/local/bin/hoopgate',
+      ...exec,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const config = parseYaml(result.stdout);
     assert.equal(config.clusters[0].name, 'hoopgate-second');
@@ -90,7 +138,14 @@ describe('hoopgate kubeconfig', () => {
   });
 
   test('--token-file: a bearer token file (CI job token, projected ServiceAccount token)', async () => {
-    const result = await kubeconfig(['--server', 'https://gw.example.com', '--token-file', '/var/run/secrets/hoopgate/token', '--name', 'triage-bot']);
+    const result = await kubeconfig([
+      '--server',
+      'https://gw.example.com',
+      '--token-file',
+      '/var/run/secrets/hoopgate/token',
+      '--name',
+      'triage-bot',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const config = parseYaml(result.stdout);
     assert.deepEqual(config.users, [{ name: 'triage-bot', user: { tokenFile: '/var/run/secrets/hoopgate/token' } }]);
@@ -105,16 +160,61 @@ describe('hoopgate kubeconfig', () => {
 
   const refusals: [string, string[], RegExp][] = [
     ['no --server', [...exec], /option --server is required/],
-    ['plain http', ['--server', 'http://gw.example.com', ...exec], /--server must be an https URL: kubectl sends no bearer token to a plain-http server/],
+    [
+      'plain http',
+      ['--server', 'http://gw.example.com', ...exec],
+      /--server must be an https URL: kubectl sends no bearer token to a plain-http server/,
+    ],
     ['not a URL', ['--server', 'gw.example.com', ...exec], /--server "gw\.example\.com" is not a URL/],
-    ['a query', ['--server', 'https://gw.example.com/?x=1', ...exec], /must not contain credentials, a query or a fragment/],
-    ['no credential', ['--server', 'https://gw.example.com'], /no credential: give --issuer, --client-id and --audience .* or --token-file/],
-    ['no audience', ['--server', 'https://gw.example.com', '--issuer', 'https://idp.example.com', '--client-id', 'x'], /--audience is required/],
-    ['no client id', ['--server', 'https://gw.example.com', '--issuer', 'https://idp.example.com', '--audience', 'x'], /--client-id is required/],
-    ['http issuer', ['--server', 'https://gw.example.com', '--issuer', 'http://idp.example.com', '--client-id', 'x', '--audience', 'y'], /issuer "http:\/\/idp\.example\.com" must use https/],
-    ['both credentials', ['--server', 'https://gw.example.com', '--token-file', '/t', ...exec], /--token-file and --issuer exclude each other/],
-    ['bad cluster name', ['--server', 'https://gw.example.com', '--cluster', 'Prod/x', ...exec], /--cluster "Prod\/x" is not a cluster name/],
-    ['bad namespace', ['--server', 'https://gw.example.com', '--namespace', 'A B', ...exec], /--namespace "A B" is not a namespace name/],
+    [
+      'a query',
+      ['--server', 'https://gw.example.com/?x=1', ...exec],
+      /must not contain credentials, a query or a fragment/,
+    ],
+    [
+      'no credential',
+      ['--server', 'https://gw.example.com'],
+      /no credential: give --issuer, --client-id and --audience .* or --token-file/,
+    ],
+    [
+      'no audience',
+      ['--server', 'https://gw.example.com', '--issuer', 'https://idp.example.com', '--client-id', 'x'],
+      /--audience is required/,
+    ],
+    [
+      'no client id',
+      ['--server', 'https://gw.example.com', '--issuer', 'https://idp.example.com', '--audience', 'x'],
+      /--client-id is required/,
+    ],
+    [
+      'http issuer',
+      [
+        '--server',
+        'https://gw.example.com',
+        '--issuer',
+        'http://idp.example.com',
+        '--client-id',
+        'x',
+        '--audience',
+        'y',
+      ],
+      /issuer "http:\/\/idp\.example\.com" must use https/,
+    ],
+    [
+      'both credentials',
+      ['--server', 'https://gw.example.com', '--token-file', '/t', ...exec],
+      /--token-file and --issuer exclude each other/,
+    ],
+    [
+      'bad cluster name',
+      ['--server', 'https://gw.example.com', '--cluster', 'Prod/x', ...exec],
+      /--cluster "Prod\/x" is not a cluster name/,
+    ],
+    [
+      'bad namespace',
+      ['--server', 'https://gw.example.com', '--namespace', 'A B', ...exec],
+      /--namespace "A B" is not a namespace name/,
+    ],
   ];
   for (const [what, argv, message] of refusals) {
     test(`refuses: ${what} (exit 2, says what to do)`, async () => {

@@ -47,7 +47,8 @@ describe('lifecycle', () => {
         await life.start(part('listener', { failStart: true }));
         await life.start(part('never'));
       }),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_CONFIG' && error.message === 'listener cannot start',
+      (error: unknown) =>
+        error instanceof HoopError && error.code === 'ERR_CONFIG' && error.message === 'listener cannot start',
     );
     assert.deepEqual(events, ['start store', 'start recorder', 'stop recorder (RECORDER)', 'stop store (STORE)']);
   });
@@ -55,7 +56,10 @@ describe('lifecycle', () => {
   it('a failing stop does not keep the others running; stop() then rejects with it', async () => {
     const { events, part } = recording();
     const errors: unknown[] = [];
-    const logger = { ...silentLogger, error: (fields: unknown) => errors.push(fields) } as unknown as typeof silentLogger;
+    const logger = {
+      ...silentLogger,
+      error: (fields: unknown) => errors.push(fields),
+    } as unknown as typeof silentLogger;
     const life = createLifecycle({ logger });
     await life.start(part('a'));
     await life.start(part('b', { failStop: true }));
@@ -68,6 +72,9 @@ describe('lifecycle', () => {
   it('refuses to start a part once stopping began', async () => {
     const life = createLifecycle({ logger: silentLogger });
     await life.stop();
-    await assert.rejects(life.start({ name: 'late', start: () => 1 }), (error: unknown) => error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN');
+    await assert.rejects(
+      life.start({ name: 'late', start: () => 1 }),
+      (error: unknown) => error instanceof HoopError && error.code === 'ERR_SHUTTING_DOWN',
+    );
   });
 });

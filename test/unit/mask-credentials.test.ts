@@ -18,13 +18,25 @@ describe('withoutCredentialQuery', () => {
 
 describe('maskCredentialFields', () => {
   test('TokenReview.spec.token (another identity’s bearer token) is masked, the rest kept', () => {
-    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'eyJhbGciOi.victim.sig', audiences: ['api'] } });
+    const body = JSON.stringify({
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token: 'eyJhbGciOi.victim.sig', audiences: ['api'] },
+    });
     const masked = maskCredentialFields(body);
     assert.doesNotMatch(masked, /victim/);
-    assert.deepEqual(JSON.parse(masked), { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: '***MASKED***', audiences: ['api'] } });
+    assert.deepEqual(JSON.parse(masked), {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenReview',
+      spec: { token: '***MASKED***', audiences: ['api'] },
+    });
   });
   test('TokenRequest.status.token, pretty-printed, with escaped quotes inside', () => {
-    const body = JSON.stringify({ kind: 'TokenRequest', status: { token: 'abc\\"def"ghi', expirationTimestamp: '2026-01-01T00:00:00Z' } }, null, 2);
+    const body = JSON.stringify(
+      { kind: 'TokenRequest', status: { token: 'abc\\"def"ghi', expirationTimestamp: '2026-01-01T00:00:00Z' } },
+      null,
+      2,
+    );
     const masked = maskCredentialFields(body);
     assert.doesNotMatch(masked, /abc|def|ghi/);
     assert.equal(JSON.parse(masked).status.expirationTimestamp, '2026-01-01T00:00:00Z');

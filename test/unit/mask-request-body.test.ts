@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import type { MaskingConfig } from '../../packages/gateway/src/config/types.js';
-import { LAST_APPLIED_ANNOTATION, MASKED_BASE64, MASKED_TEXT, maskRequestBody } from '../../packages/gateway/src/proxy/mask/index.js';
+import {
+  LAST_APPLIED_ANNOTATION,
+  MASKED_BASE64,
+  MASKED_TEXT,
+  maskRequestBody,
+} from '../../packages/gateway/src/proxy/mask/index.js';
 
 const config: MaskingConfig = {
   secrets: true,
@@ -23,11 +28,27 @@ function assertNoCanary(text: string): void {
 }
 
 const mask = (body: string | Buffer, contentType: string | undefined, resource?: string): string =>
-  maskRequestBody(Buffer.isBuffer(body) ? body : Buffer.from(body), contentType, config, resource === undefined ? {} : { resource });
+  maskRequestBody(
+    Buffer.isBuffer(body) ? body : Buffer.from(body),
+    contentType,
+    config,
+    resource === undefined ? {} : { resource },
+  );
 
 describe('maskRequestBody', () => {
   it('masks a created Secret (application/json)', () => {
-    const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', annotations: { [LAST_APPLIED_ANNOTATION]: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', stringData: { a: 'CANARY' } }) } }, data: { a: b64('CANARY-1') }, stringData: { b: 'CANARY-2' } };
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 's',
+        annotations: {
+          [LAST_APPLIED_ANNOTATION]: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', stringData: { a: 'CANARY' } }),
+        },
+      },
+      data: { a: b64('CANARY-1') },
+      stringData: { b: 'CANARY-2' },
+    };
     const out = mask(JSON.stringify(body), 'application/json', 'secrets');
     assertNoCanary(out);
     const parsed = JSON.parse(out) as Json;
@@ -37,9 +58,21 @@ describe('maskRequestBody', () => {
 
   for (const type of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
     it(`masks a kind-less ${type} of a secret by the resource hint`, () => {
-      const out = mask(JSON.stringify({ data: { a: b64('CANARY-1'), gone: null }, stringData: { b: 'CANARY-2' }, metadata: { labels: { x: 'y' } } }), type, 'secrets');
+      const out = mask(
+        JSON.stringify({
+          data: { a: b64('CANARY-1'), gone: null },
+          stringData: { b: 'CANARY-2' },
+          metadata: { labels: { x: 'y' } },
+        }),
+        type,
+        'secrets',
+      );
       assertNoCanary(out);
-      assert.deepEqual(JSON.parse(out), { data: { a: MASKED_BASE64, gone: null }, stringData: { b: MASKED_TEXT }, metadata: { labels: { x: 'y' } } });
+      assert.deepEqual(JSON.parse(out), {
+        data: { a: MASKED_BASE64, gone: null },
+        stringData: { b: MASKED_TEXT },
+        metadata: { labels: { x: 'y' } },
+      });
     });
   }
 
@@ -48,7 +81,11 @@ describe('maskRequestBody', () => {
       { op: 'add', path: '/data/password', value: b64('CANARY-1') },
       { op: 'replace', path: '/stringData', value: { token: 'CANARY-2' } },
       { op: 'test', path: '/data/x', value: b64('CANARY-3') },
-      { op: 'add', path: `/metadata/annotations/${LAST_APPLIED_ANNOTATION.replace('/', '~1')}`, value: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', data: { a: b64('CANARY-4') } }) },
+      {
+        op: 'add',
+        path: `/metadata/annotations/${LAST_APPLIED_ANNOTATION.replace('/', '~1')}`,
+        value: JSON.stringify({ kind: 'Secret', apiVersion: 'v1', data: { a: b64('CANARY-4') } }),
+      },
       { op: 'replace', path: '/metadata/labels/app', value: 'web' },
       { op: 'remove', path: '/data/old' },
       { op: 'replace', path: '', value: { kind: 'Secret', apiVersion: 'v1', data: { a: b64('CANARY-5') } } },
@@ -63,10 +100,21 @@ describe('maskRequestBody', () => {
   });
 
   it('masks JSON patches against rules (keys and paths, whenName unknown → masked)', () => {
-    const cm = mask(JSON.stringify([{ op: 'add', path: '/data/DB_PASSWORD', value: 'CANARY' }, { op: 'add', path: '/data/color', value: 'blue' }]), 'application/json-patch+json', 'configmaps');
+    const cm = mask(
+      JSON.stringify([
+        { op: 'add', path: '/data/DB_PASSWORD', value: 'CANARY' },
+        { op: 'add', path: '/data/color', value: 'blue' },
+      ]),
+      'application/json-patch+json',
+      'configmaps',
+    );
     assertNoCanary(cm);
     assert.equal((JSON.parse(cm) as Json[])[1]!.value, 'blue');
-    const deploy = mask(JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/env/1/value', value: 'CANARY' }]), 'application/json-patch+json', 'deployments');
+    const deploy = mask(
+      JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/env/1/value', value: 'CANARY' }]),
+      'application/json-patch+json',
+      'deployments',
+    );
     assertNoCanary(deploy);
   });
 
@@ -74,7 +122,13 @@ describe('maskRequestBody', () => {
     const yaml = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  token: CANARY-1\ndata:\n  key: ${b64('CANARY-2')}\n`;
     const out = mask(yaml, 'application/apply-patch+yaml', 'secrets');
     assertNoCanary(out);
-    assert.deepEqual(parseYaml(out), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { token: MASKED_TEXT }, data: { key: MASKED_BASE64 } });
+    assert.deepEqual(parseYaml(out), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's' },
+      stringData: { token: MASKED_TEXT },
+      data: { key: MASKED_BASE64 },
+    });
   });
 
   it('masks a kind-less YAML apply patch of a secret', () => {
@@ -83,7 +137,11 @@ describe('maskRequestBody', () => {
   });
 
   it('masks ConfigMap keys by rule and keeps other bodies as sent', () => {
-    const out = mask(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', data: { password: 'CANARY', color: 'blue' } }), 'application/json', 'configmaps');
+    const out = mask(
+      JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', data: { password: 'CANARY', color: 'blue' } }),
+      'application/json',
+      'configmaps',
+    );
     assertNoCanary(out);
     const pod = '{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"}}';
     assert.equal(mask(pod, 'application/json', 'pods'), pod);
@@ -92,7 +150,11 @@ describe('maskRequestBody', () => {
 
   const unparseable: [string, string | undefined, Buffer][] = [
     ['malformed JSON', 'application/json', Buffer.from('{"data":{"a":"CANARY"')],
-    ['protobuf', 'application/vnd.kubernetes.protobuf', Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00]), Buffer.from('CANARY')])],
+    [
+      'protobuf',
+      'application/vnd.kubernetes.protobuf',
+      Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00]), Buffer.from('CANARY')]),
+    ],
     ['cbor', 'application/cbor', Buffer.from('CANARY')],
     ['malformed YAML', 'application/apply-patch+yaml', Buffer.from('stringData: {token: CANARY\n  - :')],
     ['no content type, not JSON', undefined, Buffer.from('token=CANARY')],

@@ -12,12 +12,19 @@ import { auditStart } from '../../packages/gateway/src/pipeline/record.js';
 import { checkCanonical, classify, route } from '../../packages/gateway/src/pipeline/shape.js';
 import type { Decision } from '../../packages/gateway/src/policy/index.js';
 
-const clusters = new Map([['demo', {}], ['second', {}]]);
+const clusters = new Map([
+  ['demo', {}],
+  ['second', {}],
+]);
 
 describe('pipeline stages', () => {
   test('route: the default cluster, a named one, an unknown one refused with 404', () => {
     assert.deepEqual(route('/api/v1/pods', clusters, 'demo'), { ok: true, cluster: 'demo', path: '/api/v1/pods' });
-    assert.deepEqual(route('/k8s/second/api/v1/pods?watch=1', clusters, 'demo'), { ok: true, cluster: 'second', path: '/api/v1/pods?watch=1' });
+    assert.deepEqual(route('/k8s/second/api/v1/pods?watch=1', clusters, 'demo'), {
+      ok: true,
+      cluster: 'second',
+      path: '/api/v1/pods?watch=1',
+    });
     const unknown = route('/k8s/nope/api', clusters, 'demo');
     assert.equal(unknown.ok, false);
     if (!unknown.ok) {
@@ -36,9 +43,19 @@ describe('pipeline stages', () => {
   });
 
   test('decide: a grant turns approve into allow; it changes nothing else', () => {
-    const approve: Decision = { effect: 'approve', reason: 'escalation', serviceAccount: 'ns/elevated', message: 'held' };
+    const approve: Decision = {
+      effect: 'approve',
+      reason: 'escalation',
+      serviceAccount: 'ns/elevated',
+      message: 'held',
+    };
     const deny: Decision = { effect: 'deny', reason: 'deny-rule', message: 'no' };
-    const grant = { id: 'g1', serviceAccount: 'ns/elevated', grantedBy: 'alice', expiresAt: Date.UTC(2030, 0, 1) } as ApprovalGrant;
+    const grant = {
+      id: 'g1',
+      serviceAccount: 'ns/elevated',
+      grantedBy: 'alice',
+      expiresAt: Date.UTC(2030, 0, 1),
+    } as ApprovalGrant;
     assert.equal(applyGrant(approve, undefined), approve);
     assert.equal(applyGrant(deny, grant), deny);
     assert.deepEqual(applyGrant(approve, grant), {
@@ -60,13 +77,29 @@ describe('pipeline stages', () => {
 
   test('a record before authentication is bounded; after it, kept as sent', () => {
     const long = `/api/v1/namespaces/a/${'r'.repeat(20_000)}`;
-    const request = { method: 'GET', rawUrl: long, rawHeaders: [], headers: { 'user-agent': 'u'.repeat(10_000) }, signal: new AbortController().signal };
-    const known = { requestId: 'id', startedAt: 0, routed: { cluster: 'demo', path: long }, info: { ...classifyOk(long) } };
+    const request = {
+      method: 'GET',
+      rawUrl: long,
+      rawHeaders: [],
+      headers: { 'user-agent': 'u'.repeat(10_000) },
+      signal: new AbortController().signal,
+    };
+    const known = {
+      requestId: 'id',
+      startedAt: 0,
+      routed: { cluster: 'demo', path: long },
+      info: { ...classifyOk(long) },
+    };
     const decision = { effect: 'deny' as const, reason: 'ERR_UNAUTHENTICATED', message: long };
     const before = auditStart({ audit: { bodies: true, maxBodyBytes: 1024 } }, request, known, decision);
     assert.ok(JSON.stringify(before).length < 4096, `${JSON.stringify(before).length} bytes`);
     const principal = { issuer: 'https://idp', subject: 's', groups: [], username: 's' } as never;
-    const after = auditStart({ audit: { bodies: true, maxBodyBytes: 1024 } }, request, { ...known, principal }, decision);
+    const after = auditStart(
+      { audit: { bodies: true, maxBodyBytes: 1024 } },
+      request,
+      { ...known, principal },
+      decision,
+    );
     assert.equal(after.path, long);
   });
 
@@ -80,7 +113,10 @@ describe('pipeline stages', () => {
     assert.equal(error.status, 500);
     assert.equal(error.message, INTERNAL_MESSAGE);
     assert.ok(!error.message.includes('hunter2'));
-    assert.ok(lines.some((line) => line.includes('hunter2') && line.includes('r1')), 'the detail is logged');
+    assert.ok(
+      lines.some((line) => line.includes('hunter2') && line.includes('r1')),
+      'the detail is logged',
+    );
   });
 
   test('admit: a verifier that throws an unexpected error refuses with a generic 500, recorded, detail logged', async () => {
@@ -92,7 +128,9 @@ describe('pipeline stages', () => {
       clusters: new Map([['demo', {} as never]]),
       defaultCluster: 'demo',
       verifier: { verify: async () => Promise.reject(new Error('jwks cache corrupted at 0xdeadbeef')) },
-      recorder: { record: async (_start: unknown, outcome: { error?: string }) => void recorded.push(outcome) } as never,
+      recorder: {
+        record: async (_start: unknown, outcome: { error?: string }) => void recorded.push(outcome),
+      } as never,
       masker: { maskRequestBody: () => '' },
       logger,
       clock: () => 0,
@@ -110,7 +148,10 @@ describe('pipeline stages', () => {
     assert.equal(result.refusal.error.message, INTERNAL_MESSAGE);
     assert.equal(result.refusal.recorded, true);
     assert.equal(recorded[0]?.error, INTERNAL_MESSAGE);
-    assert.ok(lines.some((line) => line.includes('0xdeadbeef')), 'the detail is logged');
+    assert.ok(
+      lines.some((line) => line.includes('0xdeadbeef')),
+      'the detail is logged',
+    );
   });
 });
 

@@ -2,40 +2,127 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
 import type { IdentityConfig } from '../../packages/gateway/src/config/types.js';
-import { mapIdentity, matchesEveryone, noIdentityDecision, readClaim } from '../../packages/gateway/src/policy/index.js';
+import {
+  mapIdentity,
+  matchesEveryone,
+  noIdentityDecision,
+  readClaim,
+} from '../../packages/gateway/src/policy/index.js';
 
-const safeDefaults = { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true };
+const safeDefaults = {
+  nodesProxy: true,
+  impersonate: true,
+  escalateBind: true,
+  serviceAccountTokens: true,
+  gatewayNamespace: true,
+};
 const noApproval = { require: [], escalate: false };
 
 const identities: IdentityConfig[] = [
-  { name: 'ci-deployer', match: { groups: ['ci-deployers'] }, serviceAccount: 'agents/ci-deployer', deny: [], approval: noApproval, safeDefaults },
+  {
+    name: 'ci-deployer',
+    match: { groups: ['ci-deployers'] },
+    serviceAccount: 'agents/ci-deployer',
+    deny: [],
+    approval: noApproval,
+    safeDefaults,
+  },
   {
     name: 'gha-app',
-    match: { issuer: ['https://token.actions.githubusercontent.com'], claims: { repository: ['org/app'], ref: ['refs/heads/main', 'refs/heads/release'] } },
+    match: {
+      issuer: ['https://token.actions.githubusercontent.com'],
+      claims: { repository: ['org/app'], ref: ['refs/heads/main', 'refs/heads/release'] },
+    },
     serviceAccount: 'agents/gha-app',
     deny: [],
     approval: noApproval,
     safeDefaults,
   },
-  { name: 'nested-roles', match: { claims: { 'realm_access.roles': ['k8s-reader'] } }, serviceAccount: 'agents/reader', deny: [], approval: noApproval, safeDefaults },
-  { name: 'bot', match: { subjects: ['bot-1', 'bot-2'], issuer: ['https://idp.example.com'] }, serviceAccount: 'agents/bot', deny: [], approval: noApproval, safeDefaults },
-  { name: 'prod-only', match: { groups: ['prod-operators'] }, clusters: ['prod'], serviceAccount: 'agents/prod-op', deny: [], approval: noApproval, safeDefaults },
+  {
+    name: 'nested-roles',
+    match: { claims: { 'realm_access.roles': ['k8s-reader'] } },
+    serviceAccount: 'agents/reader',
+    deny: [],
+    approval: noApproval,
+    safeDefaults,
+  },
+  {
+    name: 'bot',
+    match: { subjects: ['bot-1', 'bot-2'], issuer: ['https://idp.example.com'] },
+    serviceAccount: 'agents/bot',
+    deny: [],
+    approval: noApproval,
+    safeDefaults,
+  },
+  {
+    name: 'prod-only',
+    match: { groups: ['prod-operators'] },
+    clusters: ['prod'],
+    serviceAccount: 'agents/prod-op',
+    deny: [],
+    approval: noApproval,
+    safeDefaults,
+  },
 ];
 
 function principal(partial: Partial<Principal>): Principal {
-  return { issuer: 'https://idp.example.com', subject: 'someone', username: 'someone', groups: [], claims: {}, expiresAt: 0, ...partial };
+  return {
+    issuer: 'https://idp.example.com',
+    subject: 'someone',
+    username: 'someone',
+    groups: [],
+    claims: {},
+    expiresAt: 0,
+    ...partial,
+  };
 }
 
 const cases: Array<[string, Principal, string, string | null]> = [
   ['group match', principal({ groups: ['x', 'ci-deployers'] }), 'prod', 'ci-deployer'],
   ['no group match', principal({ groups: ['ci-deployer'] }), 'prod', null],
-  ['claims (string claim, list of values)', principal({ issuer: 'https://token.actions.githubusercontent.com', claims: { repository: 'org/app', ref: 'refs/heads/release' } }), 'prod', 'gha-app'],
-  ['claims: one claim fails', principal({ issuer: 'https://token.actions.githubusercontent.com', claims: { repository: 'org/app', ref: 'refs/heads/feature' } }), 'prod', null],
-  ['claims: issuer must hold too', principal({ issuer: 'https://evil.example.com', claims: { repository: 'org/app', ref: 'refs/heads/main' } }), 'prod', null],
-  ['claims: missing claim', principal({ issuer: 'https://token.actions.githubusercontent.com', claims: { repository: 'org/app' } }), 'prod', null],
-  ['claims: dot path into an array claim', principal({ claims: { realm_access: { roles: ['a', 'k8s-reader'] } } }), 'prod', 'nested-roles'],
+  [
+    'claims (string claim, list of values)',
+    principal({
+      issuer: 'https://token.actions.githubusercontent.com',
+      claims: { repository: 'org/app', ref: 'refs/heads/release' },
+    }),
+    'prod',
+    'gha-app',
+  ],
+  [
+    'claims: one claim fails',
+    principal({
+      issuer: 'https://token.actions.githubusercontent.com',
+      claims: { repository: 'org/app', ref: 'refs/heads/feature' },
+    }),
+    'prod',
+    null,
+  ],
+  [
+    'claims: issuer must hold too',
+    principal({ issuer: 'https://evil.example.com', claims: { repository: 'org/app', ref: 'refs/heads/main' } }),
+    'prod',
+    null,
+  ],
+  [
+    'claims: missing claim',
+    principal({ issuer: 'https://token.actions.githubusercontent.com', claims: { repository: 'org/app' } }),
+    'prod',
+    null,
+  ],
+  [
+    'claims: dot path into an array claim',
+    principal({ claims: { realm_access: { roles: ['a', 'k8s-reader'] } } }),
+    'prod',
+    'nested-roles',
+  ],
   ['claims: non-string claim never coerced', principal({ claims: { realm_access: { roles: [true] } } }), 'prod', null],
-  ['claims: a dotted key is read as the verifier reads groupsClaim (whole key first)', principal({ claims: { 'realm_access.roles': ['k8s-reader'] } }), 'prod', 'nested-roles'],
+  [
+    'claims: a dotted key is read as the verifier reads groupsClaim (whole key first)',
+    principal({ claims: { 'realm_access.roles': ['k8s-reader'] } }),
+    'prod',
+    'nested-roles',
+  ],
   ['subjects and issuer', principal({ subject: 'bot-2' }), 'prod', 'bot'],
   ['subjects: other subject', principal({ subject: 'bot-3' }), 'prod', null],
   ['clusters: allowed cluster', principal({ groups: ['prod-operators'] }), 'prod', 'prod-only'],
@@ -52,10 +139,20 @@ for (const [name, p, cluster, expected] of cases) {
 }
 
 test('an empty match matches everyone, and it is visible', () => {
-  const everyone: IdentityConfig = { name: 'everyone', match: {}, serviceAccount: 'agents/ro', deny: [], approval: noApproval, safeDefaults };
+  const everyone: IdentityConfig = {
+    name: 'everyone',
+    match: {},
+    serviceAccount: 'agents/ro',
+    deny: [],
+    approval: noApproval,
+    safeDefaults,
+  };
   assert.equal(matchesEveryone(everyone.match), true);
   assert.equal(matchesEveryone(identities[0]!.match), false);
-  assert.deepEqual(mapIdentity([...identities, everyone], principal({ subject: 'nobody' }), 'prod'), { identity: everyone, index: identities.length });
+  assert.deepEqual(mapIdentity([...identities, everyone], principal({ subject: 'nobody' }), 'prod'), {
+    identity: everyone,
+    index: identities.length,
+  });
 });
 
 test('readClaim walks own properties only', () => {
@@ -69,12 +166,18 @@ test('noIdentityDecision: no mapping at all', () => {
   const decision = noIdentityDecision(identities, principal({ subject: 'nobody', groups: ['g'] }), 'prod');
   assert.equal(decision.effect, 'deny');
   assert.equal(decision.reason, 'no-identity');
-  assert.match(decision.message, /no identity mapping for subject "nobody" \(issuer https:\/\/idp\.example\.com, groups \[g\]\) on cluster "prod": add a matching entry under identities/);
+  assert.match(
+    decision.message,
+    /no identity mapping for subject "nobody" \(issuer https:\/\/idp\.example\.com, groups \[g\]\) on cluster "prod": add a matching entry under identities/,
+  );
 });
 
 test('noIdentityDecision: an identity would match on another cluster', () => {
   const decision = noIdentityDecision(identities, principal({ groups: ['prod-operators'] }), 'staging');
   assert.equal(decision.reason, 'cluster-not-allowed');
   assert.equal(decision.rule, 'identities[4].clusters');
-  assert.match(decision.message, /identity "prod-only", which may not use cluster "staging": add it to identities\[4\]\.clusters/);
+  assert.match(
+    decision.message,
+    /identity "prod-only", which may not use cluster "staging": add it to identities\[4\]\.clusters/,
+  );
 });

@@ -4,7 +4,13 @@ import type { IdentityConfig, SafeDefaults } from '../../packages/gateway/src/co
 import { parseRequestInfo, type RequestInfo } from '../../packages/gateway/src/kube/request-info.js';
 import { evaluate, needsRbac, type Decision, type EvaluateInput } from '../../packages/gateway/src/policy/index.js';
 
-const allSafeDefaults: SafeDefaults = { nodesProxy: true, impersonate: true, escalateBind: true, serviceAccountTokens: true, gatewayNamespace: true };
+const allSafeDefaults: SafeDefaults = {
+  nodesProxy: true,
+  impersonate: true,
+  escalateBind: true,
+  serviceAccountTokens: true,
+  gatewayNamespace: true,
+};
 
 const ciDeployer: IdentityConfig = {
   name: 'ci-deployer',
@@ -36,7 +42,14 @@ const reader: IdentityConfig = {
   deny: [],
   approval: { require: [], escalate: false },
   // explicit overrides of two safe defaults
-  safeDefaults: { ...allSafeDefaults, nodesProxy: false, serviceAccountTokens: false, impersonate: false, escalateBind: false, gatewayNamespace: false },
+  safeDefaults: {
+    ...allSafeDefaults,
+    nodesProxy: false,
+    serviceAccountTokens: false,
+    impersonate: false,
+    escalateBind: false,
+    gatewayNamespace: false,
+  },
 };
 
 const identities = [ciDeployer, reader];
@@ -52,7 +65,13 @@ interface Case {
   request: [string, string] | RequestInfo;
   rbac: Rbac;
   needsRbac: boolean;
-  expect: { effect: Decision['effect']; reason: Decision['reason']; rule?: string; serviceAccount?: string; message?: RegExp };
+  expect: {
+    effect: Decision['effect'];
+    reason: Decision['reason'];
+    rule?: string;
+    serviceAccount?: string;
+    message?: RegExp;
+  };
   cluster?: string;
 }
 
@@ -75,111 +94,502 @@ function manual(verb: string, resource: string, extra: Partial<RequestInfo> = {}
 
 const cases: Case[] = [
   // deny rules
-  { name: 'list secrets is denied', identity: 0, request: ['GET', '/api/v1/namespaces/default/secrets'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]', message: /^identity "ci-deployer" \(identities\[0\]\) may not list secrets -n default: denied by identities\[0\]\.deny\[0\], whatever RBAC says; narrow or remove that rule/ } },
-  { name: 'watch secrets is denied', identity: 0, request: ['GET', '/api/v1/namespaces/a/secrets?watch=1'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]' } },
-  { name: 'list one secret by fieldSelector is still list', identity: 0, request: ['GET', '/api/v1/namespaces/a/secrets?fieldSelector=metadata.name%3Ddb'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]', message: /list secrets\/db -n a/ } },
-  { name: 'get one secret goes to RBAC', identity: 0, request: ['GET', '/api/v1/namespaces/a/secrets/db'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed', rule: 'identities[0].serviceAccount', serviceAccount: 'agents/ci-deployer', message: /get secrets\/db -n a is allowed by the RBAC of serviceaccount agents\/ci-deployer/ } },
-  { name: 'exec in prod (POST) is denied', identity: 0, request: ['POST', '/api/v1/namespaces/prod/pods/web-0/exec?command=sh'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[1]', message: /may not create pods\/web-0\/exec -n prod/ } },
-  { name: 'exec in prod (websocket GET) is denied too', identity: 0, request: ['GET', '/api/v1/namespaces/prod/pods/web-0/exec?command=sh'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[1]' } },
-  { name: 'exec elsewhere goes to RBAC', identity: 0, request: ['GET', '/api/v1/namespaces/default/pods/web-0/exec?command=sh'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed', serviceAccount: 'agents/ci-deployer' } },
+  {
+    name: 'list secrets is denied',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/secrets'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'deny-rule',
+      rule: 'identities[0].deny[0]',
+      message:
+        /^identity "ci-deployer" \(identities\[0\]\) may not list secrets -n default: denied by identities\[0\]\.deny\[0\], whatever RBAC says; narrow or remove that rule/,
+    },
+  },
+  {
+    name: 'watch secrets is denied',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/a/secrets?watch=1'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]' },
+  },
+  {
+    name: 'list one secret by fieldSelector is still list',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/a/secrets?fieldSelector=metadata.name%3Ddb'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[0]', message: /list secrets\/db -n a/ },
+  },
+  {
+    name: 'get one secret goes to RBAC',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/a/secrets/db'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: {
+      effect: 'allow',
+      reason: 'rbac-allowed',
+      rule: 'identities[0].serviceAccount',
+      serviceAccount: 'agents/ci-deployer',
+      message: /get secrets\/db -n a is allowed by the RBAC of serviceaccount agents\/ci-deployer/,
+    },
+  },
+  {
+    name: 'exec in prod (POST) is denied',
+    identity: 0,
+    request: ['POST', '/api/v1/namespaces/prod/pods/web-0/exec?command=sh'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'deny-rule',
+      rule: 'identities[0].deny[1]',
+      message: /may not create pods\/web-0\/exec -n prod/,
+    },
+  },
+  {
+    name: 'exec in prod (websocket GET) is denied too',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/prod/pods/web-0/exec?command=sh'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'deny-rule', rule: 'identities[0].deny[1]' },
+  },
+  {
+    name: 'exec elsewhere goes to RBAC',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/pods/web-0/exec?command=sh'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed', serviceAccount: 'agents/ci-deployer' },
+  },
   // approval.require
-  { name: 'delete namespace requires approval', identity: 0, request: ['DELETE', '/api/v1/namespaces/prod'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[0]', serviceAccount: 'agents/ci-deployer-elevated',
-      message: /^identity "ci-deployer" \(identities\[0\]\): delete namespaces\/prod requires approval \(identities\[0\]\.approval\.require\[0\]\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall$/ } },
-  { name: 'delete namespace with dryRun requires approval just the same', identity: 0, request: ['DELETE', '/api/v1/namespaces/prod?dryRun=All'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[0]' } },
-  { name: 'deletecollection of namespaces requires approval', identity: 0, request: ['DELETE', '/api/v1/namespaces'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[0]' } },
-  { name: 'attach by GET is create: requires approval', identity: 0, request: ['GET', '/api/v1/namespaces/default/pods/web-0/attach'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[1]' } },
-  { name: 'portforward by GET is create: requires approval', identity: 0, request: ['GET', '/api/v1/namespaces/default/pods/web-0/portforward?ports=80'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[1]' } },
+  {
+    name: 'delete namespace requires approval',
+    identity: 0,
+    request: ['DELETE', '/api/v1/namespaces/prod'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'approve',
+      reason: 'approval-required',
+      rule: 'identities[0].approval.require[0]',
+      serviceAccount: 'agents/ci-deployer-elevated',
+      message:
+        /^identity "ci-deployer" \(identities\[0\]\): delete namespaces\/prod requires approval \(identities\[0\]\.approval\.require\[0\]\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall$/,
+    },
+  },
+  {
+    name: 'delete namespace with dryRun requires approval just the same',
+    identity: 0,
+    request: ['DELETE', '/api/v1/namespaces/prod?dryRun=All'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[0]' },
+  },
+  {
+    name: 'deletecollection of namespaces requires approval',
+    identity: 0,
+    request: ['DELETE', '/api/v1/namespaces'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[0]' },
+  },
+  {
+    name: 'attach by GET is create: requires approval',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/pods/web-0/attach'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[1]' },
+  },
+  {
+    name: 'portforward by GET is create: requires approval',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/pods/web-0/portforward?ports=80'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'approve', reason: 'approval-required', rule: 'identities[0].approval.require[1]' },
+  },
   // RBAC, escalate, 403
-  { name: 'rbac denied with escalate: held for approval', identity: 0, request: ['GET', '/api/v1/namespaces/default/pods'], rbac: DENIED, needsRbac: true,
-    expect: { effect: 'approve', reason: 'escalation', rule: 'identities[0].approval.escalate', serviceAccount: 'agents/ci-deployer-elevated',
-      message: /list pods -n default needs approval: serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\), so it is held for approval \(identities\[0\]\.approval\.escalate\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall/ } },
-  { name: 'rbac denied without escalate: 403', identity: 1, request: ['DELETE', '/apis/apps/v1/namespaces/default/deployments/web'], rbac: DENIED, needsRbac: true,
-    expect: { effect: 'deny', reason: 'rbac-denied', rule: 'identities[1].serviceAccount',
-      message: /^identity "reader" \(identities\[1\]\) may not delete deployments\.apps\/web -n default: serviceaccount agents\/reader \(identities\[1\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\); grant it to that serviceaccount with a Role\/RoleBinding, or set identities\[1\]\.approval\.escalate/ } },
-  { name: 'rbac allowed without escalate', identity: 1, request: ['GET', '/api/v1/namespaces/default/pods'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed', serviceAccount: 'agents/reader' } },
-  { name: 'rbac not asked counts as not allowed (escalate)', identity: 0, request: ['GET', '/api/v1/namespaces/default/pods'], rbac: 'not-asked', needsRbac: true,
-    expect: { effect: 'approve', reason: 'escalation', message: /RBAC of serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) was not asked/ } },
-  { name: 'rbac not asked counts as not allowed (no escalate)', identity: 1, request: ['GET', '/api/v1/namespaces/default/pods'], rbac: 'not-asked', needsRbac: true,
-    expect: { effect: 'deny', reason: 'rbac-denied' } },
+  {
+    name: 'rbac denied with escalate: held for approval',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/pods'],
+    rbac: DENIED,
+    needsRbac: true,
+    expect: {
+      effect: 'approve',
+      reason: 'escalation',
+      rule: 'identities[0].approval.escalate',
+      serviceAccount: 'agents/ci-deployer-elevated',
+      message:
+        /list pods -n default needs approval: serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\), so it is held for approval \(identities\[0\]\.approval\.escalate\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall/,
+    },
+  },
+  {
+    name: 'rbac denied without escalate: 403',
+    identity: 1,
+    request: ['DELETE', '/apis/apps/v1/namespaces/default/deployments/web'],
+    rbac: DENIED,
+    needsRbac: true,
+    expect: {
+      effect: 'deny',
+      reason: 'rbac-denied',
+      rule: 'identities[1].serviceAccount',
+      message:
+        /^identity "reader" \(identities\[1\]\) may not delete deployments\.apps\/web -n default: serviceaccount agents\/reader \(identities\[1\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\); grant it to that serviceaccount with a Role\/RoleBinding, or set identities\[1\]\.approval\.escalate/,
+    },
+  },
+  {
+    name: 'rbac allowed without escalate',
+    identity: 1,
+    request: ['GET', '/api/v1/namespaces/default/pods'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed', serviceAccount: 'agents/reader' },
+  },
+  {
+    name: 'rbac not asked counts as not allowed (escalate)',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/default/pods'],
+    rbac: 'not-asked',
+    needsRbac: true,
+    expect: {
+      effect: 'approve',
+      reason: 'escalation',
+      message: /RBAC of serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) was not asked/,
+    },
+  },
+  {
+    name: 'rbac not asked counts as not allowed (no escalate)',
+    identity: 1,
+    request: ['GET', '/api/v1/namespaces/default/pods'],
+    rbac: 'not-asked',
+    needsRbac: true,
+    expect: { effect: 'deny', reason: 'rbac-denied' },
+  },
   // safe defaults and their explicit overrides
-  { name: 'nodes/proxy is refused by default', identity: 0, request: ['GET', '/api/v1/nodes/n1/proxy/pods'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.nodesProxy', message: /may not create nodes\/n1\/proxy: refused by default \(safeDefaults\.nodesProxy: .*\); to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe/ } },
-  { name: 'legacy /proxy/nodes is refused by default', identity: 0, request: ['GET', '/api/v1/proxy/nodes/n1/pods'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.nodesProxy' } },
-  { name: 'nodes/proxy switched off goes to RBAC', identity: 1, request: ['GET', '/api/v1/nodes/n1/proxy/pods'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'serviceaccounts/token create is refused by default (before require)', identity: 0, request: ['POST', '/api/v1/namespaces/agents/serviceaccounts/ci/token'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.serviceAccountTokens' } },
-  { name: 'serviceaccounts/token switched off goes to RBAC', identity: 1, request: ['POST', '/api/v1/namespaces/agents/serviceaccounts/ci/token'], rbac: DENIED, needsRbac: true,
-    expect: { effect: 'deny', reason: 'rbac-denied' } },
-  { name: 'reading a serviceaccount is no token mint', identity: 0, request: ['GET', '/api/v1/namespaces/agents/serviceaccounts/ci'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'impersonate verb is refused by default', identity: 0, request: manual('impersonate', 'serviceaccounts', { apiGroup: '' }), rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.impersonate' } },
-  { name: 'escalate verb is refused by default', identity: 0, request: manual('escalate', 'clusterroles'), rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.escalateBind' } },
-  { name: 'bind verb is refused by default', identity: 0, request: manual('bind', 'clusterroles'), rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.escalateBind' } },
-  { name: 'impersonate switched off goes to RBAC', identity: 1, request: manual('impersonate', 'users'), rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'bind switched off goes to RBAC', identity: 1, request: manual('bind', 'clusterroles'), rbac: DENIED, needsRbac: true,
-    expect: { effect: 'deny', reason: 'rbac-denied' } },
-  { name: 'gateway namespace: any request into it', identity: 0, request: ['GET', '/api/v1/namespaces/hoopgate/configmaps'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace', message: /may not list configmaps -n hoopgate/ } },
-  { name: 'gateway namespace: deleting it is refused, not held', identity: 0, request: ['DELETE', '/api/v1/namespaces/hoopgate'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' } },
-  { name: 'gateway namespace: server-side-apply PATCH of it', identity: 0, request: ['PATCH', '/api/v1/namespaces/hoopgate'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' } },
-  { name: 'gateway namespace switched off goes to RBAC', identity: 1, request: ['GET', '/api/v1/namespaces/hoopgate/configmaps'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'gateway namespace: cluster-wide list of configmaps reads it too', identity: 0, request: ['GET', '/api/v1/configmaps'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace', message: /may not list configmaps: refused by default \(safeDefaults\.gatewayNamespace: a list or watch across all namespaces .*list per namespace \(-n NAMESPACE\)\)/ } },
-  { name: 'gateway namespace: cluster-wide list of secrets', identity: 0, request: ['GET', '/api/v1/secrets?limit=500'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' } },
-  { name: 'gateway namespace: cluster-wide watch of events', identity: 0, request: ['GET', '/api/v1/events?watch=true'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace', message: /may not watch events/ } },
-  { name: 'gateway namespace: cluster-wide list of a custom resource (scope unknown: refused)', identity: 0, request: ['GET', '/apis/example.com/v1/widgets'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' } },
-  { name: 'gateway namespace: listing cluster-scoped nodes is fine', identity: 0, request: ['GET', '/api/v1/nodes'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'gateway namespace: listing clusterroles is fine', identity: 0, request: ['GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'gateway namespace: listing in another namespace is fine', identity: 0, request: ['GET', '/api/v1/namespaces/staging/configmaps'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'gateway namespace switched off: cluster-wide list goes to RBAC', identity: 1, request: ['GET', '/api/v1/configmaps'], rbac: ALLOWED, needsRbac: true,
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
+  {
+    name: 'nodes/proxy is refused by default',
+    identity: 0,
+    request: ['GET', '/api/v1/nodes/n1/proxy/pods'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'safe-default',
+      rule: 'safeDefaults.nodesProxy',
+      message:
+        /may not create nodes\/n1\/proxy: refused by default \(safeDefaults\.nodesProxy: .*\); to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe/,
+    },
+  },
+  {
+    name: 'legacy /proxy/nodes is refused by default',
+    identity: 0,
+    request: ['GET', '/api/v1/proxy/nodes/n1/pods'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.nodesProxy' },
+  },
+  {
+    name: 'nodes/proxy switched off goes to RBAC',
+    identity: 1,
+    request: ['GET', '/api/v1/nodes/n1/proxy/pods'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'serviceaccounts/token create is refused by default (before require)',
+    identity: 0,
+    request: ['POST', '/api/v1/namespaces/agents/serviceaccounts/ci/token'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.serviceAccountTokens' },
+  },
+  {
+    name: 'serviceaccounts/token switched off goes to RBAC',
+    identity: 1,
+    request: ['POST', '/api/v1/namespaces/agents/serviceaccounts/ci/token'],
+    rbac: DENIED,
+    needsRbac: true,
+    expect: { effect: 'deny', reason: 'rbac-denied' },
+  },
+  {
+    name: 'reading a serviceaccount is no token mint',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/agents/serviceaccounts/ci'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'impersonate verb is refused by default',
+    identity: 0,
+    request: manual('impersonate', 'serviceaccounts', { apiGroup: '' }),
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.impersonate' },
+  },
+  {
+    name: 'escalate verb is refused by default',
+    identity: 0,
+    request: manual('escalate', 'clusterroles'),
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.escalateBind' },
+  },
+  {
+    name: 'bind verb is refused by default',
+    identity: 0,
+    request: manual('bind', 'clusterroles'),
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.escalateBind' },
+  },
+  {
+    name: 'impersonate switched off goes to RBAC',
+    identity: 1,
+    request: manual('impersonate', 'users'),
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'bind switched off goes to RBAC',
+    identity: 1,
+    request: manual('bind', 'clusterroles'),
+    rbac: DENIED,
+    needsRbac: true,
+    expect: { effect: 'deny', reason: 'rbac-denied' },
+  },
+  {
+    name: 'gateway namespace: any request into it',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/hoopgate/configmaps'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'safe-default',
+      rule: 'safeDefaults.gatewayNamespace',
+      message: /may not list configmaps -n hoopgate/,
+    },
+  },
+  {
+    name: 'gateway namespace: deleting it is refused, not held',
+    identity: 0,
+    request: ['DELETE', '/api/v1/namespaces/hoopgate'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' },
+  },
+  {
+    name: 'gateway namespace: server-side-apply PATCH of it',
+    identity: 0,
+    request: ['PATCH', '/api/v1/namespaces/hoopgate'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' },
+  },
+  {
+    name: 'gateway namespace switched off goes to RBAC',
+    identity: 1,
+    request: ['GET', '/api/v1/namespaces/hoopgate/configmaps'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'gateway namespace: cluster-wide list of configmaps reads it too',
+    identity: 0,
+    request: ['GET', '/api/v1/configmaps'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'safe-default',
+      rule: 'safeDefaults.gatewayNamespace',
+      message:
+        /may not list configmaps: refused by default \(safeDefaults\.gatewayNamespace: a list or watch across all namespaces .*list per namespace \(-n NAMESPACE\)\)/,
+    },
+  },
+  {
+    name: 'gateway namespace: cluster-wide list of secrets',
+    identity: 0,
+    request: ['GET', '/api/v1/secrets?limit=500'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' },
+  },
+  {
+    name: 'gateway namespace: cluster-wide watch of events',
+    identity: 0,
+    request: ['GET', '/api/v1/events?watch=true'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: {
+      effect: 'deny',
+      reason: 'safe-default',
+      rule: 'safeDefaults.gatewayNamespace',
+      message: /may not watch events/,
+    },
+  },
+  {
+    name: 'gateway namespace: cluster-wide list of a custom resource (scope unknown: refused)',
+    identity: 0,
+    request: ['GET', '/apis/example.com/v1/widgets'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', rule: 'safeDefaults.gatewayNamespace' },
+  },
+  {
+    name: 'gateway namespace: listing cluster-scoped nodes is fine',
+    identity: 0,
+    request: ['GET', '/api/v1/nodes'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'gateway namespace: listing clusterroles is fine',
+    identity: 0,
+    request: ['GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'gateway namespace: listing in another namespace is fine',
+    identity: 0,
+    request: ['GET', '/api/v1/namespaces/staging/configmaps'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'gateway namespace switched off: cluster-wide list goes to RBAC',
+    identity: 1,
+    request: ['GET', '/api/v1/configmaps'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
   // non-resource
-  { name: 'discovery /api', identity: 0, request: ['GET', '/api'], rbac: 'not-asked', needsRbac: false,
-    expect: { effect: 'allow', reason: 'non-resource', serviceAccount: 'agents/ci-deployer', message: /get \/api is API discovery/ } },
-  { name: 'discovery /apis/apps/v1', identity: 1, request: ['GET', '/apis/apps/v1'], rbac: 'not-asked', needsRbac: false, expect: { effect: 'allow', reason: 'non-resource' } },
-  { name: 'discovery /openapi/v3/apis/apps/v1', identity: 1, request: ['GET', '/openapi/v3/apis/apps/v1?hash=x'], rbac: 'not-asked', needsRbac: false, expect: { effect: 'allow', reason: 'non-resource' } },
-  { name: 'discovery /version', identity: 1, request: ['GET', '/version'], rbac: 'not-asked', needsRbac: false, expect: { effect: 'allow', reason: 'non-resource' } },
-  { name: 'health /healthz', identity: 1, request: ['GET', '/healthz'], rbac: 'not-asked', needsRbac: false, expect: { effect: 'allow', reason: 'non-resource' } },
-  { name: 'other non-resource goes to RBAC', identity: 1, request: ['GET', '/metrics'], rbac: ALLOWED, needsRbac: true, expect: { effect: 'allow', reason: 'rbac-allowed' } },
-  { name: 'other non-resource, RBAC denied', identity: 1, request: ['GET', '/logs/'], rbac: DENIED, needsRbac: true,
-    expect: { effect: 'deny', reason: 'rbac-denied', message: /may not get \/logs\// } },
-  { name: 'non-GET discovery goes to RBAC', identity: 1, request: ['POST', '/api'], rbac: DENIED, needsRbac: true, expect: { effect: 'deny', reason: 'rbac-denied' } },
-  { name: 'a deny rule does not reach discovery', identity: 0, request: ['GET', '/apis'], rbac: 'not-asked', needsRbac: false, expect: { effect: 'allow', reason: 'non-resource' } },
+  {
+    name: 'discovery /api',
+    identity: 0,
+    request: ['GET', '/api'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: {
+      effect: 'allow',
+      reason: 'non-resource',
+      serviceAccount: 'agents/ci-deployer',
+      message: /get \/api is API discovery/,
+    },
+  },
+  {
+    name: 'discovery /apis/apps/v1',
+    identity: 1,
+    request: ['GET', '/apis/apps/v1'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: { effect: 'allow', reason: 'non-resource' },
+  },
+  {
+    name: 'discovery /openapi/v3/apis/apps/v1',
+    identity: 1,
+    request: ['GET', '/openapi/v3/apis/apps/v1?hash=x'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: { effect: 'allow', reason: 'non-resource' },
+  },
+  {
+    name: 'discovery /version',
+    identity: 1,
+    request: ['GET', '/version'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: { effect: 'allow', reason: 'non-resource' },
+  },
+  {
+    name: 'health /healthz',
+    identity: 1,
+    request: ['GET', '/healthz'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: { effect: 'allow', reason: 'non-resource' },
+  },
+  {
+    name: 'other non-resource goes to RBAC',
+    identity: 1,
+    request: ['GET', '/metrics'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
+  {
+    name: 'other non-resource, RBAC denied',
+    identity: 1,
+    request: ['GET', '/logs/'],
+    rbac: DENIED,
+    needsRbac: true,
+    expect: { effect: 'deny', reason: 'rbac-denied', message: /may not get \/logs\// },
+  },
+  {
+    name: 'non-GET discovery goes to RBAC',
+    identity: 1,
+    request: ['POST', '/api'],
+    rbac: DENIED,
+    needsRbac: true,
+    expect: { effect: 'deny', reason: 'rbac-denied' },
+  },
+  {
+    name: 'a deny rule does not reach discovery',
+    identity: 0,
+    request: ['GET', '/apis'],
+    rbac: 'not-asked',
+    needsRbac: false,
+    expect: { effect: 'allow', reason: 'non-resource' },
+  },
   // odd requests
-  { name: 'a method with no verb is refused', identity: 0, request: ['OPTIONS', '/api/v1/pods'], rbac: ALLOWED, needsRbac: false,
-    expect: { effect: 'deny', reason: 'safe-default', message: /has no Kubernetes verb/ } },
-  { name: 'identity limited to another cluster', identity: 1, request: ['GET', '/api/v1/pods'], rbac: ALLOWED, needsRbac: false, cluster: 'staging',
-    expect: { effect: 'deny', reason: 'cluster-not-allowed', rule: 'identities[1].clusters', message: /may not use cluster "staging"/ } },
-  { name: 'identity on its cluster', identity: 1, request: ['GET', '/api/v1/pods'], rbac: ALLOWED, needsRbac: true, cluster: 'prod',
-    expect: { effect: 'allow', reason: 'rbac-allowed' } },
+  {
+    name: 'a method with no verb is refused',
+    identity: 0,
+    request: ['OPTIONS', '/api/v1/pods'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    expect: { effect: 'deny', reason: 'safe-default', message: /has no Kubernetes verb/ },
+  },
+  {
+    name: 'identity limited to another cluster',
+    identity: 1,
+    request: ['GET', '/api/v1/pods'],
+    rbac: ALLOWED,
+    needsRbac: false,
+    cluster: 'staging',
+    expect: {
+      effect: 'deny',
+      reason: 'cluster-not-allowed',
+      rule: 'identities[1].clusters',
+      message: /may not use cluster "staging"/,
+    },
+  },
+  {
+    name: 'identity on its cluster',
+    identity: 1,
+    request: ['GET', '/api/v1/pods'],
+    rbac: ALLOWED,
+    needsRbac: true,
+    cluster: 'prod',
+    expect: { effect: 'allow', reason: 'rbac-allowed' },
+  },
 ];
 
 for (const c of cases) {
@@ -200,11 +610,13 @@ for (const c of cases) {
     assert.equal(decision.effect, c.expect.effect);
     assert.equal(decision.reason, c.expect.reason);
     if (c.expect.rule !== undefined) assert.equal(decision.rule, c.expect.rule);
-    if (c.expect.serviceAccount !== undefined) assert.equal('serviceAccount' in decision ? decision.serviceAccount : undefined, c.expect.serviceAccount);
+    if (c.expect.serviceAccount !== undefined)
+      assert.equal('serviceAccount' in decision ? decision.serviceAccount : undefined, c.expect.serviceAccount);
     if (c.expect.message !== undefined) assert.match(decision.message, c.expect.message);
     // every message names the identity and the rule that decided, when there is one
     assert.match(decision.message, new RegExp(`identity "${identity.name}"`));
-    if (decision.rule !== undefined && decision.reason !== 'rbac-allowed') assert.ok(decision.message.includes(decision.rule.replace('safeDefaults.', '')), decision.message);
+    if (decision.rule !== undefined && decision.reason !== 'rbac-allowed')
+      assert.ok(decision.message.includes(decision.rule.replace('safeDefaults.', '')), decision.message);
   });
 }
 
@@ -217,13 +629,23 @@ test('the decision does not depend on RBAC once deny/require/safe defaults decid
 
 test('approval without approval.serviceAccount runs as the baseline account', () => {
   const identity: IdentityConfig = { ...ciDeployer, approval: { require: [], escalate: true } };
-  const decision = evaluate({ identity, identityIndex: 0, info: parseRequestInfo('GET', '/api/v1/pods'), rbac: DENIED });
+  const decision = evaluate({
+    identity,
+    identityIndex: 0,
+    info: parseRequestInfo('GET', '/api/v1/pods'),
+    rbac: DENIED,
+  });
   assert.equal(decision.effect, 'approve');
   assert.equal(decision.effect === 'approve' && decision.serviceAccount, 'agents/ci-deployer');
   assert.match(decision.message, /approvers: none configured \(set approval\.approvers\)/);
 });
 
 test('without a gateway namespace nothing is refused for it', () => {
-  const decision = evaluate({ identity: ciDeployer, identityIndex: 0, info: parseRequestInfo('GET', '/api/v1/namespaces/hoopgate/configmaps'), rbac: ALLOWED });
+  const decision = evaluate({
+    identity: ciDeployer,
+    identityIndex: 0,
+    info: parseRequestInfo('GET', '/api/v1/namespaces/hoopgate/configmaps'),
+    rbac: ALLOWED,
+  });
   assert.equal(decision.effect, 'allow');
 });

@@ -58,12 +58,24 @@ const extra: Array<[string, string, Expect]> = [
   // a named get is never a list
   ['GET', '/api/v1/namespaces/a/pods/p?watch=true', { verb: 'get', name: 'p' }],
   // decoded path, parts
-  ['GET', '/api/v1/namespaces/a/pods/web%3A0', { name: 'web:0', parts: ['pods', 'web:0'], path: '/api/v1/namespaces/a/pods/web:0' }],
-  ['GET', '/apis/apps/v1/namespaces/a/deployments/web/scale?x=1', { parts: ['deployments', 'web', 'scale'], path: '/apis/apps/v1/namespaces/a/deployments/web/scale' }],
+  [
+    'GET',
+    '/api/v1/namespaces/a/pods/web%3A0',
+    { name: 'web:0', parts: ['pods', 'web:0'], path: '/api/v1/namespaces/a/pods/web:0' },
+  ],
+  [
+    'GET',
+    '/apis/apps/v1/namespaces/a/deployments/web/scale?x=1',
+    { parts: ['deployments', 'web', 'scale'], path: '/apis/apps/v1/namespaces/a/deployments/web/scale' },
+  ],
   ['POST', '/api/v1/namespaces/a/pods/web-0/portforward', { verb: 'create', subresource: 'portforward' }],
   ['DELETE', '/api/v1/namespaces/prod', { verb: 'delete', namespace: 'prod', resource: 'namespaces', name: 'prod' }],
   ['PUT', '/api/v1/namespaces/prod', { verb: 'update', namespace: 'prod', name: 'prod' }],
-  ['GET', '/api/v1/nodes/n1/proxy/metrics', { verb: 'get', resource: 'nodes', subresource: 'proxy', name: 'n1', namespace: '' }],
+  [
+    'GET',
+    '/api/v1/nodes/n1/proxy/metrics',
+    { verb: 'get', resource: 'nodes', subresource: 'proxy', name: 'n1', namespace: '' },
+  ],
   // unknown method on a resource path: empty verb; on a non-resource path: the lower-case method
   ['OPTIONS', '/api/v1/pods', { isResourceRequest: true, verb: '' }],
   ['OPTIONS', '/version', { isResourceRequest: false, verb: 'options' }],
@@ -84,14 +96,20 @@ test('a special verb with nothing after it is refused like the API server refuse
   for (const url of ['/api/v1/watch', '/api/v1/proxy', '/apis/apps/v1/watch/']) {
     assert.throws(
       () => parseRequestInfo('GET', url),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_BAD_REQUEST' && /unable to determine kind and namespace/.test(error.message),
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_BAD_REQUEST' &&
+        /unable to determine kind and namespace/.test(error.message),
       url,
     );
   }
 });
 
 test('a path that is not percent-encoded UTF-8 is refused', () => {
-  assert.throws(() => parseRequestInfo('GET', '/api/v1/namespaces/a/pods/%FF'), (error: unknown) => error instanceof HoopError && error.code === 'ERR_BAD_REQUEST');
+  assert.throws(
+    () => parseRequestInfo('GET', '/api/v1/namespaces/a/pods/%FF'),
+    (error: unknown) => error instanceof HoopError && error.code === 'ERR_BAD_REQUEST',
+  );
 });
 
 test('parseGoQuery follows url.ParseQuery', () => {

@@ -48,11 +48,14 @@ describe('SAML metadata as a certificate source', () => {
       code: 'ERR_CONFIG',
       message: `idp.xml: no EntityDescriptor with entityID "${entityId}"`,
     });
-    assert.throws(() => certificatesFromMetadata(metadata({ doctype: true }), entityId, 'idp.xml'), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'ERR_CONFIG');
-      assert.match(error.message, /^idp\.xml: .*(DOCTYPE|DTD|declaration)/i);
-      return true;
-    });
+    assert.throws(
+      () => certificatesFromMetadata(metadata({ doctype: true }), entityId, 'idp.xml'),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'ERR_CONFIG');
+        assert.match(error.message, /^idp\.xml: .*(DOCTYPE|DTD|declaration)/i);
+        return true;
+      },
+    );
   });
 
   describe('metadataUrl', () => {
@@ -74,7 +77,10 @@ describe('SAML metadata as a certificate source', () => {
 
     test('fetched once, kept for maxAge, refetched after it; stale kept when the IdP fails', async () => {
       let now = 1_000_000;
-      const source = createIdpSource({ entityId, metadataUrl: url }, { clock: () => now, maxAgeMs: 60_000, cooldownMs: 1_000 });
+      const source = createIdpSource(
+        { entityId, metadataUrl: url },
+        { clock: () => now, maxAgeMs: 60_000, cooldownMs: 1_000 },
+      );
       assert.equal(source.status().ok, false, 'not ready before the first fetch');
       assert.deepEqual((await source.certificates()).map(fingerprint), [fingerprint(signing)]);
       await source.certificates();
@@ -84,7 +90,11 @@ describe('SAML metadata as a certificate source', () => {
       assert.equal(fetches, 2, 'refetched after maxAge');
       failing = true;
       now += 60_000;
-      assert.deepEqual((await source.certificates()).map(fingerprint), [fingerprint(signing)], 'stale certificates stay usable');
+      assert.deepEqual(
+        (await source.certificates()).map(fingerprint),
+        [fingerprint(signing)],
+        'stale certificates stay usable',
+      );
       assert.equal(fetches, 3);
       await source.close();
     });
@@ -94,7 +104,10 @@ describe('SAML metadata as a certificate source', () => {
       const before = fetches;
       let now = 5_000_000;
       const source = createIdpSource({ entityId, metadataUrl: url }, { clock: () => now, cooldownMs: 30_000 });
-      await assert.rejects(source.certificates(), /cannot read SAML metadata of https:\/\/idp\.test\/saml from http:\/\/127\.0\.0\.1:\d+\/metadata: HTTP 500/);
+      await assert.rejects(
+        source.certificates(),
+        /cannot read SAML metadata of https:\/\/idp\.test\/saml from http:\/\/127\.0\.0\.1:\d+\/metadata: HTTP 500/,
+      );
       await assert.rejects(source.certificates(), /HTTP 500/);
       assert.equal(fetches, before + 1, 'no second fetch inside the cooldown');
       assert.equal(source.status().ok, false);

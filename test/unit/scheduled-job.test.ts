@@ -81,15 +81,29 @@ describe('nextSlot', () => {
     ['weekly, Mondays 09:00 UTC (the epoch was a Thursday)', T0, 7 * D, 4 * D + 9 * H, Date.UTC(2023, 10, 13, 9)],
   ];
   for (const [name, now, every, offset, expected] of cases) {
-    it(name, () => assert.equal(new Date(nextSlot(now, every, offset)).toISOString(), new Date(expected).toISOString()));
+    it(name, () =>
+      assert.equal(new Date(nextSlot(now, every, offset)).toISOString(), new Date(expected).toISOString()),
+    );
   }
 });
 
 describe('createScheduledJob', () => {
-  for (const [spelling, everyMs] of [['90s', 90 * S], ['7m', 7 * M], ['36h', 36 * H]] as const) {
+  for (const [spelling, everyMs] of [
+    ['90s', 90 * S],
+    ['7m', 7 * M],
+    ['36h', 36 * H],
+  ] as const) {
     it(`every ${spelling}: runs exactly ${spelling} apart, on the injected clock`, async () => {
       const runs: number[] = [];
-      const job = createScheduledJob({ name: 'test', everyMs, clock: time.clock, timers: time.timers, run: async () => void runs.push(time.clock()), logger: quietLogger(), failure: 'failed' });
+      const job = createScheduledJob({
+        name: 'test',
+        everyMs,
+        clock: time.clock,
+        timers: time.timers,
+        run: async () => void runs.push(time.clock()),
+        logger: quietLogger(),
+        failure: 'failed',
+      });
       job.start();
       // 7m slots cross hour boundaries (a cron "*/7" minute field would not: :56 → :00 is 4 minutes).
       await time.advance(5 * everyMs);
@@ -104,7 +118,15 @@ describe('createScheduledJob', () => {
 
   it('an interval longer than setTimeout can wait (30d) fires once, at its slot, not at once', async () => {
     const runs: number[] = [];
-    const job = createScheduledJob({ name: 'long', everyMs: 30 * D, clock: time.clock, timers: time.timers, run: async () => void runs.push(time.clock()), logger: quietLogger(), failure: 'failed' });
+    const job = createScheduledJob({
+      name: 'long',
+      everyMs: 30 * D,
+      clock: time.clock,
+      timers: time.timers,
+      run: async () => void runs.push(time.clock()),
+      logger: quietLogger(),
+      failure: 'failed',
+    });
     job.start();
     const slot = nextSlot(T0, 30 * D);
     await time.advance(slot - T0 - 1);
@@ -171,7 +193,10 @@ describe('createScheduledJob', () => {
     await job.stop();
     assert.equal(calls, 2);
     const logged = lines.map((line) => JSON.parse(line) as { msg: string; err: string; job: string });
-    assert.deepEqual(logged.map((l) => [l.msg, l.err, l.job]), [['flaky job failed; the next run will retry', 'store down', 'flaky']]);
+    assert.deepEqual(
+      logged.map((l) => [l.msg, l.err, l.job]),
+      [['flaky job failed; the next run will retry', 'store down', 'flaky']],
+    );
   });
 
   it('stop() waits for the run under way, and nothing runs after it; start() is idempotent', async () => {
@@ -205,7 +230,19 @@ describe('createScheduledJob', () => {
 
   it('refuses an interval that is not a positive number', () => {
     for (const everyMs of [0, -1, Number.NaN]) {
-      assert.throws(() => createScheduledJob({ name: 'bad', everyMs, clock: time.clock, timers: time.timers, run: async () => undefined, logger: quietLogger(), failure: 'f' }), /bad: interval must be a positive number of milliseconds/);
+      assert.throws(
+        () =>
+          createScheduledJob({
+            name: 'bad',
+            everyMs,
+            clock: time.clock,
+            timers: time.timers,
+            run: async () => undefined,
+            logger: quietLogger(),
+            failure: 'f',
+          }),
+        /bad: interval must be a positive number of milliseconds/,
+      );
     }
   });
 });
@@ -220,7 +257,14 @@ function countingStore(): { store: AuditStore; runs: number[] } {
 describe('the jobs on the scheduler', () => {
   it('checkpoints: audit.checkpoint.every 90s signs every 90 s', async () => {
     const { store, runs } = countingStore();
-    const checkpointer = createCheckpointer({ store, key: await loadSigningKey(), replicaId: 'r-1', clock: time.clock, timers: time.timers, everyMs: 90 * S });
+    const checkpointer = createCheckpointer({
+      store,
+      key: await loadSigningKey(),
+      replicaId: 'r-1',
+      clock: time.clock,
+      timers: time.timers,
+      everyMs: 90 * S,
+    });
     assert.deepEqual(checkpointer.schedule, { name: 'audit-checkpoint-r-1', everyMs: 90 * S });
     checkpointer.start();
     await time.advance(270 * S);
@@ -231,11 +275,21 @@ describe('the jobs on the scheduler', () => {
 
   it('retention: daily at 03:17 UTC', async () => {
     const { store, runs } = countingStore();
-    const job = createRetentionJob({ store, key: await loadSigningKey(), replicaId: 'r-1', clock: time.clock, timers: time.timers, retentionMs: 90 * D });
+    const job = createRetentionJob({
+      store,
+      key: await loadSigningKey(),
+      replicaId: 'r-1',
+      clock: time.clock,
+      timers: time.timers,
+      retentionMs: 90 * D,
+    });
     job.start();
     await time.advance(2 * D);
     await job.stop();
-    assert.deepEqual(runs.map((t) => new Date(t).toISOString()), ['2023-11-13T03:17:00.000Z', '2023-11-14T03:17:00.000Z']);
+    assert.deepEqual(
+      runs.map((t) => new Date(t).toISOString()),
+      ['2023-11-13T03:17:00.000Z', '2023-11-14T03:17:00.000Z'],
+    );
   });
 
   it('the least-privilege digest: Mondays 09:00 UTC', async () => {
@@ -251,17 +305,53 @@ describe('the jobs on the scheduler', () => {
     digest.start();
     await time.advance(14 * D);
     await digest.stop();
-    assert.deepEqual(posted.map((t) => new Date(t).toISOString()), ['2023-11-13T09:00:00.000Z', '2023-11-20T09:00:00.000Z']);
+    assert.deepEqual(
+      posted.map((t) => new Date(t).toISOString()),
+      ['2023-11-13T09:00:00.000Z', '2023-11-20T09:00:00.000Z'],
+    );
   });
 
   it('the approval sweep expires an overdue pending of another replica within its interval', async () => {
     const repo = createMemoryApprovalRepository();
-    const request = { cluster: 'prod', method: 'DELETE', path: '/api/v1/namespaces/prod', verb: 'delete', apiGroup: '', resource: 'namespaces', subresource: '', namespace: '', name: 'prod' };
-    const held = { sessionId: 's', identity: 'ci', subject: 'agent', groups: [], request, heldBecause: 'approval-required', rule: 'identities[0].approval.require[0]', serviceAccount: 'agents/ci' };
-    await repo.create({ ...held, id: 'stale', state: 'pending', votes: [], createdAt: T0 - 5 * S, holder: 'gone', expiresAt: T0 + S });
+    const request = {
+      cluster: 'prod',
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod',
+      verb: 'delete',
+      apiGroup: '',
+      resource: 'namespaces',
+      subresource: '',
+      namespace: '',
+      name: 'prod',
+    };
+    const held = {
+      sessionId: 's',
+      identity: 'ci',
+      subject: 'agent',
+      groups: [],
+      request,
+      heldBecause: 'approval-required',
+      rule: 'identities[0].approval.require[0]',
+      serviceAccount: 'agents/ci',
+    };
+    await repo.create({
+      ...held,
+      id: 'stale',
+      state: 'pending',
+      votes: [],
+      createdAt: T0 - 5 * S,
+      holder: 'gone',
+      expiresAt: T0 + S,
+    });
     const service = createApprovalService({
       repo,
-      config: { timeoutMs: 5 * S, minApprovals: 1, grantOptionsMs: [], maxPendingPerIdentity: 10, approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] } },
+      config: {
+        timeoutMs: 5 * S,
+        minApprovals: 1,
+        grantOptionsMs: [],
+        maxPendingPerIdentity: 10,
+        approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
+      },
       replicaId: 'r-a',
       clock: time.clock,
       timers: time.timers,

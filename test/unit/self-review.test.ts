@@ -5,7 +5,12 @@ import { describe, it } from 'node:test';
 import { readReviewBody } from '../../packages/gateway/src/kube/review-body.js';
 import type { RequestInfo } from '../../packages/gateway/src/kube/request-info.js';
 import type { Decision } from '../../packages/gateway/src/policy/decision.js';
-import { accessReviewStatus, MAX_RULE_EVALUATIONS, narrowRulesReview, reviewRequestInfo } from '../../packages/gateway/src/policy/self-review.js';
+import {
+  accessReviewStatus,
+  MAX_RULE_EVALUATIONS,
+  narrowRulesReview,
+  reviewRequestInfo,
+} from '../../packages/gateway/src/policy/self-review.js';
 
 // Bodies captured from kubectl v1.32 (`kubectl auth can-i create pods/exec -n team-a` — TYPE/NAME, so
 // `exec` is the pod's name; a subresource is `--subresource` —, `kubectl auth
@@ -26,7 +31,9 @@ describe('review bodies', () => {
     const review = readReviewBody(Buffer.from(PROTOBUF_EXEC, 'hex'));
     assert.equal(review.kind, 'SelfSubjectAccessReview');
     assert.equal(review.apiVersion, 'authorization.k8s.io/v1');
-    assert.deepEqual(review.access, { resourceAttributes: { namespace: 'team-a', verb: 'create', resource: 'pods', name: 'exec' } });
+    assert.deepEqual(review.access, {
+      resourceAttributes: { namespace: 'team-a', verb: 'create', resource: 'pods', name: 'exec' },
+    });
   });
 
   it('reads a subresource', () => {
@@ -36,35 +43,66 @@ describe('review bodies', () => {
   });
 
   it('reads non-resource attributes and a rules review namespace', () => {
-    assert.deepEqual(readReviewBody(Buffer.from(PROTOBUF_VERSION, 'hex')).access, { nonResourceAttributes: { path: '/version', verb: 'get' } });
+    assert.deepEqual(readReviewBody(Buffer.from(PROTOBUF_VERSION, 'hex')).access, {
+      nonResourceAttributes: { path: '/version', verb: 'get' },
+    });
     const rules = readReviewBody(Buffer.from(PROTOBUF_RULES, 'hex'));
     assert.equal(rules.kind, 'SelfSubjectRulesReview');
     assert.equal(rules.namespace, 'x');
   });
 
   it('reads JSON reviews', () => {
-    const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'delete', resource: 'namespaces', name: 'prod' } } };
+    const body = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { verb: 'delete', resource: 'namespaces', name: 'prod' } },
+    };
     assert.deepEqual(readReviewBody(Buffer.from(JSON.stringify(body))).access, body.spec);
   });
 
   it('refuses bodies it cannot read, with a 400 saying why', () => {
-    for (const body of [Buffer.from('not json'), Buffer.from('[1]'), Buffer.from('6b387300ff', 'hex'), Buffer.from('6b3873000a7f', 'hex')]) {
-      assert.throws(() => readReviewBody(body), (error: unknown) => (error as { code?: string }).code === 'ERR_BAD_REQUEST' && /review could not be read/.test(String(error)));
+    for (const body of [
+      Buffer.from('not json'),
+      Buffer.from('[1]'),
+      Buffer.from('6b387300ff', 'hex'),
+      Buffer.from('6b3873000a7f', 'hex'),
+    ]) {
+      assert.throws(
+        () => readReviewBody(body),
+        (error: unknown) =>
+          (error as { code?: string }).code === 'ERR_BAD_REQUEST' && /review could not be read/.test(String(error)),
+      );
     }
   });
 });
 
 describe('reviewRequestInfo', () => {
   it('builds the request an access review asks about', () => {
-    const info = reviewRequestInfo({ resourceAttributes: { namespace: 'team-a', verb: 'create', resource: 'pods', subresource: 'exec', name: 'web' } });
-    assert.deepEqual(info, {
-      isResourceRequest: true, path: '/api/v1/namespaces/team-a/pods/web/exec', verb: 'create', apiPrefix: 'api', apiGroup: '', apiVersion: '',
-      namespace: 'team-a', resource: 'pods', subresource: 'exec', name: 'web', parts: ['pods', 'web', 'exec'],
+    const info = reviewRequestInfo({
+      resourceAttributes: { namespace: 'team-a', verb: 'create', resource: 'pods', subresource: 'exec', name: 'web' },
     });
-    const apps = reviewRequestInfo({ resourceAttributes: { verb: 'list', group: 'apps', version: 'v1', resource: 'deployments' } });
+    assert.deepEqual(info, {
+      isResourceRequest: true,
+      path: '/api/v1/namespaces/team-a/pods/web/exec',
+      verb: 'create',
+      apiPrefix: 'api',
+      apiGroup: '',
+      apiVersion: '',
+      namespace: 'team-a',
+      resource: 'pods',
+      subresource: 'exec',
+      name: 'web',
+      parts: ['pods', 'web', 'exec'],
+    });
+    const apps = reviewRequestInfo({
+      resourceAttributes: { verb: 'list', group: 'apps', version: 'v1', resource: 'deployments' },
+    });
     assert.equal(apps?.path, '/apis/apps/v1/deployments');
     assert.equal(apps?.apiGroup, 'apps');
-    assert.equal(reviewRequestInfo({ nonResourceAttributes: { path: '/version', verb: 'get' } })?.isResourceRequest, false);
+    assert.equal(
+      reviewRequestInfo({ nonResourceAttributes: { path: '/version', verb: 'get' } })?.isResourceRequest,
+      false,
+    );
   });
 
   it('is null when the review names neither kind of attributes', () => {
@@ -75,8 +113,16 @@ describe('reviewRequestInfo', () => {
 describe('accessReviewStatus', () => {
   it('allows only what runs without a human', () => {
     assert.deepEqual(accessReviewStatus(allow), { allowed: true, reason: 'hoopgate: allowed by RBAC' });
-    const held: Decision = { effect: 'approve', reason: 'escalation', serviceAccount: 'sa', message: 'needs approval; approvers: alice' };
-    assert.deepEqual(accessReviewStatus(held), { allowed: false, reason: 'hoopgate: needs approval; approvers: alice' });
+    const held: Decision = {
+      effect: 'approve',
+      reason: 'escalation',
+      serviceAccount: 'sa',
+      message: 'needs approval; approvers: alice',
+    };
+    assert.deepEqual(accessReviewStatus(held), {
+      allowed: false,
+      reason: 'hoopgate: needs approval; approvers: alice',
+    });
   });
 
   it('marks deny rules and safe defaults as explicit denials, RBAC silence not', () => {
@@ -88,8 +134,10 @@ describe('accessReviewStatus', () => {
 
 describe('narrowRulesReview', () => {
   const decide = (info: RequestInfo): Decision =>
-    info.verb === 'delete' ? { effect: 'deny', reason: 'deny-rule', message: 'no deletes' }
-      : info.subresource === 'exec' ? { effect: 'approve', reason: 'approval-required', serviceAccount: 'sa', message: 'held' }
+    info.verb === 'delete'
+      ? { effect: 'deny', reason: 'deny-rule', message: 'no deletes' }
+      : info.subresource === 'exec'
+        ? { effect: 'approve', reason: 'approval-required', serviceAccount: 'sa', message: 'held' }
         : allow;
 
   it('keeps only verbs that pass without a human', () => {
@@ -115,7 +163,11 @@ describe('narrowRulesReview', () => {
 
   it('keeps wildcard rules it cannot check and says so', () => {
     const narrowed = narrowRulesReview(
-      { resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], nonResourceRules: [{ verbs: ['get'], nonResourceURLs: ['/api/*'] }], incomplete: false },
+      {
+        resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+        nonResourceRules: [{ verbs: ['get'], nonResourceURLs: ['/api/*'] }],
+        incomplete: false,
+      },
       'team-a',
       decide,
     );
@@ -133,7 +185,11 @@ describe('narrowRulesReview', () => {
     };
     const resources = Array.from({ length: 100 }, (_, i) => `r${i}`);
     const verbs = Array.from({ length: 100 }, (_, i) => `v${i}`);
-    const narrowed = narrowRulesReview({ resourceRules: [{ verbs, apiGroups: [''], resources }], nonResourceRules: [], incomplete: false }, 'ns', counting);
+    const narrowed = narrowRulesReview(
+      { resourceRules: [{ verbs, apiGroups: [''], resources }], nonResourceRules: [], incomplete: false },
+      'ns',
+      counting,
+    );
     assert.equal(calls, 0);
     assert.ok(100 * 100 > MAX_RULE_EVALUATIONS);
     assert.equal(narrowed.incomplete, true);

@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterConfig } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
-import { createClusterClient, type ClusterClient, type ServiceAccountToken } from '../../packages/gateway/src/kube/cluster-client.js';
+import {
+  createClusterClient,
+  type ClusterClient,
+  type ServiceAccountToken,
+} from '../../packages/gateway/src/kube/cluster-client.js';
 import { createServiceAccountTokens } from '../../packages/gateway/src/kube/service-account-tokens.js';
 import { startSimCluster } from '../../packages/sim/src/index.js';
 
@@ -64,7 +68,11 @@ test('tokenRequest: cached per account, refreshed at 80% of the lifetime', async
   let now = 1_000_000;
   const clock = () => now;
   const fake = fakeClient(clock);
-  const tokens = createServiceAccountTokens({ client: fake.client, cluster: clusterConfig({ tokenTTLMs: 1_000_000 }), clock });
+  const tokens = createServiceAccountTokens({
+    client: fake.client,
+    cluster: clusterConfig({ tokenTTLMs: 1_000_000 }),
+    clock,
+  });
 
   assert.equal(await tokens.tokenFor('agents/ci'), 'agents:ci:1');
   assert.deepEqual(fake.calls, [{ namespace: 'agents', name: 'ci', ttlSeconds: 1000 }]);
@@ -108,12 +116,24 @@ test('tokenRequest: one mint for many concurrent requests (single flight)', asyn
 test('tokenRequest: errors are not cached, and every waiter sees the error', async () => {
   const fake = fakeClient(Date.now);
   const tokens = createServiceAccountTokens({ client: fake.client, cluster: clusterConfig() });
-  fake.failOnce(new HoopError('ERR_UPSTREAM_TOKEN', 'cluster "prod": the gateway\'s credential may not create serviceaccounts/token for agents/ci: grant it with deploy/rbac'));
+  fake.failOnce(
+    new HoopError(
+      'ERR_UPSTREAM_TOKEN',
+      'cluster "prod": the gateway\'s credential may not create serviceaccounts/token for agents/ci: grant it with deploy/rbac',
+    ),
+  );
   const release = fake.hold();
   const a = tokens.tokenFor('agents/ci');
   const b = tokens.tokenFor('agents/ci');
   release();
-  for (const p of [a, b]) await assert.rejects(p, (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /grant it with deploy\/rbac/.test(error.message));
+  for (const p of [a, b])
+    await assert.rejects(
+      p,
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_UPSTREAM_TOKEN' &&
+        /grant it with deploy\/rbac/.test(error.message),
+    );
   assert.equal(fake.calls.length, 1);
   assert.equal(await tokens.tokenFor('agents/ci'), 'agents:ci:1');
   assert.equal(fake.calls.length, 2);
@@ -139,7 +159,10 @@ test('tokenRequest: a failed refresh keeps a still-valid token; an expired one i
 test('tokenRequest: an account that is not namespace/name is refused', async () => {
   const fake = fakeClient(Date.now);
   const tokens = createServiceAccountTokens({ client: fake.client, cluster: clusterConfig() });
-  await assert.rejects(tokens.tokenFor('ci'), (error: unknown) => error instanceof HoopError && /must be "namespace\/name"/.test(error.message));
+  await assert.rejects(
+    tokens.tokenFor('ci'),
+    (error: unknown) => error instanceof HoopError && /must be "namespace\/name"/.test(error.message),
+  );
   assert.equal(fake.calls.length, 0);
 });
 
@@ -148,7 +171,9 @@ test('static tokens: read from the file on each use; a missing entry names the a
   try {
     const file = join(dir, 'ci.token');
     writeFileSync(file, 'static-token-1\n');
-    const tokens = createServiceAccountTokens({ cluster: clusterConfig({ tokens: 'static', staticTokens: { 'agents/ci': { tokenFile: file } } }) });
+    const tokens = createServiceAccountTokens({
+      cluster: clusterConfig({ tokens: 'static', staticTokens: { 'agents/ci': { tokenFile: file } } }),
+    });
     assert.equal(await tokens.tokenFor('agents/ci'), 'static-token-1');
     writeFileSync(file, 'static-token-2');
     assert.equal(await tokens.tokenFor('agents/ci'), 'static-token-2');
@@ -157,7 +182,8 @@ test('static tokens: read from the file on each use; a missing entry names the a
       (error: unknown) =>
         error instanceof HoopError &&
         error.code === 'ERR_UPSTREAM_TOKEN' &&
-        error.message === 'cluster "prod" uses static tokens but has none for serviceaccount agents/other: add staticTokens["agents/other"].tokenFile to that cluster',
+        error.message ===
+          'cluster "prod" uses static tokens but has none for serviceaccount agents/other: add staticTokens["agents/other"].tokenFile to that cluster',
     );
     writeFileSync(file, '');
     await assert.rejects(tokens.tokenFor('agents/ci'), /is empty/);
@@ -183,16 +209,22 @@ test('against the simulated API server: TokenRequest through client-node with th
 
     const [a, b] = await Promise.all([tokens.tokenFor('agents/ci'), tokens.tokenFor('agents/ci')]);
     assert.equal(a, b);
-    const mints = sim.requests.filter((r) => r.method === 'POST' && r.rawPath.startsWith('/api/v1/namespaces/agents/serviceaccounts/ci/token'));
+    const mints = sim.requests.filter(
+      (r) => r.method === 'POST' && r.rawPath.startsWith('/api/v1/namespaces/agents/serviceaccounts/ci/token'),
+    );
     assert.equal(mints.length, 1);
     assert.equal(mints[0]?.identity, 'admin');
     // The minted token authenticates as the ServiceAccount.
     await new Promise<void>((resolve, reject) => {
       https
-        .get(`${sim.url}/api/v1/namespaces/agents/pods`, { ca: sim.ca, headers: { authorization: `Bearer ${a}` } }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        })
+        .get(
+          `${sim.url}/api/v1/namespaces/agents/pods`,
+          { ca: sim.ca, headers: { authorization: `Bearer ${a}` } },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        )
         .on('error', reject);
     });
     assert.equal(sim.requests.at(-1)?.identity, 'system:serviceaccount:agents:ci');
@@ -203,12 +235,20 @@ test('against the simulated API server: TokenRequest through client-node with th
     writeFileSync(tokenFile, 'not-a-valid-token');
     await assert.rejects(
       client.requestServiceAccountToken('agents', 'ci', 600),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /cluster "prod": the API server did not accept the gateway's own credential/.test(error.message),
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_UPSTREAM_TOKEN' &&
+        /cluster "prod": the API server did not accept the gateway's own credential/.test(error.message),
     );
     writeFileSync(tokenFile, sim.adminToken);
     await assert.rejects(
       client.requestServiceAccountToken('agents', 'missing', 600),
-      (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /serviceaccount agents\/missing does not exist: create it \(kubectl -n agents create serviceaccount missing\)/.test(error.message),
+      (error: unknown) =>
+        error instanceof HoopError &&
+        error.code === 'ERR_UPSTREAM_TOKEN' &&
+        /serviceaccount agents\/missing does not exist: create it \(kubectl -n agents create serviceaccount missing\)/.test(
+          error.message,
+        ),
     );
   } finally {
     await sim.close();
@@ -233,7 +273,9 @@ test('against the simulated API server: a credential without RBAC for TokenReque
         error instanceof HoopError &&
         error.code === 'ERR_UPSTREAM_TOKEN' &&
         error.status === 503 &&
-        /^cluster "prod": the gateway's credential may not create serviceaccounts\/token for agents\/ci .*: grant it with deploy\/rbac$/.test(error.message),
+        /^cluster "prod": the gateway's credential may not create serviceaccounts\/token for agents\/ci .*: grant it with deploy\/rbac$/.test(
+          error.message,
+        ),
     );
   } finally {
     await sim.close();
@@ -258,7 +300,9 @@ test('an unreachable API server is ERR_UPSTREAM_UNREACHABLE naming the cluster a
       (error: unknown) =>
         error instanceof HoopError &&
         error.code === 'ERR_UPSTREAM_UNREACHABLE' &&
-        error.message.startsWith(`cluster "prod": cannot reach the API server at ${url} to create a token for serviceaccount agents/ci:`),
+        error.message.startsWith(
+          `cluster "prod": cannot reach the API server at ${url} to create a token for serviceaccount agents/ci:`,
+        ),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -268,7 +312,14 @@ test('an unreachable API server is ERR_UPSTREAM_UNREACHABLE naming the cluster a
 test('createClusterClient refuses a missing or empty credential file at start', async () => {
   await assert.rejects(
     createClusterClient(clusterConfig({ credentials: { tokenFile: '/nonexistent/token' } })),
-    (error: unknown) => error instanceof HoopError && error.code === 'ERR_UPSTREAM_TOKEN' && /cluster "prod": cannot read the gateway's credential \/nonexistent\/token/.test(error.message),
+    (error: unknown) =>
+      error instanceof HoopError &&
+      error.code === 'ERR_UPSTREAM_TOKEN' &&
+      /cluster "prod": cannot read the gateway's credential \/nonexistent\/token/.test(error.message),
   );
-  await assert.rejects(createClusterClient(clusterConfig()), (error: unknown) => error instanceof HoopError && error.code === 'ERR_CONFIG' && /has no credentials/.test(error.message));
+  await assert.rejects(
+    createClusterClient(clusterConfig()),
+    (error: unknown) =>
+      error instanceof HoopError && error.code === 'ERR_CONFIG' && /has no credentials/.test(error.message),
+  );
 });

@@ -25,7 +25,17 @@ const record: ApprovalRecord = {
   subject: 'agent-7',
   email: 'a@example.com',
   groups: ['ci', '<!here>'],
-  request: { cluster: 'prod', method: 'PATCH', path: '/apis/apps/v1/namespaces/shop/deployments/web', verb: 'patch', apiGroup: 'apps', resource: 'deployments', subresource: 'scale', namespace: 'shop', name: 'web' },
+  request: {
+    cluster: 'prod',
+    method: 'PATCH',
+    path: '/apis/apps/v1/namespaces/shop/deployments/web',
+    verb: 'patch',
+    apiGroup: 'apps',
+    resource: 'deployments',
+    subresource: 'scale',
+    namespace: 'shop',
+    name: 'web',
+  },
   kubectlCommand: 'kubectl scale deploy web --replicas=0 ```<@U999>```',
   reason: 'ping <!channel> and <@U123> & <https://evil.example|click> @here',
   heldBecause: 'escalation',
@@ -41,7 +51,10 @@ function text(value: unknown): string {
 
 describe('slack blocks', () => {
   it('escapes &, <, > and neutralises broadcasts and code fences', () => {
-    assert.equal(escapeSlackText('a & b <!channel> <@U1> <https://x|y>'), 'a &amp; b &lt;!channel&gt; &lt;@U1&gt; &lt;https://x|y&gt;');
+    assert.equal(
+      escapeSlackText('a & b <!channel> <@U1> <https://x|y>'),
+      'a &amp; b &lt;!channel&gt; &lt;@U1&gt; &lt;https://x|y&gt;',
+    );
     assert.equal(escapeSlackText('@here @channel @everyone'), '@\u200bhere @\u200bchannel @\u200beveryone');
     assert.ok(!escapeSlackText('```x```').includes('```'));
     assert.equal(escapeSlackText('bell\u0007 ok\n'), 'bell ok\n');
@@ -49,13 +62,17 @@ describe('slack blocks', () => {
 
   it('describes the request like kubectl would read it', () => {
     assert.equal(describeTarget(record.request), 'patch deployments/scale.apps/web -n shop');
-    assert.equal(describeTarget({ ...record.request, resource: '', subresource: '', verb: 'get', path: '/version' }), 'get /version');
+    assert.equal(
+      describeTarget({ ...record.request, resource: '', subresource: '', verb: 'get', path: '/version' }),
+      'get /version',
+    );
   });
 
   it('the approval message shows who, what, why, expiry and the three kinds of buttons', () => {
     const message = buildApprovalMessage(record, [900_000, 3_600_000]);
     const all = text(message);
-    for (const raw of ['<!channel>', '<@U123>', '<@U999>', '<https://evil', '<!here>']) assert.ok(!all.includes(raw), `${raw} must be escaped`);
+    for (const raw of ['<!channel>', '<@U123>', '<@U999>', '<https://evil', '<!here>'])
+      assert.ok(!all.includes(raw), `${raw} must be escaped`);
     assert.ok(all.includes('&lt;!channel&gt;') && all.includes('&amp;'));
     assert.ok(all.includes('ci-deployer') && all.includes('agent-7') && all.includes('agents/ci-deployer-elevated'));
     assert.ok(all.includes('patch deployments/scale.apps/web -n shop on prod'));
@@ -77,19 +94,35 @@ describe('slack blocks', () => {
     );
     // The grant's exact scope is spelled out next to the buttons.
     assert.ok(
-      all.includes('*Approve for …* (grant `g-abc123`): only subject `agent-7` (issuer https://idp.test) may repeat `patch deployments/scale.apps/web -n shop` on prod (any body), as `agents/ci-deployer-elevated`, without asking'),
+      all.includes(
+        '*Approve for …* (grant `g-abc123`): only subject `agent-7` (issuer https://idp.test) may repeat `patch deployments/scale.apps/web -n shop` on prod (any body), as `agents/ci-deployer-elevated`, without asking',
+      ),
       all,
     );
     for (const b of buttons.slice(2)) assert.match(b.action_id, grantActionPattern);
     assert.equal(new Set(buttons.map((b) => b.action_id)).size, buttons.length, 'action ids unique within the block');
-    assert.ok(!text(buildApprovalMessage(record, [])).includes('approval.grant'), 'no grant buttons without grant options');
+    assert.ok(
+      !text(buildApprovalMessage(record, [])).includes('approval.grant'),
+      'no grant buttons without grant options',
+    );
     assert.ok(message.text.length <= 300 && !message.text.includes('<'));
   });
 
   it('shows the authorised verb (create pods/exec), and agent-supplied text only as an inert, marked claim', () => {
     const exec: ApprovalRecord = {
       ...record,
-      request: { cluster: 'prod', method: 'GET', path: '/api/v1/namespaces/shop/pods/web-0/exec', verb: 'get', authorizedVerb: 'create', apiGroup: '', resource: 'pods', subresource: 'exec', namespace: 'shop', name: 'web-0' },
+      request: {
+        cluster: 'prod',
+        method: 'GET',
+        path: '/api/v1/namespaces/shop/pods/web-0/exec',
+        verb: 'get',
+        authorizedVerb: 'create',
+        apiGroup: '',
+        resource: 'pods',
+        subresource: 'exec',
+        namespace: 'shop',
+        name: 'web-0',
+      },
       kubectlCommand: 'kubectl exec web-0 -- sh ``` *approved by security* <!channel>',
       reason: '*URGENT* _ceo asked_ ~ignore policy~ `code` see https://evil.example/x <@U123|boss>',
     };
@@ -101,7 +134,10 @@ describe('slack blocks', () => {
     const sections = message.blocks.flatMap((b) => (b.type === 'section' && b.text !== undefined ? [b.text.text] : []));
     const command = sections.find((t) => t.startsWith('*Command*')) ?? '';
     const why = sections.find((t) => t.startsWith('*Why*')) ?? '';
-    assert.match(command, /^\*Command\* _\(claimed by the agent: its Kubectl-Command header, unverified\)_\n```[^`]*```$/);
+    assert.match(
+      command,
+      /^\*Command\* _\(claimed by the agent: its Kubectl-Command header, unverified\)_\n```[^`]*```$/,
+    );
     assert.match(why, /^\*Why\*\n_claimed by the agent \(X-Hoop-Reason\):_\n```[^`]*```\n\*Held by\*/);
     // Inside a code block nothing formats; the only way out (a backtick) is gone; no link, no mention.
     for (const t of [command, why]) {
@@ -126,12 +162,26 @@ describe('slack blocks', () => {
     });
     const all = text(approved);
     assert.ok(!approved.blocks.some((b) => b.type === 'actions'));
-    assert.ok(all.includes('Approved') && all.includes('<@UALICE>') && all.includes('&lt;!channel&gt; bob') && all.includes('for 15m'));
+    assert.ok(
+      all.includes('Approved') &&
+        all.includes('<@UALICE>') &&
+        all.includes('&lt;!channel&gt; bob') &&
+        all.includes('for 15m'),
+    );
     assert.ok(all.includes(`<!date^${Math.floor(Date.UTC(2025, 0, 1, 12, 1) / 1000)}^`));
-    const denied = text(buildFinalMessage({ ...record, state: 'denied', decidedBy: 'carol', decidedAt: 5, decisionReason: 'no <!here>' }));
-    assert.ok(denied.includes('Denied') && denied.includes('denied by carol') && denied.includes('no &lt;!here&gt;') && !denied.includes('"actions"'));
+    const denied = text(
+      buildFinalMessage({ ...record, state: 'denied', decidedBy: 'carol', decidedAt: 5, decisionReason: 'no <!here>' }),
+    );
+    assert.ok(
+      denied.includes('Denied') &&
+        denied.includes('denied by carol') &&
+        denied.includes('no &lt;!here&gt;') &&
+        !denied.includes('"actions"'),
+    );
     const expired = text(buildFinalMessage({ ...record, state: 'expired', decidedAt: 5 }));
-    assert.ok(expired.includes('Expired') && expired.includes('no decision in time') && !expired.includes('approval.approve'));
+    assert.ok(
+      expired.includes('Expired') && expired.includes('no decision in time') && !expired.includes('approval.approve'),
+    );
     assert.ok(text(buildFinalMessage({ ...record, state: 'cancelled' })).includes('Cancelled'));
   });
 
@@ -143,7 +193,16 @@ describe('slack blocks', () => {
   });
 
   it('paginates a timeline with a "more" button and escapes entries', () => {
-    const entries = Array.from({ length: 7 }, (_, i) => ({ at: i * 1000, verb: 'get', resource: 'pods', name: `p${i}`, namespace: 'ns', decision: 'allow', status: 200, approver: i === 1 ? '<!channel>' : undefined }));
+    const entries = Array.from({ length: 7 }, (_, i) => ({
+      at: i * 1000,
+      verb: 'get',
+      resource: 'pods',
+      name: `p${i}`,
+      namespace: 'ns',
+      decision: 'allow',
+      status: 200,
+      approver: i === 1 ? '<!channel>' : undefined,
+    }));
     const first = buildTimelineBlocks('s1', entries, 0, 3);
     const firstText = text(first);
     assert.ok(firstText.includes('pods/p0 -n ns') && firstText.includes('pods/p2') && !firstText.includes('pods/p3'));

@@ -7,7 +7,9 @@ import { signSlackBody } from '../helpers/slack-sign.js';
 const secret = '8f742231b10e8888abcd99yyyzzz85a5';
 const body = 'token=xyz&team_id=T1&command=%2Fhoop&text=help';
 
-function check(overrides: { body?: string; timestamp?: string; signature?: string; nowMs?: number; signingSecret?: string } = {}) {
+function check(
+  overrides: { body?: string; timestamp?: string; signature?: string; nowMs?: number; signingSecret?: string } = {},
+) {
   const now = 1_700_000_000_000;
   const headers = signSlackBody(body, secret, Math.floor(now / 1000));
   return verifySlackSignature({

@@ -46,7 +46,12 @@ export const run: CliCommand = async (argv, io) => {
   const configPath = join(dir, 'hoopgate.yaml');
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, 'gateway.log');
-  const world = await startDemoWorld({ dir, port: Number(args.values.port), gateway: { notifier }, logDestination: destination({ dest: logPath, sync: false }) });
+  const world = await startDemoWorld({
+    dir,
+    port: Number(args.values.port),
+    gateway: { notifier },
+    logDestination: destination({ dest: logPath, sync: false }),
+  });
   const kubeconfig = show(world.kubeconfigPath);
   io.stdout(
     [

@@ -147,7 +147,11 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: signingAlg,
     })),
-    clientDefaults: { id_token_signed_response_alg: signingAlg, grant_types: ['client_credentials'], response_types: [] },
+    clientDefaults: {
+      id_token_signed_response_alg: signingAlg,
+      grant_types: ['client_credentials'],
+      response_types: [],
+    },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -158,15 +162,26 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
         defaultResource: async () => resource,
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, indicator) => {
-          if (indicator !== resource) throw new errors.InvalidTarget(`unknown resource indicator; this IdP issues tokens for ${resource}`);
-          return { scope: '', audience: options.audience, accessTokenTTL: ttl, accessTokenFormat: 'jwt', jwt: { sign: { alg: signingAlg } } };
+          if (indicator !== resource)
+            throw new errors.InvalidTarget(`unknown resource indicator; this IdP issues tokens for ${resource}`);
+          return {
+            scope: '',
+            audience: options.audience,
+            accessTokenTTL: ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: signingAlg } },
+          };
         },
       },
     },
     extraTokenClaims: async (_ctx, token) => {
       const client = clients.get((token as { clientId?: string }).clientId ?? '');
       if (client === undefined) return undefined;
-      return { ...client.claims, groups: [...client.groups], ...(client.email === undefined ? {} : { email: client.email }) };
+      return {
+        ...client.claims,
+        groups: [...client.groups],
+        ...(client.email === undefined ? {} : { email: client.email }),
+      };
     },
     ttl: { ClientCredentials: ttl, AccessToken: ttl },
     clientBasedCORS: () => false,
@@ -192,7 +207,14 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
     publicJwks: () => ({ keys: [{ ...publicJwk }] }),
     mintForTests: async (claims, header = {}) => {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ iss: issuer, aud: options.audience, sub: 'test-subject', iat: now, exp: now + ttl, ...claims })
+      return new SignJWT({
+        iss: issuer,
+        aud: options.audience,
+        sub: 'test-subject',
+        iat: now,
+        exp: now + ttl,
+        ...claims,
+      })
         .setProtectedHeader({ alg: signingAlg, kid: header.kid ?? kid, typ: header.typ ?? 'at+jwt' })
         .sign(signingKey);
     },

@@ -15,7 +15,9 @@ export interface SamlSigningMaterial {
 export function generateSamlSigningMaterial(commonName = 'hoopgate local SAML IdP', days = 30): SamlSigningMaterial {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()) as forge.pki.rsa.PrivateKey;
+  const forgeKey = forge.pki.privateKeyFromPem(
+    privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+  ) as forge.pki.rsa.PrivateKey;
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
   cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
@@ -43,7 +45,8 @@ export interface AssertionSpec {
   nameIdFormat?: string;
 }
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escape = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** An unsigned SAML 2.0 assertion with bearer confirmation, conditions and attributes. */
@@ -54,7 +57,9 @@ export function buildAssertion(spec: AssertionSpec): string {
   const id = spec.id ?? `_${randomUUID()}`;
   const attributes = Object.entries(spec.attributes ?? {})
     .map(([name, value]) => {
-      const values = (typeof value === 'string' ? [value] : value).map((v) => `<saml:AttributeValue>${escape(v)}</saml:AttributeValue>`).join('');
+      const values = (typeof value === 'string' ? [value] : value)
+        .map((v) => `<saml:AttributeValue>${escape(v)}</saml:AttributeValue>`)
+        .join('');
       return `<saml:Attribute Name="${escape(name)}">${values}</saml:Attribute>`;
     })
     .join('');
@@ -71,7 +76,11 @@ export function buildAssertion(spec: AssertionSpec): string {
 }
 
 /** A <Response> around assertions (the XML of each, as given). */
-export function buildResponse(issuer: string, assertions: readonly string[], options: { id?: string; now?: number } = {}): string {
+export function buildResponse(
+  issuer: string,
+  assertions: readonly string[],
+  options: { id?: string; now?: number } = {},
+): string {
   const id = options.id ?? `_${randomUUID()}`;
   return (
     `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${escape(id)}" Version="2.0" IssueInstant="${iso(options.now ?? Date.now())}">` +
@@ -86,7 +95,12 @@ export function buildResponse(issuer: string, assertions: readonly string[], opt
  * Signs the first element named `element` (enveloped, exclusive c14n, RSA-SHA256), the Signature
  * placed right after its Issuer as the SAML schema wants.
  */
-export function signElement(xml: string, element: 'Assertion' | 'Response', material: SamlSigningMaterial, options: { algorithm?: string; digest?: string } = {}): string {
+export function signElement(
+  xml: string,
+  element: 'Assertion' | 'Response',
+  material: SamlSigningMaterial,
+  options: { algorithm?: string; digest?: string } = {},
+): string {
   const signer = new SignedXml({ privateKey: material.key, publicCert: material.cert });
   signer.signatureAlgorithm = (options.algorithm ?? 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256') as never;
   signer.canonicalizationAlgorithm = 'http://www.w3.org/2001/10/xml-exc-c14n#';
@@ -96,7 +110,10 @@ export function signElement(xml: string, element: 'Assertion' | 'Response', mate
     transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
     digestAlgorithm: (options.digest ?? 'http://www.w3.org/2001/04/xmlenc#sha256') as never,
   });
-  signer.computeSignature(xml, { prefix: 'ds', location: { reference: `${target}/*[local-name(.)='Issuer']`, action: 'after' } });
+  signer.computeSignature(xml, {
+    prefix: 'ds',
+    location: { reference: `${target}/*[local-name(.)='Issuer']`, action: 'after' },
+  });
   return signer.getSignedXml();
 }
 
@@ -107,14 +124,21 @@ export interface LocalSamlIdp {
   issue(spec: Omit<AssertionSpec, 'issuer'> & { sign?: 'assertion' | 'response' }): string;
 }
 
-export function createLocalSamlIdp(entityId: string, material: SamlSigningMaterial = generateSamlSigningMaterial()): LocalSamlIdp {
+export function createLocalSamlIdp(
+  entityId: string,
+  material: SamlSigningMaterial = generateSamlSigningMaterial(),
+): LocalSamlIdp {
   return {
     entityId,
     material,
     issue({ sign = 'assertion', ...spec }) {
       const assertion = buildAssertion({ ...spec, issuer: entityId });
       if (sign === 'assertion') return signElement(assertion, 'Assertion', material);
-      return signElement(buildResponse(entityId, [assertion], spec.now === undefined ? {} : { now: spec.now }), 'Response', material);
+      return signElement(
+        buildResponse(entityId, [assertion], spec.now === undefined ? {} : { now: spec.now }),
+        'Response',
+        material,
+      );
     },
   };
 }

@@ -25,8 +25,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`no SAML agent ${JSON.stringify(name)} in ${join(dir, 'saml-idp.json')}\n`);
     return 1;
   }
-  const idp = createLocalSamlIdp(spec.entityId, { key: readFileSync(join(dir, 'saml-idp-key.pem'), 'utf8'), cert: readFileSync(join(dir, 'saml-idp-cert.pem'), 'utf8') });
-  process.stdout.write(`${encodeAssertion(idp.issue({ nameId: agent.nameId, audience: spec.audience, attributes: agent.attributes }))}\n`);
+  const idp = createLocalSamlIdp(spec.entityId, {
+    key: readFileSync(join(dir, 'saml-idp-key.pem'), 'utf8'),
+    cert: readFileSync(join(dir, 'saml-idp-cert.pem'), 'utf8'),
+  });
+  process.stdout.write(
+    `${encodeAssertion(idp.issue({ nameId: agent.nameId, audience: spec.audience, attributes: agent.attributes }))}\n`,
+  );
   return 0;
 }
 

@@ -24,7 +24,11 @@ const samlAssertionPath = fileURLToPath(new URL('../dist/saml-assertion-cli.js',
 export const demoSaml = {
   entityId: 'https://saml-idp.demo.hoopgate.test/saml',
   audience: 'https://hoopgate.demo.test/saml',
-  agent: { name: 'saml-bot', nameId: 'saml-bot@agents.example.com', attributes: { groups: ['saml-readers'], department: ['platform'] } },
+  agent: {
+    name: 'saml-bot',
+    nameId: 'saml-bot@agents.example.com',
+    attributes: { groups: ['saml-readers'], department: ['platform'] },
+  },
 } as const;
 
 export interface DemoAgent {
@@ -34,15 +38,48 @@ export interface DemoAgent {
 }
 
 export const demoAgents: readonly DemoAgent[] = [
-  { name: 'readonly-bot', client: { clientId: 'readonly-bot', clientSecret: 'readonly-bot-secret', groups: ['readers'], email: 'readonly-bot@agents.example.com' } },
-  { name: 'ci-deployer', client: { clientId: 'ci-deployer', clientSecret: 'ci-deployer-secret', groups: ['ci-deployers'], email: 'ci-deployer@agents.example.com' } },
+  {
+    name: 'readonly-bot',
+    client: {
+      clientId: 'readonly-bot',
+      clientSecret: 'readonly-bot-secret',
+      groups: ['readers'],
+      email: 'readonly-bot@agents.example.com',
+    },
+  },
+  {
+    name: 'ci-deployer',
+    client: {
+      clientId: 'ci-deployer',
+      clientSecret: 'ci-deployer-secret',
+      groups: ['ci-deployers'],
+      email: 'ci-deployer@agents.example.com',
+    },
+  },
 ];
 
 /** The agents' RBAC in the simulated cluster: the baseline accounts are deliberately narrow. */
 function agentRbac(): object[] {
-  const role = (namespace: string, name: string, rules: object[]) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { namespace, name }, rules });
-  const clusterRole = (name: string, rules: object[]) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name }, rules });
-  const bind = (kind: 'RoleBinding' | 'ClusterRoleBinding', namespace: string | undefined, name: string, roleKind: string, role: string, sa: string) => {
+  const role = (namespace: string, name: string, rules: object[]) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { namespace, name },
+    rules,
+  });
+  const clusterRole = (name: string, rules: object[]) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name },
+    rules,
+  });
+  const bind = (
+    kind: 'RoleBinding' | 'ClusterRoleBinding',
+    namespace: string | undefined,
+    name: string,
+    roleKind: string,
+    role: string,
+    sa: string,
+  ) => {
     const [saNamespace, saName] = sa.split('/');
     return {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -52,32 +89,84 @@ function agentRbac(): object[] {
       subjects: [{ kind: 'ServiceAccount', namespace: saNamespace, name: saName }],
     };
   };
-  const read = { apiGroups: [''], resources: ['pods', 'pods/log', 'configmaps', 'services', 'events'], verbs: ['get', 'list', 'watch'] };
+  const read = {
+    apiGroups: [''],
+    resources: ['pods', 'pods/log', 'configmaps', 'services', 'events'],
+    verbs: ['get', 'list', 'watch'],
+  };
   const objects: object[] = [
-    clusterRole('agent-reader', [read, { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] }]),
-    clusterRole('agent-namespace-reader', [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }]),
+    clusterRole('agent-reader', [
+      read,
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
+    ]),
+    clusterRole('agent-namespace-reader', [
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+    ]),
     role('staging', 'deployer', [
       read,
-      { apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      {
+        apiGroups: [''],
+        resources: ['configmaps', 'secrets'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      },
+      {
+        apiGroups: ['apps'],
+        resources: ['deployments'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      },
       { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create'] },
     ]),
     clusterRole('elevated-deployer', [{ apiGroups: ['', 'apps'], resources: ['*'], verbs: ['*'] }]),
     // The gateway's own credential: mint agents' tokens and ask SubjectAccessReview, nothing else.
     role('agents', 'hoopgate-token-minter', [
-      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot'] },
+      {
+        apiGroups: [''],
+        resources: ['serviceaccounts/token'],
+        verbs: ['create'],
+        resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot'],
+      },
     ]),
-    clusterRole('hoopgate-access-reviewer', [{ apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] }]),
+    clusterRole('hoopgate-access-reviewer', [
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+    ]),
   ];
   objects.push(
     bind('ClusterRoleBinding', undefined, 'readonly-bot-reader', 'ClusterRole', 'agent-reader', 'agents/readonly-bot'),
-    bind('ClusterRoleBinding', undefined, 'readonly-bot-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/readonly-bot'),
+    bind(
+      'ClusterRoleBinding',
+      undefined,
+      'readonly-bot-ns',
+      'ClusterRole',
+      'agent-namespace-reader',
+      'agents/readonly-bot',
+    ),
     bind('ClusterRoleBinding', undefined, 'saml-bot-reader', 'ClusterRole', 'agent-reader', 'agents/saml-bot'),
     bind('RoleBinding', 'staging', 'ci-deployer', 'Role', 'deployer', 'agents/ci-deployer'),
-    bind('ClusterRoleBinding', undefined, 'ci-deployer-ns', 'ClusterRole', 'agent-namespace-reader', 'agents/ci-deployer'),
-    bind('ClusterRoleBinding', undefined, 'ci-deployer-elevated', 'ClusterRole', 'elevated-deployer', 'agents/ci-deployer-elevated'),
+    bind(
+      'ClusterRoleBinding',
+      undefined,
+      'ci-deployer-ns',
+      'ClusterRole',
+      'agent-namespace-reader',
+      'agents/ci-deployer',
+    ),
+    bind(
+      'ClusterRoleBinding',
+      undefined,
+      'ci-deployer-elevated',
+      'ClusterRole',
+      'elevated-deployer',
+      'agents/ci-deployer-elevated',
+    ),
     bind('RoleBinding', 'agents', 'hoopgate-token-minter', 'Role', 'hoopgate-token-minter', 'hoopgate/hoopgate'),
-    bind('ClusterRoleBinding', undefined, 'hoopgate-access-reviewer', 'ClusterRole', 'hoopgate-access-reviewer', 'hoopgate/hoopgate'),
+    bind(
+      'ClusterRoleBinding',
+      undefined,
+      'hoopgate-access-reviewer',
+      'ClusterRole',
+      'hoopgate-access-reviewer',
+      'hoopgate/hoopgate',
+    ),
   );
   return objects;
 }
@@ -92,7 +181,11 @@ export function demoConfigDocument(input: {
 }): Record<string, unknown> {
   const samlCert = input.files.samlIdpCert;
   return {
-    listen: { host: '127.0.0.1', port: input.port, tls: { certFile: input.files.tlsCert, keyFile: input.files.tlsKey } },
+    listen: {
+      host: '127.0.0.1',
+      port: input.port,
+      tls: { certFile: input.files.tlsCert, keyFile: input.files.tlsKey },
+    },
     clusters: [
       {
         name: 'demo',
@@ -103,7 +196,17 @@ export function demoConfigDocument(input: {
         tokenTTL: '10m',
       },
     ],
-    oidc: { issuers: [{ issuer: input.issuer, audience: demoAudience, groupsClaim: 'groups', usernameClaim: 'sub', caFile: input.files.idpCa }] },
+    oidc: {
+      issuers: [
+        {
+          issuer: input.issuer,
+          audience: demoAudience,
+          groupsClaim: 'groups',
+          usernameClaim: 'sub',
+          caFile: input.files.idpCa,
+        },
+      ],
+    },
     identities: [
       {
         name: 'readonly-bot',
@@ -123,13 +226,33 @@ export function demoConfigDocument(input: {
       },
       ...(samlCert === undefined
         ? []
-        : [{ name: 'saml-bot', match: { issuer: [demoSaml.entityId], groups: ['saml-readers'] }, serviceAccount: 'agents/saml-bot', deny: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'] }] }]),
+        : [
+            {
+              name: 'saml-bot',
+              match: { issuer: [demoSaml.entityId], groups: ['saml-readers'] },
+              serviceAccount: 'agents/saml-bot',
+              deny: [{ verbs: ['get', 'list', 'watch'], resources: ['secrets'] }],
+            },
+          ]),
     ],
-    approval: { timeout: '5m', minApprovals: 1, grantOptions: ['15m'], approvers: { oidcGroups: [{ issuer: input.issuer, group: 'platform-oncall' }] } },
+    approval: {
+      timeout: '5m',
+      minApprovals: 1,
+      grantOptions: ['15m'],
+      approvers: { oidcGroups: [{ issuer: input.issuer, group: 'platform-oncall' }] },
+    },
     masking: { secrets: true, rules: [{ resources: ['configmaps'], keys: '(?i)(password|token|secret|key)' }] },
     audit: { store: input.store, bodies: true, maxBodyBytes: 65536, retention: '90d' },
     gateway: { namespace: 'hoopgate' },
-    ...(samlCert === undefined ? {} : { saml: { idps: [{ entityId: demoSaml.entityId, certFile: samlCert, groupsAttribute: 'groups' }], audience: demoSaml.audience, tokenTTL: '10m' } }),
+    ...(samlCert === undefined
+      ? {}
+      : {
+          saml: {
+            idps: [{ entityId: demoSaml.entityId, certFile: samlCert, groupsAttribute: 'groups' }],
+            audience: demoSaml.audience,
+            tokenTTL: '10m',
+          },
+        }),
   };
 }
 
@@ -171,7 +294,8 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
   const idpTls = generateTlsMaterial({ commonName: 'hoopgate demo IdP' });
   const idp = await startLocalIdp({ clients, audience: demoAudience, tls: idpTls });
   try {
-    for (const account of ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot']) sim.createServiceAccount('agents', account);
+    for (const account of ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot'])
+      sim.createServiceAccount('agents', account);
     sim.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'hoopgate' } });
     sim.createServiceAccount('hoopgate', 'hoopgate');
     for (const object of agentRbac()) sim.apply(object);
@@ -190,14 +314,22 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
     writeFileSync(files.samlIdpCert, samlIdp.material.cert);
     writeFileSync(join(dir, 'saml-idp-key.pem'), samlIdp.material.key, { mode: 0o600 });
     const { name: samlAgent, ...samlAgentSpec } = demoSaml.agent;
-    writeFileSync(join(dir, 'saml-idp.json'), JSON.stringify({ entityId: demoSaml.entityId, audience: demoSaml.audience, agents: { [samlAgent]: samlAgentSpec } }, null, 2));
+    writeFileSync(
+      join(dir, 'saml-idp.json'),
+      JSON.stringify(
+        { entityId: demoSaml.entityId, audience: demoSaml.audience, agents: { [samlAgent]: samlAgentSpec } },
+        null,
+        2,
+      ),
+    );
     writeFileSync(files.simCa, sim.ca);
     writeFileSync(files.gatewayToken, sim.issueToken('hoopgate', 'hoopgate', 24 * 3600), { mode: 0o600 });
     writeFileSync(files.tlsCert, gatewayTls.cert);
     writeFileSync(files.tlsKey, gatewayTls.key, { mode: 0o600 });
     writeFileSync(files.gatewayCa, gatewayTls.ca);
     writeFileSync(files.idpCa, idp.ca ?? '');
-    for (const client of clients) writeFileSync(join(dir, `${client.clientId}.secret`), client.clientSecret, { mode: 0o600 });
+    for (const client of clients)
+      writeFileSync(join(dir, `${client.clientId}.secret`), client.clientSecret, { mode: 0o600 });
 
     const document = demoConfigDocument({
       port: options.port ?? 0,
@@ -210,7 +342,11 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
     const configPath = join(dir, 'hoopgate.yaml');
     writeFileSync(configPath, `# written by hoopgate demo\n${toYaml(document)}`);
     const config = await loadConfig(configPath, {});
-    const gateway = await startGateway({ config, ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }), ...options.gateway });
+    const gateway = await startGateway({
+      config,
+      ...(options.logDestination === undefined ? {} : { logDestination: options.logDestination }),
+      ...options.gateway,
+    });
 
     const tokenCommand = (clientId: string) => [
       binPath,
@@ -234,15 +370,37 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
       toYaml({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'hoopgate-demo', cluster: { server: gateway.url, 'certificate-authority': files.gatewayCa } }],
+        clusters: [
+          { name: 'hoopgate-demo', cluster: { server: gateway.url, 'certificate-authority': files.gatewayCa } },
+        ],
         users: [
           ...demoAgents.map((agent) => ({
             name: agent.name,
-            user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: tokenCommand(agent.client.clientId), interactiveMode: 'Never' } },
+            user: {
+              exec: {
+                apiVersion: 'client.authentication.k8s.io/v1',
+                command: process.execPath,
+                args: tokenCommand(agent.client.clientId),
+                interactiveMode: 'Never',
+              },
+            },
           })),
-          { name: samlAgent, user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: samlTokenCommand(gateway.url, files.gatewayCa, dir, samlAgent), interactiveMode: 'Never' } } },
+          {
+            name: samlAgent,
+            user: {
+              exec: {
+                apiVersion: 'client.authentication.k8s.io/v1',
+                command: process.execPath,
+                args: samlTokenCommand(gateway.url, files.gatewayCa, dir, samlAgent),
+                interactiveMode: 'Never',
+              },
+            },
+          },
         ],
-        contexts: [...demoAgents.map((agent) => agent.name), samlAgent].map((name) => ({ name, context: { cluster: 'hoopgate-demo', user: name, namespace: 'staging' } })),
+        contexts: [...demoAgents.map((agent) => agent.name), samlAgent].map((name) => ({
+          name,
+          context: { cluster: 'hoopgate-demo', user: name, namespace: 'staging' },
+        })),
         'current-context': 'ci-deployer',
       }),
       { mode: 0o600 },
@@ -277,5 +435,16 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
 export function samlTokenCommand(gatewayUrl: string, caFile: string, dir: string, agent: string): string[] {
   const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
   const assertionCommand = [process.execPath, samlAssertionPath, '--dir', dir, '--agent', agent].map(quote).join(' ');
-  return [binPath, 'token', '--gateway', gatewayUrl, '--ca-file', caFile, '--saml-assertion-command', assertionCommand, '--cache-dir', join(dir, 'token-cache')];
+  return [
+    binPath,
+    'token',
+    '--gateway',
+    gatewayUrl,
+    '--ca-file',
+    caFile,
+    '--saml-assertion-command',
+    assertionCommand,
+    '--cache-dir',
+    join(dir, 'token-cache'),
+  ];
 }

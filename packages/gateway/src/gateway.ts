@@ -6,7 +6,16 @@ import type { DestinationStream } from 'pino';
 import type { ApprovalNotifier, ApprovalService } from './approvals/service.js';
 import type { AuditRecorder } from './audit/recorder.js';
 import { createGatewayContext } from './compose/context.js';
-import { approvalsComponent, chainJobsComponent, clustersComponent, recorderComponent, samlComponent, storeComponent, sweepsComponent, verifierComponent } from './compose/core.js';
+import {
+  approvalsComponent,
+  chainJobsComponent,
+  clustersComponent,
+  recorderComponent,
+  samlComponent,
+  storeComponent,
+  sweepsComponent,
+  verifierComponent,
+} from './compose/core.js';
 import { httpComponent } from './compose/http.js';
 import { createClientLimits } from './http/client-limits.js';
 import { digestComponent, probesComponent, slackComponent, slackListenerComponent } from './compose/slack.js';
@@ -63,12 +72,40 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const saml = await life.start(samlComponent(ctx, { store, recorder, url: () => url }));
     const limits = createClientLimits(ctx.config.limits, ctx.clock);
     const verifier = await life.start(verifierComponent(ctx, saml, limits));
-    const approvals = await life.start(approvalsComponent(ctx, { store, recorder, slack, notifier: options.notifier, pollIntervalMs: options.approvalPollMs }));
+    const approvals = await life.start(
+      approvalsComponent(ctx, {
+        store,
+        recorder,
+        slack,
+        notifier: options.notifier,
+        pollIntervalMs: options.approvalPollMs,
+      }),
+    );
     await life.start(slackListenerComponent(slack, approvals));
     const sweeps = await life.start(sweepsComponent(approvals));
-    const http = await life.start(httpComponent(ctx, { store, clusters, verifier, recorder, approvals, saml, slack, limits }, (listening) => (url = listening)));
-    const jobs = [chain.checkpointer.schedule, chain.retention, digest, sweeps].flatMap((job) => (job === undefined ? [] : [{ name: job.name, everyMs: job.everyMs }]));
+    const http = await life.start(
+      httpComponent(
+        ctx,
+        { store, clusters, verifier, recorder, approvals, saml, slack, limits },
+        (listening) => (url = listening),
+      ),
+    );
+    const jobs = [chain.checkpointer.schedule, chain.retention, digest, sweeps].flatMap((job) =>
+      job === undefined ? [] : [{ name: job.name, everyMs: job.everyMs }],
+    );
     logger.info({ url, replicaId, clusters: [...clusters.byName.keys()], store: store.kind }, 'hoopgate listening');
-    return { url, port: http.port, replicaId, store, recorder, approvals, metrics, logger, server: http.server, jobs, close: () => life.stop() };
+    return {
+      url,
+      port: http.port,
+      replicaId,
+      store,
+      recorder,
+      approvals,
+      metrics,
+      logger,
+      server: http.server,
+      jobs,
+      close: () => life.stop(),
+    };
   });
 }

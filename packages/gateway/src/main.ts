@@ -10,11 +10,20 @@ const commands = {
   serve: { synopsis: 'serve --config FILE', does: 'run the gateway' },
   demo: { synopsis: 'demo', does: 'run a complete local world (simulated API server, OIDC provider, gateway)' },
   check: { synopsis: 'check --config FILE', does: 'validate a configuration; print every problem with its path' },
-  explain: { synopsis: "explain --config FILE --identity NAME 'VERB PATH'", does: 'show the decision a request would get, and why' },
+  explain: {
+    synopsis: "explain --config FILE --identity NAME 'VERB PATH'",
+    does: 'show the decision a request would get, and why',
+  },
   token: { synopsis: 'token …', does: 'kubectl exec credential plugin: print an ExecCredential with an OIDC token' },
-  audit: { synopsis: 'audit verify|export|least-privilege --config FILE', does: 'verify the audit chain, export events, suggest roles' },
+  audit: {
+    synopsis: 'audit verify|export|least-privilege --config FILE',
+    does: 'verify the audit chain, export events, suggest roles',
+  },
   replay: { synopsis: 'replay SESSION_ID --config FILE', does: "print one session's timeline" },
-  approvals: { synopsis: 'approvals list|approve ID|deny ID --config FILE', does: 'the approval queue from a terminal' },
+  approvals: {
+    synopsis: 'approvals list|approve ID|deny ID --config FILE',
+    does: 'the approval queue from a terminal',
+  },
   kubeconfig: { synopsis: 'kubeconfig …', does: 'print a kubeconfig that points an agent at the gateway' },
 } as const;
 
@@ -71,8 +80,15 @@ async function loadDemo(): Promise<{ run: CliCommand }> {
   try {
     return (await import(demoPackage)) as { run: CliCommand };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' || !String((error as Error).message).includes('@hoopgate/demo')) throw error;
-    throw new HoopError('ERR_CONFIG', 'the demo is not part of this installation (package @hoopgate/demo): run `npm install && npm start` in a checkout of the hoopgate repository');
+    if (
+      (error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND' ||
+      !String((error as Error).message).includes('@hoopgate/demo')
+    )
+      throw error;
+    throw new HoopError(
+      'ERR_CONFIG',
+      'the demo is not part of this installation (package @hoopgate/demo): run `npm install && npm start` in a checkout of the hoopgate repository',
+    );
   }
 }
 
@@ -123,7 +139,8 @@ function reportError(error: unknown, io: CliIo): number {
   io.stderr(`hoopgate: ${message}\n`);
   if (io.env.HOOPGATE_DEBUG === '1' && error instanceof Error && error.stack) {
     io.stderr(`${error.stack}\n`);
-    if (isHoopError(error) && error.cause instanceof Error && error.cause.stack) io.stderr(`caused by: ${error.cause.stack}\n`);
+    if (isHoopError(error) && error.cause instanceof Error && error.cause.stack)
+      io.stderr(`caused by: ${error.cause.stack}\n`);
   }
   return 1;
 }
@@ -145,7 +162,10 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', ignoreBrokenPipe);
   const io: CliIo = {
     stdout: (text) => void process.stdout.write(text),
-    drain: () => (process.stdout.writableNeedDrain ? new Promise<void>((resolve) => process.stdout.once('drain', resolve)) : Promise.resolve()),
+    drain: () =>
+      process.stdout.writableNeedDrain
+        ? new Promise<void>((resolve) => process.stdout.once('drain', resolve))
+        : Promise.resolve(),
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),

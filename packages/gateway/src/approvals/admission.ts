@@ -15,9 +15,12 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
   /** A pending, unexpired approval this identical request can join, if any. */
   async function joinable(request: HoldRequest, now: number): Promise<ApprovalRecord | undefined> {
     if (request.fingerprint === undefined) return undefined;
-    if (repo.pendingWithFingerprint !== undefined) return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
+    if (repo.pendingWithFingerprint !== undefined)
+      return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
     const pending = await repo.list({ state: 'pending' });
-    return pending.find((r) => r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now);
+    return pending.find(
+      (r) => r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now,
+    );
   }
 
   /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
@@ -27,7 +30,9 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
     if (repo.pendingCount !== undefined) {
       ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
     } else {
-      const mine = (await repo.list({ state: 'pending' })).filter((r) => r.identity === request.identity && r.expiresAt > now);
+      const mine = (await repo.list({ state: 'pending' })).filter(
+        (r) => r.identity === request.identity && r.expiresAt > now,
+      );
       count = mine.length;
       next = Math.min(...mine.map((r) => r.expiresAt));
     }
@@ -49,7 +54,11 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
         const existing = await joinable(request, now);
         if (existing !== undefined) return { record: existing, joined: true };
       } catch (error) {
-        throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: error });
+        throw new HoopError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `the approval store is unavailable; the request cannot be held for approval`,
+          { cause: error },
+        );
       }
       let capError: unknown;
       try {
@@ -58,7 +67,12 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
         capError = error;
       }
       if (capError instanceof HoopError && capError.code === 'ERR_TOO_MANY_REQUESTS') throw capError;
-      if (capError !== undefined) throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: capError });
+      if (capError !== undefined)
+        throw new HoopError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `the approval store is unavailable; the request cannot be held for approval`,
+          { cause: capError },
+        );
       const record: ApprovalRecord = {
         ...request,
         id: idGen(),
@@ -71,7 +85,11 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
       try {
         await repo.create(record);
       } catch (error) {
-        throw new HoopError('ERR_AUDIT_UNAVAILABLE', `the approval store is unavailable; the request cannot be held for approval`, { cause: error });
+        throw new HoopError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `the approval store is unavailable; the request cannot be held for approval`,
+          { cause: error },
+        );
       }
       return { record, joined: false };
     });

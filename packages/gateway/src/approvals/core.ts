@@ -50,7 +50,9 @@ export function outcomeOf(record: ApprovalRecord): ApprovalOutcome | undefined {
   }
 }
 
-export function createApprovalCore(deps: Pick<ApprovalCore, 'repo' | 'notifier' | 'config' | 'replicaId' | 'clock' | 'logger'>): ApprovalCore {
+export function createApprovalCore(
+  deps: Pick<ApprovalCore, 'repo' | 'notifier' | 'config' | 'replicaId' | 'clock' | 'logger'>,
+): ApprovalCore {
   const { repo, notifier, config, clock, logger } = deps;
   const waiting = new Map<string, Set<Waiter>>();
 
@@ -69,7 +71,12 @@ export function createApprovalCore(deps: Pick<ApprovalCore, 'repo' | 'notifier' 
     }
   }
 
-  async function move(id: string, to: ApprovalState, patch: TransitionPatch, defer = false): Promise<ApprovalRecord | null> {
+  async function move(
+    id: string,
+    to: ApprovalState,
+    patch: TransitionPatch,
+    defer = false,
+  ): Promise<ApprovalRecord | null> {
     const moved = await repo.transition(id, 'pending', to, patch);
     if (moved !== null && !defer) await finalize(moved);
     return moved;
@@ -82,11 +89,20 @@ export function createApprovalCore(deps: Pick<ApprovalCore, 'repo' | 'notifier' 
     wake,
     finalize,
     move,
-    expire: (record) => move(record.id, 'expired', { decidedAt: clock(), decisionReason: `no decision within ${Math.round(config.timeoutMs / 1000)}s` }),
+    expire: (record) =>
+      move(record.id, 'expired', {
+        decidedAt: clock(),
+        decisionReason: `no decision within ${Math.round(config.timeoutMs / 1000)}s`,
+      }),
     async refresh(id) {
       const current = await repo.get(id);
       if (current !== null) wake(current);
     },
-    storeDown: (id, cause) => new HoopError('ERR_AUDIT_UNAVAILABLE', `approval ${id} could not be read from the store; the request was not approved`, { cause }),
+    storeDown: (id, cause) =>
+      new HoopError(
+        'ERR_AUDIT_UNAVAILABLE',
+        `approval ${id} could not be read from the store; the request was not approved`,
+        { cause },
+      ),
   };
 }

@@ -13,7 +13,10 @@ export function createDecide(core: ApprovalCore): (id: string, input: DecideInpu
     const record = await repo.get(id);
     if (record === null) return { ok: false, why: 'not-found' };
     if (!input.approver) return { ok: false, why: 'not-approver', record };
-    const sameEmail = input.email !== undefined && record.email !== undefined && input.email.trim().toLowerCase() === record.email.trim().toLowerCase();
+    const sameEmail =
+      input.email !== undefined &&
+      record.email !== undefined &&
+      input.email.trim().toLowerCase() === record.email.trim().toLowerCase();
     const sameSubject = input.subject !== undefined && input.subject === record.subject;
     if (input.approve && (sameEmail || sameSubject)) return { ok: false, why: 'self-approval', record };
     if (record.state !== 'pending') return { ok: false, why: 'not-pending', record };
@@ -46,7 +49,10 @@ export function createDecide(core: ApprovalCore): (id: string, input: DecideInpu
     const voters = voted.votes.length;
     if (voters < config.minApprovals) {
       try {
-        await notifier?.threadReply?.(voted, `${input.actor.label} approved (${voters} of ${config.minApprovals} approvals)`);
+        await notifier?.threadReply?.(
+          voted,
+          `${input.actor.label} approved (${voters} of ${config.minApprovals} approvals)`,
+        );
       } catch (error) {
         logger.warn({ err: error, approvalId: id }, 'could not post the vote to the thread');
       }
@@ -63,7 +69,9 @@ export function createDecide(core: ApprovalCore): (id: string, input: DecideInpu
     if (approved === null) {
       // Another vote completed the quorum at the same moment (ours counts), or a deny won the race.
       const current = (await repo.get(id)) ?? voted;
-      return current.state === 'approved' ? { ok: true, record: current } : { ok: false, why: 'not-pending', record: current };
+      return current.state === 'approved'
+        ? { ok: true, record: current }
+        : { ok: false, why: 'not-pending', record: current };
     }
     try {
       if (input.grantMs !== undefined) {

@@ -8,14 +8,20 @@ import type { StoreWatcher } from './watch.js';
 
 export function createHold(
   core: ApprovalCore,
-  parts: { createOrJoin: CreateOrJoin; watcher: StoreWatcher; stopping: () => boolean; onPendingChange?: (delta: number) => void },
+  parts: {
+    createOrJoin: CreateOrJoin;
+    watcher: StoreWatcher;
+    stopping: () => boolean;
+    onPendingChange?: (delta: number) => void;
+  },
 ): (request: HoldRequest, signal: AbortSignal) => Promise<ApprovalOutcome> {
   const { repo, notifier, waiting, deadlines, replicaId, clock, logger, move, wake } = core;
   const { createOrJoin } = parts;
   const storeDown = core.storeDown;
 
   async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
-    if (parts.stopping()) throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
+    if (parts.stopping())
+      throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
     const { record, joined } = await createOrJoin(request);
 
     let waiter: Waiter | undefined;
@@ -45,13 +51,19 @@ export function createHold(
       }
       void (async () => {
         try {
-          const cancelled = await move(record.id, 'cancelled', { decidedAt: clock(), decisionReason: 'requester disconnected' });
+          const cancelled = await move(record.id, 'cancelled', {
+            decidedAt: clock(),
+            decisionReason: 'requester disconnected',
+          });
           if (cancelled === null) {
             const current = await repo.get(record.id);
             if (current !== null) wake(current);
           }
         } catch (error) {
-          logger.warn({ err: error, approvalId: record.id }, 'could not cancel an abandoned approval; the sweep will expire it');
+          logger.warn(
+            { err: error, approvalId: record.id },
+            'could not cancel an abandoned approval; the sweep will expire it',
+          );
           // The requester is gone: end the hold anyway so nothing waits on it.
           self.reject(storeDown(record.id, error));
         }

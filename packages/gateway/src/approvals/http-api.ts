@@ -58,15 +58,41 @@ function refuse(status: KubeStatus, headers?: Record<string, string>): ApiAnswer
 
 const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {
   'not-found': (id) => buildStatus(404, 'NotFound', `approval "${id}" not found`, { name: id, kind: 'approvals' }),
-  'not-pending': (id) => buildStatus(409, 'Conflict', `approval "${id}" is already decided; nothing was changed`, { name: id, kind: 'approvals' }),
+  'not-pending': (id) =>
+    buildStatus(409, 'Conflict', `approval "${id}" is already decided; nothing was changed`, {
+      name: id,
+      kind: 'approvals',
+    }),
   'already-voted': (id) =>
-    buildStatus(409, 'Conflict', `you already approved "${id}" (here, in Slack or the CLI as the same person); it needs another approver (approval.minApprovals)`, { name: id, kind: 'approvals' }),
-  'self-approval': (id) => buildStatus(403, 'Forbidden', `you cannot approve "${id}": it was made by your own agent (same email); ask another approver`, { name: id, kind: 'approvals' }),
-  'not-approver': (id) => buildStatus(403, 'Forbidden', `you may not decide "${id}": not in approval.approvers.oidcGroups`, { name: id, kind: 'approvals' }),
-  'invalid-grant': (id) => buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, { name: id, kind: 'approvals' }),
+    buildStatus(
+      409,
+      'Conflict',
+      `you already approved "${id}" (here, in Slack or the CLI as the same person); it needs another approver (approval.minApprovals)`,
+      { name: id, kind: 'approvals' },
+    ),
+  'self-approval': (id) =>
+    buildStatus(
+      403,
+      'Forbidden',
+      `you cannot approve "${id}": it was made by your own agent (same email); ask another approver`,
+      { name: id, kind: 'approvals' },
+    ),
+  'not-approver': (id) =>
+    buildStatus(403, 'Forbidden', `you may not decide "${id}": not in approval.approvers.oidcGroups`, {
+      name: id,
+      kind: 'approvals',
+    }),
+  'invalid-grant': (id) =>
+    buildStatus(400, 'BadRequest', `grant for "${id}" must be one of approval.grantOptions`, {
+      name: id,
+      kind: 'approvals',
+    }),
 };
 
-async function readJson(req: AsyncIterable<unknown>, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; why: string }> {
+async function readJson(
+  req: AsyncIterable<unknown>,
+  limit: number,
+): Promise<{ ok: true; value: unknown } | { ok: false; why: string }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -85,19 +111,29 @@ async function readJson(req: AsyncIterable<unknown>, limit: number): Promise<{ o
 }
 
 /** `{reason?: string, grant?: "15m" | 900000}` → validated input, or why not. */
-export function parseDecisionBody(value: unknown): { ok: true; reason?: string; grantMs?: number } | { ok: false; why: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, why: 'request body must be a JSON object' };
+export function parseDecisionBody(
+  value: unknown,
+): { ok: true; reason?: string; grantMs?: number } | { ok: false; why: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, why: 'request body must be a JSON object' };
   const body = value as Record<string, unknown>;
   const unknownKeys = Object.keys(body).filter((k) => k !== 'reason' && k !== 'grant');
-  if (unknownKeys.length > 0) return { ok: false, why: `unknown field(s) ${unknownKeys.join(', ')}; accepted: reason, grant` };
+  if (unknownKeys.length > 0)
+    return { ok: false, why: `unknown field(s) ${unknownKeys.join(', ')}; accepted: reason, grant` };
   const out: { ok: true; reason?: string; grantMs?: number } = { ok: true };
   if (body['reason'] !== undefined) {
-    if (typeof body['reason'] !== 'string' || body['reason'].length > 1000) return { ok: false, why: 'reason must be a string of at most 1000 characters' };
+    if (typeof body['reason'] !== 'string' || body['reason'].length > 1000)
+      return { ok: false, why: 'reason must be a string of at most 1000 characters' };
     out.reason = body['reason'];
   }
   const grant = body['grant'];
   if (grant !== undefined && grant !== null) {
-    const ms = typeof grant === 'number' && Number.isSafeInteger(grant) && grant > 0 ? grant : typeof grant === 'string' ? parseDuration(grant) : undefined;
+    const ms =
+      typeof grant === 'number' && Number.isSafeInteger(grant) && grant > 0
+        ? grant
+        : typeof grant === 'string'
+          ? parseDuration(grant)
+          : undefined;
     if (ms === undefined) return { ok: false, why: 'grant must be a duration such as "15m" (or milliseconds)' };
     out.grantMs = ms;
   }
@@ -105,7 +141,10 @@ export function parseDecisionBody(value: unknown): { ok: true; reason?: string; 
 }
 
 /** Member of a configured group of the issuer that signed the token. */
-export function isOidcApprover(principal: Pick<Principal, 'issuer' | 'groups'>, groups: readonly ApproverGroup[]): boolean {
+export function isOidcApprover(
+  principal: Pick<Principal, 'issuer' | 'groups'>,
+  groups: readonly ApproverGroup[],
+): boolean {
   return groups.some((g) => g.issuer === principal.issuer && principal.groups.includes(g.group));
 }
 
@@ -117,14 +156,22 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
   return async (ctx) => {
     if (ctx.path === grantsApiPrefix || ctx.path.startsWith(`${grantsApiPrefix}/`)) return grantsRoute(ctx);
     if (ctx.path !== approvalsApiPrefix && !ctx.path.startsWith(`${approvalsApiPrefix}/`)) return undefined;
-    const rest = ctx.path.slice(approvalsApiPrefix.length).split('/').filter((s) => s !== '');
+    const rest = ctx.path
+      .slice(approvalsApiPrefix.length)
+      .split('/')
+      .filter((s) => s !== '');
     const [id, action, extra] = rest;
     const isList = id === undefined;
     const isGet = id !== undefined && action === undefined;
     const isDecision = id !== undefined && (action === 'approve' || action === 'deny') && extra === undefined;
-    if (!isList && !isGet && !isDecision) return refuse(buildStatus(404, 'NotFound', `no such approvals endpoint ${ctx.path}`));
+    if (!isList && !isGet && !isDecision)
+      return refuse(buildStatus(404, 'NotFound', `no such approvals endpoint ${ctx.path}`));
     const wanted = isDecision ? 'POST' : 'GET';
-    if (ctx.method !== wanted) return refuse(buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`), { Allow: wanted });
+    if (ctx.method !== wanted)
+      return refuse(
+        buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`),
+        { Allow: wanted },
+      );
 
     const principal = await approver(ctx);
     if (!('issuer' in principal)) return principal;
@@ -149,7 +196,8 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
       const input = parseDecisionBody(body.value);
       if (!input.ok) return refuse(buildStatus(400, 'BadRequest', input.why));
       const approve = action === 'approve';
-      if (!approve && input.grantMs !== undefined) return refuse(buildStatus(400, 'BadRequest', 'grant only applies to approve'));
+      if (!approve && input.grantMs !== undefined)
+        return refuse(buildStatus(400, 'BadRequest', 'grant only applies to approve'));
       const result = await service.decide(id, {
         approve,
         actor: {
@@ -158,7 +206,12 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
           at: Date.now(),
           via: 'api',
           keys: personKeys(
-            { oidc: { issuer: principal.issuer, subject: principal.subject }, ...(principal.email === undefined || principal.emailVerified === false ? {} : { verifiedEmail: principal.email }) },
+            {
+              oidc: { issuer: principal.issuer, subject: principal.subject },
+              ...(principal.email === undefined || principal.emailVerified === false
+                ? {}
+                : { verifiedEmail: principal.email }),
+            },
             service.config.approvers.people,
           ),
         },
@@ -184,17 +237,33 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
       return refuse(statusFromError(asHoopError(error)));
     }
     if (!isOidcApprover(principal, approverGroups)) {
-      const configured = approverGroups.length === 0 ? 'none are configured' : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
-      return refuse(buildStatus(403, 'Forbidden', `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`));
+      const configured =
+        approverGroups.length === 0
+          ? 'none are configured'
+          : approverGroups.map((g) => `${g.group} of ${g.issuer}`).join(', ');
+      return refuse(
+        buildStatus(
+          403,
+          'Forbidden',
+          `${principal.email ?? principal.username} is not an approver: not a member of approval.approvers.oidcGroups (${configured})`,
+        ),
+      );
     }
     return principal;
   }
 
   async function grantsRoute(ctx: ApiRequest): Promise<ApiAnswer> {
-    const [id, extra] = ctx.path.slice(grantsApiPrefix.length).split('/').filter((s) => s !== '');
+    const [id, extra] = ctx.path
+      .slice(grantsApiPrefix.length)
+      .split('/')
+      .filter((s) => s !== '');
     if (extra !== undefined) return refuse(buildStatus(404, 'NotFound', `no such grants endpoint ${ctx.path}`));
     const wanted = id === undefined ? 'GET' : 'DELETE';
-    if (ctx.method !== wanted) return refuse(buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`), { Allow: wanted });
+    if (ctx.method !== wanted)
+      return refuse(
+        buildStatus(405, 'MethodNotAllowed', `${ctx.method} is not supported on ${ctx.path}; use ${wanted}`),
+        { Allow: wanted },
+      );
     const principal = await approver(ctx);
     if (!('issuer' in principal)) return principal;
     try {
@@ -204,7 +273,14 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
       }
       const revoked = await service.revokeGrant(id, principal.email ?? principal.username);
       if (revoked === null) {
-        return refuse(buildStatus(404, 'NotFound', `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`, { name: id, kind: 'grants' }));
+        return refuse(
+          buildStatus(
+            404,
+            'NotFound',
+            `no active grant "${id}" (unknown, expired or already revoked); list them with GET ${grantsApiPrefix}`,
+            { name: id, kind: 'grants' },
+          ),
+        );
       }
       return send(200, revoked);
     } catch (error) {
@@ -215,5 +291,7 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
 
 /** A HoopError as it is; anything else a generic 500 (the caller's log has no detail to add here). */
 function asHoopError(error: unknown): HoopError {
-  return error instanceof HoopError ? error : new HoopError('ERR_INTERNAL', 'internal error in the gateway; the gateway log has the details', { cause: error });
+  return error instanceof HoopError
+    ? error
+    : new HoopError('ERR_INTERNAL', 'internal error in the gateway; the gateway log has the details', { cause: error });
 }

@@ -25,7 +25,9 @@ export function personKeys(facts: VoterFacts, people: readonly ApproverPerson[] 
   for (const person of people) {
     const own = [
       ...(person.slackUser === undefined ? [] : [`slack:${person.slackUser}`]),
-      ...(person.oidcSubject === undefined || person.oidcIssuer === undefined ? [] : [oidcKey(person.oidcIssuer, person.oidcSubject)]),
+      ...(person.oidcSubject === undefined || person.oidcIssuer === undefined
+        ? []
+        : [oidcKey(person.oidcIssuer, person.oidcSubject)]),
       ...(person.email === undefined ? [] : [emailKey(person.email)]),
     ];
     if (own.some((key) => keys.has(key))) for (const key of own) keys.add(key);
@@ -34,7 +36,10 @@ export function personKeys(facts: VoterFacts, people: readonly ApproverPerson[] 
 }
 
 /** Whether two votes are one person's. */
-export function samePerson(a: { user: string; keys?: readonly string[] }, b: { user: string; keys?: readonly string[] }): boolean {
+export function samePerson(
+  a: { user: string; keys?: readonly string[] },
+  b: { user: string; keys?: readonly string[] },
+): boolean {
   if (a.user === b.user) return true;
   return (a.keys ?? []).some((key) => (b.keys ?? []).includes(key));
 }

@@ -2,7 +2,14 @@
 // builds the service from admission.ts, core.ts, decide.ts, hold.ts and watch.ts, which share these types).
 import type { ApprovalConfig } from '../config/types.js';
 import type { ScheduledJob } from '../lib/scheduled-job.js';
-import type { ApprovalGrant, ApprovalRecord, ApprovalRequestSummary, ApprovalState, ApprovalVote, SlackMessageRef } from './types.js';
+import type {
+  ApprovalGrant,
+  ApprovalRecord,
+  ApprovalRequestSummary,
+  ApprovalState,
+  ApprovalVote,
+  SlackMessageRef,
+} from './types.js';
 
 /** Where approvals are shown to humans (Slack); every method is best effort, never blocks a decision. */
 export interface ApprovalNotifier {
@@ -35,9 +42,11 @@ export interface DecideInput {
   grantMs?: number;
 }
 
-export type DecideRefusal = 'not-found' | 'not-pending' | 'already-voted' | 'self-approval' | 'not-approver' | 'invalid-grant';
+export type DecideRefusal =
+  'not-found' | 'not-pending' | 'already-voted' | 'self-approval' | 'not-approver' | 'invalid-grant';
 
-export type DecideResult = { ok: true; record: ApprovalRecord } | { ok: false; why: DecideRefusal; record?: ApprovalRecord };
+export type DecideResult =
+  { ok: true; record: ApprovalRecord } | { ok: false; why: DecideRefusal; record?: ApprovalRecord };
 
 /** Who may use a grant: the identity and the exact principal that asked for the approval. */
 export interface GrantHolder {
@@ -47,7 +56,10 @@ export interface GrantHolder {
 }
 
 /** The parts of a classified request a grant is matched on. */
-export type GrantQuery = Pick<ApprovalRequestSummary, 'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'>;
+export type GrantQuery = Pick<
+  ApprovalRequestSummary,
+  'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'
+>;
 
 export interface ApprovalService {
   hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;

@@ -14,8 +14,17 @@ import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from './types.
 import { createStoreWatcher } from './watch.js';
 import type { ApprovalNotifier, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
 
-export type { ApprovalNotifier, HoldRequest, ApprovalOutcome, DecideInput, DecideRefusal, DecideResult, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
-
+export type {
+  ApprovalNotifier,
+  HoldRequest,
+  ApprovalOutcome,
+  DecideInput,
+  DecideRefusal,
+  DecideResult,
+  GrantHolder,
+  GrantQuery,
+  ApprovalService,
+} from './service-types.js';
 
 export interface ApprovalServiceDeps {
   repo: ApprovalRepository;
@@ -45,7 +54,10 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   const { repo, config, replicaId } = deps;
   const clock = deps.clock ?? Date.now;
   const logger = deps.logger ?? silentLogger;
-  const pollIntervalMs = Math.min(Math.max(deps.pollIntervalMs ?? (repo.changesSince === undefined ? 250 : 100), 10), 1000);
+  const pollIntervalMs = Math.min(
+    Math.max(deps.pollIntervalMs ?? (repo.changesSince === undefined ? 250 : 100), 10),
+    1000,
+  );
   const core = createApprovalCore({ repo, notifier: deps.notifier, config, replicaId, clock, logger });
   const { waiting, move, expire } = core;
   const watcher = createStoreWatcher(core, pollIntervalMs);
@@ -58,7 +70,12 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   });
   const decide = createDecide(core);
 
-  async function findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now = clock()): Promise<ApprovalGrant | undefined> {
+  async function findGrant(
+    who: GrantHolder,
+    cluster: string,
+    info: GrantQuery,
+    now = clock(),
+  ): Promise<ApprovalGrant | undefined> {
     const grants = await repo.activeGrants(who.identity, cluster, now);
     return grants.find(
       (g) =>
@@ -92,7 +109,10 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       let moved: ApprovalRecord | null = null;
       if (record.expiresAt <= now) moved = await expire(record);
       else if (record.holder === replicaId) {
-        moved = await move(record.id, 'cancelled', { decidedAt: now, decisionReason: 'the gateway restarted while the request was held' });
+        moved = await move(record.id, 'cancelled', {
+          decidedAt: now,
+          decisionReason: 'the gateway restarted while the request was held',
+        });
       }
       if (moved !== null) ended += 1;
     }
@@ -128,7 +148,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       stopping = true;
       for (const [id, waiters] of [...waiting]) {
         // Rejected first: the cancellation below would otherwise resolve the hold as 'cancelled' (403).
-        for (const waiter of waiters) waiter.reject(new HoopError('ERR_SHUTTING_DOWN', `approval ${id} cancelled: ${reason}`));
+        for (const waiter of waiters)
+          waiter.reject(new HoopError('ERR_SHUTTING_DOWN', `approval ${id} cancelled: ${reason}`));
         try {
           await move(id, 'cancelled', { decidedAt: clock(), decisionReason: reason });
         } catch (error) {

@@ -58,7 +58,8 @@ export function createStoreWatcher(core: ApprovalCore, intervalMs: number): Stor
       logger.warn({ err: error }, 'approval poll failed; retrying');
       const now = clock();
       for (const [id, waiters] of waiting) {
-        if ((deadlines.get(id) ?? Infinity) + storeGraceMs <= now) for (const waiter of waiters) waiter.reject(core.storeDown(id, error));
+        if ((deadlines.get(id) ?? Infinity) + storeGraceMs <= now)
+          for (const waiter of waiters) waiter.reject(core.storeDown(id, error));
       }
     } finally {
       polling = false;

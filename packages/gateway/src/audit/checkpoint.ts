@@ -28,12 +28,21 @@ export async function loadSigningKey(file?: string): Promise<SigningKey> {
   try {
     pem = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: cannot read ${file}: ${(error as Error).message}`, { cause: error });
+    throw new HoopError(
+      'ERR_CONFIG',
+      `audit.checkpoint.signingKeyFile: cannot read ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   const parsed = parseEd25519PrivateKey(pem);
-  if ('problem' in parsed) throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: ${file} ${parsed.problem}`);
+  if ('problem' in parsed)
+    throw new HoopError('ERR_CONFIG', `audit.checkpoint.signingKeyFile: ${file} ${parsed.problem}`);
   const privateKey = parsed.key;
-  return { privateKey, publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(), generated: false };
+  return {
+    privateKey,
+    publicKeyPem: createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString(),
+    generated: false,
+  };
 }
 
 /** The public key of a signing key file (private PEM) or a public PEM, for verifiers. */
@@ -112,7 +121,9 @@ export function createCheckpointer(deps: CheckpointerDeps): Checkpointer {
       signed.set(head.chain, head.seq);
       done.push(checkpoint);
       if (deps.witness !== undefined) {
-        await deps.witness(checkpoint).catch((error: unknown) => logger.warn({ err: error, chain: head.chain }, 'checkpoint witness failed'));
+        await deps
+          .witness(checkpoint)
+          .catch((error: unknown) => logger.warn({ err: error, chain: head.chain }, 'checkpoint witness failed'));
       }
     }
     // The checkpoint records themselves need no checkpoint of their own until something else is written.

@@ -57,9 +57,20 @@ export function createDraftBuilder(deps: DraftBuilderDeps) {
     },
     outcome(eventId: string, sessionId: string, identity: string, outcome: AuditOutcome): AuditRecordDraft {
       const { responseBody, ...rest } = outcome;
-      return { kind: 'outcome', time: deps.clock(), eventId, sessionId, identity, data: { ...rest, ...body('response', responseBody) } };
+      return {
+        kind: 'outcome',
+        time: deps.clock(),
+        eventId,
+        sessionId,
+        identity,
+        data: { ...rest, ...body('response', responseBody) },
+      };
     },
-    frames(eventId: string, frames: readonly ExecFrame[], known: { sessionId: string; identity: string } | undefined): AuditRecordDraft {
+    frames(
+      eventId: string,
+      frames: readonly ExecFrame[],
+      known: { sessionId: string; identity: string } | undefined,
+    ): AuditRecordDraft {
       return {
         kind: 'frames',
         time: deps.clock(),

@@ -42,7 +42,11 @@ export function joinEvents(requests: readonly AuditRecord[], related: readonly A
  * Joins a stream of request records (others are ignored) with their outcomes and frames, one page at a
  * time: each page's related records are fetched by eventId, so memory is bounded by `pageSize`.
  */
-async function* joinStream(store: AuditStore, requests: AsyncIterable<AuditRecord>, pageSize: number): AsyncGenerator<AuditEvent> {
+async function* joinStream(
+  store: AuditStore,
+  requests: AsyncIterable<AuditRecord>,
+  pageSize: number,
+): AsyncGenerator<AuditEvent> {
   let page: AuditRecord[] = [];
   const flush = async function* (): AsyncGenerator<AuditEvent> {
     const eventIds = page.map((r) => r.eventId).filter((id): id is string => id !== undefined);
@@ -77,7 +81,11 @@ export async function* exportEvents(
 }
 
 /** One session's events in time order, streamed. */
-export async function* streamSessionEvents(store: AuditStore, sessionId: string, pageSize = 500): AsyncGenerator<AuditEvent> {
+export async function* streamSessionEvents(
+  store: AuditStore,
+  sessionId: string,
+  pageSize = 500,
+): AsyncGenerator<AuditEvent> {
   // Outcomes carry the sessionId too, but frames of an event begun before a restart may not: joined by eventId.
   yield* joinStream(store, store.scanRecords({ sessionId, kinds: ['request'] }, { batchSize: pageSize }), pageSize);
 }
@@ -104,7 +112,10 @@ export function formatTimeline(events: readonly AuditEvent[]): string[] {
   return events.map((event) => {
     const status = event.outcome === undefined ? 'pending' : String(event.outcome.status);
     const approval = event.outcome?.approval;
-    const approver = approval === undefined ? '' : `  ${approval.state}${approval.by.length > 0 ? ` by ${approval.by.join(', ')}` : ''}`;
+    const approver =
+      approval === undefined
+        ? ''
+        : `  ${approval.state}${approval.by.length > 0 ? ` by ${approval.by.join(', ')}` : ''}`;
     return `${event.time}  ${describeRequest(event)}  ${event.decision.effect}  ${status}${approver}`;
   });
 }

@@ -58,7 +58,10 @@ export function keyOf(p: PermissionKey): string {
 
 /** A DNS-1123 name for the suggested objects. */
 export function suggestedRoleName(identity: string): string {
-  const base = identity.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  const base = identity
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return `${(base === '' ? 'identity' : base).slice(0, 200)}-least-privilege`;
 }
 
@@ -68,11 +71,20 @@ export function suggestedRoleName(identity: string): string {
  * joined. Each step keeps the cross product exact, so nothing beyond the used calls is granted.
  */
 export function compactRules(used: readonly UsedPermission[]): PolicyRule[] {
-  const perVerb = new Map<string, { apiGroup: string; resource: string; verb: string; names: Set<string>; anyName: boolean }>();
+  const perVerb = new Map<
+    string,
+    { apiGroup: string; resource: string; verb: string; names: Set<string>; anyName: boolean }
+  >();
   for (const u of used) {
     const resource = u.subresource === '' ? u.resource : `${u.resource}/${u.subresource}`;
     const id = JSON.stringify([u.apiGroup, resource, u.verb]);
-    const entry = perVerb.get(id) ?? { apiGroup: u.apiGroup, resource, verb: u.verb, names: new Set<string>(), anyName: false };
+    const entry = perVerb.get(id) ?? {
+      apiGroup: u.apiGroup,
+      resource,
+      verb: u.verb,
+      names: new Set<string>(),
+      anyName: false,
+    };
     if (u.name === undefined) entry.anyName = true;
     else entry.names.add(u.name);
     perVerb.set(id, entry);
@@ -89,7 +101,12 @@ export function compactRules(used: readonly UsedPermission[]): PolicyRule[] {
   for (const e of perResource.values()) {
     const verbs = [...e.verbs].sort(compareVerbs);
     const id = JSON.stringify([e.apiGroup, e.names, verbs]);
-    const rule = rules.get(id) ?? { apiGroups: [e.apiGroup], resources: [], ...(e.names.length === 0 ? {} : { resourceNames: e.names }), verbs };
+    const rule = rules.get(id) ?? {
+      apiGroups: [e.apiGroup],
+      resources: [],
+      ...(e.names.length === 0 ? {} : { resourceNames: e.names }),
+      verbs,
+    };
     rule.resources.push(e.resource);
     rules.set(id, rule);
   }
@@ -121,13 +138,30 @@ export function suggestRoles(identity: string, serviceAccount: string, used: rea
   if (cluster !== undefined) {
     objects.push(
       { apiVersion, kind: 'ClusterRole', metadata: { name, labels }, rules: compactRules(cluster) },
-      { apiVersion, kind: 'ClusterRoleBinding', metadata: { name, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects: [subject] },
+      {
+        apiVersion,
+        kind: 'ClusterRoleBinding',
+        metadata: { name, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects: [subject],
+      },
     );
   }
   for (const namespace of [...byNamespace.keys()].filter((ns) => ns !== '').sort(byText)) {
     objects.push(
-      { apiVersion, kind: 'Role', metadata: { name, namespace, labels }, rules: compactRules(byNamespace.get(namespace) ?? []) },
-      { apiVersion, kind: 'RoleBinding', metadata: { name, namespace, labels }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [subject] },
+      {
+        apiVersion,
+        kind: 'Role',
+        metadata: { name, namespace, labels },
+        rules: compactRules(byNamespace.get(namespace) ?? []),
+      },
+      {
+        apiVersion,
+        kind: 'RoleBinding',
+        metadata: { name, namespace, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [subject],
+      },
     );
   }
   return objects;
@@ -138,7 +172,10 @@ export function suggestRoles(identity: string, serviceAccount: string, used: rea
  * grant at cluster scope is covered only by a use at cluster scope (using it in one namespace does not
  * justify all of them).
  */
-export function computeOverGrant(granted: readonly PermissionKey[], used: readonly PermissionKey[]): OverGrantPermission[] {
+export function computeOverGrant(
+  granted: readonly PermissionKey[],
+  used: readonly PermissionKey[],
+): OverGrantPermission[] {
   const usedKeys = new Set(used.map(keyOf));
   const seen = new Set<string>();
   const out: OverGrantPermission[] = [];
@@ -147,7 +184,13 @@ export function computeOverGrant(granted: readonly PermissionKey[], used: readon
     if (seen.has(id)) continue;
     seen.add(id);
     if (usedKeys.has(id) || usedKeys.has(keyOf({ ...g, namespace: '' }))) continue;
-    out.push({ verb: g.verb, apiGroup: g.apiGroup, resource: g.resource, ...(g.subresource === '' ? {} : { subresource: g.subresource }), namespace: g.namespace });
+    out.push({
+      verb: g.verb,
+      apiGroup: g.apiGroup,
+      resource: g.resource,
+      ...(g.subresource === '' ? {} : { subresource: g.subresource }),
+      namespace: g.namespace,
+    });
   }
   return out;
 }

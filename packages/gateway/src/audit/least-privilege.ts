@@ -2,11 +2,26 @@
 // was refused and needed approval for, the minimal Roles that allow exactly the used calls, and the
 // over-grant (granted permissions never used). Only names of objects appear, never values.
 import { CONNECT_SUBRESOURCES } from '../policy/rules.js';
-import { byText, computeOverGrant, keyOf, suggestRoles, type OverGrantPermission, type PermissionKey, type RbacObject, type UsedPermission } from './least-privilege-roles.js';
+import {
+  byText,
+  computeOverGrant,
+  keyOf,
+  suggestRoles,
+  type OverGrantPermission,
+  type PermissionKey,
+  type RbacObject,
+  type UsedPermission,
+} from './least-privilege-roles.js';
 import type { AuditEvent } from './types.js';
 
 export { compactRules, computeOverGrant, suggestedRoleName, suggestRoles } from './least-privilege-roles.js';
-export type { OverGrantPermission, PermissionKey, PolicyRule, RbacObject, UsedPermission } from './least-privilege-roles.js';
+export type {
+  OverGrantPermission,
+  PermissionKey,
+  PolicyRule,
+  RbacObject,
+  UsedPermission,
+} from './least-privilege-roles.js';
 
 export interface RefusedPermission {
   verb: string;
@@ -96,18 +111,29 @@ function classify(event: AuditEvent): { bucket: Bucket; reason?: string; approve
     case 'allow':
       if (decision.reason === 'non-resource') return { bucket: 'none' };
       // `kubectl auth can-i` for one request is answered by the gateway: the baseline's RBAC is not used.
-      if (decision.reason === 'self-review' && event.info?.resource === 'selfsubjectaccessreviews') return { bucket: 'none' };
+      if (decision.reason === 'self-review' && event.info?.resource === 'selfsubjectaccessreviews')
+        return { bucket: 'none' };
       if (decision.reason === 'grant') return { bucket: 'approved', approvers: [] };
       // The gateway said yes but the API server did not: not a use of the permission.
       if (status === 401 || status === 403) return { bucket: 'refused', reason: `api server answered ${status}` };
       return { bucket: 'used' };
     case 'deny':
-      return { bucket: 'refused', reason: decision.rule === undefined ? decision.reason : `${decision.reason} (${decision.rule})` };
+      return {
+        bucket: 'refused',
+        reason: decision.rule === undefined ? decision.reason : `${decision.reason} (${decision.rule})`,
+      };
     case 'approve': {
       const approval = event.outcome?.approval;
       if (approval?.state === 'approved') return { bucket: 'approved', approvers: approval.by };
-      if (approval !== undefined) return { bucket: 'refused', reason: `approval ${approval.state}${approval.by.length > 0 ? ` by ${approval.by.join(', ')}` : ''}` };
-      return { bucket: 'refused', reason: event.outcome === undefined ? 'approval pending' : `${decision.reason}: not approved` };
+      if (approval !== undefined)
+        return {
+          bucket: 'refused',
+          reason: `approval ${approval.state}${approval.by.length > 0 ? ` by ${approval.by.join(', ')}` : ''}`,
+        };
+      return {
+        bucket: 'refused',
+        reason: event.outcome === undefined ? 'approval pending' : `${decision.reason}: not approved`,
+      };
     }
     default:
       return { bucket: 'none' };
@@ -149,7 +175,12 @@ export class BucketTally {
   private readonly keys = new Map<string, KeyTally>();
   constructor(private readonly max: number) {}
 
-  add(permission: PermissionKey & { name: string }, time: string, reason?: string, approvers?: readonly string[]): void {
+  add(
+    permission: PermissionKey & { name: string },
+    time: string,
+    reason?: string,
+    approvers?: readonly string[],
+  ): void {
     const { name, ...key } = permission;
     const id = keyOf(key);
     let entry = this.keys.get(id);
@@ -180,13 +211,18 @@ export class BucketTally {
     const out: { key: PermissionKey; name?: string; tally: Tally }[] = [];
     for (const [, entry] of [...this.keys].sort(([a], [b]) => byText(a, b))) {
       if (entry.names === undefined) out.push({ key: entry.key, tally: entry.all });
-      else for (const name of [...entry.names.keys()].sort(byText)) out.push({ key: entry.key, name, tally: entry.names.get(name) as Tally });
+      else
+        for (const name of [...entry.names.keys()].sort(byText))
+          out.push({ key: entry.key, name, tally: entry.names.get(name) as Tally });
     }
     return out;
   }
 }
 
-function optional(key: PermissionKey, name: string | undefined): { subresource?: string; namespace?: string; name?: string } {
+function optional(
+  key: PermissionKey,
+  name: string | undefined,
+): { subresource?: string; namespace?: string; name?: string } {
   return {
     ...(key.subresource === '' ? {} : { subresource: key.subresource }),
     ...(key.namespace === '' ? {} : { namespace: key.namespace }),
@@ -199,13 +235,21 @@ function distinct(values: Iterable<string>): string[] {
 }
 
 /** One identity's events in the window (request time in [since, until)), of one cluster when given. */
-export function eventsOf(events: Iterable<AuditEvent>, identity: string, window: { since: number; until: number; cluster?: string }): AuditEvent[] {
+export function eventsOf(
+  events: Iterable<AuditEvent>,
+  identity: string,
+  window: { since: number; until: number; cluster?: string },
+): AuditEvent[] {
   const out: AuditEvent[] = [];
   for (const event of events) if (inWindow(event, identity, window)) out.push(event);
   return out;
 }
 
-function inWindow(event: AuditEvent, identity: string, window: { since: number; until: number; cluster?: string }): boolean {
+function inWindow(
+  event: AuditEvent,
+  identity: string,
+  window: { since: number; until: number; cluster?: string },
+): boolean {
   if (event.identity !== identity) return false;
   if (window.cluster !== undefined && event.cluster !== window.cluster) return false;
   const time = Date.parse(event.time);
@@ -230,7 +274,11 @@ export interface IdentityAccumulator {
 
 export function createIdentityAccumulator(input: AccumulatorInput): IdentityAccumulator {
   const max = input.maxResourceNames ?? DEFAULT_MAX_RESOURCE_NAMES;
-  const window = { since: input.since, until: input.until, ...(input.cluster === undefined ? {} : { cluster: input.cluster }) };
+  const window = {
+    since: input.since,
+    until: input.until,
+    ...(input.cluster === undefined ? {} : { cluster: input.cluster }),
+  };
   const buckets = { used: new BucketTally(max), refused: new BucketTally(max), approved: new BucketTally(max) };
   const totals: CallTotals = { calls: 0, refused: 0, approved: 0 };
   const namespaces = new Set<string>();
@@ -250,10 +298,21 @@ export function createIdentityAccumulator(input: AccumulatorInput): IdentityAccu
     namespaces: () => distinct(namespaces),
     size() {
       const sizes = Object.values(buckets).map((b) => b.size());
-      return { keys: sizes.reduce((n, x) => n + x.keys, 0), names: sizes.reduce((n, x) => n + x.names, 0), namespaces: namespaces.size };
+      return {
+        keys: sizes.reduce((n, x) => n + x.keys, 0),
+        names: sizes.reduce((n, x) => n + x.names, 0),
+        namespaces: namespaces.size,
+      };
     },
     finish(granted) {
-      const used: UsedPermission[] = buckets.used.parts().map(({ key, name, tally }) => ({ ...key, ...(name === undefined ? {} : { name }), count: tally.count, lastUsed: tally.lastUsed }));
+      const used: UsedPermission[] = buckets.used
+        .parts()
+        .map(({ key, name, tally }) => ({
+          ...key,
+          ...(name === undefined ? {} : { name }),
+          count: tally.count,
+          lastUsed: tally.lastUsed,
+        }));
       const refused: RefusedPermission[] = buckets.refused.parts().map(({ key, name, tally }) => ({
         verb: key.verb,
         apiGroup: key.apiGroup,
@@ -296,7 +355,10 @@ export function summarizeIdentity(input: SummarizeInput): { privileges: Identity
 }
 
 /** `get configmaps/app-config -n staging`, `list deployments.apps (all namespaces)`: for tables and Slack. */
-export function describePermission(p: { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string }, clusterScope = 'cluster scope'): string {
+export function describePermission(
+  p: { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string },
+  clusterScope = 'cluster scope',
+): string {
   const resource = `${p.resource}${p.apiGroup === '' ? '' : `.${p.apiGroup}`}`;
   const target = `${resource}${p.name === undefined || p.name === '' ? '' : `/${p.name}`}${p.subresource === undefined || p.subresource === '' ? '' : `/${p.subresource}`}`;
   return `${p.verb} ${target} ${p.namespace === undefined || p.namespace === '' ? `(${clusterScope})` : `-n ${p.namespace}`}`;
@@ -308,7 +370,10 @@ export interface ReportIdentity {
 }
 
 /** The port to the API server: what a baseline account is granted in these namespaces (and cluster-wide). */
-export type GrantedLookup = (serviceAccount: string, namespaces: string[]) => Promise<{ granted: readonly PermissionKey[]; method: string }>;
+export type GrantedLookup = (
+  serviceAccount: string,
+  namespaces: string[],
+) => Promise<{ granted: readonly PermissionKey[]; method: string }>;
 
 export interface BuildReportInput {
   identities: readonly ReportIdentity[];
@@ -349,7 +414,8 @@ export async function buildLeastPrivilegeReport(input: BuildReportInput): Promis
     }),
   );
   const byName = new Map<string, IdentityAccumulator[]>();
-  for (const accumulator of accumulators) byName.set(accumulator.identity, [...(byName.get(accumulator.identity) ?? []), accumulator]);
+  for (const accumulator of accumulators)
+    byName.set(accumulator.identity, [...(byName.get(accumulator.identity) ?? []), accumulator]);
   for await (const event of input.events) {
     if (event.identity === undefined) continue;
     for (const accumulator of byName.get(event.identity) ?? []) accumulator.add(event);

@@ -33,13 +33,17 @@ export interface AuditReader {
   listSessions(identity?: string): Promise<SessionSummaryView[]>;
 }
 
-export function createAuditReader(store: AuditStore | { audit: AuditStore }, options: { limit?: number } = {}): AuditReader {
+export function createAuditReader(
+  store: AuditStore | { audit: AuditStore },
+  options: { limit?: number } = {},
+): AuditReader {
   const audit = 'audit' in store ? store.audit : store;
   return {
     async sessionTimeline(sessionId) {
       const events = await sessionEvents(audit, sessionId);
       const transcripts = new Map<string, TimelineEntryView['transcript']>();
-      for (const event of events.filter((e) => (e.frames ?? 0) > 0)) transcripts.set(event.eventId, await transcriptOf(audit, event.eventId));
+      for (const event of events.filter((e) => (e.frames ?? 0) > 0))
+        transcripts.set(event.eventId, await transcriptOf(audit, event.eventId));
       return events.map((event): TimelineEntryView => {
         const transcript = transcripts.get(event.eventId);
         const info = event.info;
@@ -60,7 +64,10 @@ export function createAuditReader(store: AuditStore | { audit: AuditStore }, opt
       });
     },
     async listSessions(identity) {
-      const sessions = await audit.listSessions({ ...(identity === undefined ? {} : { identity }), limit: options.limit ?? 20 });
+      const sessions = await audit.listSessions({
+        ...(identity === undefined ? {} : { identity }),
+        limit: options.limit ?? 20,
+      });
       return sessions.map((s) => ({
         sessionId: s.sessionId,
         identity: s.identity ?? 'unknown',
@@ -77,7 +84,9 @@ export function createAuditReader(store: AuditStore | { audit: AuditStore }, opt
 async function transcriptOf(audit: AuditStore, eventId: string): Promise<TimelineEntryView['transcript']> {
   const records = await audit.listRecords({ eventIds: [eventId], kinds: ['frames'] });
   const frames = records.flatMap((r) => (Array.isArray(r.data['frames']) ? (r.data['frames'] as ExecFrame[]) : []));
-  const output = frames.filter((f) => f.stream === 'stdout' || f.stream === 'stderr').map((f) => (f.base64 === true ? Buffer.from(f.data, 'base64').toString('utf8') : f.data));
+  const output = frames
+    .filter((f) => f.stream === 'stdout' || f.stream === 'stderr')
+    .map((f) => (f.base64 === true ? Buffer.from(f.data, 'base64').toString('utf8') : f.data));
   const text = output.join('');
   return { excerpt: text.slice(0, 400), frames: frames.length, bytes: Buffer.byteLength(text) };
 }

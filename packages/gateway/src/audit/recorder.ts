@@ -144,9 +144,13 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     } catch (error) {
       deps.metrics?.auditFailures?.inc();
       logger.error({ err: error }, 'audit write failed; refusing the request');
-      throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store is unavailable, so the request was not forwarded; try again shortly', {
-        cause: error,
-      });
+      throw new HoopError(
+        'ERR_AUDIT_UNAVAILABLE',
+        'the audit store is unavailable, so the request was not forwarded; try again shortly',
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -182,7 +186,10 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
       }
       const lost = queue.reduce((n, list) => n + list.length, 0);
       if (lost > 0) {
-        throw new HoopError('ERR_AUDIT_UNAVAILABLE', `${lost} audit record(s) could not be written before shutdown; the store is unavailable`);
+        throw new HoopError(
+          'ERR_AUDIT_UNAVAILABLE',
+          `${lost} audit record(s) could not be written before shutdown; the store is unavailable`,
+        );
       }
     },
   };

@@ -11,7 +11,11 @@ export function kubectlSessionId(identity: string, kubectlSession: string): stri
   return `k-${createHash('sha256').update(`${identity}\u0000${kubectlSession}`).digest('hex').slice(0, 32)}`;
 }
 
-export function createSessionTracker(options: { idleMs: number; maxIdentities?: number; newId?: () => string }): SessionTracker {
+export function createSessionTracker(options: {
+  idleMs: number;
+  maxIdentities?: number;
+  newId?: () => string;
+}): SessionTracker {
   const open = new Map<string, { id: string; last: number }>();
   const maxIdentities = options.maxIdentities ?? 10_000;
   const newId = options.newId ?? (() => `s-${randomUUID()}`);

@@ -13,7 +13,8 @@ import { canonicalJson, canonicalRecordText, GENESIS_HASH, sha256Hex } from '../
 import type { AuditStore, ChainHead, CheckpointStatement, SignedCheckpoint, StoredRecord } from '../store/types.js';
 import { verifyCheckpointSignature } from './checkpoint.js';
 
-export type VerifyResult = { ok: true; records: number; chains: number } | { ok: false; chain: string; seq: number; problem: string };
+export type VerifyResult =
+  { ok: true; records: number; chains: number } | { ok: false; chain: string; seq: number; problem: string };
 
 export type VerifyMode = 'full' | 'since-checkpoint';
 
@@ -107,15 +108,29 @@ async function newestTrustedCheckpoint(
       continue;
     }
     if (head === undefined || s.seq > head.seq) {
-      throw new Broken(chain, (head?.seq ?? start - 1) + 1, `records missing at the tail: the chain ends at seq ${head?.seq ?? start - 1} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+      throw new Broken(
+        chain,
+        (head?.seq ?? start - 1) + 1,
+        `records missing at the tail: the chain ends at seq ${head?.seq ?? start - 1} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`,
+      );
     }
     const record = await store.getRecord(chain, s.seq);
     if (record === null) {
-      check.skipped.push({ chain, seq: s.seq, time: s.time, problem: `the checkpoint of ${iso(s.time)} names seq ${s.seq}, which is not in the store` });
+      check.skipped.push({
+        chain,
+        seq: s.seq,
+        time: s.time,
+        problem: `the checkpoint of ${iso(s.time)} names seq ${s.seq}, which is not in the store`,
+      });
       continue;
     }
     if (record.hash !== s.hash) {
-      check.skipped.push({ chain, seq: s.seq, time: s.time, problem: `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)` });
+      check.skipped.push({
+        chain,
+        seq: s.seq,
+        time: s.time,
+        problem: `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`,
+      });
       continue;
     }
     return s;
@@ -124,7 +139,11 @@ async function newestTrustedCheckpoint(
 }
 
 /** seq → the signed statements naming it (only those the walk reaches; with `signed`, only those that verify). */
-function expectedCheckpoints(mine: readonly SignedCheckpoint[], start: number, signed?: (checkpoint: SignedCheckpoint) => boolean): Map<number, SignedCheckpoint[]> {
+function expectedCheckpoints(
+  mine: readonly SignedCheckpoint[],
+  start: number,
+  signed?: (checkpoint: SignedCheckpoint) => boolean,
+): Map<number, SignedCheckpoint[]> {
   const expected = new Map<number, SignedCheckpoint[]>();
   for (const checkpoint of mine) {
     const s = checkpoint.statement;
@@ -136,15 +155,35 @@ function expectedCheckpoints(mine: readonly SignedCheckpoint[], start: number, s
 }
 
 /** A checkpoint kept only inside a chain (its side copy gone) still binds the chain it names. */
-async function checkLateCheckpoints(store: AuditStore, late: readonly SignedCheckpoint[], startSeq: ReadonlyMap<string, number>, lastSeq: ReadonlyMap<string, number>): Promise<void> {
+async function checkLateCheckpoints(
+  store: AuditStore,
+  late: readonly SignedCheckpoint[],
+  startSeq: ReadonlyMap<string, number>,
+  lastSeq: ReadonlyMap<string, number>,
+): Promise<void> {
   for (const checkpoint of late) {
     const s = checkpoint.statement;
     if (s.type !== 'head' || s.hash === '' || s.seq < (startSeq.get(s.chain) ?? 1)) continue;
     const last = lastSeq.get(s.chain) ?? 0;
-    if (s.seq > last) throw new Broken(s.chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`);
+    if (s.seq > last)
+      throw new Broken(
+        s.chain,
+        last + 1,
+        `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(s.time)} names seq ${s.seq}`,
+      );
     const record = await store.getRecord(s.chain, s.seq);
-    if (record === null) throw new Broken(s.chain, s.seq, `record missing: seq ${s.seq} named by the checkpoint of ${iso(s.time)} is absent`);
-    if (record.hash !== s.hash) throw new Broken(s.chain, s.seq, `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`);
+    if (record === null)
+      throw new Broken(
+        s.chain,
+        s.seq,
+        `record missing: seq ${s.seq} named by the checkpoint of ${iso(s.time)} is absent`,
+      );
+    if (record.hash !== s.hash)
+      throw new Broken(
+        s.chain,
+        s.seq,
+        `record differs from the checkpoint of ${iso(s.time)} (the chain was rewritten)`,
+      );
   }
 }
 
@@ -168,7 +207,11 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
   const finish = (failure?: { chain: string; seq: number; problem: string }): VerifyReport => {
     const elapsedMs = Math.max(0, clock() - began);
     const firstSkip = skipped[0];
-    const failed = failure ?? (firstSkip === undefined ? undefined : { chain: firstSkip.chain, seq: firstSkip.seq, problem: `checkpoint skipped: ${firstSkip.problem}` });
+    const failed =
+      failure ??
+      (firstSkip === undefined
+        ? undefined
+        : { chain: firstSkip.chain, seq: firstSkip.seq, problem: `checkpoint skipped: ${firstSkip.problem}` });
     return {
       ok: failed === undefined,
       mode,
@@ -189,7 +232,13 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     for (const checkpoint of await store.checkpoints()) side.set(checkpointKey(checkpoint), checkpoint);
     const sideList = [...side.values()].sort((a, b) => a.statement.time - b.statement.time);
     if (mode === 'full') {
-      for (const checkpoint of sideList) if (!signed(checkpoint)) throw new Broken(checkpoint.statement.chain, checkpoint.statement.seq, badSignature(checkpoint.statement, keyed));
+      for (const checkpoint of sideList)
+        if (!signed(checkpoint))
+          throw new Broken(
+            checkpoint.statement.chain,
+            checkpoint.statement.seq,
+            badSignature(checkpoint.statement, keyed),
+          );
     }
     /** In-chain checkpoint copies absent from the side table: checked against their chains at the end. */
     const late: SignedCheckpoint[] = [];
@@ -199,7 +248,9 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     chainCount = chains.length;
     for (const chain of chains) {
       const mine = sideList.filter((c) => c.statement.chain === chain);
-      const retention = mine.filter((c) => c.statement.type === 'retention').sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
+      const retention = mine
+        .filter((c) => c.statement.type === 'retention')
+        .sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
       let start = retention?.seq ?? 1;
       let startPrev = retention?.prevHash ?? GENESIS_HASH;
       let anchor: ChainStart['anchor'] = retention === undefined ? 'genesis' : 'retention';
@@ -207,7 +258,11 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       let trustedSeq = 0;
 
       if (mode === 'since-checkpoint') {
-        const trusted = await newestTrustedCheckpoint(store, chain, mine, heads.get(chain), start, { signed, keyed, skipped });
+        const trusted = await newestTrustedCheckpoint(store, chain, mine, heads.get(chain), start, {
+          signed,
+          keyed,
+          skipped,
+        });
         if (trusted !== undefined) {
           trustedSeq = trusted.seq;
           start = trusted.seq + 1;
@@ -221,36 +276,61 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       starts.push({ chain, fromSeq: start, anchor, ...(checkpointTime === undefined ? {} : { checkpointTime }) });
       startSeq.set(chain, retention?.seq ?? 1);
 
-      let previous: { seq: number; hash: string } | undefined = trustedSeq > 0 ? { seq: trustedSeq, hash: startPrev } : undefined;
+      let previous: { seq: number; hash: string } | undefined =
+        trustedSeq > 0 ? { seq: trustedSeq, hash: startPrev } : undefined;
       for await (const record of store.scanChain(chain, trustedSeq, { batchSize: pageSize })) {
         if (previous === undefined) {
           if (record.seq > start) {
-            throw new Broken(chain, start, `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`);
+            throw new Broken(
+              chain,
+              start,
+              `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`,
+            );
           }
           // Records before `start` are leftovers of an interrupted retention run: their links are not checked.
           const firstPrev = record.seq === 1 ? GENESIS_HASH : record.seq === start ? startPrev : undefined;
-          if (firstPrev !== undefined && record.prevHash !== firstPrev) throw new Broken(chain, record.seq, 'prevHash of the first record does not match the chain start');
+          if (firstPrev !== undefined && record.prevHash !== firstPrev)
+            throw new Broken(chain, record.seq, 'prevHash of the first record does not match the chain start');
         } else if (record.seq !== previous.seq + 1) {
-          throw new Broken(chain, previous.seq + 1, `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`);
+          throw new Broken(
+            chain,
+            previous.seq + 1,
+            `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`,
+          );
         }
         if (record.chain !== chain || storedRecordHash(record) !== record.hash) {
-          throw new Broken(chain, record.seq, 'record does not match its hash (changed, or moved from another position)');
+          throw new Broken(
+            chain,
+            record.seq,
+            'record does not match its hash (changed, or moved from another position)',
+          );
         }
         if (previous !== undefined && record.prevHash !== previous.hash) {
-          throw new Broken(chain, record.seq, anchor === 'checkpoint' && previous.seq === trustedSeq ? 'prevHash does not match the checkpoint started from' : 'prevHash does not match the previous record (reordered or replaced)');
+          throw new Broken(
+            chain,
+            record.seq,
+            anchor === 'checkpoint' && previous.seq === trustedSeq
+              ? 'prevHash does not match the checkpoint started from'
+              : 'prevHash does not match the previous record (reordered or replaced)',
+          );
         }
         if (anchor === 'retention' && record.seq === start && record.prevHash !== startPrev) {
           throw new Broken(chain, record.seq, 'prevHash does not match the retention checkpoint');
         }
         for (const checkpoint of expected.get(record.seq) ?? []) {
           if (checkpoint.statement.hash !== record.hash) {
-            throw new Broken(chain, record.seq, `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`);
+            throw new Broken(
+              chain,
+              record.seq,
+              `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`,
+            );
           }
         }
         if (record.kind === 'checkpoint') {
           const copy = JSON.parse(record.dataText) as SignedCheckpoint;
           if (!side.has(checkpointKey(copy))) {
-            if (!signed(copy)) throw new Broken(copy.statement.chain, copy.statement.seq, badSignature(copy.statement, keyed));
+            if (!signed(copy))
+              throw new Broken(copy.statement.chain, copy.statement.seq, badSignature(copy.statement, keyed));
             late.push(copy);
           }
         }
@@ -264,7 +344,11 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
         .filter((c) => c.statement.type === 'head' && c.statement.seq >= start && (mode === 'full' || signed(c)))
         .sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
       if (furthest !== undefined && furthest.seq > last) {
-        throw new Broken(chain, last + 1, `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`);
+        throw new Broken(
+          chain,
+          last + 1,
+          `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`,
+        );
       }
     }
 

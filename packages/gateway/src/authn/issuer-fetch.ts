@@ -24,10 +24,13 @@ export function createIssuerFetch(options: { ca?: string; caFile?: string } = {}
     try {
       ca = readFileSync(options.caFile, 'utf8');
     } catch (error) {
-      throw new HoopError('ERR_CONFIG', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, { cause: error });
+      throw new HoopError('ERR_CONFIG', `cannot read CA file "${options.caFile}": ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
-  if (ca === undefined) return Object.assign((url: string, init?: RequestInit) => fetch(url, init), { close: async () => {} });
+  if (ca === undefined)
+    return Object.assign((url: string, init?: RequestInit) => fetch(url, init), { close: async () => {} });
   const dispatcher = new Agent({ connect: { ca } });
   // undici's own fetch: the global one may come from an older bundled undici than this Agent.
   const run = (url: string, init?: RequestInit) =>

@@ -95,7 +95,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
       // Stale keys stay usable if the refresh fails: an IdP blip must not log every agent out.
       await load().catch(() => undefined);
     }
-    if (keys === undefined) throw new HoopError('ERR_TOKEN_INVALID', lastError ?? `no signing keys for issuer "${issuer}"`);
+    if (keys === undefined)
+      throw new HoopError('ERR_TOKEN_INVALID', lastError ?? `no signing keys for issuer "${issuer}"`);
     return keys;
   }
 
@@ -120,15 +121,24 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
         if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw translateSelection(error, header);
       }
     }
-    throw new HoopError('ERR_TOKEN_INVALID', `token signing key ${describeKid(header.kid)} is unknown to issuer "${issuer}"`);
+    throw new HoopError(
+      'ERR_TOKEN_INVALID',
+      `token signing key ${describeKid(header.kid)} is unknown to issuer "${issuer}"`,
+    );
   }
 
   function translateSelection(error: unknown, header: JWSHeaderParameters): unknown {
     if (error instanceof joseErrors.JWKSMultipleMatchingKeys) {
-      return new HoopError('ERR_TOKEN_INVALID', `token signing key ${describeKid(header.kid)} matches several keys of issuer "${issuer}": the token must name its key (kid)`);
+      return new HoopError(
+        'ERR_TOKEN_INVALID',
+        `token signing key ${describeKid(header.kid)} matches several keys of issuer "${issuer}": the token must name its key (kid)`,
+      );
     }
     if (error instanceof joseErrors.JOSEError) {
-      return new HoopError('ERR_TOKEN_INVALID', `token signing key ${describeKid(header.kid)} of issuer "${issuer}" cannot be used: ${error.message}`);
+      return new HoopError(
+        'ERR_TOKEN_INVALID',
+        `token signing key ${describeKid(header.kid)} of issuer "${issuer}" cannot be used: ${error.message}`,
+      );
     }
     return error;
   }
@@ -141,6 +151,10 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     },
     generation: () => generation,
     fresh: () => keys !== undefined && inflight === undefined && clock() - fetchedAt < maxAgeMs,
-    status: () => ({ ok: keys !== undefined && lastError === undefined, ...(lastError === undefined ? {} : { error: lastError }), fetches }),
+    status: () => ({
+      ok: keys !== undefined && lastError === undefined,
+      ...(lastError === undefined ? {} : { error: lastError }),
+      fetches,
+    }),
   };
 }

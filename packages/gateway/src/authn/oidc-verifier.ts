@@ -15,7 +15,19 @@ import type { Principal } from './principal.js';
 import { createVerifiedTokenCache, tokenDigest } from './verified-tokens.js';
 
 /** Asymmetric only: an HS* token could be "signed" with the issuer's public key (alg confusion). */
-export const allowedAlgorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const allowedAlgorithms = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 
 /** The most clock skew tolerated on exp/nbf, seconds. */
 const clockToleranceSec = 60;
@@ -104,7 +116,12 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     if (state.inflight) return state.inflight;
     if (clock() - state.attemptedAt < retryMs && state.discoveryError !== undefined) {
       // Fail closed with 401 (docs/reference.md §3.2: a token we cannot verify is untrusted); the message names the cause.
-      return Promise.reject(new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`));
+      return Promise.reject(
+        new HoopError(
+          'ERR_TOKEN_INVALID',
+          `${state.discoveryError}; tokens from it cannot be verified until it is reachable`,
+        ),
+      );
     }
     state.inflight = discover(state, { clock, cooldownMs, maxAgeMs, timeoutMs }).finally(() => {
       delete state.inflight;
@@ -131,25 +148,34 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
     if (known !== undefined) return known;
     const { header, payload } = decodeUnverified(token);
     const iss = payload.iss;
-    if (typeof iss !== 'string') throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: it has no "iss" (issuer) claim');
+    if (typeof iss !== 'string')
+      throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: it has no "iss" (issuer) claim');
     const local = deps.localIssuers?.find((candidate) => candidate.issuer() === iss);
     const state = states.get(iss);
-    if (state === undefined && local === undefined) throw new HoopError('ERR_TOKEN_INVALID', `token issuer ${describeKid(iss)} is not trusted`);
+    if (state === undefined && local === undefined)
+      throw new HoopError('ERR_TOKEN_INVALID', `token issuer ${describeKid(iss)} is not trusted`);
     const alg = header.alg;
     if (typeof alg !== 'string') throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: its header has no "alg"');
     if (!(allowedAlgorithms as readonly string[]).includes(alg)) {
-      throw new HoopError('ERR_TOKEN_INVALID', `token algorithm ${describeKid(alg).replace(/^"|"$/g, '')} is not allowed: only asymmetric signatures (${allowedAlgorithms.join(', ')}) are accepted`);
+      throw new HoopError(
+        'ERR_TOKEN_INVALID',
+        `token algorithm ${describeKid(alg).replace(/^"|"$/g, '')} is not allowed: only asymmetric signatures (${allowedAlgorithms.join(', ')}) are accepted`,
+      );
     }
 
     // Local issuers (the SAML exchange's own keys) are not cached: their key set has no generation.
-    if (local !== undefined) return local.toPrincipal(await checkJwt(token, createLocalJWKSet(local.jwks()), { issuer: iss, audience: local.audience }, clock));
+    if (local !== undefined)
+      return local.toPrincipal(
+        await checkJwt(token, createLocalJWKSet(local.jwks()), { issuer: iss, audience: local.audience }, clock),
+      );
     const { config } = state as IssuerState;
     const jwks = await jwksFor(state as IssuerState);
     await jwks.ensure().catch(() => undefined); // loads or refreshes the keys now, so the generation is theirs (a failure is the check's to report)
     const keyGeneration = jwks.generation();
     const principal = toPrincipal(await checkJwt(token, jwks.getKey, config, clock), config);
     // Checked against a key set that changed meanwhile: not remembered (the next call checks again).
-    if (jwks.generation() === keyGeneration) verified.set(digest, { principal, issuer: iss, keyGeneration, expiresAt: principal.expiresAt });
+    if (jwks.generation() === keyGeneration)
+      verified.set(digest, { principal, issuer: iss, keyGeneration, expiresAt: principal.expiresAt });
     return principal;
   }
 
@@ -185,7 +211,10 @@ export function createOidcVerifier(issuers: readonly IssuerConfig[], deps: OidcV
 }
 
 /** Discovery of one issuer, then its key cache; a failure is recorded in the state (status()) and thrown as 401. */
-async function discover(state: IssuerState, options: { clock: () => number; cooldownMs: number; maxAgeMs: number; timeoutMs: number }): Promise<JwksCache> {
+async function discover(
+  state: IssuerState,
+  options: { clock: () => number; cooldownMs: number; maxAgeMs: number; timeoutMs: number },
+): Promise<JwksCache> {
   const { clock, cooldownMs, maxAgeMs, timeoutMs } = options;
   state.attemptedAt = clock();
   const { issuer } = state.config;
@@ -199,20 +228,37 @@ async function discover(state: IssuerState, options: { clock: () => number; cool
     const metadata = configuration.serverMetadata();
     // openid-client compares normalised URLs; tokens carry the string, so demand it exactly.
     if (metadata.issuer !== issuer) {
-      throw new Error(`its metadata names issuer "${metadata.issuer}", which is not exactly the configured "${issuer}"`);
+      throw new Error(
+        `its metadata names issuer "${metadata.issuer}", which is not exactly the configured "${issuer}"`,
+      );
     }
     if (typeof metadata.jwks_uri !== 'string') throw new Error('its metadata has no jwks_uri');
     const jwksUrl = new URL(metadata.jwks_uri);
-    if (jwksUrl.protocol !== 'https:' && !(insecure && jwksUrl.protocol === 'http:' && jwksUrl.hostname === state.url.hostname)) {
+    if (
+      jwksUrl.protocol !== 'https:' &&
+      !(insecure && jwksUrl.protocol === 'http:' && jwksUrl.hostname === state.url.hostname)
+    ) {
       throw new Error(`its jwks_uri ${metadata.jwks_uri} is not https`);
     }
-    const jwks = createJwksCache({ issuer, jwksUri: jwksUrl.href, fetch: state.fetch, clock, cooldownMs, maxAgeMs, timeoutMs });
+    const jwks = createJwksCache({
+      issuer,
+      jwksUri: jwksUrl.href,
+      fetch: state.fetch,
+      clock,
+      cooldownMs,
+      maxAgeMs,
+      timeoutMs,
+    });
     state.jwks = jwks;
     delete state.discoveryError;
     return jwks;
   } catch (error) {
     state.discoveryError = `issuer "${issuer}" is unreachable or invalid: ${describeError(error)}`;
-    throw new HoopError('ERR_TOKEN_INVALID', `${state.discoveryError}; tokens from it cannot be verified until it is reachable`, { cause: error });
+    throw new HoopError(
+      'ERR_TOKEN_INVALID',
+      `${state.discoveryError}; tokens from it cannot be verified until it is reachable`,
+      { cause: error },
+    );
   }
 }
 
@@ -242,15 +288,18 @@ async function checkJwt(
 
 function decodeUnverified(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
   const parts = token.split('.');
-  if (parts.length === 5) throw new HoopError('ERR_TOKEN_INVALID', 'encrypted tokens (JWE) are not accepted: send a signed JWT');
-  if (parts.length !== 3) throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: a JWT has three dot-separated parts');
+  if (parts.length === 5)
+    throw new HoopError('ERR_TOKEN_INVALID', 'encrypted tokens (JWE) are not accepted: send a signed JWT');
+  if (parts.length !== 3)
+    throw new HoopError('ERR_TOKEN_INVALID', 'malformed token: a JWT has three dot-separated parts');
   const header = decodeSegment(parts[0] ?? '', 'header');
   const payload = decodeSegment(parts[1] ?? '', 'payload');
   return { header, payload };
 }
 
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
-  if (!/^[A-Za-z0-9_-]+$/.test(segment)) throw new HoopError('ERR_TOKEN_INVALID', `malformed token: its ${what} is not base64url`);
+  if (!/^[A-Za-z0-9_-]+$/.test(segment))
+    throw new HoopError('ERR_TOKEN_INVALID', `malformed token: its ${what} is not base64url`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
@@ -263,7 +312,8 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-const isoTime = (seconds: unknown) => (typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(seconds));
+const isoTime = (seconds: unknown) =>
+  typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : String(seconds);
 
 function translateJoseError(error: unknown, config: { audience: string }): HoopError {
   if (error instanceof HoopError) return error;
@@ -286,7 +336,8 @@ function translateJoseError(error: unknown, config: { audience: string }): HoopE
     }
   }
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return invalid('token signature is invalid');
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return invalid(`token algorithm is not allowed: only asymmetric signatures are accepted`);
+  if (error instanceof joseErrors.JOSEAlgNotAllowed)
+    return invalid(`token algorithm is not allowed: only asymmetric signatures are accepted`);
   if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid) {
     return invalid(`malformed token: ${error.message}`);
   }
@@ -301,17 +352,28 @@ function translateJoseError(error: unknown, config: { audience: string }): HoopE
  * Access tokens of some IdPs (Keycloak client credentials: aud [hoopgate, account], azp the agent's
  * client) name the agent's client: those clients are listed in the issuer's `authorizedParties`.
  */
-function checkIssuedAtAndParty(claims: JWTPayload, config: { audience: string; authorizedParties?: readonly string[] }, nowMs: number): void {
+function checkIssuedAtAndParty(
+  claims: JWTPayload,
+  config: { audience: string; authorizedParties?: readonly string[] },
+  nowMs: number,
+): void {
   const iat = claims.iat;
   if (iat !== undefined) {
-    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new HoopError('ERR_TOKEN_INVALID', 'token claim "iat" must be a number (seconds since the epoch)');
+    if (typeof iat !== 'number' || !Number.isFinite(iat))
+      throw new HoopError('ERR_TOKEN_INVALID', 'token claim "iat" must be a number (seconds since the epoch)');
     if (iat > nowMs / 1000 + clockToleranceSec) {
-      throw new HoopError('ERR_TOKEN_INVALID', `token is issued in the future (iat ${isoTime(iat)}, more than ${clockToleranceSec}s ahead): check the IdP's clock and get a new token`);
+      throw new HoopError(
+        'ERR_TOKEN_INVALID',
+        `token is issued in the future (iat ${isoTime(iat)}, more than ${clockToleranceSec}s ahead): check the IdP's clock and get a new token`,
+      );
     }
   }
   const aud = claims.aud;
   const azp = claims.azp;
-  const trusted = azp === undefined || azp === config.audience || (typeof azp === 'string' && (config.authorizedParties ?? []).includes(azp));
+  const trusted =
+    azp === undefined ||
+    azp === config.audience ||
+    (typeof azp === 'string' && (config.authorizedParties ?? []).includes(azp));
   if (Array.isArray(aud) && aud.length > 1 && !trusted) {
     throw new HoopError(
       'ERR_TOKEN_INVALID',
@@ -323,14 +385,21 @@ function checkIssuedAtAndParty(claims: JWTPayload, config: { audience: string; a
 
 function toPrincipal(claims: JWTPayload, config: IssuerConfig): Principal {
   const subject = claims.sub;
-  if (typeof subject !== 'string' || subject === '') throw new HoopError('ERR_TOKEN_INVALID', 'token has no "sub" claim');
+  if (typeof subject !== 'string' || subject === '')
+    throw new HoopError('ERR_TOKEN_INVALID', 'token has no "sub" claim');
   const username = readClaim(claims, config.usernameClaim);
   if (typeof username !== 'string' || username === '') {
-    throw new HoopError('ERR_TOKEN_INVALID', `token has no string "${config.usernameClaim}" claim (the configured usernameClaim)`);
+    throw new HoopError(
+      'ERR_TOKEN_INVALID',
+      `token has no string "${config.usernameClaim}" claim (the configured usernameClaim)`,
+    );
   }
   const groups = readStringList(claims, config.groupsClaim);
   if (groups === undefined) {
-    throw new HoopError('ERR_TOKEN_INVALID', `token claim "${config.groupsClaim}" (the configured groupsClaim) must be a string or a list of strings`);
+    throw new HoopError(
+      'ERR_TOKEN_INVALID',
+      `token claim "${config.groupsClaim}" (the configured groupsClaim) must be a string or a list of strings`,
+    );
   }
   const principal: Principal = {
     issuer: config.issuer,

@@ -63,7 +63,11 @@ const refusalText: Record<DecideRefusal, string> = {
 async function slackNotifier(config: Config): Promise<ApprovalNotifier | undefined> {
   if (config.slack === undefined) return undefined;
   const { createSlackClient, createSlackNotifier } = await import('../slack/app.js');
-  return createSlackNotifier({ client: createSlackClient(config.slack), channel: config.slack.channel, grantOptionsMs: config.approval.grantOptionsMs });
+  return createSlackNotifier({
+    client: createSlackClient(config.slack),
+    channel: config.slack.channel,
+    grantOptionsMs: config.approval.grantOptionsMs,
+  });
 }
 
 function line(record: ApprovalRecord, now: number): string {
@@ -80,7 +84,12 @@ function line(record: ApprovalRecord, now: number): string {
 function grantLine(g: ApprovalGrant, now: number): string {
   const resource = `${g.resource}${g.subresource === '' ? '' : `/${g.subresource}`}${g.apiGroup === '' ? '' : `.${g.apiGroup}`}`;
   const target = `${g.verb} ${resource}${g.name === '' ? '' : `/${g.name}`}${g.namespace === '' ? '' : ` -n ${g.namespace}`}`;
-  const state = g.revokedAt !== undefined ? `revoked by ${g.revokedBy ?? '?'}` : g.expiresAt <= now ? 'expired' : `expires in ${formatDuration(Math.max(1, Math.round((g.expiresAt - now) / 1000)) * 1000)}`;
+  const state =
+    g.revokedAt !== undefined
+      ? `revoked by ${g.revokedBy ?? '?'}`
+      : g.expiresAt <= now
+        ? 'expired'
+        : `expires in ${formatDuration(Math.max(1, Math.round((g.expiresAt - now) / 1000)) * 1000)}`;
   return `${g.id}  ${g.identity}  subject ${g.subject} (${g.issuer})  ${target} on ${g.cluster}  as ${g.serviceAccount}  granted by ${g.grantedBy}  ${state}\n`;
 }
 
@@ -88,24 +97,39 @@ function grantLine(g: ApprovalGrant, now: number): string {
 function checkListOrDecideArgs(
   sub: string | undefined,
   id: string | undefined,
-  values: { state?: string | undefined; json?: boolean | undefined; reason?: string | undefined; grant?: string | undefined; all?: boolean | undefined },
+  values: {
+    state?: string | undefined;
+    json?: boolean | undefined;
+    reason?: string | undefined;
+    grant?: string | undefined;
+    all?: boolean | undefined;
+  },
 ): { state: string; grantMs: number | undefined } {
   if (sub !== 'list' && sub !== 'approve' && sub !== 'deny') {
     const use = 'use list, approve ID, deny ID, grants or revoke-grant ID';
-    throw new UsageError('approvals', sub === undefined ? `missing subcommand: ${use}` : `unknown subcommand ${JSON.stringify(sub)}: ${use}`);
+    throw new UsageError(
+      'approvals',
+      sub === undefined ? `missing subcommand: ${use}` : `unknown subcommand ${JSON.stringify(sub)}: ${use}`,
+    );
   }
   if (values.all) throw new UsageError('approvals', '--all applies to grants only');
   if (sub === 'list' && id !== undefined) throw new UsageError('approvals', 'list takes no ID');
-  if (sub !== 'list' && id === undefined) throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
-  if (sub !== 'list' && (values.state !== undefined || values.json)) throw new UsageError('approvals', '--state and --json apply to list only');
-  if (sub !== 'approve' && values.grant !== undefined) throw new UsageError('approvals', '--grant applies to approve only');
-  if (sub === 'list' && values.reason !== undefined) throw new UsageError('approvals', '--reason applies to approve and deny only');
+  if (sub !== 'list' && id === undefined)
+    throw new UsageError('approvals', `${sub} needs the approval ID (see hoopgate approvals list)`);
+  if (sub !== 'list' && (values.state !== undefined || values.json))
+    throw new UsageError('approvals', '--state and --json apply to list only');
+  if (sub !== 'approve' && values.grant !== undefined)
+    throw new UsageError('approvals', '--grant applies to approve only');
+  if (sub === 'list' && values.reason !== undefined)
+    throw new UsageError('approvals', '--reason applies to approve and deny only');
   const state = values.state ?? 'pending';
-  if (!(listStates as readonly string[]).includes(state)) throw new UsageError('approvals', `--state must be one of ${listStates.join(', ')}`);
+  if (!(listStates as readonly string[]).includes(state))
+    throw new UsageError('approvals', `--state must be one of ${listStates.join(', ')}`);
   let grantMs: number | undefined;
   if (values.grant !== undefined) {
     grantMs = parseDuration(values.grant);
-    if (grantMs === undefined) throw new UsageError('approvals', `--grant ${JSON.stringify(values.grant)} is not a duration such as 15m`);
+    if (grantMs === undefined)
+      throw new UsageError('approvals', `--grant ${JSON.stringify(values.grant)} is not a duration such as 15m`);
   }
   return { state, grantMs };
 }
@@ -114,7 +138,10 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
   const clock = deps.clock ?? Date.now;
   async function readConfig(file: string, io: CliIo): Promise<Config | undefined> {
     try {
-      return await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, { source: file, checkFiles: false });
+      return await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, {
+        source: file,
+        checkFiles: false,
+      });
     } catch (error) {
       if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
         io.stderr(`${error.message}\n`);
@@ -124,14 +151,23 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
     }
   }
   const replicaId = `cli-${process.pid}`;
-  const openStore = (config: Config) => (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
+  const openStore = (config: Config) =>
+    (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
 
   /** `grants` lists (active ones unless --all); `revoke-grant ID` ends one now, as the OS account running it. */
-  async function grantsCommand(sub: 'grants' | 'revoke-grant', id: string | undefined, values: { config: string; json?: boolean; all?: boolean; state?: string; reason?: string; grant?: string }, io: CliIo): Promise<number> {
+  async function grantsCommand(
+    sub: 'grants' | 'revoke-grant',
+    id: string | undefined,
+    values: { config: string; json?: boolean; all?: boolean; state?: string; reason?: string; grant?: string },
+    io: CliIo,
+  ): Promise<number> {
     if (sub === 'grants' && id !== undefined) throw new UsageError('approvals', 'grants takes no ID');
-    if (sub === 'revoke-grant' && id === undefined) throw new UsageError('approvals', 'revoke-grant needs the grant ID (see hoopgate approvals grants)');
-    if (values.state !== undefined || values.reason !== undefined || values.grant !== undefined) throw new UsageError('approvals', `--state, --reason and --grant do not apply to ${sub}`);
-    if (sub === 'revoke-grant' && (values.all === true || values.json === true)) throw new UsageError('approvals', '--all and --json apply to grants only');
+    if (sub === 'revoke-grant' && id === undefined)
+      throw new UsageError('approvals', 'revoke-grant needs the grant ID (see hoopgate approvals grants)');
+    if (values.state !== undefined || values.reason !== undefined || values.grant !== undefined)
+      throw new UsageError('approvals', `--state, --reason and --grant do not apply to ${sub}`);
+    if (sub === 'revoke-grant' && (values.all === true || values.json === true))
+      throw new UsageError('approvals', '--all and --json apply to grants only');
     const config = await readConfig(values.config, io);
     if (config === undefined) return 1;
     const store = await openStore(config);
@@ -147,7 +183,9 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
       const os = (deps.osUser ?? osUser)();
       const revoked = await service.revokeGrant(id ?? '', `cli:${os.name} (uid ${os.uid})`);
       if (revoked === null) {
-        io.stderr(`hoopgate approvals: ${id}: no active grant with this ID (unknown, expired or already revoked); nothing was changed\n`);
+        io.stderr(
+          `hoopgate approvals: ${id}: no active grant with this ID (unknown, expired or already revoked); nothing was changed\n`,
+        );
         return 1;
       }
       io.stdout(`${revoked.id}: revoked by ${revoked.revokedBy ?? ''}\n`);
@@ -184,7 +222,13 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
     const store = await openStore(config);
     try {
       const notifier = sub === 'list' ? undefined : await (deps.notifier ?? slackNotifier)(config);
-      const service = createApprovalService({ repo: store.approvals, config: config.approval, replicaId, clock, ...(notifier === undefined ? {} : { notifier }) });
+      const service = createApprovalService({
+        repo: store.approvals,
+        config: config.approval,
+        replicaId,
+        clock,
+        ...(notifier === undefined ? {} : { notifier }),
+      });
       const now = clock();
       if (sub === 'list') {
         const records = await service.list(state === 'all' ? undefined : { state: state as ApprovalState });
@@ -198,18 +242,28 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
       const os = (deps.osUser ?? osUser)();
       const result = await service.decide(id ?? '', {
         approve: sub === 'approve',
-        actor: { user: `cli:uid:${os.uid}`, label: `cli:${os.name} (uid ${os.uid})`, at: now, via: 'cli', keys: personKeys({ cliUid: os.uid }, config.approval.approvers.people) },
+        actor: {
+          user: `cli:uid:${os.uid}`,
+          label: `cli:${os.name} (uid ${os.uid})`,
+          at: now,
+          via: 'cli',
+          keys: personKeys({ cliUid: os.uid }, config.approval.approvers.people),
+        },
         approver: true,
         ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
         ...(grantMs === undefined ? {} : { grantMs }),
       });
       if (!result.ok) {
-        io.stderr(`hoopgate approvals: ${id}: ${refusalText[result.why]}${result.record === undefined ? '' : ` (state ${result.record.state})`}\n`);
+        io.stderr(
+          `hoopgate approvals: ${id}: ${refusalText[result.why]}${result.record === undefined ? '' : ` (state ${result.record.state})`}\n`,
+        );
         return 1;
       }
       const record = result.record;
       if (record.state === 'pending') {
-        io.stdout(`${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`);
+        io.stdout(
+          `${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`,
+        );
       } else {
         const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
         io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${os.name}`}${grant}\n`);

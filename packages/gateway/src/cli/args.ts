@@ -65,11 +65,18 @@ export function parseCommandArgs<S extends OptionSpecs>(
   positionals: PositionalSpec = {},
 ): ParsedArgs<S> {
   const specs: OptionSpecs = { ...options, help: { type: 'boolean', short: 'h' } };
-  const byShort = new Map(Object.entries(specs).flatMap(([name, spec]) => (spec.short ? [[spec.short, name] as const] : [])));
+  const byShort = new Map(
+    Object.entries(specs).flatMap(([name, spec]) => (spec.short ? [[spec.short, name] as const] : [])),
+  );
   // strict: false hands back every token, so the checks (and their wording) are ours.
   const { tokens } = parseArgs({
     args: [...argv],
-    options: Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, { type: spec.type, ...(spec.short ? { short: spec.short } : {}) }])),
+    options: Object.fromEntries(
+      Object.entries(specs).map(([name, spec]) => [
+        name,
+        { type: spec.type, ...(spec.short ? { short: spec.short } : {}) },
+      ]),
+    ),
     strict: false,
     allowPositionals: true,
     tokens: true,

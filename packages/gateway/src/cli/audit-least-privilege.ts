@@ -52,7 +52,8 @@ const defaults: LeastPrivilegeCliDeps = {
   now: () => Date.now(),
   // Loaded only when the API server is asked (not with --offline): the cluster client is ~20 MB of
   // heap that a report over a large store needs for its own cursor (issue #17).
-  openCluster: async (cluster) => (await import('../probes/granted-permissions.js')).createClusterGrantedLookup(cluster),
+  openCluster: async (cluster) =>
+    (await import('../probes/granted-permissions.js')).createClusterGrantedLookup(cluster),
 };
 
 const COMMAND = 'audit least-privilege';
@@ -78,7 +79,10 @@ export function formatYaml(reports: readonly IdentityReport[], command: string):
     const lines = [
       `# identity ${p.identity}: serviceaccount ${p.serviceAccount}, ${p.since} → ${p.until}`,
       `# ${report.totals.calls} call(s): ${p.used.length} permission(s) used, ${report.totals.refused} refused, ${report.totals.approved} approved`,
-      ...p.approved.map((a) => `#   approved ${a.count}×: ${describePermission(a)} by ${a.approvers.length === 0 ? '(a time-bound grant)' : a.approvers.join(', ')}`),
+      ...p.approved.map(
+        (a) =>
+          `#   approved ${a.count}×: ${describePermission(a)} by ${a.approvers.length === 0 ? '(a time-bound grant)' : a.approvers.join(', ')}`,
+      ),
       ...p.refused.map((r) => `#   refused ${r.count}×: ${describePermission(r)}: ${r.reason}`),
       `# ${overGrantNote(report)}`,
       ...p.overGrant.map((o) => `#   granted, never used: ${describePermission(o, 'all namespaces / cluster scope')}`),
@@ -93,11 +97,14 @@ export function formatYaml(reports: readonly IdentityReport[], command: string):
 
 function table(rows: readonly string[][]): string[] {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => `    ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
+  return rows.map((r) =>
+    `    ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd(),
+  );
 }
 
 const groupOf = (g: string) => (g === '' ? 'core' : g);
-const resourceOf = (p: { resource: string; subresource?: string }) => (p.subresource === undefined || p.subresource === '' ? p.resource : `${p.resource}/${p.subresource}`);
+const resourceOf = (p: { resource: string; subresource?: string }) =>
+  p.subresource === undefined || p.subresource === '' ? p.resource : `${p.resource}/${p.subresource}`;
 const nsOf = (ns: string | undefined) => (ns === undefined || ns === '' ? '(cluster)' : ns);
 
 export function formatTable(reports: readonly IdentityReport[]): string {
@@ -108,22 +115,73 @@ export function formatTable(reports: readonly IdentityReport[]): string {
     out.push(`  ${report.totals.calls} call(s), ${report.totals.refused} refused, ${report.totals.approved} approved`);
     out.push(`  used (${p.used.length}):`);
     if (p.used.length > 0) {
-      out.push(...table([['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'LAST USED'], ...p.used.map((u) => [u.verb, groupOf(u.apiGroup), resourceOf(u), nsOf(u.namespace), u.name ?? '*', String(u.count), u.lastUsed])]));
+      out.push(
+        ...table([
+          ['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'LAST USED'],
+          ...p.used.map((u) => [
+            u.verb,
+            groupOf(u.apiGroup),
+            resourceOf(u),
+            nsOf(u.namespace),
+            u.name ?? '*',
+            String(u.count),
+            u.lastUsed,
+          ]),
+        ]),
+      );
     }
     out.push(`  refused (${p.refused.length}):`);
     if (p.refused.length > 0) {
-      out.push(...table([['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'REASON'], ...p.refused.map((r) => [r.verb, groupOf(r.apiGroup), resourceOf(r), nsOf(r.namespace), r.name ?? '*', String(r.count), r.reason])]));
+      out.push(
+        ...table([
+          ['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'REASON'],
+          ...p.refused.map((r) => [
+            r.verb,
+            groupOf(r.apiGroup),
+            resourceOf(r),
+            nsOf(r.namespace),
+            r.name ?? '*',
+            String(r.count),
+            r.reason,
+          ]),
+        ]),
+      );
     }
     out.push(`  needed approval (${p.approved.length}):`);
     if (p.approved.length > 0) {
-      out.push(...table([['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'APPROVED BY'], ...p.approved.map((a) => [a.verb, groupOf(a.apiGroup), resourceOf(a), nsOf(a.namespace), a.name ?? '*', String(a.count), a.approvers.join(', ') || '(time-bound grant)'])]));
+      out.push(
+        ...table([
+          ['VERB', 'GROUP', 'RESOURCE', 'NAMESPACE', 'NAME', 'COUNT', 'APPROVED BY'],
+          ...p.approved.map((a) => [
+            a.verb,
+            groupOf(a.apiGroup),
+            resourceOf(a),
+            nsOf(a.namespace),
+            a.name ?? '*',
+            String(a.count),
+            a.approvers.join(', ') || '(time-bound grant)',
+          ]),
+        ]),
+      );
     }
     out.push(`  ${overGrantNote(report)}`);
     if (p.overGrant.length > 0) {
-      out.push(...table([['VERB', 'GROUP', 'RESOURCE', 'SCOPE'], ...p.overGrant.map((o) => [o.verb, groupOf(o.apiGroup), resourceOf(o), o.namespace === '' ? '(all namespaces / cluster)' : o.namespace])]));
+      out.push(
+        ...table([
+          ['VERB', 'GROUP', 'RESOURCE', 'SCOPE'],
+          ...p.overGrant.map((o) => [
+            o.verb,
+            groupOf(o.apiGroup),
+            resourceOf(o),
+            o.namespace === '' ? '(all namespaces / cluster)' : o.namespace,
+          ]),
+        ]),
+      );
     }
     const roles = p.suggestedRoles.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
-    out.push(`  suggested: ${roles.length === 0 ? 'nothing (no call allowed by RBAC)' : roles.map((o) => `${o.kind} ${o.metadata.name}${o.metadata.namespace === undefined ? '' : ` -n ${o.metadata.namespace}`} (${o.rules?.length ?? 0} rule(s))`).join(', ')}; --format yaml prints them`);
+    out.push(
+      `  suggested: ${roles.length === 0 ? 'nothing (no call allowed by RBAC)' : roles.map((o) => `${o.kind} ${o.metadata.name}${o.metadata.namespace === undefined ? '' : ` -n ${o.metadata.namespace}`} (${o.rules?.length ?? 0} rule(s))`).join(', ')}; --format yaml prints them`,
+    );
     out.push('');
   }
   return out.map(safe).join('\n');
@@ -146,25 +204,47 @@ export function createLeastPrivilegeCommand(deps: LeastPrivilegeCliDeps = defaul
       return 0;
     }
     const format = args.values.format as Format;
-    if (!(formats as readonly string[]).includes(format)) throw new UsageError(COMMAND, `--format ${JSON.stringify(args.values.format)}: use yaml, json or table`);
+    if (!(formats as readonly string[]).includes(format))
+      throw new UsageError(COMMAND, `--format ${JSON.stringify(args.values.format)}: use yaml, json or table`);
     const now = deps.now();
     const since = parseTimeArg(COMMAND, 'since', args.values.since, now);
     const until = args.values.until === undefined ? now : parseTimeArg(COMMAND, 'until', args.values.until, now);
-    if (since >= until) throw new UsageError(COMMAND, `--since must be before --until (${new Date(since).toISOString()} is not before ${new Date(until).toISOString()})`);
+    if (since >= until)
+      throw new UsageError(
+        COMMAND,
+        `--since must be before --until (${new Date(since).toISOString()} is not before ${new Date(until).toISOString()})`,
+      );
     const bindTo = args.values['service-account'];
     if (bindTo !== undefined) {
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(bindTo)) throw new UsageError(COMMAND, `--service-account ${JSON.stringify(bindTo)}: use namespace/name`);
-      if (args.values.identity === undefined) throw new UsageError(COMMAND, '--service-account needs --identity: the roles of one identity are bound to one account');
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(bindTo))
+        throw new UsageError(COMMAND, `--service-account ${JSON.stringify(bindTo)}: use namespace/name`);
+      if (args.values.identity === undefined)
+        throw new UsageError(
+          COMMAND,
+          '--service-account needs --identity: the roles of one identity are bound to one account',
+        );
     }
 
     const file = args.values.config;
     const config = await deps.loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env);
-    const identities = config.identities.filter((i) => args.values.identity === undefined || i.name === args.values.identity);
+    const identities = config.identities.filter(
+      (i) => args.values.identity === undefined || i.name === args.values.identity,
+    );
     if (identities.length === 0) {
-      throw new UsageError(COMMAND, `no identity ${JSON.stringify(args.values.identity)} in the config (identities: ${config.identities.map((i) => i.name).join(', ') || 'none'})`);
+      throw new UsageError(
+        COMMAND,
+        `no identity ${JSON.stringify(args.values.identity)} in the config (identities: ${config.identities.map((i) => i.name).join(', ') || 'none'})`,
+      );
     }
-    const cluster = args.values.cluster === undefined ? config.clusters[0] : config.clusters.find((c) => c.name === args.values.cluster);
-    if (cluster === undefined) throw new UsageError(COMMAND, `no cluster ${JSON.stringify(args.values.cluster)} in the config (clusters: ${config.clusters.map((c) => c.name).join(', ')})`);
+    const cluster =
+      args.values.cluster === undefined
+        ? config.clusters[0]
+        : config.clusters.find((c) => c.name === args.values.cluster);
+    if (cluster === undefined)
+      throw new UsageError(
+        COMMAND,
+        `no cluster ${JSON.stringify(args.values.cluster)} in the config (clusters: ${config.clusters.map((c) => c.name).join(', ')})`,
+      );
 
     // One streamed pass over the window's events: the report keeps tallies per permission, not calls.
     let opened: ClusterGrantedLookup | undefined;
@@ -193,7 +273,10 @@ export function createLeastPrivilegeCommand(deps: LeastPrivilegeCliDeps = defaul
     // Fail closed: a report that silently lacks its over-grant would prove nothing.
     const failed = reports.filter((r) => 'error' in r.overGrant);
     if (failed.length > 0) {
-      for (const r of failed) io.stderr(`hoopgate ${COMMAND}: identity ${r.privileges.identity}: cannot ask the API server what serviceaccount ${r.privileges.serviceAccount} is granted: ${(r.overGrant as { error: string }).error}; fix the cluster connection or run with --offline\n`);
+      for (const r of failed)
+        io.stderr(
+          `hoopgate ${COMMAND}: identity ${r.privileges.identity}: cannot ask the API server what serviceaccount ${r.privileges.serviceAccount} is granted: ${(r.overGrant as { error: string }).error}; fix the cluster connection or run with --offline\n`,
+        );
       return 1;
     }
 

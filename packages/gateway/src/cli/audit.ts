@@ -58,7 +58,10 @@ async function withStore<T>(deps: AuditCliDeps, config: Config, use: (store: Sto
 
 function describeReport(report: VerifyReport): string {
   const rate = `${report.recordsPerSecond.toLocaleString('en-US')} records/s`;
-  const starts = report.starts.map((s) => `${s.chain} from seq ${s.fromSeq} (${s.anchor === 'checkpoint' ? `checkpoint of ${new Date(s.checkpointTime ?? 0).toISOString()}` : s.anchor})`);
+  const starts = report.starts.map(
+    (s) =>
+      `${s.chain} from seq ${s.fromSeq} (${s.anchor === 'checkpoint' ? `checkpoint of ${new Date(s.checkpointTime ?? 0).toISOString()}` : s.anchor})`,
+  );
   return `--${report.mode}, ${(report.elapsedMs / 1000).toFixed(2)} s, ${rate}${report.mode === 'since-checkpoint' && starts.length > 0 ? `; ${starts.join(', ')}` : ''}`;
 }
 
@@ -74,21 +77,31 @@ async function verify(deps: AuditCliDeps, argv: readonly string[], io: CliIo): P
     return 0;
   }
   if (args.values.full === true && args.values['since-checkpoint'] === true) {
-    throw new UsageError('audit verify', '--full and --since-checkpoint exclude each other: pick one (the default is --full)');
+    throw new UsageError(
+      'audit verify',
+      '--full and --since-checkpoint exclude each other: pick one (the default is --full)',
+    );
   }
   const mode = args.values['since-checkpoint'] === true ? 'since-checkpoint' : 'full';
   const config = await deps.loadConfig(configPath(io, args.values.config), io.env);
   const keyFile = args.values['public-key'] ?? config.audit.checkpoint?.signingKeyFile;
   const publicKey = keyFile === undefined ? undefined : await loadVerifyKey(configPath(io, keyFile));
-  const report = await withStore(deps, config, (store) => verifyAuditReport(store.audit, { mode, ...(publicKey === undefined ? {} : { publicKey }) }));
-  for (const skip of report.skipped) io.stderr(`checkpoint skipped: chain ${skip.chain} seq ${skip.seq}: ${skip.problem}\n`);
+  const report = await withStore(deps, config, (store) =>
+    verifyAuditReport(store.audit, { mode, ...(publicKey === undefined ? {} : { publicKey }) }),
+  );
+  for (const skip of report.skipped)
+    io.stderr(`checkpoint skipped: chain ${skip.chain} seq ${skip.seq}: ${skip.problem}\n`);
   if (report.failure !== undefined) {
-    io.stderr(`audit verify failed: chain ${report.failure.chain} seq ${report.failure.seq}: ${report.failure.problem}\n`);
+    io.stderr(
+      `audit verify failed: chain ${report.failure.chain} seq ${report.failure.seq}: ${report.failure.problem}\n`,
+    );
     return 1;
   }
   io.stdout(`audit ok: ${report.records} records in ${report.chains} chains (${describeReport(report)})\n`);
   if (publicKey === undefined) {
-    io.stderr('note: no audit.checkpoint.signingKeyFile: checkpoint signatures were checked against the keys they carry (integrity, not origin)\n');
+    io.stderr(
+      'note: no audit.checkpoint.signingKeyFile: checkpoint signatures were checked against the keys they carry (integrity, not origin)\n',
+    );
   }
   return 0;
 }
@@ -104,8 +117,10 @@ async function exportCommand(deps: AuditCliDeps, argv: readonly string[], io: Cl
     return 0;
   }
   const now = deps.now();
-  const since = args.values.since === undefined ? undefined : parseTimeArg('audit export', 'since', args.values.since, now);
-  const until = args.values.until === undefined ? undefined : parseTimeArg('audit export', 'until', args.values.until, now);
+  const since =
+    args.values.since === undefined ? undefined : parseTimeArg('audit export', 'since', args.values.since, now);
+  const until =
+    args.values.until === undefined ? undefined : parseTimeArg('audit export', 'until', args.values.until, now);
   const config = await deps.loadConfig(configPath(io, args.values.config), io.env);
   await withStore(deps, config, async (store) => {
     const window = { ...(since === undefined ? {} : { since }), ...(until === undefined ? {} : { until }) };
@@ -145,7 +160,10 @@ export function createAuditCommand(deps: AuditCliDeps = defaults): CliCommand {
         io.stdout(usage);
         return 0;
       default:
-        throw new UsageError('audit', `${sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}: use verify, export or least-privilege`);
+        throw new UsageError(
+          'audit',
+          `${sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}: use verify, export or least-privilege`,
+        );
     }
   };
 }

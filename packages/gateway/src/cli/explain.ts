@@ -9,7 +9,14 @@ import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { createClusterClient } from '../kube/cluster-client.js';
 import { parseRequestInfo, type RequestInfo } from '../kube/request-info.js';
 import { HoopError, errorCodes } from '../lib/errors.js';
-import { authorizationAttributes, evaluate, explainDecision, needsRbac, type EvaluateInput, type Explanation } from '../policy/index.js';
+import {
+  authorizationAttributes,
+  evaluate,
+  explainDecision,
+  needsRbac,
+  type EvaluateInput,
+  type Explanation,
+} from '../policy/index.js';
 import { UsageError, parseCommandArgs } from './args.js';
 import type { CliCommand } from './io.js';
 
@@ -29,30 +36,45 @@ options:
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 export interface ExplainDeps {
-  loadConfig?: (path: string, env: Record<string, string | undefined>, options?: { source?: string; checkFiles?: boolean }) => Promise<Config>;
+  loadConfig?: (
+    path: string,
+    env: Record<string, string | undefined>,
+    options?: { source?: string; checkFiles?: boolean },
+  ) => Promise<Config>;
   /** The RBAC oracle for a cluster; default: SubjectAccessReview with the cluster's own credential. */
   reviewerFor?: (cluster: ClusterConfig) => Promise<AccessReviewer>;
 }
 
 function parseRequestLine(positionals: readonly string[]): { method: string; path: string } {
   const words = positionals.flatMap((p) => p.trim().split(/\s+/)).filter((w) => w !== '');
-  if (words.length !== 2) throw new UsageError('explain', `expected one request 'VERB PATH', e.g. 'DELETE /api/v1/namespaces/prod'`);
+  if (words.length !== 2)
+    throw new UsageError('explain', `expected one request 'VERB PATH', e.g. 'DELETE /api/v1/namespaces/prod'`);
   const [verb, path] = words as [string, string];
   const method = verb.toUpperCase();
   if (!METHODS.has(method)) {
-    throw new UsageError('explain', `VERB must be an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE), not "${verb}": a list or watch is a GET, a create a POST`);
+    throw new UsageError(
+      'explain',
+      `VERB must be an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE), not "${verb}": a list or watch is a GET, a create a POST`,
+    );
   }
   return { method, path };
 }
 
 /** `/k8s/<cluster>/…` selects a named cluster, as on the gateway's HTTP surface. */
-function routeCluster(config: Config, path: string, explicit: string | undefined): { cluster: ClusterConfig; path: string } {
+function routeCluster(
+  config: Config,
+  path: string,
+  explicit: string | undefined,
+): { cluster: ClusterConfig; path: string } {
   const prefixed = /^\/k8s\/([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(path);
   const name = prefixed?.[1] ?? explicit;
   const rest = prefixed === null ? path : `${prefixed[2] ?? '/'}${prefixed[3] ?? ''}`;
   const cluster = name === undefined ? config.clusters[0] : config.clusters.find((c) => c.name === name);
   if (cluster === undefined) {
-    throw new HoopError('ERR_NOT_FOUND', `no cluster named "${name ?? ''}" (clusters: ${config.clusters.map((c) => c.name).join(', ')})`);
+    throw new HoopError(
+      'ERR_NOT_FOUND',
+      `no cluster named "${name ?? ''}" (clusters: ${config.clusters.map((c) => c.name).join(', ')})`,
+    );
   }
   if (prefixed !== null && explicit !== undefined && explicit !== cluster.name) {
     throw new HoopError('ERR_BAD_REQUEST', `--cluster ${explicit} contradicts the path prefix /k8s/${cluster.name}/`);
@@ -94,7 +116,11 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
     let config: Config;
     try {
       // Offline, explain may run away from the gateway's machine: its CA and token files need not exist.
-      config = await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), { ...io.env }, { source: file, checkFiles: !args.values.offline });
+      config = await loadConfig(
+        isAbsolute(file) ? file : resolve(io.cwd, file),
+        { ...io.env },
+        { source: file, checkFiles: !args.values.offline },
+      );
     } catch (error) {
       if (error instanceof HoopError && error.code === 'ERR_CONFIG') return fail(error.message);
       throw error;
@@ -103,7 +129,9 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
     const identityIndex = config.identities.findIndex((identity) => identity.name === args.values.identity);
     const identity = config.identities[identityIndex];
     if (identity === undefined) {
-      return fail(`no identity named "${args.values.identity}" in ${file} (identities: ${config.identities.map((i) => i.name).join(', ') || 'none'})`);
+      return fail(
+        `no identity named "${args.values.identity}" in ${file} (identities: ${config.identities.map((i) => i.name).join(', ') || 'none'})`,
+      );
     }
 
     let routed: { cluster: ClusterConfig; path: string };
@@ -146,7 +174,11 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
       identityIndex,
       info,
       cluster: routed.cluster.name,
-      approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
+      approverNames: [
+        ...approvers.slackUsers,
+        ...approvers.slackUserGroups,
+        ...approvers.oidcGroups.map((g) => g.group),
+      ],
       ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
     };
 
@@ -154,14 +186,20 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
       explanation.outcome = { decision: evaluate({ ...base, rbac: 'not-asked' }) };
     } else if (args.values.offline) {
       explanation.rbac = { state: 'offline' };
-      explanation.outcome = { ifAllowed: evaluate({ ...base, rbac: { allowed: true } }), ifDenied: evaluate({ ...base, rbac: { allowed: false } }) };
+      explanation.outcome = {
+        ifAllowed: evaluate({ ...base, rbac: { allowed: true } }),
+        ifDenied: evaluate({ ...base, rbac: { allowed: false } }),
+      };
     } else {
       let answer;
       try {
         const reviewer = await reviewerFor(routed.cluster);
         answer = await reviewer.review(identity.serviceAccount, authorizationAttributes(info));
       } catch (error) {
-        if (error instanceof HoopError) return fail(`cannot ask the API server of cluster "${routed.cluster.name}" for RBAC: ${error.message}; use --offline to explain without it`);
+        if (error instanceof HoopError)
+          return fail(
+            `cannot ask the API server of cluster "${routed.cluster.name}" for RBAC: ${error.message}; use --offline to explain without it`,
+          );
         throw error;
       }
       explanation.rbac = { state: 'asked', user: serviceAccountUser(identity.serviceAccount).user, answer };

@@ -65,21 +65,28 @@ export const run: CliCommand = async (argv, io) => {
   const path = (file: string) => (isAbsolute(file) ? file : resolve(io.cwd, file));
 
   const server = gatewayServer(v.server, v.cluster, fail);
-  if (v.namespace !== undefined && !clusterName.test(v.namespace)) fail(`--namespace ${JSON.stringify(v.namespace)} is not a namespace name`);
+  if (v.namespace !== undefined && !clusterName.test(v.namespace))
+    fail(`--namespace ${JSON.stringify(v.namespace)} is not a namespace name`);
 
   const execOptions = ['issuer', 'client-id', 'client-secret-file', 'audience', 'idp-ca-file', 'exec-command'] as const;
   const givenExec = execOptions.filter((name) => v[name] !== undefined);
   let user: Record<string, unknown>;
   let defaultName: string;
   if (v['token-file'] !== undefined) {
-    if (givenExec.length > 0) fail(`--token-file and --${givenExec[0]} exclude each other: the agent has a token file or uses the exec plugin, not both`);
+    if (givenExec.length > 0)
+      fail(
+        `--token-file and --${givenExec[0]} exclude each other: the agent has a token file or uses the exec plugin, not both`,
+      );
     user = { tokenFile: path(v['token-file']) };
     defaultName = 'agent';
   } else {
-    if (givenExec.length === 0) fail('no credential: give --issuer, --client-id and --audience (the exec plugin) or --token-file');
+    if (givenExec.length === 0)
+      fail('no credential: give --issuer, --client-id and --audience (the exec plugin) or --token-file');
     const issuer = v.issuer ?? fail('--issuer is required with the exec plugin');
     const clientId = v['client-id'] ?? fail('--client-id is required with the exec plugin');
-    const audience = v.audience ?? fail('--audience is required with the exec plugin (the gateway refuses tokens for another audience)');
+    const audience =
+      v.audience ??
+      fail('--audience is required with the exec plugin (the gateway refuses tokens for another audience)');
     try {
       parseIssuerUrl(issuer);
     } catch (error) {
@@ -96,7 +103,8 @@ export const run: CliCommand = async (argv, io) => {
         args: v['exec-command'] === undefined ? ['hoopgate', ...tokenArgs] : tokenArgs,
         interactiveMode: 'Never',
         provideClusterInfo: false,
-        installHint: 'the hoopgate token plugin needs Node.js 20 and hoopgate (npx hoopgate); see hoopgate kubeconfig --help',
+        installHint:
+          'the hoopgate token plugin needs Node.js 20 and hoopgate (npx hoopgate); see hoopgate kubeconfig --help',
       },
     };
     defaultName = clientId;
@@ -104,20 +112,24 @@ export const run: CliCommand = async (argv, io) => {
   const name = v.name ?? defaultName;
 
   const cluster: Record<string, unknown> = { server };
-  if (v['ca-file'] !== undefined) cluster['certificate-authority-data'] = Buffer.from(await readCa(path(v['ca-file']))).toString('base64');
+  if (v['ca-file'] !== undefined)
+    cluster['certificate-authority-data'] = Buffer.from(await readCa(path(v['ca-file']))).toString('base64');
   const clusterEntry = v.cluster === undefined ? 'hoopgate' : `hoopgate-${v.cluster}`;
   const context: Record<string, unknown> = { cluster: clusterEntry, user: name };
   if (v.namespace !== undefined) context.namespace = v.namespace;
 
   io.stdout(
-    toYaml({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: clusterEntry, cluster }],
-      users: [{ name, user }],
-      contexts: [{ name, context }],
-      'current-context': name,
-    }, { lineWidth: 0 }),
+    toYaml(
+      {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: clusterEntry, cluster }],
+        users: [{ name, user }],
+        contexts: [{ name, context }],
+        'current-context': name,
+      },
+      { lineWidth: 0 },
+    ),
   );
   return 0;
 };
@@ -130,13 +142,15 @@ function gatewayServer(raw: string, cluster: string | undefined, fail: (message:
   } catch {
     return fail(`--server ${JSON.stringify(raw)} is not a URL (e.g. https://hoopgate.example.com)`);
   }
-  if (url.protocol !== 'https:') fail(`--server must be an https URL: kubectl sends no bearer token to a plain-http server`);
+  if (url.protocol !== 'https:')
+    fail(`--server must be an https URL: kubectl sends no bearer token to a plain-http server`);
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     fail('--server must not contain credentials, a query or a fragment');
   }
   const base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   if (cluster === undefined) return base;
-  if (!clusterName.test(cluster)) fail(`--cluster ${JSON.stringify(cluster)} is not a cluster name (lower-case letters, digits and "-")`);
+  if (!clusterName.test(cluster))
+    fail(`--cluster ${JSON.stringify(cluster)} is not a cluster name (lower-case letters, digits and "-")`);
   return `${base}/k8s/${cluster}`;
 }
 
@@ -145,12 +159,18 @@ async function readCa(file: string): Promise<string> {
   try {
     pem = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new HoopError(
+      'ERR_CONFIG',
+      `cannot read the CA file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   try {
     new X509Certificate(pem); // parse only: kubectl would fail later and less clearly
   } catch {
-    throw new HoopError('ERR_CONFIG', `the CA file ${file} holds no PEM certificate: pass the gateway's CA certificate`);
+    throw new HoopError(
+      'ERR_CONFIG',
+      `the CA file ${file} holds no PEM certificate: pass the gateway's CA certificate`,
+    );
   }
   return pem;
 }

@@ -36,11 +36,16 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
     const args = parseCommandArgs(
       'replay',
       argv,
-      { config: { type: 'string', short: 'c', required: true }, speed: { type: 'string', default: '1' }, 'no-timing': { type: 'boolean' } },
+      {
+        config: { type: 'string', short: 'c', required: true },
+        speed: { type: 'string', default: '1' },
+        'no-timing': { type: 'boolean' },
+      },
       { names: ['SESSION_ID'] },
     );
     const speed = Number(args.values.speed);
-    if (!(speed > 0)) throw new UsageError('replay', `--speed must be a positive number, got ${JSON.stringify(args.values.speed)}`);
+    if (!(speed > 0))
+      throw new UsageError('replay', `--speed must be a positive number, got ${JSON.stringify(args.values.speed)}`);
     if (args.help) {
       io.stdout(usage);
       return 0;
@@ -62,7 +67,9 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
         clusterNames.add(event.cluster);
       }
       if (count === 0) {
-        io.stderr(`hoopgate replay: no session ${JSON.stringify(sessionId)} in the audit store (see 'hoopgate audit export' for session ids)\n`);
+        io.stderr(
+          `hoopgate replay: no session ${JSON.stringify(sessionId)} in the audit store (see 'hoopgate audit export' for session ids)\n`,
+        );
         return 1;
       }
       const identity = first?.identity ?? 'unknown identity';
@@ -90,14 +97,20 @@ export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand 
 export const run: CliCommand = createReplayCommand();
 
 /** Plays one exec/attach session's recorded frames: output as it appeared, input marked with `> `. */
-async function playTerminal(store: Store, event: AuditEvent, options: { timing: boolean; speed: number; io: Parameters<CliCommand>[1] }): Promise<void> {
+async function playTerminal(
+  store: Store,
+  event: AuditEvent,
+  options: { timing: boolean; speed: number; io: Parameters<CliCommand>[1] },
+): Promise<void> {
   const records = await store.audit.listRecords({ eventIds: [event.eventId], kinds: ['frames'] });
   const frames = records.flatMap((r) => (Array.isArray(r.data['frames']) ? (r.data['frames'] as ExecFrame[]) : []));
   if (frames.length === 0) return;
   const tty = /[?&]tty=(true|1)(&|$)/.test(event.path);
   const first = frames[0]?.at ?? 0;
   const last = frames[frames.length - 1]?.at ?? first;
-  options.io.stdout(`\n--- terminal of ${describeRequest(event)} · ${frames.length} frames · ${((last - first) / 1000).toFixed(1)}s${tty ? ' · tty' : ''} ---\n`);
+  options.io.stdout(
+    `\n--- terminal of ${describeRequest(event)} · ${frames.length} frames · ${((last - first) / 1000).toFixed(1)}s${tty ? ' · tty' : ''} ---\n`,
+  );
   let previous = first;
   for (const frame of frames) {
     if (options.timing) {

@@ -7,6 +7,10 @@ export function parseTimeArg(command: string, option: string, text: string, now:
   const duration = parseDuration(text);
   if (duration !== undefined) return now - duration;
   const time = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(time)) throw new UsageError(command, `--${option} ${JSON.stringify(text)}: use an ISO time (2024-05-01T12:00:00Z) or a duration (24h)`);
+  if (Number.isNaN(time))
+    throw new UsageError(
+      command,
+      `--${option} ${JSON.stringify(text)}: use an ISO time (2024-05-01T12:00:00Z) or a duration (24h)`,
+    );
   return time;
 }

@@ -27,7 +27,11 @@ export class UsageError extends Error {}
  * both modes (OIDC here, SAML in token-saml.ts). kubectl runs the plugin with exactly what the
  * kubeconfig says, so anything unknown is an error, never ignored.
  */
-export function readTokenArgs(argv: readonly string[], valued: ReadonlySet<string>, mode = ''): { values: Map<string, string>; noCache: boolean } {
+export function readTokenArgs(
+  argv: readonly string[],
+  valued: ReadonlySet<string>,
+  mode = '',
+): { values: Map<string, string>; noCache: boolean } {
   const values = new Map<string, string>();
   let noCache = false;
   for (let i = 0; i < argv.length; i += 1) {
@@ -38,7 +42,8 @@ export function readTokenArgs(argv: readonly string[], valued: ReadonlySet<strin
     }
     const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
     const name = match?.[1];
-    if (name === undefined || !valued.has(name)) throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}${mode}`);
+    if (name === undefined || !valued.has(name))
+      throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}${mode}`);
     let value = match?.[2];
     if (value === undefined) {
       value = argv[i + 1];
@@ -63,7 +68,10 @@ export function execApiVersion(execInfo: string | undefined): string {
   const apiVersion = (parsed as { apiVersion?: unknown } | null)?.apiVersion;
   if (apiVersion === undefined) return execApiVersions[0];
   if (typeof apiVersion === 'string' && (execApiVersions as readonly string[]).includes(apiVersion)) return apiVersion;
-  throw new HoopError('ERR_BAD_REQUEST', `KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`);
+  throw new HoopError(
+    'ERR_BAD_REQUEST',
+    `KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`,
+  );
 }
 
 /**
@@ -78,7 +86,8 @@ export async function readCachedToken<T extends { token: string; expiresAt: numb
   try {
     const stat = await lstat(file);
     // A cache anyone else could read or swap is not trusted; it is simply replaced.
-    if (!stat.isFile() || (stat.mode & 0o077) !== 0 || (process.getuid !== undefined && stat.uid !== process.getuid())) return undefined;
+    if (!stat.isFile() || (stat.mode & 0o077) !== 0 || (process.getuid !== undefined && stat.uid !== process.getuid()))
+      return undefined;
     const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<T>;
     if (!matches(cached)) return undefined;
     if (typeof cached.token !== 'string' || typeof cached.expiresAt !== 'number') return undefined;

@@ -11,7 +11,15 @@ import { Agent, request } from 'undici';
 import { isLoopbackUrl } from '../authn/issuer-url.js';
 import { HoopError } from '../lib/errors.js';
 import type { CliIo } from './io.js';
-import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token-plugin.js';
+import {
+  execApiVersion,
+  readCachedToken,
+  readTokenArgs,
+  rfc3339,
+  tokenCacheDir,
+  UsageError,
+  writeCache,
+} from './token-plugin.js';
 
 interface SamlTokenOptions {
   gateway: string;
@@ -31,25 +39,38 @@ const usage = `usage: hoopgate token --gateway URL (--saml-assertion-file F | --
 const maxAssertionBytes = 1024 * 1024;
 const commandTimeoutMs = 30_000;
 
-
 export async function runSamlToken(argv: readonly string[], io: CliIo, deps: { clock: () => number }): Promise<number> {
   try {
     const options = parseOptions(argv, io);
     const apiVersion = execApiVersion(io.env.KUBERNETES_EXEC_INFO);
     const sourceKey = 'file' in options.source ? `file:${options.source.file}` : `command:${options.source.command}`;
-    const cacheFile = options.cacheDir === undefined
-      ? undefined
-      : join(options.cacheDir, `saml-${createHash('sha256').update(JSON.stringify([options.gateway, sourceKey])).digest('hex').slice(0, 40)}.json`);
-    let credential = cacheFile === undefined
-      ? undefined
-      : await readCachedToken<CachedSamlToken>(cacheFile, (c) => c.gateway === options.gateway && c.source === sourceKey, deps.clock());
+    const cacheFile =
+      options.cacheDir === undefined
+        ? undefined
+        : join(
+            options.cacheDir,
+            `saml-${createHash('sha256')
+              .update(JSON.stringify([options.gateway, sourceKey]))
+              .digest('hex')
+              .slice(0, 40)}.json`,
+          );
+    let credential =
+      cacheFile === undefined
+        ? undefined
+        : await readCachedToken<CachedSamlToken>(
+            cacheFile,
+            (c) => c.gateway === options.gateway && c.source === sourceKey,
+            deps.clock(),
+          );
     if (credential === undefined) {
       const assertion = await readAssertion(options, io);
       const { token, expiresAt } = await exchange(options, assertion, deps.clock());
       credential = { gateway: options.gateway, source: sourceKey, token, expiresAt };
       if (cacheFile !== undefined) await writeCache(cacheFile, credential);
     }
-    io.stdout(`${JSON.stringify({ apiVersion, kind: 'ExecCredential', status: { token: credential.token, expirationTimestamp: rfc3339(credential.expiresAt) } })}\n`);
+    io.stdout(
+      `${JSON.stringify({ apiVersion, kind: 'ExecCredential', status: { token: credential.token, expirationTimestamp: rfc3339(credential.expiresAt) } })}\n`,
+    );
     return 0;
   } catch (error) {
     io.stderr(`hoopgate token: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -59,7 +80,11 @@ export async function runSamlToken(argv: readonly string[], io: CliIo, deps: { c
 }
 
 function parseOptions(argv: readonly string[], io: CliIo): SamlTokenOptions {
-  const { values, noCache } = readTokenArgs(argv, new Set(['gateway', 'saml-assertion-file', 'saml-assertion-command', 'ca-file', 'cache-dir']), ' in SAML mode');
+  const { values, noCache } = readTokenArgs(
+    argv,
+    new Set(['gateway', 'saml-assertion-file', 'saml-assertion-command', 'ca-file', 'cache-dir']),
+    ' in SAML mode',
+  );
   const gatewayText = values.get('gateway') ?? '';
   let gateway: URL;
   try {
@@ -68,11 +93,14 @@ function parseOptions(argv: readonly string[], io: CliIo): SamlTokenOptions {
     throw new UsageError(`--gateway must be the gateway's URL, got ${JSON.stringify(gatewayText)}`);
   }
   if (gateway.protocol !== 'https:' && !(gateway.protocol === 'http:' && isLoopbackUrl(gateway))) {
-    throw new UsageError('--gateway must be an https URL (plain http only on loopback): the assertion and the token are credentials');
+    throw new UsageError(
+      '--gateway must be an https URL (plain http only on loopback): the assertion and the token are credentials',
+    );
   }
   const file = values.get('saml-assertion-file');
   const command = values.get('saml-assertion-command');
-  if ((file === undefined) === (command === undefined)) throw new UsageError('give exactly one of --saml-assertion-file and --saml-assertion-command');
+  if ((file === undefined) === (command === undefined))
+    throw new UsageError('give exactly one of --saml-assertion-file and --saml-assertion-command');
   const options: SamlTokenOptions = {
     gateway: gateway.origin + gateway.pathname.replace(/\/+$/, ''),
     source: file !== undefined ? { file: resolve(io.cwd, file) } : { command: command ?? '' },
@@ -91,29 +119,54 @@ async function readAssertion(options: SamlTokenOptions, io: CliIo): Promise<stri
     try {
       text = await readFile(options.source.file, 'utf8');
     } catch (error) {
-      throw new HoopError('ERR_CONFIG', `cannot read the assertion file ${options.source.file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new HoopError(
+        'ERR_CONFIG',
+        `cannot read the assertion file ${options.source.file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
   } else {
     const command = options.source.command;
     text = await new Promise<string>((resolveOutput, reject) => {
-      execFile('/bin/sh', ['-c', command], { cwd: io.cwd, env: { ...io.env } as NodeJS.ProcessEnv, timeout: commandTimeoutMs, maxBuffer: maxAssertionBytes * 2 }, (error, stdout, stderr) => {
-        if (error) {
-          const detail = stderr.trim().split('\n').slice(-3).join(' | ');
-          reject(new HoopError('ERR_CONFIG', `the assertion command failed (${error.code ?? error.signal ?? 'error'})${detail === '' ? '' : `: ${detail}`}`));
-        } else resolveOutput(stdout);
-      });
+      execFile(
+        '/bin/sh',
+        ['-c', command],
+        {
+          cwd: io.cwd,
+          env: { ...io.env } as NodeJS.ProcessEnv,
+          timeout: commandTimeoutMs,
+          maxBuffer: maxAssertionBytes * 2,
+        },
+        (error, stdout, stderr) => {
+          if (error) {
+            const detail = stderr.trim().split('\n').slice(-3).join(' | ');
+            reject(
+              new HoopError(
+                'ERR_CONFIG',
+                `the assertion command failed (${error.code ?? error.signal ?? 'error'})${detail === '' ? '' : `: ${detail}`}`,
+              ),
+            );
+          } else resolveOutput(stdout);
+        },
+      );
     });
   }
   const trimmed = text.trim();
   if (trimmed === '') throw new HoopError('ERR_INVALID_REQUEST', 'the assertion is empty');
   if (trimmed.startsWith('<')) return Buffer.from(trimmed, 'utf8').toString('base64url');
   const compact = trimmed.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) throw new HoopError('ERR_INVALID_REQUEST', 'the assertion is neither XML nor base64 text');
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact))
+    throw new HoopError('ERR_INVALID_REQUEST', 'the assertion is neither XML nor base64 text');
   return compact;
 }
 
-async function exchange(options: SamlTokenOptions, assertion: string, now: number): Promise<{ token: string; expiresAt: number }> {
-  const dispatcher = new Agent(options.caFile === undefined ? {} : { connect: { ca: await readFile(options.caFile, 'utf8') } });
+async function exchange(
+  options: SamlTokenOptions,
+  assertion: string,
+  now: number,
+): Promise<{ token: string; expiresAt: number }> {
+  const dispatcher = new Agent(
+    options.caFile === undefined ? {} : { connect: { ca: await readFile(options.caFile, 'utf8') } },
+  );
   const endpoint = `${options.gateway}/hoop/v1/token`;
   try {
     let response;
@@ -122,13 +175,19 @@ async function exchange(options: SamlTokenOptions, assertion: string, now: numbe
         dispatcher,
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:saml2-bearer', assertion }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:saml2-bearer',
+          assertion,
+        }).toString(),
         headersTimeout: 15_000,
         bodyTimeout: 15_000,
       });
     } catch (error) {
       const cause = (error as { cause?: Error }).cause;
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cannot reach ${endpoint}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`);
+      throw new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `cannot reach ${endpoint}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`,
+      );
     }
     const text = await response.body.text();
     let body: Record<string, unknown> = {};
@@ -144,7 +203,8 @@ async function exchange(options: SamlTokenOptions, assertion: string, now: numbe
     }
     const token = body.access_token;
     const expiresIn = body.expires_in;
-    if (typeof token !== 'string' || typeof expiresIn !== 'number') throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${endpoint} answered without access_token and expires_in`);
+    if (typeof token !== 'string' || typeof expiresIn !== 'number')
+      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${endpoint} answered without access_token and expires_in`);
     return { token, expiresAt: now + expiresIn * 1000 };
   } finally {
     await dispatcher.close();

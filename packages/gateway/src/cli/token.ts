@@ -9,7 +9,15 @@ import type { IssuerFetch } from '../authn/issuer-fetch.js';
 import { parseIssuerUrl } from '../authn/issuer-url.js';
 import { HoopError, isHoopError } from '../lib/errors.js';
 import type { CliCommand, CliIo } from './io.js';
-import { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache } from './token-plugin.js';
+import {
+  execApiVersion,
+  readCachedToken,
+  readTokenArgs,
+  rfc3339,
+  tokenCacheDir,
+  UsageError,
+  writeCache,
+} from './token-plugin.js';
 
 export { execApiVersion, readCachedToken, readTokenArgs, rfc3339, tokenCacheDir, UsageError, writeCache };
 
@@ -83,7 +91,19 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
 export const run: CliCommand = createTokenCommand();
 
 async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOptions> {
-  const { values, noCache } = readTokenArgs(argv, new Set(['issuer', 'client-id', 'client-secret', 'client-secret-file', 'audience', 'ca-file', 'cache-dir', 'client-auth']));
+  const { values, noCache } = readTokenArgs(
+    argv,
+    new Set([
+      'issuer',
+      'client-id',
+      'client-secret',
+      'client-secret-file',
+      'audience',
+      'ca-file',
+      'cache-dir',
+      'client-auth',
+    ]),
+  );
   const required = (name: string): string => {
     const value = values.get(name);
     if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
@@ -103,11 +123,16 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
     try {
       clientSecret = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     } catch (error) {
-      throw new HoopError('ERR_CONFIG', `cannot read the client secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new HoopError(
+        'ERR_CONFIG',
+        `cannot read the client secret file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
   } else clientSecret = io.env.HOOPGATE_CLIENT_SECRET;
   if (clientSecret === undefined || clientSecret === '') {
-    throw new UsageError('no client secret: pass --client-secret-file F (or --client-secret S, or set HOOPGATE_CLIENT_SECRET)');
+    throw new UsageError(
+      'no client secret: pass --client-secret-file F (or --client-secret S, or set HOOPGATE_CLIENT_SECRET)',
+    );
   }
 
   const clientAuth = values.get('client-auth') ?? 'basic';
@@ -121,15 +146,25 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
   return options;
 }
 
-async function requestToken(options: TokenOptions, injected: IssuerFetch | undefined, now: number): Promise<CachedToken> {
+async function requestToken(
+  options: TokenOptions,
+  injected: IssuerFetch | undefined,
+  now: number,
+): Promise<CachedToken> {
   const issuerUrl = parseIssuerUrl(options.issuer);
   // kubectl runs this command before every call; a cached token (the usual case) needs neither the
   // OpenID client nor an HTTP client, so they load only here.
-  const [oidc, { createIssuerFetch }] = await Promise.all([import('openid-client'), import('../authn/issuer-fetch.js')]);
+  const [oidc, { createIssuerFetch }] = await Promise.all([
+    import('openid-client'),
+    import('../authn/issuer-fetch.js'),
+  ]);
   const describe = (error: unknown) => describeError(error, oidc);
   const issuerFetch = injected ?? createIssuerFetch(options.caFile === undefined ? {} : { caFile: options.caFile });
   try {
-    const auth = options.clientAuth === 'post' ? oidc.ClientSecretPost(options.clientSecret) : oidc.ClientSecretBasic(options.clientSecret);
+    const auth =
+      options.clientAuth === 'post'
+        ? oidc.ClientSecretPost(options.clientSecret)
+        : oidc.ClientSecretBasic(options.clientSecret);
     let config: Awaited<ReturnType<typeof oidc.discovery>>;
     try {
       config = await oidc.discovery(issuerUrl, options.clientId, undefined, auth, {
@@ -138,15 +173,23 @@ async function requestToken(options: TokenOptions, injected: IssuerFetch | undef
         ...(issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
       });
     } catch (error) {
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cannot discover issuer ${options.issuer}: ${describe(error)}`, { cause: error });
+      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cannot discover issuer ${options.issuer}: ${describe(error)}`, {
+        cause: error,
+      });
     }
     // RFC 8707 wants a URI; a plain audience name goes as Auth0's `audience` parameter instead.
-    const parameters: Record<string, string> = URL.canParse(options.audience) ? { resource: options.audience } : { audience: options.audience };
+    const parameters: Record<string, string> = URL.canParse(options.audience)
+      ? { resource: options.audience }
+      : { audience: options.audience };
     let response: Awaited<ReturnType<typeof oidc.clientCredentialsGrant>>;
     try {
       response = await oidc.clientCredentialsGrant(config, parameters);
     } catch (error) {
-      throw new HoopError('ERR_UNAUTHENTICATED', `token request to ${options.issuer} as client ${JSON.stringify(options.clientId)} failed: ${describe(error)}`, { cause: error });
+      throw new HoopError(
+        'ERR_UNAUTHENTICATED',
+        `token request to ${options.issuer} as client ${JSON.stringify(options.clientId)} failed: ${describe(error)}`,
+        { cause: error },
+      );
     }
     const token = response.access_token;
     const expiries: number[] = [];
@@ -159,7 +202,10 @@ async function requestToken(options: TokenOptions, injected: IssuerFetch | undef
       const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
       if (!audiences.includes(options.audience)) {
         // Fail here, not with a puzzling 401 from the gateway on every kubectl call.
-        throw new HoopError('ERR_CONFIG', `the issuer returned a token for audience ${JSON.stringify(aud ?? null)}, not ${JSON.stringify(options.audience)}: configure the client's audience at the IdP`);
+        throw new HoopError(
+          'ERR_CONFIG',
+          `the issuer returned a token for audience ${JSON.stringify(aud ?? null)}, not ${JSON.stringify(options.audience)}: configure the client's audience at the IdP`,
+        );
       }
     }
     return {
@@ -205,10 +251,17 @@ function describeError(error: unknown, oidc: typeof OpenIdClient): string {
 }
 
 function cacheFileName(options: TokenOptions): string {
-  const key = createHash('sha256').update(JSON.stringify([options.issuer, options.clientId, options.audience])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([options.issuer, options.clientId, options.audience]))
+    .digest('hex');
   return `token-${key.slice(0, 40)}.json`;
 }
 
 async function readCache(file: string, options: TokenOptions, now: number): Promise<CachedToken | undefined> {
-  return readCachedToken<CachedToken>(file, (cached) => cached.issuer === options.issuer && cached.clientId === options.clientId && cached.audience === options.audience, now);
+  return readCachedToken<CachedToken>(
+    file,
+    (cached) =>
+      cached.issuer === options.issuer && cached.clientId === options.clientId && cached.audience === options.audience,
+    now,
+  );
 }

@@ -14,12 +14,20 @@ export interface GatewayContext {
   metrics: GatewayMetrics;
 }
 
-export function createGatewayContext(options: { config: Config; clock?: () => number; replicaId?: string; logger?: Logger; logDestination?: DestinationStream }): GatewayContext {
+export function createGatewayContext(options: {
+  config: Config;
+  clock?: () => number;
+  replicaId?: string;
+  logger?: Logger;
+  logDestination?: DestinationStream;
+}): GatewayContext {
   return {
     config: options.config,
     clock: options.clock ?? Date.now,
     replicaId: options.replicaId ?? `hoopgate-${randomUUID().slice(0, 8)}`,
-    logger: options.logger ?? createLogger(options.logDestination === undefined ? {} : { destination: options.logDestination }),
+    logger:
+      options.logger ??
+      createLogger(options.logDestination === undefined ? {} : { destination: options.logDestination }),
     metrics: createMetrics(),
   };
 }

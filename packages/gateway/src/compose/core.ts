@@ -23,7 +23,10 @@ import type { GatewayContext } from './context.js';
 import type { SlackParts } from './slack.js';
 
 /** The store; one handed in (tests share one between two replicas) is not closed here. */
-export function storeComponent({ config, replicaId, clock }: GatewayContext, given: Store | undefined): Component<Store> {
+export function storeComponent(
+  { config, replicaId, clock }: GatewayContext,
+  given: Store | undefined,
+): Component<Store> {
   return {
     name: 'store',
     start: () => given ?? createStore(config.audit.store, { replicaId, clock }),
@@ -47,7 +50,12 @@ export function clustersComponent({ config, clock, metrics }: GatewayContext): C
         byName.set(cluster.name, {
           config: cluster,
           upstream: createUpstream(cluster),
-          tokens: createServiceAccountTokens({ client, cluster, clock, onMint: () => metrics.tokenMints.inc({ cluster: cluster.name }) }),
+          tokens: createServiceAccountTokens({
+            client,
+            cluster,
+            clock,
+            onMint: () => metrics.tokenMints.inc({ cluster: cluster.name }),
+          }),
           reviewer: createAccessReviewer({ client, clock }),
         });
       }
@@ -70,7 +78,11 @@ export interface ChainJobs {
  * Signed checkpoints of the chain heads, and retention that leaves a signed checkpoint behind (one
  * key for both). Stopping writes a last checkpoint: it comes after the recorder has flushed.
  */
-export function chainJobsComponent({ config, replicaId, clock, logger }: GatewayContext, store: Store, slack: SlackParts | undefined): Component<ChainJobs> {
+export function chainJobsComponent(
+  { config, replicaId, clock, logger }: GatewayContext,
+  store: Store,
+  slack: SlackParts | undefined,
+): Component<ChainJobs> {
   return {
     name: 'audit checkpoints and retention',
     async start() {
@@ -86,20 +98,32 @@ export function chainJobsComponent({ config, replicaId, clock, logger }: Gateway
         everyMs: config.audit.checkpoint?.everyMs ?? 3_600_000,
         ...(witness === undefined ? {} : { witness }),
       });
-      const retention = createRetentionJob({ store: store.audit, key, replicaId, clock, retentionMs: config.audit.retentionMs, logger });
+      const retention = createRetentionJob({
+        store: store.audit,
+        key,
+        replicaId,
+        clock,
+        retentionMs: config.audit.retentionMs,
+        logger,
+      });
       checkpointer.start();
       retention.start();
       return { checkpointer, retention };
     },
     async stop({ checkpointer, retention }) {
       await retention.stop();
-      await checkpointer.stop().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: final checkpoint failed'));
+      await checkpointer
+        .stop()
+        .catch((error: unknown) => logger.error({ err: String(error) }, 'audit: final checkpoint failed'));
     },
   };
 }
 
 /** Write-before-forward audit records; stopping flushes what is queued (bounded by its close timeout). */
-export function recorderComponent({ config, replicaId, clock, logger }: GatewayContext, store: Store): Component<AuditRecorder> {
+export function recorderComponent(
+  { config, replicaId, clock, logger }: GatewayContext,
+  store: Store,
+): Component<AuditRecorder> {
   return {
     name: 'audit recorder',
     start: () =>
@@ -112,31 +136,56 @@ export function recorderComponent({ config, replicaId, clock, logger }: GatewayC
         sessionIdleMs: config.audit.sessionIdleMs,
         logger,
       }),
-    stop: (recorder) => recorder.close().catch((error: unknown) => logger.error({ err: String(error) }, 'audit: records lost at shutdown')),
+    stop: (recorder) =>
+      recorder
+        .close()
+        .catch((error: unknown) => logger.error({ err: String(error) }, 'audit: records lost at shutdown')),
   };
 }
 
 /** SAML agents exchange assertions for tokens the gateway issues and verifies itself (CONTRACT §9). */
-export function samlComponent({ config, clock, logger }: GatewayContext, deps: { store: Store; recorder: AuditRecorder; url: () => string }): Component<SamlService | undefined> {
+export function samlComponent(
+  { config, clock, logger }: GatewayContext,
+  deps: { store: Store; recorder: AuditRecorder; url: () => string },
+): Component<SamlService | undefined> {
   const saml = config.saml;
   return {
     name: 'saml',
     start: () =>
       saml === undefined
         ? undefined
-        : createSamlService(saml, { recorder: deps.recorder, consumeOnce: (key, expiresAt) => deps.store.consumeOnce(key, expiresAt), logger, clock, url: deps.url }),
+        : createSamlService(saml, {
+            recorder: deps.recorder,
+            consumeOnce: (key, expiresAt) => deps.store.consumeOnce(key, expiresAt),
+            logger,
+            clock,
+            url: deps.url,
+          }),
     stop: (service) => service?.close(),
   };
 }
 
 /** OIDC (and the gateway's own SAML-exchange issuer); discovery runs in the background, readiness reports it. */
 /** The OIDC verifier, wrapped by the per-identity limit (http/client-limits.ts) once a token is verified. */
-export function verifierComponent({ config, clock, logger }: GatewayContext, saml: SamlService | undefined, limits: ClientLimits): Component<OidcVerifier> {
+export function verifierComponent(
+  { config, clock, logger }: GatewayContext,
+  saml: SamlService | undefined,
+  limits: ClientLimits,
+): Component<OidcVerifier> {
   return {
     name: 'oidc verifier',
     start() {
-      const verifier = limits.verifier(createOidcVerifier(config.oidc.issuers, { clock, ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }) }));
-      void verifier.ready().catch((error: unknown) => logger.warn({ err: String(error) }, 'oidc: issuer discovery failed; tokens are refused until it succeeds'));
+      const verifier = limits.verifier(
+        createOidcVerifier(config.oidc.issuers, {
+          clock,
+          ...(saml === undefined ? {} : { localIssuers: [saml.localIssuer] }),
+        }),
+      );
+      void verifier
+        .ready()
+        .catch((error: unknown) =>
+          logger.warn({ err: String(error) }, 'oidc: issuer discovery failed; tokens are refused until it succeeds'),
+        );
       return verifier;
     },
     stop: (verifier) => verifier.close(),
@@ -150,12 +199,19 @@ export function verifierComponent({ config, clock, logger }: GatewayContext, sam
  */
 export function approvalsComponent(
   { config, replicaId, clock, logger, metrics }: GatewayContext,
-  deps: { store: Store; recorder: AuditRecorder; slack: SlackParts | undefined; notifier: ApprovalNotifier | undefined; pollIntervalMs: number | undefined },
+  deps: {
+    store: Store;
+    recorder: AuditRecorder;
+    slack: SlackParts | undefined;
+    notifier: ApprovalNotifier | undefined;
+    pollIntervalMs: number | undefined;
+  },
 ): Component<ApprovalService> {
   return {
     name: 'approvals',
     async start() {
-      const announce = deps.slack === undefined ? deps.notifier : createPostLimiter(deps.slack.integration.notifier, { clock });
+      const announce =
+        deps.slack === undefined ? deps.notifier : createPostLimiter(deps.slack.integration.notifier, { clock });
       const approvals = createApprovalService({
         repo: deps.store.approvals,
         config: config.approval,

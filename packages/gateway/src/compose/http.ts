@@ -46,16 +46,33 @@ export interface Listening {
 /** The operator API's caller, by the one bearer parser every route uses (no duplicates, no query tokens). */
 export function authenticateOperator(verifier: Pick<OidcVerifier, 'verify'>) {
   return async (request: ApiRequest) => {
-    if (request.raw === undefined) throw new HoopError('ERR_UNAUTHENTICATED', 'no bearer token: send Authorization: Bearer <OIDC token>');
+    if (request.raw === undefined)
+      throw new HoopError('ERR_UNAUTHENTICATED', 'no bearer token: send Authorization: Bearer <OIDC token>');
     return verifier.verify(extractBearer(request.raw.headers, request.raw.rawHeaders, request.raw.url));
   };
 }
 
-function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; key: Buffer } | undefined, isDraining: () => boolean) {
+function createApp(
+  ctx: GatewayContext,
+  parts: HttpParts,
+  tls: { cert: Buffer; key: Buffer } | undefined,
+  isDraining: () => boolean,
+) {
   const { config, logger, metrics, clock } = ctx;
   const { store, clusters, verifier, recorder, approvals, saml, slack } = parts;
   const masker = createGatewayMasker(config.masking);
-  const admitter = createAdmitter({ config, clusters: clusters.byName, defaultCluster: clusters.defaultCluster, verifier, recorder, approvals, masker, logger, metrics, clock });
+  const admitter = createAdmitter({
+    config,
+    clusters: clusters.byName,
+    defaultCluster: clusters.defaultCluster,
+    verifier,
+    recorder,
+    approvals,
+    masker,
+    logger,
+    metrics,
+    clock,
+  });
   const app = createHttpApp({
     clientLimits: parts.limits.middleware,
     kubeRoute: createKubeRoute({
@@ -69,7 +86,11 @@ function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; k
       maxAuditBodyBytes: config.audit.maxBodyBytes,
       clock,
     }),
-    approvalsApi: createApprovalsRoute({ service: approvals, authenticate: authenticateOperator(verifier), approverGroups: config.approval.approvers.oidcGroups }),
+    approvalsApi: createApprovalsRoute({
+      service: approvals,
+      authenticate: authenticateOperator(verifier),
+      approverGroups: config.approval.approvers.oidcGroups,
+    }),
     ...(slack === undefined ? {} : { slackRoute: slack.integration.route }),
     ...(saml === undefined ? {} : { samlRoute: saml.route }),
     readiness: [
@@ -83,19 +104,28 @@ function createApp(ctx: GatewayContext, parts: HttpParts, tls: { cert: Buffer; k
     ...(tls === undefined ? {} : { tls }),
     isDraining,
   });
-  const upgrade = parts.limits.upgrade(createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock }));
+  const upgrade = parts.limits.upgrade(
+    createUpgradeHandler({ admitter, recorder, logger, metrics, exec: config.exec, clock }),
+  );
   return { app, upgrade };
 }
 
 /** Listens on config.listen; `onListening` learns the URL (SAML's issuer is derived from it). */
-export function httpComponent(ctx: GatewayContext, parts: HttpParts, onListening: (url: string) => void): Component<Listening> {
+export function httpComponent(
+  ctx: GatewayContext,
+  parts: HttpParts,
+  onListening: (url: string) => void,
+): Component<Listening> {
   const { config, logger } = ctx;
   let draining = false;
   const sockets = new Set<Socket>();
   return {
     name: 'http listener',
     async start() {
-      const tls = config.listen.tls === undefined ? undefined : { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) };
+      const tls =
+        config.listen.tls === undefined
+          ? undefined
+          : { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) };
       const { app, upgrade } = createApp(ctx, parts, tls, () => draining);
       const server = createListener(app, { ...(tls === undefined ? {} : { tls }), upgrade });
       server.on('connection', (socket) => {
@@ -111,7 +141,10 @@ export function httpComponent(ctx: GatewayContext, parts: HttpParts, onListening
       const url = `${tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
       onListening(url);
       if (tls === undefined) {
-        logger.warn({ url }, 'serving plain HTTP: kubectl sends no bearer token to a plain-http server, so put a TLS-terminating proxy in front');
+        logger.warn(
+          { url },
+          'serving plain HTTP: kubectl sends no bearer token to a plain-http server, so put a TLS-terminating proxy in front',
+        );
       }
       return { server, url, port };
     },

@@ -11,8 +11,16 @@ import type { Store } from '../store/index.js';
 import type { GatewayContext } from './context.js';
 
 async function loadSlackModules() {
-  const [app, digest, witness] = await Promise.all([import('../slack/app.js'), import('../slack/digest.js'), import('../slack/witness.js')]);
-  return { createSlackIntegration: app.createSlackIntegration, createGatewayPrivileges: digest.createGatewayPrivileges, createCheckpointWitness: witness.createCheckpointWitness };
+  const [app, digest, witness] = await Promise.all([
+    import('../slack/app.js'),
+    import('../slack/digest.js'),
+    import('../slack/witness.js'),
+  ]);
+  return {
+    createSlackIntegration: app.createSlackIntegration,
+    createGatewayPrivileges: digest.createGatewayPrivileges,
+    createCheckpointWitness: witness.createCheckpointWitness,
+  };
 }
 
 export interface SlackParts {
@@ -26,17 +34,28 @@ export interface SlackParts {
  * Least-privilege summaries (issue #8) answer `/hoop privileges` and the weekly digest, for the default
  * cluster: their over-grant probes ask that cluster over their own connection (only with Slack).
  */
-export function probesComponent({ config, clock, logger }: GatewayContext): Component<ClusterGrantedLookup | undefined> {
+export function probesComponent({
+  config,
+  clock,
+  logger,
+}: GatewayContext): Component<ClusterGrantedLookup | undefined> {
   const cluster = config.clusters[0];
   return {
     name: 'least-privilege probes',
-    start: () => (config.slack === undefined || cluster === undefined ? undefined : createClusterGrantedLookup(cluster, { clock })),
-    stop: (probes) => probes?.close().catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed')),
+    start: () =>
+      config.slack === undefined || cluster === undefined ? undefined : createClusterGrantedLookup(cluster, { clock }),
+    stop: (probes) =>
+      probes
+        ?.close()
+        .catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed')),
   };
 }
 
 /** The Slack integration, built (not yet listening): the approval service needs its notifier first. */
-export function slackComponent({ config, clock, logger }: GatewayContext, deps: { store: Store; probes: ClusterGrantedLookup | undefined }): Component<SlackParts | undefined> {
+export function slackComponent(
+  { config, clock, logger }: GatewayContext,
+  deps: { store: Store; probes: ClusterGrantedLookup | undefined },
+): Component<SlackParts | undefined> {
   return {
     name: 'slack',
     async start() {
@@ -59,17 +78,30 @@ export function slackComponent({ config, clock, logger }: GatewayContext, deps: 
         logger,
         clock,
       });
-      return { integration, privileges, witness: (wanted) => (wanted ? modules.createCheckpointWitness(integration.app.client, slack) : undefined) };
+      return {
+        integration,
+        privileges,
+        witness: (wanted) => (wanted ? modules.createCheckpointWitness(integration.app.client, slack) : undefined),
+      };
     },
   };
 }
 
 /** The weekly least-privilege digest to the approvals channel. */
-export function digestComponent({ config, logger }: GatewayContext, slack: SlackParts | undefined): Component<PrivilegesDigest | undefined> {
+export function digestComponent(
+  { config, logger }: GatewayContext,
+  slack: SlackParts | undefined,
+): Component<PrivilegesDigest | undefined> {
   return {
     name: 'least-privilege digest',
-    start: () => (slack === undefined || config.slack === undefined ? undefined : slack.privileges.startDigest(slack.integration.app.client, config.slack.channel)),
-    stop: () => slack?.privileges.close().catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed')),
+    start: () =>
+      slack === undefined || config.slack === undefined
+        ? undefined
+        : slack.privileges.startDigest(slack.integration.app.client, config.slack.channel),
+    stop: () =>
+      slack?.privileges
+        .close()
+        .catch((error: unknown) => logger.warn({ err: String(error) }, 'least-privilege digest: close failed')),
   };
 }
 

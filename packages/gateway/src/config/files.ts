@@ -71,13 +71,21 @@ export function checkTlsPair(tls: { certFile: string; keyFile: string }, at: str
     new X509Certificate(cert);
   } catch (error) {
     ok = false;
-    report(cx, pathOf(at, 'certFile'), `${tls.certFile} holds no readable PEM certificate: ${(error as Error).message}`);
+    report(
+      cx,
+      pathOf(at, 'certFile'),
+      `${tls.certFile} holds no readable PEM certificate: ${(error as Error).message}`,
+    );
   }
   try {
     createPrivateKey(key);
   } catch (error) {
     ok = false;
-    report(cx, pathOf(at, 'keyFile'), `${tls.keyFile} holds no readable private key (${(error as Error).message}); it must be an unencrypted PEM key`);
+    report(
+      cx,
+      pathOf(at, 'keyFile'),
+      `${tls.keyFile} holds no readable private key (${(error as Error).message}); it must be an unencrypted PEM key`,
+    );
   }
   if (!ok) return;
   try {
@@ -118,6 +126,10 @@ export function checkSqlitePath(path: string, at: string, cx: WalkContext): void
     accessSync(dir, constants.W_OK | constants.X_OK);
     if (stat !== undefined) accessSync(path, constants.R_OK | constants.W_OK);
   } catch (error) {
-    report(cx, at, `the store cannot be written (${(error as Error).message}): the directory of the file must be writable`);
+    report(
+      cx,
+      at,
+      `the store cannot be written (${(error as Error).message}): the directory of the file must be writable`,
+    );
   }
 }

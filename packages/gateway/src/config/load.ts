@@ -72,7 +72,11 @@ function finish(parsed: ParsedConfig | undefined, cx: WalkContext, source: strin
 }
 
 /** Parses the YAML and walks the schema; throws at once only for YAML syntax errors. */
-function walkText(text: string, env: Readonly<Record<string, string | undefined>>, options: ParseOptions): { parsed: ParsedConfig | undefined; cx: WalkContext } {
+function walkText(
+  text: string,
+  env: Readonly<Record<string, string | undefined>>,
+  options: ParseOptions,
+): { parsed: ParsedConfig | undefined; cx: WalkContext } {
   const issues: ConfigIssue[] = [];
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const [first, ...more] = document.errors;
@@ -81,7 +85,8 @@ function walkText(text: string, env: Readonly<Record<string, string | undefined>
     // "… at line 3, column 5:\n<excerpt>": keep the position, drop the excerpt.
     const [head = first.message] = first.message.split('\n');
     const position = first.linePos?.[0];
-    const later = more.length === 0 ? '' : ` (and ${more.length} more yaml error${more.length === 1 ? '' : 's'} after it)`;
+    const later =
+      more.length === 0 ? '' : ` (and ${more.length} more yaml error${more.length === 1 ? '' : 's'} after it)`;
     const message = lowerFirst(head.replace(/ at line \d+, column \d+:?$/, '')) + later;
     issues.push({ path: position ? `line ${position.line}, column ${position.col}` : '', message });
   }
@@ -93,7 +98,8 @@ function walkText(text: string, env: Readonly<Record<string, string | undefined>
   } catch (error) {
     throw new ConfigError([{ path: '', message: lowerFirst((error as Error).message) }], options.source);
   }
-  if (raw === null || raw === undefined) throw new ConfigError([{ path: '', message: 'the configuration is empty' }], options.source);
+  if (raw === null || raw === undefined)
+    throw new ConfigError([{ path: '', message: 'the configuration is empty' }], options.source);
 
   const cx: WalkContext = { env, baseDir: options.baseDir, checkFiles: options.checkFiles ?? true, issues };
   return { parsed: walkConfig(raw, cx), cx };
@@ -115,20 +121,28 @@ function deepFreeze<T>(value: T): T {
 export function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
   if (config.listen.tls === undefined) {
-    warnings.push('listen: no tls, serving plain http: kubectl sends no bearer token to a plain-http server: put a TLS-terminating proxy in front');
+    warnings.push(
+      'listen: no tls, serving plain http: kubectl sends no bearer token to a plain-http server: put a TLS-terminating proxy in front',
+    );
   }
   config.clusters.forEach((cluster, i) => {
     if (cluster.server.startsWith('http:') && !isLoopbackUrl(cluster.server)) {
-      warnings.push(`clusters[${i}].server: plain http upstream ${cluster.server}: ServiceAccount tokens and responses cross the network unencrypted`);
+      warnings.push(
+        `clusters[${i}].server: plain http upstream ${cluster.server}: ServiceAccount tokens and responses cross the network unencrypted`,
+      );
     } else if (cluster.server.startsWith('http:')) {
       warnings.push(`clusters[${i}].server: plain http upstream ${cluster.server} (fine for a local test server only)`);
     }
     if (cluster.insecureSkipTLSVerify) {
-      warnings.push(`clusters[${i}].insecureSkipTLSVerify: the API server's certificate is not verified: anyone on the path can read the tokens; set caFile`);
+      warnings.push(
+        `clusters[${i}].insecureSkipTLSVerify: the API server's certificate is not verified: anyone on the path can read the tokens; set caFile`,
+      );
     }
   });
   if (!config.masking.secrets) {
-    warnings.push('masking.secrets: false: Secret values leave the gateway unmasked and reach the audit store and Slack');
+    warnings.push(
+      'masking.secrets: false: Secret values leave the gateway unmasked and reach the audit store and Slack',
+    );
   }
   config.identities.forEach((identity, i) => {
     const { groups, subjects, claims } = identity.match;

@@ -5,8 +5,27 @@ import { isAbsolute, resolve } from 'node:path';
 import { caFile, checkSqlitePath, checkTlsPair, signingKeyFile, tokenFile } from './files.js';
 import type { ApproverGroup, ClusterCredentials, Config, SafeDefaults } from './types.js';
 import {
-  bool, bytes, def, didYouMean, duration, file, from, int, list, node, obj, oneOf, oneOrMany, opt, pathOf, pattern,
-  record, report, req, str, url,
+  bool,
+  bytes,
+  def,
+  didYouMean,
+  duration,
+  file,
+  from,
+  int,
+  list,
+  node,
+  obj,
+  oneOf,
+  oneOrMany,
+  opt,
+  pathOf,
+  pattern,
+  record,
+  report,
+  req,
+  str,
+  url,
 } from './walker.js';
 import type { DeepPartial, Node, WalkContext } from './walker.js';
 import { formatDuration } from './values.js';
@@ -17,12 +36,32 @@ const MiB = 1024 * 1024;
 
 /** The verbs the Kubernetes authorizer knows (RBAC), plus `*`. */
 export const kubeVerbs = [
-  'get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection',
-  'impersonate', 'bind', 'escalate', 'use', 'approve', 'sign', 'proxy', '*',
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'patch',
+  'delete',
+  'deletecollection',
+  'impersonate',
+  'bind',
+  'escalate',
+  'use',
+  'approve',
+  'sign',
+  'proxy',
+  '*',
 ] as const;
 
 /** Safe defaults an identity may switch off explicitly with `allowUnsafe: [...]`. */
-export const unsafeOptions = ['nodesProxy', 'impersonate', 'escalateBind', 'serviceAccountTokens', 'gatewayNamespace'] as const;
+export const unsafeOptions = [
+  'nodesProxy',
+  'impersonate',
+  'escalateBind',
+  'serviceAccountTokens',
+  'gatewayNamespace',
+] as const;
 
 const label = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?';
 const dnsLabel = new RegExp(`^${label}$`);
@@ -33,12 +72,25 @@ const serviceAccount = () => str({ pattern: serviceAccountPattern, expect: 'must
 const strings = () => list(str(), { min: 1 });
 
 const rule = obj({
-  verbs: opt(list(oneOf(kubeVerbs, 'a Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection, …, or *)'), { min: 1 })),
+  verbs: opt(
+    list(
+      oneOf(
+        kubeVerbs,
+        'a Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection, …, or *)',
+      ),
+      { min: 1 },
+    ),
+  ),
   apiGroups: opt(list(str({ allowEmpty: true }), { min: 1 })), // "" is the core group
-  resources: opt(list(str({
-    pattern: /^(\*|[a-z0-9][a-z0-9.-]*)(\/(\*|[a-z0-9][a-z0-9.-]*))?$/,
-    expect: 'must be a lower-case "resource" or "resource/subresource" (e.g. "pods/exec")',
-  }), { min: 1 })),
+  resources: opt(
+    list(
+      str({
+        pattern: /^(\*|[a-z0-9][a-z0-9.-]*)(\/(\*|[a-z0-9][a-z0-9.-]*))?$/,
+        expect: 'must be a lower-case "resource" or "resource/subresource" (e.g. "pods/exec")',
+      }),
+      { min: 1 },
+    ),
+  ),
   namespaces: opt(strings()),
   names: opt(strings()),
 });
@@ -47,7 +99,11 @@ const match = obj({
   issuer: opt(oneOrMany(str())),
   subjects: opt(oneOrMany(str())),
   groups: opt(oneOrMany(str())),
-  claims: opt(record(oneOrMany(str()), (key) => (/^[^.\s]+(\.[^.\s]+)*$/.test(key) ? undefined : 'must be a claim name or dot path'))),
+  claims: opt(
+    record(oneOrMany(str()), (key) =>
+      /^[^.\s]+(\.[^.\s]+)*$/.test(key) ? undefined : 'must be a claim name or dot path',
+    ),
+  ),
 });
 
 const identity = obj({
@@ -63,7 +119,11 @@ const identity = obj({
       escalate: def(bool(), false),
     }).check((approval, at, cx) => {
       if (approval.escalate && approval.serviceAccount === undefined) {
-        report(cx, pathOf(at, 'escalate'), 'needs approval.serviceAccount: an approved request the baseline account may not do must run as another account');
+        report(
+          cx,
+          pathOf(at, 'escalate'),
+          'needs approval.serviceAccount: an approved request the baseline account may not do must run as another account',
+        );
       }
     }),
     {},
@@ -84,30 +144,57 @@ function toSafeDefaults(allowUnsafe: readonly string[]): SafeDefaults {
 
 const credentials = obj({ tokenFile: opt(tokenFile()), kubeconfig: opt(file()), context: opt(str()) }).map(
   (c, at, cx): ClusterCredentials | undefined => {
-    if (c.tokenFile !== undefined && c.kubeconfig !== undefined) return report(cx, at, 'set tokenFile or kubeconfig, not both');
+    if (c.tokenFile !== undefined && c.kubeconfig !== undefined)
+      return report(cx, at, 'set tokenFile or kubeconfig, not both');
     if (c.tokenFile !== undefined) {
-      return c.context === undefined ? { tokenFile: c.tokenFile } : report(cx, pathOf(at, 'context'), 'only with kubeconfig');
+      return c.context === undefined
+        ? { tokenFile: c.tokenFile }
+        : report(cx, pathOf(at, 'context'), 'only with kubeconfig');
     }
-    if (c.kubeconfig !== undefined) return c.context === undefined ? { kubeconfig: c.kubeconfig } : { kubeconfig: c.kubeconfig, context: c.context };
+    if (c.kubeconfig !== undefined)
+      return c.context === undefined ? { kubeconfig: c.kubeconfig } : { kubeconfig: c.kubeconfig, context: c.context };
     return report(cx, at, 'needs tokenFile or kubeconfig');
   },
 );
 
 const cluster = obj({
-  name: req(str({ pattern: dnsLabel, expect: 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/)' })),
+  name: req(
+    str({
+      pattern: dnsLabel,
+      expect: 'must be lower-case letters, digits and "-" (it is part of the URL /k8s/<name>/)',
+    }),
+  ),
   server: req(url({ http: 'any', trailingSlash: 'strip' })),
   caFile: opt(caFile()),
   insecureSkipTLSVerify: def(bool(), false),
   credentials: opt(credentials),
   tokens: def(oneOf(['tokenRequest', 'static']), 'tokenRequest'),
-  tokenTTLMs: from('tokenTTL', def(duration({ min: 10 * MINUTE, why: "the API server's minimum TokenRequest lifetime" }), '10m')),
-  staticTokens: def(record(obj({ tokenFile: req(tokenFile()) }), (key) => (serviceAccountPattern.test(key) ? undefined : `must be "namespace/name", got ${JSON.stringify(key)}`)), {}),
+  tokenTTLMs: from(
+    'tokenTTL',
+    def(duration({ min: 10 * MINUTE, why: "the API server's minimum TokenRequest lifetime" }), '10m'),
+  ),
+  staticTokens: def(
+    record(obj({ tokenFile: req(tokenFile()) }), (key) =>
+      serviceAccountPattern.test(key) ? undefined : `must be "namespace/name", got ${JSON.stringify(key)}`,
+    ),
+    {},
+  ),
 }).check((c, at, cx) => {
-  if (c.caFile !== undefined && c.insecureSkipTLSVerify) report(cx, pathOf(at, 'insecureSkipTLSVerify'), 'not with caFile: verify with the CA, or skip verification, not both');
+  if (c.caFile !== undefined && c.insecureSkipTLSVerify)
+    report(
+      cx,
+      pathOf(at, 'insecureSkipTLSVerify'),
+      'not with caFile: verify with the CA, or skip verification, not both',
+    );
   if (c.tokens === 'tokenRequest' && c.credentials === undefined) {
-    report(cx, pathOf(at, 'credentials'), 'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)');
+    report(
+      cx,
+      pathOf(at, 'credentials'),
+      'required with tokens: tokenRequest (the gateway mints ServiceAccount tokens with its own identity)',
+    );
   }
-  if (c.tokens !== 'static' && Object.keys(c.staticTokens).length > 0) report(cx, pathOf(at, 'staticTokens'), 'only with tokens: static');
+  if (c.tokens !== 'static' && Object.keys(c.staticTokens).length > 0)
+    report(cx, pathOf(at, 'staticTokens'), 'only with tokens: static');
 });
 
 const issuer = obj({
@@ -128,13 +215,19 @@ const samlIdp = obj({
   groupsAttribute: opt(str()),
 }).check((idp, at, cx) => {
   const sources = (['certFile', 'metadataFile', 'metadataUrl'] as const).filter((key) => idp[key] !== undefined);
-  if (sources.length !== 1) report(cx, at, `needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)${sources.length > 1 ? `, got ${sources.join(' and ')}` : ''}`);
-  if (idp.caFile !== undefined && idp.metadataUrl === undefined) report(cx, pathOf(at, 'caFile'), 'only with metadataUrl');
+  if (sources.length !== 1)
+    report(
+      cx,
+      at,
+      `needs exactly one of certFile, metadataFile, metadataUrl (the IdP's signing certificates)${sources.length > 1 ? `, got ${sources.join(' and ')}` : ''}`,
+    );
+  if (idp.caFile !== undefined && idp.metadataUrl === undefined)
+    report(cx, pathOf(at, 'caFile'), 'only with metadataUrl');
 });
 
 const saml = obj({
   idps: req(list(samlIdp, { min: 1, unique: { key: (i) => i.entityId, field: 'entityId', what: 'entityId' } })),
-  audience: req(str(), "(our entity ID: assertions must name it in AudienceRestriction)"),
+  audience: req(str(), '(our entity ID: assertions must name it in AudienceRestriction)'),
   tokenTTLMs: from('tokenTTL', def(duration({ min: 60_000 }), '10m')),
   signingKeyFile: opt(file()),
   issuer: opt(url({ http: 'loopback', trailingSlash: 'strip' })),
@@ -163,8 +256,10 @@ const approverPerson = obj({
   email: opt(str({ pattern: /^[^@\s]+@[^@\s]+$/, expect: 'must be an email address' })),
 }).check((p, at, cx) => {
   const ids = [p.slackUser, p.oidcSubject, p.email].filter((v) => v !== undefined).length;
-  if (ids < 2) report(cx, at, 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)');
-  if (p.oidcIssuer !== undefined && p.oidcSubject === undefined) report(cx, pathOf(at, 'oidcIssuer'), 'only with oidcSubject');
+  if (ids < 2)
+    report(cx, at, 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)');
+  if (p.oidcIssuer !== undefined && p.oidcSubject === undefined)
+    report(cx, pathOf(at, 'oidcIssuer'), 'only with oidcSubject');
 });
 
 const approval = obj({
@@ -172,24 +267,31 @@ const approval = obj({
   minApprovals: def(int({ min: 1 }), 1),
   // `grantOptions: 0` is the contract's spelling of "approve once only".
   grantOptionsMs: from('grantOptions', def(grantOptions(), [])),
-  approvers: def(obj({
-    slackUsers: slackUsers(),
-    slackUserGroups: slackUsers(),
-    oidcGroups: def(list(approverGroup), []),
-    people: def(list(approverPerson), []),
-  }), {}),
+  approvers: def(
+    obj({
+      slackUsers: slackUsers(),
+      slackUserGroups: slackUsers(),
+      oidcGroups: def(list(approverGroup), []),
+      people: def(list(approverPerson), []),
+    }),
+    {},
+  ),
   maxPendingPerIdentity: def(int({ min: 1 }), 10),
 });
 
 function grantOptions(): Node<number[]> {
-  const durations = list(duration({ min: 1000 }), { unique: { key: (ms) => formatDuration(ms), what: 'grant option' } });
+  const durations = list(duration({ min: 1000 }), {
+    unique: { key: (ms) => formatDuration(ms), what: 'grant option' },
+  });
   return node((raw, at, cx) => (raw === 0 ? [] : durations.parse(raw, at, cx)));
 }
 
 const slack = obj({
   botToken: req(str()),
   signingSecret: req(str()),
-  appToken: opt(str({ pattern: /^xapp-/, expect: 'must be an app-level token (xapp-…) with connections:write, for Socket Mode' })),
+  appToken: opt(
+    str({ pattern: /^xapp-/, expect: 'must be an app-level token (xapp-…) with connections:write, for Socket Mode' }),
+  ),
   channel: req(str()),
   command: def(str({ pattern: /^\/[a-z0-9_-]+$/, expect: 'must be a slash command like "/hoop"' }), '/hoop'),
   auditors: opt(obj({ slackUsers: slackUsers(), slackUserGroups: slackUsers() })),
@@ -197,9 +299,25 @@ const slack = obj({
 });
 
 const maskRule = obj({
-  resources: req(list(str({ pattern: /^(\*|[a-z0-9][a-z0-9.-]*)$/, expect: 'must be a lower-case plural resource (e.g. "configmaps") or "*"' }), { min: 1 })),
+  resources: req(
+    list(
+      str({
+        pattern: /^(\*|[a-z0-9][a-z0-9.-]*)$/,
+        expect: 'must be a lower-case plural resource (e.g. "configmaps") or "*"',
+      }),
+      { min: 1 },
+    ),
+  ),
   keys: opt(pattern()),
-  paths: opt(list(str({ pattern: /^[A-Za-z0-9_$-]+(\[\])?(\.[A-Za-z0-9_$-]+(\[\])?)*$/, expect: 'must be a simple JSON path like "spec.containers[].env[].value"' }), { min: 1 })),
+  paths: opt(
+    list(
+      str({
+        pattern: /^[A-Za-z0-9_$-]+(\[\])?(\.[A-Za-z0-9_$-]+(\[\])?)*$/,
+        expect: 'must be a simple JSON path like "spec.containers[].env[].value"',
+      }),
+      { min: 1 },
+    ),
+  ),
   whenName: opt(pattern()),
 }).check((m, at, cx) => {
   if (m.keys === undefined && m.paths === undefined) report(cx, at, 'needs keys or paths (what to mask)');
@@ -210,7 +328,11 @@ const hostName = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-
 
 /** The address to listen on: an IP address (`0.0.0.0`, `::`, `127.0.0.1`) or a host name, without brackets. */
 function listenHost(): Node<string> {
-  return str().map((host, at, cx) => (isIP(host) !== 0 || hostName.test(host) ? host : report(cx, at, `must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name, got ${JSON.stringify(host)}`)));
+  return str().map((host, at, cx) =>
+    isIP(host) !== 0 || hostName.test(host)
+      ? host
+      : report(cx, at, `must be an IP address (0.0.0.0, ::, 127.0.0.1) or a host name, got ${JSON.stringify(host)}`),
+  );
 }
 
 /** `sqlite:PATH` (relative to the config file) or a MongoDB connection string. */
@@ -225,7 +347,11 @@ function store(): Node<string> {
       return `sqlite:${file}`;
     }
     if (/^mongodb(\+srv)?:\/\/[^/]/.test(text)) return text;
-    return report(cx, at, `must be "sqlite:PATH" or a "mongodb://…" connection string, got ${JSON.stringify(redactStore(text))}`);
+    return report(
+      cx,
+      at,
+      `must be "sqlite:PATH" or a "mongodb://…" connection string, got ${JSON.stringify(redactStore(text))}`,
+    );
   });
 }
 
@@ -240,11 +366,13 @@ const audit = obj({
   maxBodyBytes: def(bytes(), 65536),
   retentionMs: from('retention', def(duration(), '90d')),
   sessionIdleMs: from('sessionIdle', def(duration(), '5m')),
-  checkpoint: opt(obj({
-    everyMs: from('every', def(duration({ min: 1000 }), '1h')),
-    signingKeyFile: opt(signingKeyFile()),
-    postToSlack: def(bool(), false),
-  })),
+  checkpoint: opt(
+    obj({
+      everyMs: from('every', def(duration({ min: 1000 }), '1h')),
+      signingKeyFile: opt(signingKeyFile()),
+      postToSlack: def(bool(), false),
+    }),
+  ),
 });
 
 /** A `limits` entry (issue #12): safe defaults that a busy kubectl or controller stays well under. */
@@ -257,39 +385,59 @@ function rateLimit(maxConcurrent: number, requestsPerSecond: number, burst: numb
 }
 
 const root = obj({
-  listen: def(obj({
-    host: def(listenHost(), '0.0.0.0'),
-    port: def(int({ min: 0, max: 65535 }), 8443),
-    tls: opt(obj({ certFile: req(file()), keyFile: req(file()) }).check(checkTlsPair)),
-  }), {}),
+  listen: def(
+    obj({
+      host: def(listenHost(), '0.0.0.0'),
+      port: def(int({ min: 0, max: 65535 }), 8443),
+      tls: opt(obj({ certFile: req(file()), keyFile: req(file()) }).check(checkTlsPair)),
+    }),
+    {},
+  ),
   clusters: req(list(cluster, { min: 1, unique: { key: (c) => c.name, field: 'name', what: 'cluster name' } })),
   // Optional only when saml is configured (checkReferences says so).
-  oidc: opt(obj({
-    issuers: req(list(issuer, { min: 1, unique: { key: (i) => i.issuer, field: 'issuer', what: 'issuer' } })),
-  })),
+  oidc: opt(
+    obj({
+      issuers: req(list(issuer, { min: 1, unique: { key: (i) => i.issuer, field: 'issuer', what: 'issuer' } })),
+    }),
+  ),
   identities: req(list(identity, { min: 1, unique: { key: (i) => i.name, field: 'name', what: 'identity name' } })),
   approval: def(approval, {}),
   slack: opt(slack),
-  masking: def(obj({
-    secrets: def(bool(), true),
-    rules: def(list(maskRule), []),
-    maxObjectBytes: def(bytes(), 8 * MiB),
-  }), {}),
+  masking: def(
+    obj({
+      secrets: def(bool(), true),
+      rules: def(list(maskRule), []),
+      maxObjectBytes: def(bytes(), 8 * MiB),
+    }),
+    {},
+  ),
   audit: def(audit, {}),
-  exec: def(obj({
-    spdy: def(oneOf(['deny', 'unrecorded']), 'deny'),
-    maxRecordBytes: def(bytes(), MiB),
-  }), {}),
-  limits: def(obj({
-    perAddress: def(rateLimit(256, 200, 400), {}),
-    perIdentity: def(rateLimit(128, 100, 200), {}),
-    maxTrackedClients: def(int({ min: 100, max: 10_000_000 }), 10_000),
-  }), {}),
-  gateway: def(obj({
-    namespace: opt(str({ pattern: dnsLabel, expect: 'must be a namespace name (a DNS-1123 label)' })),
-    maxBodyBytes: def(bytes(), 3 * MiB), // the API server's own request body limit
-    drainTimeoutMs: from('drainTimeout', def(duration({ min: 0, max: 24 * DAY, why: 'the longest timer Node.js sets is 24.8 days' }), '30s')),
-  }), {}),
+  exec: def(
+    obj({
+      spdy: def(oneOf(['deny', 'unrecorded']), 'deny'),
+      maxRecordBytes: def(bytes(), MiB),
+    }),
+    {},
+  ),
+  limits: def(
+    obj({
+      perAddress: def(rateLimit(256, 200, 400), {}),
+      perIdentity: def(rateLimit(128, 100, 200), {}),
+      maxTrackedClients: def(int({ min: 100, max: 10_000_000 }), 10_000),
+    }),
+    {},
+  ),
+  gateway: def(
+    obj({
+      namespace: opt(str({ pattern: dnsLabel, expect: 'must be a namespace name (a DNS-1123 label)' })),
+      maxBodyBytes: def(bytes(), 3 * MiB), // the API server's own request body limit
+      drainTimeoutMs: from(
+        'drainTimeout',
+        def(duration({ min: 0, max: 24 * DAY, why: 'the longest timer Node.js sets is 24.8 days' }), '30s'),
+      ),
+    }),
+    {},
+  ),
   saml: opt(saml),
 });
 
@@ -309,19 +457,28 @@ function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
     ...(config.oidc?.issuers ?? []).flatMap((i) => (i?.issuer === undefined ? [] : [i.issuer])),
     ...(config.saml?.idps ?? []).flatMap((i) => (i?.entityId === undefined ? [] : [i.entityId])),
   ];
-  if (config.oidc === undefined && config.saml === undefined) report(cx, 'oidc', 'required (the issuers agents\' tokens come from), unless saml is configured');
+  if (config.oidc === undefined && config.saml === undefined)
+    report(cx, 'oidc', "required (the issuers agents' tokens come from), unless saml is configured");
   const identities = config.identities ?? [];
 
   identities.forEach((id, i) => {
     const at = pathOf('identities', i);
     id?.clusters?.forEach((name, j) => {
       if (name !== undefined && !clusterNames.includes(name)) {
-        report(cx, pathOf(pathOf(at, 'clusters'), j), `unknown cluster ${JSON.stringify(name)}${didYouMean(name, clusterNames)}`);
+        report(
+          cx,
+          pathOf(pathOf(at, 'clusters'), j),
+          `unknown cluster ${JSON.stringify(name)}${didYouMean(name, clusterNames)}`,
+        );
       }
     });
     id?.match?.issuer?.forEach((name, j) => {
       if (name !== undefined && !issuers.includes(name)) {
-        report(cx, pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j), `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers nor saml.idps)${didYouMean(name, issuers)}`);
+        report(
+          cx,
+          pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j),
+          `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers nor saml.idps)${didYouMean(name, issuers)}`,
+        );
       }
     });
   });
@@ -333,10 +490,17 @@ function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
     const have = Object.keys(c.staticTokens ?? {});
     identities.forEach((id, j) => {
       if (id === undefined || (id.clusters !== undefined && !id.clusters.includes(name))) return;
-      const accounts = [['serviceAccount', id.serviceAccount], ['approval.serviceAccount', id.approval?.serviceAccount]] as const;
+      const accounts = [
+        ['serviceAccount', id.serviceAccount],
+        ['approval.serviceAccount', id.approval?.serviceAccount],
+      ] as const;
       for (const [field, account] of accounts) {
         if (account !== undefined && !have.includes(account)) {
-          report(cx, pathOf(pathOf('clusters', i), 'staticTokens'), `needs a token for ${JSON.stringify(account)} (identities[${j}].${field})`);
+          report(
+            cx,
+            pathOf(pathOf('clusters', i), 'staticTokens'),
+            `needs a token for ${JSON.stringify(account)} (identities[${j}].${field})`,
+          );
         }
       }
     });
@@ -363,7 +527,11 @@ function checkApprovers(config: DeepPartial<Config>, issuers: readonly string[],
           `write { issuer: ${issuers[0]}, group: ${entry.group} } naming the issuer whose group it is`,
       );
     } else if (entry.issuer !== '' && !issuers.includes(entry.issuer)) {
-      report(cx, pathOf(where, 'issuer'), `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers nor saml.idps)${didYouMean(entry.issuer, issuers)}`);
+      report(
+        cx,
+        pathOf(where, 'issuer'),
+        `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers nor saml.idps)${didYouMean(entry.issuer, issuers)}`,
+      );
     }
   });
   const seen = new Map<string, string>();
@@ -371,14 +539,26 @@ function checkApprovers(config: DeepPartial<Config>, issuers: readonly string[],
     if (person === undefined) return;
     const where = pathOf(pathOf(at, 'people'), i);
     if (person.oidcSubject !== undefined) {
-      if (person.oidcIssuer === undefined && issuers.length > 1) report(cx, pathOf(where, 'oidcIssuer'), `required with ${issuers.length} oidc.issuers: a subject is unique only within its issuer`);
+      if (person.oidcIssuer === undefined && issuers.length > 1)
+        report(
+          cx,
+          pathOf(where, 'oidcIssuer'),
+          `required with ${issuers.length} oidc.issuers: a subject is unique only within its issuer`,
+        );
       if (person.oidcIssuer !== undefined && !issuers.includes(person.oidcIssuer)) {
-        report(cx, pathOf(where, 'oidcIssuer'), `unknown issuer ${JSON.stringify(person.oidcIssuer)} (not in oidc.issuers)${didYouMean(person.oidcIssuer, issuers)}`);
+        report(
+          cx,
+          pathOf(where, 'oidcIssuer'),
+          `unknown issuer ${JSON.stringify(person.oidcIssuer)} (not in oidc.issuers)${didYouMean(person.oidcIssuer, issuers)}`,
+        );
       }
     }
     const keys: [string, string | undefined][] = [
       ['slackUser', person.slackUser],
-      ['oidcSubject', person.oidcSubject === undefined ? undefined : `${person.oidcIssuer ?? issuers[0] ?? ''}#${person.oidcSubject}`],
+      [
+        'oidcSubject',
+        person.oidcSubject === undefined ? undefined : `${person.oidcIssuer ?? issuers[0] ?? ''}#${person.oidcSubject}`,
+      ],
       ['email', person.email?.toLowerCase()],
     ];
     for (const [field, value] of keys) {
@@ -407,7 +587,9 @@ export function completeConfig(parsed: ParsedConfig): Config {
     approvers: {
       ...approvers,
       oidcGroups: approvers.oidcGroups.map((g) => (g.issuer === '' ? { ...g, issuer: onlyIssuer } : g)),
-      people: approvers.people.map((p) => (p.oidcSubject !== undefined && p.oidcIssuer === undefined ? { ...p, oidcIssuer: onlyIssuer } : p)),
+      people: approvers.people.map((p) =>
+        p.oidcSubject !== undefined && p.oidcIssuer === undefined ? { ...p, oidcIssuer: onlyIssuer } : p,
+      ),
     },
   };
   const { slack: _omit, oidc, ...rest } = parsed;

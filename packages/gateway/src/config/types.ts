@@ -13,9 +13,7 @@ export interface ListenConfig {
   tls?: TlsFiles;
 }
 
-export type ClusterCredentials =
-  | { tokenFile: string }
-  | { kubeconfig: string; context?: string };
+export type ClusterCredentials = { tokenFile: string } | { kubeconfig: string; context?: string };
 
 export interface ClusterConfig {
   name: string;

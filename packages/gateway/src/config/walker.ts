@@ -75,7 +75,9 @@ export function show(raw: unknown): string {
 
 /** Optimal string alignment distance: edits, with a swap of two neighbours counting as one. */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number) => d[i]?.[j] ?? Infinity;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -117,22 +119,25 @@ const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\{/g;
 export function expand(text: string, at: string, cx: WalkContext): string | undefined {
   if (!text.includes('${')) return text;
   let ok = true;
-  const result = text.replace(reference, (whole, name: string | undefined, hasDefault: string | undefined, fallback: string | undefined) => {
-    if (whole === '$${') return '${';
-    if (name === undefined) {
-      ok = false;
-      report(cx, at, 'malformed variable reference: use ${NAME} or ${NAME:-default} (and $${ for a literal ${)');
-      return whole;
-    }
-    const value = cx.env[name];
-    if (hasDefault !== undefined) return value === undefined || value === '' ? (fallback ?? '') : value;
-    if (value === undefined) {
-      ok = false;
-      report(cx, at, `environment variable ${name} is not set`);
-      return whole;
-    }
-    return value;
-  });
+  const result = text.replace(
+    reference,
+    (whole, name: string | undefined, hasDefault: string | undefined, fallback: string | undefined) => {
+      if (whole === '$${') return '${';
+      if (name === undefined) {
+        ok = false;
+        report(cx, at, 'malformed variable reference: use ${NAME} or ${NAME:-default} (and $${ for a literal ${)');
+        return whole;
+      }
+      const value = cx.env[name];
+      if (hasDefault !== undefined) return value === undefined || value === '' ? (fallback ?? '') : value;
+      if (value === undefined) {
+        ok = false;
+        report(cx, at, `environment variable ${name} is not set`);
+        return whole;
+      }
+      return value;
+    },
+  );
   return ok ? result : undefined;
 }
 
@@ -176,7 +181,13 @@ export function oneOf<const V extends string>(values: readonly V[], what?: strin
 }
 
 /** A scalar from YAML, or a string that became one through `${ENV}` expansion. */
-function fromScalar<T>(raw: unknown, at: string, cx: WalkContext, kind: string, read: (text: string) => T | undefined): T | undefined {
+function fromScalar<T>(
+  raw: unknown,
+  at: string,
+  cx: WalkContext,
+  kind: string,
+  read: (text: string) => T | undefined,
+): T | undefined {
   if (typeof raw === 'string' && raw.includes('${')) {
     const text = expand(raw, at, cx);
     if (text === undefined) return undefined;
@@ -189,12 +200,21 @@ function fromScalar<T>(raw: unknown, at: string, cx: WalkContext, kind: string, 
 export function int(options: { min?: number; max?: number } = {}): Node<number> {
   const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
   return node((raw, at, cx) => {
-    const value = typeof raw === 'string' && raw.includes('${')
-      ? fromScalar(raw, at, cx, 'an integer', (t) => (/^-?\d+$/.test(t) ? Number(t) : undefined))
-      : Number.isSafeInteger(raw) ? (raw as number) : report(cx, at, `must be an integer, got ${show(raw)}`);
+    const value =
+      typeof raw === 'string' && raw.includes('${')
+        ? fromScalar(raw, at, cx, 'an integer', (t) => (/^-?\d+$/.test(t) ? Number(t) : undefined))
+        : Number.isSafeInteger(raw)
+          ? (raw as number)
+          : report(cx, at, `must be an integer, got ${show(raw)}`);
     if (value === undefined) return undefined;
     if (value < min || value > max) {
-      return report(cx, at, max === Number.MAX_SAFE_INTEGER ? `must be at least ${min}, got ${value}` : `must be between ${min} and ${max}, got ${value}`);
+      return report(
+        cx,
+        at,
+        max === Number.MAX_SAFE_INTEGER
+          ? `must be at least ${min}, got ${value}`
+          : `must be between ${min} and ${max}, got ${value}`,
+      );
     }
     return value;
   });
@@ -213,13 +233,24 @@ export function bool(): Node<boolean> {
 export function duration(options: { min?: number; max?: number; why?: string } = {}): Node<number> {
   const { min = 1, max = Number.MAX_SAFE_INTEGER } = options;
   return node((raw, at, cx) => {
-    if (typeof raw === 'number') return report(cx, at, `must be a duration like 90s, 5m, 12h or 90d, got ${raw} (add a unit)`);
+    if (typeof raw === 'number')
+      return report(cx, at, `must be a duration like 90s, 5m, 12h or 90d, got ${raw} (add a unit)`);
     const text = scalarText(raw, at, cx, 'a duration like 90s, 5m, 12h or 90d');
     if (text === undefined) return undefined;
     const ms = parseDuration(text);
     if (ms === undefined) return report(cx, at, `must be a duration like 90s, 5m, 12h or 90d, got ${show(text)}`);
-    if (ms < min) return report(cx, at, `must be at least ${formatDuration(min)}${options.why ? ` (${options.why})` : ''}, got ${text}`);
-    if (ms > max) return report(cx, at, `must be at most ${formatDuration(max)}${options.why ? ` (${options.why})` : ''}, got ${text}`);
+    if (ms < min)
+      return report(
+        cx,
+        at,
+        `must be at least ${formatDuration(min)}${options.why ? ` (${options.why})` : ''}, got ${text}`,
+      );
+    if (ms > max)
+      return report(
+        cx,
+        at,
+        `must be at most ${formatDuration(max)}${options.why ? ` (${options.why})` : ''}, got ${text}`,
+      );
     return ms;
   });
 }
@@ -293,7 +324,8 @@ export function url(options: UrlOptions): Node<string> {
     } catch {
       return report(cx, at, `must be an https URL, got ${show(text)}`);
     }
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return report(cx, at, `must be an https URL, got ${show(text)}`);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+      return report(cx, at, `must be an https URL, got ${show(text)}`);
     if (parsed.protocol === 'http:' && options.http === 'loopback' && !isLoopbackHost(parsed.hostname)) {
       return report(cx, at, `must be an https URL (http only for localhost), got ${show(text)}`);
     }
@@ -321,7 +353,9 @@ export function list<T>(item: Node<T>, options: ListOptions<T> = {}): Node<T[]> 
     const { min = 0, unique } = options;
     if (raw.length < min) return report(cx, at, min === 1 ? 'must not be empty' : `must have at least ${min} entries`);
     const items = raw.map((entry, i) =>
-      entry === undefined || entry === null ? report(cx, pathOf(at, i), 'must not be empty') : item.parse(entry, pathOf(at, i), cx),
+      entry === undefined || entry === null
+        ? report(cx, pathOf(at, i), 'must not be empty')
+        : item.parse(entry, pathOf(at, i), cx),
     );
     if (unique) {
       const seen = new Map<string, number>();
@@ -330,7 +364,12 @@ export function list<T>(item: Node<T>, options: ListOptions<T> = {}): Node<T[]> 
         if (key === undefined) return;
         const first = seen.get(key);
         if (first === undefined) seen.set(key, i);
-        else report(cx, unique.field === undefined ? pathOf(at, i) : pathOf(pathOf(at, i), unique.field), `duplicate ${unique.what} ${JSON.stringify(key)} (also ${pathOf(at, first)})`);
+        else
+          report(
+            cx,
+            unique.field === undefined ? pathOf(at, i) : pathOf(pathOf(at, i), unique.field),
+            `duplicate ${unique.what} ${JSON.stringify(key)} (also ${pathOf(at, first)})`,
+          );
       });
     }
     return items as T[];
@@ -348,7 +387,13 @@ function wrap<T>(value: T | undefined): T[] | undefined {
 }
 
 function isMapping(raw: unknown): raw is Record<string, unknown> {
-  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Uint8Array) && !(raw instanceof Date);
+  return (
+    raw !== null &&
+    typeof raw === 'object' &&
+    !Array.isArray(raw) &&
+    !(raw instanceof Uint8Array) &&
+    !(raw instanceof Date)
+  );
 }
 
 /** A mapping with free keys (`staticTokens`, `claims`); `key` validates each key's text. */
@@ -363,7 +408,10 @@ export function record<T>(value: Node<T>, key?: (name: string) => string | undef
         report(cx, pathOf(at, name), problem);
         continue;
       }
-      const parsed = entry === undefined || entry === null ? report(cx, pathOf(at, name), 'must not be empty') : value.parse(entry, pathOf(at, name), cx);
+      const parsed =
+        entry === undefined || entry === null
+          ? report(cx, pathOf(at, name), 'must not be empty')
+          : value.parse(entry, pathOf(at, name), cx);
       if (parsed !== undefined) out[name] = parsed;
     }
     return out;
@@ -393,7 +441,9 @@ type AnyField = Field<any, boolean>;
 type Shape = Record<string, AnyField>;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 export type Out<S extends Shape> = Simplify<
-  { [K in keyof S as S[K] extends Field<unknown, true> ? K : never]: S[K] extends Field<infer T, boolean> ? T : never } & {
+  {
+    [K in keyof S as S[K] extends Field<unknown, true> ? K : never]: S[K] extends Field<infer T, boolean> ? T : never;
+  } & {
     [K in keyof S as S[K] extends Field<unknown, true> ? never : K]?: S[K] extends Field<infer T, boolean> ? T : never;
   }
 >;

@@ -7,7 +7,11 @@ export function createApprovalsRoute(deps: ApprovalsApiDeps): Koa.Middleware {
   const handle = createApprovalsApi(deps);
   return async function approvalsRoute(ctx, next) {
     const answer = await handle({
-      method: ctx.method, path: ctx.path, query: ctx.query, get: (name) => ctx.get(name), body: ctx.req,
+      method: ctx.method,
+      path: ctx.path,
+      query: ctx.query,
+      get: (name) => ctx.get(name),
+      body: ctx.req,
       raw: { headers: ctx.req.headers, rawHeaders: ctx.req.rawHeaders, url: ctx.req.url ?? '' },
     });
     if (answer === undefined) return next();

@@ -19,7 +19,8 @@ interface Entry {
   at: number;
 }
 
-export type Acquired = { ok: true; release: () => void } | { ok: false; retryAfterSeconds: number; why: 'concurrent' | 'rate' };
+export type Acquired =
+  { ok: true; release: () => void } | { ok: false; retryAfterSeconds: number; why: 'concurrent' | 'rate' };
 
 /** A bounded table of token buckets and in-flight counters, one per key (pure: the clock is given). */
 export function createLimiter(limit: RateLimitConfig, maxKeys: number, clock: () => number) {
@@ -41,7 +42,12 @@ export function createLimiter(limit: RateLimitConfig, maxKeys: number, clock: ()
       }
       entries.set(key, entry);
       if (entry.inFlight >= limit.maxConcurrent) return { ok: false, retryAfterSeconds: 1, why: 'concurrent' };
-      if (entry.tokens < 1) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - entry.tokens) / limit.requestsPerSecond)), why: 'rate' };
+      if (entry.tokens < 1)
+        return {
+          ok: false,
+          retryAfterSeconds: Math.max(1, Math.ceil((1 - entry.tokens) / limit.requestsPerSecond)),
+          why: 'rate',
+        };
       entry.tokens -= 1;
       entry.inFlight += 1;
       const held = entry;
@@ -60,8 +66,13 @@ export function createLimiter(limit: RateLimitConfig, maxKeys: number, clock: ()
 }
 
 function tooMany(who: string, key: 'perAddress' | 'perIdentity', refused: Extract<Acquired, { ok: false }>): HoopError {
-  const what = refused.why === 'concurrent' ? `too many concurrent requests from ${who} (limits.${key}.maxConcurrent)` : `too many requests from ${who} (limits.${key}.requestsPerSecond)`;
-  return new HoopError('ERR_TOO_MANY_REQUESTS', `${what}; retry in ${refused.retryAfterSeconds}s`, { details: { retryAfterSeconds: refused.retryAfterSeconds } });
+  const what =
+    refused.why === 'concurrent'
+      ? `too many concurrent requests from ${who} (limits.${key}.maxConcurrent)`
+      : `too many requests from ${who} (limits.${key}.requestsPerSecond)`;
+  return new HoopError('ERR_TOO_MANY_REQUESTS', `${what}; retry in ${refused.retryAfterSeconds}s`, {
+    details: { retryAfterSeconds: refused.retryAfterSeconds },
+  });
 }
 
 export function createClientLimits(config: LimitsConfig, clock: () => number = Date.now) {
@@ -71,7 +82,11 @@ export function createClientLimits(config: LimitsConfig, clock: () => number = D
   const current = new AsyncLocalStorage<(() => void)[]>();
 
   /** Runs `serve` under the address limit; throws the 429 HoopError when over it. */
-  async function guard<T>(address: string | undefined, serve: () => Promise<T>, onEnd?: (release: () => void) => void): Promise<T> {
+  async function guard<T>(
+    address: string | undefined,
+    serve: () => Promise<T>,
+    onEnd?: (release: () => void) => void,
+  ): Promise<T> {
     const acquired = addresses.acquire(address ?? 'unknown');
     if (!acquired.ok) throw tooMany('this address', 'perAddress', acquired);
     const releases: (() => void)[] = [acquired.release];
@@ -93,9 +108,14 @@ export function createClientLimits(config: LimitsConfig, clock: () => number = D
       try {
         // Held until the response ends, not until the middleware returns: Koa streams a watch's body
         // after the chain has returned.
-        await guard(ctx.req.socket.remoteAddress, async () => next(), (release) => ctx.res.once('close', release));
+        await guard(
+          ctx.req.socket.remoteAddress,
+          async () => next(),
+          (release) => ctx.res.once('close', release),
+        );
       } catch (error) {
-        if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS' && !ctx.headerSent) return sendStatus(ctx, error);
+        if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS' && !ctx.headerSent)
+          return sendStatus(ctx, error);
         throw error;
       }
     }) as Koa.Middleware,
@@ -109,10 +129,15 @@ export function createClientLimits(config: LimitsConfig, clock: () => number = D
           (release) => socket.once('close', release),
         ).catch((error: unknown) => {
           // Only the limit throws here: the handler reports its own failures on the socket.
-          const refusal = error instanceof HoopError ? error : new HoopError('ERR_TOO_MANY_REQUESTS', 'upgrade refused', { details: { retryAfterSeconds: 1 } });
+          const refusal =
+            error instanceof HoopError
+              ? error
+              : new HoopError('ERR_TOO_MANY_REQUESTS', 'upgrade refused', { details: { retryAfterSeconds: 1 } });
           const body = JSON.stringify(statusFromError(refusal));
           const retryAfter = Number(refusal.details?.['retryAfterSeconds'] ?? 1);
-          socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: ${retryAfter}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+          socket.end(
+            `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: ${retryAfter}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          );
         });
       };
     },

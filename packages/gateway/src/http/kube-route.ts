@@ -63,7 +63,9 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       headers: req.headers,
       signal: controller.signal,
       // Read only after authentication (pipeline stage 6): an unknown caller's body is never buffered.
-      ...(['GET', 'HEAD', 'OPTIONS'].includes(method) ? {} : { readBody: () => readBody(req, req.headers['content-length'], deps.maxBodyBytes) }),
+      ...(['GET', 'HEAD', 'OPTIONS'].includes(method)
+        ? {}
+        : { readBody: () => readBody(req, req.headers['content-length'], deps.maxBodyBytes) }),
     });
     if (!result.ok) {
       const { refusal } = result;
@@ -79,7 +81,12 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
   async function relayUpstream(ctx: Koa.Context): Promise<void> {
     const { admission, signal } = ctx.state as KubeState;
     if (admission === undefined) throw new HoopError('ERR_INTERNAL', 'relayUpstream ran without an admission');
-    const answer = await responder.respond(admission, { ...line(ctx), rawHeaders: ctx.req.rawHeaders, headers: ctx.req.headers, signal });
+    const answer = await responder.respond(admission, {
+      ...line(ctx),
+      rawHeaders: ctx.req.rawHeaders,
+      headers: ctx.req.headers,
+      signal,
+    });
     if (answer.kind === 'refusal') {
       if (!signal.aborted) sendStatus(ctx, answer.error, admission.requestId);
       return;
@@ -105,7 +112,10 @@ function line(ctx: Koa.Context): RequestLine {
 async function readBody(req: Readable, declared: string | undefined, limit: number): Promise<Buffer> {
   const contentLength = Number(declared ?? 0);
   if (contentLength > limit) {
-    throw new HoopError('ERR_BODY_TOO_LARGE', `request body of ${contentLength} bytes exceeds ${limit} bytes (gateway.maxBodyBytes)`);
+    throw new HoopError(
+      'ERR_BODY_TOO_LARGE',
+      `request body of ${contentLength} bytes exceeds ${limit} bytes (gateway.maxBodyBytes)`,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -113,7 +123,10 @@ async function readBody(req: Readable, declared: string | undefined, limit: numb
     const buffer = chunk as Buffer;
     size += buffer.length;
     if (size > limit) {
-      throw new HoopError('ERR_BODY_TOO_LARGE', `request body exceeds ${limit} bytes (gateway.maxBodyBytes); the API server would refuse it too`);
+      throw new HoopError(
+        'ERR_BODY_TOO_LARGE',
+        `request body exceeds ${limit} bytes (gateway.maxBodyBytes); the API server would refuse it too`,
+      );
     }
     chunks.push(buffer);
   }

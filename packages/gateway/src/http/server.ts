@@ -38,7 +38,12 @@ export function createHttpApp(deps: HttpServerDeps): Koa {
   app.silent = true;
   // Koa reports errors it catches itself (a stream body that fails mid-way) here; the answer is
   // already cut by then. The detail goes to the log, never to the client.
-  app.on('error', (error: unknown) => deps.logger?.debug({ err: error instanceof Error ? error.message : String(error) }, 'http: response stream ended early'));
+  app.on('error', (error: unknown) =>
+    deps.logger?.debug(
+      { err: error instanceof Error ? error.message : String(error) },
+      'http: response stream ended early',
+    ),
+  );
   app.use(statusOnError(deps.logger ?? silentLogger));
   if (deps.clientLimits !== undefined) app.use(deps.clientLimits);
   app.use(hoopRoutes(deps, { readyz }));
@@ -98,8 +103,10 @@ function hoopRoutes(deps: HttpServerDeps, own: { readyz: Koa.Middleware }): Koa.
     const path = ctx.req.url ?? '/';
     if (!path.startsWith('/hoop/')) return next();
     const route = path.split('?')[0] ?? path;
-    const handler = exact.get(route) ?? prefixes.find(([prefix, h]) => h !== undefined && route.startsWith(prefix))?.[1];
-    const notFound = async () => sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${boundPath(route)}`));
+    const handler =
+      exact.get(route) ?? prefixes.find(([prefix, h]) => h !== undefined && route.startsWith(prefix))?.[1];
+    const notFound = async () =>
+      sendStatus(ctx, new HoopError('ERR_NOT_FOUND', `no such gateway endpoint ${boundPath(route)}`));
     // A /hoop/ path never reaches the Kubernetes API route, even when its handler passes it on.
     return handler === undefined ? notFound() : handler(ctx, notFound);
   };
@@ -135,8 +142,11 @@ export function createListener(app: Koa, deps: Pick<HttpServerDeps, 'tls' | 'upg
   // overall request timeout applies to the response (the request itself must arrive in 60 s).
   const options = { maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 30_000 };
   const server: Server =
-    deps.tls === undefined ? createHttpServer(options, handler) : (createHttpsServer({ ...options, ...deps.tls }, handler) as unknown as Server);
+    deps.tls === undefined
+      ? createHttpServer(options, handler)
+      : (createHttpsServer({ ...options, ...deps.tls }, handler) as unknown as Server);
   if (deps.upgrade !== undefined) server.on('upgrade', deps.upgrade);
-  else server.on('upgrade', (_req, socket: Duplex) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
+  else
+    server.on('upgrade', (_req, socket: Duplex) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
   return server;
 }

@@ -27,7 +27,10 @@ export function statusOnError(logger: Logger): Koa.Middleware {
     try {
       await next();
     } catch (error) {
-      const answer = publicError(error, logger, { method: ctx.method, path: boundPath(withoutCredentialQuery(ctx.url)) });
+      const answer = publicError(error, logger, {
+        method: ctx.method,
+        path: boundPath(withoutCredentialQuery(ctx.url)),
+      });
       if (ctx.headerSent || !ctx.writable) {
         ctx.res.destroy();
         return;

@@ -57,7 +57,15 @@ export interface UpgradeDeps {
 function writeRefusal(socket: Duplex, error: HoopError, requestId?: string): void {
   const body = JSON.stringify(statusFromError(error));
   const reasonPhrase =
-    { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable' }[error.status] ?? 'Error';
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      429: 'Too Many Requests',
+      502: 'Bad Gateway',
+      503: 'Service Unavailable',
+    }[error.status] ?? 'Error';
   const retryAfter = error.details?.['retryAfterSeconds'];
   socket.end(
     `HTTP/1.1 ${error.status} ${reasonPhrase}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
@@ -114,7 +122,10 @@ function upgradeTargetProblem(rawUrl: string): HoopError | undefined {
   }
   if (info.isResourceRequest && upgradeSubresources.has(info.subresource)) return undefined;
   const target = info.isResourceRequest ? `${info.resource}/${info.subresource || '(none)'}` : 'a non-resource path';
-  return new HoopError('ERR_BAD_REQUEST', `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${target}; send this request without an Upgrade header`);
+  return new HoopError(
+    'ERR_BAD_REQUEST',
+    `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${target}; send this request without an Upgrade header`,
+  );
 }
 
 /** routeCluster() only needs has(): the cluster name does not change the path's shape. */
@@ -130,7 +141,13 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     const controller = new AbortController();
     client.on('close', () => controller.abort());
     client.on('error', () => controller.abort());
-    const incoming = { method: req.method ?? 'GET', rawUrl: req.url ?? '/', rawHeaders: req.rawHeaders, headers: req.headers, signal: controller.signal };
+    const incoming = {
+      method: req.method ?? 'GET',
+      rawUrl: req.url ?? '/',
+      rawHeaders: req.rawHeaders,
+      headers: req.headers,
+      signal: controller.signal,
+    };
     const line: RequestLine = { transport: 'upgrade', method: incoming.method, rawUrl: incoming.rawUrl };
     const protocol = (req.headers.upgrade ?? '').toLowerCase();
     const kind = protocol === 'websocket' ? 'websocket' : protocol.startsWith('spdy/') ? 'spdy' : undefined;
@@ -140,7 +157,10 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
     };
 
     if (kind === undefined) {
-      const error = new HoopError('ERR_BAD_REQUEST', `upgrade to "${protocol.slice(0, 64)}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`);
+      const error = new HoopError(
+        'ERR_BAD_REQUEST',
+        `upgrade to "${protocol.slice(0, 64)}" is not supported: only WebSocket and SPDY/3.1 for exec, attach and port-forward`,
+      );
       return answerRefusal(await admitter.reject(incoming, error));
     }
     // A stray Upgrade on any other path is refused before admission: no decision, hold or token.
@@ -154,14 +174,21 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
               `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions`,
             )
         : undefined;
-    const admitted = await admitter.admit({ ...incoming, ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }) });
+    const admitted = await admitter.admit({
+      ...incoming,
+      ...(spdyRefusal === undefined ? {} : { refuseIfAllowed: spdyRefusal }),
+    });
     if (!admitted.ok) return answerRefusal(admitted.refusal);
     const { admission } = admitted;
-    const finish = (status: number, bytesOut: number, error?: string) => completion.finished(admission, line, { status, bytesOut, ...(error === undefined ? {} : { error }) });
+    const finish = (status: number, bytesOut: number, error?: string) =>
+      completion.finished(admission, line, { status, bytesOut, ...(error === undefined ? {} : { error }) });
 
     const { info } = admission;
     if (!info.isResourceRequest || !upgradeSubresources.has(info.subresource)) {
-      const error = new HoopError('ERR_BAD_REQUEST', `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${info.resource}/${info.subresource || '(none)'}`);
+      const error = new HoopError(
+        'ERR_BAD_REQUEST',
+        `upgrades are only accepted for exec, attach, portforward and proxy subresources, not ${info.resource}/${info.subresource || '(none)'}`,
+      );
       finish(error.status, 0, error.message);
       return writeRefusal(client, error, admission.requestId);
     }
@@ -172,7 +199,10 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       response = await readResponseHead(upstreamSocket);
     } catch (error) {
       const { upstream } = admission.cluster;
-      const hoopError = new HoopError('ERR_UPSTREAM_UNREACHABLE', `API server of cluster "${admission.cluster.config.name}" (${upstream.origin}) failed the upgrade: ${detailOf(error)}`);
+      const hoopError = new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `API server of cluster "${admission.cluster.config.name}" (${upstream.origin}) failed the upgrade: ${detailOf(error)}`,
+      );
       upstreamSocket.destroy();
       finish(hoopError.status, 0, hoopError.message);
       return writeRefusal(client, hoopError, admission.requestId);
@@ -203,12 +233,23 @@ function dialUpstream(admission: Admission, req: IncomingMessage, client: Duplex
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const upstreamSocket: Socket =
     url.protocol === 'https:'
-      ? connectTls({ host: url.hostname, port, servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname, ALPNProtocols: ['http/1.1'], ...upstream.tls })
+      ? connectTls({
+          host: url.hostname,
+          port,
+          servername: /^[\d.]+$|:/.test(url.hostname) ? undefined : url.hostname,
+          ALPNProtocols: ['http/1.1'],
+          ...upstream.tls,
+        })
       : connectTcp({ host: url.hostname, port });
   client.on('close', () => upstreamSocket.destroy());
   upstreamSocket.on('error', () => client.destroy());
 
-  const lines = [`${req.method ?? 'GET'} ${upstream.basePath}${admission.path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: Upgrade', `Authorization: Bearer ${admission.token}`];
+  const lines = [
+    `${req.method ?? 'GET'} ${upstream.basePath}${admission.path} HTTP/1.1`,
+    `Host: ${url.host}`,
+    'Connection: Upgrade',
+    `Authorization: Bearer ${admission.token}`,
+  ];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = (req.rawHeaders[i] ?? '').toLowerCase();
     if (handshakeHeaders.has(name)) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1] ?? ''}`);
@@ -218,7 +259,11 @@ function dialUpstream(admission: Admission, req: IncomingMessage, client: Duplex
 }
 
 /** Relays the upstream's non-101 answer as it is (a Status body, usually), then closes both sides; resolves with its size. */
-async function relayRefusedUpgrade(response: { head: Buffer; rest: Buffer }, upstreamSocket: Socket, client: Duplex): Promise<number> {
+async function relayRefusedUpgrade(
+  response: { head: Buffer; rest: Buffer },
+  upstreamSocket: Socket,
+  client: Duplex,
+): Promise<number> {
   const bodyLimit = 1024 * 1024;
   const chunks: Buffer[] = [response.rest];
   let size = response.rest.length;
@@ -242,30 +287,51 @@ async function relayRefusedUpgrade(response: { head: Buffer; rest: Buffer }, ups
     });
   }
   upstreamSocket.destroy();
-  const headText = response.head.toString('latin1').replace(/\r\nconnection:[^\r]*/gi, '').replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
+  const headText = response.head
+    .toString('latin1')
+    .replace(/\r\nconnection:[^\r]*/gi, '')
+    .replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n');
   client.end(Buffer.concat([Buffer.from(headText, 'latin1'), ...chunks]));
   return size;
 }
 
 /** 101: from here on both sides are piped, with WebSocket exec/attach frames recorded. Resolves with the bytes sent to the client once both sides closed. */
-async function pipeSession(deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'>, session: { admission: Admission; kind: 'websocket' | 'spdy'; response: { head: Buffer; rest: Buffer }; head: Buffer; client: Duplex; upstreamSocket: Socket }): Promise<{ bytesOut: number; failure: string | undefined }> {
+async function pipeSession(
+  deps: Pick<UpgradeDeps, 'recorder' | 'exec' | 'clock'>,
+  session: {
+    admission: Admission;
+    kind: 'websocket' | 'spdy';
+    response: { head: Buffer; rest: Buffer };
+    head: Buffer;
+    client: Duplex;
+    upstreamSocket: Socket;
+  },
+): Promise<{ bytesOut: number; failure: string | undefined }> {
   const { admission, kind, response, head, client, upstreamSocket } = session;
   const { clock } = deps;
   const { info } = admission;
   let headText = response.head.toString('latin1');
-  if (admission.warning !== undefined) headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
+  if (admission.warning !== undefined)
+    headText = headText.replace(/\r\n\r\n$/, `\r\nWarning: ${admission.warning}\r\n\r\n`);
   client.write(Buffer.from(headText, 'latin1'));
   if (response.rest.length > 0) client.write(response.rest);
   if (head.length > 0) upstreamSocket.write(head);
 
   // WebSocket exec/attach frames are recorded as the session runs (proxy/exec-recording.ts); a failed write ends it.
-  const recording = kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach')
-    ? startExecRecording({
-        recorder: deps.recorder, eventId: admission.audit.eventId, clock, maxRecordBytes: deps.exec.maxRecordBytes,
-        protocol: /\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '',
-        onFailure: () => { client.destroy(); upstreamSocket.destroy(); },
-      })
-    : undefined;
+  const recording =
+    kind === 'websocket' && (info.subresource === 'exec' || info.subresource === 'attach')
+      ? startExecRecording({
+          recorder: deps.recorder,
+          eventId: admission.audit.eventId,
+          clock,
+          maxRecordBytes: deps.exec.maxRecordBytes,
+          protocol: /\r\nsec-websocket-protocol:([^\r]*)/i.exec(response.head.toString('latin1'))?.[1] ?? '',
+          onFailure: () => {
+            client.destroy();
+            upstreamSocket.destroy();
+          },
+        })
+      : undefined;
   const fromClient = { push: (chunk: Buffer) => recording?.fromClient(chunk) };
   const fromUpstream = { push: (chunk: Buffer) => recording?.fromUpstream(chunk) };
   if (head.length > 0) fromClient.push(head);

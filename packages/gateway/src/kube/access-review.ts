@@ -31,7 +31,8 @@ export function serviceAccountUser(serviceAccount: string): { user: string; grou
 
 export function reviewSpec(serviceAccount: string, attrs: AuthorizationAttributes): SubjectAccessReviewSpec {
   const { user, groups } = serviceAccountUser(serviceAccount);
-  if (attrs.kind === 'non-resource') return { user, groups, nonResourceAttributes: { verb: attrs.verb, path: attrs.path } };
+  if (attrs.kind === 'non-resource')
+    return { user, groups, nonResourceAttributes: { verb: attrs.verb, path: attrs.path } };
   const { verb, group, version, resource, subresource, namespace, name } = attrs;
   return { user, groups, resourceAttributes: { verb, group, version, resource, subresource, namespace, name } };
 }
@@ -61,10 +62,17 @@ export function createAccessReviewer(deps: AccessReviewerDeps): AccessReviewer {
     } catch (error) {
       if (error instanceof HoopError) throw error;
       const cluster = deps.client.cluster === undefined ? '' : `cluster "${deps.client.cluster}": `;
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${cluster}the subjectaccessreview for ${spec.user} failed: ${(error as Error).message}`, { cause: error });
+      throw new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `${cluster}the subjectaccessreview for ${spec.user} failed: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
-    if (result.allowed) return result.reason === undefined ? { allowed: true } : { allowed: true, reason: result.reason };
-    const reason = [result.reason, result.evaluationError].filter((part) => part !== undefined && part !== '').join('; ');
+    if (result.allowed)
+      return result.reason === undefined ? { allowed: true } : { allowed: true, reason: result.reason };
+    const reason = [result.reason, result.evaluationError]
+      .filter((part) => part !== undefined && part !== '')
+      .join('; ');
     return reason === '' ? { allowed: false } : { allowed: false, reason };
   }
 

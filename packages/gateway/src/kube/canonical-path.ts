@@ -11,7 +11,9 @@ const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
 
 function describeChar(char: string): string {
   const code = char.codePointAt(0) ?? 0;
-  return code < 0x20 || code === 0x7f || code > 0x7e ? `U+${code.toString(16).toUpperCase().padStart(4, '0')}` : `"${char}"`;
+  return code < 0x20 || code === 0x7f || code > 0x7e
+    ? `U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+    : `"${char}"`;
 }
 
 function isControl(code: number): boolean {
@@ -40,7 +42,8 @@ function checkPath(path: string): CanonicalPathResult {
     if (char === '\\') return { ok: false, problem: `a backslash in the path` };
     const code = char.charCodeAt(0);
     if (isControl(code)) return { ok: false, problem: `a control character (${describeChar(char)}) in the path` };
-    if (!PATH_CHAR.test(char)) return { ok: false, problem: `the character ${describeChar(char)} must be percent-encoded in the path` };
+    if (!PATH_CHAR.test(char))
+      return { ok: false, problem: `the character ${describeChar(char)} must be percent-encoded in the path` };
   }
   if (path.includes('//')) return { ok: false, problem: `an empty path segment ("//")` };
   // Segments between slashes; a trailing slash leaves an empty last segment, which is allowed.
@@ -53,8 +56,10 @@ function checkPath(path: string): CanonicalPathResult {
 function checkQuery(query: string): CanonicalPathResult {
   for (const char of query) {
     const code = char.codePointAt(0) ?? 0;
-    if (isControl(code)) return { ok: false, problem: `a control character (${describeChar(char)}) in the query string` };
-    if (code > 0x7e) return { ok: false, problem: `the character ${describeChar(char)} must be percent-encoded in the query string` };
+    if (isControl(code))
+      return { ok: false, problem: `a control character (${describeChar(char)}) in the query string` };
+    if (code > 0x7e)
+      return { ok: false, problem: `the character ${describeChar(char)} must be percent-encoded in the query string` };
     if (char === '#') return { ok: false, problem: `a "#" in the request target` };
   }
   return { ok: true };

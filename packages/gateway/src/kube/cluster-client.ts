@@ -17,7 +17,15 @@ export interface ServiceAccountToken {
 export interface SubjectAccessReviewSpec {
   user: string;
   groups: readonly string[];
-  resourceAttributes?: { verb: string; group: string; version: string; resource: string; subresource: string; namespace: string; name: string };
+  resourceAttributes?: {
+    verb: string;
+    group: string;
+    version: string;
+    resource: string;
+    subresource: string;
+    namespace: string;
+    name: string;
+  };
   nonResourceAttributes?: { verb: string; path: string };
 }
 
@@ -51,12 +59,21 @@ export class ApiStatusError extends Error {
  * JSON object, answered with the parsed JSON (or ApiStatusError). undici, not client-node, so no TLS
  * handshake per call (issue #13).
  */
-function createApiPoster(connection: ClusterConnection): { post<T>(path: string, body: object, headers: Record<string, string>): Promise<T>; close(): Promise<void> } {
+function createApiPoster(connection: ClusterConnection): {
+  post<T>(path: string, body: object, headers: Record<string, string>): Promise<T>;
+  close(): Promise<void>;
+} {
   const url = new URL(connection.server);
   const basePath = url.pathname.replace(/\/$/, '');
   const { ca, cert, key, rejectUnauthorized, servername } = connection.tls;
   const dispatcher = new Agent({
-    connect: { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }), ...(servername === undefined ? {} : { servername }), rejectUnauthorized },
+    connect: {
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+      ...(servername === undefined ? {} : { servername }),
+      rejectUnauthorized,
+    },
     keepAliveTimeout: 30_000,
     headersTimeout: 30_000,
     bodyTimeout: 30_000,
@@ -92,11 +109,13 @@ function statusMessage(body: unknown): string | undefined {
       return body.trim() === '' ? undefined : body.trim().slice(0, 300);
     }
   }
-  if (value !== null && typeof value === 'object' && typeof (value as { message?: unknown }).message === 'string') return (value as { message: string }).message;
+  if (value !== null && typeof value === 'object' && typeof (value as { message?: unknown }).message === 'string')
+    return (value as { message: string }).message;
   return undefined;
 }
 
-type Operation = { kind: 'token'; serviceAccount: string } | { kind: 'review' } | { kind: 'self-review'; serviceAccount: string };
+type Operation =
+  { kind: 'token'; serviceAccount: string } | { kind: 'review' } | { kind: 'self-review'; serviceAccount: string };
 
 /** Translates a failure once: HTTP status from the API server, or a network error. */
 export function translateClusterError(error: unknown, cluster: string, server: string, op: Operation): HoopError {
@@ -112,37 +131,72 @@ export function translateClusterError(error: unknown, cluster: string, server: s
     const detail = statusMessage(error.body);
     const suffix = detail === undefined ? '' : ` (${detail})`;
     if (op.kind === 'self-review' && (code === 401 || code === 403)) {
-      const fix = code === 401 ? `replace the token file of staticTokens["${op.serviceAccount}"]` : 'it needs the system:basic-user ClusterRole';
-      return new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": the API server answered ${code} when the gateway tried to ${what}${suffix}: ${fix}`, { cause: error });
+      const fix =
+        code === 401
+          ? `replace the token file of staticTokens["${op.serviceAccount}"]`
+          : 'it needs the system:basic-user ClusterRole';
+      return new HoopError(
+        'ERR_UPSTREAM_TOKEN',
+        `cluster "${cluster}": the API server answered ${code} when the gateway tried to ${what}${suffix}: ${fix}`,
+        { cause: error },
+      );
     }
     if (code === 401) {
-      return new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": the API server did not accept the gateway's own credential when trying to ${what}${suffix}: check clusters[].credentials`, { cause: error });
+      return new HoopError(
+        'ERR_UPSTREAM_TOKEN',
+        `cluster "${cluster}": the API server did not accept the gateway's own credential when trying to ${what}${suffix}: check clusters[].credentials`,
+        { cause: error },
+      );
     }
     if (code === 403) {
       const resource = op.kind === 'token' ? `serviceaccounts/token for ${op.serviceAccount}` : 'subjectaccessreviews';
-      return new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": the gateway's credential may not create ${resource}${suffix}: grant it with deploy/rbac`, { cause: error });
+      return new HoopError(
+        'ERR_UPSTREAM_TOKEN',
+        `cluster "${cluster}": the gateway's credential may not create ${resource}${suffix}: grant it with deploy/rbac`,
+        { cause: error },
+      );
     }
     if (code === 404 && op.kind === 'token') {
       const [ns, name] = op.serviceAccount.split('/');
-      return new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster}": serviceaccount ${op.serviceAccount} does not exist: create it (kubectl -n ${ns} create serviceaccount ${name})`, { cause: error });
+      return new HoopError(
+        'ERR_UPSTREAM_TOKEN',
+        `cluster "${cluster}": serviceaccount ${op.serviceAccount} does not exist: create it (kubectl -n ${ns} create serviceaccount ${name})`,
+        { cause: error },
+      );
     }
     const code5xx = code >= 500;
-    return new HoopError(code5xx ? 'ERR_UPSTREAM_UNREACHABLE' : 'ERR_UPSTREAM_TOKEN', `cluster "${cluster}": the API server answered ${code} when the gateway tried to ${what}${suffix}`, { cause: error });
+    return new HoopError(
+      code5xx ? 'ERR_UPSTREAM_UNREACHABLE' : 'ERR_UPSTREAM_TOKEN',
+      `cluster "${cluster}": the API server answered ${code} when the gateway tried to ${what}${suffix}`,
+      { cause: error },
+    );
   }
   const err = error as { code?: unknown; message?: unknown };
-  const reason = typeof err.code === 'string' ? `${err.code}${typeof err.message === 'string' ? `: ${err.message}` : ''}` : String(err.message ?? error);
-  return new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster}": cannot reach the API server at ${server} to ${what}: ${reason}`, { cause: error });
+  const reason =
+    typeof err.code === 'string'
+      ? `${err.code}${typeof err.message === 'string' ? `: ${err.message}` : ''}`
+      : String(err.message ?? error);
+  return new HoopError(
+    'ERR_UPSTREAM_UNREACHABLE',
+    `cluster "${cluster}": cannot reach the API server at ${server} to ${what}: ${reason}`,
+    { cause: error },
+  );
 }
 
 function toReviewResult(cluster: string, status: ReviewStatus | undefined): SubjectAccessReviewResult {
   if (status === undefined || typeof status.allowed !== 'boolean') {
-    throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `cluster "${cluster}": the access review came back without a status`);
+    throw new HoopError(
+      'ERR_UPSTREAM_UNREACHABLE',
+      `cluster "${cluster}": the access review came back without a status`,
+    );
   }
   return {
     allowed: status.allowed,
     denied: status.denied === true,
     ...(status.reason === undefined || status.reason === '' ? {} : { reason: status.reason }),
-    ...(status.evaluationError === undefined || status.evaluationError === '' ? {} : { evaluationError: status.evaluationError }),
+    ...(status.evaluationError === undefined || status.evaluationError === ''
+      ? {}
+      : { evaluationError: status.evaluationError }),
   };
 }
 
@@ -164,14 +218,21 @@ function createStaticClusterClient(cluster: ClusterConfig): ClusterClient {
   return {
     cluster: cluster.name,
     async requestServiceAccountToken(namespace, name) {
-      throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}" uses static tokens and has no credentials, so it cannot mint a token for ${namespace}/${name}: add staticTokens["${namespace}/${name}"]`);
+      throw new HoopError(
+        'ERR_UPSTREAM_TOKEN',
+        `cluster "${cluster.name}" uses static tokens and has no credentials, so it cannot mint a token for ${namespace}/${name}: add staticTokens["${namespace}/${name}"]`,
+      );
     },
     async subjectAccessReview(spec) {
       const match = accountPattern.exec(spec.user);
       const account = match === null ? spec.user : `${match[1]}/${match[2]}`;
-      const entry = match !== null && Object.hasOwn(cluster.staticTokens, account) ? cluster.staticTokens[account] : undefined;
+      const entry =
+        match !== null && Object.hasOwn(cluster.staticTokens, account) ? cluster.staticTokens[account] : undefined;
       if (entry === undefined) {
-        throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}" uses static tokens but has none for serviceaccount ${account}: add staticTokens["${account}"].tokenFile to that cluster`);
+        throw new HoopError(
+          'ERR_UPSTREAM_TOKEN',
+          `cluster "${cluster.name}" uses static tokens but has none for serviceaccount ${account}: add staticTokens["${account}"].tokenFile to that cluster`,
+        );
       }
       let client = clients.get(account);
       if (client === undefined) {
@@ -181,10 +242,21 @@ function createStaticClusterClient(cluster: ClusterConfig): ClusterClient {
       }
       let response: { status?: ReviewStatus };
       try {
-        const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: reviewAttributes(spec) };
-        response = await client.poster.post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', body, await client.connection.headers());
+        const body = {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: reviewAttributes(spec),
+        };
+        response = await client.poster.post(
+          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+          body,
+          await client.connection.headers(),
+        );
       } catch (error) {
-        throw translateClusterError(error, cluster.name, cluster.server, { kind: 'self-review', serviceAccount: account });
+        throw translateClusterError(error, cluster.name, cluster.server, {
+          kind: 'self-review',
+          serviceAccount: account,
+        });
       }
       return toReviewResult(cluster.name, response.status);
     },
@@ -200,7 +272,10 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
   const credentials = cluster.credentials;
   if (credentials === undefined) {
     if (cluster.tokens === 'static') return createStaticClusterClient(cluster);
-    throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}" has no credentials: set clusters[].credentials (tokenFile or kubeconfig) so the gateway can mint serviceaccount tokens`);
+    throw new HoopError(
+      'ERR_CONFIG',
+      `cluster "${cluster.name}" has no credentials: set clusters[].credentials (tokenFile or kubeconfig) so the gateway can mint serviceaccount tokens`,
+    );
   }
   const connection = await buildKubeConfig(cluster, credentials);
   const server = connection.server;
@@ -215,7 +290,11 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
       try {
         const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}/token`;
         // No audiences: the token is for the API server itself (its default audience).
-        const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [], expirationSeconds: ttlSeconds } };
+        const body = {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { audiences: [], expirationSeconds: ttlSeconds },
+        };
         response = await api.post(path, body, await connection.headers());
       } catch (error) {
         throw translateClusterError(error, cluster.name, server, op);
@@ -223,7 +302,10 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
       const token = response.status?.token;
       const expiresAt = Date.parse(String(response.status?.expirationTimestamp));
       if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresAt)) {
-        throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}": the TokenRequest for ${op.serviceAccount} came back without a token or expiry`);
+        throw new HoopError(
+          'ERR_UPSTREAM_TOKEN',
+          `cluster "${cluster.name}": the TokenRequest for ${op.serviceAccount} came back without a token or expiry`,
+        );
       }
       return { token, expiresAt };
     },
@@ -231,8 +313,16 @@ export async function createClusterClient(cluster: ClusterConfig): Promise<Clust
     async subjectAccessReview(spec) {
       let response: { status?: ReviewStatus };
       try {
-        const body = { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: spec.user, groups: [...spec.groups], ...reviewAttributes(spec) } };
-        response = await api.post('/apis/authorization.k8s.io/v1/subjectaccessreviews', body, await connection.headers());
+        const body = {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: { user: spec.user, groups: [...spec.groups], ...reviewAttributes(spec) },
+        };
+        response = await api.post(
+          '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+          body,
+          await connection.headers(),
+        );
       } catch (error) {
         throw translateClusterError(error, cluster.name, server, { kind: 'review' });
       }

@@ -250,7 +250,10 @@ export function parseRequestInfo(method: string, rawPath: string): RequestInfo {
 
   const first = parts[0] as string;
   if (SPECIAL_VERBS.has(first)) {
-    if (parts.length < 2) throw badRequest(`unable to determine kind and namespace from ${JSON.stringify(path)}: "${first}" needs a resource after it`);
+    if (parts.length < 2)
+      throw badRequest(
+        `unable to determine kind and namespace from ${JSON.stringify(path)}: "${first}" needs a resource after it`,
+      );
     info.verb = first;
     parts = parts.slice(1);
   } else {
@@ -279,7 +282,10 @@ export function parseRequestInfo(method: string, rawPath: string): RequestInfo {
     const watch = query.get('watch')?.[0];
     if (listOptionsDecodeFails(query, fieldTerms)) {
       // The API server's fallback compares strings.ToLower(watch) with "false"/"0" (no folding of "ſ").
-      info.verb = watch === undefined || watch === '0' || watch.replace(/[A-Z]/g, (c) => c.toLowerCase()) === 'false' ? 'list' : 'watch';
+      info.verb =
+        watch === undefined || watch === '0' || watch.replace(/[A-Z]/g, (c) => c.toLowerCase()) === 'false'
+          ? 'list'
+          : 'watch';
     } else {
       info.verb = watch === undefined || watch === '0' || equalFoldFalse(watch) ? 'list' : 'watch';
       const name = fieldTerms === null ? undefined : requiredName(fieldTerms);

@@ -67,21 +67,32 @@ function strings(fields: Fields, names: Record<number, string>): Record<string, 
   return out;
 }
 
-const RESOURCE_ATTRIBUTES = { 1: 'namespace', 2: 'verb', 3: 'group', 4: 'version', 5: 'resource', 6: 'subresource', 7: 'name' };
+const RESOURCE_ATTRIBUTES = {
+  1: 'namespace',
+  2: 'verb',
+  3: 'group',
+  4: 'version',
+  5: 'resource',
+  6: 'subresource',
+  7: 'name',
+};
 const NON_RESOURCE_ATTRIBUTES = { 1: 'path', 2: 'verb' };
 
 function fromProtobuf(body: Buffer): ReviewBody {
   const envelope = readFields(body.subarray(MAGIC.length));
   const typeMeta = envelope.get(1)?.at(-1);
-  const { apiVersion = '', kind = '' } = typeMeta === undefined ? {} : strings(readFields(typeMeta), { 1: 'apiVersion', 2: 'kind' });
+  const { apiVersion = '', kind = '' } =
+    typeMeta === undefined ? {} : strings(readFields(typeMeta), { 1: 'apiVersion', 2: 'kind' });
   const object = readFields(envelope.get(2)?.at(-1) ?? Buffer.alloc(0));
   const spec = readFields(object.get(2)?.at(-1) ?? Buffer.alloc(0));
-  if (kind === 'SelfSubjectRulesReview') return { apiVersion, kind, namespace: strings(spec, { 1: 'namespace' })['namespace'] ?? '' };
+  if (kind === 'SelfSubjectRulesReview')
+    return { apiVersion, kind, namespace: strings(spec, { 1: 'namespace' })['namespace'] ?? '' };
   const access: AccessReviewSpec = {};
   const resource = spec.get(1)?.at(-1);
   const nonResource = spec.get(2)?.at(-1);
   if (resource !== undefined) access.resourceAttributes = strings(readFields(resource), RESOURCE_ATTRIBUTES);
-  if (nonResource !== undefined) access.nonResourceAttributes = strings(readFields(nonResource), NON_RESOURCE_ATTRIBUTES);
+  if (nonResource !== undefined)
+    access.nonResourceAttributes = strings(readFields(nonResource), NON_RESOURCE_ATTRIBUTES);
   return { apiVersion, kind, access };
 }
 
@@ -92,16 +103,20 @@ function fromJson(body: Buffer): ReviewBody {
   } catch {
     throw invalid('the body is neither JSON nor a Kubernetes protobuf envelope');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('the body is not a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw invalid('the body is not a JSON object');
   const object = parsed as { apiVersion?: unknown; kind?: unknown; spec?: unknown };
   const apiVersion = typeof object.apiVersion === 'string' ? object.apiVersion : '';
   const kind = typeof object.kind === 'string' ? object.kind : '';
   const spec = (typeof object.spec === 'object' && object.spec !== null ? object.spec : {}) as Record<string, unknown>;
-  if (kind === 'SelfSubjectRulesReview') return { apiVersion, kind, namespace: typeof spec['namespace'] === 'string' ? spec['namespace'] : '' };
+  if (kind === 'SelfSubjectRulesReview')
+    return { apiVersion, kind, namespace: typeof spec['namespace'] === 'string' ? spec['namespace'] : '' };
   return { apiVersion, kind, access: spec as AccessReviewSpec };
 }
 
 /** The review in a request body, JSON or protobuf. */
 export function readReviewBody(body: Buffer): ReviewBody {
-  return body.length >= MAGIC.length && body.subarray(0, MAGIC.length).equals(MAGIC) ? fromProtobuf(body) : fromJson(body);
+  return body.length >= MAGIC.length && body.subarray(0, MAGIC.length).equals(MAGIC)
+    ? fromProtobuf(body)
+    : fromJson(body);
 }

@@ -50,7 +50,9 @@ export function createServiceAccountTokens(deps: ServiceAccountTokensDeps): Serv
     return {
       async tokenFor(serviceAccount) {
         splitAccount(serviceAccount);
-        const entry = Object.hasOwn(cluster.staticTokens, serviceAccount) ? cluster.staticTokens[serviceAccount] : undefined;
+        const entry = Object.hasOwn(cluster.staticTokens, serviceAccount)
+          ? cluster.staticTokens[serviceAccount]
+          : undefined;
         if (entry === undefined) {
           throw new HoopError(
             'ERR_UPSTREAM_TOKEN',
@@ -62,16 +64,28 @@ export function createServiceAccountTokens(deps: ServiceAccountTokensDeps): Serv
           // Read on every call: whoever provisions the file may rotate it.
           token = (await readFile(entry.tokenFile)).trim();
         } catch (error) {
-          throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}": cannot read the token of serviceaccount ${serviceAccount} from ${entry.tokenFile}: ${(error as Error).message}`, { cause: error });
+          throw new HoopError(
+            'ERR_UPSTREAM_TOKEN',
+            `cluster "${cluster.name}": cannot read the token of serviceaccount ${serviceAccount} from ${entry.tokenFile}: ${(error as Error).message}`,
+            { cause: error },
+          );
         }
-        if (token === '') throw new HoopError('ERR_UPSTREAM_TOKEN', `cluster "${cluster.name}": the token file ${entry.tokenFile} of serviceaccount ${serviceAccount} is empty`);
+        if (token === '')
+          throw new HoopError(
+            'ERR_UPSTREAM_TOKEN',
+            `cluster "${cluster.name}": the token file ${entry.tokenFile} of serviceaccount ${serviceAccount} is empty`,
+          );
         return token;
       },
     };
   }
 
   const client = deps.client;
-  if (client === undefined) throw new HoopError('ERR_CONFIG', `cluster "${cluster.name}" mints tokens with TokenRequest but has no client (credentials)`);
+  if (client === undefined)
+    throw new HoopError(
+      'ERR_CONFIG',
+      `cluster "${cluster.name}" mints tokens with TokenRequest but has no client (credentials)`,
+    );
   const requestToken = client.requestServiceAccountToken.bind(client);
   const ttlSeconds = Math.max(MIN_TOKEN_TTL_SECONDS, Math.ceil(cluster.tokenTTLMs / 1000));
   const cache = new Map<string, CachedToken>();

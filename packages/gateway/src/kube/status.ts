@@ -18,8 +18,21 @@ export function hoopMessage(message: string): string {
   return message.startsWith('hoopgate: ') ? message : `hoopgate: ${message}`;
 }
 
-export function buildStatus(code: number, reason: string, message: string, details?: Record<string, unknown>): KubeStatus {
-  const status: KubeStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: hoopMessage(message), reason, code };
+export function buildStatus(
+  code: number,
+  reason: string,
+  message: string,
+  details?: Record<string, unknown>,
+): KubeStatus {
+  const status: KubeStatus = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: hoopMessage(message),
+    reason,
+    code,
+  };
   if (details !== undefined) status.details = details;
   return status;
 }

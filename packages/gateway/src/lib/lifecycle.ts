@@ -46,7 +46,8 @@ export function createLifecycle(deps: { logger: Logger }): Lifecycle {
 
   const lifecycle: Lifecycle = {
     async start(component) {
-      if (stopped !== undefined) throw new HoopError('ERR_SHUTTING_DOWN', `cannot start ${component.name}: the gateway is stopping`);
+      if (stopped !== undefined)
+        throw new HoopError('ERR_SHUTTING_DOWN', `cannot start ${component.name}: the gateway is stopping`);
       const value = await component.start();
       const stop = component.stop;
       started.push({ name: component.name, stop: stop === undefined ? () => undefined : () => stop(value) });

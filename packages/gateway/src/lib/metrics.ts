@@ -35,15 +35,27 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       buckets: latencyBuckets,
       registers,
     }),
-    pendingApprovals: new Gauge({ name: 'hoopgate_pending_approvals', help: 'Requests currently held for approval on this replica.', registers }),
+    pendingApprovals: new Gauge({
+      name: 'hoopgate_pending_approvals',
+      help: 'Requests currently held for approval on this replica.',
+      registers,
+    }),
     approvalOutcomes: new Counter({
       name: 'hoopgate_approval_outcomes_total',
       help: 'Held requests by final state.',
       labelNames: ['state'] as const,
       registers,
     }),
-    maskedObjects: new Counter({ name: 'hoopgate_masked_objects_total', help: 'Objects whose values were masked in responses.', registers }),
-    auditFailures: new Counter({ name: 'hoopgate_audit_write_failures_total', help: 'Audit writes that failed (requests refused with 503).', registers }),
+    maskedObjects: new Counter({
+      name: 'hoopgate_masked_objects_total',
+      help: 'Objects whose values were masked in responses.',
+      registers,
+    }),
+    auditFailures: new Counter({
+      name: 'hoopgate_audit_write_failures_total',
+      help: 'Audit writes that failed (requests refused with 503).',
+      registers,
+    }),
     tokenMints: new Counter({
       name: 'hoopgate_token_mints_total',
       help: 'ServiceAccount tokens minted with TokenRequest.',
@@ -63,7 +75,11 @@ const resourceLabel = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
  * known (an unauthenticated client would otherwise mint a label value, and a series that lives
  * forever, per request), and a resource name only when it looks like one.
  */
-export function requestLabels(known: boolean, verb: string | undefined, resource: string | undefined): { verb: string; resource: string } {
+export function requestLabels(
+  known: boolean,
+  verb: string | undefined,
+  resource: string | undefined,
+): { verb: string; resource: string } {
   if (!known) return { verb: '', resource: '' };
   const name = resource ?? '';
   return { verb: verb ?? '', resource: name === '' || resourceLabel.test(name) ? name : 'other' };

@@ -90,7 +90,9 @@ export function createScheduledJob<T>(job: ScheduledJobOptions<T>): ScheduledJob
     // Long intervals are armed in steps, and the clock may lag the timer: wait for the rest.
     if (job.clock() < slot) return wait();
     void run()
-      .catch((error: unknown) => job.logger.warn({ job: job.name, err: error instanceof Error ? error.message : String(error) }, job.failure))
+      .catch((error: unknown) =>
+        job.logger.warn({ job: job.name, err: error instanceof Error ? error.message : String(error) }, job.failure),
+      )
       .finally(() => {
         // Unless stop() (and perhaps start() again) came in between: then the schedule is theirs.
         if (started && handle === undefined && due === slot) arm(Math.max(job.clock(), slot));

@@ -8,10 +8,14 @@ export function parseEd25519PrivateKey(pem: string | Buffer): { key: KeyObject }
   try {
     key = createPrivateKey(pem);
   } catch (error) {
-    return { problem: `holds no readable private key (${(error as Error).message}); write an unencrypted PEM key: openssl genpkey -algorithm ed25519` };
+    return {
+      problem: `holds no readable private key (${(error as Error).message}); write an unencrypted PEM key: openssl genpkey -algorithm ed25519`,
+    };
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    return { problem: `holds a key of type ${key.asymmetricKeyType ?? 'unknown'}; an Ed25519 key is required (openssl genpkey -algorithm ed25519)` };
+    return {
+      problem: `holds a key of type ${key.asymmetricKeyType ?? 'unknown'}; an Ed25519 key is required (openssl genpkey -algorithm ed25519)`,
+    };
   }
   return { key };
 }

@@ -12,10 +12,17 @@ import { refused, type IncomingRequest, type Step } from './types.js';
 type Verifier = { verify(token: string): Promise<Principal> };
 
 /** 4. authenticate: the bearer token (exactly one, never in the query) verified into a Principal. */
-export async function authenticate(request: IncomingRequest, verifier: Verifier): Promise<Step<{ principal: Principal }>> {
+export async function authenticate(
+  request: IncomingRequest,
+  verifier: Verifier,
+): Promise<Step<{ principal: Principal }>> {
   try {
     singleHeader(request.rawHeaders, 'x-hoop-reason');
-    const token = extractBearer(request.headers as Record<string, string | string[] | undefined>, [...request.rawHeaders], request.rawUrl);
+    const token = extractBearer(
+      request.headers as Record<string, string | string[] | undefined>,
+      [...request.rawHeaders],
+      request.rawUrl,
+    );
     return { ok: true, principal: await verifier.verify(token) };
   } catch (error) {
     if (error instanceof HoopError) return refused(error);

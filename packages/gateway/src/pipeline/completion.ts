@@ -55,7 +55,12 @@ export function createCompletion(deps: CompletionDeps) {
   }
 
   /** An admitted request's end: its outcome recorded, counted and logged. */
-  function finished(admission: Admission, line: RequestLine, outcome: Outcome, logFields: Record<string, unknown> = {}): void {
+  function finished(
+    admission: Admission,
+    line: RequestLine,
+    outcome: Outcome,
+    logFields: Record<string, unknown> = {},
+  ): void {
     const { streamError, ...recorded } = outcome;
     admission.audit.complete({
       ...recorded,
@@ -80,7 +85,10 @@ export function createCompletion(deps: CompletionDeps) {
   /** One JSON line per request; never a token or a body, and of bounded size (#12). */
   function log(line: RequestLine, status: number, startedAt: number, fields: Record<string, unknown>): void {
     const path = boundPath(withoutCredentialQuery(line.rawUrl));
-    logger.info({ method: boundText(line.method, 32), path, status, durationMs: clock() - startedAt, ...fields }, line.transport);
+    logger.info(
+      { method: boundText(line.method, 32), path, status, durationMs: clock() - startedAt, ...fields },
+      line.transport,
+    );
   }
 
   return { refused, finished };

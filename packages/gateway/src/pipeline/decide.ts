@@ -48,7 +48,9 @@ export function decideAssumingRbacAllows(input: Omit<DecideInput, 'cluster' | 'f
 export async function decide(input: DecideInput): Promise<Decision> {
   const { identity, info, cluster } = input;
   const base = evaluationBase(input);
-  const rbac = needsRbac({ ...base, rbac: 'not-asked' }) ? await cluster.reviewer.review(identity.serviceAccount, authorizationAttributes(info)) : 'not-asked';
+  const rbac = needsRbac({ ...base, rbac: 'not-asked' })
+    ? await cluster.reviewer.review(identity.serviceAccount, authorizationAttributes(info))
+    : 'not-asked';
   const decision = evaluate({ ...base, rbac });
   const grant = decision.effect === 'approve' ? await input.findGrant?.() : undefined;
   return applyGrant(decision, grant);

@@ -26,7 +26,9 @@ export interface HoldInput {
 type Approval = NonNullable<Admission['approval']>;
 
 /** Holds the request; `ok` with the approval and the Warning to send, or the refusal (hold failed, denied, expired, cancelled). */
-export async function holdForApproval(input: HoldInput): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
+export async function holdForApproval(
+  input: HoldInput,
+): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
   const { approvals, request, routed, info, principal, identity, decision } = input;
   const outcome = await approvals.hold(
     {
@@ -54,14 +56,21 @@ export async function holdForApproval(input: HoldInput): Promise<Step<{ approval
       ...(decision.rule === undefined ? {} : { rule: decision.rule }),
       ...(input.maskedBody === undefined ? {} : { bodySummary: input.maskedBody.slice(0, 2000) }),
       serviceAccount: decision.serviceAccount,
-      fingerprint: requestFingerprint([principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path], input.body),
+      fingerprint: requestFingerprint(
+        [principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path],
+        input.body,
+      ),
     },
     request.signal,
   );
   const record = outcome.record;
   const approval = { id: record.id, state: outcome.state, by: record.votes.map((v) => v.label) };
   if (outcome.state !== 'approved') {
-    return { ok: false, refusal: { error: approvalRefusal(outcome.state, record, describeRequest(info)), reason: outcome.state }, approval };
+    return {
+      ok: false,
+      refusal: { error: approvalRefusal(outcome.state, record, describeRequest(info)), reason: outcome.state },
+      approval,
+    };
   }
   const who = record.votes.map((v) => v.label).join(', ') || record.decidedBy || 'unknown';
   return { ok: true, approval, warning: `299 - "hoopgate: approved by ${who.replace(/["\\]/g, '')} (${record.id})"` };
@@ -69,8 +78,12 @@ export async function holdForApproval(input: HoldInput): Promise<Step<{ approval
 
 /** Identical requests (same principal, identity, call and body) share one approval. */
 function requestFingerprint(parts: readonly string[], body: Buffer | undefined): string {
-  const bodyHash = createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
-  return createHash('sha256').update(JSON.stringify([...parts, bodyHash])).digest('hex');
+  const bodyHash = createHash('sha256')
+    .update(body ?? Buffer.alloc(0))
+    .digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([...parts, bodyHash]))
+    .digest('hex');
 }
 
 function headerField<K extends string>(request: IncomingRequest, header: string, key: K): Partial<Record<K, string>> {
@@ -79,7 +92,11 @@ function headerField<K extends string>(request: IncomingRequest, header: string,
   return first === undefined ? {} : ({ [key]: first } as Partial<Record<K, string>>);
 }
 
-function approvalRefusal(state: 'denied' | 'expired' | 'cancelled', record: { id: string; decidedBy?: string; decisionReason?: string; expiresAt: number; createdAt: number }, what: string): HoopError {
+function approvalRefusal(
+  state: 'denied' | 'expired' | 'cancelled',
+  record: { id: string; decidedBy?: string; decisionReason?: string; expiresAt: number; createdAt: number },
+  what: string,
+): HoopError {
   switch (state) {
     case 'denied':
       return new HoopError(
@@ -92,7 +109,10 @@ function approvalRefusal(state: 'denied' | 'expired' | 'cancelled', record: { id
         `${what} was not approved within ${Math.round((record.expiresAt - record.createdAt) / 1000)}s (approval ${record.id} timed out); ask an approver and run it again`,
       );
     case 'cancelled':
-      return new HoopError('ERR_APPROVAL_CANCELLED', `${what}: approval ${record.id} was cancelled (the requester disconnected or the gateway restarted); run it again`);
+      return new HoopError(
+        'ERR_APPROVAL_CANCELLED',
+        `${what}: approval ${record.id} was cancelled (the requester disconnected or the gateway restarted); run it again`,
+      );
     default:
       return assertNever(state, 'approval state');
   }

@@ -31,7 +31,16 @@ import { mintToken } from './mint.js';
 import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
 import { createRecordStage, refusalOf, type Known } from './record.js';
 import { checkCanonical, classify, route } from './shape.js';
-import { refused, type Admission, type ClusterRuntime, type IncomingRequest, type PipelineDeps, type Refusal, type Step, type StageRefusal } from './types.js';
+import {
+  refused,
+  type Admission,
+  type ClusterRuntime,
+  type IncomingRequest,
+  type PipelineDeps,
+  type Refusal,
+  type Step,
+  type StageRefusal,
+} from './types.js';
 
 export { routeCluster } from './shape.js';
 export type { Admission, ClusterRuntime, IncomingRequest, PipelineDeps, Refusal, RoutedPath } from './types.js';
@@ -46,12 +55,22 @@ export function createAdmitter(deps: PipelineDeps) {
   async function reject(request: IncomingRequest, error: HoopError): Promise<Refusal> {
     const routed = route(request.rawUrl, deps.clusters, deps.defaultCluster);
     // An unknown cluster is recorded against the default one; the refusal stands either way.
-    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: routed.ok ? { cluster: routed.cluster, path: routed.path } : { cluster: deps.defaultCluster, path: request.rawUrl } };
+    const known: Known = {
+      requestId: randomUUID(),
+      startedAt: clock(),
+      routed: routed.ok
+        ? { cluster: routed.cluster, path: routed.path }
+        : { cluster: deps.defaultCluster, path: request.rawUrl },
+    };
     return records.recordRefusal(request, known, { error });
   }
 
   async function admit(request: IncomingRequest): Promise<AdmitResult> {
-    const known: Known = { requestId: randomUUID(), startedAt: clock(), routed: { cluster: deps.defaultCluster, path: request.rawUrl } };
+    const known: Known = {
+      requestId: randomUUID(),
+      startedAt: clock(),
+      routed: { cluster: deps.defaultCluster, path: request.rawUrl },
+    };
     const identified = await identify(deps, request, known);
     if (!identified.ok) return { ok: false, refusal: await records.recordRefusal(request, known, identified.refusal) };
     return authorise(deps, records, request, known, identified);
@@ -63,7 +82,15 @@ export function createAdmitter(deps: PipelineDeps) {
 export type Admitter = ReturnType<typeof createAdmitter>;
 
 type Records = ReturnType<typeof createRecordStage>;
-type Identified = { cluster: ClusterRuntime; info: RequestInfo; principal: Principal; identity: IdentityConfig; identityIndex: number; body?: Buffer; maskedBody?: string };
+type Identified = {
+  cluster: ClusterRuntime;
+  info: RequestInfo;
+  principal: Principal;
+  identity: IdentityConfig;
+  identityIndex: number;
+  body?: Buffer;
+  maskedBody?: string;
+};
 
 /** Runs a stage; an unexpected throw becomes a generic internal refusal (the detail is logged). */
 async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promise<Step<T>>): Promise<Step<T>> {
@@ -106,10 +133,19 @@ async function identify(deps: PipelineDeps, request: IncomingRequest, known: Kno
 }
 
 /** Stages 7–10 for an identified caller: decide, record, hold, mint. */
-async function authorise(deps: PipelineDeps, records: Records, request: IncomingRequest, known: Known, caller: Identified): Promise<AdmitResult> {
+async function authorise(
+  deps: PipelineDeps,
+  records: Records,
+  request: IncomingRequest,
+  known: Known,
+  caller: Identified,
+): Promise<AdmitResult> {
   const { config, clock, logger, metrics, approvals } = deps;
   const { cluster, info, principal, identity } = caller;
-  const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({ ok: false, refusal: await records.recordRefusal(request, known, refusal) });
+  const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
+    ok: false,
+    refusal: await records.recordRefusal(request, known, refusal),
+  });
 
   // 7. The decision, the caller's grant an input. A SelfSubjectAccessReview / SelfSubjectRulesReview
   // (`kubectl auth can-i`) is answered by the gateway: the asked-about request decided here (self-review.ts).
@@ -122,11 +158,24 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
       cluster,
       ...(approvals === undefined
         ? {}
-        : { findGrant: () => approvals.findGrant({ identity: identity.name, issuer: principal.issuer, subject: principal.subject }, known.routed.cluster, asked, clock()) }),
+        : {
+            findGrant: () =>
+              approvals.findGrant(
+                { identity: identity.name, issuer: principal.issuer, subject: principal.subject },
+                known.routed.cluster,
+                asked,
+                clock(),
+              ),
+          }),
     });
   const review = selfReviewKind(info);
-  const decided = await run(logger, known, async (): Promise<Step<{ decision: Decision; answer?: LocalAnswer; rulesNamespace?: string }>> =>
-    review === undefined ? { ok: true, decision: await decideFor(info) } : decideSelfReview(review, caller.body, identity.serviceAccount, decideFor),
+  const decided = await run(
+    logger,
+    known,
+    async (): Promise<Step<{ decision: Decision; answer?: LocalAnswer; rulesNamespace?: string }>> =>
+      review === undefined
+        ? { ok: true, decision: await decideFor(info) }
+        : decideSelfReview(review, caller.body, identity.serviceAccount, decideFor),
   );
   if (!decided.ok) return refuse(decided.refusal);
   const { decision } = decided;
@@ -142,9 +191,17 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
     const refusalAfterPolicy = request.refuseIfAllowed?.();
     if (refusalAfterPolicy !== undefined) return refuse({ error: refusalAfterPolicy });
   }
-  if (decision.effect === 'deny') return refuse({ error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }), decision: recordedDecision });
+  if (decision.effect === 'deny')
+    return refuse({
+      error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }),
+      decision: recordedDecision,
+    });
   if (decision.effect === 'approve' && approvals === undefined) {
-    const error = new HoopError('ERR_APPROVAL_REQUIRED', `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`, { details: kubeDetails(info) });
+    const error = new HoopError(
+      'ERR_APPROVAL_REQUIRED',
+      `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`,
+      { details: kubeDetails(info) },
+    );
     return refuse({ error, decision: recordedDecision });
   }
 
@@ -155,7 +212,13 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
   /** A refusal after the record was begun completes that record instead of writing another. */
   const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
     const { error } = refusal;
-    audit.complete({ status: error.status, bytesOut: 0, durationMs: clock() - known.startedAt, ...(approval === undefined ? {} : { approval }), error: error.message });
+    audit.complete({
+      status: error.status,
+      bytesOut: 0,
+      durationMs: clock() - known.startedAt,
+      ...(approval === undefined ? {} : { approval }),
+      error: error.message,
+    });
     return { ok: false, refusal: refusalOf(known, refusal, true, error.code) };
   };
 
@@ -165,7 +228,17 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
     let hold: Awaited<ReturnType<typeof holdForApproval>>;
     try {
       // The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
-      hold = await holdForApproval({ approvals, request, routed: known.routed, info, principal, identity, decision, audit, ...bodyOf(caller) });
+      hold = await holdForApproval({
+        approvals,
+        request,
+        routed: known.routed,
+        info,
+        principal,
+        identity,
+        decision,
+        audit,
+        ...bodyOf(caller),
+      });
     } catch (error) {
       return end({ error: publicError(error, logger, { requestId: known.requestId }) });
     }
@@ -180,7 +253,16 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
   let answer = decided.answer;
   if (decided.rulesNamespace !== undefined) {
     const namespace = decided.rulesNamespace;
-    const rules = await run(logger, known, async () => ({ ok: true as const, answer: await answerRulesReview(cluster, minted.token, namespace, { config, identity, identityIndex: caller.identityIndex }, request.signal) }));
+    const rules = await run(logger, known, async () => ({
+      ok: true as const,
+      answer: await answerRulesReview(
+        cluster,
+        minted.token,
+        namespace,
+        { config, identity, identityIndex: caller.identityIndex },
+        request.signal,
+      ),
+    }));
     if (!rules.ok) return end(rules.refusal, held?.approval);
     answer = rules.answer;
   }
@@ -204,7 +286,10 @@ async function authorise(deps: PipelineDeps, records: Records, request: Incoming
 }
 
 function bodyOf(read: { body?: Buffer; maskedBody?: string }): { body?: Buffer; maskedBody?: string } {
-  return { ...(read.body === undefined ? {} : { body: read.body }), ...(read.maskedBody === undefined ? {} : { maskedBody: read.maskedBody }) };
+  return {
+    ...(read.body === undefined ? {} : { body: read.body }),
+    ...(read.maskedBody === undefined ? {} : { maskedBody: read.maskedBody }),
+  };
 }
 
 function kubeDetails(info: Admission['info']): Record<string, unknown> | undefined {

@@ -37,7 +37,12 @@ const UNAUTHENTICATED_TEXT_LIMIT = 256;
 /** Messages may quote the path (a refused classification, an unknown cluster). */
 const UNAUTHENTICATED_MESSAGE_LIMIT = 1024;
 
-export function auditStart(deps: Pick<RecordDeps, 'audit'>, request: IncomingRequest, known: Known, decision: AuditStart['decision']): AuditStart {
+export function auditStart(
+  deps: Pick<RecordDeps, 'audit'>,
+  request: IncomingRequest,
+  known: Known,
+  decision: AuditStart['decision'],
+): AuditStart {
   const authenticated = known.principal !== undefined;
   const bound = (text: string, limit: number) => (authenticated ? text : boundText(text, limit));
   const header = (name: string) => {
@@ -53,7 +58,10 @@ export function auditStart(deps: Pick<RecordDeps, 'audit'>, request: IncomingReq
     cluster: known.routed.cluster,
     method: bound(request.method, 32),
     path: authenticated ? path : boundPath(path),
-    decision: authenticated || decision.message === undefined ? decision : { ...decision, message: boundText(decision.message, UNAUTHENTICATED_MESSAGE_LIMIT) },
+    decision:
+      authenticated || decision.message === undefined
+        ? decision
+        : { ...decision, message: boundText(decision.message, UNAUTHENTICATED_MESSAGE_LIMIT) },
   };
   if (known.identity !== undefined) start.identity = known.identity.name;
   if (known.principal !== undefined) {
@@ -69,7 +77,8 @@ export function auditStart(deps: Pick<RecordDeps, 'audit'>, request: IncomingReq
   if (command !== undefined) start.kubectlCommand = command;
   if (agent !== undefined) start.userAgent = agent;
   if (reason !== undefined) start.reason = reason;
-  if (known.maskedBody !== undefined && deps.audit.bodies) start.requestBody = known.maskedBody.slice(0, deps.audit.maxBodyBytes);
+  if (known.maskedBody !== undefined && deps.audit.bodies)
+    start.requestBody = known.maskedBody.slice(0, deps.audit.maxBodyBytes);
   return start;
 }
 
@@ -98,8 +107,14 @@ export function createRecordStage(deps: RecordDeps) {
     const start = auditStart(deps, request, known, decision);
     let recorded = true;
     try {
-      const message = known.principal === undefined ? boundText(error.message, UNAUTHENTICATED_MESSAGE_LIMIT) : error.message;
-      await recorder.record(start, { status: error.status, bytesOut: 0, durationMs: clock() - start.time, error: message });
+      const message =
+        known.principal === undefined ? boundText(error.message, UNAUTHENTICATED_MESSAGE_LIMIT) : error.message;
+      await recorder.record(start, {
+        status: error.status,
+        bytesOut: 0,
+        durationMs: clock() - start.time,
+        error: message,
+      });
     } catch (recordError) {
       // Nothing is forwarded for a refusal, so the refusal still stands; the failure is visible.
       recorded = false;
@@ -110,7 +125,11 @@ export function createRecordStage(deps: RecordDeps) {
   }
 
   /** Write before forward: the request's record, or a 503 when the store cannot take it. */
-  async function begin(request: IncomingRequest, known: Known, decision: AuditStart['decision']): Promise<{ ok: true; audit: AuditHandle } | { ok: false; refusal: Refusal }> {
+  async function begin(
+    request: IncomingRequest,
+    known: Known,
+    decision: AuditStart['decision'],
+  ): Promise<{ ok: true; audit: AuditHandle } | { ok: false; refusal: Refusal }> {
     try {
       return { ok: true, audit: await recorder.begin(auditStart(deps, request, known, decision)) };
     } catch (error) {
@@ -118,10 +137,19 @@ export function createRecordStage(deps: RecordDeps) {
       const hoopError =
         error instanceof HoopError && error.code === 'ERR_AUDIT_UNAVAILABLE'
           ? error
-          : new HoopError('ERR_AUDIT_UNAVAILABLE', `audit store unavailable, nothing is forwarded unrecorded: ${error instanceof HoopError ? error.message : 'see the gateway log'}`, { cause: error });
+          : new HoopError(
+              'ERR_AUDIT_UNAVAILABLE',
+              `audit store unavailable, nothing is forwarded unrecorded: ${error instanceof HoopError ? error.message : 'see the gateway log'}`,
+              { cause: error },
+            );
       logger.error({ requestId: known.requestId, err: detailOf(error) }, 'audit: write before forward failed');
       // Counted without the caller's labels, as before the record existed.
-      const anonymous: Known = { requestId: known.requestId, startedAt: known.startedAt, routed: known.routed, ...(known.info === undefined ? {} : { info: known.info }) };
+      const anonymous: Known = {
+        requestId: known.requestId,
+        startedAt: known.startedAt,
+        routed: known.routed,
+        ...(known.info === undefined ? {} : { info: known.info }),
+      };
       return { ok: false, refusal: refusalOf(anonymous, { error: hoopError }, false, hoopError.code) };
     }
   }

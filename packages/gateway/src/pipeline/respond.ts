@@ -55,8 +55,17 @@ export function createResponder(deps: RespondDeps) {
   async function respond(admission: Admission, request: ForwardRequest): Promise<Answer> {
     const { info, cluster } = admission;
     if (admission.answer !== undefined) return answerLocally(admission, request, admission.answer);
-    const refuse = (error: HoopError, extra: { keptMaskedValues?: string[] } = {}, logFields: Record<string, unknown> = {}): Answer => {
-      completion.finished(admission, request, { status: error.status, bytesOut: 0, ...extra, error: error.message }, logFields);
+    const refuse = (
+      error: HoopError,
+      extra: { keptMaskedValues?: string[] } = {},
+      logFields: Record<string, unknown> = {},
+    ): Answer => {
+      completion.finished(
+        admission,
+        request,
+        { status: error.status, bytesOut: 0, ...extra, error: error.message },
+        logFields,
+      );
       return { kind: 'refusal', error };
     };
 
@@ -66,7 +75,11 @@ export function createResponder(deps: RespondDeps) {
     if (body !== undefined && body.length > 0) {
       let prepared: PreparedWrite;
       try {
-        prepared = await deps.writes.prepare(admission, { method: request.method, contentType: first(request.headers['content-type']), body }, request.signal);
+        prepared = await deps.writes.prepare(
+          admission,
+          { method: request.method, contentType: first(request.headers['content-type']), body },
+          request.signal,
+        );
       } catch (error) {
         prepared = { kind: 'refuse', error: publicError(error, deps.logger, { requestId: admission.requestId }) };
       }
@@ -85,14 +98,25 @@ export function createResponder(deps: RespondDeps) {
     });
     let upstream: UpstreamResponse;
     try {
-      upstream = await forwardToUpstream(cluster.upstream, { method: request.method, path: admission.path, headers, ...(body === undefined ? {} : { body }), signal: request.signal });
+      upstream = await forwardToUpstream(cluster.upstream, {
+        method: request.method,
+        path: admission.path,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal: request.signal,
+      });
     } catch (error) {
       return refuse(publicError(error, deps.logger, { requestId: admission.requestId }), kept);
     }
     metrics?.upstreamSeconds.observe({ cluster: cluster.config.name }, (clock() - upstreamStarted) / 1000);
 
     const plan = masker.plan(
-      { contentType: first(upstream.headers['content-type']), contentEncoding: first(upstream.headers['content-encoding']), status: upstream.status, method: request.method },
+      {
+        contentType: first(upstream.headers['content-type']),
+        contentEncoding: first(upstream.headers['content-encoding']),
+        status: upstream.status,
+        method: request.method,
+      },
       info,
     );
     if (plan.kind === 'refuse') {
@@ -102,10 +126,12 @@ export function createResponder(deps: RespondDeps) {
 
     const responseHeaders = buildClientResponseHeaders(upstream.headers);
     if (plan.kind === 'mask') responseHeaders['content-type'] = plan.contentType;
-    else if (upstream.headers['content-encoding'] !== undefined) responseHeaders['content-encoding'] = first(upstream.headers['content-encoding']) ?? '';
+    else if (upstream.headers['content-encoding'] !== undefined)
+      responseHeaders['content-encoding'] = first(upstream.headers['content-encoding']) ?? '';
     if (admission.warning !== undefined) {
       const existing = responseHeaders['warning'];
-      responseHeaders['warning'] = existing === undefined ? admission.warning : [...[existing].flat(), admission.warning];
+      responseHeaders['warning'] =
+        existing === undefined ? admission.warning : [...[existing].flat(), admission.warning];
     }
     responseHeaders['audit-id'] = admission.requestId;
     // A streamed answer (watch, `logs -f`, anything sent without a length) may not send a byte for
@@ -132,21 +158,31 @@ export function createResponder(deps: RespondDeps) {
         bytesOut: tap.bytes(),
         ...kept,
         ...(responseBody === undefined || responseBody === '' ? {} : { responseBody }),
-        ...(broke === undefined ? {} : { error: broke === 'client went away' ? broke : `stream failed: ${broke}`, streamError: broke }),
+        ...(broke === undefined
+          ? {}
+          : { error: broke === 'client went away' ? broke : `stream failed: ${broke}`, streamError: broke }),
       });
     });
     return { ...relay, body: tap.stream };
   }
 
   /** The gateway's own answer (`kubectl auth can-i`): JSON, recorded like a relayed one, never forwarded. */
-  function answerLocally(admission: Admission, request: ForwardRequest, answer: NonNullable<Admission['answer']>): Answer {
+  function answerLocally(
+    admission: Admission,
+    request: ForwardRequest,
+    answer: NonNullable<Admission['answer']>,
+  ): Answer {
     const body = Buffer.from(JSON.stringify(answer.body));
     completion.finished(admission, request, {
       status: answer.status,
       bytesOut: body.length,
       ...(deps.auditBodies ? { responseBody: body.subarray(0, deps.maxAuditBodyBytes).toString('utf8') } : {}),
     });
-    const headers = { 'content-type': 'application/json', 'content-length': String(body.length), 'audit-id': admission.requestId };
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'audit-id': admission.requestId,
+    };
     return { kind: 'relay', status: answer.status, headers, flush: false, body: Readable.from([body]) };
   }
 

@@ -8,7 +8,12 @@ import type { RequestInfo } from '../kube/request-info.js';
 import { readReviewBody } from '../kube/review-body.js';
 import { HoopError } from '../lib/errors.js';
 import type { Decision } from '../policy/index.js';
-import { accessReviewStatus, narrowRulesReview, reviewRequestInfo, type RulesReviewStatus } from '../policy/self-review.js';
+import {
+  accessReviewStatus,
+  narrowRulesReview,
+  reviewRequestInfo,
+  type RulesReviewStatus,
+} from '../policy/self-review.js';
 import { forwardToUpstream } from '../proxy/forward.js';
 import { decideAssumingRbacAllows, type DecideInput } from './decide.js';
 import type { ClusterRuntime, Step } from './types.js';
@@ -26,7 +31,14 @@ const MAX_UPSTREAM_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** Which review a request is (a create of selfsubjectaccessreviews / selfsubjectrulesreviews), if any. */
 export function selfReviewKind(info: RequestInfo): SelfReviewKind | undefined {
-  if (!info.isResourceRequest || info.apiGroup !== 'authorization.k8s.io' || info.verb !== 'create' || info.subresource !== '' || info.name !== '') return undefined;
+  if (
+    !info.isResourceRequest ||
+    info.apiGroup !== 'authorization.k8s.io' ||
+    info.verb !== 'create' ||
+    info.subresource !== '' ||
+    info.name !== ''
+  )
+    return undefined;
   if (info.resource === 'selfsubjectaccessreviews') return 'access';
   if (info.resource === 'selfsubjectrulesreviews') return 'rules';
   return undefined;
@@ -38,7 +50,11 @@ export function selfReviewDecision(serviceAccount: string, message: string): Dec
 }
 
 function readBody(body: Buffer | undefined): ReturnType<typeof readReviewBody> {
-  if (body === undefined || body.length === 0) throw new HoopError('ERR_BAD_REQUEST', 'the review has no body: send a SelfSubjectAccessReview or SelfSubjectRulesReview object');
+  if (body === undefined || body.length === 0)
+    throw new HoopError(
+      'ERR_BAD_REQUEST',
+      'the review has no body: send a SelfSubjectAccessReview or SelfSubjectRulesReview object',
+    );
   return readReviewBody(body);
 }
 
@@ -47,22 +63,38 @@ function readBody(body: Buffer | undefined): ReturnType<typeof readReviewBody> {
  * decide stage). A review naming neither resourceAttributes nor nonResourceAttributes is refused
  * with 422 Invalid, as the API server refuses it.
  */
-export async function answerAccessReview(body: Buffer | undefined, decideFor: (info: RequestInfo) => Promise<Decision>): Promise<Step<{ answer: LocalAnswer; summary: string }>> {
+export async function answerAccessReview(
+  body: Buffer | undefined,
+  decideFor: (info: RequestInfo) => Promise<Decision>,
+): Promise<Step<{ answer: LocalAnswer; summary: string }>> {
   const review = readBody(body);
   const spec = review.access ?? {};
   const info = reviewRequestInfo(spec);
   if (info === null) {
-    const error = new HoopError('ERR_INVALID', 'SelfSubjectAccessReview is invalid: exactly one of nonResourceAttributes or resourceAttributes must be specified');
+    const error = new HoopError(
+      'ERR_INVALID',
+      'SelfSubjectAccessReview is invalid: exactly one of nonResourceAttributes or resourceAttributes must be specified',
+    );
     return { ok: false, refusal: { error } };
   }
   const decision = await decideFor(info);
   const status = accessReviewStatus(decision);
   const answer: LocalAnswer = {
     status: 201,
-    body: { kind: 'SelfSubjectAccessReview', apiVersion: API_VERSION, metadata: { creationTimestamp: null }, spec, status },
+    body: {
+      kind: 'SelfSubjectAccessReview',
+      apiVersion: API_VERSION,
+      metadata: { creationTimestamp: null },
+      spec,
+      status,
+    },
   };
   const asked = info.isResourceRequest ? `${info.verb} ${info.path}` : `${info.verb} ${info.path} (non-resource)`;
-  return { ok: true, answer, summary: `self-review of ${asked}: ${status.allowed ? 'allowed' : 'not allowed'} (${decision.effect}, ${decision.reason})` };
+  return {
+    ok: true,
+    answer,
+    summary: `self-review of ${asked}: ${status.allowed ? 'allowed' : 'not allowed'} (${decision.effect}, ${decision.reason})`,
+  };
 }
 
 /** The namespace a SelfSubjectRulesReview asks about (read before recording, so a bad body is refused early). */
@@ -92,7 +124,10 @@ export async function answerRulesReview(
     size += (chunk as Buffer).length;
     if (size > MAX_UPSTREAM_ANSWER_BYTES) {
       upstream.body.destroy();
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `the API server's SelfSubjectRulesReview answer is larger than ${MAX_UPSTREAM_ANSWER_BYTES} bytes`);
+      throw new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `the API server's SelfSubjectRulesReview answer is larger than ${MAX_UPSTREAM_ANSWER_BYTES} bytes`,
+      );
     }
     chunks.push(chunk as Buffer);
   }
@@ -103,11 +138,24 @@ export async function answerRulesReview(
     // handled below: no status
   }
   if (upstream.status !== 201 && upstream.status !== 200) {
-    throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `the API server refused the SelfSubjectRulesReview of the baseline account (HTTP ${upstream.status}${parsed.message === undefined ? '' : `: ${parsed.message}`})`);
+    throw new HoopError(
+      'ERR_UPSTREAM_UNREACHABLE',
+      `the API server refused the SelfSubjectRulesReview of the baseline account (HTTP ${upstream.status}${parsed.message === undefined ? '' : `: ${parsed.message}`})`,
+    );
   }
-  if (parsed.status === undefined) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', "the API server's SelfSubjectRulesReview answer has no status");
+  if (parsed.status === undefined)
+    throw new HoopError('ERR_UPSTREAM_UNREACHABLE', "the API server's SelfSubjectRulesReview answer has no status");
   const status = narrowRulesReview(parsed.status, namespace, (info) => decideAssumingRbacAllows({ ...input, info }));
-  return { status: 201, body: { kind: 'SelfSubjectRulesReview', apiVersion: API_VERSION, metadata: { creationTimestamp: null }, spec, status } };
+  return {
+    status: 201,
+    body: {
+      kind: 'SelfSubjectRulesReview',
+      apiVersion: API_VERSION,
+      metadata: { creationTimestamp: null },
+      spec,
+      status,
+    },
+  };
 }
 
 /**
@@ -122,7 +170,14 @@ export async function decideSelfReview(
 ): Promise<Step<{ decision: Decision; answer?: LocalAnswer; rulesNamespace?: string }>> {
   if (kind === 'rules') {
     const namespace = rulesReviewNamespace(body);
-    return { ok: true, decision: selfReviewDecision(serviceAccount, `self-review: the rules in namespace "${namespace}" that pass the gateway's policy`), rulesNamespace: namespace };
+    return {
+      ok: true,
+      decision: selfReviewDecision(
+        serviceAccount,
+        `self-review: the rules in namespace "${namespace}" that pass the gateway's policy`,
+      ),
+      rulesNamespace: namespace,
+    };
   }
   const answered = await answerAccessReview(body, decideFor);
   if (!answered.ok) return answered;

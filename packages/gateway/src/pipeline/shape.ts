@@ -6,19 +6,32 @@ import { HoopError } from '../lib/errors.js';
 import { refused, type RoutedPath, type Step } from './types.js';
 
 /** `/k8s/<cluster>/…` addresses a named cluster; every other path is the default cluster's API. */
-export function routeCluster(rawUrl: string, clusters: ReadonlyMap<string, unknown>, defaultCluster: string): RoutedPath {
+export function routeCluster(
+  rawUrl: string,
+  clusters: ReadonlyMap<string, unknown>,
+  defaultCluster: string,
+): RoutedPath {
   const routed = route(rawUrl, clusters, defaultCluster);
   if (!routed.ok) throw routed.refusal.error;
   return { cluster: routed.cluster, path: routed.path };
 }
 
 /** 1. route: the cluster a path names, and the path to send its API server. */
-export function route(rawUrl: string, clusters: ReadonlyMap<string, unknown>, defaultCluster: string): Step<RoutedPath> {
+export function route(
+  rawUrl: string,
+  clusters: ReadonlyMap<string, unknown>,
+  defaultCluster: string,
+): Step<RoutedPath> {
   const match = /^\/k8s\/([^/?]+)(\/[^?]*)?(\?.*)?$/.exec(rawUrl);
   if (match === null) return { ok: true, cluster: defaultCluster, path: rawUrl };
   const name = match[1] ?? '';
   if (!clusters.has(name)) {
-    return refused(new HoopError('ERR_NOT_FOUND', `no cluster named "${name.slice(0, 256)}" is configured (clusters: ${[...clusters.keys()].join(', ')})`));
+    return refused(
+      new HoopError(
+        'ERR_NOT_FOUND',
+        `no cluster named "${name.slice(0, 256)}" is configured (clusters: ${[...clusters.keys()].join(', ')})`,
+      ),
+    );
   }
   return { ok: true, cluster: name, path: `${match[2] ?? '/'}${match[3] ?? ''}` };
 }
@@ -27,7 +40,12 @@ export function route(rawUrl: string, clusters: ReadonlyMap<string, unknown>, de
 export function checkCanonical(path: string): Step<object> {
   const canonical = checkCanonicalPath(path);
   if (canonical.ok) return { ok: true };
-  return refused(new HoopError('ERR_NON_CANONICAL_PATH', `refusing non-canonical path: ${canonical.problem}; send the path exactly as the API defines it`));
+  return refused(
+    new HoopError(
+      'ERR_NON_CANONICAL_PATH',
+      `refusing non-canonical path: ${canonical.problem}; send the path exactly as the API defines it`,
+    ),
+  );
 }
 
 /** 3. classify: verb, group, version, resource, subresource, namespace, name. */

@@ -9,9 +9,26 @@ import { identityAllowsCluster, matchHolds } from './identity.js';
 import { authorizationAttributes, describeRequest, matchesRule } from './rules.js';
 
 export type Decision =
-  | { effect: 'allow'; reason: 'rbac-allowed' | 'non-resource' | 'grant' | 'self-review'; serviceAccount: string; rule?: string; message: string }
-  | { effect: 'deny'; reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed'; rule?: string; message: string }
-  | { effect: 'approve'; reason: 'approval-required' | 'escalation'; serviceAccount: string; rule?: string; message: string };
+  | {
+      effect: 'allow';
+      reason: 'rbac-allowed' | 'non-resource' | 'grant' | 'self-review';
+      serviceAccount: string;
+      rule?: string;
+      message: string;
+    }
+  | {
+      effect: 'deny';
+      reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed';
+      rule?: string;
+      message: string;
+    }
+  | {
+      effect: 'approve';
+      reason: 'approval-required' | 'escalation';
+      serviceAccount: string;
+      rule?: string;
+      message: string;
+    };
 
 export type { RbacAnswer };
 
@@ -62,7 +79,9 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
     key: 'gatewayNamespace',
     what: "the gateway's own namespace holds its credentials",
     applies: (info, _verb, ns) =>
-      ns !== undefined && ns !== '' && (info.namespace === ns || (info.apiGroup === '' && info.resource === 'namespaces' && info.name === ns)),
+      ns !== undefined &&
+      ns !== '' &&
+      (info.namespace === ns || (info.apiGroup === '' && info.resource === 'namespaces' && info.name === ns)),
   },
   {
     // A list or watch across all namespaces reads the gateway's namespace too. Refused rather than
@@ -72,7 +91,11 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
     key: 'gatewayNamespace',
     what: "a list or watch across all namespaces includes the gateway's own namespace, which holds its credentials; list per namespace (-n NAMESPACE)",
     applies: (info, verb, ns) =>
-      ns !== undefined && ns !== '' && info.namespace === '' && (verb === 'list' || verb === 'watch') && !isClusterScoped(info.apiGroup, info.resource),
+      ns !== undefined &&
+      ns !== '' &&
+      info.namespace === '' &&
+      (verb === 'list' || verb === 'watch') &&
+      !isClusterScoped(info.apiGroup, info.resource),
   },
 ];
 
@@ -82,18 +105,38 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
  * refused too, unless the identity sets allowUnsafe: [gatewayNamespace].
  */
 const CLUSTER_SCOPED: ReadonlySet<string> = new Set([
-  '/namespaces', '/nodes', '/persistentvolumes', '/componentstatuses',
-  'rbac.authorization.k8s.io/clusterroles', 'rbac.authorization.k8s.io/clusterrolebindings',
-  'storage.k8s.io/storageclasses', 'storage.k8s.io/csidrivers', 'storage.k8s.io/csinodes', 'storage.k8s.io/volumeattachments',
-  'storage.k8s.io/volumeattributesclasses', 'apiextensions.k8s.io/customresourcedefinitions', 'apiregistration.k8s.io/apiservices',
-  'admissionregistration.k8s.io/mutatingwebhookconfigurations', 'admissionregistration.k8s.io/validatingwebhookconfigurations',
-  'admissionregistration.k8s.io/validatingadmissionpolicies', 'admissionregistration.k8s.io/validatingadmissionpolicybindings',
-  'admissionregistration.k8s.io/mutatingadmissionpolicies', 'admissionregistration.k8s.io/mutatingadmissionpolicybindings',
-  'scheduling.k8s.io/priorityclasses', 'node.k8s.io/runtimeclasses', 'certificates.k8s.io/certificatesigningrequests',
-  'certificates.k8s.io/clustertrustbundles', 'flowcontrol.apiserver.k8s.io/flowschemas',
-  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations', 'networking.k8s.io/ingressclasses', 'networking.k8s.io/ipaddresses',
-  'networking.k8s.io/servicecidrs', 'resource.k8s.io/deviceclasses', 'resource.k8s.io/resourceslices',
-  'internal.apiserver.k8s.io/storageversions', 'metrics.k8s.io/nodes',
+  '/namespaces',
+  '/nodes',
+  '/persistentvolumes',
+  '/componentstatuses',
+  'rbac.authorization.k8s.io/clusterroles',
+  'rbac.authorization.k8s.io/clusterrolebindings',
+  'storage.k8s.io/storageclasses',
+  'storage.k8s.io/csidrivers',
+  'storage.k8s.io/csinodes',
+  'storage.k8s.io/volumeattachments',
+  'storage.k8s.io/volumeattributesclasses',
+  'apiextensions.k8s.io/customresourcedefinitions',
+  'apiregistration.k8s.io/apiservices',
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations',
+  'admissionregistration.k8s.io/validatingwebhookconfigurations',
+  'admissionregistration.k8s.io/validatingadmissionpolicies',
+  'admissionregistration.k8s.io/validatingadmissionpolicybindings',
+  'admissionregistration.k8s.io/mutatingadmissionpolicies',
+  'admissionregistration.k8s.io/mutatingadmissionpolicybindings',
+  'scheduling.k8s.io/priorityclasses',
+  'node.k8s.io/runtimeclasses',
+  'certificates.k8s.io/certificatesigningrequests',
+  'certificates.k8s.io/clustertrustbundles',
+  'flowcontrol.apiserver.k8s.io/flowschemas',
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations',
+  'networking.k8s.io/ingressclasses',
+  'networking.k8s.io/ipaddresses',
+  'networking.k8s.io/servicecidrs',
+  'resource.k8s.io/deviceclasses',
+  'resource.k8s.io/resourceslices',
+  'internal.apiserver.k8s.io/storageversions',
+  'metrics.k8s.io/nodes',
 ]);
 
 function isClusterScoped(group: string, resource: string): boolean {
@@ -102,7 +145,8 @@ function isClusterScoped(group: string, resource: string): boolean {
 
 /** Non-resource URLs any mapped identity may GET, like the API server's system:discovery role. */
 export function isDiscoveryPath(path: string): boolean {
-  if (['/api', '/apis', '/healthz', '/livez', '/readyz', '/openapi', '/version', '/version/'].includes(path)) return true;
+  if (['/api', '/apis', '/healthz', '/livez', '/readyz', '/openapi', '/version', '/version/'].includes(path))
+    return true;
   return path.startsWith('/api/') || path.startsWith('/apis/') || path.startsWith('/openapi/');
 }
 
@@ -241,9 +285,15 @@ export function evaluate(input: EvaluateInput): Decision {
 }
 
 /** The refusal when mapIdentity() found nothing: names the cluster when an identity would match elsewhere. */
-export function noIdentityDecision(identities: readonly IdentityConfig[], principal: Principal, cluster: string): Decision {
+export function noIdentityDecision(
+  identities: readonly IdentityConfig[],
+  principal: Principal,
+  cluster: string,
+): Decision {
   const who = `subject "${principal.subject}" (issuer ${principal.issuer}, groups [${principal.groups.join(', ')}])`;
-  const elsewhere = identities.findIndex((identity) => !identityAllowsCluster(identity, cluster) && matchHolds(identity.match, principal));
+  const elsewhere = identities.findIndex(
+    (identity) => !identityAllowsCluster(identity, cluster) && matchHolds(identity.match, principal),
+  );
   if (elsewhere !== -1) {
     const identity = identities[elsewhere] as IdentityConfig;
     return {

@@ -5,9 +5,7 @@ import type { Decision, RbacAnswer } from './decision.js';
 import { authorizationAttributes, describeRequest } from './rules.js';
 
 export type ExplainRbac =
-  | { state: 'not-needed' }
-  | { state: 'offline' }
-  | { state: 'asked'; user: string; answer: RbacAnswer };
+  { state: 'not-needed' } | { state: 'offline' } | { state: 'asked'; user: string; answer: RbacAnswer };
 
 export interface Explanation {
   method: string;
@@ -51,7 +49,8 @@ function decisionLines(label: string, decision: Decision): string[] {
   const indent = ' '.repeat(WIDTH);
   if (decision.rule !== undefined) lines.push(`${indent}rule: ${decision.rule}`);
   if (decision.effect === 'allow') lines.push(`${indent}runs as serviceaccount ${decision.serviceAccount}`);
-  if (decision.effect === 'approve') lines.push(`${indent}once approved, runs as serviceaccount ${decision.serviceAccount}`);
+  if (decision.effect === 'approve')
+    lines.push(`${indent}once approved, runs as serviceaccount ${decision.serviceAccount}`);
   lines.push(`${indent}${decision.message}`);
   return lines;
 }
@@ -60,7 +59,10 @@ export function explainDecision(explanation: Explanation): string {
   const { identity } = explanation;
   const lines = [
     line('request', `${explanation.method} ${explanation.rawPath} (cluster ${explanation.cluster})`),
-    line('identity', `${identity.name} (identities[${identity.index}]), baseline serviceaccount ${identity.serviceAccount}`),
+    line(
+      'identity',
+      `${identity.name} (identities[${identity.index}]), baseline serviceaccount ${identity.serviceAccount}`,
+    ),
   ];
   if (explanation.refused !== undefined) {
     const { status, reason, message } = explanation.refused;
@@ -71,7 +73,10 @@ export function explainDecision(explanation: Explanation): string {
     const info = explanation.info;
     lines.push(line('classified', classification(info)));
     const attrs = authorizationAttributes(info);
-    const asVerb = attrs.kind === 'resource' && attrs.verb !== info.verb ? ` (verb ${attrs.verb}: ${info.subresource} opens a stream)` : '';
+    const asVerb =
+      attrs.kind === 'resource' && attrs.verb !== info.verb
+        ? ` (verb ${attrs.verb}: ${info.subresource} opens a stream)`
+        : '';
     lines.push(line('authorised as', `${describeRequest(info)}${asVerb}`));
   }
   const rbac = explanation.rbac;
@@ -94,7 +99,11 @@ export function explainDecision(explanation: Explanation): string {
   const outcome = explanation.outcome;
   if (outcome !== undefined) {
     if ('decision' in outcome) lines.push(...decisionLines('decision', outcome.decision));
-    else lines.push(...decisionLines('if rbac allows', outcome.ifAllowed), ...decisionLines('if rbac denies', outcome.ifDenied));
+    else
+      lines.push(
+        ...decisionLines('if rbac allows', outcome.ifAllowed),
+        ...decisionLines('if rbac denies', outcome.ifDenied),
+      );
   }
   return `${lines.join('\n')}\n`;
 }

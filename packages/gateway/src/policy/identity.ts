@@ -30,7 +30,12 @@ export function matchHolds(match: IdentityMatch, principal: Principal): boolean 
 
 /** An empty `match` maps every authenticated principal: allowed, but `hoopgate check` should say so. */
 export function matchesEveryone(match: IdentityMatch): boolean {
-  return match.issuer === undefined && match.subjects === undefined && match.groups === undefined && match.claims === undefined;
+  return (
+    match.issuer === undefined &&
+    match.subjects === undefined &&
+    match.groups === undefined &&
+    match.claims === undefined
+  );
 }
 
 export function identityAllowsCluster(identity: IdentityConfig, cluster: string): boolean {

@@ -48,7 +48,10 @@ function resourceMatches(entries: readonly string[] | undefined, resource: strin
  * A namespace object counts as inside itself, so `namespaces: [prod]` also covers deleting or
  * patching namespace prod (a server-side-apply PATCH of /namespaces/prod carries no namespace).
  */
-function namespaceMatches(list: readonly string[] | undefined, attrs: Extract<AuthorizationAttributes, { kind: 'resource' }>): boolean {
+function namespaceMatches(
+  list: readonly string[] | undefined,
+  attrs: Extract<AuthorizationAttributes, { kind: 'resource' }>,
+): boolean {
   if (anyOrIncludes(list, attrs.namespace)) return true;
   return attrs.group === '' && attrs.resource === 'namespaces' && attrs.name !== '' && anyOrIncludes(list, attrs.name);
 }

@@ -108,7 +108,12 @@ interface Budget {
 }
 
 /** The verbs of one concrete rule that pass, or null when the rule cannot be evaluated exactly. */
-function keptResourceRule(rule: ResourceRule, namespace: string, decide: (info: RequestInfo) => Decision, budget: Budget): ResourceRule | null {
+function keptResourceRule(
+  rule: ResourceRule,
+  namespace: string,
+  decide: (info: RequestInfo) => Decision,
+  budget: Budget,
+): ResourceRule | null {
   const groups = rule.apiGroups ?? [];
   const resources = rule.resources ?? [];
   const names = rule.resourceNames === undefined || rule.resourceNames.length === 0 ? [''] : rule.resourceNames;
@@ -117,18 +122,30 @@ function keptResourceRule(rule: ResourceRule, namespace: string, decide: (info: 
   if (cost > budget.left) return null;
   budget.left -= cost;
   const verbs = rule.verbs.filter((verb) =>
-    groups.every((group) => resources.every((resource) => names.every((name) => decide(resourceInfo(namespace, verb, group, resource, name)).effect === 'allow'))),
+    groups.every((group) =>
+      resources.every((resource) =>
+        names.every((name) => decide(resourceInfo(namespace, verb, group, resource, name)).effect === 'allow'),
+      ),
+    ),
   );
   return { ...rule, verbs };
 }
 
-function keptNonResourceRule(rule: NonResourceRule, decide: (info: RequestInfo) => Decision, budget: Budget): NonResourceRule | null {
+function keptNonResourceRule(
+  rule: NonResourceRule,
+  decide: (info: RequestInfo) => Decision,
+  budget: Budget,
+): NonResourceRule | null {
   const urls = rule.nonResourceURLs ?? [];
   if ([...rule.verbs, ...urls].some(isWildcard)) return null;
   const cost = rule.verbs.length * urls.length;
   if (cost > budget.left) return null;
   budget.left -= cost;
-  const verbs = rule.verbs.filter((verb) => urls.every((path) => decide(reviewRequestInfo({ nonResourceAttributes: { path, verb } }) as RequestInfo).effect === 'allow'));
+  const verbs = rule.verbs.filter((verb) =>
+    urls.every(
+      (path) => decide(reviewRequestInfo({ nonResourceAttributes: { path, verb } }) as RequestInfo).effect === 'allow',
+    ),
+  );
   return { ...rule, verbs };
 }
 
@@ -139,7 +156,11 @@ function keptNonResourceRule(rule: NonResourceRule, decide: (info: RequestInfo) 
  * be checked against deny and approval rules one by one: it is kept and the answer marked incomplete,
  * with an evaluationError telling the agent to ask `kubectl auth can-i VERB RESOURCE` for a definite answer.
  */
-export function narrowRulesReview(upstream: RulesReviewStatus, namespace: string, decide: (info: RequestInfo) => Decision): RulesReviewStatus {
+export function narrowRulesReview(
+  upstream: RulesReviewStatus,
+  namespace: string,
+  decide: (info: RequestInfo) => Decision,
+): RulesReviewStatus {
   const budget: Budget = { left: MAX_RULE_EVALUATIONS };
   let unchecked = 0;
   const resourceRules: ResourceRule[] = [];

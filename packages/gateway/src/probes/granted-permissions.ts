@@ -57,12 +57,23 @@ interface ResourceList {
 export function parseResourceList(document: unknown): DiscoveredPermissionTarget[] {
   const list = document as ResourceList;
   if (typeof list?.groupVersion !== 'string' || !Array.isArray(list.resources)) return [];
-  const [apiGroup, version] = list.groupVersion.includes('/') ? (list.groupVersion.split('/') as [string, string]) : ['', list.groupVersion];
+  const [apiGroup, version] = list.groupVersion.includes('/')
+    ? (list.groupVersion.split('/') as [string, string])
+    : ['', list.groupVersion];
   return list.resources.flatMap((r) => {
     if (typeof r?.name !== 'string' || !Array.isArray(r.verbs) || r.verbs.length === 0) return [];
     const [resource = '', subresource = ''] = r.name.split('/');
     if (EVERYONE_HOLDS.has(`${apiGroup}/${resource}`)) return [];
-    return [{ apiGroup, version, resource, subresource, namespaced: r.namespaced === true, verbs: r.verbs.filter((v) => typeof v === 'string') }];
+    return [
+      {
+        apiGroup,
+        version,
+        resource,
+        subresource,
+        namespaced: r.namespaced === true,
+        verbs: r.verbs.filter((v) => typeof v === 'string'),
+      },
+    ];
   });
 }
 
@@ -87,28 +98,42 @@ export function createDiscoveryReader(deps: {
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
       });
     } catch (error) {
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${where}cannot read the discovery document ${path} from ${deps.origin}: ${(error as Error).message}`, { cause: error });
+      throw new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `${where}cannot read the discovery document ${path} from ${deps.origin}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     const text = await response.body.text();
     if (response.statusCode !== 200) {
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${where}the API server answered ${response.statusCode} to the discovery request ${path}`);
+      throw new HoopError(
+        'ERR_UPSTREAM_UNREACHABLE',
+        `${where}the API server answered ${response.statusCode} to the discovery request ${path}`,
+      );
     }
     try {
       return JSON.parse(text) as unknown;
     } catch (error) {
-      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${where}the discovery document ${path} is not JSON`, { cause: error });
+      throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `${where}the discovery document ${path} is not JSON`, {
+        cause: error,
+      });
     }
   }
   return async () => {
     const groups = (await getJson('/apis')) as { groups?: { preferredVersion?: { groupVersion?: string } }[] };
-    const versions = (groups.groups ?? []).map((g) => g.preferredVersion?.groupVersion).filter((gv): gv is string => typeof gv === 'string');
+    const versions = (groups.groups ?? [])
+      .map((g) => g.preferredVersion?.groupVersion)
+      .filter((gv): gv is string => typeof gv === 'string');
     const lists = await Promise.all([getJson('/api/v1'), ...versions.map((gv) => getJson(`/apis/${gv}`))]);
     return lists.flatMap(parseResourceList);
   };
 }
 
 /** The probes: cluster-scoped resources at cluster scope; namespaced ones at cluster scope (all namespaces) and in each namespace. */
-export function candidatePermissions(targets: readonly DiscoveredPermissionTarget[], namespaces: readonly string[]): (PermissionKey & { version: string })[] {
+export function candidatePermissions(
+  targets: readonly DiscoveredPermissionTarget[],
+  namespaces: readonly string[],
+): (PermissionKey & { version: string })[] {
   const scopes = ['', ...[...new Set(namespaces)].filter((ns) => ns !== '').sort()];
   const seen = new Set<string>();
   const out: (PermissionKey & { version: string })[] = [];
@@ -118,7 +143,14 @@ export function candidatePermissions(targets: readonly DiscoveredPermissionTarge
         const id = JSON.stringify([t.apiGroup, t.resource, t.subresource, namespace, verb]);
         if (seen.has(id)) continue;
         seen.add(id);
-        out.push({ verb, apiGroup: t.apiGroup, version: t.version, resource: t.resource, subresource: t.subresource, namespace });
+        out.push({
+          verb,
+          apiGroup: t.apiGroup,
+          version: t.version,
+          resource: t.resource,
+          subresource: t.subresource,
+          namespace,
+        });
       }
     }
   }
@@ -126,7 +158,11 @@ export function candidatePermissions(targets: readonly DiscoveredPermissionTarge
 }
 
 /** Asks RBAC about every candidate; any failed review fails the whole answer (never a partial over-grant). */
-export async function probeGrantedPermissions(deps: GrantedPermissionsDeps, serviceAccount: string, namespaces: readonly string[]): Promise<GrantedPermissions> {
+export async function probeGrantedPermissions(
+  deps: GrantedPermissionsDeps,
+  serviceAccount: string,
+  namespaces: readonly string[],
+): Promise<GrantedPermissions> {
   const candidates = candidatePermissions(await deps.discover(), namespaces);
   const granted: PermissionKey[] = [];
   let next = 0;
@@ -143,7 +179,14 @@ export async function probeGrantedPermissions(deps: GrantedPermissionsDeps, serv
         namespace: c.namespace,
         name: '',
       });
-      if (answer.allowed) granted.push({ verb: c.verb, apiGroup: c.apiGroup, resource: c.resource, subresource: c.subresource, namespace: c.namespace });
+      if (answer.allowed)
+        granted.push({
+          verb: c.verb,
+          apiGroup: c.apiGroup,
+          resource: c.resource,
+          subresource: c.subresource,
+          namespace: c.namespace,
+        });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? 16) }, worker));
@@ -167,7 +210,10 @@ export interface ClusterGrantedLookup {
  * with `tokens: static` and no credential, each account reviews itself); discovery is read with the
  * probed account's own short-lived token, which any account may use for it.
  */
-export async function createClusterGrantedLookup(cluster: ClusterConfig, options: { clock?: () => number; discoveryTtlMs?: number } = {}): Promise<ClusterGrantedLookup> {
+export async function createClusterGrantedLookup(
+  cluster: ClusterConfig,
+  options: { clock?: () => number; discoveryTtlMs?: number } = {},
+): Promise<ClusterGrantedLookup> {
   const clock = options.clock ?? Date.now;
   // The cluster client keeps its connection alive: a report's thousand probes share one TLS session.
   const client = await createClusterClient(cluster);
@@ -180,7 +226,13 @@ export async function createClusterGrantedLookup(cluster: ClusterConfig, options
     lookup: (serviceAccount, namespaces) => {
       const discover = () => {
         if (cached === undefined || clock() >= cached.until) {
-          const read = createDiscoveryReader({ dispatcher: upstream.dispatcher, origin: upstream.origin, basePath: upstream.basePath, token: () => tokens.tokenFor(serviceAccount), cluster: cluster.name });
+          const read = createDiscoveryReader({
+            dispatcher: upstream.dispatcher,
+            origin: upstream.origin,
+            basePath: upstream.basePath,
+            token: () => tokens.tokenFor(serviceAccount),
+            cluster: cluster.name,
+          });
           const targets = read();
           // A failed read is not kept: the next report asks again.
           targets.catch(() => {
@@ -190,7 +242,11 @@ export async function createClusterGrantedLookup(cluster: ClusterConfig, options
         }
         return cached.targets;
       };
-      return probeGrantedPermissions({ review: (sa, attrs) => reviewer.review(sa, attrs), discover }, serviceAccount, namespaces);
+      return probeGrantedPermissions(
+        { review: (sa, attrs) => reviewer.review(sa, attrs), discover },
+        serviceAccount,
+        namespaces,
+      );
     },
     async close() {
       await upstream.dispatcher.close();

@@ -12,10 +12,17 @@ export function channelCodecOf(protocol: string): ChannelCodec {
 }
 
 /** Text (1) and binary (2) frames; undefined for control frames, continuations and empty messages. */
-export function decodeChannelMessage(codec: ChannelCodec, opcode: number, payload: Buffer): { channel: number; data: Buffer } | undefined {
+export function decodeChannelMessage(
+  codec: ChannelCodec,
+  opcode: number,
+  payload: Buffer,
+): { channel: number; data: Buffer } | undefined {
   if ((opcode !== 1 && opcode !== 2) || payload.length === 0) return undefined;
   if (codec === 'binary') return { channel: payload[0] as number, data: payload.subarray(1) };
-  return { channel: ((payload[0] as number) - 0x30) & 0xff, data: Buffer.from(payload.subarray(1).toString('latin1'), 'base64') };
+  return {
+    channel: ((payload[0] as number) - 0x30) & 0xff,
+    data: Buffer.from(payload.subarray(1).toString('latin1'), 'base64'),
+  };
 }
 
 /** The exec/attach subprotocols whose framing is known here (k8s.io/apimachinery wsstream, kubelet). */

@@ -39,7 +39,9 @@ export interface ExecRecording {
 /** UTF-8 text when the bytes are valid UTF-8, otherwise base64: nothing is lost to replacement characters. */
 function frameData(data: Buffer): Pick<ExecFrame, 'data' | 'base64'> {
   const text = data.toString('utf8');
-  return Buffer.byteLength(text) === data.length && !text.includes('\ufffd') ? { data: text } : { data: data.toString('base64'), base64: true };
+  return Buffer.byteLength(text) === data.length && !text.includes('\ufffd')
+    ? { data: text }
+    : { data: data.toString('base64'), base64: true };
 }
 
 export function startExecRecording(options: ExecRecordingOptions): ExecRecording {
@@ -71,7 +73,10 @@ export function startExecRecording(options: ExecRecordingOptions): ExecRecording
     pending = [];
     pendingBytes = 0;
     recorder.appendFrames(eventId, batch, (error) => {
-      if (error !== undefined) fail(`the exec recording could not be written to the audit store (${error instanceof Error ? error.message : String(error)})`);
+      if (error !== undefined)
+        fail(
+          `the exec recording could not be written to the audit store (${error instanceof Error ? error.message : String(error)})`,
+        );
     });
   }
 
@@ -95,20 +100,32 @@ export function startExecRecording(options: ExecRecordingOptions): ExecRecording
         recordedBytes += decoded.data.length;
         if (recordedBytes > maxRecordBytes || message.length > message.payload.length) {
           truncated = true;
-          add({ at: clock(), stream: 'error', data: `[hoopgate: recording stopped at ${maxRecordBytes} bytes (exec.maxRecordBytes)]` }, 0);
+          add(
+            {
+              at: clock(),
+              stream: 'error',
+              data: `[hoopgate: recording stopped at ${maxRecordBytes} bytes (exec.maxRecordBytes)]`,
+            },
+            0,
+          );
           return;
         }
         add({ at: clock(), stream, ...frameData(decoded.data) }, decoded.data.length);
       },
       // A message larger than the whole recording budget is past the budget anyway.
       maxRecordBytes + 8,
-      () => fail(`the ${direction === 'in' ? 'client' : 'upstream'} stream is not readable as WebSocket frames, so it cannot be recorded`),
+      () =>
+        fail(
+          `the ${direction === 'in' ? 'client' : 'upstream'} stream is not readable as WebSocket frames, so it cannot be recorded`,
+        ),
     );
   const fromClient = observe('in');
   const fromUpstream = observe('out');
 
   if (!isRecordableProtocol(options.protocol)) {
-    fail(`the API server chose the subprotocol "${options.protocol.trim().slice(0, 64)}", which hoopgate cannot record; use v5.channel.k8s.io, v4.channel.k8s.io or v4.base64.channel.k8s.io`);
+    fail(
+      `the API server chose the subprotocol "${options.protocol.trim().slice(0, 64)}", which hoopgate cannot record; use v5.channel.k8s.io, v4.channel.k8s.io or v4.base64.channel.k8s.io`,
+    );
   }
 
   return {

@@ -59,10 +59,15 @@ export async function forwardToUpstream(
     return { status: response.statusCode, headers: response.headers, body: response.body };
   } catch (error) {
     if (request.signal.aborted) throw new HoopError('ERR_BAD_REQUEST', 'client went away', { cause: error });
-    const detail = error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
-    throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `API server of cluster "${upstream.cluster}" (${upstream.origin}) is unreachable: ${detail}`, {
-      cause: error,
-    });
+    const detail =
+      error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error);
+    throw new HoopError(
+      'ERR_UPSTREAM_UNREACHABLE',
+      `API server of cluster "${upstream.cluster}" (${upstream.origin}) is unreachable: ${detail}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -82,7 +82,9 @@ export function buildUpstreamHeaders(input: UpstreamHeaderInput): Record<string,
 }
 
 /** Filters upstream response headers for the client (undici gives lower-case names). */
-export function buildClientResponseHeaders(upstream: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[]> {
+export function buildClientResponseHeaders(
+  upstream: Readonly<Record<string, string | string[] | undefined>>,
+): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined || !forwardedResponseHeaders.has(name)) continue;

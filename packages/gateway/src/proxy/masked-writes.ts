@@ -20,13 +20,21 @@ export interface WriteTarget {
 }
 
 export interface MaskedWriteKeeper {
-  prepare(admission: WriteTarget, request: { method: string; contentType: string | undefined; body: Buffer }, signal: AbortSignal): Promise<PreparedWrite>;
+  prepare(
+    admission: WriteTarget,
+    request: { method: string; contentType: string | undefined; body: Buffer },
+    signal: AbortSignal,
+  ): Promise<PreparedWrite>;
 }
 
 export function createMaskedWriteKeeper(masking: MaskingConfig): MaskedWriteKeeper {
   const restorer = createWriteRestorer(masking);
 
-  async function readStored(admission: WriteTarget, describe: string, signal: AbortSignal): Promise<StoredObject | HoopError> {
+  async function readStored(
+    admission: WriteTarget,
+    describe: string,
+    signal: AbortSignal,
+  ): Promise<StoredObject | HoopError> {
     // The object's own URL: the write's path without its query (dryRun, fieldManager …).
     const path = admission.path.split('?')[0] ?? admission.path;
     const response = await forwardToUpstream(admission.cluster.upstream, {
@@ -47,19 +55,24 @@ export function createMaskedWriteKeeper(masking: MaskingConfig): MaskedWriteKeep
     }
     try {
       const parsed: unknown = JSON.parse(text);
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+        return parsed as Record<string, unknown>;
     } catch {
       // Falls through to the refusal below.
     }
-    return new HoopError('ERR_UPSTREAM_UNREACHABLE', `reading ${describe} to keep its masked values returned something that is not a JSON object; nothing was written`);
+    return new HoopError(
+      'ERR_UPSTREAM_UNREACHABLE',
+      `reading ${describe} to keep its masked values returned something that is not a JSON object; nothing was written`,
+    );
   }
 
   return {
     async prepare(admission, request, signal) {
       const { info } = admission;
-      const describe = info.name === ''
-        ? `the new ${info.resource} object`
-        : `${info.resource}/${info.name}${info.namespace === '' ? '' : ` -n ${info.namespace}`}`;
+      const describe =
+        info.name === ''
+          ? `the new ${info.resource} object`
+          : `${info.resource}/${info.name}${info.namespace === '' ? '' : ` -n ${info.namespace}`}`;
       const analysis = restorer.analyse({
         method: request.method,
         contentType: request.contentType,
@@ -72,7 +85,14 @@ export function createMaskedWriteKeeper(masking: MaskingConfig): MaskedWriteKeep
       const withObject = (error: HoopError) =>
         error.details === undefined
           ? error
-          : new HoopError(error.code, error.message, { details: { ...(info.name === '' ? {} : { name: info.name }), group: info.apiGroup, kind: info.resource, ...error.details } });
+          : new HoopError(error.code, error.message, {
+              details: {
+                ...(info.name === '' ? {} : { name: info.name }),
+                group: info.apiGroup,
+                kind: info.resource,
+                ...error.details,
+              },
+            });
       switch (analysis.kind) {
         case 'pass':
           return { kind: 'forward', body: request.body, kept: [] };
@@ -83,7 +103,9 @@ export function createMaskedWriteKeeper(masking: MaskingConfig): MaskedWriteKeep
           if (stored instanceof HoopError) return { kind: 'refuse', error: stored };
           const restored = analysis.restore(stored);
           if (restored.kind === 'refuse') return { kind: 'refuse', error: withObject(restored.error) };
-          return restored.kind === 'pass' ? { kind: 'forward', body: request.body, kept: [] } : { kind: 'forward', body: restored.body, kept: restored.kept };
+          return restored.kind === 'pass'
+            ? { kind: 'forward', body: request.body, kept: [] }
+            : { kind: 'forward', body: restored.body, kept: restored.kept };
         }
       }
     },

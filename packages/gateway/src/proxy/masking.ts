@@ -22,7 +22,8 @@ export interface GatewayMasker {
 export function createGatewayMasker(config: MaskingConfig): GatewayMasker {
   const responses = createResponseMasker(config);
   const bodies = createRequestBodyMasker(config);
-  const resourceOf = (info: RequestInfo) => (info.subresource === '' ? info.resource : `${info.resource}/${info.subresource}`);
+  const resourceOf = (info: RequestInfo) =>
+    info.subresource === '' ? info.resource : `${info.resource}/${info.subresource}`;
   return {
     upstreamAccept: (clientAccept) => upstreamAccept(clientAccept),
     plan(meta, info) {

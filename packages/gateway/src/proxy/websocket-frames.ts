@@ -13,10 +13,25 @@ export interface ObservedFrame {
 }
 
 /** `onBroken` is called once when the stream stops being readable as frames (the relay is unaffected). */
-export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPayload = 64 * 1024, onBroken?: () => void) {
+export function createFrameReader(
+  onFrame: (frame: ObservedFrame) => void,
+  maxPayload = 64 * 1024,
+  onBroken?: () => void,
+) {
   let header: Buffer = Buffer.alloc(0);
   // The frame whose payload is being read, if any.
-  let frame: { fin: boolean; opcode: number; length: number; remaining: number; maskKey?: Buffer; kept: Buffer[]; keptSize: number; seen: number } | undefined;
+  let frame:
+    | {
+        fin: boolean;
+        opcode: number;
+        length: number;
+        remaining: number;
+        maskKey?: Buffer;
+        kept: Buffer[];
+        keptSize: number;
+        seen: number;
+      }
+    | undefined;
   let broken = false;
 
   function parseHeader(): number {
@@ -74,7 +89,8 @@ export function createFrameReader(onFrame: (frame: ObservedFrame) => void, maxPa
         if (current.keptSize < maxPayload) {
           const keep = Buffer.from(part.subarray(0, maxPayload - current.keptSize));
           if (current.maskKey !== undefined) {
-            for (let i = 0; i < keep.length; i += 1) keep[i] = (keep[i] as number) ^ (current.maskKey[(current.seen + i) % 4] as number);
+            for (let i = 0; i < keep.length; i += 1)
+              keep[i] = (keep[i] as number) ^ (current.maskKey[(current.seen + i) % 4] as number);
           }
           current.kept.push(keep);
           current.keptSize += keep.length;
@@ -101,7 +117,11 @@ export interface ObservedMessage {
  * frames (which may sit between fragments) are passed on as one-frame messages. At most `maxMessage`
  * bytes of a message are kept.
  */
-export function createMessageReader(onMessage: (message: ObservedMessage) => void, maxMessage = 64 * 1024, onBroken?: () => void) {
+export function createMessageReader(
+  onMessage: (message: ObservedMessage) => void,
+  maxMessage = 64 * 1024,
+  onBroken?: () => void,
+) {
   let current: { opcode: number; parts: Buffer[]; kept: number; length: number } | undefined;
   return createFrameReader(
     (frame) => {

@@ -16,7 +16,8 @@ export const grantTypes = {
 export const samlTokenType = 'urn:ietf:params:oauth:token-type:saml2';
 const acceptedRequestedTypes = [issuedTokenType, 'urn:ietf:params:oauth:token-type:access_token'];
 
-export type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
+export type OAuthError =
+  'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
 
 export type ExchangeResult =
   | { ok: true; body: { access_token: string; token_type: 'Bearer'; expires_in: number; issued_token_type: string } }
@@ -57,8 +58,10 @@ class OAuthRefusal extends Error {
 export function decodeAssertion(encoded: string, maxBytes: number): string {
   // A `+` sent without percent-encoding arrives as a space in a form body.
   const compact = encoded.replace(/ /g, '+').replace(/[\r\n\t]/g, '');
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact)) throw new OAuthRefusal('invalid_grant', 'the assertion is not base64url-encoded');
-  if ((compact.length * 3) / 4 > maxBytes + 4) throw new OAuthRefusal('invalid_grant', `the assertion is larger than ${maxBytes} bytes`);
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact))
+    throw new OAuthRefusal('invalid_grant', 'the assertion is not base64url-encoded');
+  if ((compact.length * 3) / 4 > maxBytes + 4)
+    throw new OAuthRefusal('invalid_grant', `the assertion is larger than ${maxBytes} bytes`);
   const bytes = Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -80,26 +83,40 @@ function assertionOf(form: URLSearchParams): { grantType: string; encoded: strin
   if (grantType === undefined || grantType === '') throw new OAuthRefusal('invalid_request', 'grant_type is required');
   if (grantType === grantTypes.samlBearer) {
     const encoded = single(form, 'assertion');
-    if (encoded === undefined || encoded === '') throw new OAuthRefusal('invalid_request', 'the SAML bearer grant needs the assertion parameter');
+    if (encoded === undefined || encoded === '')
+      throw new OAuthRefusal('invalid_request', 'the SAML bearer grant needs the assertion parameter');
     return { grantType, encoded };
   }
   if (grantType === grantTypes.tokenExchange) {
     const encoded = single(form, 'subject_token');
     const type = single(form, 'subject_token_type');
-    if (encoded === undefined || encoded === '') throw new OAuthRefusal('invalid_request', 'token exchange needs subject_token');
-    if (type !== samlTokenType) throw new OAuthRefusal('invalid_request', `subject_token_type must be ${samlTokenType}`);
-    if (single(form, 'actor_token') !== undefined) throw new OAuthRefusal('invalid_request', 'actor_token (delegation) is not supported');
+    if (encoded === undefined || encoded === '')
+      throw new OAuthRefusal('invalid_request', 'token exchange needs subject_token');
+    if (type !== samlTokenType)
+      throw new OAuthRefusal('invalid_request', `subject_token_type must be ${samlTokenType}`);
+    if (single(form, 'actor_token') !== undefined)
+      throw new OAuthRefusal('invalid_request', 'actor_token (delegation) is not supported');
     const requested = single(form, 'requested_token_type');
     if (requested !== undefined && !acceptedRequestedTypes.includes(requested)) {
       throw new OAuthRefusal('invalid_request', `requested_token_type must be ${issuedTokenType}`);
     }
     return { grantType, encoded };
   }
-  throw new OAuthRefusal('unsupported_grant_type', `grant_type must be ${grantTypes.samlBearer} or ${grantTypes.tokenExchange}`);
+  throw new OAuthRefusal(
+    'unsupported_grant_type',
+    `grant_type must be ${grantTypes.samlBearer} or ${grantTypes.tokenExchange}`,
+  );
 }
 
 export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
-  async function audit(request: ExchangeRequest, start: number, exchange: AuditExchange, principal: AuditStart['principal'], status: number, message: string): Promise<void> {
+  async function audit(
+    request: ExchangeRequest,
+    start: number,
+    exchange: AuditExchange,
+    principal: AuditStart['principal'],
+    status: number,
+    message: string,
+  ): Promise<void> {
     const refused = exchange.error !== undefined;
     await deps.recorder.record(
       {
@@ -110,7 +127,9 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
         path: '/hoop/v1/token',
         ...(principal === undefined ? {} : { principal }),
         ...(request.userAgent === undefined ? {} : { userAgent: request.userAgent }),
-        decision: refused ? { effect: 'deny', reason: 'saml-exchange-refused', message } : { effect: 'allow', reason: 'saml-exchange', message },
+        decision: refused
+          ? { effect: 'deny', reason: 'saml-exchange-refused', message }
+          : { effect: 'allow', reason: 'saml-exchange', message },
         exchange,
       },
       { status, bytesOut: 0, durationMs: deps.clock() - start, ...(refused ? { error: message } : {}) },
@@ -125,7 +144,12 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
       const { grantType, encoded } = assertionOf(request.form);
       facts.grantType = grantType;
       const xml = decodeAssertion(encoded, deps.maxAssertionBytes);
-      const verified = await verifyAssertion(xml, { idps: deps.idps, audience: deps.audience, now: start, maxBytes: deps.maxAssertionBytes });
+      const verified = await verifyAssertion(xml, {
+        idps: deps.idps,
+        audience: deps.audience,
+        now: start,
+        maxBytes: deps.maxAssertionBytes,
+      });
       Object.assign(facts, { assertionId: verified.id, idp: verified.issuer, signed: verified.signedElement });
       principal = { issuer: verified.issuer, subject: verified.nameId, groups: verified.groups };
 
@@ -136,17 +160,49 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
         fresh = await deps.consumeOnce(key, verified.notOnOrAfter + clockSkewMs);
       } catch (error) {
         deps.logger.error({ err: String(error) }, 'saml: the store cannot record assertion use; refusing the exchange');
-        throw new OAuthRefusal('temporarily_unavailable', 'the gateway cannot record the assertion as used (store unavailable); try again shortly', 503);
+        throw new OAuthRefusal(
+          'temporarily_unavailable',
+          'the gateway cannot record the assertion as used (store unavailable); try again shortly',
+          503,
+        );
       }
-      if (!fresh) throw new OAuthRefusal('invalid_grant', `the assertion ${verified.id.slice(0, 80)} was already exchanged: assertions are single-use, get a new one from the IdP`);
+      if (!fresh)
+        throw new OAuthRefusal(
+          'invalid_grant',
+          `the assertion ${verified.id.slice(0, 80)} was already exchanged: assertions are single-use, get a new one from the IdP`,
+        );
 
       const minted = await deps.issuer.mint(verified, start);
       facts.tokenExpiresAt = minted.expiresAt;
       const expiresIn = Math.max(1, Math.floor((minted.expiresAt - deps.clock()) / 1000));
       // Fail closed: a token leaves only once its issuance is on record.
-      await audit(request, start, facts, principal, 200, `token issued to ${verified.nameId} until ${new Date(minted.expiresAt).toISOString()}`);
-      deps.logger.info({ requestId: request.requestId, idp: verified.issuer, subject: verified.nameId, assertionId: verified.id, expiresAt: minted.expiresAt }, 'saml: token issued');
-      return { ok: true, body: { access_token: minted.token, token_type: 'Bearer', expires_in: expiresIn, issued_token_type: issuedTokenType } };
+      await audit(
+        request,
+        start,
+        facts,
+        principal,
+        200,
+        `token issued to ${verified.nameId} until ${new Date(minted.expiresAt).toISOString()}`,
+      );
+      deps.logger.info(
+        {
+          requestId: request.requestId,
+          idp: verified.issuer,
+          subject: verified.nameId,
+          assertionId: verified.id,
+          expiresAt: minted.expiresAt,
+        },
+        'saml: token issued',
+      );
+      return {
+        ok: true,
+        body: {
+          access_token: minted.token,
+          token_type: 'Bearer',
+          expires_in: expiresIn,
+          issued_token_type: issuedTokenType,
+        },
+      };
     } catch (error) {
       const refusal = toRefusal(error);
       facts.error = refusal.error;
@@ -154,12 +210,23 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
         if (error.hints.id !== undefined) facts.assertionId = error.hints.id.slice(0, 200);
         if (error.hints.issuer !== undefined) facts.idp = error.hints.issuer.slice(0, 200);
       }
-      deps.logger.warn({ requestId: request.requestId, error: refusal.error, reason: refusal.message, assertionId: facts.assertionId, idp: facts.idp }, 'saml: exchange refused');
+      deps.logger.warn(
+        {
+          requestId: request.requestId,
+          error: refusal.error,
+          reason: refusal.message,
+          assertionId: facts.assertionId,
+          idp: facts.idp,
+        },
+        'saml: exchange refused',
+      );
       try {
         await audit(request, start, facts, principal, refusal.status, refusal.message);
       } catch (auditError) {
         deps.logger.error({ err: String(auditError) }, 'saml: audit write failed');
-        return oauthError(new OAuthRefusal('temporarily_unavailable', 'the audit store is unavailable; try again shortly', 503));
+        return oauthError(
+          new OAuthRefusal('temporarily_unavailable', 'the audit store is unavailable; try again shortly', 503),
+        );
       }
       return oauthError(refusal);
     }

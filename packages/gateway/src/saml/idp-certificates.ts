@@ -30,7 +30,8 @@ export interface SamlIdpSource extends SamlIdp {
 /** PEM text → each certificate, checked to be X.509 with an RSA key. */
 export function readPemCertificates(pem: string, where: string): string[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new HoopError('ERR_CONFIG', `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found`);
+  if (blocks.length === 0)
+    throw new HoopError('ERR_CONFIG', `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found`);
   return blocks.map((block) => checkCertificate(block, where));
 }
 
@@ -39,10 +40,15 @@ function checkCertificate(pem: string, where: string): string {
   try {
     certificate = new X509Certificate(pem);
   } catch (error) {
-    throw new HoopError('ERR_CONFIG', `${where}: not a valid X.509 certificate: ${(error as Error).message}`, { cause: error });
+    throw new HoopError('ERR_CONFIG', `${where}: not a valid X.509 certificate: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (certificate.publicKey.asymmetricKeyType !== 'rsa') {
-    throw new HoopError('ERR_CONFIG', `${where}: the certificate has a ${certificate.publicKey.asymmetricKeyType ?? 'unknown'} key; SAML signatures are verified with RSA keys only`);
+    throw new HoopError(
+      'ERR_CONFIG',
+      `${where}: the certificate has a ${certificate.publicKey.asymmetricKeyType ?? 'unknown'} key; SAML signatures are verified with RSA keys only`,
+    );
   }
   return certificate.toString();
 }
@@ -56,8 +62,11 @@ export function certificatesFromMetadata(xml: string, entityId: string, where: s
   } catch (error) {
     throw new HoopError('ERR_CONFIG', `${where}: ${(error as Error).message}`, { cause: error });
   }
-  const entity = allElements(doc.documentElement as Element).find((e) => is(e, ns.metadata, 'EntityDescriptor') && attribute(e, 'entityID') === entityId);
-  if (entity === undefined) throw new HoopError('ERR_CONFIG', `${where}: no EntityDescriptor with entityID ${JSON.stringify(entityId)}`);
+  const entity = allElements(doc.documentElement as Element).find(
+    (e) => is(e, ns.metadata, 'EntityDescriptor') && attribute(e, 'entityID') === entityId,
+  );
+  if (entity === undefined)
+    throw new HoopError('ERR_CONFIG', `${where}: no EntityDescriptor with entityID ${JSON.stringify(entityId)}`);
   const certificates: string[] = [];
   for (const descriptor of children(entity, ns.metadata, 'IDPSSODescriptor')) {
     for (const key of children(descriptor, ns.metadata, 'KeyDescriptor')) {
@@ -66,26 +75,47 @@ export function certificatesFromMetadata(xml: string, entityId: string, where: s
       for (const cert of allElements(key).filter((e) => is(e, ns.dsig, 'X509Certificate'))) {
         const body = textOf(cert).replace(/\s+/g, '');
         const lines = body.match(/.{1,64}/g) ?? [];
-        certificates.push(checkCertificate(`-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`, where));
+        certificates.push(
+          checkCertificate(`-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`, where),
+        );
       }
     }
   }
-  if (certificates.length === 0) throw new HoopError('ERR_CONFIG', `${where}: the IDPSSODescriptor of ${entityId} has no signing certificate`);
+  if (certificates.length === 0)
+    throw new HoopError('ERR_CONFIG', `${where}: the IDPSSODescriptor of ${entityId} has no signing certificate`);
   return certificates;
 }
 
 export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): SamlIdpSource {
-  const base = { entityId: config.entityId, ...(config.groupsAttribute === undefined ? {} : { groupsAttribute: config.groupsAttribute }) };
+  const base = {
+    entityId: config.entityId,
+    ...(config.groupsAttribute === undefined ? {} : { groupsAttribute: config.groupsAttribute }),
+  };
   if (config.certFile !== undefined) {
     const certificates = readPemCertificates(readFileSync(config.certFile, 'utf8'), config.certFile);
-    return { ...base, certificates: async () => certificates, status: () => ({ ok: true }), close: async () => undefined };
+    return {
+      ...base,
+      certificates: async () => certificates,
+      status: () => ({ ok: true }),
+      close: async () => undefined,
+    };
   }
   if (config.metadataFile !== undefined) {
-    const certificates = certificatesFromMetadata(readFileSync(config.metadataFile, 'utf8'), config.entityId, config.metadataFile);
-    return { ...base, certificates: async () => certificates, status: () => ({ ok: true }), close: async () => undefined };
+    const certificates = certificatesFromMetadata(
+      readFileSync(config.metadataFile, 'utf8'),
+      config.entityId,
+      config.metadataFile,
+    );
+    return {
+      ...base,
+      certificates: async () => certificates,
+      status: () => ({ ok: true }),
+      close: async () => undefined,
+    };
   }
   const url = config.metadataUrl;
-  if (url === undefined) throw new HoopError('ERR_CONFIG', `saml idp ${config.entityId}: needs certFile, metadataFile or metadataUrl`);
+  if (url === undefined)
+    throw new HoopError('ERR_CONFIG', `saml idp ${config.entityId}: needs certFile, metadataFile or metadataUrl`);
 
   const fetch = deps.fetch ?? createIssuerFetch(config.caFile === undefined ? {} : { caFile: config.caFile });
   const maxAgeMs = deps.maxAgeMs ?? 3_600_000;
@@ -99,7 +129,10 @@ export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): Sam
   async function load(): Promise<void> {
     attemptedAt = deps.clock();
     try {
-      const response = await fetch(url as string, { redirect: 'error', signal: AbortSignal.timeout(deps.timeoutMs ?? 5000) });
+      const response = await fetch(url as string, {
+        redirect: 'error',
+        signal: AbortSignal.timeout(deps.timeoutMs ?? 5000),
+      });
       if (response.status !== 200) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `HTTP ${response.status}`);
       const text = await response.text();
       certificates = certificatesFromMetadata(text, config.entityId, url as string);
@@ -122,7 +155,8 @@ export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): Sam
     async certificates() {
       const now = deps.clock();
       if (certificates === undefined) {
-        if (now - attemptedAt < cooldownMs && lastError !== undefined) throw new HoopError('ERR_INVALID_GRANT', lastError);
+        if (now - attemptedAt < cooldownMs && lastError !== undefined)
+          throw new HoopError('ERR_INVALID_GRANT', lastError);
         await refresh();
       } else if (now - fetchedAt >= maxAgeMs && now - attemptedAt >= cooldownMs) {
         // An IdP blip must not refuse every agent: stale certificates stay usable.
@@ -130,7 +164,8 @@ export function createIdpSource(config: SamlIdpConfig, deps: IdpSourceDeps): Sam
       }
       return certificates ?? [];
     },
-    status: () => (certificates === undefined ? { ok: false, error: lastError ?? 'metadata not fetched yet' } : { ok: true }),
+    status: () =>
+      certificates === undefined ? { ok: false, error: lastError ?? 'metadata not fetched yet' } : { ok: true },
     close: async () => (fetch as Partial<ReturnType<typeof createIssuerFetch>>).close?.(),
   };
 }

@@ -41,10 +41,21 @@ export function isSamlRoute(route: string): boolean {
 
 export async function createSamlService(config: SamlConfig, deps: SamlServiceDeps): Promise<SamlService> {
   const key = await loadTokenSigningKey(config.signingKeyFile);
-  if (key.generated) deps.logger.warn({ kid: key.jwk.kid }, 'saml: no saml.signingKeyFile, the token signing key was generated at start: tokens are accepted by this replica only, until it restarts');
-  const sources = new Map<string, SamlIdpSource>(config.idps.map((idp) => [idp.entityId, createIdpSource(idp, { clock: deps.clock })]));
+  if (key.generated)
+    deps.logger.warn(
+      { kid: key.jwk.kid },
+      'saml: no saml.signingKeyFile, the token signing key was generated at start: tokens are accepted by this replica only, until it restarts',
+    );
+  const sources = new Map<string, SamlIdpSource>(
+    config.idps.map((idp) => [idp.entityId, createIdpSource(idp, { clock: deps.clock })]),
+  );
   const issuerUrl = () => config.issuer ?? `${deps.url()}/hoop`;
-  const issuer = createTokenIssuer({ key, issuer: issuerUrl, tokenTTLMs: config.tokenTTLMs, idps: new Set(sources.keys()) });
+  const issuer = createTokenIssuer({
+    key,
+    issuer: issuerUrl,
+    tokenTTLMs: config.tokenTTLMs,
+    idps: new Set(sources.keys()),
+  });
   const exchange = createSamlExchange({
     idps: sources,
     audience: config.audience,
@@ -72,33 +83,61 @@ export async function createSamlService(config: SamlConfig, deps: SamlServiceDep
     ctx.set('pragma', 'no-cache');
     const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
     if (type !== 'application/x-www-form-urlencoded') {
-      return send(ctx, { ok: false, status: 400, body: { error: 'invalid_request', error_description: 'send the token request as application/x-www-form-urlencoded' } });
+      return send(ctx, {
+        ok: false,
+        status: 400,
+        body: {
+          error: 'invalid_request',
+          error_description: 'send the token request as application/x-www-form-urlencoded',
+        },
+      });
     }
     if (ctx.querystring !== '') {
       // Credentials in a URL end up in proxy logs: refuse rather than read them.
-      return send(ctx, { ok: false, status: 400, body: { error: 'invalid_request', error_description: 'send the parameters in the body, not the query string' } });
+      return send(ctx, {
+        ok: false,
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'send the parameters in the body, not the query string' },
+      });
     }
     let text: string;
     try {
       text = await readBody(ctx.req, maxFormBytes);
     } catch (error) {
-      return send(ctx, { ok: false, status: 400, body: { error: 'invalid_request', error_description: (error as Error).message } });
+      return send(ctx, {
+        ok: false,
+        status: 400,
+        body: { error: 'invalid_request', error_description: (error as Error).message },
+      });
     }
     const userAgent = ctx.get('user-agent');
-    const result = await exchange.exchange({ requestId: randomUUID(), form: new URLSearchParams(text), ...(userAgent === '' ? {} : { userAgent }) });
+    const result = await exchange.exchange({
+      requestId: randomUUID(),
+      form: new URLSearchParams(text),
+      ...(userAgent === '' ? {} : { userAgent }),
+    });
     return send(ctx, result);
   };
 
   return {
     route,
-    localIssuer: { issuer: issuerUrl, audience: gatewayAudience, jwks: () => issuer.jwks(), toPrincipal: (claims) => issuer.toPrincipal(claims) },
+    localIssuer: {
+      issuer: issuerUrl,
+      audience: gatewayAudience,
+      jwks: () => issuer.jwks(),
+      toPrincipal: (claims) => issuer.toPrincipal(claims),
+    },
     async check() {
       const failing = [...sources.values()].map((s) => ({ id: s.entityId, ...s.status() })).filter((s) => !s.ok);
       if (failing.length > 0) {
         // Trigger the first fetch of a metadata URL from readiness too, then report what still fails.
         await Promise.all([...sources.values()].map((s) => s.certificates().catch(() => undefined)));
         const still = [...sources.values()].map((s) => ({ id: s.entityId, ...s.status() })).filter((s) => !s.ok);
-        if (still.length > 0) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', still.map((s) => `${s.id}: ${s.error ?? 'not ready'}`).join('; '));
+        if (still.length > 0)
+          throw new HoopError(
+            'ERR_UPSTREAM_UNREACHABLE',
+            still.map((s) => `${s.id}: ${s.error ?? 'not ready'}`).join('; '),
+          );
       }
     },
     async close() {

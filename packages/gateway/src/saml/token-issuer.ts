@@ -28,14 +28,22 @@ export async function loadTokenSigningKey(file: string | undefined): Promise<Sig
     try {
       privateKey = createPrivateKey(readFileSync(file, 'utf8'));
     } catch (error) {
-      throw new HoopError('ERR_CONFIG', `saml.signingKeyFile: cannot read a PEM private key from ${file}: ${(error as Error).message}`, { cause: error });
+      throw new HoopError(
+        'ERR_CONFIG',
+        `saml.signingKeyFile: cannot read a PEM private key from ${file}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   let alg: SigningKey['alg'];
   if (privateKey.asymmetricKeyType === 'ed25519') alg = 'EdDSA';
-  else if (privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1') alg = 'ES256';
+  else if (privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1')
+    alg = 'ES256';
   else {
-    throw new HoopError('ERR_CONFIG', `saml.signingKeyFile: the key must be EC P-256 (ES256) or Ed25519 (EdDSA), got ${privateKey.asymmetricKeyType ?? 'unknown'}; e.g. openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out hoopgate-issuer.pem`);
+    throw new HoopError(
+      'ERR_CONFIG',
+      `saml.signingKeyFile: the key must be EC P-256 (ES256) or Ed25519 (EdDSA), got ${privateKey.asymmetricKeyType ?? 'unknown'}; e.g. openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out hoopgate-issuer.pem`,
+    );
   }
   const publicJwk = await exportJWK(createPublicKey(privateKey));
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -73,7 +81,10 @@ export function createTokenIssuer(deps: TokenIssuerDeps): GatewayTokenIssuer {
         issuer,
         jwks_uri: `${issuer}/.well-known/jwks.json`,
         token_endpoint: `${issuer}/v1/token`,
-        grant_types_supported: ['urn:ietf:params:oauth:grant-type:saml2-bearer', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+        grant_types_supported: [
+          'urn:ietf:params:oauth:grant-type:saml2-bearer',
+          'urn:ietf:params:oauth:grant-type:token-exchange',
+        ],
         token_endpoint_auth_methods_supported: ['none'],
         response_types_supported: [],
         subject_types_supported: ['public'],
@@ -85,8 +96,17 @@ export function createTokenIssuer(deps: TokenIssuerDeps): GatewayTokenIssuer {
       const expiresAt = Math.min(assertion.notOnOrAfter, now + deps.tokenTTLMs);
       const exp = Math.floor(expiresAt / 1000);
       const iat = Math.floor(now / 1000);
-      if (exp <= iat) throw new HoopError('ERR_INVALID_GRANT', `the assertion expires at ${new Date(assertion.notOnOrAfter).toISOString()}, too soon to issue a token`);
-      const token = await new SignJWT({ idp: assertion.issuer, groups: assertion.groups, attributes: assertion.attributes, assertion_id: assertion.id })
+      if (exp <= iat)
+        throw new HoopError(
+          'ERR_INVALID_GRANT',
+          `the assertion expires at ${new Date(assertion.notOnOrAfter).toISOString()}, too soon to issue a token`,
+        );
+      const token = await new SignJWT({
+        idp: assertion.issuer,
+        groups: assertion.groups,
+        attributes: assertion.attributes,
+        assertion_id: assertion.id,
+      })
         .setProtectedHeader({ alg: key.alg, kid: key.jwk.kid, typ: 'JWT' })
         .setIssuer(deps.issuer())
         .setAudience(gatewayAudience)
@@ -102,12 +122,18 @@ export function createTokenIssuer(deps: TokenIssuerDeps): GatewayTokenIssuer {
       const invalid = (message: string) => new HoopError('ERR_TOKEN_INVALID', message);
       const { sub, idp, groups, attributes, exp } = claims;
       if (typeof sub !== 'string' || sub === '') throw invalid('token has no "sub" claim');
-      if (typeof idp !== 'string' || !deps.idps.has(idp)) throw invalid(`token names SAML IdP ${JSON.stringify(String(idp)).slice(0, 200)}, which is not configured (saml.idps)`);
-      if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string')) throw invalid('token claim "groups" must be a list of strings');
-      if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) throw invalid('token claim "attributes" must be an object');
+      if (typeof idp !== 'string' || !deps.idps.has(idp))
+        throw invalid(
+          `token names SAML IdP ${JSON.stringify(String(idp)).slice(0, 200)}, which is not configured (saml.idps)`,
+        );
+      if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string'))
+        throw invalid('token claim "groups" must be a list of strings');
+      if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes))
+        throw invalid('token claim "attributes" must be an object');
       const byName: Record<string, readonly string[]> = {};
       for (const [name, values] of Object.entries(attributes as Record<string, unknown>)) {
-        if (Array.isArray(values) && values.every((v): v is string => typeof v === 'string')) byName[name] = Object.freeze([...values]);
+        if (Array.isArray(values) && values.every((v): v is string => typeof v === 'string'))
+          byName[name] = Object.freeze([...values]);
       }
       return {
         issuer: idp,

@@ -13,16 +13,36 @@
 // Spec: SAML 2.0 core §2, profiles §4.1.4.2–4.1.4.3; RFC 7522 §3.
 import { SignedXml } from 'xml-crypto';
 import { HoopError } from '../lib/errors.js';
-import { XmlRefused, allElements, attribute, children, childElements, is, ns, parseXml, screenXml, textOf } from './xml.js';
+import {
+  XmlRefused,
+  allElements,
+  attribute,
+  children,
+  childElements,
+  is,
+  ns,
+  parseXml,
+  screenXml,
+  textOf,
+} from './xml.js';
 
 export const clockSkewMs = 60_000;
 export const defaultMaxAssertionBytes = 256 * 1024;
 
 /** Signature algorithms accepted: RSA with SHA-256/512. No SHA-1 (collisions), no HMAC (key confusion). */
-const signatureAlgorithms = ['http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512'] as const;
-const digestAlgorithms = ['http://www.w3.org/2001/04/xmlenc#sha256', 'http://www.w3.org/2001/04/xmlenc#sha512'] as const;
+const signatureAlgorithms = [
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+  'http://www.w3.org/2001/04/xmldsig-more#rsa-sha512',
+] as const;
+const digestAlgorithms = [
+  'http://www.w3.org/2001/04/xmlenc#sha256',
+  'http://www.w3.org/2001/04/xmlenc#sha512',
+] as const;
 /** Without comments only: a comment can never be part of what was signed. */
-const canonicalizations = ['http://www.w3.org/2001/10/xml-exc-c14n#', 'http://www.w3.org/TR/2001/REC-xml-c14n-20010315'] as const;
+const canonicalizations = [
+  'http://www.w3.org/2001/10/xml-exc-c14n#',
+  'http://www.w3.org/TR/2001/REC-xml-c14n-20010315',
+] as const;
 const envelopedSignature = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 const bearer = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const success = 'urn:oasis:names:tc:SAML:2.0:status:Success';
@@ -93,7 +113,9 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   // Structure first: exactly one assertion, where it belongs; unique IDs; signatures only where expected.
   const elements = allElements(root);
   if (elements.some((e) => is(e, ns.assertion, 'EncryptedAssertion'))) {
-    refuse('encrypted assertions are not supported: configure the IdP to sign, not encrypt, assertions for this audience');
+    refuse(
+      'encrypted assertions are not supported: configure the IdP to sign, not encrypt, assertions for this audience',
+    );
   }
   const assertions = elements.filter((e) => is(e, ns.assertion, 'Assertion'));
   if (assertions.length !== 1) refuse(`the message holds ${assertions.length} assertions; exactly one is accepted`);
@@ -114,7 +136,8 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   }
   const signatures = elements.filter((e) => is(e, ns.dsig, 'Signature'));
   for (const signature of signatures) {
-    if (signature.parentNode !== root && signature.parentNode !== assertion) refuse('a signature is in an unexpected place (only the Response or the Assertion may be signed)');
+    if (signature.parentNode !== root && signature.parentNode !== assertion)
+      refuse('a signature is in an unexpected place (only the Response or the Assertion may be signed)');
   }
   const signatureOf = (parent: Element): Element | undefined => {
     const own = children(parent, ns.dsig, 'Signature');
@@ -123,12 +146,14 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   };
   const responseSignature = isResponse ? signatureOf(root) : undefined;
   const assertionSignature = signatureOf(assertion);
-  if (responseSignature === undefined && assertionSignature === undefined) refuse('the assertion is not signed (sign the assertion or the response at the IdP)');
+  if (responseSignature === undefined && assertionSignature === undefined)
+    refuse('the assertion is not signed (sign the assertion or the response at the IdP)');
 
   const issuer = hints.issuer;
   if (issuer === undefined || issuer === '') return refuse('the assertion has no <Issuer>');
   const idp = options.idps.get(issuer);
-  if (idp === undefined) return refuse(`issuer ${JSON.stringify(issuer.slice(0, 200))} is not a configured SAML IdP (saml.idps[].entityId)`);
+  if (idp === undefined)
+    return refuse(`issuer ${JSON.stringify(issuer.slice(0, 200))} is not a configured SAML IdP (saml.idps[].entityId)`);
   let certificates: readonly string[];
   try {
     certificates = await idp.certificates();
@@ -140,7 +165,8 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   // Every signature present must verify; the outermost verified one gives the content.
   let signedXml: string | undefined;
   let signedElement: VerifiedAssertion['signedElement'] = 'Assertion';
-  if (assertionSignature !== undefined) signedXml = checkSignature(xml, assertionSignature, assertion, certificates, refuse);
+  if (assertionSignature !== undefined)
+    signedXml = checkSignature(xml, assertionSignature, assertion, certificates, refuse);
   if (responseSignature !== undefined) {
     signedXml = checkSignature(xml, responseSignature, root, certificates, refuse);
     signedElement = 'Response';
@@ -156,7 +182,8 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   const signedRoot = signedDoc.documentElement as Element;
   let source: Element;
   if (signedElement === 'Response') {
-    if (!is(signedRoot, ns.protocol, 'Response') || attribute(signedRoot, 'ID') !== attribute(root, 'ID')) refuse('the signed element is not the Response');
+    if (!is(signedRoot, ns.protocol, 'Response') || attribute(signedRoot, 'ID') !== attribute(root, 'ID'))
+      refuse('the signed element is not the Response');
     const inside = children(signedRoot, ns.assertion, 'Assertion');
     if (inside.length !== 1) refuse('the signed Response does not hold exactly one assertion');
     source = inside[0] as Element;
@@ -169,7 +196,13 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   return readAssertion(source, idp, options, signedElement, refuse);
 }
 
-function checkSignature(xml: string, signature: Element, parent: Element, certificates: readonly string[], refuse: Refuse): string {
+function checkSignature(
+  xml: string,
+  signature: Element,
+  parent: Element,
+  certificates: readonly string[],
+  refuse: Refuse,
+): string {
   const parentId = attribute(parent, 'ID');
   if (parentId === undefined || parentId === '') refuse(`the signed ${parent.localName} has no ID`);
   const signedInfo = children(signature, ns.dsig, 'SignedInfo');
@@ -178,20 +211,28 @@ function checkSignature(xml: string, signature: Element, parent: Element, certif
   const algorithmOf = (name: string) => children(info, ns.dsig, name).map((e) => attribute(e, 'Algorithm') ?? '');
   const [c14n] = algorithmOf('CanonicalizationMethod');
   const [method] = algorithmOf('SignatureMethod');
-  if (c14n === undefined || !(canonicalizations as readonly string[]).includes(c14n)) refuse(`canonicalization ${JSON.stringify(c14n ?? null)} is not accepted (use exclusive c14n without comments)`);
+  if (c14n === undefined || !(canonicalizations as readonly string[]).includes(c14n))
+    refuse(`canonicalization ${JSON.stringify(c14n ?? null)} is not accepted (use exclusive c14n without comments)`);
   if (method === undefined || !(signatureAlgorithms as readonly string[]).includes(method)) {
-    refuse(`signature algorithm ${JSON.stringify(method ?? null)} is not accepted (RSA-SHA256 or RSA-SHA512; SHA-1 and HMAC are refused)`);
+    refuse(
+      `signature algorithm ${JSON.stringify(method ?? null)} is not accepted (RSA-SHA256 or RSA-SHA512; SHA-1 and HMAC are refused)`,
+    );
   }
   const references = children(info, ns.dsig, 'Reference');
   if (references.length !== 1) refuse(`the signature must have exactly one Reference, it has ${references.length}`);
   const reference = references[0] as Element;
-  if (attribute(reference, 'URI') !== `#${parentId}`) refuse(`the signature does not reference the ${parent.localName} that holds it`);
+  if (attribute(reference, 'URI') !== `#${parentId}`)
+    refuse(`the signature does not reference the ${parent.localName} that holds it`);
   const [digest] = children(reference, ns.dsig, 'DigestMethod').map((e) => attribute(e, 'Algorithm') ?? '');
-  if (digest === undefined || !(digestAlgorithms as readonly string[]).includes(digest)) refuse(`digest ${JSON.stringify(digest ?? null)} is not accepted (SHA-256 or SHA-512)`);
+  if (digest === undefined || !(digestAlgorithms as readonly string[]).includes(digest))
+    refuse(`digest ${JSON.stringify(digest ?? null)} is not accepted (SHA-256 or SHA-512)`);
   for (const transforms of children(reference, ns.dsig, 'Transforms')) {
     for (const transform of childElements(transforms)) {
       const algorithm = attribute(transform, 'Algorithm') ?? '';
-      if (!is(transform, ns.dsig, 'Transform') || (algorithm !== envelopedSignature && !(canonicalizations as readonly string[]).includes(algorithm))) {
+      if (
+        !is(transform, ns.dsig, 'Transform') ||
+        (algorithm !== envelopedSignature && !(canonicalizations as readonly string[]).includes(algorithm))
+      ) {
         refuse(`transform ${JSON.stringify(algorithm)} is not accepted`);
       }
     }
@@ -203,7 +244,10 @@ function checkSignature(xml: string, signature: Element, parent: Element, certif
     // Belt and braces: the library may only use the algorithms checked above.
     verifier.SignatureAlgorithms = pick(verifier.SignatureAlgorithms, signatureAlgorithms);
     verifier.HashAlgorithms = pick(verifier.HashAlgorithms, digestAlgorithms);
-    verifier.CanonicalizationAlgorithms = pick(verifier.CanonicalizationAlgorithms, [...canonicalizations, envelopedSignature]);
+    verifier.CanonicalizationAlgorithms = pick(verifier.CanonicalizationAlgorithms, [
+      ...canonicalizations,
+      envelopedSignature,
+    ]);
     try {
       verifier.loadSignature(signature);
       if (verifier.checkSignature(xml)) {
@@ -216,7 +260,10 @@ function checkSignature(xml: string, signature: Element, parent: Element, certif
       lastError = error;
     }
   }
-  return refuse(`the ${parent.localName} signature does not verify with the IdP's certificate${certificates.length > 1 ? 's' : ''} (signed by another key, or changed after signing)`, lastError);
+  return refuse(
+    `the ${parent.localName} signature does not verify with the IdP's certificate${certificates.length > 1 ? 's' : ''} (signed by another key, or changed after signing)`,
+    lastError,
+  );
 }
 
 function pick<T>(table: Record<string, T>, names: readonly string[]): Record<string, T> {
@@ -225,10 +272,12 @@ function pick<T>(table: Record<string, T>, names: readonly string[]): Record<str
 
 function checkResponse(response: Element, issuer: string, refuse: Refuse): void {
   const responseIssuer = children(response, ns.assertion, 'Issuer')[0];
-  if (responseIssuer !== undefined && textOf(responseIssuer) !== issuer) refuse('the Response and its assertion name different issuers');
+  if (responseIssuer !== undefined && textOf(responseIssuer) !== issuer)
+    refuse('the Response and its assertion name different issuers');
   const status = children(response, ns.protocol, 'Status')[0];
   const code = status === undefined ? undefined : children(status, ns.protocol, 'StatusCode')[0];
-  if (code !== undefined && attribute(code, 'Value') !== success) refuse(`the Response status is ${JSON.stringify(attribute(code, 'Value') ?? '')}, not Success`);
+  if (code !== undefined && attribute(code, 'Value') !== success)
+    refuse(`the Response status is ${JSON.stringify(attribute(code, 'Value') ?? '')}, not Success`);
 }
 
 const dateTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -254,14 +303,16 @@ function readAssertion(
   const id = attribute(assertion, 'ID');
   if (id === undefined || id === '') return refuse('the assertion has no ID');
   const issuers = children(assertion, ns.assertion, 'Issuer');
-  if (issuers.length !== 1 || textOf(issuers[0] as Element) !== idp.entityId) refuse(`the signed assertion's Issuer is not ${idp.entityId}`);
+  if (issuers.length !== 1 || textOf(issuers[0] as Element) !== idp.entityId)
+    refuse(`the signed assertion's Issuer is not ${idp.entityId}`);
 
   // Subject: one NameID, its whole text (comments never split it: textOf joins every text node).
   const subjects = children(assertion, ns.assertion, 'Subject');
   if (subjects.length !== 1) refuse('the assertion must have exactly one <Subject>');
   const subject = subjects[0] as Element;
   const nameIds = children(subject, ns.assertion, 'NameID');
-  if (nameIds.length !== 1) refuse('the subject must have exactly one <NameID> (BaseID and EncryptedID are not accepted)');
+  if (nameIds.length !== 1)
+    refuse('the subject must have exactly one <NameID> (BaseID and EncryptedID are not accepted)');
   const nameIdElement = nameIds[0] as Element;
   if (childElements(nameIdElement).length > 0) refuse('the NameID holds elements; it must be text');
   const nameId = textOf(nameIdElement);
@@ -273,17 +324,24 @@ function readAssertion(
   const conditions = conditionsList[0] as Element;
   const notBefore = time(conditions, 'NotBefore', refuse);
   const conditionsEnd = time(conditions, 'NotOnOrAfter', refuse);
-  if (notBefore !== undefined && now + clockSkewMs < notBefore) refuse(`the assertion is not valid before ${iso(notBefore)}`);
-  if (conditionsEnd !== undefined && now - clockSkewMs >= conditionsEnd) refuse(`the assertion expired at ${iso(conditionsEnd)}`);
+  if (notBefore !== undefined && now + clockSkewMs < notBefore)
+    refuse(`the assertion is not valid before ${iso(notBefore)}`);
+  if (conditionsEnd !== undefined && now - clockSkewMs >= conditionsEnd)
+    refuse(`the assertion expired at ${iso(conditionsEnd)}`);
   const restrictions = children(conditions, ns.assertion, 'AudienceRestriction');
   if (restrictions.length === 0) refuse(`the assertion has no AudienceRestriction; it must name ${options.audience}`);
   for (const restriction of restrictions) {
     const audiences = children(restriction, ns.assertion, 'Audience').map(textOf);
-    if (!audiences.includes(options.audience)) refuse(`the assertion is for audience ${JSON.stringify(audiences.join(' ').slice(0, 200))}, not ${options.audience}`);
+    if (!audiences.includes(options.audience))
+      refuse(
+        `the assertion is for audience ${JSON.stringify(audiences.join(' ').slice(0, 200))}, not ${options.audience}`,
+      );
   }
 
   // A bearer SubjectConfirmation whose data (if any) is within its window (RFC 7522 §3 item 7).
-  const confirmations = children(subject, ns.assertion, 'SubjectConfirmation').filter((c) => attribute(c, 'Method') === bearer);
+  const confirmations = children(subject, ns.assertion, 'SubjectConfirmation').filter(
+    (c) => attribute(c, 'Method') === bearer,
+  );
   if (confirmations.length === 0) refuse('the subject has no bearer SubjectConfirmation');
   let confirmationEnd: number | undefined;
   let confirmationProblem: string | undefined;
@@ -305,7 +363,10 @@ function readAssertion(
   }
   if (!confirmed) refuse(confirmationProblem ?? 'the subject confirmation is not valid now');
   const ends = [conditionsEnd, confirmationEnd].filter((t): t is number => t !== undefined);
-  if (ends.length === 0) refuse('the assertion has no NotOnOrAfter (on Conditions or SubjectConfirmationData): only assertions that expire are accepted');
+  if (ends.length === 0)
+    refuse(
+      'the assertion has no NotOnOrAfter (on Conditions or SubjectConfirmationData): only assertions that expire are accepted',
+    );
 
   const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const statement of children(assertion, ns.assertion, 'AttributeStatement')) {

@@ -24,11 +24,16 @@ export class XmlRefused extends Error {}
 export function screenXml(text: string, maxBytes: number): void {
   if (Buffer.byteLength(text) > maxBytes) throw new XmlRefused(`the XML is larger than ${maxBytes} bytes`);
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(text)) throw new XmlRefused('the XML holds control characters (it must be UTF-8 text)');
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(text))
+    throw new XmlRefused('the XML holds control characters (it must be UTF-8 text)');
   if (/<!doctype/i.test(text)) throw new XmlRefused('the XML has a DOCTYPE: DTDs and entities are never processed');
-  if (/<!(?!--|\[CDATA\[)/.test(text)) throw new XmlRefused('the XML has a markup declaration (<!ENTITY, <!ELEMENT …): DTDs and entities are never processed');
+  if (/<!(?!--|\[CDATA\[)/.test(text))
+    throw new XmlRefused(
+      'the XML has a markup declaration (<!ENTITY, <!ELEMENT …): DTDs and entities are never processed',
+    );
   const body = text.replace(/^\ufeff?<\?xml\s[^?]*\?>/, '');
-  if (body.includes('<?')) throw new XmlRefused('the XML has a processing instruction, which SAML messages never carry');
+  if (body.includes('<?'))
+    throw new XmlRefused('the XML has a processing instruction, which SAML messages never carry');
 }
 
 /** Parses screened text; any warning or error of the parser refuses the document. */
@@ -45,7 +50,9 @@ export function parseXml(text: string): Document {
     throw new XmlRefused(`the XML is not well-formed: ${(error as Error).message.split('\n')[0] ?? 'parse error'}`);
   }
   if (problems.length > 0 || doc.documentElement === null) {
-    throw new XmlRefused(`the XML is not well-formed: ${problems[0]?.replace(/^\[xmldom \w+\]\s*/, '') ?? 'no root element'}`);
+    throw new XmlRefused(
+      `the XML is not well-formed: ${problems[0]?.replace(/^\[xmldom \w+\]\s*/, '') ?? 'no root element'}`,
+    );
   }
   return doc;
 }
@@ -96,5 +103,5 @@ export function textOf(element: Element): string {
 }
 
 export function attribute(element: Element, name: string): string | undefined {
-  return element.hasAttribute(name) ? element.getAttribute(name) ?? undefined : undefined;
+  return element.hasAttribute(name) ? (element.getAttribute(name) ?? undefined) : undefined;
 }

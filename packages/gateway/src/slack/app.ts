@@ -1,7 +1,15 @@
 // Slack wiring: the Web API client, the ApprovalNotifier (post, update in place, thread replies), and
 // the Bolt app whose listeners ack() first and hand the click to the approval service. Who may decide
 // is established here from Slack facts (user lists, user groups, profile email) at click time.
-import { App, LogLevel, webApi, type BlockAction, type ButtonAction, type Logger as BoltLogger, type ViewSubmitAction } from '@slack/bolt';
+import {
+  App,
+  LogLevel,
+  webApi,
+  type BlockAction,
+  type ButtonAction,
+  type Logger as BoltLogger,
+  type ViewSubmitAction,
+} from '@slack/bolt';
 import type Koa from 'koa';
 import type { ApprovalService, DecideRefusal } from '../approvals/service.js';
 import { personKeys } from '../approvals/people.js';
@@ -10,14 +18,25 @@ import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalConfig, SlackConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { actionIds, buildApprovalMessage, buildDenyModal, buildFinalMessage, escapeSlackText, grantActionPattern, type Block } from './blocks.js';
+import {
+  actionIds,
+  buildApprovalMessage,
+  buildDenyModal,
+  buildFinalMessage,
+  escapeSlackText,
+  grantActionPattern,
+  type Block,
+} from './blocks.js';
 import { createHoopCommand, type AuditReader, type CommandReply } from './commands.js';
 import { KoaReceiver, createSlackRoute } from './receiver.js';
 
 export type SlackClient = webApi.WebClient;
 
 /** The Web API client; `slack.apiUrl` lets tests (and proxies) point it elsewhere. */
-export function createSlackClient(slack: Pick<SlackConfig, 'botToken' | 'apiUrl'>, logger: Logger = silentLogger): SlackClient {
+export function createSlackClient(
+  slack: Pick<SlackConfig, 'botToken' | 'apiUrl'>,
+  logger: Logger = silentLogger,
+): SlackClient {
   return new webApi.WebClient(slack.botToken, {
     slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/`,
     logger: toBoltLogger(logger),
@@ -29,7 +48,8 @@ export function createSlackClient(slack: Pick<SlackConfig, 'botToken' | 'apiUrl'
 
 function toBoltLogger(logger: Logger): BoltLogger {
   let level = LogLevel.INFO;
-  const text = (msg: unknown[]): string => msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
+  const text = (msg: unknown[]): string =>
+    msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : JSON.stringify(m))).join(' ');
   return {
     debug: (...msg: unknown[]) => logger.debug({ component: 'slack' }, text(msg)),
     info: (...msg: unknown[]) => logger.info({ component: 'slack' }, text(msg)),
@@ -43,7 +63,11 @@ function toBoltLogger(logger: Logger): BoltLogger {
   };
 }
 
-export function createSlackNotifier(deps: { client: SlackClient; channel: string; grantOptionsMs: readonly number[] }): LimitedNotifier {
+export function createSlackNotifier(deps: {
+  client: SlackClient;
+  channel: string;
+  grantOptionsMs: readonly number[];
+}): LimitedNotifier {
   const { client, channel, grantOptionsMs } = deps;
   return {
     async notice(text) {
@@ -51,22 +75,53 @@ export function createSlackNotifier(deps: { client: SlackClient; channel: string
     },
     async posted(record) {
       const message = buildApprovalMessage(record, grantOptionsMs);
-      const result = await client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false, unfurl_media: false });
+      const result = await client.chat.postMessage({
+        channel,
+        text: message.text,
+        blocks: message.blocks,
+        unfurl_links: false,
+        unfurl_media: false,
+      });
       if (typeof result.ts !== 'string' || typeof result.channel !== 'string') return undefined;
       // Slack's answer names the workspace and app that posted: a click must come from the same.
-      const posted = result.message as { team?: unknown; app_id?: unknown; bot_profile?: { team_id?: unknown; app_id?: unknown } } | undefined;
-      const team = typeof posted?.team === 'string' ? posted.team : typeof posted?.bot_profile?.team_id === 'string' ? posted.bot_profile.team_id : undefined;
-      const appId = typeof posted?.app_id === 'string' ? posted.app_id : typeof posted?.bot_profile?.app_id === 'string' ? posted.bot_profile.app_id : undefined;
-      return { channel: result.channel, ts: result.ts, ...(team === undefined ? {} : { team }), ...(appId === undefined ? {} : { appId }) };
+      const posted = result.message as
+        { team?: unknown; app_id?: unknown; bot_profile?: { team_id?: unknown; app_id?: unknown } } | undefined;
+      const team =
+        typeof posted?.team === 'string'
+          ? posted.team
+          : typeof posted?.bot_profile?.team_id === 'string'
+            ? posted.bot_profile.team_id
+            : undefined;
+      const appId =
+        typeof posted?.app_id === 'string'
+          ? posted.app_id
+          : typeof posted?.bot_profile?.app_id === 'string'
+            ? posted.bot_profile.app_id
+            : undefined;
+      return {
+        channel: result.channel,
+        ts: result.ts,
+        ...(team === undefined ? {} : { team }),
+        ...(appId === undefined ? {} : { appId }),
+      };
     },
     async finalize(record) {
       if (record.slack === undefined) return;
       const message = buildFinalMessage(record);
-      await client.chat.update({ channel: record.slack.channel, ts: record.slack.ts, text: message.text, blocks: message.blocks });
+      await client.chat.update({
+        channel: record.slack.channel,
+        ts: record.slack.ts,
+        text: message.text,
+        blocks: message.blocks,
+      });
     },
     async threadReply(record, text) {
       if (record.slack === undefined) return;
-      await client.chat.postMessage({ channel: record.slack.channel, thread_ts: record.slack.ts, text: escapeSlackText(text) });
+      await client.chat.postMessage({
+        channel: record.slack.channel,
+        thread_ts: record.slack.ts,
+        text: escapeSlackText(text),
+      });
     },
   };
 }
@@ -105,10 +160,14 @@ export type SlackDirectory = ReturnType<typeof createSlackDirectory>;
 
 const refusalText: Record<DecideRefusal, (record: ApprovalRecord | undefined) => string> = {
   'not-found': () => 'this approval no longer exists; nothing was changed',
-  'not-pending': (r) => `this request is already ${r?.state ?? 'decided'}${r?.decidedBy === undefined ? '' : ` (${escapeSlackText(r.decidedBy)})`}; nothing was changed`,
-  'already-voted': () => 'you already approved this request (here or through the API/CLI as the same person); it needs another approver (approval.minApprovals)',
-  'self-approval': () => 'you cannot approve a request made by your own agent (your Slack email matches its token); ask another approver',
-  'not-approver': () => 'you are not an approver for hoopgate requests (approval.approvers in the gateway config); nothing was changed',
+  'not-pending': (r) =>
+    `this request is already ${r?.state ?? 'decided'}${r?.decidedBy === undefined ? '' : ` (${escapeSlackText(r.decidedBy)})`}; nothing was changed`,
+  'already-voted': () =>
+    'you already approved this request (here or through the API/CLI as the same person); it needs another approver (approval.minApprovals)',
+  'self-approval': () =>
+    'you cannot approve a request made by your own agent (your Slack email matches its token); ask another approver',
+  'not-approver': () =>
+    'you are not an approver for hoopgate requests (approval.approvers in the gateway config); nothing was changed',
   'invalid-grant': () => 'that grant duration is not offered (approval.grantOptions); nothing was changed',
 };
 
@@ -145,7 +204,9 @@ function createMembership(deps: { slack: SlackConfig; approval: ApprovalConfig; 
 
   async function isApprover(userId: string): Promise<boolean> {
     if (approval.approvers.slackUsers.includes(userId)) return true;
-    return approval.approvers.slackUserGroups.length > 0 && directory.inAnyGroup(userId, approval.approvers.slackUserGroups);
+    return (
+      approval.approvers.slackUserGroups.length > 0 && directory.inAnyGroup(userId, approval.approvers.slackUserGroups)
+    );
   }
 
   async function isAuditor(userId: string): Promise<boolean> {
@@ -156,7 +217,10 @@ function createMembership(deps: { slack: SlackConfig; approval: ApprovalConfig; 
   }
 
   /** Approver and self-approval facts, fail closed when Slack cannot tell. */
-  async function facts(userId: string, needEmail: boolean): Promise<{ approver: boolean; email?: string } | { error: string }> {
+  async function facts(
+    userId: string,
+    needEmail: boolean,
+  ): Promise<{ approver: boolean; email?: string } | { error: string }> {
     let approver: boolean;
     try {
       approver = await isApprover(userId);
@@ -184,15 +248,27 @@ function createEphemeralReplier(deps: { client: SlackClient; logger: Logger; fet
     if (message.blocks !== undefined) body['blocks'] = message.blocks;
     try {
       if (to.responseUrl !== undefined) {
-        const response = await doFetch(to.responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const response = await doFetch(to.responseUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
         if (!response.ok) throw new HoopError('ERR_UPSTREAM_UNREACHABLE', `response_url answered ${response.status}`);
         return;
       }
       if (to.channel !== undefined) {
-        await client.chat.postEphemeral({ channel: to.channel, user: to.user, text: message.text, ...(message.blocks === undefined ? {} : { blocks: message.blocks as Block[] }) });
+        await client.chat.postEphemeral({
+          channel: to.channel,
+          user: to.user,
+          text: message.text,
+          ...(message.blocks === undefined ? {} : { blocks: message.blocks as Block[] }),
+        });
       }
     } catch (error) {
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not send an ephemeral slack reply');
+      logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'could not send an ephemeral slack reply',
+      );
     }
   };
 }
@@ -204,7 +280,8 @@ function createEphemeralReplier(deps: { client: SlackClient; logger: Logger; fet
 function clickOriginProblem(record: ApprovalRecord | null, origin: ClickOrigin): string | undefined {
   if (record === null) return refusalText['not-found'](undefined);
   const posted = record.slack;
-  const foreign = 'this button does not belong to the approval message hoopgate posted (its workspace, app, channel or message differ); nothing was changed';
+  const foreign =
+    'this button does not belong to the approval message hoopgate posted (its workspace, app, channel or message differ); nothing was changed';
   if (posted === undefined || posted.team === undefined || posted.appId === undefined) {
     return 'hoopgate does not know where this approval was posted, so no click can count for it; decide with hoopgate approvals or the approvals API';
   }
@@ -241,7 +318,10 @@ export function createSlackHandlers(deps: SlackAppDeps) {
         at: clock(),
         via: 'slack',
         // Slack confirms profile emails, so the email links this user to the same person's OIDC votes.
-        keys: personKeys({ slackUser: user.id, ...(known.email === undefined ? {} : { verifiedEmail: known.email }) }, approval.approvers.people),
+        keys: personKeys(
+          { slackUser: user.id, ...(known.email === undefined ? {} : { verifiedEmail: known.email }) },
+          approval.approvers.people,
+        ),
       },
       approver: known.approver,
       ...(known.email === undefined ? {} : { email: known.email }),
@@ -290,7 +370,12 @@ export function createSlackHandlers(deps: SlackAppDeps) {
       const known = await facts(body.user.id, false);
       if ('error' in known) return reply(to, { text: known.error });
       if (!known.approver) return reply(to, { text: refusalText['not-approver'](undefined) });
-      const metadata = JSON.stringify({ id: action.value ?? '', responseUrl: body.response_url, channel: origin.channel, ts: origin.ts });
+      const metadata = JSON.stringify({
+        id: action.value ?? '',
+        responseUrl: body.response_url,
+        channel: origin.channel,
+        ts: origin.ts,
+      });
       await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(action.value ?? '', metadata) });
     },
     async denySubmit(body: ViewSubmitAction): Promise<void> {
@@ -313,7 +398,11 @@ export function createSlackHandlers(deps: SlackAppDeps) {
       });
       if (problem !== undefined) return reply(to, { text: problem });
       const reason = body.view.state.values['reason']?.['value']?.value ?? undefined;
-      await decide(to, userOf(body.user), { id, approve: false, ...(reason === undefined || reason === null ? {} : { reason }) });
+      await decide(to, userOf(body.user), {
+        id,
+        approve: false,
+        ...(reason === undefined || reason === null ? {} : { reason }),
+      });
     },
     async command(userId: string, text: string, to: Ephemeral): Promise<void> {
       await reply(to, await hoop.run(userId, text));
@@ -336,7 +425,15 @@ function originOf(body: BlockAction): ClickOrigin {
   const container = body.container as { channel_id?: unknown; message_ts?: unknown } | undefined;
   // Both places must agree when both are given; a disagreement matches no stored message.
   const agree = (a: unknown, b: unknown): string | undefined =>
-    typeof a === 'string' && typeof b === 'string' ? (a === b ? a : '\u0000mismatch') : typeof a === 'string' ? a : typeof b === 'string' ? b : undefined;
+    typeof a === 'string' && typeof b === 'string'
+      ? a === b
+        ? a
+        : '\u0000mismatch'
+      : typeof a === 'string'
+        ? a
+        : typeof b === 'string'
+          ? b
+          : undefined;
   const channel = agree(body.channel?.id, container?.channel_id);
   const ts = agree(container?.message_ts, body.message?.ts);
   return {
@@ -366,37 +463,70 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const authorize = async () => ({ botToken: slack.botToken });
   const clientOptions = { slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/` };
   const socketMode = slack.appToken !== undefined && slack.appToken !== '';
-  const receiver = socketMode ? undefined : new KoaReceiver({ signingSecret: slack.signingSecret, logger, ...(deps.clock === undefined ? {} : { clock: deps.clock }) });
+  const receiver = socketMode
+    ? undefined
+    : new KoaReceiver({
+        signingSecret: slack.signingSecret,
+        logger,
+        ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+      });
   const app = socketMode
-    ? new App({ socketMode: true, appToken: slack.appToken, authorize, clientOptions, logger: boltLogger, ignoreSelf: false })
+    ? new App({
+        socketMode: true,
+        appToken: slack.appToken,
+        authorize,
+        clientOptions,
+        logger: boltLogger,
+        ignoreSelf: false,
+      })
     : new App({ receiver, authorize, clientOptions, logger: boltLogger, ignoreSelf: false });
 
   const guard = (what: string, run: () => Promise<void>) =>
-    run().catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error), what }, 'slack handler failed'));
+    run().catch((error: unknown) =>
+      logger.error({ err: error instanceof Error ? error.message : String(error), what }, 'slack handler failed'),
+    );
 
-  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.approve }, async ({ ack, body, action }) => {
-    await ack();
-    await guard('approve', () => handlers.approveClick(body, action));
-  });
-  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: grantActionPattern }, async ({ ack, body, action }) => {
-    await ack();
-    await guard('grant', () => handlers.approveClick(body, action));
-  });
-  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.deny }, async ({ ack, body, action }) => {
-    await ack();
-    await guard('deny', () => handlers.denyClick(body, action));
-  });
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: actionIds.approve },
+    async ({ ack, body, action }) => {
+      await ack();
+      await guard('approve', () => handlers.approveClick(body, action));
+    },
+  );
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: grantActionPattern },
+    async ({ ack, body, action }) => {
+      await ack();
+      await guard('grant', () => handlers.approveClick(body, action));
+    },
+  );
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: actionIds.deny },
+    async ({ ack, body, action }) => {
+      await ack();
+      await guard('deny', () => handlers.denyClick(body, action));
+    },
+  );
   app.view<ViewSubmitAction>({ type: 'view_submission', callback_id: actionIds.denyModal }, async ({ ack, body }) => {
     await ack();
     await guard('deny-reason', () => handlers.denySubmit(body));
   });
-  app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: actionIds.replayMore }, async ({ ack, body, action }) => {
-    await ack();
-    await guard('replay-more', () => handlers.more(body, action));
-  });
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: actionIds.replayMore },
+    async ({ ack, body, action }) => {
+      await ack();
+      await guard('replay-more', () => handlers.more(body, action));
+    },
+  );
   app.command(slack.command, async ({ ack, command }) => {
     await ack();
-    await guard('command', () => handlers.command(command.user_id, command.text, { user: command.user_id, responseUrl: command.response_url, channel: command.channel_id }));
+    await guard('command', () =>
+      handlers.command(command.user_id, command.text, {
+        user: command.user_id,
+        responseUrl: command.response_url,
+        channel: command.channel_id,
+      }),
+    );
   });
   app.error(async (error) => {
     logger.error({ err: error.message }, 'slack app error');
@@ -427,7 +557,11 @@ export function createSlackIntegration(deps: Omit<SlackAppDeps, 'service' | 'cli
     ...deps,
     client,
     service: () => {
-      if (bound === undefined) throw new HoopError('ERR_SHUTTING_DOWN', 'slack: the approval service is not bound yet (the gateway is starting): try again in a moment');
+      if (bound === undefined)
+        throw new HoopError(
+          'ERR_SHUTTING_DOWN',
+          'slack: the approval service is not bound yet (the gateway is starting): try again in a moment',
+        );
       return bound;
     },
   });
@@ -437,7 +571,11 @@ export function createSlackIntegration(deps: Omit<SlackAppDeps, 'service' | 'cli
     ctx.body = 'hoopgate: slack uses Socket Mode (slack.appToken is set); this Request URL is off\n';
   };
   return {
-    notifier: createSlackNotifier({ client, channel: deps.slack.channel, grantOptionsMs: deps.approval.grantOptionsMs }),
+    notifier: createSlackNotifier({
+      client,
+      channel: deps.slack.channel,
+      grantOptionsMs: deps.approval.grantOptionsMs,
+    }),
     route: slackApp.route ?? socketModeRoute,
     app: slackApp.app,
     bindService(service: ApprovalService): void {

@@ -99,7 +99,9 @@ function detailBlocks(record: ApprovalRecord): Block[] {
     {
       type: 'section',
       fields: [
-        mrkdwn(`*Who*\n${escapeSlackText(record.identity)} (subject \`${escapeSlackText(truncate(record.subject, 200))}\`)`),
+        mrkdwn(
+          `*Who*\n${escapeSlackText(record.identity)} (subject \`${escapeSlackText(truncate(record.subject, 200))}\`)`,
+        ),
         mrkdwn(`*Groups*\n${truncate(groups, 1000)}`),
         // Names come from the agent's path: inline code, with no backtick to break out of it.
         mrkdwn(`*What*\n\`${escapeAgentText(truncate(target, 500))}\``),
@@ -109,13 +111,21 @@ function detailBlocks(record: ApprovalRecord): Block[] {
   ];
   // The agent's own words: marked as its claim, never formatted, linked or mentioned.
   if (record.kubectlCommand !== undefined && record.kubectlCommand !== '') {
-    blocks.push({ type: 'section', text: mrkdwn(`*Command* _(claimed by the agent: its Kubectl-Command header, unverified)_\n${claimed(record.kubectlCommand, 1000)}`) });
+    blocks.push({
+      type: 'section',
+      text: mrkdwn(
+        `*Command* _(claimed by the agent: its Kubectl-Command header, unverified)_\n${claimed(record.kubectlCommand, 1000)}`,
+      ),
+    });
   }
   const why =
     record.reason === undefined || record.reason.trim() === ''
       ? '_no reason given (X-Hoop-Reason)_'
       : `_claimed by the agent (X-Hoop-Reason):_\n${claimed(record.reason, 1000)}`;
-  const rule = record.rule === undefined ? escapeSlackText(record.heldBecause) : `${escapeSlackText(record.heldBecause)} — \`${escapeSlackText(record.rule)}\``;
+  const rule =
+    record.rule === undefined
+      ? escapeSlackText(record.heldBecause)
+      : `${escapeSlackText(record.heldBecause)} — \`${escapeSlackText(record.rule)}\``;
   blocks.push({ type: 'section', text: mrkdwn(`*Why*\n${why}\n*Held by* ${rule}`) });
   if (record.bodySummary !== undefined && record.bodySummary !== '') {
     blocks.push({ type: 'section', text: mrkdwn(`*Body* (masked)\n${code(record.bodySummary, 1500)}`) });
@@ -124,35 +134,53 @@ function detailBlocks(record: ApprovalRecord): Block[] {
 }
 
 function fallbackText(record: ApprovalRecord, prefix: string): string {
-  return escapeSlackText(truncate(`${prefix}: ${record.identity} wants to ${describeTarget(record.request)} on ${record.request.cluster}`, 300));
+  return escapeSlackText(
+    truncate(
+      `${prefix}: ${record.identity} wants to ${describeTarget(record.request)} on ${record.request.cluster}`,
+      300,
+    ),
+  );
 }
 
 /** The interactive message posted when a request is held. */
-export function buildApprovalMessage(record: ApprovalRecord, grantOptionsMs: readonly number[]): { text: string; blocks: Block[] } {
+export function buildApprovalMessage(
+  record: ApprovalRecord,
+  grantOptionsMs: readonly number[],
+): { text: string; blocks: Block[] } {
   const grantOptions = grantOptionsMs.filter((ms) => ms > 0).slice(0, 3);
   const buttons: ButtonElement[] = [
     { type: 'button', action_id: actionIds.approve, text: plain('Approve'), style: 'primary', value: record.id },
     { type: 'button', action_id: actionIds.deny, text: plain('Deny'), style: 'danger', value: record.id },
-    ...grantOptions.map(
-      (ms, i): ButtonElement => ({
-        type: 'button',
-        action_id: i === 0 ? actionIds.grant : `${actionIds.grant}.${i}`,
-        // Button text holds 75 characters: the scope in short, the message says it in full.
-        text: plain(`Approve for ${formatDuration(ms)}: ${record.subject} only, this call`, 75),
-        value: `${record.id}:${ms}`,
-      }),
-    ),
+    ...grantOptions.map((ms, i): ButtonElement => ({
+      type: 'button',
+      action_id: i === 0 ? actionIds.grant : `${actionIds.grant}.${i}`,
+      // Button text holds 75 characters: the scope in short, the message says it in full.
+      text: plain(`Approve for ${formatDuration(ms)}: ${record.subject} only, this call`, 75),
+      value: `${record.id}:${ms}`,
+    })),
   ];
   const scope: Block[] =
     grantOptions.length === 0
       ? []
-      : [{ type: 'context', elements: [mrkdwn(`*Approve for …* (grant \`${escapeSlackText(grantIdOf(record.id))}\`): ${scopeOf(record)}, until it expires or is revoked (\`/hoop revoke-grant\`)`)] }];
+      : [
+          {
+            type: 'context',
+            elements: [
+              mrkdwn(
+                `*Approve for …* (grant \`${escapeSlackText(grantIdOf(record.id))}\`): ${scopeOf(record)}, until it expires or is revoked (\`/hoop revoke-grant\`)`,
+              ),
+            ],
+          },
+        ];
   return {
     text: fallbackText(record, 'Approval needed'),
     blocks: [
       { type: 'header', text: plain(`Approval needed: ${describeTarget(record.request)}`) },
       ...detailBlocks(record),
-      { type: 'context', elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+      {
+        type: 'context',
+        elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)],
+      },
       ...scope,
       { type: 'actions', block_id: 'approval.actions', elements: buttons },
     ],
@@ -174,7 +202,8 @@ export function buildFinalMessage(record: ApprovalRecord): { text: string; block
   switch (record.state) {
     case 'approved':
       who = `approved by ${record.votes.length === 0 ? escapeSlackText(record.decidedBy ?? 'unknown') : record.votes.map(formatVoter).join(', ')}`;
-      if (record.grantMs !== undefined) who += ` for ${formatDuration(record.grantMs)} — grant \`${escapeSlackText(grantIdOf(record.id))}\`: ${scopeOf(record)}`;
+      if (record.grantMs !== undefined)
+        who += ` for ${formatDuration(record.grantMs)} — grant \`${escapeSlackText(grantIdOf(record.id))}\`: ${scopeOf(record)}`;
       break;
     case 'denied':
       who = `denied by ${escapeSlackText(record.decidedBy ?? 'unknown')}`;
@@ -190,14 +219,18 @@ export function buildFinalMessage(record: ApprovalRecord): { text: string; block
       break;
   }
   const lines = [`*${title}* — ${who}${when}`];
-  if (record.decisionReason !== undefined && record.decisionReason !== '') lines.push(`> ${escapeSlackText(truncate(record.decisionReason, 1000)).replace(/\n/g, '\n> ')}`);
+  if (record.decisionReason !== undefined && record.decisionReason !== '')
+    lines.push(`> ${escapeSlackText(truncate(record.decisionReason, 1000)).replace(/\n/g, '\n> ')}`);
   return {
     text: fallbackText(record, title.replace(/^\S+ /, '')),
     blocks: [
       { type: 'header', text: plain(`${title}: ${describeTarget(record.request)}`) },
       { type: 'section', text: mrkdwn(lines.join('\n')) },
       ...detailBlocks(record),
-      { type: 'context', elements: [mrkdwn(`Requested ${slackDate(record.createdAt)} · approval \`${escapeSlackText(record.id)}\``)] },
+      {
+        type: 'context',
+        elements: [mrkdwn(`Requested ${slackDate(record.createdAt)} · approval \`${escapeSlackText(record.id)}\``)],
+      },
     ],
   };
 }
@@ -234,12 +267,23 @@ function describeEntry(e: TimelineEntry): string {
 
 export type SessionSummary = SessionSummaryView;
 
-export function buildTimelineBlocks(sessionId: string, entries: readonly TimelineEntry[], offset: number, pageSize: number): Block[] {
+export function buildTimelineBlocks(
+  sessionId: string,
+  entries: readonly TimelineEntry[],
+  offset: number,
+  pageSize: number,
+): Block[] {
   const page = entries.slice(offset, offset + pageSize);
   const blocks: Block[] = [
-    { type: 'section', text: mrkdwn(`*Session* \`${escapeSlackText(sessionId)}\` — ${entries.length} call(s), ${offset + 1}–${offset + page.length}`) },
+    {
+      type: 'section',
+      text: mrkdwn(
+        `*Session* \`${escapeSlackText(sessionId)}\` — ${entries.length} call(s), ${offset + 1}–${offset + page.length}`,
+      ),
+    },
   ];
-  if (page.length === 0) return [{ type: 'section', text: mrkdwn(`No calls recorded for session \`${escapeSlackText(sessionId)}\`.`) }];
+  if (page.length === 0)
+    return [{ type: 'section', text: mrkdwn(`No calls recorded for session \`${escapeSlackText(sessionId)}\`.`) }];
   const lines = page.map((e) => {
     const status = e.status === undefined ? '–' : String(e.status);
     const by = e.approver === undefined ? '' : ` · approved by ${escapeSlackText(e.approver)}`;
@@ -264,7 +308,14 @@ export function buildTimelineBlocks(sessionId: string, entries: readonly Timelin
     blocks.push({
       type: 'actions',
       block_id: 'audit.replay',
-      elements: [{ type: 'button', action_id: actionIds.replayMore, text: plain(`More (${entries.length - next} left)`), value: JSON.stringify({ s: sessionId, o: next }) }],
+      elements: [
+        {
+          type: 'button',
+          action_id: actionIds.replayMore,
+          text: plain(`More (${entries.length - next} left)`),
+          value: JSON.stringify({ s: sessionId, o: next }),
+        },
+      ],
     });
   }
   return blocks;
@@ -282,29 +333,55 @@ export function buildSessionsBlocks(identity: string | undefined, sessions: read
 
 export function buildPendingBlocks(records: readonly ApprovalRecord[]): Block[] {
   if (records.length === 0) return [{ type: 'section', text: mrkdwn('*Pending approvals*\nnone') }];
-  const lines = records.slice(0, 30).map(
-    (r) => `\`${escapeSlackText(r.id)}\` ${escapeSlackText(r.identity)}: \`${escapeSlackText(truncate(describeTarget(r.request), 200))}\` on ${escapeSlackText(r.request.cluster)} · expires ${slackDate(r.expiresAt)} · ${r.votes.length} vote(s)`,
-  );
+  const lines = records
+    .slice(0, 30)
+    .map(
+      (r) =>
+        `\`${escapeSlackText(r.id)}\` ${escapeSlackText(r.identity)}: \`${escapeSlackText(truncate(describeTarget(r.request), 200))}\` on ${escapeSlackText(r.request.cluster)} · expires ${slackDate(r.expiresAt)} · ${r.votes.length} vote(s)`,
+    );
   return [{ type: 'section', text: mrkdwn(`*Pending approvals*\n${lines.join('\n')}`) }];
 }
 
 /** A grant's exact scope, in words: who may repeat what, where, as whom. */
-export function grantScope(g: Pick<ApprovalGrant, 'subject' | 'issuer' | 'cluster' | 'serviceAccount'> & { request: ApprovalRecord['request'] }): string {
+export function grantScope(
+  g: Pick<ApprovalGrant, 'subject' | 'issuer' | 'cluster' | 'serviceAccount'> & { request: ApprovalRecord['request'] },
+): string {
   return `only subject \`${escapeAgentText(truncate(g.subject, 200))}\` (issuer ${escapeSlackText(g.issuer === '' ? 'unknown' : g.issuer)}) may repeat \`${escapeAgentText(truncate(describeTarget(g.request), 300))}\` on ${escapeSlackText(g.cluster)} (any body), as \`${escapeSlackText(g.serviceAccount)}\`, without asking`;
 }
 
 function scopeOf(record: ApprovalRecord): string {
-  return grantScope({ subject: record.subject, issuer: record.issuer ?? '', cluster: record.request.cluster, serviceAccount: record.serviceAccount, request: record.request });
+  return grantScope({
+    subject: record.subject,
+    issuer: record.issuer ?? '',
+    cluster: record.request.cluster,
+    serviceAccount: record.serviceAccount,
+    request: record.request,
+  });
 }
 
 /** `/hoop grants`: each active grant with its scope and expiry. */
 export function buildGrantsBlocks(grants: readonly ApprovalGrant[]): Block[] {
   if (grants.length === 0) return [{ type: 'section', text: mrkdwn('*Active grants*\nnone') }];
   const lines = grants.slice(0, 30).map((g) => {
-    const request = { cluster: g.cluster, method: '', path: '', verb: g.verb, apiGroup: g.apiGroup, resource: g.resource, subresource: g.subresource, namespace: g.namespace, name: g.name };
+    const request = {
+      cluster: g.cluster,
+      method: '',
+      path: '',
+      verb: g.verb,
+      apiGroup: g.apiGroup,
+      resource: g.resource,
+      subresource: g.subresource,
+      namespace: g.namespace,
+      name: g.name,
+    };
     return `\`${escapeSlackText(g.id)}\` ${escapeSlackText(g.identity)}: ${grantScope({ ...g, request })} · until ${slackDate(g.expiresAt)} · granted by ${escapeSlackText(g.grantedBy)}`;
   });
-  return [{ type: 'section', text: mrkdwn(truncate(`*Active grants* (revoke: \`/hoop revoke-grant ID\`)\n${lines.join('\n')}`, 3000)) }];
+  return [
+    {
+      type: 'section',
+      text: mrkdwn(truncate(`*Active grants* (revoke: \`/hoop revoke-grant ID\`)\n${lines.join('\n')}`, 3000)),
+    },
+  ];
 }
 
 /** One identity's line of the least-privilege digest and of `/hoop privileges` (issue #8). */
@@ -331,19 +408,29 @@ export function privilegesCommandLine(identity: string, sinceText: string, confi
 export function privilegesLine(s: PrivilegesSummary, sinceText: string, configPath?: string): string {
   const counts = `${s.calls} call(s), ${s.refused} refused, ${s.approved} approved`;
   let over: string;
-  if (s.overGrant === undefined) over = `over-grant unknown (${escapeSlackText(truncate(s.overGrantError ?? 'the API server was not asked', 200))})`;
+  if (s.overGrant === undefined)
+    over = `over-grant unknown (${escapeSlackText(truncate(s.overGrantError ?? 'the API server was not asked', 200))})`;
   else if (s.overGrant === 0) over = 'no over-grant';
   else {
-    const sample = (s.overGrantSample ?? []).slice(0, 3).map((p) => escapeSlackText(p)).join(', ');
+    const sample = (s.overGrantSample ?? [])
+      .slice(0, 3)
+      .map((p) => escapeSlackText(p))
+      .join(', ');
     over = `over-grant: ${s.overGrant} permission(s) granted and never used${sample === '' ? '' : ` (${sample}${s.overGrant > 3 ? ', …' : ''})`}`;
   }
   return `*${escapeSlackText(s.identity)}* (\`${escapeSlackText(s.serviceAccount)}\`): ${counts} · ${over} · \`${escapeSlackText(privilegesCommandLine(s.identity, sinceText, configPath))}\``;
 }
 
 /** The weekly digest and the `/hoop privileges` reply: one line per identity. */
-export function buildPrivilegesBlocks(title: string, summaries: readonly PrivilegesSummary[], sinceText: string, configPath?: string): Block[] {
+export function buildPrivilegesBlocks(
+  title: string,
+  summaries: readonly PrivilegesSummary[],
+  sinceText: string,
+  configPath?: string,
+): Block[] {
   const first = summaries[0];
-  const window = first === undefined ? '' : ` — ${new Date(first.since).toISOString()} → ${new Date(first.until).toISOString()}`;
+  const window =
+    first === undefined ? '' : ` — ${new Date(first.since).toISOString()} → ${new Date(first.until).toISOString()}`;
   const blocks: Block[] = [{ type: 'section', text: mrkdwn(`*${escapeSlackText(title)}*${window}`) }];
   if (summaries.length === 0) return [...blocks, { type: 'section', text: mrkdwn('no identities') }];
   // Sections hold at most 3000 characters: split the lines over several.

@@ -71,7 +71,9 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
   async function allowed(userId: string): Promise<CommandReply | undefined> {
     try {
       if (await deps.isAuditor(userId)) return undefined;
-      return { text: `you are not an auditor for hoopgate (slack.auditors in the gateway config); ${command} is refused` };
+      return {
+        text: `you are not an auditor for hoopgate (slack.auditors in the gateway config); ${command} is refused`,
+      };
     } catch {
       return { text: 'could not check your auditor membership with Slack; try again' };
     }
@@ -81,18 +83,25 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
     if (deps.audit === undefined) return { text: 'no audit store is connected to this gateway' };
     const entries = await deps.audit.sessionTimeline(sessionId);
     if (entries.length === 0) return { text: `no calls recorded for session \`${escapeSlackText(sessionId)}\`` };
-    return { text: `session ${escapeSlackText(sessionId)}: ${entries.length} call(s)`, blocks: buildTimelineBlocks(sessionId, entries, offset, pageSize) };
+    return {
+      text: `session ${escapeSlackText(sessionId)}: ${entries.length} call(s)`,
+      blocks: buildTimelineBlocks(sessionId, entries, offset, pageSize),
+    };
   }
 
   return {
     async run(userId, text) {
       const refused = await allowed(userId);
       if (refused !== undefined) return refused;
-      const [sub = 'help', ...args] = text.trim().split(/\s+/).filter((w) => w !== '');
+      const [sub = 'help', ...args] = text
+        .trim()
+        .split(/\s+/)
+        .filter((w) => w !== '');
       switch (sub) {
         case 'replay': {
           const [sessionId] = args;
-          if (sessionId === undefined || !/^[\w.:-]{1,200}$/.test(sessionId)) return { text: `usage: ${command} replay SESSION_ID` };
+          if (sessionId === undefined || !/^[\w.:-]{1,200}$/.test(sessionId))
+            return { text: `usage: ${command} replay SESSION_ID` };
           return replay(sessionId, 0);
         }
         case 'sessions': {
@@ -112,26 +121,44 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
         }
         case 'revoke-grant': {
           const [id] = args;
-          if (id === undefined || !/^[\w-]{1,80}$/.test(id)) return { text: `usage: ${command} revoke-grant GRANT_ID (see ${command} grants)` };
-          if (deps.revokeGrant === undefined || deps.isApprover === undefined) return { text: 'grants are not available on this gateway' };
+          if (id === undefined || !/^[\w-]{1,80}$/.test(id))
+            return { text: `usage: ${command} revoke-grant GRANT_ID (see ${command} grants)` };
+          if (deps.revokeGrant === undefined || deps.isApprover === undefined)
+            return { text: 'grants are not available on this gateway' };
           try {
-            if (!(await deps.isApprover(userId))) return { text: 'only approvers may revoke a grant (approval.approvers in the gateway config); nothing was changed' };
+            if (!(await deps.isApprover(userId)))
+              return {
+                text: 'only approvers may revoke a grant (approval.approvers in the gateway config); nothing was changed',
+              };
           } catch {
             return { text: 'could not check your approver membership with Slack; nothing was changed, try again' };
           }
           const revoked = await deps.revokeGrant(id, `slack:${userId}`);
           return revoked === null
-            ? { text: `no active grant \`${escapeSlackText(id)}\` (unknown, expired or already revoked); nothing was changed` }
-            : { text: `grant \`${escapeSlackText(revoked.id)}\` revoked: ${escapeSlackText(revoked.subject)} may no longer repeat it` };
+            ? {
+                text: `no active grant \`${escapeSlackText(id)}\` (unknown, expired or already revoked); nothing was changed`,
+              }
+            : {
+                text: `grant \`${escapeSlackText(revoked.id)}\` revoked: ${escapeSlackText(revoked.subject)} may no longer repeat it`,
+              };
         }
         case 'privileges': {
-          if (deps.audit?.privileges === undefined) return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };
+          if (deps.audit?.privileges === undefined)
+            return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };
           const [identity] = args;
-          if (identity !== undefined && !/^[\w.:@-]{1,200}$/.test(identity)) return { text: `usage: ${command} privileges [IDENTITY]` };
+          if (identity !== undefined && !/^[\w.:@-]{1,200}$/.test(identity))
+            return { text: `usage: ${command} privileges [IDENTITY]` };
           const view = await deps.audit.privileges(identity);
-          if (identity !== undefined && view.summaries.length === 0) return { text: `no identity "${escapeSlackText(identity)}" in the gateway config` };
-          const title = identity === undefined ? `Privileges of every identity, last ${view.sinceText}` : `Privileges of ${identity}, last ${view.sinceText}`;
-          return { text: `${escapeSlackText(title)}: ${view.summaries.length} identit${view.summaries.length === 1 ? 'y' : 'ies'}`, blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText) };
+          if (identity !== undefined && view.summaries.length === 0)
+            return { text: `no identity "${escapeSlackText(identity)}" in the gateway config` };
+          const title =
+            identity === undefined
+              ? `Privileges of every identity, last ${view.sinceText}`
+              : `Privileges of ${identity}, last ${view.sinceText}`;
+          return {
+            text: `${escapeSlackText(title)}: ${view.summaries.length} identit${view.summaries.length === 1 ? 'y' : 'ies'}`,
+            blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText),
+          };
         }
         case 'help':
           return help;
@@ -149,7 +176,8 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
         return { text: 'bad "more" button value' };
       }
       const { s, o } = (parsed ?? {}) as { s?: unknown; o?: unknown };
-      if (typeof s !== 'string' || typeof o !== 'number' || !Number.isInteger(o) || o < 0) return { text: 'bad "more" button value' };
+      if (typeof s !== 'string' || typeof o !== 'number' || !Number.isInteger(o) || o < 0)
+        return { text: 'bad "more" button value' };
       return replay(s, o);
     },
   };

@@ -1,7 +1,12 @@
 // The weekly least-privilege digest (issue #8): a scheduled job posts, per identity, its calls,
 // refusals, approvals and over-grant to the Slack channel; the same summaries answer `/hoop privileges`.
 import { exportEvents } from '../audit/events.js';
-import { buildLeastPrivilegeReport, describePermission, type GrantedLookup, type IdentityReport } from '../audit/least-privilege.js';
+import {
+  buildLeastPrivilegeReport,
+  describePermission,
+  type GrantedLookup,
+  type IdentityReport,
+} from '../audit/least-privilege.js';
 import { formatDuration } from '../config/values.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
@@ -23,7 +28,12 @@ export function toPrivilegesSummary(report: IdentityReport): PrivilegesSummary {
     calls: report.totals.calls,
     refused: report.totals.refused,
     approved: report.totals.approved,
-    ...('method' in og ? { overGrant: p.overGrant.length, overGrantSample: p.overGrant.slice(0, 3).map((o) => describePermission(o, 'cluster-wide')) } : {}),
+    ...('method' in og
+      ? {
+          overGrant: p.overGrant.length,
+          overGrantSample: p.overGrant.slice(0, 3).map((o) => describePermission(o, 'cluster-wide')),
+        }
+      : {}),
     ...('error' in og ? { overGrantError: og.error } : {}),
     ...('skipped' in og ? { overGrantError: 'no cluster connection to ask' } : {}),
     since: Date.parse(p.since),
@@ -68,7 +78,17 @@ export function createPrivilegesSource(deps: PrivilegesSourceDeps): PrivilegesSo
 
 export interface PrivilegesDigestDeps {
   source: PrivilegesSource;
-  client: { chat: { postMessage(args: { channel: string; text: string; blocks: unknown[]; unfurl_links: boolean; unfurl_media: boolean }): Promise<unknown> } };
+  client: {
+    chat: {
+      postMessage(args: {
+        channel: string;
+        text: string;
+        blocks: unknown[];
+        unfurl_links: boolean;
+        unfurl_media: boolean;
+      }): Promise<unknown>;
+    };
+  };
   channel: string;
   clock?: () => number;
   /** Default weekly (DIGEST_EVERY_MS), Mondays 09:00 UTC (DIGEST_OFFSET_MS). */

@@ -26,15 +26,19 @@ export function verifySlackSignature(input: {
 }): SignatureCheck {
   const { signingSecret, body, timestamp, signature, nowMs } = input;
   if (signingSecret === '') return { ok: false, why: 'no signing secret configured (slack.signingSecret)' };
-  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) return { ok: false, why: 'missing or malformed X-Slack-Request-Timestamp' };
-  if (Math.abs(nowMs - Number(timestamp) * 1000) > toleranceMs) return { ok: false, why: 'X-Slack-Request-Timestamp is more than 5 minutes off' };
-  if (signature === undefined || !/^v0=[0-9a-f]{64}$/.test(signature)) return { ok: false, why: 'missing or malformed X-Slack-Signature' };
+  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp))
+    return { ok: false, why: 'missing or malformed X-Slack-Request-Timestamp' };
+  if (Math.abs(nowMs - Number(timestamp) * 1000) > toleranceMs)
+    return { ok: false, why: 'X-Slack-Request-Timestamp is more than 5 minutes off' };
+  if (signature === undefined || !/^v0=[0-9a-f]{64}$/.test(signature))
+    return { ok: false, why: 'missing or malformed X-Slack-Signature' };
   const hmac = createHmac('sha256', signingSecret);
   hmac.update(`v0:${timestamp}:`);
   hmac.update(body);
   const expected = Buffer.from(`v0=${hmac.digest('hex')}`);
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, why: 'signature mismatch' };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, why: 'signature mismatch' };
   return { ok: true };
 }
 
@@ -74,7 +78,8 @@ function parseSlackBody(raw: string, contentType: string): Parsed {
   try {
     if (contentType.startsWith('application/json')) {
       const body: unknown = JSON.parse(raw);
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) return { kind: 'bad', why: 'json body is not an object' };
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        return { kind: 'bad', why: 'json body is not an object' };
       return { kind: 'body', body: body as Record<string, unknown> };
     }
     if (contentType.startsWith('application/x-www-form-urlencoded')) {
@@ -84,7 +89,8 @@ function parseSlackBody(raw: string, contentType: string): Parsed {
       if (payload !== null) {
         // Interactivity: one form field holding the JSON payload.
         const body: unknown = JSON.parse(payload);
-        if (typeof body !== 'object' || body === null || Array.isArray(body)) return { kind: 'bad', why: 'payload is not an object' };
+        if (typeof body !== 'object' || body === null || Array.isArray(body))
+          return { kind: 'bad', why: 'payload is not an object' };
         return { kind: 'body', body: body as Record<string, unknown> };
       }
       return { kind: 'body', body: Object.fromEntries(form) };
@@ -156,7 +162,8 @@ export class KoaReceiver implements Receiver {
     });
     if (!check.ok) return refuse(401, `slack request not authentic: ${check.why}`);
     // Only a verified signature enters the cache, so forgeries cannot evict or poison it.
-    if (signature !== undefined && this.replay.check(signature, now)) return refuse(401, 'slack request not authentic: replayed request');
+    if (signature !== undefined && this.replay.check(signature, now))
+      return refuse(401, 'slack request not authentic: replayed request');
 
     const parsed = parseSlackBody(raw.toString('utf8'), (ctx.get('content-type') || '').toLowerCase());
     if (parsed.kind === 'bad') return refuse(400, `bad slack request: ${parsed.why}`);
@@ -227,7 +234,11 @@ export class KoaReceiver implements Receiver {
       timer = setTimeout(() => resolve({ kind: 'timeout' }), this.ackTimeoutMs);
     });
     try {
-      const first = await Promise.race([ackPromise.then((response) => ({ kind: 'ack' as const, response })), processing, timeout]);
+      const first = await Promise.race([
+        ackPromise.then((response) => ({ kind: 'ack' as const, response })),
+        processing,
+        timeout,
+      ]);
       if (first.kind === 'ack' || first.kind === 'timeout') return first;
       // Finished (or failed) without a racing ack: a synchronous ack still counts.
       if (acked) return { kind: 'ack', response: await ackPromise };

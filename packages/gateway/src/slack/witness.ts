@@ -15,6 +15,11 @@ export function checkpointText(checkpoint: SignedCheckpoint): string {
 
 export function createCheckpointWitness(client: SlackClient, slack: Pick<SlackConfig, 'channel'>) {
   return async (checkpoint: SignedCheckpoint): Promise<void> => {
-    await client.chat.postMessage({ channel: slack.channel, text: checkpointText(checkpoint), unfurl_links: false, unfurl_media: false });
+    await client.chat.postMessage({
+      channel: slack.channel,
+      text: checkpointText(checkpoint),
+      unfurl_links: false,
+      unfurl_media: false,
+    });
   };
 }

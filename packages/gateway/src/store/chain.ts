@@ -12,14 +12,17 @@ const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\
  * the same after a trip through SQLite text or MongoDB BSON (which stores UTF-8 only).
  */
 export function normaliseData(data: Record<string, unknown>): Record<string, unknown> {
-  const text = JSON.stringify(data, (_key, value: unknown) => (typeof value === 'string' ? value.replace(loneSurrogate, '\ufffd') : value));
+  const text = JSON.stringify(data, (_key, value: unknown) =>
+    typeof value === 'string' ? value.replace(loneSurrogate, '\ufffd') : value,
+  );
   return JSON.parse(text) as Record<string, unknown>;
 }
 
 /** JSON with object keys sorted at every level: the byte string that is hashed and signed. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
+  if (Array.isArray(value))
+    return `[${value.map((item) => canonicalJson(item === undefined ? null : item)).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, item]) => item !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -33,7 +36,8 @@ export function canonicalJson(value: unknown): string {
  * store keeps it) needs no parse. test/unit/audit-hash-vector.test.ts pins it to a literal hash.
  */
 export function canonicalRecordText(record: Omit<AuditRecord, 'hash' | 'data'>, canonicalData: string): string {
-  const optional = (key: string, value: string | undefined): string => (value === undefined ? '' : `,${JSON.stringify(key)}:${JSON.stringify(value)}`);
+  const optional = (key: string, value: string | undefined): string =>
+    value === undefined ? '' : `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
   return (
     `{"chain":${JSON.stringify(record.chain)},"data":${canonicalData}` +
     optional('eventId', record.eventId) +
@@ -178,7 +182,15 @@ export function createChainWriter(deps: ChainWriterDeps): ChainWriter {
     flushing = true;
     try {
       head ??= await deps.loadHead();
-      const { slices, texts, head: next } = chainDrafts(deps.chain, head, batch.map((item) => item.drafts));
+      const {
+        slices,
+        texts,
+        head: next,
+      } = chainDrafts(
+        deps.chain,
+        head,
+        batch.map((item) => item.drafts),
+      );
       const records = slices.flat();
       await deps.writeBatch(records, texts);
       head = next;

@@ -19,7 +19,9 @@ export async function ensureApprovalIndexes(db: Db): Promise<void> {
     { key: { state: 1, createdAt: 1 }, name: 'state' },
     { key: { holder: 1 }, name: 'holder' },
   ]);
-  await db.collection('approval_grants').createIndexes([{ key: { identity: 1, cluster: 1, expiresAt: 1 }, name: 'lookup' }]);
+  await db
+    .collection('approval_grants')
+    .createIndexes([{ key: { identity: 1, cluster: 1, expiresAt: 1 }, name: 'lookup' }]);
 }
 
 export function createMongoApprovalRepository(db: Db): ApprovalRepository {
@@ -45,8 +47,23 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
     async addVote(id, vote) {
       const doc = await approvals.findOneAndUpdate(
         // One person, one vote: no vote with this user, nor one sharing any of its person keys.
-        { _id: id, state: 'pending', 'votes.user': { $ne: vote.user }, ...(vote.keys === undefined || vote.keys.length === 0 ? {} : { 'votes.keys': { $nin: [...vote.keys] } }) },
-        { $push: { votes: { user: vote.user, label: vote.label, at: vote.at, via: vote.via, ...(vote.keys === undefined ? {} : { keys: [...vote.keys] }) } } },
+        {
+          _id: id,
+          state: 'pending',
+          'votes.user': { $ne: vote.user },
+          ...(vote.keys === undefined || vote.keys.length === 0 ? {} : { 'votes.keys': { $nin: [...vote.keys] } }),
+        },
+        {
+          $push: {
+            votes: {
+              user: vote.user,
+              label: vote.label,
+              at: vote.at,
+              via: vote.via,
+              ...(vote.keys === undefined ? {} : { keys: [...vote.keys] }),
+            },
+          },
+        },
         after,
       );
       return fromDoc(doc) as ApprovalRecord | null;
@@ -65,11 +82,15 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
       await grants.insertOne({ _id: id, ...rest }, { writeConcern: durable });
     },
     async activeGrants(identity, cluster, now) {
-      const docs = await grants.find({ identity, cluster, expiresAt: { $gt: now }, revokedAt: { $exists: false } }).sort({ createdAt: 1 }).toArray();
+      const docs = await grants
+        .find({ identity, cluster, expiresAt: { $gt: now }, revokedAt: { $exists: false } })
+        .sort({ createdAt: 1 })
+        .toArray();
       return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
     },
     async listGrants(filter = {}) {
-      const query = filter.activeAt === undefined ? {} : { expiresAt: { $gt: filter.activeAt }, revokedAt: { $exists: false } };
+      const query =
+        filter.activeAt === undefined ? {} : { expiresAt: { $gt: filter.activeAt }, revokedAt: { $exists: false } };
       const docs = await grants.find(query).sort({ createdAt: 1, _id: 1 }).toArray();
       return docs.map((doc) => fromDoc(doc) as ApprovalGrant);
     },

@@ -3,7 +3,18 @@
 import type { Collection, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
 import { HoopError } from '../../lib/errors.js';
 import { canonicalJson, createChainWriter, GENESIS_HASH } from '../chain.js';
-import type { AuditRecord, AuditRecordKind, AuditStore, ChainHead, RecordQuery, ScanOptions, SessionFilter, SessionSummary, SignedCheckpoint, StoredRecord } from '../types.js';
+import type {
+  AuditRecord,
+  AuditRecordKind,
+  AuditStore,
+  ChainHead,
+  RecordQuery,
+  ScanOptions,
+  SessionFilter,
+  SessionSummary,
+  SignedCheckpoint,
+  StoredRecord,
+} from '../types.js';
 
 export const durable: WriteConcernSettings = { w: 'majority', journal: true };
 
@@ -60,7 +71,9 @@ function recordFilter(query: RecordQuery): Filter<RecordDoc> {
   }
   if (query.after !== undefined) {
     const { time, chain: c, seq } = query.after;
-    filter.$and = [{ $or: [{ time: { $gt: time } }, { time, chain: { $gt: c } }, { time, chain: c, seq: { $gt: seq } }] }];
+    filter.$and = [
+      { $or: [{ time: { $gt: time } }, { time, chain: { $gt: c } }, { time, chain: c, seq: { $gt: seq } }] },
+    ];
   }
   return filter;
 }
@@ -80,76 +93,94 @@ export async function ensureAuditIndexes(db: Db): Promise<void> {
   await db.collection('audit_checkpoints').createIndexes([{ key: { chain: 1, seq: 1 }, name: 'chain_seq' }]);
 }
 
-const requestOnly = (value: unknown, otherwise: unknown = 0): Document => ({ $cond: [{ $eq: ['$kind', 'request'] }, value, otherwise] });
+const requestOnly = (value: unknown, otherwise: unknown = 0): Document => ({
+  $cond: [{ $eq: ['$kind', 'request'] }, value, otherwise],
+});
 const countWhen = (kind: string, field: string, value: string): Document => ({
   $sum: { $cond: [{ $and: [{ $eq: ['$kind', kind] }, { $eq: [field, value] }] }, 1, 0] },
 });
 
 /** Index seeks only (chain_seq): the chain names, then each chain's first and last record. */
 async function chainHeads(records: Collection<RecordDoc>): Promise<ChainHead[]> {
-    const names = ((await records.distinct('chain', {})) as string[]).sort();
-    const heads: ChainHead[] = [];
-    for (const name of names) {
-      const [first] = await records.find({ chain: name }).sort({ seq: 1 }).limit(1).project<{ seq: number }>({ seq: 1 }).toArray();
-      const [last] = await records.find({ chain: name }).sort({ seq: -1 }).limit(1).toArray();
-      if (first === undefined || last === undefined) continue;
-      heads.push({ chain: name, firstSeq: first.seq, seq: last.seq, hash: last.hash, time: last.time, records: last.seq - first.seq + 1 });
-    }
-    return heads;
+  const names = ((await records.distinct('chain', {})) as string[]).sort();
+  const heads: ChainHead[] = [];
+  for (const name of names) {
+    const [first] = await records
+      .find({ chain: name })
+      .sort({ seq: 1 })
+      .limit(1)
+      .project<{ seq: number }>({ seq: 1 })
+      .toArray();
+    const [last] = await records.find({ chain: name }).sort({ seq: -1 }).limit(1).toArray();
+    if (first === undefined || last === undefined) continue;
+    heads.push({
+      chain: name,
+      firstSeq: first.seq,
+      seq: last.seq,
+      hash: last.hash,
+      time: last.time,
+      records: last.seq - first.seq + 1,
+    });
   }
+  return heads;
+}
 
 /** Session summaries by aggregation: one group per session, newest first. */
 async function listSessions(records: Collection<RecordDoc>, filter: SessionFilter): Promise<SessionSummary[]> {
-    const match: Filter<RecordDoc> = { sessionId: { $ne: null as unknown as string }, kind: { $in: ['request', 'outcome'] } };
-    if (filter.identity !== undefined) match.identity = filter.identity;
-    const rows = await records
-      .aggregate<{
-        _id: string;
-        identity: string | null;
-        cluster: string | null;
-        start: number;
-        end: number;
-        calls: number;
-        allow: number;
-        deny: number;
-        approve: number;
-        approvals: number;
-      }>([
-        { $match: match },
-        {
-          $group: {
-            _id: '$sessionId',
-            identity: { $max: '$identity' },
-            cluster: { $max: requestOnly('$data.cluster', null) },
-            start: { $min: '$time' },
-            end: { $max: '$time' },
-            calls: { $sum: requestOnly(1) },
-            allow: countWhen('request', '$data.decision.effect', 'allow'),
-            deny: countWhen('request', '$data.decision.effect', 'deny'),
-            approve: countWhen('request', '$data.decision.effect', 'approve'),
-            approvals: countWhen('outcome', '$data.approval.state', 'approved'),
-          },
+  const match: Filter<RecordDoc> = {
+    sessionId: { $ne: null as unknown as string },
+    kind: { $in: ['request', 'outcome'] },
+  };
+  if (filter.identity !== undefined) match.identity = filter.identity;
+  const rows = await records
+    .aggregate<{
+      _id: string;
+      identity: string | null;
+      cluster: string | null;
+      start: number;
+      end: number;
+      calls: number;
+      allow: number;
+      deny: number;
+      approve: number;
+      approvals: number;
+    }>([
+      { $match: match },
+      {
+        $group: {
+          _id: '$sessionId',
+          identity: { $max: '$identity' },
+          cluster: { $max: requestOnly('$data.cluster', null) },
+          start: { $min: '$time' },
+          end: { $max: '$time' },
+          calls: { $sum: requestOnly(1) },
+          allow: countWhen('request', '$data.decision.effect', 'allow'),
+          deny: countWhen('request', '$data.decision.effect', 'deny'),
+          approve: countWhen('request', '$data.decision.effect', 'approve'),
+          approvals: countWhen('outcome', '$data.approval.state', 'approved'),
         },
-        { $match: { end: { $gte: filter.since ?? 0 } } },
-        { $sort: { end: -1, _id: 1 } },
-        { $limit: filter.limit ?? 100 },
-      ])
-      .toArray();
-    return rows.map(
-      (row): SessionSummary => ({
-        sessionId: row._id,
-        ...(row.identity == null ? {} : { identity: row.identity }),
-        ...(row.cluster == null ? {} : { cluster: row.cluster }),
-        start: row.start,
-        end: row.end,
-        calls: row.calls,
-        decisions: { allow: row.allow, deny: row.deny, approve: row.approve },
-        approvals: row.approvals,
-      }),
-    );
-  }
+      },
+      { $match: { end: { $gte: filter.since ?? 0 } } },
+      { $sort: { end: -1, _id: 1 } },
+      { $limit: filter.limit ?? 100 },
+    ])
+    .toArray();
+  return rows.map((row): SessionSummary => ({
+    sessionId: row._id,
+    ...(row.identity == null ? {} : { identity: row.identity }),
+    ...(row.cluster == null ? {} : { cluster: row.cluster }),
+    start: row.start,
+    end: row.end,
+    calls: row.calls,
+    decisions: { allow: row.allow, deny: row.deny, approve: row.approve },
+    approvals: row.approvals,
+  }));
+}
 
-export function createMongoAuditStore(db: Db, options: { chain: string; groupCommit: boolean }): AuditStore & { idle(): Promise<void> } {
+export function createMongoAuditStore(
+  db: Db,
+  options: { chain: string; groupCommit: boolean },
+): AuditStore & { idle(): Promise<void> } {
   const { chain } = options;
   const records: Collection<RecordDoc> = db.collection<RecordDoc>('audit_records');
   const checkpointsCol: Collection<CheckpointDoc> = db.collection<CheckpointDoc>('audit_checkpoints');
@@ -169,7 +200,14 @@ export function createMongoAuditStore(db: Db, options: { chain: string; groupCom
           checkpoints.map((record) => {
             const checkpoint = record.data as unknown as SignedCheckpoint;
             const s = checkpoint.statement;
-            return { _id: `${s.chain}:${s.type}:${s.seq}:${record.chain}:${record.seq}`, chain: s.chain, type: s.type, seq: s.seq, time: s.time, checkpoint };
+            return {
+              _id: `${s.chain}:${s.type}:${s.seq}:${record.chain}:${record.seq}`,
+              chain: s.chain,
+              type: s.type,
+              seq: s.seq,
+              time: s.time,
+              checkpoint,
+            };
           }),
           { ordered: true, writeConcern: durable },
         );
@@ -185,7 +223,8 @@ export function createMongoAuditStore(db: Db, options: { chain: string; groupCom
       const [record] = await writer.append([
         { kind: 'checkpoint', time: checkpoint.statement.time, data: checkpoint as unknown as Record<string, unknown> },
       ]);
-      if (record === undefined) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store wrote no record for the checkpoint');
+      if (record === undefined)
+        throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store wrote no record for the checkpoint');
       return record;
     },
     async listRecords(query: RecordQuery) {
@@ -240,7 +279,10 @@ export function createMongoAuditStore(db: Db, options: { chain: string; groupCom
       return docs.map((doc) => doc.checkpoint);
     },
     async retentionStart(name, cutoff) {
-      const active = await records.distinct('sessionId', { time: { $gte: cutoff }, sessionId: { $ne: null as unknown as string } });
+      const active = await records.distinct('sessionId', {
+        time: { $gte: cutoff },
+        sessionId: { $ne: null as unknown as string },
+      });
       const [doc] = await records
         .find({ chain: name, $or: [{ time: { $gte: cutoff } }, { sessionId: { $in: active as string[] } }] })
         .sort({ seq: 1 })

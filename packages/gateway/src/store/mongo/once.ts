@@ -11,10 +11,15 @@ interface OnceDoc {
 
 export async function ensureOnceIndexes(db: Db): Promise<void> {
   // TTL cleanup; correctness never depends on it (the filter compares expiresAt itself).
-  await db.collection('consumed_once').createIndexes([{ key: { expiresAt: 1 }, name: 'expiry', expireAfterSeconds: 0 }]);
+  await db
+    .collection('consumed_once')
+    .createIndexes([{ key: { expiresAt: 1 }, name: 'expiry', expireAfterSeconds: 0 }]);
 }
 
-export function createMongoConsumeOnce(db: Db, clock: () => number): (key: string, expiresAt: number) => Promise<boolean> {
+export function createMongoConsumeOnce(
+  db: Db,
+  clock: () => number,
+): (key: string, expiresAt: number) => Promise<boolean> {
   const collection = db.collection<OnceDoc>('consumed_once');
   return async (key, expiresAt) => {
     try {

@@ -19,9 +19,13 @@ END;
 /** The repository with changesSince() (the trigger's sequence), pendingCount() and pendingWithFingerprint() (admission in SQL) added. */
 export function withApprovalChanges(db: Database, repo: ApprovalRepository): ApprovalRepository {
   db.exec(approvalChangesSchema);
-  const bounds = db.prepare('SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM approval_changes') as Statement<[], { lo: number; hi: number }>;
+  const bounds = db.prepare(
+    'SELECT coalesce(min(seq), 0) AS lo, coalesce(max(seq), 0) AS hi FROM approval_changes',
+  ) as Statement<[], { lo: number; hi: number }>;
   // sqlite_sequence keeps the last seq even when every row was pruned.
-  const last = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'approval_changes'), 0) AS seq") as Statement<[], { seq: number }>;
+  const last = db.prepare(
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'approval_changes'), 0) AS seq",
+  ) as Statement<[], { seq: number }>;
   const counted = db.prepare(
     `SELECT count(*) AS count, coalesce(min(json_extract(doc, '$.expiresAt')), 0) AS next FROM approvals
      WHERE state = 'pending' AND json_extract(doc, '$.identity') = ? AND json_extract(doc, '$.expiresAt') > ?`,
@@ -30,7 +34,9 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
     `SELECT state, doc FROM approvals WHERE state = 'pending' AND json_extract(doc, '$.fingerprint') = ? AND json_extract(doc, '$.identity') = ?
        AND json_extract(doc, '$.expiresAt') > ? ORDER BY created_at, id LIMIT 1`,
   ) as Statement<[string, string, number], { state: string; doc: string }>;
-  const since = db.prepare(`SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`) as Statement<[number], { seq: number; id: string }>;
+  const since = db.prepare(
+    `SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`,
+  ) as Statement<[number], { seq: number; id: string }>;
   return {
     ...repo,
     async pendingCount(identity, now) {
@@ -39,7 +45,9 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
     },
     async pendingWithFingerprint(identity, fingerprint, now) {
       const row = joinable.get(fingerprint, identity, now);
-      return row === undefined ? null : { ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] };
+      return row === undefined
+        ? null
+        : { ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] };
     },
     async changesSince(seen: number): Promise<ApprovalChanges> {
       const current = last.get()?.seq ?? 0;

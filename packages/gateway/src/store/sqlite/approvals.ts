@@ -13,7 +13,10 @@ function parseRecord(row: { doc: string; state: string } | undefined): ApprovalR
 
 export function createSqliteApprovalRepository(db: Database): ApprovalRepository {
   const insert = db.prepare('INSERT INTO approvals (id, state, holder, created_at, doc) VALUES (?, ?, ?, ?, ?)');
-  const getStmt = db.prepare('SELECT state, doc FROM approvals WHERE id = ?') as Statement<[string], { state: string; doc: string }>;
+  const getStmt = db.prepare('SELECT state, doc FROM approvals WHERE id = ?') as Statement<
+    [string],
+    { state: string; doc: string }
+  >;
   const addVoteStmt = db.prepare(
     `UPDATE approvals SET doc = json_insert(doc, '$.votes[#]', json(@vote))
      WHERE id = @id AND state = 'pending'
@@ -24,12 +27,19 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
      RETURNING state, doc`,
   ) as Statement<[{ id: string; vote: string; user: string; keys: string }], { state: string; doc: string }>;
   const slackStmt = db.prepare("UPDATE approvals SET doc = json_set(doc, '$.slack', json(?)) WHERE id = ?");
-  const insertGrant = db.prepare('INSERT INTO approval_grants (id, identity, cluster, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertGrant = db.prepare(
+    'INSERT INTO approval_grants (id, identity, cluster, created_at, expires_at, doc) VALUES (?, ?, ?, ?, ?, ?)',
+  );
   const grantsStmt = db.prepare(
     'SELECT doc FROM approval_grants WHERE identity = ? AND cluster = ? AND expires_at > ? ORDER BY created_at',
   ) as Statement<[string, string, number], { doc: string }>;
-  const listGrantsStmt = db.prepare('SELECT doc FROM approval_grants ORDER BY created_at, id') as Statement<[], { doc: string }>;
-  const listActiveStmt = db.prepare('SELECT doc FROM approval_grants WHERE expires_at > ? ORDER BY created_at, id') as Statement<[number], { doc: string }>;
+  const listGrantsStmt = db.prepare('SELECT doc FROM approval_grants ORDER BY created_at, id') as Statement<
+    [],
+    { doc: string }
+  >;
+  const listActiveStmt = db.prepare(
+    'SELECT doc FROM approval_grants WHERE expires_at > ? ORDER BY created_at, id',
+  ) as Statement<[number], { doc: string }>;
   // A revoked grant's expires_at becomes the revocation time, so every "active" query excludes it.
   const revokeStmt = db.prepare(
     `UPDATE approval_grants SET expires_at = @now, doc = json_set(doc, '$.revokedAt', @now, '$.revokedBy', @by)
@@ -56,10 +66,14 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
         params.push(filter.holder);
       }
       const sql = `SELECT state, doc FROM approvals${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
-      return (db.prepare(sql).all(...params) as Array<{ state: string; doc: string }>).map((row) => parseRecord(row) as ApprovalRecord);
+      return (db.prepare(sql).all(...params) as Array<{ state: string; doc: string }>).map(
+        (row) => parseRecord(row) as ApprovalRecord,
+      );
     },
     async addVote(id, vote) {
-      return parseRecord(addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user, keys: JSON.stringify(vote.keys ?? []) }));
+      return parseRecord(
+        addVoteStmt.get({ id, vote: JSON.stringify(vote), user: vote.user, keys: JSON.stringify(vote.keys ?? []) }),
+      );
     },
     async transition(id, from, to, patch) {
       const fields = patchFields.filter((field) => patch[field] !== undefined);
@@ -67,7 +81,9 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       let stmt = transitionStmts.get(key);
       if (stmt === undefined) {
         const sets = ["'$.state', @to", ...fields.map((field) => `'$.${field}', @${field}`)].join(', ');
-        stmt = db.prepare(`UPDATE approvals SET state = @to, doc = json_set(doc, ${sets}) WHERE id = @id AND state = @from RETURNING state, doc`);
+        stmt = db.prepare(
+          `UPDATE approvals SET state = @to, doc = json_set(doc, ${sets}) WHERE id = @id AND state = @from RETURNING state, doc`,
+        );
         transitionStmts.set(key, stmt);
       }
       const params: Record<string, unknown> = { id, from, to };

@@ -2,18 +2,37 @@
 // verification, chain heads by index seeks, sessions summed in JS from one session's rows. Rows are
 // read in raw mode and decoded by record-codec.ts.
 import type { Database, Statement } from 'better-sqlite3';
-import type { AuditRecord, AuditStore, ChainHead, RecordQuery, ScanOptions, SessionSummary, SignedCheckpoint } from '../types.js';
+import type {
+  AuditRecord,
+  AuditStore,
+  ChainHead,
+  RecordQuery,
+  ScanOptions,
+  SessionSummary,
+  SignedCheckpoint,
+} from '../types.js';
 import { encodeEventId, encodeSessionId, ROW_COLUMNS, type RecordCodec, type RecordRow } from './record-codec.js';
 
 type AuditReads = Pick<
   AuditStore,
-  'listRecords' | 'scanRecords' | 'scanChain' | 'readChain' | 'getRecord' | 'chainHeads' | 'listSessions' | 'checkpoints' | 'retentionStart'
+  | 'listRecords'
+  | 'scanRecords'
+  | 'scanChain'
+  | 'readChain'
+  | 'getRecord'
+  | 'chainHeads'
+  | 'listSessions'
+  | 'checkpoints'
+  | 'retentionStart'
 >;
 
 const DEFAULT_BATCH = 1000;
 
 /** `after` as a row-value comparison, which SQLite answers from the (time, chain, seq) index. */
-function recordFilter(codec: RecordCodec, query: RecordQuery): { where: string; params: Record<string, unknown>; empty: boolean } {
+function recordFilter(
+  codec: RecordCodec,
+  query: RecordQuery,
+): { where: string; params: Record<string, unknown>; empty: boolean } {
   const where: string[] = [];
   const params: Record<string, unknown> = {};
   if (query.sessionId !== undefined) {
@@ -83,7 +102,8 @@ function createSessionLister(db: Database, codec: RecordCodec): AuditStore['list
       if (kind === 1) {
         summary.calls += 1;
         const cluster = data['cluster'];
-        if (typeof cluster === 'string' && (summary.cluster === undefined || cluster > summary.cluster)) summary.cluster = cluster;
+        if (typeof cluster === 'string' && (summary.cluster === undefined || cluster > summary.cluster))
+          summary.cluster = cluster;
         const effect = (data['decision'] as { effect?: unknown } | undefined)?.effect;
         if (effect === 'allow' || effect === 'deny' || effect === 'approve') decisions[effect] += 1;
       } else if ((data['approval'] as { state?: unknown } | undefined)?.state === 'approved') approvals += 1;
@@ -125,7 +145,9 @@ function createSessionLister(db: Database, codec: RecordCodec): AuditStore['list
       }
     }
     const summaries = ids.map((id) => summarize(id, filter.identity));
-    return summaries.sort((a, b) => b.end - a.end || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+    return summaries.sort(
+      (a, b) => b.end - a.end || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0),
+    );
   };
 }
 
@@ -147,13 +169,19 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
   const chainPage = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
   const oneRecord = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
   // Chain heads by index seeks only (no scan): the next chain id, then its first and last seq.
-  const nextChain = db.prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1').pluck() as Statement<[number], number>;
-  const firstSeq = db.prepare('SELECT seq FROM audit_records WHERE chain = ? ORDER BY seq LIMIT 1').pluck() as Statement<[number], number>;
-  const lastRecord = db.prepare('SELECT seq, hash, time FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1') as Statement<
-    [number],
-    { seq: number; hash: Buffer; time: number }
+  const nextChain = db
+    .prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1')
+    .pluck() as Statement<[number], number>;
+  const firstSeq = db
+    .prepare('SELECT seq FROM audit_records WHERE chain = ? ORDER BY seq LIMIT 1')
+    .pluck() as Statement<[number], number>;
+  const lastRecord = db.prepare(
+    'SELECT seq, hash, time FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1',
+  ) as Statement<[number], { seq: number; hash: Buffer; time: number }>;
+  const checkpointRows = db.prepare('SELECT checkpoint FROM audit_checkpoints ORDER BY id') as Statement<
+    [],
+    { checkpoint: string }
   >;
-  const checkpointRows = db.prepare('SELECT checkpoint FROM audit_checkpoints ORDER BY id') as Statement<[], { checkpoint: string }>;
   const retentionStartRow = rows(
     `SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
        (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
@@ -164,7 +192,9 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
       const { where, params, empty } = recordFilter(codec, query);
       if (empty) return [];
       const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(query.limit))}`;
-      return rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`).all(params).map(decode);
+      return rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`)
+        .all(params)
+        .map(decode);
     },
     // Cursors are keyset pages: each page is read whole before it is yielded, so no statement stays
     // open across an await — the gateway's writer shares this connection, and better-sqlite3 refuses a
@@ -180,7 +210,9 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
         });
         if (empty) return;
         const take = Math.min(batchSize, remaining);
-        const page = rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`).all(params).map(decode);
+        const page = rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`)
+          .all(params)
+          .map(decode);
         yield* page;
         remaining -= page.length;
         const last = page.at(-1);

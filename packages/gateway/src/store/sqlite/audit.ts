@@ -41,7 +41,9 @@ export function prepareRecordWrites(db: Database, codec = createRecordCodec(db, 
       }
     }
   });
-  const headOf = db.prepare('SELECT seq, hash FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1') as Statement<[number], { seq: number; hash: Buffer }>;
+  const headOf = db.prepare(
+    'SELECT seq, hash FROM audit_records WHERE chain = ? ORDER BY seq DESC LIMIT 1',
+  ) as Statement<[number], { seq: number; hash: Buffer }>;
   return {
     loadHead(chain) {
       const id = codec.chainId(chain, false);
@@ -78,7 +80,9 @@ export function createSqliteAuditStore(
     })();
 
   const deleteRecordsStmt = db.prepare('DELETE FROM audit_records WHERE chain = ? AND seq < ?');
-  const deleteCheckpointsStmt = db.prepare("DELETE FROM audit_checkpoints WHERE chain = ? AND type = 'head' AND seq < ?");
+  const deleteCheckpointsStmt = db.prepare(
+    "DELETE FROM audit_checkpoints WHERE chain = ? AND type = 'head' AND seq < ?",
+  );
 
   return {
     chain,
@@ -88,15 +92,18 @@ export function createSqliteAuditStore(
       const [record] = await writer.append([
         { kind: 'checkpoint', time: checkpoint.statement.time, data: checkpoint as unknown as Record<string, unknown> },
       ]);
-      if (record === undefined) throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store wrote no record for the checkpoint');
+      if (record === undefined)
+        throw new HoopError('ERR_AUDIT_UNAVAILABLE', 'the audit store wrote no record for the checkpoint');
       return record;
     },
     async deleteBefore(name, seq) {
       const id = codec.chainId(name, false);
-      return db.transaction(() => {
-        deleteCheckpointsStmt.run(name, seq);
-        return id === undefined ? 0 : deleteRecordsStmt.run(id, seq).changes;
-      }).immediate();
+      return db
+        .transaction(() => {
+          deleteCheckpointsStmt.run(name, seq);
+          return id === undefined ? 0 : deleteRecordsStmt.run(id, seq).changes;
+        })
+        .immediate();
     },
     stats: () => writer.stats(),
     idle: () => writer.idle(),

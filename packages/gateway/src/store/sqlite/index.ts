@@ -33,8 +33,20 @@ export async function createSqliteStore(path: string, options: StoreOptions): Pr
     );
   }
   const groupCommit = options.groupCommit ?? true;
-  const writer = path === ':memory:' || options.writerThread === false ? undefined : startWriterThread({ path, chain: options.replicaId, busyTimeoutMs: options.busyTimeoutMs ?? 5000, groupCommit });
-  const audit = createSqliteAuditStore(db, { chain: options.replicaId, groupCommit, ...(writer === undefined ? {} : { writer }) });
+  const writer =
+    path === ':memory:' || options.writerThread === false
+      ? undefined
+      : startWriterThread({
+          path,
+          chain: options.replicaId,
+          busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+          groupCommit,
+        });
+  const audit = createSqliteAuditStore(db, {
+    chain: options.replicaId,
+    groupCommit,
+    ...(writer === undefined ? {} : { writer }),
+  });
   const approvals = withApprovalChanges(db, createSqliteApprovalRepository(db));
   const consumeOnce = createSqliteConsumeOnce(db, options.clock ?? Date.now);
   const ping = db.prepare('SELECT 1');

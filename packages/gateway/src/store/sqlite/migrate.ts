@@ -59,7 +59,13 @@ function migrate(db: Database, from: 1 | 2, log?: (message: string) => void): vo
   const began = Date.now();
   let moved = 0;
   db.transaction(() => {
-    for (const index of ['audit_records_chain_seq', 'audit_records_time', 'audit_records_session', 'audit_records_event', 'audit_records_identity']) {
+    for (const index of [
+      'audit_records_chain_seq',
+      'audit_records_time',
+      'audit_records_session',
+      'audit_records_event',
+      'audit_records_identity',
+    ]) {
       db.exec(`DROP INDEX IF EXISTS ${index}`);
     }
     db.exec('ALTER TABLE audit_records RENAME TO audit_records_legacy');
@@ -99,5 +105,7 @@ function migrate(db: Database, from: 1 | 2, log?: (message: string) => void): vo
     }
     db.exec('DROP TABLE audit_records_legacy');
   }).immediate();
-  log?.(`audit store: ${moved} records moved from layout ${from} to layout 3 in ${Date.now() - began} ms (hashes unchanged)`);
+  log?.(
+    `audit store: ${moved} records moved from layout ${from} to layout 3 in ${Date.now() - began} ms (hashes unchanged)`,
+  );
 }

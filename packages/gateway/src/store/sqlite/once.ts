@@ -10,7 +10,10 @@ CREATE TABLE IF NOT EXISTS consumed_once (
 CREATE INDEX IF NOT EXISTS consumed_once_expiry ON consumed_once (expires_at);
 `;
 
-export function createSqliteConsumeOnce(db: Sqlite.Database, clock: () => number): (key: string, expiresAt: number) => Promise<boolean> {
+export function createSqliteConsumeOnce(
+  db: Sqlite.Database,
+  clock: () => number,
+): (key: string, expiresAt: number) => Promise<boolean> {
   db.exec(onceSchema);
   // One statement: insert, or take over an expired row; `changes` says whether this call won.
   const claim = db.prepare(

@@ -17,7 +17,14 @@ export const KIND_CODES: Readonly<Record<AuditRecordKind, number>> = {
   checkpoint: 4,
   approval: 5,
 };
-const KIND_NAMES: readonly (AuditRecordKind | undefined)[] = [undefined, 'request', 'outcome', 'frames', 'checkpoint', 'approval'];
+const KIND_NAMES: readonly (AuditRecordKind | undefined)[] = [
+  undefined,
+  'request',
+  'outcome',
+  'frames',
+  'checkpoint',
+  'approval',
+];
 
 /**
  * Members that repeat from call to call stay in the shape; every other member (ids, paths, timings,
@@ -58,7 +65,8 @@ function decodeEventId(value: Buffer | string | null): string | undefined {
 /** The gateway's session ids (`k-` + 32 hex, `s-` + a UUID) as a marker byte and 16 bytes. */
 export function encodeSessionId(id: string | undefined): Buffer | string | null {
   if (id === undefined) return null;
-  if (id.startsWith('k-') && HEX32.test(id.slice(2))) return Buffer.concat([Buffer.of(0x6b), Buffer.from(id.slice(2), 'hex')]);
+  if (id.startsWith('k-') && HEX32.test(id.slice(2)))
+    return Buffer.concat([Buffer.of(0x6b), Buffer.from(id.slice(2), 'hex')]);
   if (id.startsWith('s-') && UUID.test(id.slice(2))) return Buffer.concat([Buffer.of(0x73), uuidBytes(id.slice(2))]);
   return id;
 }
@@ -70,8 +78,17 @@ function decodeSessionId(value: Buffer | string | null): string | undefined {
 }
 
 /** canonicalJson of a plain object whose members are already canonical texts, keys in canonical order. */
-function shapeOf(kind: AuditRecordKind, data: Record<string, unknown>, memberText: (value: unknown) => string): { shape: string; holes: string[] } | undefined {
-  const shaped = kind === 'request' ? (data['principal'] === undefined ? SHAPED['anonymousRequest'] : SHAPED['request']) : SHAPED[kind];
+function shapeOf(
+  kind: AuditRecordKind,
+  data: Record<string, unknown>,
+  memberText: (value: unknown) => string,
+): { shape: string; holes: string[] } | undefined {
+  const shaped =
+    kind === 'request'
+      ? data['principal'] === undefined
+        ? SHAPED['anonymousRequest']
+        : SHAPED['request']
+      : SHAPED[kind];
   if (shaped === undefined) return undefined;
   const keys = Object.keys(data)
     .filter((key) => data[key] !== undefined)
@@ -91,7 +108,11 @@ function shapeOf(kind: AuditRecordKind, data: Record<string, unknown>, memberTex
 }
 
 const isHole = (value: unknown): boolean =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 1 && (value as Record<string, unknown>)['\u0001'] === 0;
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.keys(value).length === 1 &&
+  (value as Record<string, unknown>)['\u0001'] === 0;
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
@@ -183,7 +204,10 @@ function createShapeTable(db: CodecDb) {
       const row = shapeTextOf.get(id) as { text: string } | undefined;
       if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
       const parsed = JSON.parse(row.text.replaceAll(HOLE, '{"\\u0001":0}')) as Record<string, unknown>;
-      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [key, isHole(value) ? undefined : deepFreeze(value)]);
+      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [
+        key,
+        isHole(value) ? undefined : deepFreeze(value),
+      ]);
       shape = { parts: row.text.split(HOLE), members };
       if (shapes.size >= MAX_CACHED) shapes.clear();
       shapes.set(id, shape);
@@ -262,7 +286,8 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
       const values = text.split(HOLE);
       const data: Record<string, unknown> = {};
       let hole = 0;
-      for (const [key, value] of members) data[key] = value === undefined ? JSON.parse(values[hole++] as string) : value;
+      for (const [key, value] of members)
+        data[key] = value === undefined ? JSON.parse(values[hole++] as string) : value;
       return data;
     },
     sessionIdText: (value: Buffer | string): string => decodeSessionId(value) as string,

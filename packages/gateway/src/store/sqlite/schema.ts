@@ -38,8 +38,11 @@ CREATE INDEX IF NOT EXISTS audit_records_identity ON audit_records (identity, ti
 `;
 
 /** The layout of an existing audit_records table: 1 (WITHOUT ROWID), 2 (rowid, one JSON text), 3; none yet: undefined. */
-export function auditLayoutOf(db: { prepare(sql: string): { get(...params: unknown[]): unknown } }): 1 | 2 | 3 | undefined {
-  const row = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'audit_records'").get() as { sql: string } | undefined;
+export function auditLayoutOf(db: {
+  prepare(sql: string): { get(...params: unknown[]): unknown };
+}): 1 | 2 | 3 | undefined {
+  const row = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'audit_records'").get() as
+    { sql: string } | undefined;
   if (row === undefined) return undefined;
   if (/WITHOUT\s+ROWID/i.test(row.sql)) return 1;
   return /\bshape\b/.test(row.sql) ? 3 : 2;

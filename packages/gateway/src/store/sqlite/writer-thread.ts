@@ -54,7 +54,16 @@ function serve(): void {
     try {
       head ??= writes.loadHead(config.chain);
       const normalised = batch.every((item) => item.normalised);
-      const { slices, texts, head: next } = chainDrafts(config.chain, head, batch.map((item) => item.drafts), { normalised });
+      const {
+        slices,
+        texts,
+        head: next,
+      } = chainDrafts(
+        config.chain,
+        head,
+        batch.map((item) => item.drafts),
+        { normalised },
+      );
       const records = slices.flat();
       writes.writeBatch(records, texts);
       head = next;

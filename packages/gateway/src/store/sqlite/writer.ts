@@ -54,12 +54,20 @@ function toRecord(chain: string, seq: number, draft: AuditRecordDraft, prevHash:
     hash,
   } as AuditRecord;
   let data: Record<string, unknown> | undefined;
-  Object.defineProperty(record, 'data', { enumerable: true, configurable: true, get: () => (data ??= normaliseData(draft.data)) });
+  Object.defineProperty(record, 'data', {
+    enumerable: true,
+    configurable: true,
+    get: () => (data ??= normaliseData(draft.data)),
+  });
   return record;
 }
 
 /** Resolves each append of a committed transaction with its records, in chain order. */
-function resolveCommitted(chain: string, pending: Map<number, Pending>, message: Extract<FromWriter, { type: 'committed' }>): void {
+function resolveCommitted(
+  chain: string,
+  pending: Map<number, Pending>,
+  message: Extract<FromWriter, { type: 'committed' }>,
+): void {
   let seq = message.firstSeq;
   let prevHash = message.prevHash;
   let offset = 0;
@@ -80,7 +88,10 @@ function resolveCommitted(chain: string, pending: Map<number, Pending>, message:
 }
 
 const unavailable = (why: string): HoopError =>
-  new HoopError('ERR_AUDIT_UNAVAILABLE', `the audit writer thread ${why}; the store cannot record requests until the gateway restarts`);
+  new HoopError(
+    'ERR_AUDIT_UNAVAILABLE',
+    `the audit writer thread ${why}; the store cannot record requests until the gateway restarts`,
+  );
 
 class WriterClient implements ThreadedChainWriter {
   private readonly pending = new Map<number, Pending>();
