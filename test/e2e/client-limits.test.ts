@@ -63,17 +63,28 @@ describe('per-client limits', () => {
     const recordsBefore = (await world.gateway.store.audit.listRecords({ kinds: ['request'] })).length;
     const simBefore = world.sim.requests.length;
     const path = '/api/v1/namespaces/staging/configmaps/app-config';
-    for (let i = 0; i < 3; i += 1) assert.equal((await world.call(path, { origin: gateway.url })).status, 401);
-    const refused = await world.call(path, {
-      origin: gateway.url,
-      headers: { authorization: 'Bearer not-even-a-jwt' },
-    });
+    // The bucket holds 3 and refills 1 per second: however slow the machine, 10 calls in a row exceed it.
+    let answered401 = 0;
+    let refused: Awaited<ReturnType<typeof world.call>> | undefined;
+    for (let i = 0; i < 10 && refused === undefined; i += 1) {
+      const response = await world.call(path, {
+        origin: gateway.url,
+        headers: { authorization: 'Bearer not-even-a-jwt' },
+      });
+      if (response.status === 429) refused = response;
+      else {
+        assert.equal(response.status, 401);
+        answered401 += 1;
+      }
+    }
+    assert.ok(refused !== undefined, 'a caller over the rate is refused');
+    assert.ok(answered401 >= 3, `the burst of 3 is let through first (${answered401})`);
     assertTooMany(
       refused,
       /too many requests from this address \(limits\.perAddress\.requestsPerSecond\); retry in 1s/,
     );
     const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
-    assert.equal(records.length - recordsBefore, 3, 'the three 401s are recorded, the 429 is not');
+    assert.equal(records.length - recordsBefore, answered401, 'every 401 is recorded, the 429 is not');
     assert.equal(world.sim.requests.length, simBefore);
   });
 
