@@ -175,7 +175,6 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
 
     const principal = await approver(ctx);
     if (!('issuer' in principal)) return principal;
-    const who = principal.email ?? principal.username;
 
     try {
       if (isList) {
@@ -191,38 +190,7 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
         if (record === null) return refuse(refusals['not-found'](id));
         return send(200, record);
       }
-      const body = await readJson(ctx.body, maxBodyBytes);
-      if (!body.ok) return refuse(buildStatus(400, 'BadRequest', body.why));
-      const input = parseDecisionBody(body.value);
-      if (!input.ok) return refuse(buildStatus(400, 'BadRequest', input.why));
-      const approve = action === 'approve';
-      if (!approve && input.grantMs !== undefined)
-        return refuse(buildStatus(400, 'BadRequest', 'grant only applies to approve'));
-      const result = await service.decide(id, {
-        approve,
-        actor: {
-          user: `oidc:${principal.issuer}#${principal.subject}`,
-          label: who,
-          at: Date.now(),
-          via: 'api',
-          keys: personKeys(
-            {
-              oidc: { issuer: principal.issuer, subject: principal.subject },
-              ...(principal.email === undefined || principal.emailVerified === false
-                ? {}
-                : { verifiedEmail: principal.email }),
-            },
-            service.config.approvers.people,
-          ),
-        },
-        approver: true,
-        subject: principal.subject,
-        ...(principal.email === undefined ? {} : { email: principal.email }),
-        ...(input.reason === undefined ? {} : { reason: input.reason }),
-        ...(input.grantMs === undefined ? {} : { grantMs: input.grantMs }),
-      });
-      if (!result.ok) return refuse(refusals[result.why](id));
-      return send(200, result.record);
+      return await decideRoute(service, principal, id, action === 'approve', ctx.body, maxBodyBytes);
     } catch (error) {
       return refuse(statusFromError(asHoopError(error)));
     }
@@ -287,6 +255,49 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
       return refuse(statusFromError(asHoopError(error)));
     }
   }
+}
+
+/** POST …/ID/approve|deny: the body checked, then the vote cast as the authenticated approver. */
+async function decideRoute(
+  service: ApprovalService,
+  principal: Principal,
+  id: string,
+  approve: boolean,
+  requestBody: AsyncIterable<unknown>,
+  maxBodyBytes: number,
+): Promise<ApiAnswer> {
+  const who = principal.email ?? principal.username;
+  const body = await readJson(requestBody, maxBodyBytes);
+  if (!body.ok) return refuse(buildStatus(400, 'BadRequest', body.why));
+  const input = parseDecisionBody(body.value);
+  if (!input.ok) return refuse(buildStatus(400, 'BadRequest', input.why));
+  if (!approve && input.grantMs !== undefined)
+    return refuse(buildStatus(400, 'BadRequest', 'grant only applies to approve'));
+  const result = await service.decide(id, {
+    approve,
+    actor: {
+      user: `oidc:${principal.issuer}#${principal.subject}`,
+      label: who,
+      at: Date.now(),
+      via: 'api',
+      keys: personKeys(
+        {
+          oidc: { issuer: principal.issuer, subject: principal.subject },
+          ...(principal.email === undefined || principal.emailVerified === false
+            ? {}
+            : { verifiedEmail: principal.email }),
+        },
+        service.config.approvers.people,
+      ),
+    },
+    approver: true,
+    subject: principal.subject,
+    ...(principal.email === undefined ? {} : { email: principal.email }),
+    ...(input.reason === undefined ? {} : { reason: input.reason }),
+    ...(input.grantMs === undefined ? {} : { grantMs: input.grantMs }),
+  });
+  if (!result.ok) return refuse(refusals[result.why](id));
+  return send(200, result.record);
 }
 
 /** A HoopError as it is; anything else a generic 500 (the caller's log has no detail to add here). */

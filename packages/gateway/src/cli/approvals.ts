@@ -3,7 +3,12 @@
 // holding the request sees the decision on its next poll; Slack is updated when configured.
 import { userInfo } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { createApprovalService, type ApprovalNotifier, type DecideRefusal } from '../approvals/service.js';
+import {
+  createApprovalService,
+  type ApprovalNotifier,
+  type ApprovalService,
+  type DecideRefusal,
+} from '../approvals/service.js';
 import { personKeys } from '../approvals/people.js';
 import type { ApprovalGrant, ApprovalRecord, ApprovalState } from '../approvals/types.js';
 import type { Config } from '../config/types.js';
@@ -134,22 +139,50 @@ function checkListOrDecideArgs(
   return { state, grantMs };
 }
 
+/** The configuration, or undefined after printing why it is invalid. */
+async function readConfig(file: string, io: CliIo): Promise<Config | undefined> {
+  try {
+    return await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, {
+      source: file,
+      checkFiles: false,
+    });
+  } catch (error) {
+    if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
+      io.stderr(`${error.message}\n`);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** Prints the outcome of a vote: the refusal (exit 1), the count so far, or the decision. */
+function reportDecision(
+  io: CliIo,
+  id: string | undefined,
+  result: Awaited<ReturnType<ApprovalService['decide']>>,
+  minApprovals: number,
+  osName: string,
+): number {
+  if (!result.ok) {
+    io.stderr(
+      `hoopgate approvals: ${id}: ${refusalText[result.why]}${result.record === undefined ? '' : ` (state ${result.record.state})`}\n`,
+    );
+    return 1;
+  }
+  const record = result.record;
+  if (record.state === 'pending') {
+    io.stdout(
+      `${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${minApprovals})\n`,
+    );
+  } else {
+    const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
+    io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${osName}`}${grant}\n`);
+  }
+  return 0;
+}
+
 export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliCommand {
   const clock = deps.clock ?? Date.now;
-  async function readConfig(file: string, io: CliIo): Promise<Config | undefined> {
-    try {
-      return await loadConfig(isAbsolute(file) ? file : resolve(io.cwd, file), io.env, {
-        source: file,
-        checkFiles: false,
-      });
-    } catch (error) {
-      if (error instanceof HoopError && error.code === 'ERR_CONFIG') {
-        io.stderr(`${error.message}\n`);
-        return undefined;
-      }
-      throw error;
-    }
-  }
   const replicaId = `cli-${process.pid}`;
   const openStore = (config: Config) =>
     (deps.openStore ?? ((c: Config) => createStore(c.audit.store, { replicaId, clock })))(config);
@@ -253,22 +286,7 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
         ...(args.values.reason === undefined ? {} : { reason: args.values.reason }),
         ...(grantMs === undefined ? {} : { grantMs }),
       });
-      if (!result.ok) {
-        io.stderr(
-          `hoopgate approvals: ${id}: ${refusalText[result.why]}${result.record === undefined ? '' : ` (state ${result.record.state})`}\n`,
-        );
-        return 1;
-      }
-      const record = result.record;
-      if (record.state === 'pending') {
-        io.stdout(
-          `${record.id}: approval recorded (${new Set(record.votes.map((v) => v.user)).size} of ${config.approval.minApprovals})\n`,
-        );
-      } else {
-        const grant = record.grantMs === undefined ? '' : `, granted for ${formatDuration(record.grantMs)}`;
-        io.stdout(`${record.id}: ${record.state} by ${record.decidedBy ?? `cli:${os.name}`}${grant}\n`);
-      }
-      return 0;
+      return reportDecision(io, id, result, config.approval.minApprovals, os.name);
     } finally {
       await store.close();
     }

@@ -86,6 +86,23 @@ async function defaultReviewerFor(cluster: ClusterConfig): Promise<AccessReviewe
   return createAccessReviewer({ client: await createClusterClient(cluster), ttlMs: 0 });
 }
 
+/** The request as the gateway would parse it; undefined, with `explanation.refused` set, when it refuses it first. */
+function classify(method: string, path: string, explanation: Explanation): RequestInfo | undefined {
+  const canonical = checkCanonicalPath(path);
+  if (!canonical.ok) {
+    const { status, reason } = errorCodes.ERR_NON_CANONICAL_PATH;
+    explanation.refused = { status, reason, message: `refusing non-canonical path: ${canonical.problem}` };
+    return undefined;
+  }
+  try {
+    return parseRequestInfo(method, path);
+  } catch (error) {
+    if (!(error instanceof HoopError)) throw error;
+    explanation.refused = { status: error.status, reason: error.reason, message: error.message };
+    return undefined;
+  }
+}
+
 export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
   const loadConfig = deps.loadConfig ?? defaultLoadConfig;
   const reviewerFor = deps.reviewerFor ?? defaultReviewerFor;
@@ -149,19 +166,7 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
       identity: { name: identity.name, index: identityIndex, serviceAccount: identity.serviceAccount },
       rbac: { state: 'not-needed' },
     };
-    const canonical = checkCanonicalPath(routed.path);
-    let info: RequestInfo | undefined;
-    if (!canonical.ok) {
-      const { status, reason } = errorCodes.ERR_NON_CANONICAL_PATH;
-      explanation.refused = { status, reason, message: `refusing non-canonical path: ${canonical.problem}` };
-    } else {
-      try {
-        info = parseRequestInfo(request.method, routed.path);
-      } catch (error) {
-        if (!(error instanceof HoopError)) throw error;
-        explanation.refused = { status: error.status, reason: error.reason, message: error.message };
-      }
-    }
+    const info = classify(request.method, routed.path, explanation);
     if (info === undefined) {
       io.stdout(explainDecision(explanation));
       return 0;

@@ -119,47 +119,10 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
           const grants = await deps.grants();
           return { text: `${grants.length} active grant(s)`, blocks: buildGrantsBlocks(grants) };
         }
-        case 'revoke-grant': {
-          const [id] = args;
-          if (id === undefined || !/^[\w-]{1,80}$/.test(id))
-            return { text: `usage: ${command} revoke-grant GRANT_ID (see ${command} grants)` };
-          if (deps.revokeGrant === undefined || deps.isApprover === undefined)
-            return { text: 'grants are not available on this gateway' };
-          try {
-            if (!(await deps.isApprover(userId)))
-              return {
-                text: 'only approvers may revoke a grant (approval.approvers in the gateway config); nothing was changed',
-              };
-          } catch {
-            return { text: 'could not check your approver membership with Slack; nothing was changed, try again' };
-          }
-          const revoked = await deps.revokeGrant(id, `slack:${userId}`);
-          return revoked === null
-            ? {
-                text: `no active grant \`${escapeSlackText(id)}\` (unknown, expired or already revoked); nothing was changed`,
-              }
-            : {
-                text: `grant \`${escapeSlackText(revoked.id)}\` revoked: ${escapeSlackText(revoked.subject)} may no longer repeat it`,
-              };
-        }
-        case 'privileges': {
-          if (deps.audit?.privileges === undefined)
-            return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };
-          const [identity] = args;
-          if (identity !== undefined && !/^[\w.:@-]{1,200}$/.test(identity))
-            return { text: `usage: ${command} privileges [IDENTITY]` };
-          const view = await deps.audit.privileges(identity);
-          if (identity !== undefined && view.summaries.length === 0)
-            return { text: `no identity "${escapeSlackText(identity)}" in the gateway config` };
-          const title =
-            identity === undefined
-              ? `Privileges of every identity, last ${view.sinceText}`
-              : `Privileges of ${identity}, last ${view.sinceText}`;
-          return {
-            text: `${escapeSlackText(title)}: ${view.summaries.length} identit${view.summaries.length === 1 ? 'y' : 'ies'}`,
-            blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText),
-          };
-        }
+        case 'revoke-grant':
+          return revokeGrantReply(deps, command, userId, args);
+        case 'privileges':
+          return privilegesReply(deps, command, args);
         case 'help':
           return help;
         default:
@@ -180,5 +143,55 @@ export function createHoopCommand(deps: HoopCommandDeps): HoopCommand {
         return { text: 'bad "more" button value' };
       return replay(s, o);
     },
+  };
+}
+
+/** `revoke-grant GRANT_ID`: approvers only; nothing changes when Slack cannot tell. */
+async function revokeGrantReply(
+  deps: HoopCommandDeps,
+  command: string,
+  userId: string,
+  args: readonly string[],
+): Promise<CommandReply> {
+  const [id] = args;
+  if (id === undefined || !/^[\w-]{1,80}$/.test(id))
+    return { text: `usage: ${command} revoke-grant GRANT_ID (see ${command} grants)` };
+  if (deps.revokeGrant === undefined || deps.isApprover === undefined)
+    return { text: 'grants are not available on this gateway' };
+  try {
+    if (!(await deps.isApprover(userId)))
+      return {
+        text: 'only approvers may revoke a grant (approval.approvers in the gateway config); nothing was changed',
+      };
+  } catch {
+    return { text: 'could not check your approver membership with Slack; nothing was changed, try again' };
+  }
+  const revoked = await deps.revokeGrant(id, `slack:${userId}`);
+  return revoked === null
+    ? {
+        text: `no active grant \`${escapeSlackText(id)}\` (unknown, expired or already revoked); nothing was changed`,
+      }
+    : {
+        text: `grant \`${escapeSlackText(revoked.id)}\` revoked: ${escapeSlackText(revoked.subject)} may no longer repeat it`,
+      };
+}
+
+/** `privileges [IDENTITY]`: the least-privilege summaries of one or every identity. */
+async function privilegesReply(deps: HoopCommandDeps, command: string, args: readonly string[]): Promise<CommandReply> {
+  if (deps.audit?.privileges === undefined)
+    return { text: 'no least-privilege summaries on this gateway (no audit store or cluster connected)' };
+  const [identity] = args;
+  if (identity !== undefined && !/^[\w.:@-]{1,200}$/.test(identity))
+    return { text: `usage: ${command} privileges [IDENTITY]` };
+  const view = await deps.audit.privileges(identity);
+  if (identity !== undefined && view.summaries.length === 0)
+    return { text: `no identity "${escapeSlackText(identity)}" in the gateway config` };
+  const title =
+    identity === undefined
+      ? `Privileges of every identity, last ${view.sinceText}`
+      : `Privileges of ${identity}, last ${view.sinceText}`;
+  return {
+    text: `${escapeSlackText(title)}: ${view.summaries.length} identit${view.summaries.length === 1 ? 'y' : 'ies'}`,
+    blocks: buildPrivilegesBlocks(title, view.summaries, view.sinceText),
   };
 }
