@@ -1,7 +1,8 @@
 // The configuration rules that span sections (cluster and issuer references, static token cover,
 // approvers' issuers), run on whatever parsed so they are reported alongside the rest.
 import type { Config } from './types.js';
-import { didYouMean, pathOf, report } from './walker.js';
+import { didYouMean } from './suggest.js';
+import { pathOf, report } from './walker.js';
 import type { DeepPartial, WalkContext } from './walker.js';
 
 /** Rules that span sections, run on whatever parsed, so they are reported alongside the rest. */
