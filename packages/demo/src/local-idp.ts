@@ -102,6 +102,22 @@ class MemoryAdapter {
   async revokeByGrantId(): Promise<void> {}
 }
 
+/** Listens on 127.0.0.1 (HTTPS with options.tls); the issuer URL is known once the port is. */
+async function listen(
+  options: LocalIdpOptions,
+  listener: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; issuer: string }> {
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
+    : createHttpServer(listener);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, issuer: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}` };
+}
+
 export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp> {
   const { default: Provider, errors } = await loadProvider();
   const ttl = options.accessTokenTtlSeconds ?? 3600;
@@ -124,16 +140,8 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
     if (ready.handler) ready.handler(req, res);
     else res.writeHead(503).end();
   };
-  const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener)
-    : createHttpServer(listener);
   // The issuer URL needs the port, and the provider needs the issuer: listen first.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const issuer = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const { server, issuer } = await listen(options, listener);
 
   const provider = new Provider(issuer, {
     adapter: MemoryAdapter as never,

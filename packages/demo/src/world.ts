@@ -10,6 +10,7 @@ import { stringify as toYaml } from 'yaml';
 import { loadConfig } from 'hoopgate/config/load.js';
 import type { Config } from 'hoopgate/config/types.js';
 import { startGateway, type Gateway, type GatewayOptions } from 'hoopgate/gateway.js';
+import { agentRbac } from './agent-rbac.js';
 import { startLocalIdp, type LocalIdp, type LocalIdpClient } from './local-idp.js';
 import { createLocalSamlIdp, type LocalSamlIdp } from './local-saml-idp.js';
 import { generateTlsMaterial, type TlsMaterial } from '@hoopgate/sim/tls.js';
@@ -57,119 +58,6 @@ export const demoAgents: readonly DemoAgent[] = [
     },
   },
 ];
-
-/** The agents' RBAC in the simulated cluster: the baseline accounts are deliberately narrow. */
-function agentRbac(): object[] {
-  const role = (namespace: string, name: string, rules: object[]) => ({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'Role',
-    metadata: { namespace, name },
-    rules,
-  });
-  const clusterRole = (name: string, rules: object[]) => ({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name },
-    rules,
-  });
-  const bind = (
-    kind: 'RoleBinding' | 'ClusterRoleBinding',
-    namespace: string | undefined,
-    name: string,
-    roleKind: string,
-    role: string,
-    sa: string,
-  ) => {
-    const [saNamespace, saName] = sa.split('/');
-    return {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind,
-      metadata: namespace === undefined ? { name } : { namespace, name },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name: role },
-      subjects: [{ kind: 'ServiceAccount', namespace: saNamespace, name: saName }],
-    };
-  };
-  const read = {
-    apiGroups: [''],
-    resources: ['pods', 'pods/log', 'configmaps', 'services', 'events'],
-    verbs: ['get', 'list', 'watch'],
-  };
-  const objects: object[] = [
-    clusterRole('agent-reader', [
-      read,
-      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] },
-    ]),
-    clusterRole('agent-namespace-reader', [
-      { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-    ]),
-    role('staging', 'deployer', [
-      read,
-      {
-        apiGroups: [''],
-        resources: ['configmaps', 'secrets'],
-        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-      },
-      {
-        apiGroups: ['apps'],
-        resources: ['deployments'],
-        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-      },
-      { apiGroups: [''], resources: ['pods/exec', 'pods/attach', 'pods/portforward'], verbs: ['create'] },
-    ]),
-    clusterRole('elevated-deployer', [{ apiGroups: ['', 'apps'], resources: ['*'], verbs: ['*'] }]),
-    // The gateway's own credential: mint agents' tokens and ask SubjectAccessReview, nothing else.
-    role('agents', 'hoopgate-token-minter', [
-      {
-        apiGroups: [''],
-        resources: ['serviceaccounts/token'],
-        verbs: ['create'],
-        resourceNames: ['readonly-bot', 'ci-deployer', 'ci-deployer-elevated', 'saml-bot'],
-      },
-    ]),
-    clusterRole('hoopgate-access-reviewer', [
-      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
-    ]),
-  ];
-  objects.push(
-    bind('ClusterRoleBinding', undefined, 'readonly-bot-reader', 'ClusterRole', 'agent-reader', 'agents/readonly-bot'),
-    bind(
-      'ClusterRoleBinding',
-      undefined,
-      'readonly-bot-ns',
-      'ClusterRole',
-      'agent-namespace-reader',
-      'agents/readonly-bot',
-    ),
-    bind('ClusterRoleBinding', undefined, 'saml-bot-reader', 'ClusterRole', 'agent-reader', 'agents/saml-bot'),
-    bind('RoleBinding', 'staging', 'ci-deployer', 'Role', 'deployer', 'agents/ci-deployer'),
-    bind(
-      'ClusterRoleBinding',
-      undefined,
-      'ci-deployer-ns',
-      'ClusterRole',
-      'agent-namespace-reader',
-      'agents/ci-deployer',
-    ),
-    bind(
-      'ClusterRoleBinding',
-      undefined,
-      'ci-deployer-elevated',
-      'ClusterRole',
-      'elevated-deployer',
-      'agents/ci-deployer-elevated',
-    ),
-    bind('RoleBinding', 'agents', 'hoopgate-token-minter', 'Role', 'hoopgate-token-minter', 'hoopgate/hoopgate'),
-    bind(
-      'ClusterRoleBinding',
-      undefined,
-      'hoopgate-access-reviewer',
-      'ClusterRole',
-      'hoopgate-access-reviewer',
-      'hoopgate/hoopgate',
-    ),
-  );
-  return objects;
-}
 
 /** The demo's gateway configuration, as the YAML an operator would write. */
 export function demoConfigDocument(input: {
@@ -367,42 +255,7 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(
       kubeconfigPath,
-      toYaml({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          { name: 'hoopgate-demo', cluster: { server: gateway.url, 'certificate-authority': files.gatewayCa } },
-        ],
-        users: [
-          ...demoAgents.map((agent) => ({
-            name: agent.name,
-            user: {
-              exec: {
-                apiVersion: 'client.authentication.k8s.io/v1',
-                command: process.execPath,
-                args: tokenCommand(agent.client.clientId),
-                interactiveMode: 'Never',
-              },
-            },
-          })),
-          {
-            name: samlAgent,
-            user: {
-              exec: {
-                apiVersion: 'client.authentication.k8s.io/v1',
-                command: process.execPath,
-                args: samlTokenCommand(gateway.url, files.gatewayCa, dir, samlAgent),
-                interactiveMode: 'Never',
-              },
-            },
-          },
-        ],
-        contexts: [...demoAgents.map((agent) => agent.name), samlAgent].map((name) => ({
-          name,
-          context: { cluster: 'hoopgate-demo', user: name, namespace: 'staging' },
-        })),
-        'current-context': 'ci-deployer',
-      }),
+      toYaml(demoKubeconfig({ gatewayUrl: gateway.url, gatewayCa: files.gatewayCa, dir, samlAgent, tokenCommand })),
       { mode: 0o600 },
     );
 
@@ -429,6 +282,52 @@ export async function startDemoWorld(options: DemoWorldOptions): Promise<DemoWor
     await sim.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The demo kubeconfig: one user and context per agent, each getting its token from `hoopgate token`. */
+function demoKubeconfig(input: {
+  gatewayUrl: string;
+  gatewayCa: string;
+  dir: string;
+  samlAgent: string;
+  tokenCommand: (clientId: string) => string[];
+}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name: 'hoopgate-demo', cluster: { server: input.gatewayUrl, 'certificate-authority': input.gatewayCa } },
+    ],
+    users: [
+      ...demoAgents.map((agent) => ({
+        name: agent.name,
+        user: {
+          exec: {
+            apiVersion: 'client.authentication.k8s.io/v1',
+            command: process.execPath,
+            args: input.tokenCommand(agent.client.clientId),
+            interactiveMode: 'Never',
+          },
+        },
+      })),
+      {
+        name: input.samlAgent,
+        user: {
+          exec: {
+            apiVersion: 'client.authentication.k8s.io/v1',
+            command: process.execPath,
+            args: samlTokenCommand(input.gatewayUrl, input.gatewayCa, input.dir, input.samlAgent),
+            interactiveMode: 'Never',
+          },
+        },
+      },
+    ],
+    contexts: [...demoAgents.map((agent) => agent.name), input.samlAgent].map((name) => ({
+      name,
+      context: { cluster: 'hoopgate-demo', user: name, namespace: 'staging' },
+    })),
+    'current-context': 'ci-deployer',
+  };
 }
 
 /** `hoopgate token` in SAML mode: each run without a cached token asks the local SAML IdP for a fresh assertion. */

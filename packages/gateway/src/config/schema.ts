@@ -1,20 +1,18 @@
 // The configuration schema (docs/reference.md §4) as data for the walker: every key, its type, its safe
-// default; then the rules that span sections (cluster and issuer references, static token cover).
+// default (the approval section is in schema-approval.ts, the rules that span sections in references.ts).
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { caFile, checkSqlitePath, checkTlsPair, signingKeyFile, tokenFile } from './files.js';
-import type { ApproverGroup, ClusterCredentials, Config, SafeDefaults } from './types.js';
+import type { ClusterCredentials, Config, SafeDefaults } from './types.js';
 import {
   bool,
   bytes,
   def,
-  didYouMean,
   duration,
   file,
   from,
   int,
   list,
-  node,
   obj,
   oneOf,
   oneOrMany,
@@ -28,7 +26,8 @@ import {
   url,
 } from './walker.js';
 import type { DeepPartial, Node, WalkContext } from './walker.js';
-import { formatDuration } from './values.js';
+import { approval, slackUsers } from './schema-approval.js';
+import { checkReferences } from './references.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -234,58 +233,6 @@ const saml = obj({
   maxAssertionBytes: def(bytes({ min: 1024 }), 256 * 1024),
 });
 
-const slackUsers = () => def(list(str()), []);
-
-/**
- * `{ issuer, group }`: a group name means something only within its issuer. A bare name is read with
- * issuer "" and resolved in completeConfig() when exactly one issuer is configured, refused otherwise.
- */
-const approverGroup = node<ApproverGroup>((raw, at, cx) => {
-  if (typeof raw === 'string') {
-    const group = str().parse(raw, at, cx);
-    return group === undefined ? undefined : { issuer: '', group };
-  }
-  return obj({ issuer: req(str()), group: req(str()) }).parse(raw, at, cx);
-});
-
-/** One approver known on several channels: votes from any of them count once (issue #12 item 5). */
-const approverPerson = obj({
-  slackUser: opt(str({ pattern: /^[UW][A-Z0-9]{2,}$/, expect: 'must be a Slack user id like "U0123ABCD"' })),
-  oidcIssuer: opt(str()),
-  oidcSubject: opt(str()),
-  email: opt(str({ pattern: /^[^@\s]+@[^@\s]+$/, expect: 'must be an email address' })),
-}).check((p, at, cx) => {
-  const ids = [p.slackUser, p.oidcSubject, p.email].filter((v) => v !== undefined).length;
-  if (ids < 2)
-    report(cx, at, 'must name at least two of slackUser, oidcSubject, email (the identities that are one person)');
-  if (p.oidcIssuer !== undefined && p.oidcSubject === undefined)
-    report(cx, pathOf(at, 'oidcIssuer'), 'only with oidcSubject');
-});
-
-const approval = obj({
-  timeoutMs: from('timeout', def(duration({ min: 1000 }), '5m')),
-  minApprovals: def(int({ min: 1 }), 1),
-  // `grantOptions: 0` is the contract's spelling of "approve once only".
-  grantOptionsMs: from('grantOptions', def(grantOptions(), [])),
-  approvers: def(
-    obj({
-      slackUsers: slackUsers(),
-      slackUserGroups: slackUsers(),
-      oidcGroups: def(list(approverGroup), []),
-      people: def(list(approverPerson), []),
-    }),
-    {},
-  ),
-  maxPendingPerIdentity: def(int({ min: 1 }), 10),
-});
-
-function grantOptions(): Node<number[]> {
-  const durations = list(duration({ min: 1000 }), {
-    unique: { key: (ms) => formatDuration(ms), what: 'grant option' },
-  });
-  return node((raw, at, cx) => (raw === 0 ? [] : durations.parse(raw, at, cx)));
-}
-
 const slack = obj({
   botToken: req(str()),
   signingSecret: req(str()),
@@ -448,126 +395,6 @@ export function walkConfig(raw: unknown, cx: WalkContext): ParsedConfig | undefi
   const parsed = root.parse(raw, '', cx);
   if (parsed !== undefined) checkReferences(parsed as DeepPartial<Config>, cx);
   return parsed;
-}
-
-/** Rules that span sections, run on whatever parsed, so they are reported alongside the rest. */
-function checkReferences(config: DeepPartial<Config>, cx: WalkContext): void {
-  const clusterNames = (config.clusters ?? []).flatMap((c) => (c?.name === undefined ? [] : [c.name]));
-  const issuers = [
-    ...(config.oidc?.issuers ?? []).flatMap((i) => (i?.issuer === undefined ? [] : [i.issuer])),
-    ...(config.saml?.idps ?? []).flatMap((i) => (i?.entityId === undefined ? [] : [i.entityId])),
-  ];
-  if (config.oidc === undefined && config.saml === undefined)
-    report(cx, 'oidc', "required (the issuers agents' tokens come from), unless saml is configured");
-  const identities = config.identities ?? [];
-
-  identities.forEach((id, i) => {
-    const at = pathOf('identities', i);
-    id?.clusters?.forEach((name, j) => {
-      if (name !== undefined && !clusterNames.includes(name)) {
-        report(
-          cx,
-          pathOf(pathOf(at, 'clusters'), j),
-          `unknown cluster ${JSON.stringify(name)}${didYouMean(name, clusterNames)}`,
-        );
-      }
-    });
-    id?.match?.issuer?.forEach((name, j) => {
-      if (name !== undefined && !issuers.includes(name)) {
-        report(
-          cx,
-          pathOf(pathOf(pathOf(at, 'match'), 'issuer'), j),
-          `unknown issuer ${JSON.stringify(name)} (not in oidc.issuers nor saml.idps)${didYouMean(name, issuers)}`,
-        );
-      }
-    });
-  });
-
-  // With static tokens every account an identity may run as on that cluster needs its token file.
-  config.clusters?.forEach((c, i) => {
-    const name = c?.name;
-    if (c?.tokens !== 'static' || name === undefined) return;
-    const have = Object.keys(c.staticTokens ?? {});
-    identities.forEach((id, j) => {
-      if (id === undefined || (id.clusters !== undefined && !id.clusters.includes(name))) return;
-      const accounts = [
-        ['serviceAccount', id.serviceAccount],
-        ['approval.serviceAccount', id.approval?.serviceAccount],
-      ] as const;
-      for (const [field, account] of accounts) {
-        if (account !== undefined && !have.includes(account)) {
-          report(
-            cx,
-            pathOf(pathOf('clusters', i), 'staticTokens'),
-            `needs a token for ${JSON.stringify(account)} (identities[${j}].${field})`,
-          );
-        }
-      }
-    });
-  });
-
-  checkApprovers(config, issuers, cx);
-
-  if (config.audit?.checkpoint?.postToSlack && config.slack === undefined) {
-    report(cx, 'audit.checkpoint.postToSlack', 'needs the slack section');
-  }
-}
-
-/** Approver groups and people name configured issuers; a bare group name only when there is one issuer. */
-function checkApprovers(config: DeepPartial<Config>, issuers: readonly string[], cx: WalkContext): void {
-  const at = 'approval.approvers';
-  config.approval?.approvers?.oidcGroups?.forEach((entry, i) => {
-    if (entry?.issuer === undefined || entry.group === undefined) return;
-    const where = pathOf(pathOf(at, 'oidcGroups'), i);
-    if (entry.issuer === '' && issuers.length > 1) {
-      report(
-        cx,
-        where,
-        `a bare group name is ambiguous with ${issuers.length} issuers (oidc.issuers and saml.idps: a token from any of them with group ${JSON.stringify(entry.group)} would make an approver); ` +
-          `write { issuer: ${issuers[0]}, group: ${entry.group} } naming the issuer whose group it is`,
-      );
-    } else if (entry.issuer !== '' && !issuers.includes(entry.issuer)) {
-      report(
-        cx,
-        pathOf(where, 'issuer'),
-        `unknown issuer ${JSON.stringify(entry.issuer)} (not in oidc.issuers nor saml.idps)${didYouMean(entry.issuer, issuers)}`,
-      );
-    }
-  });
-  const seen = new Map<string, string>();
-  config.approval?.approvers?.people?.forEach((person, i) => {
-    if (person === undefined) return;
-    const where = pathOf(pathOf(at, 'people'), i);
-    if (person.oidcSubject !== undefined) {
-      if (person.oidcIssuer === undefined && issuers.length > 1)
-        report(
-          cx,
-          pathOf(where, 'oidcIssuer'),
-          `required with ${issuers.length} oidc.issuers: a subject is unique only within its issuer`,
-        );
-      if (person.oidcIssuer !== undefined && !issuers.includes(person.oidcIssuer)) {
-        report(
-          cx,
-          pathOf(where, 'oidcIssuer'),
-          `unknown issuer ${JSON.stringify(person.oidcIssuer)} (not in oidc.issuers)${didYouMean(person.oidcIssuer, issuers)}`,
-        );
-      }
-    }
-    const keys: [string, string | undefined][] = [
-      ['slackUser', person.slackUser],
-      [
-        'oidcSubject',
-        person.oidcSubject === undefined ? undefined : `${person.oidcIssuer ?? issuers[0] ?? ''}#${person.oidcSubject}`,
-      ],
-      ['email', person.email?.toLowerCase()],
-    ];
-    for (const [field, value] of keys) {
-      if (value === undefined) continue;
-      const first = seen.get(`${field}:${value}`);
-      if (first !== undefined) report(cx, pathOf(where, field), `also in ${first}: one identity belongs to one person`);
-      else seen.set(`${field}:${value}`, where);
-    }
-  });
 }
 
 /** Defaults that depend on other sections, applied to a config without problems. */

@@ -7,7 +7,13 @@ import type { AuditExchange, AuditStart } from '../audit/types.js';
 import { isHoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { issuedTokenType, type GatewayTokenIssuer } from './token-issuer.js';
-import { AssertionRefused, clockSkewMs, verifyAssertion, type SamlIdp } from './verify-assertion.js';
+import {
+  AssertionRefused,
+  clockSkewMs,
+  verifyAssertion,
+  type SamlIdp,
+  type VerifiedAssertion,
+} from './verify-assertion.js';
 
 export const grantTypes = {
   samlBearer: 'urn:ietf:params:oauth:grant-type:saml2-bearer',
@@ -153,24 +159,7 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
       Object.assign(facts, { assertionId: verified.id, idp: verified.issuer, signed: verified.signedElement });
       principal = { issuer: verified.issuer, subject: verified.nameId, groups: verified.groups };
 
-      // One-time use on every replica: kept until the assertion could no longer be accepted anyway.
-      const key = createHash('sha256').update(`saml\n${verified.issuer}\n${verified.id}`).digest('hex');
-      let fresh: boolean;
-      try {
-        fresh = await deps.consumeOnce(key, verified.notOnOrAfter + clockSkewMs);
-      } catch (error) {
-        deps.logger.error({ err: String(error) }, 'saml: the store cannot record assertion use; refusing the exchange');
-        throw new OAuthRefusal(
-          'temporarily_unavailable',
-          'the gateway cannot record the assertion as used (store unavailable); try again shortly',
-          503,
-        );
-      }
-      if (!fresh)
-        throw new OAuthRefusal(
-          'invalid_grant',
-          `the assertion ${verified.id.slice(0, 80)} was already exchanged: assertions are single-use, get a new one from the IdP`,
-        );
+      await markAssertionUsed(deps, verified);
 
       const minted = await deps.issuer.mint(verified, start);
       facts.tokenExpiresAt = minted.expiresAt;
@@ -233,6 +222,27 @@ export function createSamlExchange(deps: SamlExchangeDeps): SamlExchange {
   }
 
   return { exchange };
+}
+
+/** One-time use on every replica: kept until the assertion could no longer be accepted anyway. */
+async function markAssertionUsed(deps: SamlExchangeDeps, verified: VerifiedAssertion): Promise<void> {
+  const key = createHash('sha256').update(`saml\n${verified.issuer}\n${verified.id}`).digest('hex');
+  let fresh: boolean;
+  try {
+    fresh = await deps.consumeOnce(key, verified.notOnOrAfter + clockSkewMs);
+  } catch (error) {
+    deps.logger.error({ err: String(error) }, 'saml: the store cannot record assertion use; refusing the exchange');
+    throw new OAuthRefusal(
+      'temporarily_unavailable',
+      'the gateway cannot record the assertion as used (store unavailable); try again shortly',
+      503,
+    );
+  }
+  if (!fresh)
+    throw new OAuthRefusal(
+      'invalid_grant',
+      `the assertion ${verified.id.slice(0, 80)} was already exchanged: assertions are single-use, get a new one from the IdP`,
+    );
 }
 
 function toRefusal(error: unknown): OAuthRefusal {
