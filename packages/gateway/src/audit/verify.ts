@@ -187,6 +187,100 @@ async function checkLateCheckpoints(
   }
 }
 
+/** What the walk of one chain checks each record against. */
+interface ChainWalk {
+  chain: string;
+  start: number;
+  startPrev: string;
+  anchor: ChainStart['anchor'];
+  trustedSeq: number;
+  retention: CheckpointStatement | undefined;
+  /** seq → the signed statements naming it. */
+  expected: ReadonlyMap<number, SignedCheckpoint[]>;
+  /** The side table of checkpoints, by checkpointKey. */
+  side: ReadonlyMap<string, SignedCheckpoint>;
+  signed: (checkpoint: SignedCheckpoint) => boolean;
+  keyed: boolean;
+  /** In-chain checkpoint copies absent from the side table, collected for checkLateCheckpoints. */
+  late: SignedCheckpoint[];
+}
+
+/** One record of a chain walk: its place, its hash, its link, the checkpoints naming it, a checkpoint it carries. */
+function checkRecord(record: StoredRecord, previous: { seq: number; hash: string } | undefined, walk: ChainWalk): void {
+  const { chain, start, startPrev, anchor, trustedSeq, retention, expected, side, signed, keyed, late } = walk;
+  if (previous === undefined) {
+    if (record.seq > start) {
+      throw new Broken(
+        chain,
+        start,
+        `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`,
+      );
+    }
+    // Records before `start` are leftovers of an interrupted retention run: their links are not checked.
+    const firstPrev = record.seq === 1 ? GENESIS_HASH : record.seq === start ? startPrev : undefined;
+    if (firstPrev !== undefined && record.prevHash !== firstPrev)
+      throw new Broken(chain, record.seq, 'prevHash of the first record does not match the chain start');
+  } else if (record.seq !== previous.seq + 1) {
+    throw new Broken(
+      chain,
+      previous.seq + 1,
+      `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`,
+    );
+  }
+  if (record.chain !== chain || storedRecordHash(record) !== record.hash) {
+    throw new Broken(chain, record.seq, 'record does not match its hash (changed, or moved from another position)');
+  }
+  if (previous !== undefined && record.prevHash !== previous.hash) {
+    throw new Broken(
+      chain,
+      record.seq,
+      anchor === 'checkpoint' && previous.seq === trustedSeq
+        ? 'prevHash does not match the checkpoint started from'
+        : 'prevHash does not match the previous record (reordered or replaced)',
+    );
+  }
+  if (anchor === 'retention' && record.seq === start && record.prevHash !== startPrev) {
+    throw new Broken(chain, record.seq, 'prevHash does not match the retention checkpoint');
+  }
+  for (const checkpoint of expected.get(record.seq) ?? []) {
+    if (checkpoint.statement.hash !== record.hash) {
+      throw new Broken(
+        chain,
+        record.seq,
+        `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`,
+      );
+    }
+  }
+  if (record.kind === 'checkpoint') {
+    const copy = JSON.parse(record.dataText) as SignedCheckpoint;
+    if (!side.has(checkpointKey(copy))) {
+      if (!signed(copy))
+        throw new Broken(copy.statement.chain, copy.statement.seq, badSignature(copy.statement, keyed));
+      late.push(copy);
+    }
+  }
+}
+
+/** The furthest head checkpoint the walk reached (and trusts) must not name a seq past the chain's end. */
+function checkTail(
+  chain: string,
+  mine: readonly SignedCheckpoint[],
+  start: number,
+  last: number,
+  trusted: (checkpoint: SignedCheckpoint) => boolean,
+): void {
+  const furthest = mine
+    .filter((c) => c.statement.type === 'head' && c.statement.seq >= start && trusted(c))
+    .sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
+  if (furthest !== undefined && furthest.seq > last) {
+    throw new Broken(
+      chain,
+      last + 1,
+      `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`,
+    );
+  }
+}
+
 /** Backwards-compatible summary of a full verification. */
 export async function verifyAudit(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
   const report = await verifyAuditReport(store, options);
@@ -279,77 +373,26 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       let previous: { seq: number; hash: string } | undefined =
         trustedSeq > 0 ? { seq: trustedSeq, hash: startPrev } : undefined;
       for await (const record of store.scanChain(chain, trustedSeq, { batchSize: pageSize })) {
-        if (previous === undefined) {
-          if (record.seq > start) {
-            throw new Broken(
-              chain,
-              start,
-              `records missing: the chain starts at seq ${record.seq}, expected ${start}${retention === undefined ? ' (no retention checkpoint covers the gap)' : ''}`,
-            );
-          }
-          // Records before `start` are leftovers of an interrupted retention run: their links are not checked.
-          const firstPrev = record.seq === 1 ? GENESIS_HASH : record.seq === start ? startPrev : undefined;
-          if (firstPrev !== undefined && record.prevHash !== firstPrev)
-            throw new Broken(chain, record.seq, 'prevHash of the first record does not match the chain start');
-        } else if (record.seq !== previous.seq + 1) {
-          throw new Broken(
-            chain,
-            previous.seq + 1,
-            `record missing: seq ${previous.seq + 1} is absent (the next record is seq ${record.seq})`,
-          );
-        }
-        if (record.chain !== chain || storedRecordHash(record) !== record.hash) {
-          throw new Broken(
-            chain,
-            record.seq,
-            'record does not match its hash (changed, or moved from another position)',
-          );
-        }
-        if (previous !== undefined && record.prevHash !== previous.hash) {
-          throw new Broken(
-            chain,
-            record.seq,
-            anchor === 'checkpoint' && previous.seq === trustedSeq
-              ? 'prevHash does not match the checkpoint started from'
-              : 'prevHash does not match the previous record (reordered or replaced)',
-          );
-        }
-        if (anchor === 'retention' && record.seq === start && record.prevHash !== startPrev) {
-          throw new Broken(chain, record.seq, 'prevHash does not match the retention checkpoint');
-        }
-        for (const checkpoint of expected.get(record.seq) ?? []) {
-          if (checkpoint.statement.hash !== record.hash) {
-            throw new Broken(
-              chain,
-              record.seq,
-              `record differs from the checkpoint of ${iso(checkpoint.statement.time)} (the chain was rewritten)`,
-            );
-          }
-        }
-        if (record.kind === 'checkpoint') {
-          const copy = JSON.parse(record.dataText) as SignedCheckpoint;
-          if (!side.has(checkpointKey(copy))) {
-            if (!signed(copy))
-              throw new Broken(copy.statement.chain, copy.statement.seq, badSignature(copy.statement, keyed));
-            late.push(copy);
-          }
-        }
+        checkRecord(record, previous, {
+          chain,
+          start,
+          startPrev,
+          anchor,
+          trustedSeq,
+          retention,
+          expected,
+          side,
+          signed,
+          keyed,
+          late,
+        });
         previous = { seq: record.seq, hash: record.hash };
         total += 1;
       }
 
       const last = previous?.seq ?? start - 1;
       lastSeq.set(chain, last);
-      const furthest = mine
-        .filter((c) => c.statement.type === 'head' && c.statement.seq >= start && (mode === 'full' || signed(c)))
-        .sort((a, b) => b.statement.seq - a.statement.seq)[0]?.statement;
-      if (furthest !== undefined && furthest.seq > last) {
-        throw new Broken(
-          chain,
-          last + 1,
-          `records missing at the tail: the chain ends at seq ${last} but the checkpoint of ${iso(furthest.time)} names seq ${furthest.seq}`,
-        );
-      }
+      checkTail(chain, mine, start, last, (c) => mode === 'full' || signed(c));
     }
 
     await checkLateCheckpoints(store, late, startSeq, lastSeq);

@@ -140,53 +140,19 @@ async function authorise(
   known: Known,
   caller: Identified,
 ): Promise<AdmitResult> {
-  const { config, clock, logger, metrics, approvals } = deps;
+  const { clock, logger, metrics, approvals } = deps;
   const { cluster, info, principal, identity } = caller;
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
     ok: false,
     refusal: await records.recordRefusal(request, known, refusal),
   });
 
-  // 7. The decision, the caller's grant an input. A SelfSubjectAccessReview / SelfSubjectRulesReview
-  // (`kubectl auth can-i`) is answered by the gateway: the asked-about request decided here (self-review.ts).
-  const decideFor = (asked: RequestInfo): Promise<Decision> =>
-    decide({
-      config,
-      identity,
-      identityIndex: caller.identityIndex,
-      info: asked,
-      cluster,
-      ...(approvals === undefined
-        ? {}
-        : {
-            findGrant: () =>
-              approvals.findGrant(
-                { identity: identity.name, issuer: principal.issuer, subject: principal.subject },
-                known.routed.cluster,
-                asked,
-                clock(),
-              ),
-          }),
-    });
-  const review = selfReviewKind(info);
-  const decided = await run(
-    logger,
-    known,
-    async (): Promise<Step<{ decision: Decision; answer?: LocalAnswer; rulesNamespace?: string }>> =>
-      review === undefined
-        ? { ok: true, decision: await decideFor(info) }
-        : decideSelfReview(review, caller.body, identity.serviceAccount, decideFor),
-  );
+  // 7. The decision, the caller's grant an input (self-review.ts answers `kubectl auth can-i`).
+  const decided = await decideCaller(deps, known, caller);
   if (!decided.ok) return refuse(decided.refusal);
   const { decision } = decided;
   metrics?.decisions.inc({ effect: decision.effect, reason: decision.reason });
-  const recordedDecision: AuditStart['decision'] = {
-    effect: decision.effect,
-    reason: decision.reason,
-    message: decision.message,
-    ...(decision.rule === undefined ? {} : { rule: decision.rule }),
-    ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
-  };
+  const recordedDecision = auditedDecision(decision);
   if (decision.effect !== 'deny') {
     const refusalAfterPolicy = request.refuseIfAllowed?.();
     if (refusalAfterPolicy !== undefined) return refuse({ error: refusalAfterPolicy });
@@ -252,17 +218,7 @@ async function authorise(
   if (!minted.ok) return end(minted.refusal, held?.approval);
   let answer = decided.answer;
   if (decided.rulesNamespace !== undefined) {
-    const namespace = decided.rulesNamespace;
-    const rules = await run(logger, known, async () => ({
-      ok: true as const,
-      answer: await answerRulesReview(
-        cluster,
-        minted.token,
-        namespace,
-        { config, identity, identityIndex: caller.identityIndex },
-        request.signal,
-      ),
-    }));
+    const rules = await reviewRules(deps, request, known, caller, minted.token, decided.rulesNamespace);
     if (!rules.ok) return end(rules.refusal, held?.approval);
     answer = rules.answer;
   }
@@ -283,6 +239,76 @@ async function authorise(
     ...(answer === undefined ? {} : { answer }),
   };
   return { ok: true, admission };
+}
+
+type Decided = { decision: Decision; answer?: LocalAnswer; rulesNamespace?: string };
+
+/**
+ * Stage 7: the decision, the caller's grant an input. A SelfSubjectAccessReview / SelfSubjectRulesReview
+ * (`kubectl auth can-i`) is answered by the gateway: the asked-about request decided here (self-review.ts).
+ */
+async function decideCaller(deps: PipelineDeps, known: Known, caller: Identified): Promise<Step<Decided>> {
+  const { config, clock, logger, approvals } = deps;
+  const { cluster, info, principal, identity } = caller;
+  const decideFor = (asked: RequestInfo): Promise<Decision> =>
+    decide({
+      config,
+      identity,
+      identityIndex: caller.identityIndex,
+      info: asked,
+      cluster,
+      ...(approvals === undefined
+        ? {}
+        : {
+            findGrant: () =>
+              approvals.findGrant(
+                { identity: identity.name, issuer: principal.issuer, subject: principal.subject },
+                known.routed.cluster,
+                asked,
+                clock(),
+              ),
+          }),
+    });
+  const review = selfReviewKind(info);
+  return run(logger, known, async (): Promise<Step<Decided>> =>
+    review === undefined
+      ? { ok: true, decision: await decideFor(info) }
+      : decideSelfReview(review, caller.body, identity.serviceAccount, decideFor),
+  );
+}
+
+/** The decision as the audit record keeps it. */
+function auditedDecision(decision: Decision): AuditStart['decision'] {
+  return {
+    effect: decision.effect,
+    reason: decision.reason,
+    message: decision.message,
+    ...(decision.rule === undefined ? {} : { rule: decision.rule }),
+    ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
+  };
+}
+
+/** A SelfSubjectRulesReview's answer, asked of the cluster with the minted token. */
+function reviewRules(
+  deps: PipelineDeps,
+  request: IncomingRequest,
+  known: Known,
+  caller: Identified,
+  token: string,
+  namespace: string,
+): Promise<Step<{ answer: LocalAnswer }>> {
+  const { config } = deps;
+  const { cluster, identity } = caller;
+  return run(deps.logger, known, async () => ({
+    ok: true as const,
+    answer: await answerRulesReview(
+      cluster,
+      token,
+      namespace,
+      { config, identity, identityIndex: caller.identityIndex },
+      request.signal,
+    ),
+  }));
 }
 
 function bodyOf(read: { body?: Buffer; maskedBody?: string }): { body?: Buffer; maskedBody?: string } {

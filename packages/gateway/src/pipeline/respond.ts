@@ -54,7 +54,7 @@ export function createResponder(deps: RespondDeps) {
 
   async function respond(admission: Admission, request: ForwardRequest): Promise<Answer> {
     const { info, cluster } = admission;
-    if (admission.answer !== undefined) return answerLocally(admission, request, admission.answer);
+    if (admission.answer !== undefined) return answerLocally(deps, admission, request, admission.answer);
     const refuse = (
       error: HoopError,
       extra: { keptMaskedValues?: string[] } = {},
@@ -124,16 +124,7 @@ export function createResponder(deps: RespondDeps) {
       return refuse(plan.error, kept);
     }
 
-    const responseHeaders = buildClientResponseHeaders(upstream.headers);
-    if (plan.kind === 'mask') responseHeaders['content-type'] = plan.contentType;
-    else if (upstream.headers['content-encoding'] !== undefined)
-      responseHeaders['content-encoding'] = first(upstream.headers['content-encoding']) ?? '';
-    if (admission.warning !== undefined) {
-      const existing = responseHeaders['warning'];
-      responseHeaders['warning'] =
-        existing === undefined ? admission.warning : [...[existing].flat(), admission.warning];
-    }
-    responseHeaders['audit-id'] = admission.requestId;
+    const responseHeaders = clientHeaders(admission, upstream, plan.kind === 'mask' ? plan.contentType : undefined);
     // A streamed answer (watch, `logs -f`, anything sent without a length) may not send a byte for
     // minutes: the status line and headers go out at once, or `kubectl wait` sits until the next event.
     const flush = info.verb === 'watch' || upstream.headers['content-length'] === undefined;
@@ -166,30 +157,49 @@ export function createResponder(deps: RespondDeps) {
     return { ...relay, body: tap.stream };
   }
 
-  /** The gateway's own answer (`kubectl auth can-i`): JSON, recorded like a relayed one, never forwarded. */
-  function answerLocally(
-    admission: Admission,
-    request: ForwardRequest,
-    answer: NonNullable<Admission['answer']>,
-  ): Answer {
-    const body = Buffer.from(JSON.stringify(answer.body));
-    completion.finished(admission, request, {
-      status: answer.status,
-      bytesOut: body.length,
-      ...(deps.auditBodies ? { responseBody: body.subarray(0, deps.maxAuditBodyBytes).toString('utf8') } : {}),
-    });
-    const headers = {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      'audit-id': admission.requestId,
-    };
-    return { kind: 'relay', status: answer.status, headers, flush: false, body: Readable.from([body]) };
-  }
-
   return { respond };
 }
 
 export type Responder = ReturnType<typeof createResponder>;
+
+/** The gateway's own answer (`kubectl auth can-i`): JSON, recorded like a relayed one, never forwarded. */
+function answerLocally(
+  deps: RespondDeps,
+  admission: Admission,
+  request: ForwardRequest,
+  answer: NonNullable<Admission['answer']>,
+): Answer {
+  const body = Buffer.from(JSON.stringify(answer.body));
+  deps.completion.finished(admission, request, {
+    status: answer.status,
+    bytesOut: body.length,
+    ...(deps.auditBodies ? { responseBody: body.subarray(0, deps.maxAuditBodyBytes).toString('utf8') } : {}),
+  });
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(body.length),
+    'audit-id': admission.requestId,
+  };
+  return { kind: 'relay', status: answer.status, headers, flush: false, body: Readable.from([body]) };
+}
+
+/** The upstream's headers as the client gets them: the masked type, the admission's warning, the audit id. */
+function clientHeaders(
+  admission: Admission,
+  upstream: UpstreamResponse,
+  maskedContentType: string | undefined,
+): Record<string, string | string[]> {
+  const responseHeaders = buildClientResponseHeaders(upstream.headers);
+  if (maskedContentType !== undefined) responseHeaders['content-type'] = maskedContentType;
+  else if (upstream.headers['content-encoding'] !== undefined)
+    responseHeaders['content-encoding'] = first(upstream.headers['content-encoding']) ?? '';
+  if (admission.warning !== undefined) {
+    const existing = responseHeaders['warning'];
+    responseHeaders['warning'] = existing === undefined ? admission.warning : [...[existing].flat(), admission.warning];
+  }
+  responseHeaders['audit-id'] = admission.requestId;
+  return responseHeaders;
+}
 
 /** Keeps the first `limit` bytes that pass through, for the audit record. */
 function createTap(limit: number): { stream: Transform; captured: () => string; bytes: () => number } {

@@ -56,6 +56,20 @@ function fromDoc(doc: RecordDoc): AuditRecord {
   };
 }
 
+/** The side copy of a checkpoint record, keyed by what it signs and where it sits in the chain. */
+function toCheckpointDoc(record: AuditRecord): CheckpointDoc {
+  const checkpoint = record.data as unknown as SignedCheckpoint;
+  const s = checkpoint.statement;
+  return {
+    _id: `${s.chain}:${s.type}:${s.seq}:${record.chain}:${record.seq}`,
+    chain: s.chain,
+    type: s.type,
+    seq: s.seq,
+    time: s.time,
+    checkpoint,
+  };
+}
+
 const DEFAULT_BATCH = 1000;
 
 function recordFilter(query: RecordQuery): Filter<RecordDoc> {
@@ -196,21 +210,7 @@ export function createMongoAuditStore(
       const checkpoints = batch.filter((record) => record.kind === 'checkpoint');
       if (checkpoints.length > 0) {
         // The side copy first: a checkpoint must outlive a truncation of the chain tail it names.
-        await checkpointsCol.insertMany(
-          checkpoints.map((record) => {
-            const checkpoint = record.data as unknown as SignedCheckpoint;
-            const s = checkpoint.statement;
-            return {
-              _id: `${s.chain}:${s.type}:${s.seq}:${record.chain}:${record.seq}`,
-              chain: s.chain,
-              type: s.type,
-              seq: s.seq,
-              time: s.time,
-              checkpoint,
-            };
-          }),
-          { ordered: true, writeConcern: durable },
-        );
+        await checkpointsCol.insertMany(checkpoints.map(toCheckpointDoc), { ordered: true, writeConcern: durable });
       }
       await records.insertMany(batch.map(toDoc), { ordered: true, writeConcern: durable });
     },
