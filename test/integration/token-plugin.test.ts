@@ -293,18 +293,16 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
             .end(JSON.stringify({ subject: principal.subject, groups: principal.groups }));
         },
         (error: Error) =>
-          res
-            .writeHead(401, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                kind: 'Status',
-                apiVersion: 'v1',
-                status: 'Failure',
-                code: 401,
-                reason: 'Unauthorized',
-                message: `hoopgate: ${error.message}`,
-              }),
-            ),
+          res.writeHead(401, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              kind: 'Status',
+              apiVersion: 'v1',
+              status: 'Failure',
+              code: 401,
+              reason: 'Unauthorized',
+              message: `hoopgate: ${error.message}`,
+            }),
+          ),
       );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

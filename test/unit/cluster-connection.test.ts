@@ -39,17 +39,15 @@ before(async () => {
       req.resume();
       req.on('end', () => {
         if (answer !== 201) {
-          res
-            .writeHead(answer, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                kind: 'Status',
-                apiVersion: 'v1',
-                status: 'Failure',
-                message: 'forbidden by the test',
-                code: answer,
-              }),
-            );
+          res.writeHead(answer, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              kind: 'Status',
+              apiVersion: 'v1',
+              status: 'Failure',
+              message: 'forbidden by the test',
+              code: answer,
+            }),
+          );
           return;
         }
         const body = req.url?.endsWith('/token')

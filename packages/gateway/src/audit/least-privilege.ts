@@ -305,14 +305,12 @@ export function createIdentityAccumulator(input: AccumulatorInput): IdentityAccu
       };
     },
     finish(granted) {
-      const used: UsedPermission[] = buckets.used
-        .parts()
-        .map(({ key, name, tally }) => ({
-          ...key,
-          ...(name === undefined ? {} : { name }),
-          count: tally.count,
-          lastUsed: tally.lastUsed,
-        }));
+      const used: UsedPermission[] = buckets.used.parts().map(({ key, name, tally }) => ({
+        ...key,
+        ...(name === undefined ? {} : { name }),
+        count: tally.count,
+        lastUsed: tally.lastUsed,
+      }));
       const refused: RefusedPermission[] = buckets.refused.parts().map(({ key, name, tally }) => ({
         verb: key.verb,
         apiGroup: key.apiGroup,
