@@ -144,7 +144,9 @@ export const forge = {
   /** Signed by a key the issuer never had, claiming the issuer's own kid. */
   async foreignKey(idp: LocalIdp, claims?: JWTPayload): Promise<string> {
     const kid = idp.publicJwks().keys[0]?.kid;
-    return new SignJWT(baseClaims(idp, claims)).setProtectedHeader({ alg: 'ES256', kid }).sign(newEcKey().privateKey);
+    return new SignJWT(baseClaims(idp, claims))
+      .setProtectedHeader({ alg: 'ES256', ...(kid === undefined ? {} : { kid }) })
+      .sign(newEcKey().privateKey);
   },
   /** A kid the issuer's JWKS does not contain (signed by an unrelated key). */
   async unknownKid(idp: LocalIdp, kid = `unknown-${randomUUID()}`): Promise<string> {
@@ -154,7 +156,9 @@ export const forge = {
   async hs256WithPublicKey(idp: LocalIdp): Promise<string> {
     const jwk = idp.publicJwks().keys[0] as JWK;
     const pem = createPublicKey({ key: jwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
-    return new SignJWT(baseClaims(idp)).setProtectedHeader({ alg: 'HS256', kid: jwk.kid }).sign(Buffer.from(pem));
+    return new SignJWT(baseClaims(idp))
+      .setProtectedHeader({ alg: 'HS256', ...(jwk.kid === undefined ? {} : { kid: jwk.kid }) })
+      .sign(Buffer.from(pem));
   },
   /** An unsecured JWT. */
   algNone(idp: LocalIdp): string {

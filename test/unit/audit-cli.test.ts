@@ -118,13 +118,15 @@ before(async () => {
     { status: 403, bytesOut: 200, durationMs: 5, approval: { id: 'ap-1', state: 'denied', by: ['alice'] } },
   );
   await recorder.record(
-    start(T0 + 2000, {
-      method: 'GET',
-      path: '/version',
-      info: undefined,
-      kubectlSession: 'ks-2',
-      decision: { effect: 'deny', reason: 'no-identity' },
-    }),
+    // A non-resource refusal: the start carries no `info`.
+    (({ info: _none, ...rest }) => rest)(
+      start(T0 + 2000, {
+        method: 'GET',
+        path: '/version',
+        kubectlSession: 'ks-2',
+        decision: { effect: 'deny', reason: 'no-identity' },
+      }),
+    ),
     {
       status: 403,
       bytesOut: 100,

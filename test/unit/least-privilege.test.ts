@@ -510,7 +510,10 @@ describe('Slack lines', () => {
     const blocks = JSON.stringify(
       buildPrivilegesBlocks(
         'Digest',
-        [summary({}), summary({ identity: 'x<!channel>', overGrant: undefined, overGrantError: 'api <down>' })],
+        [
+          summary({}),
+          (({ overGrant: _none, ...rest }) => rest)(summary({ identity: 'x<!channel>', overGrantError: 'api <down>' })),
+        ],
         '7d',
       ),
     );

@@ -201,7 +201,7 @@ describe('slack blocks', () => {
       namespace: 'ns',
       decision: 'allow',
       status: 200,
-      approver: i === 1 ? '<!channel>' : undefined,
+      ...(i === 1 ? { approver: '<!channel>' } : {}),
     }));
     const first = buildTimelineBlocks('s1', entries, 0, 3);
     const firstText = text(first);

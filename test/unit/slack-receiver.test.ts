@@ -8,7 +8,13 @@ const secret = '8f742231b10e8888abcd99yyyzzz85a5';
 const body = 'token=xyz&team_id=T1&command=%2Fhoop&text=help';
 
 function check(
-  overrides: { body?: string; timestamp?: string; signature?: string; nowMs?: number; signingSecret?: string } = {},
+  overrides: {
+    body?: string;
+    timestamp?: string | undefined;
+    signature?: string | undefined;
+    nowMs?: number;
+    signingSecret?: string;
+  } = {},
 ) {
   const now = 1_700_000_000_000;
   const headers = signSlackBody(body, secret, Math.floor(now / 1000));

@@ -42,7 +42,11 @@ export interface LocalIdp {
   /** The public keys served at the JWKS endpoint. */
   publicJwks(): { keys: JWK[] };
   /** Signs any claims with the issuer's real key (test forgeries of expiry, audience …). */
-  mintForTests(claims: JWTPayload, header?: { kid?: string; typ?: string }): Promise<string>;
+  /** Claims over the defaults; a claim set to `undefined` is left out (a token without `exp`, say). */
+  mintForTests(
+    claims: { [K in keyof JWTPayload]?: JWTPayload[K] | undefined },
+    header?: { kid?: string; typ?: string },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -222,7 +226,8 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<LocalIdp>
         iat: now,
         exp: now + ttl,
         ...claims,
-      })
+        // undefined claims are left out of the JSON payload.
+      } as JWTPayload)
         .setProtectedHeader({ alg: signingAlg, kid: header.kid ?? kid, typ: header.typ ?? 'at+jwt' })
         .sign(signingKey);
     },

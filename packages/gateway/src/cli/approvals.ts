@@ -191,7 +191,14 @@ export function createApprovalsCommand(deps: ApprovalsCommandDeps = {}): CliComm
   async function grantsCommand(
     sub: 'grants' | 'revoke-grant',
     id: string | undefined,
-    values: { config: string; json?: boolean; all?: boolean; state?: string; reason?: string; grant?: string },
+    values: {
+      config: string;
+      json?: boolean;
+      all?: boolean;
+      state?: string | undefined;
+      reason?: string | undefined;
+      grant?: string | undefined;
+    },
     io: CliIo,
   ): Promise<number> {
     if (sub === 'grants' && id !== undefined) throw new UsageError('approvals', 'grants takes no ID');

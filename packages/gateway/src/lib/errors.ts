@@ -42,7 +42,11 @@ export class HoopError extends Error {
   /** Extra Status `details` (e.g. `{ kind: 'namespaces', name: 'prod' }`). */
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> | undefined },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HoopError';
     this.code = code;

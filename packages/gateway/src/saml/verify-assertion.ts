@@ -121,7 +121,8 @@ export async function verifyAssertion(xml: string, options: VerifyOptions): Prom
   if (assertions.length !== 1) refuse(`the message holds ${assertions.length} assertions; exactly one is accepted`);
   const assertion = assertions[0] as Element;
   if (isResponse && assertion.parentNode !== root) refuse('the assertion must be a direct child of the Response');
-  hints.id = attribute(assertion, 'ID');
+  const id = attribute(assertion, 'ID');
+  if (id !== undefined) hints.id = id;
   const unverifiedIssuer = children(assertion, ns.assertion, 'Issuer')[0];
   if (unverifiedIssuer !== undefined) hints.issuer = textOf(unverifiedIssuer);
 

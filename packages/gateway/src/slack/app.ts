@@ -46,13 +46,19 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const app = socketMode
     ? new App({
         socketMode: true,
-        appToken: slack.appToken,
+        ...(slack.appToken === undefined ? {} : { appToken: slack.appToken }),
         authorize,
         clientOptions,
         logger: boltLogger,
         ignoreSelf: false,
       })
-    : new App({ receiver, authorize, clientOptions, logger: boltLogger, ignoreSelf: false });
+    : new App({
+        ...(receiver === undefined ? {} : { receiver }),
+        authorize,
+        clientOptions,
+        logger: boltLogger,
+        ignoreSelf: false,
+      });
 
   const guard = (what: string, run: () => Promise<void>) =>
     run().catch((error: unknown) =>
