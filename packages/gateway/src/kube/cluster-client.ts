@@ -5,6 +5,7 @@ import { Agent } from 'undici';
 import type { ClusterConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { buildKubeConfig, tokenFileConnection, type ClusterConnection } from '../config/kubeconfig-file.js';
+import type { ResourceAttributesSpec } from './authorization.js';
 
 export { buildKubeConfig, readKubeConfigFile, type ClusterConnection } from '../config/kubeconfig-file.js';
 
@@ -17,15 +18,7 @@ export interface ServiceAccountToken {
 export interface SubjectAccessReviewSpec {
   user: string;
   groups: readonly string[];
-  resourceAttributes?: {
-    verb: string;
-    group: string;
-    version: string;
-    resource: string;
-    subresource: string;
-    namespace: string;
-    name: string;
-  };
+  resourceAttributes?: Required<ResourceAttributesSpec>;
   nonResourceAttributes?: { verb: string; path: string };
 }
 
