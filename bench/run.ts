@@ -37,7 +37,13 @@ const quick = args.has('--quick') || process.env['HOOP_BENCH_QUICK'] === '1';
 /** `--held`: the held-approvals cell only (RSS of N held, click → answered on the same and the other replica), to bench/results-held.md. */
 const heldOnly = args.has('--held');
 const seconds = Number(process.env['HOOP_BENCH_SECONDS'] ?? (quick ? 2 : 5));
-const wantedHeld = Number(process.env['HOOP_BENCH_HELD'] ?? (quick ? 100 : 10_000));
+/** `--held-count N` (or HOOP_BENCH_HELD=N): how many requests the held cell holds (default 10,000; 100 with --quick). */
+const heldCountArg = process.argv.indexOf('--held-count');
+const wantedHeld = Number(
+  (heldCountArg >= 0 ? process.argv[heldCountArg + 1] : undefined) ??
+    process.env['HOOP_BENCH_HELD'] ??
+    (quick ? 100 : 10_000),
+);
 const clicks = 30;
 const smallGetPath = '/api/v1/namespaces/staging/configmaps/app-config';
 const concurrencies = [1, 32, 128];
@@ -261,6 +267,7 @@ async function benchHeld(
   const b = await startGatewayChild('held-b', upstream, ca);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const idle = memoryOf(a.pid);
+  const idleHeap = await a.call<Record<string, number>>('memory');
   log(`(d) replicas up: A ${a.info.url} (${idle.rssMb} MB), B ${b.info.url}; holding ${held} requests on A`);
 
   const pool = new Pool(a.info.url, {
@@ -273,6 +280,9 @@ async function benchHeld(
   const answeredAt = new Array<number>(held).fill(0);
   const statuses = new Array<number>(held).fill(0);
   const responses: Promise<void>[] = [];
+  // Where replica A's time goes while it takes them (admission, store writes, audit, TLS).
+  const takingProfileFile = join(work, 'gateway-held-taking.cpuprofile');
+  await a.call('profile-start');
   const holdStart = performance.now();
   // Waves of 250: the listen backlog stays short and the figure is the steady state, not a SYN storm.
   const wave = 250;
@@ -312,11 +322,29 @@ async function benchHeld(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const secondsToHoldAll = round((performance.now() - holdStart) / 1000, 1);
+  await a.call('profile-stop', takingProfileFile, 120_000);
+  const taking = summarizeCpuProfile(
+    JSON.parse(readFileSync(takingProfileFile, 'utf8')) as CpuProfile,
+    8,
+    `${repoRoot}/`,
+    inspectorFrames,
+  );
+  const takingBusyPercent = round((100 * taking.busyMs) / Math.max(1, taking.busyMs + taking.idleMs), 1);
+  log(
+    `(d) while taking them, replica A's event loop was busy ${takingBusyPercent}%; top self: ${taking.frames
+      .slice(0, 6)
+      .map((f) => `${f.frame} ${f.selfPercent}%`)
+      .join(', ')}`,
+  );
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const heldMemory = memoryOf(a.pid);
+  const heldHeap = await a.call<Record<string, number>>('memory');
   log(
-    `(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB)`,
+    `(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB); idle ${JSON.stringify(idleHeap)} → holding ${JSON.stringify(heldHeap)}`,
   );
+  // HOOP_BENCH_HEAP=1: a heap snapshot of replica A while it holds them (kept with --keep), to see what each held call keeps alive.
+  if (process.env['HOOP_BENCH_HEAP'] === '1')
+    await a.call('heap-snapshot', join(work, 'gateway-held.heapsnapshot'), 300_000);
 
   // What replica A does while it only holds requests (store polling, sweeps): a 3 s CPU profile.
   const idleProfileFile = join(work, 'gateway-held-idle.cpuprofile');

@@ -134,6 +134,9 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
       deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
       // Every held request is ci-deployer's: the per-identity cap of pending approvals must admit them all.
       (document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = input.heldObjects + 10;
+      // …and so must the per-client limits (issue #12): one address, one identity holds them all.
+      const wide = { maxConcurrent: input.heldObjects + 256, requestsPerSecond: 1_000_000, burst: 1_000_000 };
+      document['limits'] = { ...(document['limits'] as object | undefined), perAddress: wide, perIdentity: wide };
     },
   });
   // Only the simulated API server and the IdP stay here; gateways run in their own processes.

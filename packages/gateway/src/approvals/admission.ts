@@ -1,6 +1,9 @@
 // Admission of a held request (split out of service.ts): join an identical pending approval, or
-// create one within the identity's cap of pending approvals. Count-then-create is serialised on this
-// replica, so it never lets one identity exceed approval.maxPendingPerIdentity.
+// create one within the identity's cap of pending approvals. Admission is serialised on this replica
+// (so one identity never exceeds approval.maxPendingPerIdentity), but in batches (issue #13): the
+// requests that arrived while the previous batch was being written are checked together — counting
+// the batch's own new approvals — and created in one write (repo.createMany: one commit, one fsync)
+// instead of one commit each, so holding 10,000 requests does not queue them behind 10,000 fsyncs.
 import { HoopError } from '../lib/errors.js';
 import type { ApprovalCore } from './core.js';
 import type { HoldRequest } from './service-types.js';
@@ -8,33 +11,62 @@ import type { ApprovalRecord } from './types.js';
 
 export type CreateOrJoin = (request: HoldRequest) => Promise<{ record: ApprovalRecord; joined: boolean }>;
 
+interface Queued {
+  request: HoldRequest;
+  resolve: (admitted: { record: ApprovalRecord; joined: boolean }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The most requests admitted in one write (bounds a batch's transaction and its latency). */
+const maxBatch = 500;
+
+function storeUnavailable(cause: unknown): HoopError {
+  return new HoopError(
+    'ERR_AUDIT_UNAVAILABLE',
+    `the approval store is unavailable; the request cannot be held for approval`,
+    { cause },
+  );
+}
+
 export function createAdmission(core: ApprovalCore, idGen: () => string): CreateOrJoin {
   const { repo, config, clock, replicaId } = core;
-  let creating: Promise<unknown> = Promise.resolve();
+  const queue: Queued[] = [];
+  let draining = false;
 
-  /** A pending, unexpired approval this identical request can join, if any. */
-  async function joinable(request: HoldRequest, now: number): Promise<ApprovalRecord | undefined> {
+  /** A pending, unexpired approval this identical request can join, if any (the batch's own new ones first). */
+  async function joinable(
+    request: HoldRequest,
+    now: number,
+    fresh: readonly ApprovalRecord[],
+  ): Promise<ApprovalRecord | undefined> {
     if (request.fingerprint === undefined) return undefined;
+    const same = (r: ApprovalRecord) =>
+      r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now;
+    const inBatch = fresh.find(same);
+    if (inBatch !== undefined) return inBatch;
     if (repo.pendingWithFingerprint !== undefined)
       return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
-    const pending = await repo.list({ state: 'pending' });
-    return pending.find(
-      (r) => r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now,
-    );
+    return (await repo.list({ state: 'pending' })).find(same);
   }
 
   /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
-  async function checkPendingCap(request: HoldRequest, now: number): Promise<void> {
+  async function checkPendingCap(request: HoldRequest, now: number, fresh: readonly ApprovalRecord[]): Promise<void> {
     let count: number;
     let next: number;
     if (repo.pendingCount !== undefined) {
       ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
+      if (count === 0) next = Infinity;
     } else {
       const mine = (await repo.list({ state: 'pending' })).filter(
         (r) => r.identity === request.identity && r.expiresAt > now,
       );
       count = mine.length;
       next = Math.min(...mine.map((r) => r.expiresAt));
+    }
+    for (const r of fresh) {
+      if (r.identity !== request.identity) continue;
+      count += 1;
+      next = Math.min(next, r.expiresAt);
     }
     if (count < config.maxPendingPerIdentity) return;
     const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
@@ -45,56 +77,79 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
     );
   }
 
+  /** One request of a batch: the approval it joins, or the new one it adds to `fresh` (written with the batch). */
+  async function admitOne(
+    request: HoldRequest,
+    now: number,
+    fresh: ApprovalRecord[],
+  ): Promise<{ record: ApprovalRecord; joined: boolean }> {
+    // Fail closed: if the store cannot be read or written nobody could approve it; the caller answers 503.
+    try {
+      const existing = await joinable(request, now, fresh);
+      if (existing !== undefined) return { record: existing, joined: true };
+      await checkPendingCap(request, now, fresh);
+    } catch (error) {
+      if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS') throw error;
+      throw storeUnavailable(error);
+    }
+    const record: ApprovalRecord = {
+      ...request,
+      id: idGen(),
+      state: 'pending',
+      createdAt: now,
+      expiresAt: now + config.timeoutMs,
+      holder: replicaId,
+      votes: [],
+    };
+    fresh.push(record);
+    return { record, joined: false };
+  }
+
+  async function admitBatch(batch: readonly Queued[]): Promise<void> {
+    const now = clock();
+    const fresh: ApprovalRecord[] = [];
+    const admitted: { queued: Queued; result: { record: ApprovalRecord; joined: boolean } }[] = [];
+    for (const queued of batch) {
+      try {
+        admitted.push({ queued, result: await admitOne(queued.request, now, fresh) });
+      } catch (error) {
+        queued.reject(error);
+      }
+    }
+    const failed = new Map<string, unknown>();
+    if (fresh.length > 1 && repo.createMany !== undefined) {
+      try {
+        await repo.createMany(fresh);
+      } catch (error) {
+        for (const record of fresh) failed.set(record.id, error);
+      }
+    } else {
+      for (const record of fresh) await repo.create(record).catch((error: unknown) => failed.set(record.id, error));
+    }
+    // A request that joined one of this batch's new approvals shares its fate.
+    for (const { queued, result } of admitted) {
+      if (failed.has(result.record.id)) queued.reject(storeUnavailable(failed.get(result.record.id)));
+      else queued.resolve(result);
+    }
+  }
+
+  /** Runs the queued batches one after another; started on the next turn of the event loop, so the requests that arrived in this one are one batch. */
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) await admitBatch(queue.splice(0, maxBatch));
+    } finally {
+      draining = false;
+    }
+  }
+
   /** Joins an identical pending approval, or creates one (within the identity's cap). */
   function createOrJoin(request: HoldRequest): Promise<{ record: ApprovalRecord; joined: boolean }> {
-    const run = creating.then(async () => {
-      const now = clock();
-      // Fail closed: if the store cannot be read or written nobody could approve it; the caller answers 503.
-      try {
-        const existing = await joinable(request, now);
-        if (existing !== undefined) return { record: existing, joined: true };
-      } catch (error) {
-        throw new HoopError(
-          'ERR_AUDIT_UNAVAILABLE',
-          `the approval store is unavailable; the request cannot be held for approval`,
-          { cause: error },
-        );
-      }
-      let capError: unknown;
-      try {
-        await checkPendingCap(request, now);
-      } catch (error) {
-        capError = error;
-      }
-      if (capError instanceof HoopError && capError.code === 'ERR_TOO_MANY_REQUESTS') throw capError;
-      if (capError !== undefined)
-        throw new HoopError(
-          'ERR_AUDIT_UNAVAILABLE',
-          `the approval store is unavailable; the request cannot be held for approval`,
-          { cause: capError },
-        );
-      const record: ApprovalRecord = {
-        ...request,
-        id: idGen(),
-        state: 'pending',
-        createdAt: now,
-        expiresAt: now + config.timeoutMs,
-        holder: replicaId,
-        votes: [],
-      };
-      try {
-        await repo.create(record);
-      } catch (error) {
-        throw new HoopError(
-          'ERR_AUDIT_UNAVAILABLE',
-          `the approval store is unavailable; the request cannot be held for approval`,
-          { cause: error },
-        );
-      }
-      return { record, joined: false };
+    return new Promise((resolve, reject) => {
+      queue.push({ request, resolve, reject });
+      if (draining) return;
+      draining = true;
+      setImmediate(() => void drain());
     });
-    creating = run.catch(() => undefined);
-    return run;
   }
 
   return createOrJoin;

@@ -3,6 +3,9 @@
 // replica learns what was decided elsewhere with one tiny indexed query per tick instead of
 // re-reading every pending approval. Schema-only: the write functions are untouched (the trigger
 // runs inside their transaction), and every connection to the file sees the same sequence.
+// Admission reads through two partial expression indexes over the pending rows (identity, fingerprint,
+// expiry), so holding the 10,000th request costs what holding the first did; createMany() commits a
+// batch of new approvals in one transaction (one fsync for all the requests that arrived together).
 import type { Database, Statement } from 'better-sqlite3';
 import type { ApprovalChanges, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
 
@@ -14,9 +17,11 @@ CREATE TRIGGER IF NOT EXISTS approval_changes_on_state AFTER UPDATE OF state ON 
   INSERT INTO approval_changes (id) VALUES (NEW.id);
   DELETE FROM approval_changes WHERE seq <= (SELECT max(seq) FROM approval_changes) - ${keptChanges};
 END;
+CREATE INDEX IF NOT EXISTS approvals_pending_fingerprint ON approvals (json_extract(doc, '$.identity'), json_extract(doc, '$.fingerprint'), json_extract(doc, '$.expiresAt')) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS approvals_pending_identity ON approvals (json_extract(doc, '$.identity'), json_extract(doc, '$.expiresAt')) WHERE state = 'pending';
 `;
 
-/** The repository with changesSince() (the trigger's sequence), pendingCount() and pendingWithFingerprint() (admission in SQL) added. */
+/** The repository with changesSince() (the trigger's sequence), pendingCount(), pendingWithFingerprint() (admission in SQL) and createMany() added. */
 export function withApprovalChanges(db: Database, repo: ApprovalRepository): ApprovalRepository {
   db.exec(approvalChangesSchema);
   const bounds = db.prepare(
@@ -37,8 +42,15 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
   const since = db.prepare(
     `SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`,
   ) as Statement<[number], { seq: number; id: string }>;
+  const insert = db.prepare('INSERT INTO approvals (id, state, holder, created_at, doc) VALUES (?, ?, ?, ?, ?)');
+  const insertMany = db.transaction((records: readonly ApprovalRecord[]) => {
+    for (const r of records) insert.run(r.id, r.state, r.holder, r.createdAt, JSON.stringify(r));
+  });
   return {
     ...repo,
+    async createMany(records) {
+      insertMany(records);
+    },
     async pendingCount(identity, now) {
       const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
       return { count, nextExpiry: next };
