@@ -441,7 +441,7 @@ async function benchHeld(
     gatewayPeakRssAfterClicksMb: after.peakRssMb,
     otherReplicaRssMb: otherReplica.rssMb,
     loadgenRssMb,
-    approvalPollMs: 100,
+    approvalPollMs: 50,
     holdingBusyPercent: heldIdleBusyPercent,
     holdingTopFrames: heldIdle.frames,
     sameReplica: stats(same),

@@ -7,7 +7,7 @@
 import { HoopError } from '../lib/errors.js';
 import type { ApprovalCore } from './core.js';
 import type { HoldRequest } from './service-types.js';
-import type { ApprovalRecord } from './types.js';
+import type { ApprovalRecord, ApprovalRepository } from './types.js';
 
 export type CreateOrJoin = (request: HoldRequest) => Promise<{ record: ApprovalRecord; joined: boolean }>;
 
@@ -28,54 +28,60 @@ function storeUnavailable(cause: unknown): HoopError {
   );
 }
 
+/** A pending, unexpired approval this identical request can join, if any (the batch's own new ones first). */
+async function joinable(
+  repo: ApprovalRepository,
+  request: HoldRequest,
+  now: number,
+  fresh: readonly ApprovalRecord[],
+): Promise<ApprovalRecord | undefined> {
+  if (request.fingerprint === undefined) return undefined;
+  const same = (r: ApprovalRecord) =>
+    r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now;
+  const inBatch = fresh.find(same);
+  if (inBatch !== undefined) return inBatch;
+  if (repo.pendingWithFingerprint !== undefined)
+    return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
+  return (await repo.list({ state: 'pending' })).find(same);
+}
+
+/** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
+async function checkPendingCap(
+  { repo, config }: Pick<ApprovalCore, 'repo' | 'config'>,
+  request: HoldRequest,
+  now: number,
+  fresh: readonly ApprovalRecord[],
+): Promise<void> {
+  let count: number;
+  let next: number;
+  if (repo.pendingCount !== undefined) {
+    ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
+    if (count === 0) next = Infinity;
+  } else {
+    const mine = (await repo.list({ state: 'pending' })).filter(
+      (r) => r.identity === request.identity && r.expiresAt > now,
+    );
+    count = mine.length;
+    next = Math.min(...mine.map((r) => r.expiresAt));
+  }
+  for (const r of fresh) {
+    if (r.identity !== request.identity) continue;
+    count += 1;
+    next = Math.min(next, r.expiresAt);
+  }
+  if (count < config.maxPendingPerIdentity) return;
+  const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
+  throw new HoopError(
+    'ERR_TOO_MANY_REQUESTS',
+    `identity "${request.identity}" already has ${count} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
+    { details: { retryAfterSeconds } },
+  );
+}
+
 export function createAdmission(core: ApprovalCore, idGen: () => string): CreateOrJoin {
   const { repo, config, clock, replicaId } = core;
   const queue: Queued[] = [];
   let draining = false;
-
-  /** A pending, unexpired approval this identical request can join, if any (the batch's own new ones first). */
-  async function joinable(
-    request: HoldRequest,
-    now: number,
-    fresh: readonly ApprovalRecord[],
-  ): Promise<ApprovalRecord | undefined> {
-    if (request.fingerprint === undefined) return undefined;
-    const same = (r: ApprovalRecord) =>
-      r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now;
-    const inBatch = fresh.find(same);
-    if (inBatch !== undefined) return inBatch;
-    if (repo.pendingWithFingerprint !== undefined)
-      return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
-    return (await repo.list({ state: 'pending' })).find(same);
-  }
-
-  /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
-  async function checkPendingCap(request: HoldRequest, now: number, fresh: readonly ApprovalRecord[]): Promise<void> {
-    let count: number;
-    let next: number;
-    if (repo.pendingCount !== undefined) {
-      ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
-      if (count === 0) next = Infinity;
-    } else {
-      const mine = (await repo.list({ state: 'pending' })).filter(
-        (r) => r.identity === request.identity && r.expiresAt > now,
-      );
-      count = mine.length;
-      next = Math.min(...mine.map((r) => r.expiresAt));
-    }
-    for (const r of fresh) {
-      if (r.identity !== request.identity) continue;
-      count += 1;
-      next = Math.min(next, r.expiresAt);
-    }
-    if (count < config.maxPendingPerIdentity) return;
-    const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
-    throw new HoopError(
-      'ERR_TOO_MANY_REQUESTS',
-      `identity "${request.identity}" already has ${count} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
-      { details: { retryAfterSeconds } },
-    );
-  }
 
   /** One request of a batch: the approval it joins, or the new one it adds to `fresh` (written with the batch). */
   async function admitOne(
@@ -85,9 +91,9 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
   ): Promise<{ record: ApprovalRecord; joined: boolean }> {
     // Fail closed: if the store cannot be read or written nobody could approve it; the caller answers 503.
     try {
-      const existing = await joinable(request, now, fresh);
+      const existing = await joinable(repo, request, now, fresh);
       if (existing !== undefined) return { record: existing, joined: true };
-      await checkPendingCap(request, now, fresh);
+      await checkPendingCap(core, request, now, fresh);
     } catch (error) {
       if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS') throw error;
       throw storeUnavailable(error);

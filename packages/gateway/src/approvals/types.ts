@@ -134,6 +134,8 @@ export interface ApprovalRepository {
   pendingCount?(identity: string, now: number): Promise<{ count: number; nextExpiry: number }>;
   /** Optional, likewise: an unexpired pending approval of `identity` with this fingerprint, or null. */
   pendingWithFingerprint?(identity: string, fingerprint: string, now: number): Promise<ApprovalRecord | null>;
+  /** Optional, for the sweep without reading every pending approval: pending approvals whose expiry is at or before `now`. */
+  pendingExpired?(now: number): Promise<ApprovalRecord[]>;
   /** Optional: creates several approvals at once, all or none (one commit for the requests that arrived together). */
   createMany?(records: readonly ApprovalRecord[]): Promise<void>;
 }

@@ -1,8 +1,8 @@
 // How a hold learns of a decision taken on another replica (issue #13, approvals by push). A decision
 // on this replica wakes its holds at once (core.finalize). Across replicas, when the store keeps a
-// change sequence (ApprovalRepository.changesSince: SQLite), each tick is one tiny query for the ids
-// whose state changed since the last tick, and only those held here are read again; without it
-// (MongoDB), the tick re-reads this replica's pending approvals. Holds past their expiry are expired
+// change sequence (ApprovalRepository.changesSince: SQLite's trigger, MongoDB's change log), each
+// tick is one tiny query for the ids whose state changed since the last tick, and only those held
+// here are read again; without it, the tick re-reads this replica's pending approvals. Holds past their expiry are expired
 // from the local deadlines, without a store scan. The store unreachable past expiry + grace: the
 // hold ends unapproved (fail closed).
 import type { ApprovalCore } from './core.js';

@@ -3,6 +3,7 @@
 import { MongoClient } from 'mongodb';
 import { HoopError } from '../../lib/errors.js';
 import type { Store, StoreOptions } from '../types.js';
+import { withMongoApprovalChanges, ensureApprovalChangeIndexes } from './approval-changes.js';
 import { createMongoApprovalRepository, ensureApprovalIndexes } from './approvals.js';
 import { createMongoAuditStore, ensureAuditIndexes } from './audit.js';
 import { createMongoConsumeOnce, ensureOnceIndexes } from './once.js';
@@ -25,6 +26,7 @@ export async function createMongoStore(url: string, options: StoreOptions): Prom
     await db.command({ ping: 1 });
     await ensureAuditIndexes(db);
     await ensureApprovalIndexes(db);
+    await ensureApprovalChangeIndexes(db);
     await ensureOnceIndexes(db);
   } catch (error) {
     await client.close().catch(() => undefined);
@@ -35,7 +37,7 @@ export async function createMongoStore(url: string, options: StoreOptions): Prom
     );
   }
   const audit = createMongoAuditStore(db, { chain: options.replicaId, groupCommit: options.groupCommit ?? true });
-  const approvals = createMongoApprovalRepository(db);
+  const approvals = withMongoApprovalChanges(db, createMongoApprovalRepository(db), options.clock);
   let closed = false;
 
   return {

@@ -19,6 +19,7 @@ CREATE TRIGGER IF NOT EXISTS approval_changes_on_state AFTER UPDATE OF state ON 
 END;
 CREATE INDEX IF NOT EXISTS approvals_pending_fingerprint ON approvals (json_extract(doc, '$.identity'), json_extract(doc, '$.fingerprint'), json_extract(doc, '$.expiresAt')) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS approvals_pending_identity ON approvals (json_extract(doc, '$.identity'), json_extract(doc, '$.expiresAt')) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS approvals_pending_expiry ON approvals (json_extract(doc, '$.expiresAt')) WHERE state = 'pending';
 `;
 
 /** The repository with changesSince() (the trigger's sequence), pendingCount(), pendingWithFingerprint() (admission in SQL) and createMany() added. */
@@ -42,14 +43,25 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
   const since = db.prepare(
     `SELECT seq, id FROM approval_changes WHERE seq > ? ORDER BY seq LIMIT ${keptChanges}`,
   ) as Statement<[number], { seq: number; id: string }>;
+  const overdue = db.prepare(
+    `SELECT state, doc FROM approvals INDEXED BY approvals_pending_expiry WHERE state = 'pending' AND json_extract(doc, '$.expiresAt') <= ?
+       ORDER BY json_extract(doc, '$.expiresAt')`,
+  ) as Statement<[number], { state: string; doc: string }>;
   const insert = db.prepare('INSERT INTO approvals (id, state, holder, created_at, doc) VALUES (?, ?, ?, ?, ?)');
   const insertMany = db.transaction((records: readonly ApprovalRecord[]) => {
     for (const r of records) insert.run(r.id, r.state, r.holder, r.createdAt, JSON.stringify(r));
   });
   return {
     ...repo,
+    async pendingExpired(now) {
+      return overdue
+        .all(now)
+        .map((row) => ({ ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] }));
+    },
     async createMany(records) {
-      insertMany(records);
+      // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the first insert; a
+      // deferred transaction upgraded while the audit writer commits fails at once with SQLITE_BUSY.
+      insertMany.immediate(records);
     },
     async pendingCount(identity, now) {
       const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
