@@ -44,6 +44,8 @@ const wantedHeld = Number(
     process.env['HOOP_BENCH_HELD'] ??
     (quick ? 100 : 10_000),
 );
+/** The held cell runs the compiled gateway (dist/, built by `npm run bench`); `--held-source` runs the sources through tsx. */
+const heldCompiled = !args.has('--held-source');
 const clicks = 30;
 const smallGetPath = '/api/v1/namespaces/staging/configmaps/app-config';
 const concurrencies = [1, 32, 128];
@@ -124,10 +126,16 @@ async function startGatewayChild(
   upstream: UpstreamInfo,
   ca: string,
   execArgv: string[] = [],
+  compiled = false,
 ): Promise<Child<GatewayInfo>> {
   const child = await startChild<GatewayInfo>(
     'gateway',
-    { configPath: upstream.configPath, replicaId: `bench-${name}`, logFile: join(work, `gateway-${name}.jsonl`) },
+    {
+      configPath: upstream.configPath,
+      replicaId: `bench-${name}`,
+      logFile: join(work, `gateway-${name}.jsonl`),
+      compiled,
+    },
     { logFile: join(work, `gateway-${name}.out`), execArgv },
   );
   children.push(child as Child<unknown>);
@@ -263,8 +271,9 @@ async function benchHeld(
   deployerToken: string,
   approverToken: string,
 ): Promise<HeldFigures> {
-  const a = await startGatewayChild('held-a', upstream, ca);
-  const b = await startGatewayChild('held-b', upstream, ca);
+  // The compiled gateway (what `hoopgate serve` runs): tsx's compiled sources would add ~70 MB to its RSS.
+  const a = await startGatewayChild('held-a', upstream, ca, [], heldCompiled);
+  const b = await startGatewayChild('held-b', upstream, ca, [], heldCompiled);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const idle = memoryOf(a.pid);
   const idleHeap = await a.call<Record<string, number>>('memory');

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
+import type * as ConfigLoad from '../packages/gateway/src/config/load.js';
+import type * as Gateway from '../packages/gateway/src/gateway.js';
 
 export const approverClient = {
   clientId: 'bench-approver',
@@ -179,10 +181,17 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
   });
 }
 
-async function gateway(input: { configPath: string; replicaId: string; logFile: string }): Promise<void> {
+async function gateway(input: {
+  configPath: string;
+  replicaId: string;
+  logFile: string;
+  /** Run the compiled gateway (dist/, what `hoopgate serve` runs) instead of the sources through tsx. */
+  compiled?: boolean;
+}): Promise<void> {
   const { destination } = await import('pino');
-  const { loadConfig } = await import('../packages/gateway/src/config/load.js');
-  const { startGateway } = await import('../packages/gateway/src/gateway.js');
+  const from = input.compiled === true ? 'hoopgate' : '../packages/gateway/src';
+  const { loadConfig } = (await import(`${from}/config/load.js`)) as typeof ConfigLoad;
+  const { startGateway } = (await import(`${from}/gateway.js`)) as typeof Gateway;
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object) =>

@@ -96,6 +96,7 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
       await checkPendingCap(core, request, now, fresh);
     } catch (error) {
       if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS') throw error;
+      core.logger.warn({ err: error }, 'the approval store could not be read; the request was refused (503)');
       throw storeUnavailable(error);
     }
     const record: ApprovalRecord = {
@@ -132,6 +133,11 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
     } else {
       for (const record of fresh) await repo.create(record).catch((error: unknown) => failed.set(record.id, error));
     }
+    if (failed.size > 0)
+      core.logger.warn(
+        { err: failed.values().next().value, approvals: failed.size },
+        'the approval store could not be written; the requests were refused (503)',
+      );
     // A request that joined one of this batch's new approvals shares its fate.
     for (const { queued, result } of admitted) {
       if (failed.has(result.record.id)) queued.reject(storeUnavailable(failed.get(result.record.id)));

@@ -10,6 +10,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { ApprovalChanges, ApprovalRecord, ApprovalRepository } from '../../approvals/types.js';
 
 const keptChanges = 10_000;
+const busyRetryMs = 5_000;
 
 export const approvalChangesSchema = `
 CREATE TABLE IF NOT EXISTS approval_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL);
@@ -59,9 +60,19 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
         .map((row) => ({ ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] }));
     },
     async createMany(records) {
-      // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the first insert; a
-      // deferred transaction upgraded while the audit writer commits fails at once with SQLITE_BUSY.
-      insertMany.immediate(records);
+      // IMMEDIATE: the write lock is taken before the first insert. Under the audit writers' commits
+      // BEGIN IMMEDIATE was seen to answer SQLITE_BUSY at once rather than wait out the busy timeout,
+      // so it is retried here (for up to the same 5 s) before the batch is refused.
+      const deadline = Date.now() + busyRetryMs;
+      for (;;) {
+        try {
+          insertMany.immediate(records);
+          return;
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+        }
+      }
     },
     async pendingCount(identity, now) {
       const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
