@@ -263,6 +263,13 @@ interface HeldFigures {
   sameReplica: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
   acrossReplicas: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
   secondsToRelease: number;
+  /** V8 heap used idle → holding (the rest of the growth is native: sockets, TLS). */
+  heapUsedIdleMb: number;
+  heapUsedHeldMb: number;
+  /** Replica A's event loop while taking them: busy share and top self frames. */
+  takingBusyPercent: number;
+  takingTopFrames: { frame: string; selfMs: number; selfPercent: number }[];
+  compiled: boolean;
 }
 
 async function benchHeld(
@@ -456,6 +463,11 @@ async function benchHeld(
     sameReplica: stats(same),
     acrossReplicas: stats(across),
     secondsToRelease,
+    heapUsedIdleMb: idleHeap['heapUsedMb'] ?? 0,
+    heapUsedHeldMb: heldHeap['heapUsedMb'] ?? 0,
+    takingBusyPercent,
+    takingTopFrames: taking.frames,
+    compiled: heldCompiled,
   };
 }
 
@@ -971,7 +983,18 @@ function renderHeld(held: HeldFigures): string {
     [
       ['requests held on replica A', r.held.held],
       ['time to hold them all', `${r.held.secondsToHoldAll} s`],
-      ['gateway RSS idle → holding', `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB`],
+      [
+        'replica A event loop while taking them',
+        `busy ${r.held.takingBusyPercent}% (top self: ${r.held.takingTopFrames
+          .slice(0, 4)
+          .map((f) => `${f.frame} ${f.selfPercent}%`)
+          .join('; ')})`,
+      ],
+      [
+        `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, HTTP/1.1 over TLS, one connection per held call)`,
+        `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB (${Math.round(((r.held.gatewayRssHeldMb - r.held.gatewayRssIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
+      ],
+      ['V8 heap used idle → holding', `${r.held.heapUsedIdleMb} MB → ${r.held.heapUsedHeldMb} MB`],
       [
         'gateway peak RSS: while taking them / after profile and clicks',
         `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`,

@@ -52,6 +52,22 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
   const insertMany = db.transaction((records: readonly ApprovalRecord[]) => {
     for (const r of records) insert.run(r.id, r.state, r.holder, r.createdAt, JSON.stringify(r));
   });
+  async function createMany(records: readonly ApprovalRecord[]): Promise<void> {
+    // IMMEDIATE: the write lock is taken before the first insert. Under the audit writers' commits
+    // BEGIN IMMEDIATE was seen to answer SQLITE_BUSY at once rather than wait out the busy timeout,
+    // so it is retried here (for up to the same 5 s) before the batch is refused.
+    const deadline = Date.now() + busyRetryMs;
+    for (;;) {
+      try {
+        insertMany.immediate(records);
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+      }
+    }
+  }
+
   return {
     ...repo,
     async pendingExpired(now) {
@@ -59,21 +75,8 @@ export function withApprovalChanges(db: Database, repo: ApprovalRepository): App
         .all(now)
         .map((row) => ({ ...(JSON.parse(row.doc) as ApprovalRecord), state: row.state as ApprovalRecord['state'] }));
     },
-    async createMany(records) {
-      // IMMEDIATE: the write lock is taken before the first insert. Under the audit writers' commits
-      // BEGIN IMMEDIATE was seen to answer SQLITE_BUSY at once rather than wait out the busy timeout,
-      // so it is retried here (for up to the same 5 s) before the batch is refused.
-      const deadline = Date.now() + busyRetryMs;
-      for (;;) {
-        try {
-          insertMany.immediate(records);
-          return;
-        } catch (error) {
-          if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
-        }
-      }
-    },
+    create: (record) => createMany([record]),
+    createMany,
     async pendingCount(identity, now) {
       const { count, next } = counted.get(identity, now) ?? { count: 0, next: 0 };
       return { count, nextExpiry: next };
