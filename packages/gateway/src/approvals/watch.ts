@@ -33,9 +33,24 @@ export function createStoreWatcher(core: ApprovalCore, intervalMs: number): Stor
     }
   }
 
+  /** Until when no hold here is overdue: the scan of every deadline runs only then, not at every tick. */
+  let quietUntil = -Infinity;
+  let scannedSize = -1;
+
   async function expireOverdue(): Promise<void> {
     const now = clock();
-    for (const [id, deadline] of [...deadlines]) {
+    // A new hold's deadline is at least as late as those seen (same timeout), so while the earliest
+    // deadline is ahead and no hold was added, nothing is overdue (10,000 holds: no scan per tick).
+    if (now < quietUntil && deadlines.size <= scannedSize) return;
+    const overdue: [string, number][] = [];
+    let earliest = Infinity;
+    for (const [id, deadline] of deadlines) {
+      if (deadline <= now) overdue.push([id, deadline]);
+      else earliest = Math.min(earliest, deadline);
+    }
+    quietUntil = overdue.length > 0 ? -Infinity : earliest;
+    scannedSize = deadlines.size;
+    for (const [id, deadline] of overdue) {
       if (deadline > now || !waiting.has(id)) continue;
       const record = await repo.get(id);
       if (record === null) continue;
