@@ -17,6 +17,7 @@ import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } fr
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
 import { benchFastCell, renderFastCell, type FastFigures } from './fast-cell.js';
+import { connectH2 } from './held-h2.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
 import {
   markdownTable,
@@ -46,6 +47,8 @@ const wantedHeld = Number(
 );
 /** The held cell runs the compiled gateway (dist/, built by `npm run bench`); `--held-source` runs the sources through tsx. */
 const heldCompiled = !args.has('--held-source');
+/** `--held-h2`: the held requests as HTTP/2 streams on one connection (bench/held-h2.ts) instead of one HTTP/1.1 connection each. */
+const heldH2 = args.has('--held-h2');
 const clicks = 30;
 const smallGetPath = '/api/v1/namespaces/staging/configmaps/app-config';
 const concurrencies = [1, 32, 128];
@@ -270,6 +273,7 @@ interface HeldFigures {
   takingBusyPercent: number;
   takingTopFrames: { frame: string; selfMs: number; selfPercent: number }[];
   compiled: boolean;
+  h2: boolean;
 }
 
 async function benchHeld(
@@ -286,6 +290,7 @@ async function benchHeld(
   const idleHeap = await a.call<Record<string, number>>('memory');
   log(`(d) replicas up: A ${a.info.url} (${idle.rssMb} MB), B ${b.info.url}; holding ${held} requests on A`);
 
+  const h2 = heldH2 ? await connectH2(a.info.url, ca) : undefined;
   const pool = new Pool(a.info.url, {
     connections: held,
     pipelining: 1,
@@ -303,22 +308,22 @@ async function benchHeld(
   // Waves of 250: the listen backlog stays short and the figure is the steady state, not a SYN storm.
   const wave = 250;
   for (let i = 0; i < held; i++) {
+    const path = `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`;
     responses.push(
-      pool
-        .request({
-          path: `/api/v1/namespaces/${heldNamespace}/configmaps/cm-${i}`,
-          method: 'GET',
-          headers: requestHeaders(deployerToken),
-        })
-        .then(async (response) => {
-          answeredAt[i] = performance.now();
-          statuses[i] = response.statusCode;
-          await response.body.dump();
-        })
-        .catch(() => {
-          answeredAt[i] = performance.now();
-          statuses[i] = -1;
-        }),
+      (h2 !== undefined
+        ? h2.send(path, requestHeaders(deployerToken)).then((status) => {
+            answeredAt[i] = performance.now();
+            statuses[i] = status;
+          })
+        : pool.request({ path, method: 'GET', headers: requestHeaders(deployerToken) }).then(async (response) => {
+            answeredAt[i] = performance.now();
+            statuses[i] = response.statusCode;
+            await response.body.dump();
+          })
+      ).catch(() => {
+        answeredAt[i] = performance.now();
+        statuses[i] = -1;
+      }),
     );
     if ((i + 1) % wave === 0 || i + 1 === held) {
       const deadline = performance.now() + 60_000;
@@ -446,6 +451,7 @@ async function benchHeld(
   const secondsToRelease = round((performance.now() - releaseStart) / 1000, 1);
   log(`(d) replica A stopped; the ${held - 2 * clicks} requests still held were answered in ${secondsToRelease} s`);
   await pool.destroy();
+  await h2?.close();
   await api.close();
   await b.stop();
   return {
@@ -468,6 +474,7 @@ async function benchHeld(
     takingBusyPercent,
     takingTopFrames: taking.frames,
     compiled: heldCompiled,
+    h2: heldH2,
   };
 }
 
@@ -991,7 +998,7 @@ function renderHeld(held: HeldFigures): string {
           .join('; ')})`,
       ],
       [
-        `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, HTTP/1.1 over TLS, one connection per held call)`,
+        `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, ${r.held.h2 ? 'HTTP/2 streams on one TLS connection' : 'HTTP/1.1 over TLS, one connection per held call'})`,
         `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB (${Math.round(((r.held.gatewayRssHeldMb - r.held.gatewayRssIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
       ],
       ['V8 heap used idle → holding', `${r.held.heapUsedIdleMb} MB → ${r.held.heapUsedHeldMb} MB`],

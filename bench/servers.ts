@@ -136,6 +136,8 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
       deployer.approval.require.push({ verbs: ['get'], resources: ['configmaps'], namespaces: [heldNamespace] });
       // Every held request is ci-deployer's: the per-identity cap of pending approvals must admit them all.
       (document['approval'] as Record<string, unknown>)['maxPendingPerIdentity'] = input.heldObjects + 10;
+      // …and none may expire before the clicks (taking 10,000 on a busy 2-core machine takes minutes).
+      (document['approval'] as Record<string, unknown>)['timeout'] = '1h';
       // …and so must the per-client limits (issue #12): one address, one identity holds them all.
       const wide = { maxConcurrent: input.heldObjects + 256, requestsPerSecond: 1_000_000, burst: 1_000_000 };
       document['limits'] = { ...(document['limits'] as object | undefined), perAddress: wide, perIdentity: wide };
