@@ -2,6 +2,7 @@
 // builds the service from admission.ts, core.ts, decide.ts, hold.ts and watch.ts, which share these types).
 import type { ApprovalConfig } from '../config/types.js';
 import type { ScheduledJob } from '../lib/scheduled-job.js';
+import type { TicketOps } from './ticket.js';
 import type {
   ApprovalGrant,
   ApprovalRecord,
@@ -61,7 +62,8 @@ export type GrantQuery = Pick<
   'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'
 >;
 
-export interface ApprovalService {
+/** Ticket mode (approvals/ticket.ts): open, redeem, and mark a held call's approval used. */
+export interface ApprovalService extends TicketOps {
   hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;
   decide(id: string, input: DecideInput): Promise<DecideResult>;
   /** A grant valid now for exactly this principal (issuer + subject) of this identity, and this request shape. */
