@@ -6,24 +6,11 @@
 import { HoopError } from '../lib/errors.js';
 import type { CreateOrJoin } from './admission.js';
 import type { ApprovalCore } from './core.js';
-import type { HoldRequest } from './service-types.js';
+import type { TicketOps } from './service-types.js';
 import type { ApprovalRecord } from './types.js';
 
 /** `approval.ticketTTL` when absent: how long an approved ticket waits for the agent's retry. */
 export const defaultTicketTtlMs = 15 * 60_000;
-
-export interface TicketOps {
-  /** Joins an identical pending approval or opens one (posting the Slack message), without holding anything. */
-  openTicket(request: HoldRequest): Promise<{ record: ApprovalRecord; joined: boolean }>;
-  /**
-   * The decision an identical request may use: the latest approval of this identity with this
-   * fingerprint decided (approved, denied, expired) within approval.ticketTTL and not used yet,
-   * redeemed for this request; null when there is none (or another request redeemed it first).
-   */
-  redeemTicket(identity: string, fingerprint: string): Promise<ApprovalRecord | null>;
-  /** A held call was told its approval's outcome: the approval is used (a later identical call needs a new one). */
-  markAnswered(id: string): Promise<void>;
-}
 
 export function ticketTtlOf(config: { ticketTtlMs?: number }): number {
   return config.ticketTtlMs ?? defaultTicketTtlMs;
