@@ -50,7 +50,9 @@ export async function holdForApproval(
   }
   const outcome = await approvals.hold(asked, request.signal);
   // Told to this call: a later identical call needs a new approval (a cancelled one is never used).
-  if (outcome.state !== 'cancelled') await approvals.markAnswered(outcome.record.id);
+  // Not awaited: a store write before forwarding cost the cross-replica click-to-answer target; the
+  // window in which the same principal's identical call could also use it is that one write.
+  if (outcome.state !== 'cancelled') void approvals.markAnswered(outcome.record.id).catch(() => undefined);
   return answer(outcome.record, outcome.state, info);
 }
 
