@@ -197,20 +197,40 @@ describe('just-in-time approval in Slack', () => {
     assert.match(JSON.stringify(update.body), /[Ee]xpired/);
   });
 
-  test('a requester that disconnects cancels its approval', async () => {
+  test('a requester that disconnects leaves its approval pending: the retry joins it, no second approval (issue #16)', async () => {
     const ns = namespace('doomed-4');
-    const child = world.spawnKubectl(['delete', 'namespace', ns]);
+    const child = world.spawnKubectl(['delete', 'namespace', ns, '--wait=false']);
     const record = await heldRecord((r) => r.request.name === ns);
     child.kill('SIGKILL');
     await once(child, 'close');
-    await waitFor(
-      'the cancellation',
-      async () => (await world.gateway.approvals.get(record.id))?.state === 'cancelled',
+    await waitFor('the thread reply', () =>
+      slack
+        .callsTo('chat.postMessage')
+        .find((c) => c.body['thread_ts'] === record.slack?.ts && /stopped waiting/.test(String(c.body['text']))),
     );
-    await waitFor('the cancellation update', () =>
-      slack.callsTo('chat.update').find((c) => c.body['ts'] === record.slack?.ts),
+    assert.equal((await world.gateway.approvals.get(record.id))?.state, 'pending', 'not cancelled');
+    const posts = slack.callsTo('chat.postMessage').filter((c) => c.body['thread_ts'] === undefined).length;
+    // The client's retry: the same command joins the same approval, and runs once it is approved.
+    const retry = world.kubectl(['delete', 'namespace', ns, '--wait=false'], { timeoutMs: 40_000 });
+    const holding = async () =>
+      (await world.gateway.metrics.registry.getSingleMetric('hoopgate_pending_approvals')?.get())?.values[0]?.value;
+    await waitFor('the retry to be held', async () => (await holding()) === 1, 40_000);
+    const pending = await world.gateway.approvals.pending();
+    assert.deepEqual(
+      pending.map((r) => r.id),
+      [record.id],
+      'no second approval',
     );
-    assert.ok(world.sim.getObject('namespaces', '', ns));
+    assert.equal(
+      slack.callsTo('chat.postMessage').filter((c) => c.body['thread_ts'] === undefined).length,
+      posts,
+      'no second message',
+    );
+    assert.equal((await slackPost(world.gateway.url, click(record, 'UAPPROVER'))).status, 200);
+    const result = await retry;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, new RegExp(`approved by .*\\(${record.id}\\)`));
+    assert.equal(world.sim.getObject('namespaces', '', ns), undefined);
   });
 
   test('two gateways share one store: a click on the other replica resolves the held call within 1 s', async () => {

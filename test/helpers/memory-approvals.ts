@@ -67,6 +67,33 @@ export function createMemoryApprovalRepository(): MemoryApprovalRepository {
       records.set(id, next);
       return copy(next);
     },
+    async latestDecided(identity, fingerprint, since) {
+      count('latestDecided');
+      const found = [...records.values()]
+        .filter(
+          (r) =>
+            ['approved', 'denied', 'expired'].includes(r.state) &&
+            r.identity === identity &&
+            r.fingerprint === fingerprint &&
+            r.createdAt >= since &&
+            r.redeemedAt === undefined,
+        )
+        .sort((a, b) => b.createdAt - a.createdAt)[0];
+      return found === undefined ? null : copy(found);
+    },
+    async redeem(id, at) {
+      count('redeem');
+      const found = records.get(id);
+      if (
+        found === undefined ||
+        !['approved', 'denied', 'expired'].includes(found.state) ||
+        found.redeemedAt !== undefined
+      )
+        return null;
+      const next = { ...found, redeemedAt: at };
+      records.set(id, next);
+      return copy(next);
+    },
     async setSlackMessage(id, slack) {
       count('setSlackMessage');
       const found = records.get(id);

@@ -137,6 +137,13 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     }
   }
 
+  /** The requester leaves; its approval stays pending (issue #16), so the test ends it for the next one. */
+  async function abandon(h: Awaited<ReturnType<typeof held>>): Promise<void> {
+    h.controller.abort();
+    await assert.rejects(h.outcome, /the requester disconnected/);
+    await repo.transition(h.record.id, 'pending', 'cancelled', {});
+  }
+
   function click(
     record: ApprovalRecord,
     userId: string,
@@ -167,8 +174,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.ok(!blocks.includes('<!channel>'), 'mention neutralised');
     assert.ok(blocks.includes('&lt;!channel&gt; &amp; go'));
     assert.ok(blocks.includes('kubectl delete namespace prod'));
-    controller.abort();
-    assert.equal((await outcome).state, 'cancelled');
+    await abandon({ record, controller, outcome });
   });
 
   it('a signed Approve click decides and updates the message in place without buttons', async () => {
@@ -287,8 +293,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.match(await replayed.text(), /replayed/);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(slack.callsTo('response_url').length, 1);
-    controller.abort();
-    await outcome;
+    await abandon({ record, controller, outcome });
   });
 
   it('a non-approver click gets an ephemeral refusal and nothing changes; Deny gives no modal', async () => {
@@ -304,8 +309,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     assert.equal(current?.state, 'pending');
     assert.equal(current?.votes.length, 0);
     assert.equal(slack.callsTo('chat.update').length, 0);
-    controller.abort();
-    await outcome;
+    await abandon({ record, controller, outcome });
   });
 
   it('user-group members may approve; their own agent’s request is refused (profile email)', async () => {
@@ -340,8 +344,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     } finally {
       slack.failing.delete('usergroups.users.list');
     }
-    controller.abort();
-    await outcome;
+    await abandon({ record, controller, outcome });
   });
 
   it('/hoop replay answers an auditor with a paginated timeline and refuses others', async () => {
@@ -423,8 +426,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     );
     const [, sessions] = await slack.waitFor('response_url', 2);
     assert.ok(JSON.stringify(sessions?.body['blocks']).includes('sess-1'));
-    controller.abort();
-    await outcome;
+    await abandon({ record, controller, outcome });
   });
 
   it('in Socket Mode the Request URL is off (nothing connects until start)', async () => {

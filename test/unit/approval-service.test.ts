@@ -268,18 +268,66 @@ for (const [name, makeRepo] of factories) {
       await close();
     });
 
-    it('the requester disconnecting cancels the approval', async () => {
+    it('the requester disconnecting leaves the approval pending: its retry joins it, and once decided gets the decision once (issue #16)', async () => {
       const { repo, notifier, service, close } = await setup();
       const controller = new AbortController();
-      const held = service.hold(holdRequest(), controller.signal);
+      const held = service.hold(holdRequest({ fingerprint: 'fp' }), controller.signal);
       const pending = await firstPending(repo);
       controller.abort();
-      const outcome = await held;
-      assert.equal(outcome.state, 'cancelled');
-      assert.equal(outcome.record.decisionReason, 'requester disconnected');
-      assert.equal(notifier.finalized.length, 1);
-      const late = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true });
-      assert.deepEqual([late.ok, late.ok ? '' : late.why], [false, 'not-pending']);
+      await assert.rejects(held, /approval [0-9a-f]+: the requester disconnected/);
+      assert.equal((await repo.get(pending.id))?.state, 'pending', 'nothing was cancelled');
+      assert.equal(notifier.finalized.length, 0);
+      for (let i = 0; i < 100 && notifier.replies.length === 0; i += 1) await new Promise((r) => setTimeout(r, 5));
+      assert.match(notifier.replies.join('\n'), /The agent stopped waiting/);
+      // The client's retry joins the same approval: no second one, no second message.
+      const retry = await service.openTicket(holdRequest({ fingerprint: 'fp' }));
+      assert.deepEqual([retry.record.id, retry.joined], [pending.id, true]);
+      assert.equal((await repo.list()).length, 1);
+      assert.equal(notifier.postedRecords.length, 1);
+      assert.equal(await service.redeemTicket('ci-deployer', 'fp'), null, 'nothing to redeem while pending');
+      const decided = await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true });
+      assert.equal(decided.ok, true);
+      assert.equal(await service.redeemTicket('ci-deployer', 'other'), null, 'another call never redeems it');
+      assert.equal(await service.redeemTicket('reader', 'fp'), null, 'another identity never redeems it');
+      const redeemed = await service.redeemTicket('ci-deployer', 'fp');
+      assert.equal(redeemed?.id, pending.id);
+      assert.equal(redeemed?.state, 'approved');
+      assert.equal(await service.redeemTicket('ci-deployer', 'fp'), null, 'once only');
+      await close();
+    });
+
+    it('a held call told its outcome uses the approval: an identical call later needs a new one', async () => {
+      const { repo, service, close } = await setup();
+      const held = service.hold(holdRequest({ fingerprint: 'fp' }), new AbortController().signal);
+      const pending = await firstPending(repo);
+      await service.decide(pending.id, { approve: false, actor: vote('U1'), approver: true });
+      assert.equal((await held).state, 'denied');
+      await service.markAnswered(pending.id);
+      assert.equal(await service.redeemTicket('ci-deployer', 'fp'), null);
+      await close();
+    });
+
+    it('a denied ticket is told once to the identical retry; an approved one not used within approval.ticketTTL is gone', async () => {
+      const { repo, close } = await makeRepo();
+      let now = 1_000_000;
+      const service = createApprovalService({
+        repo,
+        config: { ...baseConfig, ticketTtlMs: 60_000 },
+        replicaId: 'r-a',
+        pollIntervalMs: 50,
+        clock: () => now,
+      });
+      const denied = await service.openTicket(holdRequest({ fingerprint: 'd' }));
+      assert.equal(denied.record.ticket, true);
+      await service.decide(denied.record.id, { approve: false, actor: vote('U1'), approver: true, reason: 'no' });
+      assert.equal((await service.redeemTicket('ci-deployer', 'd'))?.state, 'denied');
+      assert.equal(await service.redeemTicket('ci-deployer', 'd'), null, 'told once: the next call asks again');
+      const approved = await service.openTicket(holdRequest({ fingerprint: 'a' }));
+      await service.decide(approved.record.id, { approve: true, actor: vote('U1'), approver: true });
+      now += 60_000;
+      assert.equal(await service.redeemTicket('ci-deployer', 'a'), null, 'past the TTL');
+      assert.equal((await repo.get(approved.record.id))?.redeemedAt, undefined);
+      await service.shutdown('test over');
       await close();
     });
 

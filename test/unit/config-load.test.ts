@@ -320,6 +320,21 @@ const refusals: { name: string; edit: (d: Doc) => void; issues: [string, string]
     ],
   },
   {
+    name: 'approval.mode is wait or ticket (issue #16)',
+    edit: (d) => (d.identities[0].approval = { mode: 'tickets' }),
+    issues: [
+      [
+        'identities[0].approval.mode',
+        'must be "wait" (hold the call until an approver decides) or "ticket" (answer at once with the approval ID; the same call sent again after approval runs), got "tickets" (did you mean "ticket"?)',
+      ],
+    ],
+  },
+  {
+    name: 'approval.ticketTTL is a duration',
+    edit: (d) => (d.approval = { ticketTTL: 'soon' }),
+    issues: [['approval.ticketTTL', 'must be a duration like 90s, 5m, 12h or 90d, got "soon"']],
+  },
+  {
     name: 'allowUnsafe names',
     edit: (d) => (d.identities[0].allowUnsafe = ['nodeProxy']),
     issues: [
@@ -735,7 +750,7 @@ describe('parseConfig accepts', () => {
           match: { groups: ['ci'] },
           serviceAccount: 'agents/ci',
           deny: [],
-          approval: { require: [], escalate: false },
+          approval: { require: [], escalate: false, mode: 'wait' },
           safeDefaults: {
             nodesProxy: true,
             impersonate: true,
@@ -751,6 +766,7 @@ describe('parseConfig accepts', () => {
         grantOptionsMs: [],
         approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
         maxPendingPerIdentity: 10,
+        ticketTtlMs: 900_000,
       },
       masking: { secrets: true, rules: [], maxObjectBytes: 8 * 1024 * 1024 },
       audit: {
@@ -774,12 +790,15 @@ describe('parseConfig accepts', () => {
   test('durations, byte sizes and renamed keys', () => {
     const doc = base();
     doc.clusters[0].tokenTTL = '1h30m';
-    doc.approval = { timeout: '90s', grantOptions: ['15m', '12h'] };
+    doc.approval = { timeout: '90s', grantOptions: ['15m', '12h'], ticketTTL: '2m' };
+    doc.identities[0].approval = { mode: 'ticket' };
     doc.audit = { retention: '30d', sessionIdle: '500ms', maxBodyBytes: '64Ki', checkpoint: {} };
     doc.gateway = { drainTimeout: '0s', maxBodyBytes: '1Mi' };
     const config = parse(doc);
     assert.equal(config.clusters[0]?.tokenTTLMs, 5_400_000);
     assert.equal(config.approval.timeoutMs, 90_000);
+    assert.equal(config.approval.ticketTtlMs, 120_000);
+    assert.equal(config.identities[0]?.approval.mode, 'ticket');
     assert.deepEqual(config.approval.grantOptionsMs, [900_000, 43_200_000]);
     assert.equal(config.audit.retentionMs, 30 * 86_400_000);
     assert.equal(config.audit.sessionIdleMs, 500);

@@ -15,9 +15,8 @@ export function createHold(
     onPendingChange?: (delta: number) => void;
   },
 ): (request: HoldRequest, signal: AbortSignal) => Promise<ApprovalOutcome> {
-  const { repo, notifier, waiting, deadlines, replicaId, clock, logger, move, wake } = core;
+  const { repo, notifier, waiting, deadlines, logger, wake } = core;
   const { createOrJoin } = parts;
-  const storeDown = core.storeDown;
 
   async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
     if (parts.stopping())
@@ -44,30 +43,20 @@ export function createHold(
     parts.onPendingChange?.(1);
 
     const onAbort = (): void => {
-      // Others still wait on this approval (identical requests joined it): only this requester leaves.
-      if ((waiting.get(record.id)?.size ?? 0) > 1 || record.holder !== replicaId) {
-        self.reject(new HoopError('ERR_APPROVAL_CANCELLED', `approval ${record.id}: the requester disconnected`));
-        return;
-      }
+      // Only this requester leaves; the approval stays pending (issue #16): a client's retry joins it,
+      // or, once decided, gets the decision once (approvals/ticket.ts). Expiry ends it otherwise.
+      self.reject(new HoopError('ERR_APPROVAL_CANCELLED', `approval ${record.id}: the requester disconnected`));
+      if ((waiting.get(record.id)?.size ?? 0) > 1) return;
       void (async () => {
-        try {
-          const cancelled = await move(record.id, 'cancelled', {
-            decidedAt: clock(),
-            decisionReason: 'requester disconnected',
-          });
-          if (cancelled === null) {
-            const current = await repo.get(record.id);
-            if (current !== null) wake(current);
-          }
-        } catch (error) {
-          logger.warn(
-            { err: error, approvalId: record.id },
-            'could not cancel an abandoned approval; the sweep will expire it',
+        const current = await repo.get(record.id);
+        if (current?.state === 'pending')
+          await notifier?.threadReply?.(
+            current,
+            'The agent stopped waiting. If approved, the call runs when the agent sends it again.',
           );
-          // The requester is gone: end the hold anyway so nothing waits on it.
-          self.reject(storeDown(record.id, error));
-        }
-      })();
+      })().catch((error: unknown) =>
+        logger.warn({ err: error, approvalId: record.id }, 'could not post the disconnection to the thread'),
+      );
     };
 
     try {

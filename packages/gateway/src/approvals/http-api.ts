@@ -1,6 +1,6 @@
 // The operators' approval queue over HTTP: GET /hoop/v1/approvals[/ID], POST /hoop/v1/approvals/ID/approve|deny.
-// OIDC-authenticated by the injected verifier; only members of approval.approvers.oidcGroups; every
-// refusal is a Kubernetes Status. Transport-neutral: a request in, an answer out; the Koa binding
+// OIDC-authenticated by the injected verifier; only members of approval.approvers.oidcGroups, except
+// that an agent may GET its own request's state (ticket mode, issue #16); every refusal is a Kubernetes Status. Transport-neutral: a request in, an answer out; the Koa binding
 // is http/approvals-route.ts.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../authn/principal.js';
@@ -9,6 +9,8 @@ import { parseDuration } from '../config/values.js';
 import { buildStatus, statusFromError, type KubeStatus } from '../kube/status.js';
 import { HoopError } from '../lib/errors.js';
 import { personKeys } from './people.js';
+import { ticketTtlOf } from './ticket.js';
+import { isRequester, ticketView } from './ticket-view.js';
 import type { ApprovalService, DecideRefusal } from './service.js';
 import type { ApprovalState } from './types.js';
 
@@ -173,6 +175,7 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
         { Allow: wanted },
       );
 
+    if (isGet) return getOne(deps, ctx, id);
     const principal = await approver(ctx);
     if (!('issuer' in principal)) return principal;
 
@@ -184,11 +187,6 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
         }
         const items = await service.list(state === undefined ? undefined : { state: state as ApprovalState });
         return send(200, { kind: 'ApprovalList', items });
-      }
-      if (isGet) {
-        const record = await service.get(id);
-        if (record === null) return refuse(refusals['not-found'](id));
-        return send(200, record);
       }
       return await decideRoute(service, principal, id, action === 'approve', ctx.body, maxBodyBytes);
     } catch (error) {
@@ -254,6 +252,37 @@ export function createApprovalsApi(deps: ApprovalsApiDeps): (request: ApiRequest
     } catch (error) {
       return refuse(statusFromError(asHoopError(error)));
     }
+  }
+}
+
+/**
+ * GET …/ID: an approver sees the whole record; an agent (issue #16) its own request's state only
+ * (approvals/ticket-view.ts), and anyone else's ID is "not found", so existence is not revealed.
+ */
+async function getOne(deps: ApprovalsApiDeps, ctx: ApiRequest, id: string): Promise<ApiAnswer> {
+  const { service, authenticate, approverGroups } = deps;
+  let principal: Principal;
+  try {
+    principal = await authenticate(ctx);
+  } catch (error) {
+    return refuse(statusFromError(asHoopError(error)));
+  }
+  try {
+    const record = await service.get(id);
+    if (isOidcApprover(principal, approverGroups))
+      return record === null ? refuse(refusals['not-found'](id)) : send(200, record);
+    if (record === null || !isRequester(record, principal))
+      return refuse(
+        buildStatus(
+          404,
+          'NotFound',
+          `approval "${id}" not found among your requests; use the ID from the answer to your call, with the token that made it`,
+          { name: id, kind: 'approvals' },
+        ),
+      );
+    return send(200, ticketView(record, Date.now(), ticketTtlOf(service.config)));
+  } catch (error) {
+    return refuse(statusFromError(asHoopError(error)));
   }
 }
 

@@ -61,7 +61,21 @@ export type GrantQuery = Pick<
   'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name'
 >;
 
-export interface ApprovalService {
+/** Ticket mode (issue #16, approvals/ticket.ts): open, redeem, and mark a held call's approval used. */
+export interface TicketOps {
+  /** Joins an identical pending approval or opens one (posting the Slack message), without holding anything. */
+  openTicket(request: HoldRequest): Promise<{ record: ApprovalRecord; joined: boolean }>;
+  /**
+   * The decision an identical request may use: the latest approval of this identity with this
+   * fingerprint decided (approved, denied, expired) within approval.ticketTTL and not used yet,
+   * redeemed for this request; null when there is none (or another request redeemed it first).
+   */
+  redeemTicket(identity: string, fingerprint: string): Promise<ApprovalRecord | null>;
+  /** A held call was told its approval's outcome: the approval is used (a later identical call needs a new one). */
+  markAnswered(id: string): Promise<void>;
+}
+
+export interface ApprovalService extends TicketOps {
   hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;
   decide(id: string, input: DecideInput): Promise<DecideResult>;
   /** A grant valid now for exactly this principal (issuer + subject) of this identity, and this request shape. */

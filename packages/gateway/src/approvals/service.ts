@@ -10,6 +10,7 @@ import { createAdmission } from './admission.js';
 import { createApprovalCore } from './core.js';
 import { createDecide } from './decide.js';
 import { createHold } from './hold.js';
+import { createTickets } from './ticket.js';
 import type { ApprovalGrant, ApprovalRecord, ApprovalRepository } from './types.js';
 import { createStoreWatcher } from './watch.js';
 import type { ApprovalNotifier, GrantHolder, GrantQuery, ApprovalService } from './service-types.js';
@@ -62,8 +63,9 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   const { waiting, move, expire } = core;
   const watcher = createStoreWatcher(core, pollIntervalMs);
   let stopping = false;
+  const createOrJoin = createAdmission(core, deps.idGen ?? defaultId);
   const hold = createHold(core, {
-    createOrJoin: createAdmission(core, deps.idGen ?? defaultId),
+    createOrJoin,
     watcher,
     stopping: () => stopping,
     ...(deps.onPendingChange === undefined ? {} : { onPendingChange: deps.onPendingChange }),
@@ -110,7 +112,8 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
       if (waiting.has(record.id)) continue;
       let moved: ApprovalRecord | null = null;
       if (record.expiresAt <= now) moved = await expire(record);
-      else if (record.holder === replicaId) {
+      // A ticket has no held call to lose: it stays pending until decided or expired.
+      else if (record.holder === replicaId && record.ticket !== true) {
         moved = await move(record.id, 'cancelled', {
           decidedAt: now,
           decisionReason: 'the gateway restarted while the request was held',
@@ -124,6 +127,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
   return {
     config,
     hold,
+    ...createTickets(core, createOrJoin),
     decide,
     findGrant,
     grants: (options) => repo.listGrants(options?.all === true ? {} : { activeAt: clock() }),

@@ -61,6 +61,17 @@ export interface ApprovalRecord {
    * request arriving while this one is pending joins it instead of opening another approval.
    */
   fingerprint?: string;
+  /**
+   * Opened by a request that did not wait (`X-Hoop-Approval: ticket`, or the identity's
+   * `approval.mode: ticket`): the Slack message says the call runs when the agent sends it again.
+   */
+  ticket?: boolean;
+  /**
+   * When the decision was used (approvals/ticket.ts): an approved call ran on it, or a denial or expiry
+   * was told to the requester. Set once, by compare-and-set; an identical request after that needs a
+   * new approval.
+   */
+  redeemedAt?: number;
   votes: readonly ApprovalVote[];
   decidedBy?: string;
   decidedAt?: number;
@@ -132,6 +143,18 @@ export interface ApprovalRepository {
   changesSince?(since: number): Promise<ApprovalChanges>;
   /** Optional, for admission without reading every pending approval: the identity's unexpired pendings (count, earliest expiry). */
   pendingCount?(identity: string, now: number): Promise<{ count: number; nextExpiry: number }>;
+  /**
+   * Ticket mode (approvals/ticket.ts): the most recently created approval of `identity` with this
+   * fingerprint that is decided (approved, denied or expired), not yet redeemed, and created at or
+   * after `createdSince`; or null. A read only: redeem() decides who gets it.
+   */
+  latestDecided(identity: string, fingerprint: string, createdSince: number): Promise<ApprovalRecord | null>;
+  /**
+   * Compare-and-set: sets `redeemedAt` iff the approval is decided (approved, denied or expired) and not
+   * redeemed yet; returns the new record, or null (unknown, pending, cancelled, or redeemed by another
+   * request, on any replica). Never changes `state`.
+   */
+  redeem(id: string, at: number): Promise<ApprovalRecord | null>;
   /** Optional, likewise: an unexpired pending approval of `identity` with this fingerprint, or null. */
   pendingWithFingerprint?(identity: string, fingerprint: string, now: number): Promise<ApprovalRecord | null>;
   /** Optional, for the sweep without reading every pending approval: pending approvals whose expiry is at or before `now`. */
@@ -139,6 +162,9 @@ export interface ApprovalRepository {
   /** Optional: creates several approvals at once, all or none (one commit for the requests that arrived together). */
   createMany?(records: readonly ApprovalRecord[]): Promise<void>;
 }
+
+/** The end states a ticket can be redeemed from: a cancelled approval (gateway restart) is never a ticket's answer. */
+export const redeemableStates: readonly ApprovalState[] = ['approved', 'denied', 'expired'];
 
 export interface ApprovalChanges {
   seq: number;

@@ -7,6 +7,9 @@ import { formatDuration } from './values.js';
 
 export const slackUsers = () => def(list(str()), []);
 
+/** An identity's `approval.mode` (issue #16): hold the call, or answer it at once with a ticket. */
+export const approvalModes = ['wait', 'ticket'] as const;
+
 /**
  * `{ issuer, group }`: a group name means something only within its issuer. A bare name is read with
  * issuer "" and resolved in completeConfig() when exactly one issuer is configured, refused otherwise.
@@ -48,6 +51,8 @@ export const approval = obj({
     {},
   ),
   maxPendingPerIdentity: def(int({ min: 1 }), 10),
+  // How long an approved ticket waits for the agent's retry (approvals/ticket.ts).
+  ticketTtlMs: from('ticketTTL', def(duration({ min: 1000 }), '15m')),
 });
 
 function grantOptions(): Node<number[]> {

@@ -26,7 +26,7 @@ import {
   url,
 } from './walker.js';
 import type { DeepPartial, Node, WalkContext } from './walker.js';
-import { approval, slackUsers } from './schema-approval.js';
+import { approval, approvalModes, slackUsers } from './schema-approval.js';
 import { checkReferences } from './references.js';
 
 const MINUTE = 60_000;
@@ -116,6 +116,14 @@ const identity = obj({
       serviceAccount: opt(serviceAccount()),
       require: def(list(rule), []),
       escalate: def(bool(), false),
+      // Ticket mode (issue #16): the call is answered at once with the approval ID instead of held.
+      mode: def(
+        oneOf(
+          approvalModes,
+          '"wait" (hold the call until an approver decides) or "ticket" (answer at once with the approval ID; the same call sent again after approval runs)',
+        ),
+        'wait',
+      ),
     }).check((approval, at, cx) => {
       if (approval.escalate && approval.serviceAccount === undefined) {
         report(

@@ -78,6 +78,12 @@ export interface IdentityConfig {
     serviceAccount?: string;
     require: readonly Rule[];
     escalate: boolean;
+    /**
+     * `ticket`: a call that needs approval is not held but answered at once (403 with the approval ID);
+     * the same call sent again after approval runs once. `X-Hoop-Approval: wait` cannot override it.
+     * Absent: `wait`.
+     */
+    mode?: 'wait' | 'ticket';
   };
   /** `allow` here disables a safe default for this identity (e.g. `allowUnsafe: [nodesProxy]`). */
   safeDefaults: SafeDefaults;
@@ -111,6 +117,8 @@ export interface ApprovalConfig {
   };
   /** Held requests one identity may have at once; more are answered 429. */
   maxPendingPerIdentity: number;
+  /** `approval.ticketTTL`: an approved ticket not used within this long needs a new approval. Absent: 15m. */
+  ticketTtlMs?: number;
 }
 
 export interface SlackConfig {

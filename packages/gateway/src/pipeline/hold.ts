@@ -1,13 +1,16 @@
 // Stage 9, hold: an `approve` decision becomes a held call until an approver decides, it expires or
 // the client goes away. Identical requests (same principal, identity, call and body) share one hold.
+// In ticket mode (issue #16) the call is answered at once; the identical call after approval runs once.
 import { createHash } from 'node:crypto';
-import type { ApprovalService } from '../approvals/service.js';
+import type { ApprovalService, HoldRequest } from '../approvals/service.js';
+import type { ApprovalRecord } from '../approvals/types.js';
 import type { AuditHandle } from '../audit/types.js';
 import type { Principal } from '../authn/principal.js';
-import type { IdentityConfig } from '../config/types.js';
+import type { Config, IdentityConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
 import { HoopError, assertNever } from '../lib/errors.js';
 import { authorizationAttributes, describeRequest, type Decision } from '../policy/index.js';
+import { ticketRefusal, type ApprovalMode } from './ticket.js';
 import type { Admission, IncomingRequest, RoutedPath, Step } from './types.js';
 
 export interface HoldInput {
@@ -21,59 +24,88 @@ export interface HoldInput {
   audit: AuditHandle;
   body?: Buffer;
   maskedBody?: string;
+  /** `ticket`: answer at once with the approval's ID instead of holding (pipeline/ticket.ts). */
+  mode: ApprovalMode;
+  config: Pick<Config, 'approval' | 'slack'>;
 }
 
 type Approval = NonNullable<Admission['approval']>;
 
-/** Holds the request; `ok` with the approval and the Warning to send, or the refusal (hold failed, denied, expired, cancelled). */
+/**
+ * Holds the request (or, in ticket mode, answers at once with the approval's ID); `ok` with the approval
+ * and the Warning to send, or the refusal. First, a decision already taken for this identical call and
+ * not used yet (a ticket, or a held call whose agent left) is used, once (approvals/ticket.ts).
+ */
 export async function holdForApproval(
   input: HoldInput,
 ): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
-  const { approvals, request, routed, info, principal, identity, decision } = input;
-  const outcome = await approvals.hold(
-    {
-      sessionId: input.audit.sessionId,
-      identity: identity.name,
-      issuer: principal.issuer,
-      subject: principal.subject,
-      ...(principal.email === undefined ? {} : { email: principal.email }),
-      groups: principal.groups,
-      request: {
-        cluster: routed.cluster,
-        method: request.method,
-        path: routed.path,
-        verb: info.verb,
-        authorizedVerb: authorizationAttributes(info).verb,
-        apiGroup: info.apiGroup,
-        resource: info.resource,
-        subresource: info.subresource,
-        namespace: info.namespace,
-        name: info.name,
-      },
-      ...headerField(request, 'kubectl-command', 'kubectlCommand'),
-      ...headerField(request, 'x-hoop-reason', 'reason'),
-      heldBecause: decision.reason,
-      ...(decision.rule === undefined ? {} : { rule: decision.rule }),
-      ...(input.maskedBody === undefined ? {} : { bodySummary: input.maskedBody.slice(0, 2000) }),
-      serviceAccount: decision.serviceAccount,
-      fingerprint: requestFingerprint(
-        [principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path],
-        input.body,
-      ),
-    },
-    request.signal,
-  );
-  const record = outcome.record;
-  const approval = { id: record.id, state: outcome.state, by: record.votes.map((v) => v.label) };
-  if (outcome.state !== 'approved') {
+  const { approvals, request, info, identity } = input;
+  const asked = holdRequestOf(input);
+  const redeemed = await approvals.redeemTicket(identity.name, asked.fingerprint);
+  if (redeemed !== null) return answer(redeemed, redeemed.state as 'approved' | 'denied' | 'expired', info);
+  if (input.mode === 'ticket') {
+    const { record } = await approvals.openTicket(asked);
+    const error = ticketRefusal(record, describeRequest(info), input.config, Date.now());
+    return { ok: false, refusal: { error, reason: 'ticket' }, approval: { id: record.id, state: 'pending', by: [] } };
+  }
+  const outcome = await approvals.hold(asked, request.signal);
+  // Told to this call: a later identical call needs a new approval (a cancelled one is never used).
+  // Not awaited: a store write before forwarding cost the cross-replica click-to-answer target; the
+  // window in which the same principal's identical call could also use it is that one write.
+  if (outcome.state !== 'cancelled') void approvals.markAnswered(outcome.record.id).catch(() => undefined);
+  return answer(outcome.record, outcome.state, info);
+}
+
+function answer(
+  record: ApprovalRecord,
+  state: 'approved' | 'denied' | 'expired' | 'cancelled',
+  info: RequestInfo,
+): Step<{ approval: Approval; warning: string }> & { approval?: Approval } {
+  const approval = { id: record.id, state, by: record.votes.map((v) => v.label) };
+  if (state !== 'approved') {
     return {
       ok: false,
-      refusal: { error: approvalRefusal(outcome.state, record, describeRequest(info)), reason: outcome.state },
+      refusal: { error: approvalRefusal(state, record, describeRequest(info)), reason: state },
       approval,
     };
   }
   const who = record.votes.map((v) => v.label).join(', ') || record.decidedBy || 'unknown';
   return { ok: true, approval, warning: `299 - "hoopgate: approved by ${who.replace(/["\\]/g, '')} (${record.id})"` };
+}
+
+/** What the approval service keeps of the call: who, what, why, and the fingerprint identical calls share. */
+function holdRequestOf(input: HoldInput): HoldRequest & { fingerprint: string } {
+  const { request, routed, info, principal, identity, decision } = input;
+  return {
+    sessionId: input.audit.sessionId,
+    identity: identity.name,
+    issuer: principal.issuer,
+    subject: principal.subject,
+    ...(principal.email === undefined ? {} : { email: principal.email }),
+    groups: principal.groups,
+    request: {
+      cluster: routed.cluster,
+      method: request.method,
+      path: routed.path,
+      verb: info.verb,
+      authorizedVerb: authorizationAttributes(info).verb,
+      apiGroup: info.apiGroup,
+      resource: info.resource,
+      subresource: info.subresource,
+      namespace: info.namespace,
+      name: info.name,
+    },
+    ...headerField(request, 'kubectl-command', 'kubectlCommand'),
+    ...headerField(request, 'x-hoop-reason', 'reason'),
+    heldBecause: decision.reason,
+    ...(decision.rule === undefined ? {} : { rule: decision.rule }),
+    ...(input.maskedBody === undefined ? {} : { bodySummary: input.maskedBody.slice(0, 2000) }),
+    serviceAccount: decision.serviceAccount,
+    fingerprint: requestFingerprint(
+      [principal.issuer, principal.subject, identity.name, routed.cluster, request.method, routed.path],
+      input.body,
+    ),
+  };
 }
 
 /** Identical requests (same principal, identity, call and body) share one approval. */

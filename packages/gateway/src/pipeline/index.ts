@@ -8,7 +8,7 @@
 //   6. read the body    body.ts     only now (nothing buffered for an unauthenticated caller), masked
 //   7. decide           decide.ts   pure policy evaluation, the caller's grant an input
 //   8. record           record.ts   written before anything is forwarded (refusals recorded too)
-//   9. hold             hold.ts     an `approve` waits for an approver
+//   9. hold             hold.ts     an `approve` waits for an approver (ticket mode: answered at once, ticket.ts)
 //  10. mint             mint.ts     the ServiceAccount's TokenRequest token
 //  (a SelfSubjectAccessReview / SelfSubjectRulesReview is answered by the gateway: self-review.ts)
 //  then forward and mask: respond.ts for HTTP, http/upgrade.ts for exec/attach/port-forward;
@@ -31,6 +31,7 @@ import { mintToken } from './mint.js';
 import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
 import { createRecordStage, refusalOf, type Known } from './record.js';
 import { checkCanonical, classify, route } from './shape.js';
+import { approvalModeOf, type ApprovalMode } from './ticket.js';
 import {
   refused,
   type Admission,
@@ -88,6 +89,7 @@ type Identified = {
   principal: Principal;
   identity: IdentityConfig;
   identityIndex: number;
+  mode: ApprovalMode;
   body?: Buffer;
   maskedBody?: string;
 };
@@ -124,12 +126,15 @@ async function identify(deps: PipelineDeps, request: IncomingRequest, known: Kno
   const identity = (known.identity = mapped.identity);
   const impersonation = checkNoImpersonation(request.rawHeaders);
   if (!impersonation.ok) return impersonation;
+  const asked = approvalModeOf(request, identity);
+  if (!asked.ok) return asked;
 
   // 6. The body, now that the caller is known.
   const body = await run(deps.logger, known, () => readRequestBody(request, info, deps.masker));
   if (!body.ok) return body;
   if (body.maskedBody !== undefined) known.maskedBody = body.maskedBody;
-  return { ok: true, cluster, info, principal, identity, identityIndex: mapped.identityIndex, ...bodyOf(body) };
+  const { identityIndex } = mapped;
+  return { ok: true, cluster, info, principal, identity, identityIndex, mode: asked.mode, ...bodyOf(body) };
 }
 
 /** Stages 7–10 for an identified caller: decide, record, hold, mint. */
@@ -203,6 +208,8 @@ async function authorise(
         identity,
         decision,
         audit,
+        mode: caller.mode,
+        config: deps.config,
         ...bodyOf(caller),
       });
     } catch (error) {

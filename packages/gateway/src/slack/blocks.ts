@@ -142,6 +142,8 @@ function fallbackText(record: ApprovalRecord, prefix: string): string {
   );
 }
 
+const context = (text: string): Block => ({ type: 'context', elements: [mrkdwn(text)] });
+
 /** The interactive message posted when a request is held. */
 export function buildApprovalMessage(
   record: ApprovalRecord,
@@ -177,10 +179,11 @@ export function buildApprovalMessage(
     blocks: [
       { type: 'header', text: plain(`Approval needed: ${describeTarget(record.request)}`) },
       ...detailBlocks(record),
-      {
-        type: 'context',
-        elements: [mrkdwn(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``)],
-      },
+      context(`Expires ${slackDate(record.expiresAt)} · approval \`${escapeSlackText(record.id)}\``),
+      // Ticket mode (issue #16): nobody is held; approving lets the agent's next identical call run once.
+      ...(record.ticket === true
+        ? [context('*Ticket:* the agent is not waiting; once approved, its next identical call runs (once).')]
+        : []),
       ...scope,
       { type: 'actions', block_id: 'approval.actions', elements: buttons },
     ],

@@ -2,7 +2,13 @@
 // carries the expected state (and, for votes, the absence of the voter): atomic on any replica set,
 // no transactions needed.
 import type { Collection, Db } from 'mongodb';
-import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
+import {
+  redeemableStates,
+  slackRef,
+  type ApprovalGrant,
+  type ApprovalRecord,
+  type ApprovalRepository,
+} from '../../approvals/types.js';
 import { durable } from './audit.js';
 
 type ApprovalDoc = Omit<ApprovalRecord, 'id'> & { _id: string };
@@ -72,6 +78,28 @@ export function createMongoApprovalRepository(db: Db): ApprovalRepository {
       const set: Record<string, unknown> = { state: to };
       for (const [key, value] of Object.entries(patch)) if (value !== undefined) set[key] = value;
       const doc = await approvals.findOneAndUpdate({ _id: id, state: from }, { $set: set }, after);
+      return fromDoc(doc) as ApprovalRecord | null;
+    },
+    async latestDecided(identity, fingerprint, since) {
+      const doc = await approvals.findOne(
+        {
+          state: { $in: [...redeemableStates] },
+          createdAt: { $gte: since },
+          fingerprint,
+          identity,
+          redeemedAt: { $exists: false },
+        },
+        { sort: { createdAt: -1, _id: -1 } },
+      );
+      return fromDoc(doc) as ApprovalRecord | null;
+    },
+    async redeem(id, at) {
+      // One document, its filter the expected state: exactly one request redeems it, on any replica.
+      const doc = await approvals.findOneAndUpdate(
+        { _id: id, state: { $in: [...redeemableStates] }, redeemedAt: { $exists: false } },
+        { $set: { redeemedAt: at } },
+        after,
+      );
       return fromDoc(doc) as ApprovalRecord | null;
     },
     async setSlackMessage(id, slack) {

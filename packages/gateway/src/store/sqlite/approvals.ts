@@ -1,7 +1,13 @@
 // ApprovalRepository on SQLite: every state change is one conditional UPDATE … RETURNING, so a
 // decision is taken once even when several connections (replicas on one file) race for it.
 import type { Database, Statement } from 'better-sqlite3';
-import { slackRef, type ApprovalGrant, type ApprovalRecord, type ApprovalRepository } from '../../approvals/types.js';
+import {
+  redeemableStates,
+  slackRef,
+  type ApprovalGrant,
+  type ApprovalRecord,
+  type ApprovalRepository,
+} from '../../approvals/types.js';
 
 const patchFields = ['decidedBy', 'decidedAt', 'decisionReason', 'grantMs'] as const;
 
@@ -45,6 +51,18 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
     `UPDATE approval_grants SET expires_at = @now, doc = json_set(doc, '$.revokedAt', @now, '$.revokedBy', @by)
      WHERE id = @id AND expires_at > @now AND json_extract(doc, '$.revokedAt') IS NULL RETURNING doc`,
   ) as Statement<[{ id: string; by: string; now: number }], { doc: string }>;
+  // Tickets (approvals/ticket.ts): the (state, created_at) index bounds the scan to the TTL window.
+  const decidedIn = `state IN (${redeemableStates.map((state) => `'${state}'`).join(', ')})`;
+  const latestDecidedStmt = db.prepare(
+    `SELECT state, doc FROM approvals WHERE ${decidedIn} AND created_at >= @since
+       AND json_extract(doc, '$.fingerprint') = @fingerprint AND json_extract(doc, '$.identity') = @identity
+       AND json_extract(doc, '$.redeemedAt') IS NULL
+     ORDER BY created_at DESC, id DESC LIMIT 1`,
+  ) as Statement<[{ identity: string; fingerprint: string; since: number }], { state: string; doc: string }>;
+  const redeemStmt = db.prepare(
+    `UPDATE approvals SET doc = json_set(doc, '$.redeemedAt', @at)
+     WHERE id = @id AND ${decidedIn} AND json_extract(doc, '$.redeemedAt') IS NULL RETURNING state, doc`,
+  ) as Statement<[{ id: string; at: number }], { state: string; doc: string }>;
   const transitionStmts = new Map<string, Statement<[Record<string, unknown>], { state: string; doc: string }>>();
 
   return {
@@ -89,6 +107,12 @@ export function createSqliteApprovalRepository(db: Database): ApprovalRepository
       const params: Record<string, unknown> = { id, from, to };
       for (const field of fields) params[field] = patch[field];
       return parseRecord(stmt.get(params));
+    },
+    async latestDecided(identity, fingerprint, since) {
+      return parseRecord(latestDecidedStmt.get({ identity, fingerprint, since }));
+    },
+    async redeem(id, at) {
+      return parseRecord(redeemStmt.get({ id, at }));
     },
     async setSlackMessage(id, slack) {
       slackStmt.run(JSON.stringify(slackRef(slack)), id);
