@@ -80,8 +80,9 @@ describe('stalled unauthenticated bodies', () => {
     const unanswered = results.filter((r) => r.answeredAfterMs === undefined).length;
     assert.equal(unanswered, 0, `every connection is answered (${unanswered} of 100 were not)`);
     const slowest = Math.max(...results.map((r) => r.answeredAfterMs ?? Infinity));
-    // The answer needs the headers only; a shared CI machine gets a generous bound.
-    assert.ok(slowest <= 2000, `answered within 2 s of the headers (slowest ${Math.round(slowest)} ms)`);
+    // The answer needs the headers only (the bench measures ~1.3 s for the slowest of 100 on a busy
+    // machine); here client, gateway, IdP and API server share one process, so the bound is looser.
+    assert.ok(slowest <= 5000, `answered within 5 s of the headers (slowest ${Math.round(slowest)} ms)`);
     for (const { response } of results) {
       const [head = '', body = ''] = response.split('\r\n\r\n');
       assert.match(head, /^HTTP\/1\.1 401 Unauthorized\r\n/);
