@@ -6,8 +6,8 @@
 // (target ≤ 20 MB), /hoop/metrics growth (≤ 64 KB), audit store growth per refusal (≤ 2 KB).
 // RSS is sampled after the warm-up, half-way and at the end of the requests: growth over the second
 // half (the plateau) tells a fixed cost from a leak; HOOP_BENCH_HOSTILE_N=20000 runs 4× as long.
-// bench/memory-probe.mjs, preloaded into the child, splits its memory: V8 heap, external,
-// ArrayBuffers (the rest of RssAnon is native: TLS, malloc arenas, the SQLite writer thread).
+// bench/memory-probe.mjs, preloaded into the child, splits its memory: V8 heaps (main and the SQLite
+// writer thread's), external, ArrayBuffers (the rest of RssAnon is native: TLS, malloc, SQLite).
 // The requests are paced under limits.perAddress (200/s by default) so that they reach the refusal
 // path instead of the 429 of the per-address limit; the 429s, if any, are counted separately.
 // Run: node --conditions=source --import tsx bench/hostile.ts  (HOOP_BENCH_HOSTILE_N, HOOP_BENCH_HOSTILE_RPS;
@@ -60,7 +60,10 @@ export interface HostileFigures {
     quarters: MemorySample[];
     withStalledBodies: MemorySample;
     afterStalledClosed: MemorySample;
-    /** After a forced full garbage collection at the end: what the heap still holds. */
+    /**
+     * After a forced full garbage collection (main thread and workers) at the end: what the heaps still
+     * hold. Its RSS includes the workers' heap snapshots the probe read to collect them: compare heaps.
+     */
     afterGc: MemorySample;
   };
   rssMb: { baseline: number; afterRequests: number; withStalledBodies: number; afterStalledClosed: number };
@@ -160,7 +163,7 @@ function createProber(child: ChildProcess) {
   return (gc = false): Promise<MemorySample> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      const timer = setTimeout(() => reject(new Error('the memory probe did not answer in 10 s')), 10_000);
+      const timer = setTimeout(() => reject(new Error('the memory probe did not answer in 30 s')), 30_000);
       waiting.set(id, (sample) => {
         clearTimeout(timer);
         resolve(sample);
