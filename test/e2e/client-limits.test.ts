@@ -180,6 +180,16 @@ describe('per-client limits', () => {
     assert.ok(allowed >= 2, `the burst of 2 is let through first (${allowed})`);
     assertTooMany(refused, /too many requests from subject "ci-deployer" \(limits\.perIdentity\.requestsPerSecond\)/);
     assert.equal(upstreamDuringRefusal, 0, 'nothing upstream');
+    // Refused after authentication: the record names who was refused (issuer, subject, identity).
+    const auditId = String(refused.headers['audit-id']);
+    const records = await world.gateway.store.audit.listRecords({ kinds: ['request'] });
+    const record = records.find((r) => r.data['requestId'] === auditId);
+    assert.ok(record !== undefined, `the 429 is recorded (Audit-Id ${auditId})`);
+    assert.equal(record.identity, 'ci-deployer');
+    const principal = record.data['principal'] as { issuer: string; subject: string };
+    assert.equal(principal.subject, 'ci-deployer');
+    assert.equal(principal.issuer, world.config.oidc.issuers[0]?.issuer);
+    assert.equal((record.data['decision'] as { reason: string }).reason, 'ERR_TOO_MANY_REQUESTS');
     assert.equal(
       (await world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${reader}` } })).status,
       200,

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import type { Principal } from '../authn/principal.js';
+import { RefusedCallerError } from '../authn/refused-caller.js';
 import type { LimitsConfig, RateLimitConfig } from '../config/types.js';
 import { statusFromError } from '../kube/status.js';
 import { HoopError } from '../lib/errors.js';
@@ -65,12 +66,16 @@ export function createLimiter(limit: RateLimitConfig, maxKeys: number, clock: ()
   };
 }
 
-function tooMany(who: string, key: 'perAddress' | 'perIdentity', refused: Extract<Acquired, { ok: false }>): HoopError {
+function tooManyMessage(who: string, key: 'perAddress' | 'perIdentity', refused: Extract<Acquired, { ok: false }>) {
   const what =
     refused.why === 'concurrent'
       ? `too many concurrent requests from ${who} (limits.${key}.maxConcurrent)`
       : `too many requests from ${who} (limits.${key}.requestsPerSecond)`;
-  return new HoopError('ERR_TOO_MANY_REQUESTS', `${what}; retry in ${refused.retryAfterSeconds}s`, {
+  return `${what}; retry in ${refused.retryAfterSeconds}s`;
+}
+
+function tooMany(who: string, key: 'perAddress', refused: Extract<Acquired, { ok: false }>): HoopError {
+  return new HoopError('ERR_TOO_MANY_REQUESTS', tooManyMessage(who, key, refused), {
     details: { retryAfterSeconds: refused.retryAfterSeconds },
   });
 }
@@ -147,7 +152,14 @@ export function createClientLimits(config: LimitsConfig, clock: () => number = D
       const verify = async (token: string): Promise<Principal> => {
         const principal = await verifier.verify(token);
         const acquired = identities.acquire(`${principal.issuer}#${principal.subject}`);
-        if (!acquired.ok) throw tooMany(`subject "${principal.subject}"`, 'perIdentity', acquired);
+        // The caller is known by now: the refusal carries it, so its record names who was refused.
+        if (!acquired.ok)
+          throw new RefusedCallerError(
+            principal,
+            'ERR_TOO_MANY_REQUESTS',
+            tooManyMessage(`subject "${principal.subject}"`, 'perIdentity', acquired),
+            { retryAfterSeconds: acquired.retryAfterSeconds },
+          );
         const releases = current.getStore();
         // Outside a request scope (none today) the slot only counts toward the rate.
         if (releases === undefined) acquired.release();

@@ -5,6 +5,7 @@ import type { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { boundPath, publicError } from '../pipeline/errors.js';
 import { withoutCredentialQuery } from '../proxy/mask/credentials.js';
+import { closeIfBodyUnread } from './unread-body.js';
 
 /** Answers with the error's Status; `Audit-Id` only when it names a record that exists. */
 export function sendStatus(ctx: Koa.Context, error: HoopError, requestId?: string): void {
@@ -15,6 +16,7 @@ export function sendStatus(ctx: Koa.Context, error: HoopError, requestId?: strin
   if (requestId !== undefined) ctx.set('Audit-Id', requestId);
   const retryAfter = error.details?.['retryAfterSeconds'];
   if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));
+  closeIfBodyUnread(ctx);
   ctx.body = JSON.stringify(status);
 }
 

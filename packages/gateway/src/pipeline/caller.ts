@@ -3,6 +3,7 @@
 // tried (#12 item 6).
 import type { Principal } from '../authn/principal.js';
 import { extractBearer } from '../authn/bearer.js';
+import { refusedCallerOf } from '../authn/refused-caller.js';
 import type { IdentityConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
 import { mapIdentity, noIdentityDecision } from '../policy/index.js';
@@ -28,6 +29,21 @@ export async function authenticate(
     if (error instanceof HoopError) return refused(error);
     throw error;
   }
+}
+
+/**
+ * What a refusal at authentication knows of the caller: nothing, unless the token verified and the
+ * caller was refused after (the per-identity limit); then the principal and the identity it maps to.
+ */
+export function refusedCaller(
+  identities: readonly IdentityConfig[],
+  refusal: { error: HoopError },
+  cluster: string,
+): { principal: Principal; identity?: IdentityConfig } | undefined {
+  const principal = refusedCallerOf(refusal.error);
+  if (principal === undefined) return undefined;
+  const mapped = mapIdentity(identities, principal, cluster);
+  return mapped === null ? { principal } : { principal, identity: mapped.identity };
 }
 
 /** 5. map identity: the identity this principal acts as on this cluster, or a recorded 403. */

@@ -22,7 +22,7 @@ import type { RequestInfo } from '../kube/request-info.js';
 import { HoopError } from '../lib/errors.js';
 import type { Decision } from '../policy/index.js';
 import type { Logger } from '../lib/logger.js';
-import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
+import { authenticate, checkNoImpersonation, mapCaller, refusedCaller } from './caller.js';
 import { readRequestBody } from './body.js';
 import { decide } from './decide.js';
 import { publicError } from './errors.js';
@@ -119,7 +119,11 @@ async function identify(deps: PipelineDeps, request: IncomingRequest, known: Kno
 
   // 4–5. Who is calling, as which identity.
   const authenticated = await run(deps.logger, known, () => authenticate(request, deps.verifier));
-  if (!authenticated.ok) return authenticated;
+  if (!authenticated.ok) {
+    // Verified, then refused (the per-identity limit): the record names who it was (#12).
+    Object.assign(known, refusedCaller(deps.config.identities, authenticated.refusal, routed.cluster));
+    return authenticated;
+  }
   const principal = (known.principal = authenticated.principal);
   const mapped = mapCaller(deps.config.identities, principal, routed.cluster);
   if (!mapped.ok) return mapped;
