@@ -32,6 +32,7 @@ export interface FastCellDeps {
     concurrency: number,
     pids: Record<string, number>,
     path: string,
+    h2?: boolean,
   ): Promise<Measured>;
   nginxPids(master: number): Record<string, number>;
   /** Profiles a gateway child for one load window at `concurrency` (inspector CPU profile, as `--cpu-prof` writes). */
@@ -42,6 +43,9 @@ export interface FastRow {
   concurrency: number;
   direct: Measured;
   gateway: Measured;
+  /** The same load as HTTP/2 streams of one connection (ALPN h2, as client-go does). */
+  gatewayH2?: Measured;
+  gatewayH2CpuMsPerRequest?: number;
   nginx?: Measured;
   /** Gateway process CPU per request (ms), from its /proc stat over the window. */
   gatewayCpuMsPerRequest: number;
@@ -125,6 +129,16 @@ export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
         { gateway: gateway.pid, upstream: fast.pid },
         fastPodPath,
       );
+      const throughH2 = await deps.measure(
+        '(fast) gw h2  ',
+        gateway.info.url,
+        gatewayCa,
+        deps.deployerToken,
+        concurrency,
+        { gateway: gateway.pid, upstream: fast.pid },
+        fastPodPath,
+        true,
+      );
       const viaNginx =
         nginx === undefined
           ? undefined
@@ -142,6 +156,8 @@ export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
         direct,
         gateway: through,
         gatewayCpuMsPerRequest: perRequest(through, 'gateway'),
+        gatewayH2: throughH2,
+        gatewayH2CpuMsPerRequest: perRequest(throughH2, 'gateway'),
         ...(viaNginx === undefined ? {} : { nginx: viaNginx, nginxCpuMsPerRequest: perRequest(viaNginx, 'nginx') }),
       });
     }
@@ -247,6 +263,22 @@ export function renderFastCell(f: FastFigures): string {
           row.gatewayCpuMsPerRequest,
           `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`,
         ],
+        ...(row.gatewayH2 === undefined
+          ? []
+          : [
+              [
+                row.concurrency,
+                'through hoopgate, HTTP/2 (1 connection)',
+                row.gatewayH2.requestsPerSecond,
+                ratio(row.gatewayH2, row.direct),
+                row.gatewayH2.p50Ms,
+                row.gatewayH2.p99Ms,
+                added(row.gatewayH2, row.direct, 'p50Ms'),
+                added(row.gatewayH2, row.direct, 'p99Ms'),
+                row.gatewayH2CpuMsPerRequest ?? '',
+                `${cores(row.gatewayH2, 'gateway')} / ${cores(row.gatewayH2, 'upstream')} / ${cores(row.gatewayH2, 'loadgen')} / ${cores(row.gatewayH2, 'others')}`,
+              ],
+            ]),
       ]),
     ),
   ];

@@ -14,6 +14,8 @@ export interface LoadOptions {
   durationMs: number;
   /** Stop early after this many timed requests. */
   maxRequests: number;
+  /** HTTP/2 (ALPN h2): one connection, `concurrency` streams on it, as client-go multiplexes. */
+  h2?: boolean;
   /** Called once the warm-up ends (to read CPU counters of the processes under test). */
   onWindowStart?: () => void;
 }
@@ -29,8 +31,9 @@ export interface LoadResult extends LatencySummary {
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pool = new Pool(options.origin, {
-    connections: options.concurrency,
-    pipelining: 1,
+    ...(options.h2 === true
+      ? { allowH2: true, connections: 1, pipelining: options.concurrency, maxConcurrentStreams: options.concurrency }
+      : { connections: options.concurrency, pipelining: 1 }),
     connect: { ca: options.ca },
     keepAliveTimeout: 60_000,
     keepAliveMaxTimeout: 60_000,

@@ -185,6 +185,7 @@ async function measure(
   pids: Record<string, number>,
   gatewayChild?: Child<GatewayInfo>,
   path = smallGetPath,
+  h2 = false,
 ): Promise<Measured> {
   let before: Record<string, number> = {};
   let loadCpuBefore = process.cpuUsage();
@@ -198,6 +199,7 @@ async function measure(
     headers: requestHeaders(token),
     ca,
     concurrency,
+    h2,
     warmupMs: 1000,
     durationMs: seconds * 1000,
     maxRequests: 500_000,
@@ -557,8 +559,8 @@ async function main(): Promise<void> {
       return child;
     },
     startGateway: (name, info) => startGatewayChild(name, info, gatewayCa),
-    measure: (label, origin, ca, token, concurrency, pids, path) =>
-      measure(label, origin, ca, token, concurrency, pids, undefined, path),
+    measure: (label, origin, ca, token, concurrency, pids, path, h2) =>
+      measure(label, origin, ca, token, concurrency, pids, undefined, path, h2),
     nginxPids,
     profile: (gw, file, concurrency, path) => profiledLoad(gw, file, gatewayCa, deployerToken, concurrency, path),
   });

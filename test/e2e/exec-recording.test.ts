@@ -143,7 +143,7 @@ describe('exec recording cannot be dodged', () => {
     const logs: string[] = [];
     const gateway = await startGateway({
       config,
-      logDestination: { write: (line: string) => logs.push(line) > 0 } as never,
+      logDestination: { write: (chunk: string) => logs.push(...chunk.split('\n').filter(Boolean)) > 0 } as never,
     });
     try {
       const shell = await openShell(world, gateway.url, 'storedown');

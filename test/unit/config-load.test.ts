@@ -728,7 +728,12 @@ describe('the saml: block (issue #14)', () => {
 describe('parseConfig accepts', () => {
   test('the safe defaults, with relative files resolved against the base directory', () => {
     const expected: Config = {
-      listen: { host: '0.0.0.0', port: 8443, tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') } },
+      listen: {
+        host: '0.0.0.0',
+        port: 8443,
+        tls: { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') },
+        http2: true,
+      },
       clusters: [
         {
           name: 'prod',

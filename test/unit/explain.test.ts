@@ -44,7 +44,7 @@ const reader: IdentityConfig = {
 };
 
 const config: Config = {
-  listen: { host: '127.0.0.1', port: 0 },
+  listen: { host: '127.0.0.1', port: 0, http2: true },
   clusters: [
     {
       name: 'prod',

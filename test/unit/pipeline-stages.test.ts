@@ -113,6 +113,7 @@ describe('pipeline stages', () => {
     assert.equal(error.status, 500);
     assert.equal(error.message, INTERNAL_MESSAGE);
     assert.ok(!error.message.includes('hunter2'));
+    logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
     assert.ok(
       lines.some((line) => line.includes('hunter2') && line.includes('r1')),
       'the detail is logged',
@@ -148,6 +149,7 @@ describe('pipeline stages', () => {
     assert.equal(result.refusal.error.message, INTERNAL_MESSAGE);
     assert.equal(result.refusal.recorded, true);
     assert.equal(recorded[0]?.error, INTERNAL_MESSAGE);
+    logger.flush?.();
     assert.ok(
       lines.some((line) => line.includes('0xdeadbeef')),
       'the detail is logged',

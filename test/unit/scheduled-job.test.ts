@@ -69,7 +69,9 @@ beforeEach(() => {
 });
 
 function quietLogger(lines: string[] = []) {
-  return createLogger({ destination: { write: (line: string) => lines.push(line) } as never });
+  return createLogger({
+    destination: { write: (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)) } as never,
+  });
 }
 
 describe('nextSlot', () => {

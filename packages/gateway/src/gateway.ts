@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { DestinationStream } from 'pino';
 import type { ApprovalNotifier, ApprovalService } from './approvals/service.js';
 import type { AuditRecorder } from './audit/recorder.js';
-import { createGatewayContext } from './compose/context.js';
+import { createGatewayContext, logFlushComponent } from './compose/context.js';
 import {
   approvalsComponent,
   chainJobsComponent,
@@ -62,6 +62,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const life = createLifecycle(ctx);
   let url = '';
   return life.boot(async () => {
+    await life.start(logFlushComponent(ctx));
     const store = await life.start(storeComponent(ctx, options.store));
     const clusters = await life.start(clustersComponent(ctx));
     const probes = await life.start(probesComponent(ctx));

@@ -39,6 +39,8 @@ export interface HttpParts {
 
 export interface Listening {
   server: Server;
+  /** GOAWAY to every HTTP/2 session (http/h2.ts). */
+  drainSessions(): void;
   url: string;
   port: number;
 }
@@ -127,7 +129,11 @@ export function httpComponent(
           ? undefined
           : { cert: readFileSync(config.listen.tls.certFile), key: readFileSync(config.listen.tls.keyFile) };
       const { app, upgrade } = createApp(ctx, parts, tls, () => draining);
-      const server = createListener(app, { ...(tls === undefined ? {} : { tls }), upgrade });
+      const { server, drainSessions } = createListener(app, {
+        ...(tls === undefined ? {} : { tls }),
+        upgrade,
+        http2: config.listen.http2,
+      });
       server.on('connection', (socket) => {
         sockets.add(socket);
         socket.on('close', () => sockets.delete(socket));
@@ -146,13 +152,14 @@ export function httpComponent(
           'serving plain HTTP: kubectl sends no bearer token to a plain-http server, so put a TLS-terminating proxy in front',
         );
       }
-      return { server, url, port };
+      return { server, url, port, drainSessions };
     },
     /** Stop accepting, answer held approvals 503 (they cannot finish here), let in-flight calls end within the drain timeout. */
-    async stop({ server }) {
+    async stop({ server, drainSessions }) {
       draining = true;
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      drainSessions();
       await parts.approvals.shutdown('gateway restarting, run again');
       const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.gateway.drainTimeoutMs).unref());
       await Promise.race([stopped, timeout]);

@@ -345,6 +345,7 @@ const root = obj({
       host: def(listenHost(), '0.0.0.0'),
       port: def(int({ min: 0, max: 65535 }), 8443),
       tls: opt(obj({ certFile: req(file()), keyFile: req(file()) }).check(checkTlsPair)),
+      http2: def(bool(), true),
     }),
     {},
   ),

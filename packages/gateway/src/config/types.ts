@@ -11,6 +11,8 @@ export interface ListenConfig {
   port: number;
   /** Absent: plain HTTP for a TLS-terminating proxy in front (warned about at start). */
   tls?: TlsFiles;
+  /** Offer HTTP/2 (ALPN `h2`) beside HTTP/1.1 on the TLS port (default true; no effect without tls). */
+  http2: boolean;
 }
 
 export type ClusterCredentials = { tokenFile: string } | { kubeconfig: string; context?: string };

@@ -106,7 +106,12 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
 }
 
 function line(ctx: Koa.Context): RequestLine {
-  return { transport: 'request', method: ctx.req.method ?? 'GET', rawUrl: ctx.req.url ?? '/' };
+  return {
+    transport: 'request',
+    method: ctx.req.method ?? 'GET',
+    rawUrl: ctx.req.url ?? '/',
+    httpVersion: ctx.req.httpVersion,
+  };
 }
 
 async function readBody(req: Readable, declared: string | undefined, limit: number): Promise<Buffer> {

@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import Koa from 'koa';
+import { createHttp2Listener } from './h2.js';
 import { boundPath } from '../pipeline/errors.js';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -134,19 +135,38 @@ function metricsRoute(metrics: GatewayMetrics): Koa.Middleware {
 
 const silentLogger = { error() {}, warn() {}, info() {}, debug() {} } as unknown as Logger;
 
-export function createListener(app: Koa, deps: Pick<HttpServerDeps, 'tls' | 'upgrade'>): Server {
+export interface Listener {
+  /** The HTTP(S) server; with HTTP/2 on, node's Http2SecureServer (allowHTTP1), typed as the HTTP/1.1 server it also is. */
+  server: Server;
+  /** Sends GOAWAY to every HTTP/2 session (a stop's drain); nothing to do for HTTP/1.1. */
+  drainSessions(): void;
+}
+
+export function createListener(
+  app: Koa,
+  deps: Pick<HttpServerDeps, 'tls' | 'upgrade'> & { http2?: boolean },
+): Listener {
   const callback = app.callback();
   // Koa's callback answers every error itself; the returned promise has nothing left to report.
   const handler = (req: IncomingMessage, res: ServerResponse): void => void callback(req, res);
   // Headers over 32 KiB get the HTTP layer's 431; watches and held approvals may last long, so no
   // overall request timeout applies to the response (the request itself must arrive in 60 s).
   const options = { maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 30_000 };
-  const server: Server =
-    deps.tls === undefined
-      ? createHttpServer(options, handler)
-      : (createHttpsServer({ ...options, ...deps.tls }, handler) as unknown as Server);
+  let listener: Listener;
+  if (deps.tls === undefined) listener = { server: createHttpServer(options, handler), drainSessions() {} };
+  else if (deps.http2 === false)
+    listener = {
+      server: createHttpsServer({ ...options, ...deps.tls }, handler) as unknown as Server,
+      drainSessions() {},
+    };
+  else {
+    // Koa's callback serves node's HTTP/2 compatibility request/response as it serves HTTP/1.1's.
+    const h2 = createHttp2Listener(deps.tls, options, handler as never);
+    listener = { server: h2.server as unknown as Server, drainSessions: h2.drainSessions };
+  }
+  const { server } = listener;
   if (deps.upgrade !== undefined) server.on('upgrade', deps.upgrade);
   else
     server.on('upgrade', (_req, socket: Duplex) => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
-  return server;
+  return listener;
 }

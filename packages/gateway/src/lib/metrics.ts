@@ -62,6 +62,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['cluster'] as const,
       registers,
     }),
+    logLinesDropped: new Counter({
+      name: 'hoopgate_log_lines_dropped_total',
+      help: 'Log lines dropped because the log destination was slower than the gateway (lib/log-buffer.ts).',
+      registers,
+    }),
   };
 }
 

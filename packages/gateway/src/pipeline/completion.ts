@@ -11,6 +11,8 @@ export interface RequestLine {
   transport: 'request' | 'upgrade';
   method: string;
   rawUrl: string;
+  /** `1.1` or `2.0` (HTTP/2 by ALPN, http/h2.ts); logged, so an operator sees which clients multiplex. */
+  httpVersion?: string;
 }
 
 export interface Outcome {
@@ -86,7 +88,14 @@ export function createCompletion(deps: CompletionDeps) {
   function log(line: RequestLine, status: number, startedAt: number, fields: Record<string, unknown>): void {
     const path = boundPath(withoutCredentialQuery(line.rawUrl));
     logger.info(
-      { method: boundText(line.method, 32), path, status, durationMs: clock() - startedAt, ...fields },
+      {
+        method: boundText(line.method, 32),
+        path,
+        status,
+        durationMs: clock() - startedAt,
+        ...(line.httpVersion === undefined ? {} : { httpVersion: line.httpVersion }),
+        ...fields,
+      },
       line.transport,
     );
   }
