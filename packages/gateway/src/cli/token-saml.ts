@@ -1,5 +1,5 @@
 // `hoopgate token --gateway URL --saml-assertion-file F | --saml-assertion-command CMD`: the exec
-// credential plugin of SAML agents (CONTRACT §9). Reads a signed assertion (a file, or the standard
+// credential plugin of SAML agents (docs/saml.md). Reads a signed assertion (a file, or the standard
 // output of a command run with /bin/sh), exchanges it at the gateway's /hoop/v1/token (RFC 7522),
 // caches the token with the OIDC mode's rules, and prints an ExecCredential. The assertion is a
 // credential: never printed, never cached.

@@ -62,7 +62,7 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    // `--gateway URL --saml-assertion-…`: the SAML exchange mode (CONTRACT §9), in token-saml.ts.
+    // `--gateway URL --saml-assertion-…`: the SAML exchange mode (docs/saml.md), in token-saml.ts.
     if (argv.some((arg) => arg === '--gateway' || arg.startsWith('--gateway='))) {
       const { runSamlToken } = await import('./token-saml.js');
       return runSamlToken(argv, io, { clock });
