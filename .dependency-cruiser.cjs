@@ -112,7 +112,7 @@ module.exports = {
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['source', 'import', 'require', 'node', 'default'],
-      extensions: ['.ts', '.js'],
+      extensions: ['.ts', '.cts', '.js'],
     },
     reporterOptions: { text: { highlightFocused: true } },
   },

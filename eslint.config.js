@@ -14,7 +14,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['packages/*/src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'packages/*/src/**/*.cts', 'test/**/*.ts', 'bench/**/*.ts'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -56,5 +56,11 @@ export default tseslint.config(
         clearTimeout: 'readonly',
       },
     },
+  },
+  {
+    // The CommonJS bin and the cache-hit module of `hoopgate token` it requires (start-up, #11).
+    files: ['packages/gateway/bin/*.js', 'packages/*/src/**/*.cts'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -15,7 +15,7 @@ function* sourceFiles(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) yield* sourceFiles(path);
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) yield path;
+    else if (/\.c?ts$/.test(name) && !name.endsWith('.d.ts')) yield path;
   }
 }
 

@@ -374,7 +374,7 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
     );
   });
 
-  test('hoopgate kubeconfig: the printed kubeconfig (exec plugin through npx hoopgate token) works with kubectl', async () => {
+  test('hoopgate kubeconfig: the printed kubeconfig (exec plugin: this node running bin/hoopgate.js token) works with kubectl', async () => {
     const kubeconfig = await printKubeconfig('readonly.kubeconfig', [
       '--server',
       world.gateway.url,

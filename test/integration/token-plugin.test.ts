@@ -1,8 +1,8 @@
 // `hoopgate token`: in-process runs against the local IdP (output, cache, refusals) and real
 // kubectl using it as an exec credential plugin against a TLS endpoint that verifies the token.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { createOidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
 import type { OidcVerifier } from '../../packages/gateway/src/authn/oidc-verifier.js';
+import { run as kubeconfigCommand } from '../../packages/gateway/src/cli/kubeconfig.js';
 import { createTokenCommand } from '../../packages/gateway/src/cli/token.js';
 import type { CliIo } from '../../packages/gateway/src/cli/io.js';
 import { generateTlsMaterial } from '../../packages/sim/src/tls.js';
@@ -244,6 +245,41 @@ describe('hoopgate token (in process)', () => {
     }
   });
 
+  it('on a miss trusts the bundle in HOOPGATE_EXTRA_CA_CERTS (a corporate CA) besides the roots; refuses a bad one', async () => {
+    const noCaFile = [...base.slice(0, 6), '--no-cache', '--client-secret', 'ci-deployer-secret'];
+    const trusted = await runToken(noCaFile, { env: { HOOPGATE_EXTRA_CA_CERTS: idp.caFile ?? '' } });
+    assert.equal(trusted.stderr, '');
+    assert.equal(trusted.code, 0);
+    assert.equal((await verifier.verify(JSON.parse(trusted.stdout).status.token)).subject, 'ci-deployer');
+    // Without it the IdP's certificate is not trusted (the roots alone do not know it).
+    const untrusted = await runToken(noCaFile);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /^hoopgate token: cannot discover issuer .*certificate/);
+    writeFileSync(join(dir, 'not-a-bundle.pem'), 'hello\n');
+    const cases: [Record<string, string>, RegExp][] = [
+      [
+        { HOOPGATE_EXTRA_CA_CERTS: join(dir, 'missing.pem') },
+        /^hoopgate token: cannot read HOOPGATE_EXTRA_CA_CERTS file .*missing\.pem \(ENOENT\): fix the path in the kubeconfig's exec env, or remove the variable\n$/,
+      ],
+      [
+        { HOOPGATE_EXTRA_CA_CERTS: join(dir, 'not-a-bundle.pem') },
+        /^hoopgate token: HOOPGATE_EXTRA_CA_CERTS file .*not-a-bundle\.pem holds no PEM certificate: point it at a CA bundle/,
+      ],
+    ];
+    for (const [env, expected] of cases) {
+      const out = await runToken(noCaFile, { env });
+      assert.equal(out.code, 1);
+      assert.equal(out.stdout, '');
+      assert.match(out.stderr, expected);
+      assert.ok(!out.stderr.includes('ci-deployer-secret'));
+    }
+    // --ca-file names the IdP's CA and replaces the roots: the extra bundle is then not read at all.
+    const withCaFile = await runToken([...base, '--no-cache', '--client-secret', 'ci-deployer-secret'], {
+      env: { HOOPGATE_EXTRA_CA_CERTS: join(dir, 'missing.pem') },
+    });
+    assert.equal(withCaFile.code, 0, withCaFile.stderr);
+  });
+
   it('refuses a token issued for another audience', async () => {
     const other = await startTestIdp({ tls: false, audience: 'something-else' });
     try {
@@ -358,9 +394,10 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
     return file;
   }
 
-  async function kubectlRaw(config: string): Promise<{ subject: string; groups: string[] }> {
+  async function kubectlRaw(config: string, env?: NodeJS.ProcessEnv): Promise<{ subject: string; groups: string[] }> {
     const { stdout } = await execFileAsync('/usr/bin/kubectl', ['--kubeconfig', config, 'get', '--raw', '/whoami'], {
       timeout: 60_000,
+      ...(env === undefined ? {} : { env }),
     });
     return JSON.parse(stdout) as { subject: string; groups: string[] };
   }
@@ -371,5 +408,105 @@ describe('hoopgate token as a real kubectl exec plugin', () => {
     assert.deepEqual(await kubectlRaw(config), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });
     assert.deepEqual(await kubectlRaw(config), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });
     assert.equal(idp.stats.token, before + 1, 'the second kubectl process used the cached token');
+  });
+
+  it('on a cache hit the bin answers from token-cached.cjs alone: no CLI, no ESM loader, nothing on stderr', async () => {
+    const bin = join(repo, 'packages/gateway/bin/hoopgate.js');
+    const args = [bin, 'token', '--issuer', idp.issuer, '--client-id', 'ai-agent', '--audience', 'hoopgate'];
+    const cached = [...args, '--ca-file', idp.caFile ?? '', '--cache-dir', join(dir, 'cache-bin')];
+    const env = { ...process.env, HOOPGATE_CLIENT_SECRET: 'ai-agent-secret', NODE_DEBUG: 'module,esm' };
+    const hit = spawnSync(process.execPath, cached, { env, encoding: 'utf8' });
+    assert.equal(hit.status, 0, hit.stderr);
+    assert.equal(JSON.parse(hit.stdout).kind, 'ExecCredential');
+    assert.match(hit.stderr, /token-cached\.cjs/);
+    assert.doesNotMatch(hit.stderr, /main\.js|ESM \d+:/, 'the CLI and the ESM loader stay unloaded');
+    assert.ok(!hit.stderr.includes(JSON.parse(hit.stdout).status.token), 'the token is never on stderr');
+    // Anything the cache does not answer runs the full command: here a miss (another cache). Not
+    // spawnSync: the IdP answering it runs in this process.
+    const miss = await execFileAsync(
+      process.execPath,
+      [...args, '--ca-file', idp.caFile ?? '', '--cache-dir', join(dir, 'cache-miss')],
+      { env },
+    );
+    assert.equal(JSON.parse(miss.stdout).kind, 'ExecCredential');
+    assert.match(miss.stderr, /main\.js/);
+  });
+
+  /** A kubeconfig as `hoopgate kubeconfig` writes it, the writer's environment given. */
+  async function writtenKubeconfig(name: string, env: Record<string, string>, extra: string[] = []): Promise<string> {
+    const secretFile = join(dir, 'ai-agent.secret');
+    writeFileSync(secretFile, 'ai-agent-secret\n', { mode: 0o600 });
+    let stdout = '';
+    let stderr = '';
+    const code = await kubeconfigCommand(
+      [
+        '--server',
+        serverUrl,
+        '--ca-file',
+        caFile,
+        '--issuer',
+        idp.issuer,
+        '--client-id',
+        'ai-agent',
+        '--audience',
+        'hoopgate',
+        '--client-secret-file',
+        secretFile,
+        ...extra,
+      ],
+      {
+        stdout: (t) => void (stdout += t),
+        stderr: (t) => void (stderr += t),
+        env,
+        cwd: dir,
+        stopSignal: new AbortController().signal,
+      },
+    );
+    assert.equal(code, 0, stderr);
+    const file = join(dir, `${name}.kubeconfig`);
+    writeFileSync(file, stdout, { mode: 0o600 });
+    return file;
+  }
+
+  it('a kubeconfig as written: the plugin starts with NODE_EXTRA_CA_CERTS empty, and a miss trusts the bundle it had', async () => {
+    // The IdP's CA stands in for a corporate bundle in NODE_EXTRA_CA_CERTS; no --idp-ca-file.
+    const record = join(dir, 'plugin-env.txt');
+    const wrapper = join(dir, 'record-env.sh');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nprintf '%s|%s\\n' "\${NODE_EXTRA_CA_CERTS-unset}" "\${HOOPGATE_EXTRA_CA_CERTS-unset}" >> '${record}'\nexec '${process.execPath}' '${join(repo, 'packages/gateway/bin/hoopgate.js')}' "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+    const config = await writtenKubeconfig('written', { NODE_EXTRA_CA_CERTS: idp.caFile ?? '' }, [
+      '--exec-command',
+      wrapper,
+    ]);
+    const cacheHome = join(dir, 'xdg-written');
+    // kubectl's own environment still has NODE_EXTRA_CA_CERTS (this machine sets it): the kubeconfig's wins.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: idp.caFile ?? '', XDG_CACHE_HOME: cacheHome };
+    const before = idp.stats.token;
+    assert.deepEqual(await kubectlRaw(config, env), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });
+    assert.deepEqual(await kubectlRaw(config, env), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });
+    assert.equal(idp.stats.token, before + 1, 'one token request, then the cache');
+    assert.deepEqual(readFileSync(record, 'utf8').trim().split('\n'), [`|${idp.caFile}`, `|${idp.caFile}`]);
+    const cacheDir = join(cacheHome, 'hoopgate');
+    const files = readdirSync(cacheDir);
+    assert.equal(files.length, 1);
+    assert.equal(statSync(join(cacheDir, files[0] ?? '')).mode & 0o777, 0o600);
+
+    // The default command (this node, this bin) works the same way.
+    const plain = await writtenKubeconfig('written-default', { NODE_EXTRA_CA_CERTS: idp.caFile ?? '' });
+    assert.deepEqual(await kubectlRaw(plain, env), { subject: 'ai-agent', groups: ['ai-agents', 'readers'] });
+  });
+
+  it('a kubeconfig written without the bundle: the miss fails on the certificate, no token is fetched', async () => {
+    const config = await writtenKubeconfig('no-bundle', {});
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: idp.caFile ?? '', XDG_CACHE_HOME: join(dir, 'xdg-none') };
+    const before = idp.stats.token;
+    await assert.rejects(kubectlRaw(config, env), (error: Error & { stderr?: string }) => {
+      assert.match(error.stderr ?? '', /hoopgate token: cannot discover issuer .*certificate/);
+      return true;
+    });
+    assert.equal(idp.stats.token, before);
   });
 });

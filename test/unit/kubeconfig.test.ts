@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { run } from '../../packages/gateway/src/cli/kubeconfig.js';
@@ -20,13 +20,13 @@ let dir: string;
 let caFile: string;
 let caPem: string;
 
-async function kubeconfig(argv: string[]): Promise<Captured> {
+async function kubeconfig(argv: string[], env: Record<string, string> = {}): Promise<Captured> {
   let stdout = '';
   let stderr = '';
   const io = {
     stdout: (t: string) => void (stdout += t),
     stderr: (t: string) => void (stderr += t),
-    env: {},
+    env,
     cwd: dir,
     stopSignal: new AbortController().signal,
   };
@@ -54,7 +54,7 @@ describe('hoopgate kubeconfig', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('exec plugin: server, embedded CA, npx hoopgate token with absolute file paths, namespace', async () => {
+  test('exec plugin: server, embedded CA, this node running this hoopgate token with absolute file paths, namespace', async () => {
     const result = await kubeconfig([
       '--server',
       'https://hoopgate.example.com/',
@@ -89,10 +89,11 @@ describe('hoopgate kubeconfig', () => {
     const user = config.users[0];
     assert.equal(user.name, 'ci-deployer');
     assert.equal(user.user.exec.apiVersion, 'client.authentication.k8s.io/v1');
-    assert.equal(user.user.exec.command, 'npx');
+    assert.equal(user.user.exec.command, process.execPath);
     assert.equal(user.user.exec.interactiveMode, 'Never');
+    assert.deepEqual(user.user.exec.env, [{ name: 'NODE_EXTRA_CA_CERTS', value: '' }]);
     assert.deepEqual(user.user.exec.args, [
-      'hoopgate',
+      resolve(import.meta.dirname, '../../packages/gateway/bin/hoopgate.js'),
       'token',
       '--issuer',
       'https://idp.example.com/realms/agents',
@@ -118,7 +119,40 @@ describe('hoopgate kubeconfig', () => {
     assert.match(refused.stderr, /^hoopgate kubeconfig: unknown option --client-secret$/m);
   });
 
-  test('--cluster NAME addresses SERVER/k8s/NAME; --exec-command replaces npx hoopgate', async () => {
+  test('NODE_EXTRA_CA_CERTS is emptied for the plugin and its bundle passed as HOOPGATE_EXTRA_CA_CERTS (absolute)', async () => {
+    const withBundle = await kubeconfig(['--server', 'https://gw.example.com', ...exec], {
+      NODE_EXTRA_CA_CERTS: 'corp/ca-bundle.pem',
+    });
+    assert.equal(withBundle.code, 0, withBundle.stderr);
+    assert.deepEqual(parseYaml(withBundle.stdout).users[0].user.exec.env, [
+      { name: 'NODE_EXTRA_CA_CERTS', value: '' },
+      { name: 'HOOPGATE_EXTRA_CA_CERTS', value: join(dir, 'corp/ca-bundle.pem') },
+    ]);
+    // One already split off (a kubeconfig written from a plugin's environment) is kept as it is.
+    const split = await kubeconfig(['--server', 'https://gw.example.com', ...exec], {
+      NODE_EXTRA_CA_CERTS: '',
+      HOOPGATE_EXTRA_CA_CERTS: '/etc/corp/ca.pem',
+    });
+    assert.deepEqual(parseYaml(split.stdout).users[0].user.exec.env, [
+      { name: 'NODE_EXTRA_CA_CERTS', value: '' },
+      { name: 'HOOPGATE_EXTRA_CA_CERTS', value: '/etc/corp/ca.pem' },
+    ]);
+    const tokenFile = await kubeconfig(['--server', 'https://gw.example.com', '--token-file', '/t'], {
+      NODE_EXTRA_CA_CERTS: '/etc/corp/ca.pem',
+    });
+    assert.equal(parseYaml(tokenFile.stdout).users[0].user.exec, undefined, 'no plugin, no plugin environment');
+  });
+
+  test('--npx writes the portable npx hoopgate token …', async () => {
+    const result = await kubeconfig(['--server', 'https://gw.example.com', '--npx', ...exec]);
+    assert.equal(result.code, 0, result.stderr);
+    const execEntry = parseYaml(result.stdout).users[0].user.exec;
+    assert.equal(execEntry.command, 'npx');
+    assert.deepEqual(execEntry.args.slice(0, 3), ['hoopgate', 'token', '--issuer']);
+    assert.deepEqual(execEntry.env, [{ name: 'NODE_EXTRA_CA_CERTS', value: '' }]);
+  });
+
+  test('--cluster NAME addresses SERVER/k8s/NAME; --exec-command replaces this node and bin', async () => {
     const result = await kubeconfig([
       '--server',
       'https://gw.example.com:8443/prefix',
@@ -204,6 +238,16 @@ describe('hoopgate kubeconfig', () => {
       'both credentials',
       ['--server', 'https://gw.example.com', '--token-file', '/t', ...exec],
       /--token-file and --issuer exclude each other/,
+    ],
+    [
+      '--exec-command and --npx',
+      ['--server', 'https://gw.example.com', '--exec-command', 'hoopgate', '--npx', ...exec],
+      /give only one of --exec-command and --npx/,
+    ],
+    [
+      '--npx with a token file',
+      ['--server', 'https://gw.example.com', '--token-file', '/t', '--npx'],
+      /--token-file and --npx exclude each other/,
     ],
     [
       'bad cluster name',

@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { parseIssuerUrl } from '../authn/issuer-fetch.js';
 import { HoopError, isHoopError } from '../lib/errors.js';
@@ -11,7 +12,7 @@ import { parseCommandArgs, UsageError } from './args.js';
 import type { CliCommand } from './io.js';
 
 export const usage = `usage: hoopgate kubeconfig --server URL [--ca-file F] [--cluster NAME] [--namespace NS] [--name NAME]
-         (--issuer URL --client-id ID --audience AUD [--client-secret-file F] [--idp-ca-file F] [--exec-command CMD]
+         (--issuer URL --client-id ID --audience AUD [--client-secret-file F] [--idp-ca-file F] [--exec-command CMD | --npx]
           | --token-file F)
 
 Prints a kubeconfig for one agent on stdout. kubectl then reaches the gateway with the agent's OIDC token.
@@ -23,19 +24,25 @@ options:
   --namespace NS            the context's default namespace
   --name NAME               the user and context name (default: the client id, or "agent")
 credential, one of:
-  exec plugin: kubectl runs \`npx hoopgate token …\` (client credentials at the IdP) before each call
+  exec plugin: kubectl runs \`hoopgate token …\` (client credentials at the IdP) before each call: this node
+  and this hoopgate by absolute path, with NODE_EXTRA_CA_CERTS emptied so Node does not parse a CA bundle at
+  every call; a bundle set here is passed as HOOPGATE_EXTRA_CA_CERTS, read only when a token is fetched
   --issuer URL              the IdP's issuer
   --client-id ID            the agent's OAuth client id
   --audience AUD            the audience the gateway expects (oidc.issuers[].audience)
   --client-secret-file F    file holding the client secret, read at every token request (never embedded);
                             without it the plugin reads HOOPGATE_CLIENT_SECRET from kubectl's environment
   --idp-ca-file F           CA (PEM) for a private IdP
-  --exec-command CMD        run CMD token … instead of npx hoopgate token … (e.g. an installed hoopgate)
+  --exec-command CMD        run CMD token … instead (e.g. hoopgate, found on kubectl's PATH)
+  --npx                     run npx hoopgate token … (any machine with hoopgate in the project; npm's start-up
+                            adds some 300 ms to every kubectl call)
   token file: a JWT the platform writes and refreshes (CI job token, projected ServiceAccount token)
   --token-file F            kubectl reads the bearer token from F at each call
 `;
 
 const execApiVersion = 'client.authentication.k8s.io/v1';
+/** This installation's bin (src/cli or dist/cli → bin/hoopgate.js): what kubectl runs by default. */
+const binPath = fileURLToPath(new URL('../../bin/hoopgate.js', import.meta.url));
 /** DNS-1123 label: the gateway's cluster names are one (they are a path segment). */
 const clusterName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -52,6 +59,7 @@ export const run: CliCommand = async (argv, io) => {
     audience: { type: 'string' },
     'idp-ca-file': { type: 'string' },
     'exec-command': { type: 'string' },
+    npx: { type: 'boolean' },
     'token-file': { type: 'string' },
   });
   if (args.help) {
@@ -68,8 +76,16 @@ export const run: CliCommand = async (argv, io) => {
   if (v.namespace !== undefined && !clusterName.test(v.namespace))
     fail(`--namespace ${JSON.stringify(v.namespace)} is not a namespace name`);
 
-  const execOptions = ['issuer', 'client-id', 'client-secret-file', 'audience', 'idp-ca-file', 'exec-command'] as const;
-  const givenExec = execOptions.filter((name) => v[name] !== undefined);
+  const execOptions = [
+    'issuer',
+    'client-id',
+    'client-secret-file',
+    'audience',
+    'idp-ca-file',
+    'exec-command',
+    'npx',
+  ] as const;
+  const givenExec = execOptions.filter((name) => v[name] !== undefined && v[name] !== false);
   let user: Record<string, unknown>;
   let defaultName: string;
   if (v['token-file'] !== undefined) {
@@ -95,12 +111,19 @@ export const run: CliCommand = async (argv, io) => {
     const tokenArgs = ['token', '--issuer', issuer, '--client-id', clientId, '--audience', audience];
     if (v['client-secret-file'] !== undefined) tokenArgs.push('--client-secret-file', path(v['client-secret-file']));
     if (v['idp-ca-file'] !== undefined) tokenArgs.push('--ca-file', path(v['idp-ca-file']));
-    const command = v['exec-command'] ?? 'npx';
+    if (v['exec-command'] !== undefined && v.npx === true) fail('give only one of --exec-command and --npx');
+    const [command, ...args] =
+      v['exec-command'] !== undefined
+        ? [v['exec-command'], ...tokenArgs]
+        : v.npx === true
+          ? ['npx', 'hoopgate', ...tokenArgs]
+          : [process.execPath, binPath, ...tokenArgs];
     user = {
       exec: {
         apiVersion: execApiVersion,
         command,
-        args: v['exec-command'] === undefined ? ['hoopgate', ...tokenArgs] : tokenArgs,
+        args,
+        env: pluginEnv(io.env, io.cwd),
         interactiveMode: 'Never',
         provideClusterInfo: false,
         installHint:
@@ -133,6 +156,20 @@ export const run: CliCommand = async (argv, io) => {
   );
   return 0;
 };
+
+/**
+ * The exec plugin's environment (kubectl adds it to its own; a name given here wins). Node parses
+ * the bundle in NODE_EXTRA_CA_CERTS at every start — some 40 ms for a system-sized bundle, at every
+ * kubectl call — though only a token request (a cache miss) makes a TLS connection; an empty value
+ * skips that. The bundle in effect here, if any, goes to HOOPGATE_EXTRA_CA_CERTS, which the plugin
+ * adds to Node's roots for the token request only.
+ */
+function pluginEnv(env: Readonly<Record<string, string | undefined>>, cwd: string): { name: string; value: string }[] {
+  const entries = [{ name: 'NODE_EXTRA_CA_CERTS', value: '' }];
+  const bundle = env.HOOPGATE_EXTRA_CA_CERTS || env.NODE_EXTRA_CA_CERTS;
+  if (bundle) entries.push({ name: 'HOOPGATE_EXTRA_CA_CERTS', value: resolve(cwd, bundle) });
+  return entries;
+}
 
 /** The gateway URL kubectl talks to: https only, since kubectl sends no bearer token over plain http. */
 function gatewayServer(raw: string, cluster: string | undefined, fail: (message: string) => never): string {

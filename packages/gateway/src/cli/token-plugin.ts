@@ -1,101 +1,39 @@
 // The exec-credential plugin plumbing both `hoopgate token` modes share (OIDC in token.ts, SAML in
-// token-saml.ts): the argument reader, the ExecCredential version, and the on-disk token cache.
+// token-saml.ts) on the full path: the ExecCredential version, the on-disk token cache, and the
+// trust of a token request.
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { join } from 'node:path';
 import { HoopError } from '../lib/errors.js';
-import type { CliIo } from './io.js';
+import tokenCached from './token-cached.cjs';
 
-const execApiVersions = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
-/** A cached token is reused only while it has more than this left: a request must not start with a dying token. */
-const refreshMarginMs = 60_000;
-
-/** `--cache-dir`, else `$XDG_CACHE_HOME/hoopgate` or `~/.cache/hoopgate`; none with `--no-cache`. */
-export function tokenCacheDir(values: ReadonlyMap<string, string>, noCache: boolean, io: CliIo): string | undefined {
-  if (noCache) return undefined;
-  const dir = values.get('cache-dir');
-  const cacheHome = io.env.XDG_CACHE_HOME || join(io.env.HOME || homedir(), '.cache');
-  return dir === undefined ? join(cacheHome, 'hoopgate') : resolve(io.cwd, dir);
-}
-
-/** A wrong `hoopgate token` command line: the usage follows the message. */
-export class UsageError extends Error {}
-
-/**
- * `--name value`, `--name=value` and `--no-cache`, each name at most once: the argument reader of
- * both modes (OIDC here, SAML in token-saml.ts). kubectl runs the plugin with exactly what the
- * kubeconfig says, so anything unknown is an error, never ignored.
- */
-export function readTokenArgs(
-  argv: readonly string[],
-  valued: ReadonlySet<string>,
-  mode = '',
-): { values: Map<string, string>; noCache: boolean } {
-  const values = new Map<string, string>();
-  let noCache = false;
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--no-cache') {
-      noCache = true;
-      continue;
-    }
-    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    const name = match?.[1];
-    if (name === undefined || !valued.has(name))
-      throw new UsageError(`unknown argument ${JSON.stringify(arg.startsWith('--') ? arg.split('=')[0] : arg)}${mode}`);
-    let value = match?.[2];
-    if (value === undefined) {
-      value = argv[i + 1];
-      i += 1;
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    }
-    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
-    values.set(name, value);
-  }
-  return { values, noCache };
-}
+// The rules the cache-hit path shares live in token-cached.cts (CommonJS), which the bin loads alone.
+export const {
+  execCredentialLine,
+  oidcCacheFileName,
+  oidcTokenOptions,
+  readTokenArgs,
+  rfc3339,
+  tokenCacheDir,
+  UsageError,
+} = tokenCached;
+const { execApiVersionOf, readCachedTokenSync } = tokenCached;
 
 /** kubectl announces the ExecCredential version it speaks in KUBERNETES_EXEC_INFO; answer in kind. */
 export function execApiVersion(execInfo: string | undefined): string {
-  if (execInfo === undefined || execInfo === '') return execApiVersions[0];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(execInfo);
-  } catch {
-    throw new HoopError('ERR_BAD_REQUEST', 'KUBERNETES_EXEC_INFO is not valid JSON');
-  }
-  const apiVersion = (parsed as { apiVersion?: unknown } | null)?.apiVersion;
-  if (apiVersion === undefined) return execApiVersions[0];
-  if (typeof apiVersion === 'string' && (execApiVersions as readonly string[]).includes(apiVersion)) return apiVersion;
-  throw new HoopError(
-    'ERR_BAD_REQUEST',
-    `KUBERNETES_EXEC_INFO asks for ${JSON.stringify(apiVersion)}; supported: ${execApiVersions.join(', ')}`,
-  );
+  const version = execApiVersionOf(execInfo);
+  if ('problem' in version) throw new HoopError('ERR_BAD_REQUEST', version.problem);
+  return version.apiVersion;
 }
 
-/**
- * The cache rules of every mode: a regular file of ours, mode 0600, for the same request, holding
- * a token with more than refreshMarginMs left; anything else is ignored (and later replaced).
- */
+/** The cache rules of every mode (token-cached.cts): a private regular file of ours, same request, not about to expire. */
 export async function readCachedToken<T extends { token: string; expiresAt: number }>(
   file: string,
   matches: (cached: Partial<T>) => boolean,
   now: number,
 ): Promise<T | undefined> {
-  try {
-    const stat = await lstat(file);
-    // A cache anyone else could read or swap is not trusted; it is simply replaced.
-    if (!stat.isFile() || (stat.mode & 0o077) !== 0 || (process.getuid !== undefined && stat.uid !== process.getuid()))
-      return undefined;
-    const cached = JSON.parse(await readFile(file, 'utf8')) as Partial<T>;
-    if (!matches(cached)) return undefined;
-    if (typeof cached.token !== 'string' || typeof cached.expiresAt !== 'number') return undefined;
-    if (cached.expiresAt - refreshMarginMs <= now) return undefined;
-    return cached as T;
-  } catch {
-    return undefined;
-  }
+  return readCachedTokenSync(file, matches, now);
 }
 
 export async function writeCache(file: string, credential: object): Promise<void> {
@@ -111,6 +49,37 @@ export async function writeCache(file: string, credential: object): Promise<void
   }
 }
 
-export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
+/**
+ * The trust of a token request when no `--ca-file` names the server's CA: Node's roots plus the PEM
+ * bundle in HOOPGATE_EXTRA_CA_CERTS, or undefined (Node's default trust) when that is unset. A
+ * kubeconfig written by `hoopgate kubeconfig` empties NODE_EXTRA_CA_CERTS for the plugin, so Node
+ * does not parse a corporate bundle at every kubectl call, and passes the bundle here instead: it is
+ * read only when a token must be fetched. NODE_EXTRA_CA_CERTS, if still set, is kept too, since an
+ * explicit CA list replaces Node's default store.
+ */
+export async function extraCaBundle(env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
+  const file = env.HOOPGATE_EXTRA_CA_CERTS;
+  if (file === undefined || file === '') return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new HoopError(
+      'ERR_CONFIG',
+      `cannot read HOOPGATE_EXTRA_CA_CERTS file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): fix the path in the kubeconfig's exec env, or remove the variable`,
+    );
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new HoopError(
+      'ERR_CONFIG',
+      `HOOPGATE_EXTRA_CA_CERTS file ${file} holds no PEM certificate: point it at a CA bundle (PEM), or remove the variable`,
+    );
+  const bundle = [...rootCertificates, pem];
+  const nodeExtra = env.NODE_EXTRA_CA_CERTS;
+  if (nodeExtra !== undefined && nodeExtra !== '' && nodeExtra !== file) {
+    // Node read it at start (and warned if it could not); an unreadable one is skipped here as there.
+    const text = await readFile(nodeExtra, 'utf8').catch(() => '');
+    if (text !== '') bundle.push(text);
+  }
+  return bundle.join('\n');
 }

@@ -1,5 +1,5 @@
 // `hoopgate token --gateway URL --saml-assertion-file F | --saml-assertion-command CMD`: the exec
-// credential plugin of SAML agents (CONTRACT §9). Reads a signed assertion (a file, or the standard
+// credential plugin of SAML agents (docs/saml.md). Reads a signed assertion (a file, or the standard
 // output of a command run with /bin/sh), exchanges it at the gateway's /hoop/v1/token (RFC 7522),
 // caches the token with the OIDC mode's rules, and prints an ExecCredential. The assertion is a
 // credential: never printed, never cached.
@@ -13,6 +13,7 @@ import { HoopError } from '../lib/errors.js';
 import type { CliIo } from './io.js';
 import {
   execApiVersion,
+  extraCaBundle,
   readCachedToken,
   readTokenArgs,
   rfc3339,
@@ -64,7 +65,7 @@ export async function runSamlToken(argv: readonly string[], io: CliIo, deps: { c
           );
     if (credential === undefined) {
       const assertion = await readAssertion(options, io);
-      const { token, expiresAt } = await exchange(options, assertion, deps.clock());
+      const { token, expiresAt } = await exchange(options, assertion, deps.clock(), io.env);
       credential = { gateway: options.gateway, source: sourceKey, token, expiresAt };
       if (cacheFile !== undefined) await writeCache(cacheFile, credential);
     }
@@ -163,10 +164,11 @@ async function exchange(
   options: SamlTokenOptions,
   assertion: string,
   now: number,
+  env: CliIo['env'],
 ): Promise<{ token: string; expiresAt: number }> {
-  const dispatcher = new Agent(
-    options.caFile === undefined ? {} : { connect: { ca: await readFile(options.caFile, 'utf8') } },
-  );
+  // --ca-file (the gateway's CA) replaces the roots; else HOOPGATE_EXTRA_CA_CERTS adds to them.
+  const ca = options.caFile === undefined ? await extraCaBundle(env) : await readFile(options.caFile, 'utf8');
+  const dispatcher = new Agent(ca === undefined ? {} : { connect: { ca } });
   const endpoint = `${options.gateway}/hoop/v1/token`;
   try {
     let response;

@@ -2,7 +2,6 @@
 // audience with the client-credentials grant, caches it on disk (0600) until a minute before it
 // expires, and prints the ExecCredential kubectl expects. The client secret is never printed.
 import type * as OpenIdClient from 'openid-client';
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { IssuerFetch } from '../authn/issuer-fetch.js';
@@ -11,6 +10,10 @@ import { HoopError, isHoopError } from '../lib/errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import {
   execApiVersion,
+  execCredentialLine,
+  extraCaBundle,
+  oidcCacheFileName,
+  oidcTokenOptions,
   readCachedToken,
   readTokenArgs,
   rfc3339,
@@ -32,6 +35,8 @@ interface TokenOptions {
   audience: string;
   caFile?: string;
   cacheDir?: string;
+  /** Read only on a miss: the extra trust of the IdP request (HOOPGATE_EXTRA_CA_CERTS). */
+  env: Readonly<Record<string, string | undefined>>;
   clientAuth: 'basic' | 'post';
 }
 
@@ -57,7 +62,7 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
       io.stdout(`${usage}\n`);
       return 0;
     }
-    // `--gateway URL --saml-assertion-…`: the SAML exchange mode (CONTRACT §9), in token-saml.ts.
+    // `--gateway URL --saml-assertion-…`: the SAML exchange mode (docs/saml.md), in token-saml.ts.
     if (argv.some((arg) => arg === '--gateway' || arg.startsWith('--gateway='))) {
       const { runSamlToken } = await import('./token-saml.js');
       return runSamlToken(argv, io, { clock });
@@ -74,9 +79,7 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
         credential = await requestToken(options, deps.fetch, clock());
         if (cacheFile !== undefined && Number.isFinite(credential.expiresAt)) await writeCache(cacheFile, credential);
       }
-      const status: Record<string, string> = { token: credential.token };
-      if (Number.isFinite(credential.expiresAt)) status.expirationTimestamp = rfc3339(credential.expiresAt);
-      io.stdout(`${JSON.stringify({ apiVersion, kind: 'ExecCredential', status })}\n`);
+      io.stdout(execCredentialLine(apiVersion, credential.token, credential.expiresAt));
       return 0;
     } catch (error) {
       let message = error instanceof Error ? error.message : String(error);
@@ -91,19 +94,7 @@ export function createTokenCommand(deps: TokenCommandDeps = {}): CliCommand {
 export const run: CliCommand = createTokenCommand();
 
 async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOptions> {
-  const { values, noCache } = readTokenArgs(
-    argv,
-    new Set([
-      'issuer',
-      'client-id',
-      'client-secret',
-      'client-secret-file',
-      'audience',
-      'ca-file',
-      'cache-dir',
-      'client-auth',
-    ]),
-  );
+  const { values, noCache } = readTokenArgs(argv, oidcTokenOptions);
   const required = (name: string): string => {
     const value = values.get(name);
     if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
@@ -138,7 +129,7 @@ async function parseOptions(argv: readonly string[], io: CliIo): Promise<TokenOp
   const clientAuth = values.get('client-auth') ?? 'basic';
   if (clientAuth !== 'basic' && clientAuth !== 'post') throw new UsageError('--client-auth must be "basic" or "post"');
 
-  const options: TokenOptions = { issuer, clientId, clientSecret, audience, clientAuth };
+  const options: TokenOptions = { issuer, clientId, clientSecret, audience, clientAuth, env: io.env };
   const caFile = values.get('ca-file');
   if (caFile !== undefined) options.caFile = resolve(io.cwd, caFile);
   const cacheDir = tokenCacheDir(values, noCache, io);
@@ -159,7 +150,13 @@ async function requestToken(
     import('../authn/issuer-fetch.js'),
   ]);
   const describe = (error: unknown) => describeError(error, oidc);
-  const issuerFetch = injected ?? createIssuerFetch(options.caFile === undefined ? {} : { caFile: options.caFile });
+  // --ca-file (a private IdP's CA) replaces the roots; else HOOPGATE_EXTRA_CA_CERTS adds to them.
+  const extraCa = options.caFile === undefined ? await extraCaBundle(options.env) : undefined;
+  const issuerFetch =
+    injected ??
+    createIssuerFetch(
+      options.caFile !== undefined ? { caFile: options.caFile } : extraCa !== undefined ? { ca: extraCa } : {},
+    );
   try {
     const auth =
       options.clientAuth === 'post'
@@ -251,10 +248,7 @@ function describeError(error: unknown, oidc: typeof OpenIdClient): string {
 }
 
 function cacheFileName(options: TokenOptions): string {
-  const key = createHash('sha256')
-    .update(JSON.stringify([options.issuer, options.clientId, options.audience]))
-    .digest('hex');
-  return `token-${key.slice(0, 40)}.json`;
+  return oidcCacheFileName(options.issuer, options.clientId, options.audience);
 }
 
 async function readCache(file: string, options: TokenOptions, now: number): Promise<CachedToken | undefined> {
