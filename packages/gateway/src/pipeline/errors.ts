@@ -1,8 +1,11 @@
 // Errors at the pipeline's edge: a HoopError is the answer as it is; anything else is an internal
-// fault whose detail goes only to the log, never to the client or the audit record.
+// fault whose detail goes only to the log, never to the client or the audit record. A refusal's
+// message is for the agent; its operatorDetail (config paths) goes only to the log line (issue #16).
 import { createHash } from 'node:crypto';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { whoMayHelp, type Helpers } from '../policy/help.js';
+import type { StageRefusal } from './types.js';
 
 export const INTERNAL_MESSAGE = 'internal error in the gateway; the gateway log has the details';
 
@@ -30,4 +33,31 @@ export function boundText(text: string, limit: number): string {
 /** A path as stored or logged before the caller is known: its first 256 characters and its SHA-256. */
 export function boundPath(path: string): string {
   return boundText(path, 256);
+}
+
+/** Approval refusals whose message gains "who may help" (pipeline/hold.ts says what happened). */
+const HELPED_APPROVAL_CODES: ReadonlySet<string> = new Set([
+  'ERR_APPROVAL_DENIED',
+  'ERR_APPROVAL_EXPIRED',
+  'ERR_APPROVAL_CANCELLED',
+]);
+
+/** A held call's refusal (denied, expired, cancelled) with who may help appended (issue #16). */
+export function withHelp(refusal: StageRefusal, helpers: Helpers, auditId: string): StageRefusal {
+  const { error } = refusal;
+  if (!HELPED_APPROVAL_CODES.has(error.code) || error.message.includes('Who may help:')) return refusal;
+  const message = `${error.message.replace(/[.;\s]+$/, '')}. ${whoMayHelp(helpers, auditId)}`;
+  return {
+    ...refusal,
+    error: new HoopError(error.code, message, {
+      cause: error,
+      details: error.details,
+      operatorDetail: error.operatorDetail,
+    }),
+  };
+}
+
+/** An `approve` decision when the gateway has no approval channel: refused at once, saying so. */
+export function noApprovalChannel(decisionMessage: string): string {
+  return `${decisionMessage} This gateway has no approval channel, so the call is refused now instead of held.`;
 }

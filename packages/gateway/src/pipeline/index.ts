@@ -24,8 +24,8 @@ import type { Decision } from '../policy/index.js';
 import type { Logger } from '../lib/logger.js';
 import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
 import { readRequestBody } from './body.js';
-import { decide } from './decide.js';
-import { publicError } from './errors.js';
+import { decide, helpersOf } from './decide.js';
+import { noApprovalChannel, publicError, withHelp } from './errors.js';
 import { holdForApproval } from './hold.js';
 import { mintToken } from './mint.js';
 import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
@@ -119,7 +119,10 @@ async function identify(deps: PipelineDeps, request: IncomingRequest, known: Kno
   const authenticated = await run(deps.logger, known, () => authenticate(request, deps.verifier));
   if (!authenticated.ok) return authenticated;
   const principal = (known.principal = authenticated.principal);
-  const mapped = mapCaller(deps.config.identities, principal, routed.cluster);
+  const mapped = mapCaller(deps.config.identities, principal, routed.cluster, {
+    helpers: helpersOf(deps.config),
+    auditId: known.requestId,
+  });
   if (!mapped.ok) return mapped;
   const identity = (known.identity = mapped.identity);
   const impersonation = checkNoImpersonation(request.rawHeaders);
@@ -159,15 +162,17 @@ async function authorise(
   }
   if (decision.effect === 'deny')
     return refuse({
-      error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }),
+      error: new HoopError('ERR_POLICY_DENIED', decision.message, {
+        details: kubeDetails(info),
+        operatorDetail: decision.detail,
+      }),
       decision: recordedDecision,
     });
   if (decision.effect === 'approve' && approvals === undefined) {
-    const error = new HoopError(
-      'ERR_APPROVAL_REQUIRED',
-      `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`,
-      { details: kubeDetails(info) },
-    );
+    const error = new HoopError('ERR_APPROVAL_REQUIRED', noApprovalChannel(decision.message), {
+      details: kubeDetails(info),
+      operatorDetail: `${decision.detail ?? decision.rule ?? decision.reason}; no approval channel is configured: configure slack or the approvals API`,
+    });
     return refuse({ error, decision: recordedDecision });
   }
 
@@ -209,7 +214,7 @@ async function authorise(
       return end({ error: publicError(error, logger, { requestId: known.requestId }) });
     }
     if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
-    if (!hold.ok) return end(hold.refusal, hold.approval);
+    if (!hold.ok) return end(withHelp(hold.refusal, helpersOf(deps.config), known.requestId), hold.approval);
     held = { approval: hold.approval, warning: hold.warning };
   }
 
@@ -253,6 +258,7 @@ async function decideCaller(deps: PipelineDeps, known: Known, caller: Identified
   const decideFor = (asked: RequestInfo): Promise<Decision> =>
     decide({
       config,
+      auditId: known.requestId,
       identity,
       identityIndex: caller.identityIndex,
       info: asked,
