@@ -248,7 +248,7 @@ describe('data path: kubectl through the gateway', () => {
         response,
         400,
         'BadRequest',
-        /request body of \d+ bytes exceeds \d+ bytes \(gateway\.maxBodyBytes\)/,
+        /request body of \d+ bytes exceeds the gateway's limit of \d+ bytes; send a smaller body/,
       );
       const header = await world.call('/api/v1/namespaces/staging/pods', {
         headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(40 * 1024) },

@@ -35,17 +35,13 @@ export function boundPath(path: string): string {
   return boundText(path, 256);
 }
 
-/** Approval refusals whose message gains "who may help" (pipeline/hold.ts says what happened). */
-const HELPED_APPROVAL_CODES: ReadonlySet<string> = new Set([
-  'ERR_APPROVAL_DENIED',
-  'ERR_APPROVAL_EXPIRED',
-  'ERR_APPROVAL_CANCELLED',
-]);
-
-/** A held call's refusal (denied, expired, cancelled) with who may help appended (issue #16). */
+/**
+ * A 403 (policy, impersonation, approval denied/expired/cancelled, SPDY) with who may help appended,
+ * unless its message already says (issue #16: every refusal names who may help).
+ */
 export function withHelp(refusal: StageRefusal, helpers: Helpers, auditId: string): StageRefusal {
   const { error } = refusal;
-  if (!HELPED_APPROVAL_CODES.has(error.code) || error.message.includes('Who may help:')) return refusal;
+  if (error.status !== 403 || error.message.includes('Who may help:')) return refusal;
   const message = `${error.message.replace(/[.;\s]+$/, '')}. ${whoMayHelp(helpers, auditId)}`;
   return {
     ...refusal,

@@ -72,7 +72,10 @@ export function createAdmitter(deps: PipelineDeps) {
       routed: { cluster: deps.defaultCluster, path: request.rawUrl },
     };
     const identified = await identify(deps, request, known);
-    if (!identified.ok) return { ok: false, refusal: await records.recordRefusal(request, known, identified.refusal) };
+    if (!identified.ok) {
+      const refusal = withHelp(identified.refusal, helpersOf(deps.config), known.requestId);
+      return { ok: false, refusal: await records.recordRefusal(request, known, refusal) };
+    }
     return authorise(deps, records, request, known, identified);
   }
 
@@ -145,9 +148,10 @@ async function authorise(
 ): Promise<AdmitResult> {
   const { clock, logger, metrics, approvals } = deps;
   const { cluster, info, principal, identity } = caller;
+  const helped = (refusal: StageRefusal) => withHelp(refusal, helpersOf(deps.config), known.requestId);
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
     ok: false,
-    refusal: await records.recordRefusal(request, known, refusal),
+    refusal: await records.recordRefusal(request, known, helped(refusal)),
   });
 
   // 7. The decision, the caller's grant an input (self-review.ts answers `kubectl auth can-i`).
@@ -181,7 +185,8 @@ async function authorise(
   if (!begun.ok) return begun;
   const { audit } = begun;
   /** A refusal after the record was begun completes that record instead of writing another. */
-  const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+  const end = (stageRefusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+    const refusal = helped(stageRefusal);
     const { error } = refusal;
     audit.complete({
       status: error.status,
@@ -214,7 +219,7 @@ async function authorise(
       return end({ error: publicError(error, logger, { requestId: known.requestId }) });
     }
     if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
-    if (!hold.ok) return end(withHelp(hold.refusal, helpersOf(deps.config), known.requestId), hold.approval);
+    if (!hold.ok) return end(hold.refusal, hold.approval);
     held = { approval: hold.approval, warning: hold.warning };
   }
 

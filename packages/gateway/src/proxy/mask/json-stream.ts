@@ -144,8 +144,10 @@ export class JsonMaskScanner {
   }
 
   #tooLarge(): HoopError {
-    return unmaskable(
-      `an object in the upstream response is larger than masking.maxObjectBytes (${this.#max} bytes), so it cannot be masked; raise masking.maxObjectBytes or ask for less (e.g. ?limit=)`,
+    return new HoopError(
+      'ERR_UNMASKABLE',
+      `an object in the upstream response is larger than the gateway's masking limit of ${this.#max} bytes, so it cannot be masked; ask for less (e.g. ?limit= or a label selector), or ask the gateway's operators`,
+      { operatorDetail: 'raise masking.maxObjectBytes to mask larger objects' },
     );
   }
 
