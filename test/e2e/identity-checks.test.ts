@@ -174,7 +174,7 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
       over,
       429,
       'TooManyRequests',
-      /identity "ci-deployer" already has 1 requests waiting for approval \(approval.maxPendingPerIdentity: 1\); wait for a decision or retry in \d+s/,
+      /identity "ci-deployer" already has 1 requests waiting for approval \(the gateway's limit is 1\); wait for a decision or retry in \d+s/,
     );
     const retryAfter = Number(over.headers['retry-after']);
     assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 30, String(over.headers['retry-after']));

@@ -1,0 +1,83 @@
+// "Who may help" (policy/help.ts): built from the approvers and the Slack channel of the config, or
+// the gateway's operators with the Audit-Id when none is configured (issue #16).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
+import { helpersFrom, whoMayHelp } from '../../packages/gateway/src/policy/help.js';
+import { withHelp } from '../../packages/gateway/src/pipeline/errors.js';
+import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+
+function approval(approvers: Partial<ApprovalConfig['approvers']>): ApprovalConfig {
+  return {
+    timeoutMs: 300_000,
+    minApprovals: 1,
+    grantOptionsMs: [],
+    approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [], ...approvers },
+    maxPendingPerIdentity: 10,
+  };
+}
+
+const slack: SlackConfig = {
+  botToken: 'xoxb-not-a-real-token',
+  signingSecret: 'not-a-real-secret',
+  channel: '#k8s-approvals',
+  command: '/hoop',
+  auditors: { slackUsers: [], slackUserGroups: [] },
+  apiUrl: 'https://slack.com/api/',
+};
+
+test('approvers by email where a person links their Slack user, then groups; and the Slack channel', () => {
+  const helpers = helpersFrom({
+    approval: approval({
+      slackUsers: ['U0ALICE', 'U0BOB'],
+      slackUserGroups: ['S0SRE'],
+      oidcGroups: [{ issuer: 'https://idp.example.com', group: 'platform-oncall' }],
+      people: [{ slackUser: 'U0ALICE', email: 'alice@example.com' }],
+    }),
+    slack,
+  });
+  assert.deepEqual(helpers, {
+    approvers: ['alice@example.com', 'Slack user U0BOB', 'Slack group S0SRE', 'group platform-oncall'],
+    channel: '#k8s-approvals',
+  });
+  assert.equal(
+    whoMayHelp(helpers, 'a1b2'),
+    'Who may help: ask an approver (alice@example.com, Slack user U0BOB, Slack group S0SRE, group platform-oncall) in Slack channel #k8s-approvals, quoting Audit-Id a1b2.',
+  );
+  // the Slack credentials never reach a message
+  assert.doesNotMatch(whoMayHelp(helpers), /xoxb|not-a-real-secret/);
+});
+
+test('many approvers are counted, not listed', () => {
+  const helpers = helpersFrom({
+    approval: approval({ oidcGroups: ['a', 'b', 'c', 'd', 'e', 'f'].map((group) => ({ issuer: 'i', group })) }),
+  });
+  assert.equal(whoMayHelp(helpers), 'Who may help: ask an approver (group a, group b, group c, group d and 2 more).');
+});
+
+test('only a channel, or nothing: the channel, or the operators with the Audit-Id', () => {
+  assert.equal(whoMayHelp(helpersFrom({ approval: approval({}), slack })), 'Who may help: ask in Slack channel #k8s-approvals.');
+  assert.equal(
+    whoMayHelp(helpersFrom({ approval: approval({}) }), '5f0c'),
+    "Who may help: ask the gateway's operators, quoting Audit-Id 5f0c.",
+  );
+});
+
+test('withHelp appends to a 403 once, keeps code, details and operator detail, and leaves other statuses alone', () => {
+  const helpers = helpersFrom({ approval: approval({}) });
+  const denied = new HoopError('ERR_APPROVAL_DENIED', 'get pods was denied by alice (approval x)', {
+    details: { kind: 'pods' },
+    operatorDetail: 'op',
+  });
+  const { error } = withHelp({ error: denied }, helpers, 'id-1');
+  assert.equal(error.code, 'ERR_APPROVAL_DENIED');
+  assert.equal(
+    error.message,
+    "get pods was denied by alice (approval x). Who may help: ask the gateway's operators, quoting Audit-Id id-1.",
+  );
+  assert.deepEqual(error.details, { kind: 'pods' });
+  assert.equal(error.operatorDetail, 'op');
+  assert.equal(withHelp({ error }, helpers, 'id-1').error, error, 'not twice');
+  const badRequest = new HoopError('ERR_BAD_REQUEST', 'bad');
+  assert.equal(withHelp({ error: badRequest }, helpers, 'id-1').error, badRequest);
+});
