@@ -214,7 +214,7 @@ describe('data path: kubectl through the gateway', () => {
       const response = await world.call('/api/v1/namespaces/staging/pods', {
         headers: { authorization: `Bearer ${token}` },
       });
-      assertStatus(response, 403, 'Forbidden', /no identity mapping.*stranger.*nobody/);
+      assertStatus(response, 403, 'Forbidden', /no identity of this gateway maps subject .*stranger.*nobody/);
       assert.equal(upstreamCount(), before);
     });
 
