@@ -75,7 +75,7 @@ describe('refusal messages speak to the agent; config paths go to the log line (
     await assertAgentRefusal(await call('readonly-bot', '/api/v1/namespaces/staging/secrets'), {
       reason: /^deny-rule$/,
       message:
-        /^hoopgate: identity "readonly-bot" may not list secrets -n staging: the gateway denies get, list, watch on secrets, whatever RBAC allows\. A call outside that/,
+        /^hoopgate: identity "readonly-bot" may not list secrets -n staging: a deny rule of the gateway covers get, list, watch on secrets, whatever RBAC allows\. A call outside that/,
       detail: /^denied by identities\[0\]\.deny\[0\]; narrow or remove that rule to allow it$/,
     });
   });
@@ -174,7 +174,7 @@ describe('refusal messages speak to the agent; config paths go to the log line (
     assert.notEqual(result.code, 0);
     assert.match(
       result.stderr,
-      /^Error from server \(Forbidden\): hoopgate: identity "readonly-bot" may not list secrets -n staging: the gateway denies get, list, watch on secrets, whatever RBAC allows\. .* Who may help: ask an approver \(group platform-oncall\), quoting Audit-Id [0-9a-f-]{36}\.$/m,
+      /^Error from server \(Forbidden\): hoopgate: identity "readonly-bot" may not list secrets -n staging: a deny rule of the gateway covers get, list, watch on secrets, whatever RBAC allows\. .* Who may help: ask an approver \(group platform-oncall\), quoting Audit-Id [0-9a-f-]{36}\.$/m,
     );
     assert.doesNotMatch(result.stderr, CONFIG_PATH);
   });

@@ -142,7 +142,7 @@ test('deny rule: decided without RBAC', async () => {
   // the operator's detail and what the agent reads, side by side (#16)
   assert.match(r.out, /^ +operator: denied by identities\[0\]\.deny\[0\]; narrow or remove that rule to allow it$/m);
   const agent = /^ +agent reads: (.*)$/m.exec(r.out)?.[1] ?? '';
-  assert.match(agent, /^identity "ci-deployer" may not list secrets -n default: the gateway denies list, watch on secrets/);
+  assert.match(agent, /^identity "ci-deployer" may not list secrets -n default: a deny rule of the gateway covers list, watch on secrets/);
   assert.match(agent, /Who may help: ask an approver \(Slack user U0123, group platform-oncall\)\.$/);
   assert.doesNotMatch(agent, /identities\[/);
   assert.equal(r.asked.length, 0);

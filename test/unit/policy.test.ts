@@ -113,7 +113,7 @@ const cases: Case[] = [
       reason: 'deny-rule',
       rule: 'identities[0].deny[0]',
       message:
-        /^identity "ci-deployer" may not list secrets -n default: the gateway denies .* on secrets, whatever RBAC allows\. A call outside that .* may pass\. Who may help: ask an approver \(Slack user U0123, group platform-oncall\) in Slack channel #ops\.$/,
+        /^identity "ci-deployer" may not list secrets -n default: a deny rule of the gateway covers .* on secrets, whatever RBAC allows\. A call outside that .* may pass\. Who may help: ask an approver \(Slack user U0123, group platform-oncall\) in Slack channel #ops\.$/,
       detail: /^denied by identities\[0\]\.deny\[0\]; narrow or remove that rule/,
     },
   },

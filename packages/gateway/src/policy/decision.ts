@@ -269,7 +269,7 @@ function decideBeforeRbac(input: EvaluateInput): Decision | null {
       effect: 'deny',
       reason: 'deny-rule',
       rule: path,
-      message: `${who} may not ${request}: the gateway denies ${describeRule(rule)}, whatever RBAC allows. A call outside that (another verb, resource or namespace) may pass. ${help(input)}`,
+      message: `${who} may not ${request}: a deny rule of the gateway covers ${describeRule(rule)}, whatever RBAC allows. A call outside that rule (another verb, resource or namespace) may pass. ${help(input)}`,
       detail: `denied by ${path}; narrow or remove that rule to allow it`,
     };
   }
