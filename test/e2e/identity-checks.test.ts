@@ -110,7 +110,10 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
   test('kubectl get configmaps -A is refused with the reason; -n staging works', async () => {
     const all = await world.kubectl(['get', 'configmaps', '-A'], { context: 'readonly-bot' });
     assert.notEqual(all.code, 0);
-    assert.match(all.stderr, /Error from server \(Forbidden\): hoopgate: .*across all namespaces includes the gateway's own namespace/);
+    assert.match(
+      all.stderr,
+      /Error from server \(Forbidden\): hoopgate: .*across all namespaces includes the gateway's own namespace/,
+    );
     assert.doesNotMatch(all.stderr, /safeDefaults|allowUnsafe/);
     const one = await world.kubectl(['get', 'configmaps', '-n', 'staging'], { context: 'readonly-bot' });
     assert.equal(one.code, 0, one.stderr);

@@ -83,12 +83,15 @@ describe('refusal messages speak to the agent; config paths go to the log line (
   test("safe default: the gateway's namespace, and nodes/proxy", async () => {
     await assertAgentRefusal(await call('ci-deployer', '/api/v1/namespaces/hoopgate/secrets/anything'), {
       reason: /^safe-default$/,
-      message: /refused by default, because the gateway's own namespace holds its credentials\. Instead, the same call in another namespace may pass\./,
-      detail: /^safeDefaults\.gatewayNamespace; to allow it for this identity, add gatewayNamespace to identities\[1\]\.allowUnsafe$/,
+      message:
+        /refused by default, because the gateway's own namespace holds its credentials\. Instead, the same call in another namespace may pass\./,
+      detail:
+        /^safeDefaults\.gatewayNamespace; to allow it for this identity, add gatewayNamespace to identities\[1\]\.allowUnsafe$/,
     });
     await assertAgentRefusal(await call('ci-deployer', '/api/v1/nodes/node-1/proxy/metrics'), {
       reason: /^safe-default$/,
-      message: /may not create nodes\/node-1\/proxy: refused by default.*Instead, pods\/log or pods\/exec on a named pod may pass\./,
+      message:
+        /may not create nodes\/node-1\/proxy: refused by default.*Instead, pods\/log or pods\/exec on a named pod may pass\./,
       detail: /add nodesProxy to identities\[1\]\.allowUnsafe/,
     });
   });
@@ -113,7 +116,8 @@ describe('refusal messages speak to the agent; config paths go to the log line (
   test('no identity maps the caller', async () => {
     await assertAgentRefusal(await call('stranger', '/api/v1/namespaces/staging/pods'), {
       reason: /^no-identity$/,
-      message: /^hoopgate: no identity of this gateway maps subject .*groups \[nobody\].*a token whose subject or groups an identity maps may pass\./,
+      message:
+        /^hoopgate: no identity of this gateway maps subject .*groups \[nobody\].*a token whose subject or groups an identity maps may pass\./,
       detail: /add a matching entry under identities in the gateway config/,
     });
   });
@@ -123,7 +127,8 @@ describe('refusal messages speak to the agent; config paths go to the log line (
       await call('ci-deployer', '/api/v1/namespaces/staging/pods', { headers: { 'Impersonate-User': 'system:admin' } }),
       {
         reason: /^ERR_IMPERSONATION$/,
-        message: /impersonation is not allowed through the gateway \(header Impersonate-User\).*The same call without --as, --as-group or --as-uid may pass\./,
+        message:
+          /impersonation is not allowed through the gateway \(header Impersonate-User\).*The same call without --as, --as-group or --as-uid may pass\./,
       },
     );
   });
@@ -165,7 +170,9 @@ describe('refusal messages speak to the agent; config paths go to the log line (
     assert.ok(reply !== undefined, 'the held call ended');
     await assertAgentRefusal(reply, {
       reason: /^expired$/,
-      message: new RegExp(`was not approved within 2s \\(approval ${record.id} timed out\\); run it again when an approver can answer\\. Who may help`),
+      message: new RegExp(
+        `was not approved within 2s \\(approval ${record.id} timed out\\); run it again when an approver can answer\\. Who may help`,
+      ),
     });
   });
 

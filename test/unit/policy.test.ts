@@ -301,7 +301,8 @@ const cases: Case[] = [
       rule: 'safeDefaults.nodesProxy',
       message:
         /may not create nodes\/n1\/proxy: refused by default, because nodes\/proxy reaches every kubelet API .*\. Instead, pods\/log or pods\/exec on a named pod may pass\. Who may help/,
-      detail: /^safeDefaults\.nodesProxy; to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe$/,
+      detail:
+        /^safeDefaults\.nodesProxy; to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe$/,
     },
   },
   {

@@ -56,7 +56,10 @@ test('many approvers are counted, not listed', () => {
 });
 
 test('only a channel, or nothing: the channel, or the operators with the Audit-Id', () => {
-  assert.equal(whoMayHelp(helpersFrom({ approval: approval({}), slack })), 'Who may help: ask in Slack channel #k8s-approvals.');
+  assert.equal(
+    whoMayHelp(helpersFrom({ approval: approval({}), slack })),
+    'Who may help: ask in Slack channel #k8s-approvals.',
+  );
   assert.equal(
     whoMayHelp(helpersFrom({ approval: approval({}) }), '5f0c'),
     "Who may help: ask the gateway's operators, quoting Audit-Id 5f0c.",
