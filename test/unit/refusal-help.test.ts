@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
 import { helpersFrom, whoMayHelp } from '../../packages/gateway/src/policy/help.js';
-import { withHelp } from '../../packages/gateway/src/pipeline/errors.js';
+import { setupFault, withHelp } from '../../packages/gateway/src/pipeline/errors.js';
+import { mintToken } from '../../packages/gateway/src/pipeline/mint.js';
+import type { ClusterRuntime } from '../../packages/gateway/src/pipeline/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 
 function approval(approvers: Partial<ApprovalConfig['approvers']>): ApprovalConfig {
@@ -83,4 +85,33 @@ test('withHelp appends to a 403 once, keeps code, details and operator detail, a
   assert.equal(withHelp({ error }, helpers, 'id-1').error, error, 'not twice');
   const badRequest = new HoopError('ERR_BAD_REQUEST', 'bad');
   assert.equal(withHelp({ error: badRequest }, helpers, 'id-1').error, badRequest);
+});
+
+test("the gateway's own token failure reads as the gateway's, the config key only in the operator detail", async () => {
+  const cause = new HoopError(
+    'ERR_UPSTREAM_TOKEN',
+    'cluster "prod" uses static tokens but has none for serviceaccount agents/x: add staticTokens["agents/x"].tokenFile to that cluster',
+  );
+  const cluster = {
+    config: { name: 'prod' },
+    tokens: {
+      tokenFor: () => Promise.reject(cause),
+    },
+  } as unknown as ClusterRuntime;
+  const step = await mintToken(cluster, 'agents/x', 'id-9');
+  assert.equal(step.ok, false);
+  if (step.ok) return;
+  const { error } = step.refusal;
+  assert.equal(error.code, 'ERR_UPSTREAM_TOKEN');
+  assert.equal(
+    error.message,
+    `the gateway could not get a token for serviceaccount agents/x on cluster "prod": its own setup needs fixing, not your call; run it again later or ask the gateway's operators, quoting Audit-Id id-9`,
+  );
+  assert.equal(error.operatorDetail, cause.message);
+  const review = setupFault(cause, 'id-8');
+  assert.doesNotMatch(review.message, /staticTokens/);
+  assert.match(review.message, /ask the gateway's operators, quoting Audit-Id id-8$/);
+  assert.equal(review.operatorDetail, cause.message);
+  const other = new HoopError('ERR_UPSTREAM_UNREACHABLE', 'x');
+  assert.equal(setupFault(other, 'id'), other);
 });

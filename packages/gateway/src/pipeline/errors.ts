@@ -57,3 +57,16 @@ export function withHelp(refusal: StageRefusal, helpers: Helpers, auditId: strin
 export function noApprovalChannel(decisionMessage: string): string {
   return `${decisionMessage} This gateway has no approval channel, so the call is refused now instead of held.`;
 }
+
+/**
+ * The gateway's own credential refused (a SubjectAccessReview it may not create, a static token it
+ * cannot read): the agent reads that its call is not at fault; the config key is the operator's.
+ */
+export function setupFault(error: HoopError, auditId: string): HoopError {
+  if (error.code !== 'ERR_UPSTREAM_TOKEN') return error;
+  return new HoopError(
+    'ERR_UPSTREAM_TOKEN',
+    `the gateway's own access to the cluster failed, not your call; run it again later or ask the gateway's operators, quoting Audit-Id ${auditId}`,
+    { cause: error, details: error.details, operatorDetail: error.operatorDetail ?? error.message },
+  );
+}

@@ -25,7 +25,7 @@ import type { Logger } from '../lib/logger.js';
 import { authenticate, checkNoImpersonation, mapCaller } from './caller.js';
 import { readRequestBody } from './body.js';
 import { decide, helpersOf } from './decide.js';
-import { noApprovalChannel, publicError, withHelp } from './errors.js';
+import { noApprovalChannel, publicError, setupFault, withHelp } from './errors.js';
 import { holdForApproval } from './hold.js';
 import { mintToken } from './mint.js';
 import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
@@ -100,7 +100,8 @@ async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promi
   try {
     return await stage();
   } catch (error) {
-    return { ok: false, refusal: { error: publicError(error, logger, { requestId: known.requestId }) } };
+    const refusal = publicError(error, logger, { requestId: known.requestId });
+    return { ok: false, refusal: { error: setupFault(refusal, known.requestId) } };
   }
 }
 
@@ -224,7 +225,7 @@ async function authorise(
   }
 
   // 10. The ServiceAccount's short-lived token.
-  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount));
+  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount, known.requestId));
   if (!minted.ok) return end(minted.refusal, held?.approval);
   let answer = decided.answer;
   if (decided.rulesNamespace !== undefined) {
