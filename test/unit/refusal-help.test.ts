@@ -8,6 +8,9 @@ import { setupFault, withHelp } from '../../packages/gateway/src/pipeline/errors
 import { mintToken } from '../../packages/gateway/src/pipeline/mint.js';
 import type { ClusterRuntime } from '../../packages/gateway/src/pipeline/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
+import { createLogger } from '../../packages/gateway/src/lib/logger.js';
+import { statusFromError } from '../../packages/gateway/src/kube/status.js';
+import { createAdmitter } from '../../packages/gateway/src/pipeline/index.js';
 
 function approval(approvers: Partial<ApprovalConfig['approvers']>): ApprovalConfig {
   return {
@@ -114,4 +117,52 @@ test("the gateway's own token failure reads as the gateway's, the config key onl
   assert.equal(review.operatorDetail, cause.message);
   const other = new HoopError('ERR_UPSTREAM_UNREACHABLE', 'x');
   assert.equal(setupFault(other, 'id'), other);
+});
+
+test('approval needed but no approval channel: 403 ERR_APPROVAL_REQUIRED for the agent, the rule in the operator detail', async () => {
+  const identity = {
+    name: 'ci',
+    match: {},
+    serviceAccount: 'agents/ci',
+    deny: [],
+    approval: { require: [{ verbs: ['delete'] }], escalate: false },
+    safeDefaults: {},
+  };
+  const admitter = createAdmitter({
+    config: {
+      audit: { bodies: false, maxBodyBytes: 0 },
+      identities: [identity],
+      approval: approval({ oidcGroups: [{ issuer: 'https://idp', group: 'oncall' }] }),
+      gateway: {},
+    } as never,
+    clusters: new Map([['demo', {} as never]]),
+    defaultCluster: 'demo',
+    verifier: { verify: async () => ({ issuer: 'https://idp', subject: 's', groups: [], claims: {} }) as never },
+    recorder: { record: async () => undefined } as never,
+    masker: { maskRequestBody: () => '' },
+    logger: createLogger({ destination: { write: () => true } as never }),
+    clock: () => 0,
+  });
+  const result = await admitter.admit({
+    method: 'DELETE',
+    rawUrl: '/api/v1/namespaces/a/pods/p',
+    rawHeaders: ['Authorization', 'Bearer x'],
+    headers: { authorization: 'Bearer x' },
+    signal: new AbortController().signal,
+  });
+  assert.equal(result.ok, false);
+  if (result.ok) return;
+  const status = statusFromError(result.refusal.error);
+  assert.deepEqual([status.kind, status.code, status.reason], ['Status', 403, 'Forbidden']);
+  assert.equal(result.refusal.error.code, 'ERR_APPROVAL_REQUIRED');
+  assert.match(
+    status.message,
+    new RegExp(
+      `^hoopgate: identity "ci": delete pods/p -n a needs approval \\(the gateway asks it for delete on any resource\\)\\. This gateway has no approval channel, so the call is refused now instead of held\\. Who may help: ask an approver \\(group oncall\\), quoting Audit-Id ${result.refusal.requestId}\\.$`,
+    ),
+  );
+  assert.match(
+    String(result.refusal.error.operatorDetail),
+    /^held by identities\[0\]\.approval\.require\[0\]; .*no approval channel is configured: configure slack or the approvals API$/,
+  );
 });

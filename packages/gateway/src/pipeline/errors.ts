@@ -55,7 +55,10 @@ export function withHelp(refusal: StageRefusal, helpers: Helpers, auditId: strin
 
 /** An `approve` decision when the gateway has no approval channel: refused at once, saying so. */
 export function noApprovalChannel(decisionMessage: string): string {
-  return `${decisionMessage} This gateway has no approval channel, so the call is refused now instead of held.`;
+  const note = ' This gateway has no approval channel, so the call is refused now instead of held.';
+  const help = decisionMessage.indexOf(' Who may help:');
+  if (help === -1) return `${decisionMessage}${note}`;
+  return `${decisionMessage.slice(0, help)}${note}${decisionMessage.slice(help)}`;
 }
 
 /**
