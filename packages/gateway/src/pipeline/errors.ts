@@ -39,10 +39,11 @@ export function boundPath(path: string): string {
  * A 403 (policy, impersonation, approval denied/expired/cancelled, SPDY) with who may help appended,
  * unless its message already says (issue #16: every refusal names who may help).
  */
-export function withHelp(refusal: StageRefusal, helpers: Helpers, auditId: string): StageRefusal {
+export function withHelp(refusal: StageRefusal, helpers: Helpers | (() => Helpers), auditId: string): StageRefusal {
   const { error } = refusal;
   if (error.status !== 403 || error.message.includes('Who may help:')) return refusal;
-  const message = `${error.message.replace(/[.;\s]+$/, '')}. ${whoMayHelp(helpers, auditId)}`;
+  const who = whoMayHelp(typeof helpers === 'function' ? helpers() : helpers, auditId);
+  const message = `${error.message.replace(/[.;\s]+$/, '')}. ${who}`;
   return {
     ...refusal,
     error: new HoopError(error.code, message, {

@@ -73,7 +73,7 @@ export function createAdmitter(deps: PipelineDeps) {
     };
     const identified = await identify(deps, request, known);
     if (!identified.ok) {
-      const refusal = withHelp(identified.refusal, helpersOf(deps.config), known.requestId);
+      const refusal = withHelp(identified.refusal, () => helpersOf(deps.config), known.requestId);
       return { ok: false, refusal: await records.recordRefusal(request, known, refusal) };
     }
     return authorise(deps, records, request, known, identified);
@@ -149,7 +149,7 @@ async function authorise(
 ): Promise<AdmitResult> {
   const { clock, logger, metrics, approvals } = deps;
   const { cluster, info, principal, identity } = caller;
-  const helped = (refusal: StageRefusal) => withHelp(refusal, helpersOf(deps.config), known.requestId);
+  const helped = (refusal: StageRefusal) => withHelp(refusal, () => helpersOf(deps.config), known.requestId);
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
     ok: false,
     refusal: await records.recordRefusal(request, known, helped(refusal)),
