@@ -214,7 +214,7 @@ describe('data path: kubectl through the gateway', () => {
       const response = await world.call('/api/v1/namespaces/staging/pods', {
         headers: { authorization: `Bearer ${token}` },
       });
-      assertStatus(response, 403, 'Forbidden', /no identity mapping.*stranger.*nobody/);
+      assertStatus(response, 403, 'Forbidden', /no identity of this gateway maps subject .*stranger.*nobody/);
       assert.equal(upstreamCount(), before);
     });
 
@@ -248,7 +248,7 @@ describe('data path: kubectl through the gateway', () => {
         response,
         400,
         'BadRequest',
-        /request body of \d+ bytes exceeds \d+ bytes \(gateway\.maxBodyBytes\)/,
+        /request body of \d+ bytes exceeds the gateway's limit of \d+ bytes; send a smaller body/,
       );
       const header = await world.call('/api/v1/namespaces/staging/pods', {
         headers: { authorization: `Bearer ${token}`, 'x-padding': 'p'.repeat(40 * 1024) },

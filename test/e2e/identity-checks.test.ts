@@ -100,7 +100,7 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
           response,
           403,
           'Forbidden',
-          /refused by default \(safeDefaults\.gatewayNamespace: a list or watch across all namespaces includes the gateway's own namespace.*list per namespace \(-n NAMESPACE\)\)/,
+          /refused by default, because a list or watch across all namespaces includes the gateway's own namespace.*the same list per namespace \(-n NAMESPACE\) may pass/,
         );
       }
       assert.equal(world.sim.requests.length, before, 'nothing reached the API server');
@@ -110,7 +110,11 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
   test('kubectl get configmaps -A is refused with the reason; -n staging works', async () => {
     const all = await world.kubectl(['get', 'configmaps', '-A'], { context: 'readonly-bot' });
     assert.notEqual(all.code, 0);
-    assert.match(all.stderr, /Error from server \(Forbidden\): hoopgate: .*safeDefaults\.gatewayNamespace/);
+    assert.match(
+      all.stderr,
+      /Error from server \(Forbidden\): hoopgate: .*across all namespaces includes the gateway's own namespace/,
+    );
+    assert.doesNotMatch(all.stderr, /safeDefaults|allowUnsafe/);
     const one = await world.kubectl(['get', 'configmaps', '-n', 'staging'], { context: 'readonly-bot' });
     assert.equal(one.code, 0, one.stderr);
   });
@@ -174,7 +178,7 @@ describe('identity and token checks through the gateway (issue #12 item 6)', () 
       over,
       429,
       'TooManyRequests',
-      /identity "ci-deployer" already has 1 requests waiting for approval \(approval.maxPendingPerIdentity: 1\); wait for a decision or retry in \d+s/,
+      /identity "ci-deployer" already has 1 requests waiting for approval \(the gateway's limit is 1\); wait for a decision or retry in \d+s/,
     );
     const retryAfter = Number(over.headers['retry-after']);
     assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 30, String(over.headers['retry-after']));

@@ -124,7 +124,7 @@ describe('least privilege: report, suggested role, over-grant, digest', () => {
       version: '1.33',
     });
     assert.equal(secrets.code, 1);
-    assert.match(secrets.stderr, /Forbidden.*hoopgate: .*denied by identities\[0\]\.deny\[0\]/);
+    assert.match(secrets.stderr, /Forbidden.*hoopgate: .*a deny rule of the gateway covers/);
     // … and an approval: ci-deployer may not write in prod, so it is held and approved.
     const configMap = {
       apiVersion: 'v1',

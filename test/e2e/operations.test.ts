@@ -477,7 +477,7 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
       secondOnFirst,
       403,
       'Forbidden',
-      /subject .* maps to identity "[^"]+", which may not use cluster "demo": add it to identities\[\d+\]\.clusters/,
+      /subject .* maps to identity "[^"]+", which may not use cluster "demo"\. The same call on cluster second may pass\. Who may help: /,
     );
     const readonlyOnSecond = await world.call('/k8s/second/api/v1/namespaces/staging/pods', {
       headers: { authorization: `Bearer ${readonly}` },
@@ -486,7 +486,7 @@ describe('operations: metrics, logs, two clusters, health, kubeconfig', () => {
       readonlyOnSecond,
       403,
       'Forbidden',
-      /subject .* maps to identity "readonly-bot", which may not use cluster "second": add it to identities\[\d+\]\.clusters/,
+      /subject .* maps to identity "readonly-bot", which may not use cluster "second"\. The same call on cluster demo may pass\. Who may help: /,
     );
     assert.equal(world.sim.requests.length, sentBefore.first);
     assert.equal(second.requests.length, sentBefore.second);

@@ -602,7 +602,7 @@ for (const [name, makeRepo] of factories) {
           assert.equal(error.status, 429);
           assert.match(
             error.message,
-            /identity "ci-deployer" already has 2 requests waiting for approval \(approval.maxPendingPerIdentity: 2\); wait for a decision or retry in \d+s/,
+            /identity "ci-deployer" already has 2 requests waiting for approval \(the gateway's limit is 2\); wait for a decision or retry in \d+s/,
           );
           const retry = error.details?.['retryAfterSeconds'];
           assert.ok(typeof retry === 'number' && retry >= 1 && retry <= 5, String(retry));

@@ -139,6 +139,15 @@ test('deny rule: decided without RBAC', async () => {
   assert.match(r.out, /^rbac: +not asked: the decision does not depend on RBAC$/m);
   assert.match(r.out, /^decision: +deny \(deny-rule\)$/m);
   assert.match(r.out, /rule: identities\[0\]\.deny\[0\]/);
+  // the operator's detail and what the agent reads, side by side (#16)
+  assert.match(r.out, /^ +operator: denied by identities\[0\]\.deny\[0\]; narrow or remove that rule to allow it$/m);
+  const agent = /^ +agent reads: (.*)$/m.exec(r.out)?.[1] ?? '';
+  assert.match(
+    agent,
+    /^identity "ci-deployer" may not list secrets -n default: a deny rule of the gateway covers list, watch on secrets/,
+  );
+  assert.match(agent, /Who may help: ask an approver \(Slack user U0123, group platform-oncall\)\.$/);
+  assert.doesNotMatch(agent, /identities\[/);
   assert.equal(r.asked.length, 0);
 });
 
@@ -147,7 +156,11 @@ test('approval.require: the elevated account and the approvers', async () => {
   assert.match(r.out, /^decision: +approve \(approval-required\)$/m);
   assert.match(r.out, /rule: identities\[0\]\.approval\.require\[0\]/);
   assert.match(r.out, /once approved, runs as serviceaccount agents\/ci-deployer-elevated/);
-  assert.match(r.out, /approvers: U0123, platform-oncall/);
+  assert.match(
+    r.out,
+    /agent reads: .*needs approval.*Who may help: ask an approver \(Slack user U0123, group platform-oncall\)/,
+  );
+  assert.match(r.out, /operator: held by identities\[0\]\.approval\.require\[0\]/);
   assert.equal(r.asked.length, 0);
 });
 
@@ -224,6 +237,11 @@ test('safe defaults: nodes/proxy and the gateway namespace', async () => {
   const nodes = await explain(['--identity', 'ci-deployer', 'GET /api/v1/nodes/n1/proxy/metrics']);
   assert.match(nodes.out, /^decision: +deny \(safe-default\)$/m);
   assert.match(nodes.out, /rule: safeDefaults\.nodesProxy/);
+  assert.match(
+    nodes.out,
+    /operator: safeDefaults\.nodesProxy; to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe/,
+  );
+  assert.doesNotMatch(/agent reads: (.*)/.exec(nodes.out)?.[1] ?? '', /allowUnsafe|safeDefaults/);
   const gw = await explain(['--identity', 'reader', 'GET /api/v1/namespaces/hoopgate/secrets/signing-key']);
   assert.match(gw.out, /rule: safeDefaults\.gatewayNamespace/);
   assert.equal(nodes.asked.length + gw.asked.length, 0);

@@ -411,7 +411,9 @@ describe('response masker: refusals mid-stream', () => {
       assert.equal(plan.kind, 'mask');
       if (plan.kind !== 'mask') return;
       const { error } = await runFailing(plan.stream, splitEvery(Buffer.from(body), 100));
-      assert.match(error.message, /larger than masking\.maxObjectBytes \(1024 bytes\)/);
+      assert.match(error.message, /larger than the gateway's masking limit of 1024 bytes/);
+      assert.doesNotMatch(error.message, /masking\.maxObjectBytes/);
+      assert.match(String(error.operatorDetail), /masking\.maxObjectBytes/);
     }
   });
 });

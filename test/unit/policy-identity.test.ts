@@ -168,8 +168,20 @@ test('noIdentityDecision: no mapping at all', () => {
   assert.equal(decision.reason, 'no-identity');
   assert.match(
     decision.message,
-    /no identity mapping for subject "nobody" \(issuer https:\/\/idp\.example\.com, groups \[g\]\) on cluster "prod": add a matching entry under identities/,
+    /^no identity of this gateway maps subject "nobody" \(issuer https:\/\/idp\.example\.com, groups \[g\]\) on cluster "prod": a token whose subject or groups an identity maps may pass\. Who may help: ask the gateway's operators\.$/,
   );
+  assert.equal(decision.detail, 'add a matching entry under identities in the gateway config');
+});
+
+test("noIdentityDecision: the token's subject and groups are bounded in the message", () => {
+  const many = Array.from({ length: 50 }, (_, i) => `group-${i}-${'g'.repeat(200)}`);
+  const decision = noIdentityDecision(identities, principal({ subject: 's'.repeat(5000), groups: many }), 'prod', {
+    helpers: { approvers: ['oncall@example.com'] },
+    auditId: 'a-1',
+  });
+  assert.ok(decision.message.length < 1200, String(decision.message.length));
+  assert.match(decision.message, /and 42 more\]\)/);
+  assert.match(decision.message, /Who may help: ask an approver \(oncall@example\.com\), quoting Audit-Id a-1\.$/);
 });
 
 test('noIdentityDecision: an identity would match on another cluster', () => {
@@ -178,6 +190,8 @@ test('noIdentityDecision: an identity would match on another cluster', () => {
   assert.equal(decision.rule, 'identities[4].clusters');
   assert.match(
     decision.message,
-    /identity "prod-only", which may not use cluster "staging": add it to identities\[4\]\.clusters/,
+    /identity "prod-only", which may not use cluster "staging"\. The same call on cluster prod may pass\. Who may help: /,
   );
+  assert.doesNotMatch(decision.message, /identities\[/);
+  assert.match(decision.detail ?? '', /^identities\[4\]\.clusters is \[prod\]; add "staging" to allow it$/);
 });

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IdentityConfig, SafeDefaults } from '../../packages/gateway/src/config/types.js';
 import { parseRequestInfo, type RequestInfo } from '../../packages/gateway/src/kube/request-info.js';
-import { evaluate, needsRbac, type Decision, type EvaluateInput } from '../../packages/gateway/src/policy/index.js';
+import {
+  evaluate,
+  needsRbac,
+  type Decision,
+  type EvaluateInput,
+  type Helpers,
+} from '../../packages/gateway/src/policy/index.js';
 
 const allSafeDefaults: SafeDefaults = {
   nodesProxy: true,
@@ -53,7 +59,7 @@ const reader: IdentityConfig = {
 };
 
 const identities = [ciDeployer, reader];
-const approverNames = ['U0123', 'platform-oncall'];
+const helpers: Helpers = { approvers: ['Slack user U0123', 'group platform-oncall'], channel: '#ops' };
 
 type Rbac = EvaluateInput['rbac'];
 const ALLOWED: Rbac = { allowed: true };
@@ -71,6 +77,8 @@ interface Case {
     rule?: string;
     serviceAccount?: string;
     message?: RegExp;
+    /** The operator's detail (config paths), never in the message. */
+    detail?: RegExp;
   };
   cluster?: string;
 }
@@ -105,7 +113,8 @@ const cases: Case[] = [
       reason: 'deny-rule',
       rule: 'identities[0].deny[0]',
       message:
-        /^identity "ci-deployer" \(identities\[0\]\) may not list secrets -n default: denied by identities\[0\]\.deny\[0\], whatever RBAC says; narrow or remove that rule/,
+        /^identity "ci-deployer" may not list secrets -n default: a deny rule of the gateway covers .* on secrets, whatever RBAC allows\. A call outside that .* may pass\. Who may help: ask an approver \(Slack user U0123, group platform-oncall\) in Slack channel #ops\.$/,
+      detail: /^denied by identities\[0\]\.deny\[0\]; narrow or remove that rule/,
     },
   },
   {
@@ -180,7 +189,9 @@ const cases: Case[] = [
       rule: 'identities[0].approval.require[0]',
       serviceAccount: 'agents/ci-deployer-elevated',
       message:
-        /^identity "ci-deployer" \(identities\[0\]\): delete namespaces\/prod requires approval \(identities\[0\]\.approval\.require\[0\]\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall$/,
+        /^identity "ci-deployer": delete namespaces\/prod needs approval \(the gateway asks it for delete, deletecollection on namespaces\)\. Who may help: ask an approver \(Slack user U0123, group platform-oncall\) in Slack channel #ops\.$/,
+      detail:
+        /^held by identities\[0\]\.approval\.require\[0\]; once approved it runs as serviceaccount agents\/ci-deployer-elevated$/,
     },
   },
   {
@@ -228,7 +239,9 @@ const cases: Case[] = [
       rule: 'identities[0].approval.escalate',
       serviceAccount: 'agents/ci-deployer-elevated',
       message:
-        /list pods -n default needs approval: serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\), so it is held for approval \(identities\[0\]\.approval\.escalate\); once approved it runs as serviceaccount agents\/ci-deployer-elevated; approvers: U0123, platform-oncall/,
+        /list pods -n default is more than this identity may do alone, so it needs approval\. Who may help: ask an approver/,
+      detail:
+        /serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\); held by identities\[0\]\.approval\.escalate; once approved it runs as serviceaccount agents\/ci-deployer-elevated/,
     },
   },
   {
@@ -242,7 +255,9 @@ const cases: Case[] = [
       reason: 'rbac-denied',
       rule: 'identities[1].serviceAccount',
       message:
-        /^identity "reader" \(identities\[1\]\) may not delete deployments\.apps\/web -n default: serviceaccount agents\/reader \(identities\[1\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\); grant it to that serviceaccount with a Role\/RoleBinding, or set identities\[1\]\.approval\.escalate/,
+        /^identity "reader" may not delete deployments\.apps\/web -n default: its serviceaccount agents\/reader has no RBAC permission for it\. `kubectl auth can-i --list -n default` shows what may pass\. Who may help: /,
+      detail:
+        /^serviceaccount agents\/reader \(identities\[1\]\.serviceAccount\) is not permitted by RBAC \(no RBAC policy matched\); grant it to that serviceaccount with a Role\/RoleBinding, or set identities\[1\]\.approval\.escalate/,
     },
   },
   {
@@ -262,7 +277,7 @@ const cases: Case[] = [
     expect: {
       effect: 'approve',
       reason: 'escalation',
-      message: /RBAC of serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) was not asked/,
+      detail: /RBAC of serviceaccount agents\/ci-deployer \(identities\[0\]\.serviceAccount\) was not asked/,
     },
   },
   {
@@ -285,7 +300,9 @@ const cases: Case[] = [
       reason: 'safe-default',
       rule: 'safeDefaults.nodesProxy',
       message:
-        /may not create nodes\/n1\/proxy: refused by default \(safeDefaults\.nodesProxy: .*\); to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe/,
+        /may not create nodes\/n1\/proxy: refused by default, because nodes\/proxy reaches every kubelet API .*\. Instead, pods\/log or pods\/exec on a named pod may pass\. Who may help/,
+      detail:
+        /^safeDefaults\.nodesProxy; to allow it for this identity, add nodesProxy to identities\[0\]\.allowUnsafe$/,
     },
   },
   {
@@ -416,7 +433,7 @@ const cases: Case[] = [
       reason: 'safe-default',
       rule: 'safeDefaults.gatewayNamespace',
       message:
-        /may not list configmaps: refused by default \(safeDefaults\.gatewayNamespace: a list or watch across all namespaces .*list per namespace \(-n NAMESPACE\)\)/,
+        /may not list configmaps: refused by default, because a list or watch across all namespaces .*\. Instead, the same list per namespace \(-n NAMESPACE\) may pass\./,
     },
   },
   {
@@ -601,7 +618,7 @@ for (const c of cases) {
       identityIndex: c.identity,
       info,
       gatewayNamespace: 'hoopgate',
-      approverNames,
+      helpers,
       rbac: c.rbac,
       ...(c.cluster === undefined ? {} : { cluster: c.cluster }),
     };
@@ -613,16 +630,20 @@ for (const c of cases) {
     if (c.expect.serviceAccount !== undefined)
       assert.equal('serviceAccount' in decision ? decision.serviceAccount : undefined, c.expect.serviceAccount);
     if (c.expect.message !== undefined) assert.match(decision.message, c.expect.message);
-    // every message names the identity and the rule that decided, when there is one
+    if (c.expect.detail !== undefined) assert.match(decision.detail ?? '', c.expect.detail);
+    // every message names the identity; a refusal or hold says who may help, and the config path
+    // that decided is in the operator's detail, never in what the agent reads (#16)
     assert.match(decision.message, new RegExp(`identity "${identity.name}"`));
-    if (decision.rule !== undefined && decision.reason !== 'rbac-allowed')
-      assert.ok(decision.message.includes(decision.rule.replace('safeDefaults.', '')), decision.message);
+    assert.doesNotMatch(decision.message, /identities\[|allowUnsafe|safeDefaults|approval\.(require|escalate)/);
+    if (decision.effect !== 'allow') assert.match(decision.message, /Who may help: ask an approver \(/);
+    if (decision.rule !== undefined && decision.effect !== 'allow')
+      assert.ok(decision.detail?.includes(decision.rule.replace('safeDefaults.', '')), decision.detail);
   });
 }
 
 test('the decision does not depend on RBAC once deny/require/safe defaults decided', () => {
   const info = parseRequestInfo('DELETE', '/api/v1/namespaces/prod');
-  const base = { identity: ciDeployer, identityIndex: 0, info, approverNames };
+  const base = { identity: ciDeployer, identityIndex: 0, info, helpers };
   assert.deepEqual(evaluate({ ...base, rbac: ALLOWED }), evaluate({ ...base, rbac: DENIED }));
   assert.deepEqual(evaluate({ ...base, rbac: ALLOWED }), evaluate({ ...base, rbac: 'not-asked' }));
 });
@@ -637,7 +658,8 @@ test('approval without approval.serviceAccount runs as the baseline account', ()
   });
   assert.equal(decision.effect, 'approve');
   assert.equal(decision.effect === 'approve' && decision.serviceAccount, 'agents/ci-deployer');
-  assert.match(decision.message, /approvers: none configured \(set approval\.approvers\)/);
+  // no approvers and no channel configured: the agent is sent to the operators
+  assert.match(decision.message, /needs approval\. Who may help: ask the gateway's operators\.$/);
 });
 
 test('without a gateway namespace nothing is refused for it', () => {

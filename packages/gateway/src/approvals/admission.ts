@@ -73,8 +73,8 @@ async function checkPendingCap(
   const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
   throw new HoopError(
     'ERR_TOO_MANY_REQUESTS',
-    `identity "${request.identity}" already has ${count} requests waiting for approval (approval.maxPendingPerIdentity: ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
-    { details: { retryAfterSeconds } },
+    `identity "${request.identity}" already has ${count} requests waiting for approval (the gateway's limit is ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
+    { details: { retryAfterSeconds }, operatorDetail: 'limited by approval.maxPendingPerIdentity' },
   );
 }
 

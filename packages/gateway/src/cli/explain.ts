@@ -9,6 +9,7 @@ import { checkCanonicalPath } from '../kube/canonical-path.js';
 import { createClusterClient } from '../kube/cluster-client.js';
 import { parseRequestInfo, type RequestInfo } from '../kube/request-info.js';
 import { HoopError, errorCodes } from '../lib/errors.js';
+import { helpersFrom } from '../policy/help.js';
 import {
   authorizationAttributes,
   evaluate,
@@ -173,17 +174,12 @@ export function createExplainCommand(deps: ExplainDeps = {}): CliCommand {
     }
     explanation.info = info;
 
-    const approvers = config.approval.approvers;
     const base: Omit<EvaluateInput, 'rbac'> = {
       identity,
       identityIndex,
       info,
       cluster: routed.cluster.name,
-      approverNames: [
-        ...approvers.slackUsers,
-        ...approvers.slackUserGroups,
-        ...approvers.oidcGroups.map((g) => g.group),
-      ],
+      helpers: helpersFrom(config),
       ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
     };
 

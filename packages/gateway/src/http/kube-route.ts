@@ -119,7 +119,8 @@ async function readBody(req: Readable, declared: string | undefined, limit: numb
   if (contentLength > limit) {
     throw new HoopError(
       'ERR_BODY_TOO_LARGE',
-      `request body of ${contentLength} bytes exceeds ${limit} bytes (gateway.maxBodyBytes)`,
+      `request body of ${contentLength} bytes exceeds the gateway's limit of ${limit} bytes; send a smaller body (e.g. split the change)`,
+      { operatorDetail: 'limited by gateway.maxBodyBytes' },
     );
   }
   const chunks: Buffer[] = [];
@@ -130,7 +131,8 @@ async function readBody(req: Readable, declared: string | undefined, limit: numb
     if (size > limit) {
       throw new HoopError(
         'ERR_BODY_TOO_LARGE',
-        `request body exceeds ${limit} bytes (gateway.maxBodyBytes); the API server would refuse it too`,
+        `request body exceeds the gateway's limit of ${limit} bytes; the API server would refuse it too`,
+        { operatorDetail: 'limited by gateway.maxBodyBytes' },
       );
     }
     chunks.push(buffer);

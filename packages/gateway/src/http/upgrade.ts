@@ -171,7 +171,8 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
         ? () =>
             new HoopError(
               'ERR_FORBIDDEN',
-              `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (WebSocket), or set exec.spdy: unrecorded to allow unrecorded sessions`,
+              `this client speaks SPDY, which hoopgate cannot record: use kubectl ${websocketKubectl(req.url ?? '/')} or newer (it speaks WebSocket). Unrecorded sessions are off on this gateway; only its operators can allow them`,
+              { operatorDetail: 'exec.spdy is deny; set exec.spdy: unrecorded to allow unrecorded SPDY sessions' },
             )
         : undefined;
     const admitted = await admitter.admit({

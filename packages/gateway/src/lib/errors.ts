@@ -41,16 +41,22 @@ export class HoopError extends Error {
   readonly code: ErrorCode;
   /** Extra Status `details` (e.g. `{ kind: 'namespaces', name: 'prod' }`). */
   readonly details: Record<string, unknown> | undefined;
+  /**
+   * For the operator, never the client: the config path that decided and how to change it. The
+   * request's log line carries it; the message (the Status an agent reads) does not (issue #16).
+   */
+  readonly operatorDetail: string | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options?: { cause?: unknown; details?: Record<string, unknown> | undefined },
+    options?: { cause?: unknown; details?: Record<string, unknown> | undefined; operatorDetail?: string | undefined },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'HoopError';
     this.code = code;
     this.details = options?.details;
+    this.operatorDetail = options?.operatorDetail;
   }
 
   get status(): number {

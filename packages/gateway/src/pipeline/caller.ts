@@ -6,7 +6,7 @@ import { extractBearer } from '../authn/bearer.js';
 import { refusedCallerOf } from '../authn/refused-caller.js';
 import type { IdentityConfig } from '../config/types.js';
 import { HoopError } from '../lib/errors.js';
-import { mapIdentity, noIdentityDecision } from '../policy/index.js';
+import { mapIdentity, noIdentityDecision, type Helpers } from '../policy/index.js';
 import { refuseImpersonation, singleHeader } from '../proxy/headers.js';
 import { refused, type IncomingRequest, type Step } from './types.js';
 
@@ -51,12 +51,13 @@ export function mapCaller(
   identities: readonly IdentityConfig[],
   principal: Principal,
   cluster: string,
+  helping: { helpers?: Helpers; auditId?: string } = {},
 ): Step<{ identity: IdentityConfig; identityIndex: number }> {
   const mapped = mapIdentity(identities, principal, cluster);
   if (mapped === null) {
     // Names the cluster when the caller would map to an identity limited to other clusters.
-    const refusal = noIdentityDecision(identities, principal, cluster);
-    return refused(new HoopError('ERR_NO_IDENTITY', refusal.message), {
+    const refusal = noIdentityDecision(identities, principal, cluster, helping);
+    return refused(new HoopError('ERR_NO_IDENTITY', refusal.message, { operatorDetail: refusal.detail }), {
       effect: 'deny',
       reason: refusal.reason,
       message: refusal.message,

@@ -47,6 +47,7 @@ export function createCompletion(deps: CompletionDeps) {
       reason: refusal.reason,
       code: refusal.error.code,
       message: boundText(refusal.error.message, 1024),
+      ...(refusal.error.operatorDetail === undefined ? {} : { detail: boundText(refusal.error.operatorDetail, 1024) }),
     });
     metrics?.requests.inc({
       cluster: refusal.cluster ?? '',

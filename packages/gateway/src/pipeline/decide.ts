@@ -3,6 +3,7 @@
 import type { ApprovalGrant } from '../approvals/types.js';
 import type { Config, IdentityConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
+import { helpersFrom, type Helpers } from '../policy/help.js';
 import { authorizationAttributes, evaluate, needsRbac, type Decision, type EvaluateInput } from '../policy/index.js';
 import type { ClusterRuntime } from './types.js';
 
@@ -24,18 +25,29 @@ export interface DecideInput {
   identityIndex: number;
   info: RequestInfo;
   cluster: ClusterRuntime;
+  /** The request's Audit-Id, quoted in a refusal's "who may help". */
+  auditId?: string;
   /** Looks up the caller's grant for this request; asked only when the policy says `approve`. */
   findGrant?: () => Promise<ApprovalGrant | undefined>;
 }
 
+/** Who may help, built once per config (a reload brings a new config object). */
+const helpersByConfig = new WeakMap<Config, Helpers>();
+
+export function helpersOf(config: Config): Helpers {
+  let helpers = helpersByConfig.get(config);
+  if (helpers === undefined) helpersByConfig.set(config, (helpers = helpersFrom(config)));
+  return helpers;
+}
+
 function evaluationBase(input: Omit<DecideInput, 'cluster' | 'findGrant'>): Omit<EvaluateInput, 'rbac'> {
   const { config, identity, identityIndex, info } = input;
-  const approvers = config.approval.approvers;
   return {
     identity,
     identityIndex,
     info,
-    approverNames: [...approvers.slackUsers, ...approvers.slackUserGroups, ...approvers.oidcGroups.map((g) => g.group)],
+    helpers: helpersOf(config),
+    ...(input.auditId === undefined ? {} : { auditId: input.auditId }),
     ...(config.gateway.namespace === undefined ? {} : { gatewayNamespace: config.gateway.namespace }),
   };
 }

@@ -138,7 +138,7 @@ function approvalRefusal(
     case 'expired':
       return new HoopError(
         'ERR_APPROVAL_EXPIRED',
-        `${what} was not approved within ${Math.round((record.expiresAt - record.createdAt) / 1000)}s (approval ${record.id} timed out); ask an approver and run it again`,
+        `${what} was not approved within ${Math.round((record.expiresAt - record.createdAt) / 1000)}s (approval ${record.id} timed out); run it again when an approver can answer`,
       );
     case 'cancelled':
       return new HoopError(

@@ -24,8 +24,8 @@ import type { Decision } from '../policy/index.js';
 import type { Logger } from '../lib/logger.js';
 import { authenticate, checkNoImpersonation, mapCaller, refusedCaller } from './caller.js';
 import { readRequestBody } from './body.js';
-import { decide } from './decide.js';
-import { publicError } from './errors.js';
+import { decide, helpersOf } from './decide.js';
+import { noApprovalChannel, publicError, setupFault, withHelp } from './errors.js';
 import { holdForApproval } from './hold.js';
 import { mintToken } from './mint.js';
 import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
@@ -73,7 +73,10 @@ export function createAdmitter(deps: PipelineDeps) {
       routed: { cluster: deps.defaultCluster, path: request.rawUrl },
     };
     const identified = await identify(deps, request, known);
-    if (!identified.ok) return { ok: false, refusal: await records.recordRefusal(request, known, identified.refusal) };
+    if (!identified.ok) {
+      const refusal = withHelp(identified.refusal, () => helpersOf(deps.config), known.requestId);
+      return { ok: false, refusal: await records.recordRefusal(request, known, refusal) };
+    }
     return authorise(deps, records, request, known, identified);
   }
 
@@ -99,7 +102,8 @@ async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promi
   try {
     return await stage();
   } catch (error) {
-    return { ok: false, refusal: { error: publicError(error, logger, { requestId: known.requestId }) } };
+    const refusal = publicError(error, logger, { requestId: known.requestId });
+    return { ok: false, refusal: { error: setupFault(refusal, known.requestId) } };
   }
 }
 
@@ -125,7 +129,10 @@ async function identify(deps: PipelineDeps, request: IncomingRequest, known: Kno
     return authenticated;
   }
   const principal = (known.principal = authenticated.principal);
-  const mapped = mapCaller(deps.config.identities, principal, routed.cluster);
+  const mapped = mapCaller(deps.config.identities, principal, routed.cluster, {
+    helpers: helpersOf(deps.config),
+    auditId: known.requestId,
+  });
   if (!mapped.ok) return mapped;
   const identity = (known.identity = mapped.identity);
   const impersonation = checkNoImpersonation(request.rawHeaders);
@@ -151,9 +158,10 @@ async function authorise(
 ): Promise<AdmitResult> {
   const { clock, logger, metrics, approvals } = deps;
   const { cluster, info, principal, identity } = caller;
+  const helped = (refusal: StageRefusal) => withHelp(refusal, () => helpersOf(deps.config), known.requestId);
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
     ok: false,
-    refusal: await records.recordRefusal(request, known, refusal),
+    refusal: await records.recordRefusal(request, known, helped(refusal)),
   });
 
   // 7. The decision, the caller's grant an input (self-review.ts answers `kubectl auth can-i`).
@@ -168,15 +176,17 @@ async function authorise(
   }
   if (decision.effect === 'deny')
     return refuse({
-      error: new HoopError('ERR_POLICY_DENIED', decision.message, { details: kubeDetails(info) }),
+      error: new HoopError('ERR_POLICY_DENIED', decision.message, {
+        details: kubeDetails(info),
+        operatorDetail: decision.detail,
+      }),
       decision: recordedDecision,
     });
   if (decision.effect === 'approve' && approvals === undefined) {
-    const error = new HoopError(
-      'ERR_APPROVAL_REQUIRED',
-      `${decision.message} (no approval channel is configured: configure slack or use the approvals API)`,
-      { details: kubeDetails(info) },
-    );
+    const error = new HoopError('ERR_APPROVAL_REQUIRED', noApprovalChannel(decision.message), {
+      details: kubeDetails(info),
+      operatorDetail: `${decision.detail ?? decision.rule ?? decision.reason}; no approval channel is configured: configure slack or the approvals API`,
+    });
     return refuse({ error, decision: recordedDecision });
   }
 
@@ -185,7 +195,8 @@ async function authorise(
   if (!begun.ok) return begun;
   const { audit } = begun;
   /** A refusal after the record was begun completes that record instead of writing another. */
-  const end = (refusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+  const end = (stageRefusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
+    const refusal = helped(stageRefusal);
     const { error } = refusal;
     audit.complete({
       status: error.status,
@@ -225,7 +236,7 @@ async function authorise(
   }
 
   // 10. The ServiceAccount's short-lived token.
-  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount));
+  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount, known.requestId));
   if (!minted.ok) return end(minted.refusal, held?.approval);
   let answer = decided.answer;
   if (decided.rulesNamespace !== undefined) {
@@ -264,6 +275,7 @@ async function decideCaller(deps: PipelineDeps, known: Known, caller: Identified
   const decideFor = (asked: RequestInfo): Promise<Decision> =>
     decide({
       config,
+      auditId: known.requestId,
       identity,
       identityIndex: caller.identityIndex,
       info: asked,

@@ -64,7 +64,7 @@ export function createResponder(deps: RespondDeps) {
         admission,
         request,
         { status: error.status, bytesOut: 0, ...extra, error: error.message },
-        logFields,
+        { ...(error.operatorDetail === undefined ? {} : { detail: error.operatorDetail }), ...logFields },
       );
       return { kind: 'refusal', error };
     };

@@ -1,34 +1,42 @@
 // The decision for one classified request of one mapped identity, as data (docs/reference.md §4.3): safe
 // defaults and `deny` → `approval.require` → the baseline account's RBAC → `approval.escalate` → 403.
 // Pure and synchronous: the caller asks RBAC (SubjectAccessReview) only when needsRbac() says so.
+// `message` is for the agent (what happened, what would pass, who may help: policy/help.ts); `detail`
+// is for the operator (the config path that decided), written to the request's log line and `explain`.
 import type { Principal } from '../authn/principal.js';
-import type { IdentityConfig, SafeDefaults } from '../config/types.js';
+import type { IdentityConfig, Rule, SafeDefaults } from '../config/types.js';
 import type { RbacAnswer } from '../kube/authorization.js';
 import type { RequestInfo } from '../kube/request-info.js';
+import { whoMayHelp, type Helpers } from './help.js';
 import { identityAllowsCluster, matchHolds } from './identity.js';
 import { authorizationAttributes, describeRequest, matchesRule } from './rules.js';
 
-export type Decision =
-  | {
-      effect: 'allow';
-      reason: 'rbac-allowed' | 'non-resource' | 'grant' | 'self-review';
-      serviceAccount: string;
-      rule?: string;
-      message: string;
-    }
-  | {
-      effect: 'deny';
-      reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed';
-      rule?: string;
-      message: string;
-    }
-  | {
-      effect: 'approve';
-      reason: 'approval-required' | 'escalation';
-      serviceAccount: string;
-      rule?: string;
-      message: string;
-    };
+/** Operator-facing: which config entry decided and how to change it. Never sent to the agent. */
+type Detail = { detail?: string };
+
+export type Decision = Detail &
+  (
+    | {
+        effect: 'allow';
+        reason: 'rbac-allowed' | 'non-resource' | 'grant' | 'self-review';
+        serviceAccount: string;
+        rule?: string;
+        message: string;
+      }
+    | {
+        effect: 'deny';
+        reason: 'deny-rule' | 'safe-default' | 'rbac-denied' | 'no-identity' | 'cluster-not-allowed';
+        rule?: string;
+        message: string;
+      }
+    | {
+        effect: 'approve';
+        reason: 'approval-required' | 'escalation';
+        serviceAccount: string;
+        rule?: string;
+        message: string;
+      }
+  );
 
 export type { RbacAnswer };
 
@@ -40,8 +48,10 @@ export interface EvaluateInput {
   gatewayNamespace?: string;
   /** The cluster the request is for; an identity limited to other clusters is refused. */
   cluster?: string;
-  /** Who can approve, named in approval messages. */
-  approverNames?: readonly string[];
+  /** Who may help (approvers, Slack channel), named in refusal and approval messages. */
+  helpers?: Helpers;
+  /** The request's Audit-Id, quoted in "who may help" so an operator can find it. */
+  auditId?: string;
   rbac: RbacAnswer | 'not-asked';
 }
 
@@ -50,6 +60,8 @@ type SafeDefaultKey = keyof SafeDefaults;
 interface SafeDefaultCheck {
   key: SafeDefaultKey;
   what: string;
+  /** What would pass instead, for the agent. */
+  instead: string;
   applies: (info: RequestInfo, verb: string, gatewayNamespace: string | undefined) => boolean;
 }
 
@@ -58,26 +70,31 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
   {
     key: 'nodesProxy',
     what: 'nodes/proxy reaches every kubelet API (exec into any pod on the node)',
+    instead: 'pods/log or pods/exec on a named pod may pass',
     applies: (info, verb) => info.resource === 'nodes' && (info.subresource === 'proxy' || verb === 'proxy'),
   },
   {
     key: 'impersonate',
     what: 'impersonation acts as another user, group or serviceaccount',
+    instead: 'the same call as yourself (without --as or --as-group) may pass',
     applies: (_info, verb) => verb === 'impersonate',
   },
   {
     key: 'escalateBind',
     what: 'escalate and bind grant permissions the account does not hold',
+    instead: 'a Role or RoleBinding granting no more than this identity already holds may pass',
     applies: (_info, verb) => verb === 'escalate' || verb === 'bind',
   },
   {
     key: 'serviceAccountTokens',
     what: 'minting serviceaccount tokens hands out another identity',
+    instead: 'use your own token: the gateway mints one for each call',
     applies: (info, verb) => verb === 'create' && info.resource === 'serviceaccounts' && info.subresource === 'token',
   },
   {
     key: 'gatewayNamespace',
     what: "the gateway's own namespace holds its credentials",
+    instead: 'the same call in another namespace may pass',
     applies: (info, _verb, ns) =>
       ns !== undefined &&
       ns !== '' &&
@@ -89,7 +106,8 @@ const SAFE_DEFAULTS: readonly SafeDefaultCheck[] = [
     // path forwarded is the path classified", and an aggregated API that ignores the selector would
     // leak silently. Cluster-scoped resources hold nothing of a namespace and stay allowed.
     key: 'gatewayNamespace',
-    what: "a list or watch across all namespaces includes the gateway's own namespace, which holds its credentials; list per namespace (-n NAMESPACE)",
+    what: "a list or watch across all namespaces includes the gateway's own namespace, which holds its credentials",
+    instead: 'the same list per namespace (-n NAMESPACE) may pass',
     applies: (info, verb, ns) =>
       ns !== undefined &&
       ns !== '' &&
@@ -150,33 +168,73 @@ export function isDiscoveryPath(path: string): boolean {
   return path.startsWith('/api/') || path.startsWith('/apis/') || path.startsWith('/openapi/');
 }
 
-function identityLabel(input: EvaluateInput): string {
-  return `identity "${input.identity.name}" (identities[${input.identityIndex}])`;
+/** The request as the agent reads it, bounded: its name and namespace come from the URL. */
+function requestText(info: RequestInfo): string {
+  return clip(describeRequest(info), 300);
 }
 
-function approvers(input: EvaluateInput): string {
-  const names = input.approverNames ?? [];
-  return names.length === 0 ? 'approvers: none configured (set approval.approvers)' : `approvers: ${names.join(', ')}`;
+function identityLabel(input: EvaluateInput): string {
+  return `identity "${input.identity.name}"`;
+}
+
+function help(input: Pick<EvaluateInput, 'helpers' | 'auditId'>): string {
+  return whoMayHelp(input.helpers, input.auditId);
 }
 
 function approvedAccount(identity: IdentityConfig): string {
   return identity.approval.serviceAccount ?? identity.serviceAccount;
 }
 
+/** At most a few entries of a config list, for a sentence. */
+function few(list: readonly string[]): string {
+  return list.length > 4 ? `${list.slice(0, 4).join(', ')} and ${list.length - 4} more` : list.join(', ');
+}
+
+function any(list: readonly string[] | undefined): boolean {
+  return list === undefined || list.includes('*');
+}
+
+/** A rule as the agent reads it: `delete on namespaces in prod`, `any verb on secrets named db`. */
+export function describeRule(rule: Rule): string {
+  const verbs = any(rule.verbs) ? 'any verb' : few(rule.verbs ?? []);
+  const resources = any(rule.resources) ? 'any resource' : few(rule.resources ?? []);
+  const namespaces = any(rule.namespaces) ? '' : ` in ${few(rule.namespaces ?? [])}`;
+  const names = any(rule.names) ? '' : ` named ${few(rule.names ?? [])}`;
+  return `${verbs} on ${resources}${names}${namespaces}`;
+}
+
+function clusterRefusal(input: EvaluateInput, cluster: string, request: string): Decision {
+  const { identity, identityIndex: index } = input;
+  const allowed = identity.clusters ?? [];
+  const instead =
+    allowed.length === 0 ? 'It may use no cluster.' : `The same call on cluster ${few(allowed)} may pass.`;
+  return {
+    effect: 'deny',
+    reason: 'cluster-not-allowed',
+    rule: `identities[${index}].clusters`,
+    message: `${identityLabel(input)} may not use cluster "${cluster}" (${request}). ${instead} ${help(input)}`,
+    detail: `identities[${index}].clusters is [${allowed.join(', ')}]; add "${cluster}" to allow it`,
+  };
+}
+
+function safeDefaultRefusal(input: EvaluateInput, check: SafeDefaultCheck, request: string): Decision {
+  return {
+    effect: 'deny',
+    reason: 'safe-default',
+    rule: `safeDefaults.${check.key}`,
+    message: `${identityLabel(input)} may not ${request}: refused by default, because ${check.what}. Instead, ${check.instead}. ${help(input)}`,
+    detail: `safeDefaults.${check.key}; to allow it for this identity, add ${check.key} to identities[${input.identityIndex}].allowUnsafe`,
+  };
+}
+
 /** Everything decided without RBAC, or null when the baseline account's RBAC must be asked. */
 function decideBeforeRbac(input: EvaluateInput): Decision | null {
   const { identity, identityIndex: index, info } = input;
   const who = identityLabel(input);
-  const request = describeRequest(info);
+  const request = requestText(info);
 
-  if (input.cluster !== undefined && !identityAllowsCluster(identity, input.cluster)) {
-    return {
-      effect: 'deny',
-      reason: 'cluster-not-allowed',
-      rule: `identities[${index}].clusters`,
-      message: `${who} may not use cluster "${input.cluster}" (${request}): it is limited to [${(identity.clusters ?? []).join(', ')}]; add the cluster to identities[${index}].clusters`,
-    };
-  }
+  if (input.cluster !== undefined && !identityAllowsCluster(identity, input.cluster))
+    return clusterRefusal(input, input.cluster, request);
 
   if (!info.isResourceRequest) {
     if (info.verb === 'get' && isDiscoveryPath(info.path)) {
@@ -195,19 +253,13 @@ function decideBeforeRbac(input: EvaluateInput): Decision | null {
     return {
       effect: 'deny',
       reason: 'safe-default',
-      message: `${who} may not ${request}: this HTTP method has no Kubernetes verb on a resource path; use GET, HEAD, POST, PUT, PATCH or DELETE`,
+      message: `${who} may not ${request}: this HTTP method has no Kubernetes verb on a resource path; use GET, HEAD, POST, PUT, PATCH or DELETE. ${help(input)}`,
     };
   }
 
   for (const check of SAFE_DEFAULTS) {
     if (identity.safeDefaults?.[check.key] === false) continue;
-    if (!check.applies(info, attrs.verb, input.gatewayNamespace)) continue;
-    return {
-      effect: 'deny',
-      reason: 'safe-default',
-      rule: `safeDefaults.${check.key}`,
-      message: `${who} may not ${request}: refused by default (safeDefaults.${check.key}: ${check.what}); to allow it for this identity, add ${check.key} to identities[${index}].allowUnsafe`,
-    };
+    if (check.applies(info, attrs.verb, input.gatewayNamespace)) return safeDefaultRefusal(input, check, request);
   }
 
   for (const [ruleIndex, rule] of identity.deny.entries()) {
@@ -217,7 +269,8 @@ function decideBeforeRbac(input: EvaluateInput): Decision | null {
       effect: 'deny',
       reason: 'deny-rule',
       rule: path,
-      message: `${who} may not ${request}: denied by ${path}, whatever RBAC says; narrow or remove that rule to allow it`,
+      message: `${who} may not ${request}: a deny rule of the gateway covers ${describeRule(rule)}, whatever RBAC allows. A call outside that rule (another verb, resource or namespace) may pass. ${help(input)}`,
+      detail: `denied by ${path}; narrow or remove that rule to allow it`,
     };
   }
 
@@ -229,7 +282,8 @@ function decideBeforeRbac(input: EvaluateInput): Decision | null {
       reason: 'approval-required',
       serviceAccount: approvedAccount(identity),
       rule: path,
-      message: `${who}: ${request} requires approval (${path}); once approved it runs as serviceaccount ${approvedAccount(identity)}; ${approvers(input)}`,
+      message: `${who}: ${request} needs approval (the gateway asks it for ${describeRule(rule)}). ${help(input)}`,
+      detail: `held by ${path}; once approved it runs as serviceaccount ${approvedAccount(identity)}`,
     };
   }
   return null;
@@ -240,13 +294,18 @@ export function needsRbac(input: Omit<EvaluateInput, 'rbac'> & { rbac?: Evaluate
   return decideBeforeRbac({ ...input, rbac: input.rbac ?? 'not-asked' }) === null;
 }
 
+/** `kubectl auth can-i --list -n staging`: the gateway answers it with what would pass. */
+function canIList(info: RequestInfo): string {
+  return `\`kubectl auth can-i --list${info.namespace === '' ? '' : ` -n ${clip(info.namespace, 64)}`}\``;
+}
+
 export function evaluate(input: EvaluateInput): Decision {
   const early = decideBeforeRbac(input);
   if (early !== null) return early;
 
   const { identity, identityIndex: index, info, rbac } = input;
   const who = identityLabel(input);
-  const request = describeRequest(info);
+  const request = requestText(info);
   const baseline = identity.serviceAccount;
   const accountRule = `identities[${index}].serviceAccount`;
 
@@ -273,15 +332,22 @@ export function evaluate(input: EvaluateInput): Decision {
       reason: 'escalation',
       serviceAccount: approvedAccount(identity),
       rule: path,
-      message: `${who}: ${request} needs approval: ${why}, so it is held for approval (${path}); once approved it runs as serviceaccount ${approvedAccount(identity)}; ${approvers(input)}`,
+      message: `${who}: ${request} is more than this identity may do alone, so it needs approval. ${help(input)}`,
+      detail: `${why}; held by ${path}; once approved it runs as serviceaccount ${approvedAccount(identity)}`,
     };
   }
   return {
     effect: 'deny',
     reason: 'rbac-denied',
     rule: accountRule,
-    message: `${who} may not ${request}: ${why}; grant it to that serviceaccount with a Role/RoleBinding, or set identities[${index}].approval.escalate to hold such requests for approval`,
+    message: `${who} may not ${request}: its serviceaccount ${baseline} has no RBAC permission for it. ${canIList(info)} shows what may pass. ${help(input)}`,
+    detail: `${why}; grant it to that serviceaccount with a Role/RoleBinding, or set identities[${index}].approval.escalate to hold such requests for approval`,
   };
+}
+
+/** Agent-controlled text (a token's subject or groups) quoted in a message: bounded. */
+function clip(text: string, limit = 128): string {
+  return text.length <= limit ? text : `${text.slice(0, limit)}…`;
 }
 
 /** The refusal when mapIdentity() found nothing: names the cluster when an identity would match elsewhere. */
@@ -289,23 +355,30 @@ export function noIdentityDecision(
   identities: readonly IdentityConfig[],
   principal: Principal,
   cluster: string,
+  helping: Pick<EvaluateInput, 'helpers' | 'auditId'> = {},
 ): Decision {
-  const who = `subject "${principal.subject}" (issuer ${principal.issuer}, groups [${principal.groups.join(', ')}])`;
+  const groups = principal.groups.slice(0, 8).map((group) => clip(group, 64));
+  const more = principal.groups.length > groups.length ? `, and ${principal.groups.length - groups.length} more` : '';
+  const who = `subject "${clip(principal.subject)}" (issuer ${clip(principal.issuer)}, groups [${groups.join(', ')}${more}])`;
   const elsewhere = identities.findIndex(
     (identity) => !identityAllowsCluster(identity, cluster) && matchHolds(identity.match, principal),
   );
   if (elsewhere !== -1) {
     const identity = identities[elsewhere] as IdentityConfig;
+    const allowed = identity.clusters ?? [];
+    const instead = allowed.length === 0 ? '' : ` The same call on cluster ${few(allowed)} may pass.`;
     return {
       effect: 'deny',
       reason: 'cluster-not-allowed',
       rule: `identities[${elsewhere}].clusters`,
-      message: `${who} maps to identity "${identity.name}", which may not use cluster "${cluster}": add it to identities[${elsewhere}].clusters`,
+      message: `${who} maps to identity "${identity.name}", which may not use cluster "${cluster}".${instead} ${help(helping)}`,
+      detail: `identities[${elsewhere}].clusters is [${allowed.join(', ')}]; add "${cluster}" to allow it`,
     };
   }
   return {
     effect: 'deny',
     reason: 'no-identity',
-    message: `no identity mapping for ${who} on cluster "${cluster}": add a matching entry under identities in the gateway config`,
+    message: `no identity of this gateway maps ${who} on cluster "${cluster}": a token whose subject or groups an identity maps may pass. ${help(helping)}`,
+    detail: 'add a matching entry under identities in the gateway config',
   };
 }

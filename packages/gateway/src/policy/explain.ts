@@ -1,5 +1,6 @@
 // Pure formatter for `hoopgate explain`: how a request is classified, what it is authorised as,
-// whether RBAC was asked, and the decision with its rule and ServiceAccount.
+// whether RBAC was asked, and the decision with its rule and ServiceAccount: the operator's detail (the
+// config path that decided) and the message the agent reads (issue #16).
 import type { RequestInfo } from '../kube/request-info.js';
 import type { Decision, RbacAnswer } from './decision.js';
 import { authorizationAttributes, describeRequest } from './rules.js';
@@ -51,7 +52,8 @@ function decisionLines(label: string, decision: Decision): string[] {
   if (decision.effect === 'allow') lines.push(`${indent}runs as serviceaccount ${decision.serviceAccount}`);
   if (decision.effect === 'approve')
     lines.push(`${indent}once approved, runs as serviceaccount ${decision.serviceAccount}`);
-  lines.push(`${indent}${decision.message}`);
+  if (decision.detail !== undefined) lines.push(`${indent}operator: ${decision.detail}`);
+  lines.push(`${indent}agent reads: ${decision.message}`);
   return lines;
 }
 

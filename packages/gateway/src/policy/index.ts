@@ -11,9 +11,11 @@ export {
   evaluate,
   needsRbac,
   noIdentityDecision,
+  describeRule,
   isDiscoveryPath,
   type Decision,
   type EvaluateInput,
   type RbacAnswer,
 } from './decision.js';
+export { helpersFrom, whoMayHelp, approversText, type Helpers } from './help.js';
 export { explainDecision, type Explanation, type ExplainRbac } from './explain.js';

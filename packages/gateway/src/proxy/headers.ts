@@ -40,12 +40,18 @@ export function findImpersonationHeaders(rawHeaders: readonly string[]): string[
   return found;
 }
 
+/** The refused header names for a message, bounded: an agent chooses them (`Impersonate-Extra-…`). */
+function namedHeaders(found: readonly string[]): string {
+  const shown = found.slice(0, 3).map((name) => (name.length > 64 ? `${name.slice(0, 64)}…` : name));
+  return found.length > shown.length ? `${shown.join(', ')} and ${found.length - shown.length} more` : shown.join(', ');
+}
+
 export function refuseImpersonation(rawHeaders: readonly string[]): void {
   const found = findImpersonationHeaders(rawHeaders);
   if (found.length > 0) {
     throw new HoopError(
       'ERR_IMPERSONATION',
-      `impersonation is not allowed through the gateway (header ${found.join(', ')}): each agent acts only as its mapped ServiceAccount`,
+      `impersonation is not allowed through the gateway (header ${namedHeaders(found)}): each agent acts only as its mapped ServiceAccount. The same call without --as, --as-group or --as-uid may pass`,
     );
   }
 }

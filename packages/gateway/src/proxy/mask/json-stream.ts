@@ -41,8 +41,8 @@ export interface JsonMaskScannerOptions {
   hint?: MaskHint;
 }
 
-function unmaskable(message: string, cause?: unknown): HoopError {
-  return new HoopError('ERR_UNMASKABLE', message, cause === undefined ? undefined : { cause });
+function unmaskable(message: string, cause?: unknown, operatorDetail?: string): HoopError {
+  return new HoopError('ERR_UNMASKABLE', message, { cause, operatorDetail });
 }
 
 export class JsonMaskScanner {
@@ -144,9 +144,8 @@ export class JsonMaskScanner {
   }
 
   #tooLarge(): HoopError {
-    return unmaskable(
-      `an object in the upstream response is larger than masking.maxObjectBytes (${this.#max} bytes), so it cannot be masked; raise masking.maxObjectBytes or ask for less (e.g. ?limit=)`,
-    );
+    const message = `an object in the upstream response is larger than the gateway's masking limit of ${this.#max} bytes, so it cannot be masked; ask for less (e.g. ?limit= or a label selector), or ask the gateway's operators`;
+    return unmaskable(message, undefined, 'raise masking.maxObjectBytes to mask larger objects');
   }
 
   /** One structural byte outside a captured value. */
