@@ -307,6 +307,18 @@ for (const [name, makeRepo] of factories) {
       await close();
     });
 
+    it('an approved held call whose approval an identical call already used does not claim it again', async () => {
+      const { repo, service, close } = await setup();
+      const held = service.hold(holdRequest({ fingerprint: 'fp' }), new AbortController().signal);
+      const pending = await firstPending(repo);
+      await service.decide(pending.id, { approve: true, actor: vote('U1'), approver: true });
+      assert.equal((await held).state, 'approved');
+      const used = await service.redeemTicket('ci-deployer', 'fp');
+      assert.equal(used?.id, pending.id, 'the identical call used the approval first');
+      assert.equal(await service.markAnswered(pending.id), false, 'the held call may not run on it too');
+      await close();
+    });
+
     it('a denied ticket is told once to the identical retry; an approved one not used within approval.ticketTTL is gone', async () => {
       const { repo, close } = await makeRepo();
       let now = 1_000_000;

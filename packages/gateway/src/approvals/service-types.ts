@@ -71,8 +71,11 @@ export interface TicketOps {
    * redeemed for this request; null when there is none (or another request redeemed it first).
    */
   redeemTicket(identity: string, fingerprint: string): Promise<ApprovalRecord | null>;
-  /** A held call was told its approval's outcome: the approval is used (a later identical call needs a new one). */
-  markAnswered(id: string): Promise<void>;
+  /**
+   * A held call was told its approval's outcome: the approval is used (a later identical call needs a
+   * new one). True when this call claimed it; false when an identical call already used it.
+   */
+  markAnswered(id: string): Promise<boolean>;
 }
 
 export interface ApprovalService extends TicketOps {

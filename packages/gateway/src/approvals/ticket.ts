@@ -68,7 +68,7 @@ export function createTickets(core: ApprovalCore, createOrJoin: CreateOrJoin): T
 
     async markAnswered(id) {
       try {
-        await repo.redeem(id, clock());
+        return (await repo.redeem(id, clock())) !== null;
       } catch (error) {
         throw storeDown(error);
       }

@@ -143,7 +143,7 @@ export function recorderComponent(
   };
 }
 
-/** SAML agents exchange assertions for tokens the gateway issues and verifies itself (CONTRACT §9). */
+/** SAML agents exchange assertions for tokens the gateway issues and verifies itself (docs/saml.md). */
 export function samlComponent(
   { config, clock, logger }: GatewayContext,
   deps: { store: Store; recorder: AuditRecorder; url: () => string },

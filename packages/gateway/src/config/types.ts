@@ -189,7 +189,7 @@ export interface GatewayConfig {
   drainTimeoutMs: number;
 }
 
-/** One SAML IdP whose signed assertions `/hoop/v1/token` exchanges (CONTRACT §9). */
+/** One SAML IdP whose signed assertions `/hoop/v1/token` exchanges (docs/saml.md). */
 export interface SamlIdpConfig {
   /** The assertion's <Issuer>; also the identity's `issuer` for `match`. */
   entityId: string;

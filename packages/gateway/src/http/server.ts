@@ -22,7 +22,7 @@ export interface HttpServerDeps {
   kubeRoute: Koa.Middleware;
   slackRoute?: Koa.Middleware;
   approvalsApi?: Koa.Middleware;
-  /** SAML token exchange and the gateway's issuer metadata (CONTRACT §9), when saml is configured. */
+  /** SAML token exchange and the gateway's issuer metadata (docs/saml.md), when saml is configured. */
   samlRoute?: Koa.Middleware;
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readiness: readonly ReadinessCheck[];

@@ -49,10 +49,24 @@ export async function holdForApproval(
     return { ok: false, refusal: { error, reason: 'ticket' }, approval: { id: record.id, state: 'pending', by: [] } };
   }
   const outcome = await approvals.hold(asked, request.signal);
-  // Told to this call: a later identical call needs a new approval (a cancelled one is never used).
-  // Not awaited: a store write before forwarding cost the cross-replica click-to-answer target; the
-  // window in which the same principal's identical call could also use it is that one write.
-  if (outcome.state !== 'cancelled') void approvals.markAnswered(outcome.record.id).catch(() => undefined);
+  if (outcome.state === 'approved') {
+    // Claimed before it runs (a compare-and-set in the store): an identical call that arrived
+    // meanwhile and already used this approval (approvals/ticket.ts) means this one does not run too.
+    if (!(await approvals.markAnswered(outcome.record.id))) {
+      const error = new HoopError(
+        'ERR_APPROVAL_REQUIRED',
+        `approval ${outcome.record.id} for ${describeRequest(info)} was already used by an identical call, which ran; this one was not run. Send it again to ask for a new approval`,
+      );
+      return {
+        ok: false,
+        refusal: { error, reason: 'approval-used' },
+        approval: { id: outcome.record.id, state: 'approved', by: [] },
+      };
+    }
+  } else if (outcome.state !== 'cancelled') {
+    // Told to this call: a later identical call needs a new approval (a cancelled one is never used).
+    void approvals.markAnswered(outcome.record.id).catch(() => undefined);
+  }
   return answer(outcome.record, outcome.state, info);
 }
 

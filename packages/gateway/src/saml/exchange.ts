@@ -1,4 +1,4 @@
-// The token exchange itself (CONTRACT §9): an OAuth token request (RFC 7522 SAML bearer grant or
+// The token exchange itself (docs/saml.md): an OAuth token request (RFC 7522 SAML bearer grant or
 // RFC 8693 token exchange) → a verified, never-before-used assertion → a gateway-issued JWT. Every
 // exchange, accepted or refused, is one audit event carrying the assertion's ID and issuer only.
 import { createHash } from 'node:crypto';

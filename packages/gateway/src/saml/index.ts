@@ -1,4 +1,4 @@
-// SAML-issued identities (CONTRACT §9), composed from the saml: config block: the IdPs' certificate
+// SAML-issued identities (docs/saml.md), composed from the saml: config block: the IdPs' certificate
 // sources, the gateway's token issuer, the exchange, and the three HTTP endpoints
 // (/hoop/v1/token, /hoop/.well-known/openid-configuration, /hoop/.well-known/jwks.json).
 import type { IncomingMessage } from 'node:http';

@@ -9,7 +9,7 @@ import type { Principal } from '../authn/principal.js';
 import { HoopError } from '../lib/errors.js';
 import type { VerifiedAssertion } from './verify-assertion.js';
 
-/** `aud` of every gateway-issued token (CONTRACT §9). */
+/** `aud` of every gateway-issued token (docs/saml.md). */
 export const gatewayAudience = 'hoopgate';
 export const issuedTokenType = 'urn:ietf:params:oauth:token-type:jwt';
 
@@ -57,7 +57,7 @@ export interface GatewayTokenIssuer {
   jwks(): JSONWebKeySet;
   discovery(): Record<string, unknown>;
   mint(assertion: VerifiedAssertion, now: number): Promise<{ token: string; expiresAt: number }>;
-  /** Maps the verified claims of one of our tokens to the SAML principal (CONTRACT §9 identity matching). */
+  /** Maps the verified claims of one of our tokens to the SAML principal (docs/saml.md, identity matching). */
   toPrincipal(claims: JWTPayload): Principal;
 }
 
