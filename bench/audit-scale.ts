@@ -279,6 +279,9 @@ export async function benchAuditScale(
     const { privateKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
     config.audit['checkpoint'] = { every: '1h', signingKeyFile: keyFile };
+    // The sample is sent as fast as the gateway answers: per-client limits (issue #12) out of the way.
+    const unlimited = { maxConcurrent: 64, requestsPerSecond: 100_000, burst: 100_000 };
+    (config as Record<string, unknown>)['limits'] = { perAddress: unlimited, perIdentity: unlimited };
     const sampleConfig = join(work, 'sample.yaml');
     writeFileSync(sampleConfig, toYaml(config));
     const gateway = await startChild<GatewayInfo>(

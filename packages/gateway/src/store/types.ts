@@ -145,6 +145,8 @@ export interface AuditStore {
   readChain(chain: string, afterSeq: number, limit: number): Promise<AuditRecord[]>;
   /** One chain in seq order from seq > afterSeq to its head, streamed as stored (for verification). */
   scanChain(chain: string, afterSeq: number, options?: ScanOptions): AsyncIterable<StoredRecord>;
+  /** scanChain a page at a time (a store may offer it: verification then awaits once per page, not per record). */
+  scanChainPages?(chain: string, afterSeq: number, options?: ScanOptions): AsyncIterable<StoredRecord[]>;
   getRecord(chain: string, seq: number): Promise<AuditRecord | null>;
   chainHeads(): Promise<ChainHead[]>;
   /** Most recent sessions first; reads about `limit` sessions' records, not the whole store. */

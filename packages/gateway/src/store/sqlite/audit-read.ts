@@ -10,14 +10,24 @@ import type {
   ScanOptions,
   SessionSummary,
   SignedCheckpoint,
+  StoredRecord,
 } from '../types.js';
-import { encodeEventId, encodeSessionId, ROW_COLUMNS, type RecordCodec, type RecordRow } from './record-codec.js';
+import {
+  encodeEventId,
+  encodeSessionId,
+  ROW_COLUMNS,
+  VERIFY_COLUMNS,
+  type RecordCodec,
+  type RecordRow,
+  type VerifyRow,
+} from './record-codec.js';
 
 type AuditReads = Pick<
   AuditStore,
   | 'listRecords'
   | 'scanRecords'
   | 'scanChain'
+  | 'scanChainPages'
   | 'readChain'
   | 'getRecord'
   | 'chainHeads'
@@ -151,6 +161,28 @@ function createSessionLister(db: Database, codec: RecordCodec): AuditStore['list
   };
 }
 
+/** A chain's records for verification, in keyset pages over the (chain, seq) index, each read whole (see scanRecords). */
+function createChainPages(db: Database, codec: RecordCodec): NonNullable<AuditStore['scanChainPages']> {
+  const verifyPage = db
+    .prepare(`SELECT ${VERIFY_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`)
+    .raw(true) as Statement<[number, number, number], VerifyRow>;
+  return async function* scanChainPages(name, afterSeq, options: ScanOptions = {}) {
+    const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+    const chain = codec.chainId(name, false);
+    if (chain === undefined) return;
+    let after = afterSeq;
+    for (;;) {
+      const rows = verifyPage.all(chain, after, batchSize);
+      const page = new Array<StoredRecord>(rows.length);
+      for (let i = 0; i < rows.length; i++) page[i] = codec.decodeVerify(name, rows[i] as VerifyRow);
+      if (page.length > 0) yield page;
+      const last = page.at(-1);
+      if (last === undefined || page.length < batchSize) return;
+      after = last.seq;
+    }
+  };
+}
+
 export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditReads {
   // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
   // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
@@ -187,6 +219,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
        (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
      ORDER BY seq LIMIT 1`,
   );
+  const scanChainPages = createChainPages(db, codec);
   return {
     async listRecords(query) {
       const { where, params, empty } = recordFilter(codec, query);
@@ -221,18 +254,9 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
       }
     },
     async *scanChain(name, afterSeq, options: ScanOptions = {}) {
-      const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
-      const chain = codec.chainId(name, false);
-      if (chain === undefined) return;
-      let after = afterSeq;
-      for (;;) {
-        const page = chainPage.all(chain, after, batchSize).map(codec.decode);
-        yield* page;
-        const last = page.at(-1);
-        if (last === undefined || page.length < batchSize) return;
-        after = last.seq;
-      }
+      for await (const page of scanChainPages(name, afterSeq, options)) yield* page;
     },
+    scanChainPages,
     async readChain(name, afterSeq, limit) {
       const chain = codec.chainId(name, false);
       return chain === undefined ? [] : chainPage.all(chain, afterSeq, limit).map(decode);
