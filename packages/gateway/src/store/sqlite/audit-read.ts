@@ -15,10 +15,10 @@ import type {
 import {
   encodeEventId,
   encodeSessionId,
-  ROW_COLUMNS,
+  READ_COLUMNS,
   VERIFY_COLUMNS,
   type RecordCodec,
-  type RecordRow,
+  type ReadRow,
   type VerifyRow,
 } from './record-codec.js';
 
@@ -187,19 +187,19 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
   // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
   // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
   const prepared = new Map<string, Statement>();
-  const rows = (sql: string): Statement<unknown[], RecordRow> => {
+  const rows = (sql: string): Statement<unknown[], ReadRow> => {
     let stmt = prepared.get(sql);
     if (stmt === undefined) {
       if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
       stmt = db.prepare(sql).raw(true);
       prepared.set(sql, stmt);
     }
-    return stmt as Statement<unknown[], RecordRow>;
+    return stmt as Statement<unknown[], ReadRow>;
   };
-  const decode = (row: RecordRow): AuditRecord => codec.record(row);
+  const decode = (row: ReadRow): AuditRecord => codec.readRecord(row);
 
-  const chainPage = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
-  const oneRecord = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
+  const chainPage = rows(`SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
+  const oneRecord = rows(`SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
   // Chain heads by index seeks only (no scan): the next chain id, then its first and last seq.
   const nextChain = db
     .prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1')
@@ -215,7 +215,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
     { checkpoint: string }
   >;
   const retentionStartRow = rows(
-    `SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
+    `SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
        (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
      ORDER BY seq LIMIT 1`,
   );
@@ -225,7 +225,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
       const { where, params, empty } = recordFilter(codec, query);
       if (empty) return [];
       const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(query.limit))}`;
-      return rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`)
+      return rows(`SELECT ${READ_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`)
         .all(params)
         .map(decode);
     },
@@ -243,7 +243,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
         });
         if (empty) return;
         const take = Math.min(batchSize, remaining);
-        const page = rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`)
+        const page = rows(`SELECT ${READ_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`)
           .all(params)
           .map(decode);
         yield* page;

@@ -201,6 +201,12 @@ export type VerifyRow = [
   hash: string,
 ];
 
+/** The columns of record reads (export, replay, reports): VERIFY_COLUMNS and the chain id. */
+export const READ_COLUMNS = `chain, ${VERIFY_COLUMNS}`;
+
+/** A row of READ_COLUMNS (raw mode). */
+export type ReadRow = [chain: number, ...VerifyRow];
+
 interface CodecDb {
   prepare(sql: string): {
     get(...params: unknown[]): unknown;
@@ -381,6 +387,18 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     },
     /** A VERIFY_COLUMNS row of `chain` as stored for verification. */
     decodeVerify: (chain: string, row: VerifyRow): StoredRecord => decodeVerifyRow(chain, row, loadShape),
+    /** A READ_COLUMNS row as a record (keys in the order of the other decoders); no Buffer, no spread. */
+    readRecord(row: ReadRow): AuditRecord {
+      const [chain, seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
+      const record = { chain: chainName(chain), seq, kind: KIND_NAMES[kind] ?? `unknown-${kind}`, time } as AuditRecord;
+      if (eventId !== null) record.eventId = eventId;
+      if (sessionId !== null) record.sessionId = sessionId;
+      if (identity !== null) record.identity = identity;
+      record.data = codec.dataOf(shape, data);
+      record.prevHash = prevHash;
+      record.hash = hash;
+      return record;
+    },
     /** The row as a record whose data is an object (export, replay, reports): no whole-text parse. */
     record(row: RecordRow): AuditRecord {
       const [, , , , , , , shape, data] = row;
