@@ -286,6 +286,23 @@ function decodeVerifyRow(chain: string, row: VerifyRow, loadShape: (id: number) 
   return record;
 }
 
+/** A READ_COLUMNS row as a record, its properties added in the order of the other decoders. */
+function readRecordRow(
+  row: ReadRow,
+  chainName: (id: number) => string,
+  dataOf: (shape: number | null, text: string) => Record<string, unknown>,
+): AuditRecord {
+  const [chain, seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
+  const record = { chain: chainName(chain), seq, kind: KIND_NAMES[kind] ?? `unknown-${kind}`, time } as AuditRecord;
+  if (eventId !== null) record.eventId = eventId;
+  if (sessionId !== null) record.sessionId = sessionId;
+  if (identity !== null) record.identity = identity;
+  record.data = dataOf(shape, data);
+  record.prevHash = prevHash;
+  record.hash = hash;
+  return record;
+}
+
 /**
  * Encoder (writer side) and decoder (readers) over one connection. Shapes and chain ids are cached;
  * a failed write transaction must call forget(), since ids it inserted were rolled back.
@@ -388,17 +405,7 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     /** A VERIFY_COLUMNS row of `chain` as stored for verification. */
     decodeVerify: (chain: string, row: VerifyRow): StoredRecord => decodeVerifyRow(chain, row, loadShape),
     /** A READ_COLUMNS row as a record (keys in the order of the other decoders); no Buffer, no spread. */
-    readRecord(row: ReadRow): AuditRecord {
-      const [chain, seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
-      const record = { chain: chainName(chain), seq, kind: KIND_NAMES[kind] ?? `unknown-${kind}`, time } as AuditRecord;
-      if (eventId !== null) record.eventId = eventId;
-      if (sessionId !== null) record.sessionId = sessionId;
-      if (identity !== null) record.identity = identity;
-      record.data = codec.dataOf(shape, data);
-      record.prevHash = prevHash;
-      record.hash = hash;
-      return record;
-    },
+    readRecord: (row: ReadRow): AuditRecord => readRecordRow(row, chainName, codec.dataOf),
     /** The row as a record whose data is an object (export, replay, reports): no whole-text parse. */
     record(row: RecordRow): AuditRecord {
       const [, , , , , , , shape, data] = row;
