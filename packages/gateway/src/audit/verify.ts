@@ -12,6 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalRecordText, GENESIS_HASH, sha256Hex } from '../store/chain.js';
 import type { AuditStore, ChainHead, CheckpointStatement, SignedCheckpoint, StoredRecord } from '../store/types.js';
 import { verifyCheckpointSignature } from './checkpoint.js';
+import { chainPages, sinceCheckpoints } from './verify-read.js';
 
 export type VerifyResult =
   { ok: true; records: number; chains: number } | { ok: false; chain: string; seq: number; problem: string };
@@ -287,26 +288,25 @@ function checkTail(
   }
 }
 
-/** A chain's records a page at a time: the store's own pages when it offers them. */
-async function* chainPages(
+/** Checks every record of a chain after `walk.trustedSeq`, a page at a time; one mutable link, no object per record. */
+async function walkChain(
   store: AuditStore,
-  chain: string,
-  afterSeq: number,
-  batchSize: number,
-): AsyncGenerator<readonly StoredRecord[]> {
-  if (store.scanChainPages !== undefined) {
-    yield* store.scanChainPages(chain, afterSeq, { batchSize });
-    return;
-  }
-  let page: StoredRecord[] = [];
-  for await (const record of store.scanChain(chain, afterSeq, { batchSize })) {
-    page.push(record);
-    if (page.length >= batchSize) {
-      yield page;
-      page = [];
+  walk: ChainWalk,
+  pageSize: number,
+): Promise<{ records: number; last: number | undefined }> {
+  const previous = { seq: walk.trustedSeq, hash: walk.startPrev };
+  let linked = walk.trustedSeq > 0; // false before the first record of a walk from the chain start
+  let records = 0;
+  for await (const page of chainPages(store, walk.chain, walk.trustedSeq, pageSize)) {
+    for (const record of page) {
+      checkRecord(record, linked ? previous : undefined, walk);
+      previous.seq = record.seq;
+      previous.hash = record.hash;
+      linked = true;
     }
+    records += page.length;
   }
-  if (page.length > 0) yield page;
+  return { records, last: linked ? previous.seq : undefined };
 }
 
 /** Backwards-compatible summary of a full verification. */
@@ -351,7 +351,8 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     const heads = new Map<string, ChainHead>((await store.chainHeads()).map((head) => [head.chain, head]));
     // The side table of checkpoints; copies met inside the chains are checked against it as the walk passes them.
     const side = new Map<string, SignedCheckpoint>();
-    for (const checkpoint of await store.checkpoints()) side.set(checkpointKey(checkpoint), checkpoint);
+    const loaded = mode === 'full' ? store.checkpoints() : sinceCheckpoints(store, heads, signed);
+    for (const checkpoint of await loaded) side.set(checkpointKey(checkpoint), checkpoint);
     const sideList = [...side.values()].sort((a, b) => a.statement.time - b.statement.time);
     if (mode === 'full') {
       for (const checkpoint of sideList)
@@ -398,33 +399,13 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       starts.push({ chain, fromSeq: start, anchor, ...(checkpointTime === undefined ? {} : { checkpointTime }) });
       startSeq.set(chain, retention?.seq ?? 1);
 
-      const walk: ChainWalk = {
-        chain,
-        start,
-        startPrev,
-        anchor,
-        trustedSeq,
-        retention,
-        expected,
-        side,
-        signed,
-        keyed,
-        late,
-      };
-      // One mutable link for the whole walk (no object per record); `linked` false before the first record.
-      const previous = { seq: trustedSeq, hash: startPrev };
-      let linked = trustedSeq > 0;
-      for await (const page of chainPages(store, chain, trustedSeq, pageSize)) {
-        for (const record of page) {
-          checkRecord(record, linked ? previous : undefined, walk);
-          previous.seq = record.seq;
-          previous.hash = record.hash;
-          linked = true;
-        }
-        total += page.length;
-      }
-
-      const last = linked ? previous.seq : start - 1;
+      const walked = await walkChain(
+        store,
+        { chain, start, startPrev, anchor, trustedSeq, retention, expected, side, signed, keyed, late },
+        pageSize,
+      );
+      total += walked.records;
+      const last = walked.last ?? start - 1;
       lastSeq.set(chain, last);
       checkTail(chain, mine, start, last, (c) => mode === 'full' || signed(c));
     }

@@ -152,6 +152,17 @@ export interface AuditStore {
   /** Most recent sessions first; reads about `limit` sessions' records, not the whole store. */
   listSessions(filter?: SessionFilter): Promise<SessionSummary[]>;
   checkpoints(): Promise<SignedCheckpoint[]>;
+  /** The chains the checkpoint side table names (a store may offer it, with checkpointsOf). */
+  checkpointChains?(): Promise<string[]>;
+  /**
+   * The signed checkpoints naming `chain` by the side table's index: of `type` when given, seq ≥ `minSeq`,
+   * at most `limit`, newest seq first — so verify --since-checkpoint reads what it needs, not every
+   * checkpoint ever signed.
+   */
+  checkpointsOf?(
+    chain: string,
+    query: { type?: CheckpointStatement['type']; minSeq?: number; limit?: number },
+  ): Promise<SignedCheckpoint[]>;
   /**
    * The first record of `chain` that retention must keep: the earliest record at or after `cutoff`,
    * or earlier if it belongs to a session still active at `cutoff`. Null when nothing is to be kept.

@@ -33,6 +33,8 @@ type AuditReads = Pick<
   | 'chainHeads'
   | 'listSessions'
   | 'checkpoints'
+  | 'checkpointChains'
+  | 'checkpointsOf'
   | 'retentionStart'
 >;
 
@@ -183,6 +185,28 @@ function createChainPages(db: Database, codec: RecordCodec): NonNullable<AuditSt
   };
 }
 
+/** checkpointChains and checkpointsOf: index seeks on audit_checkpoints (chain, type, seq) and (chain, seq). */
+function createCheckpointQueries(db: Database): Required<Pick<AuditStore, 'checkpointChains' | 'checkpointsOf'>> {
+  const chains = db.prepare('SELECT DISTINCT chain FROM audit_checkpoints').pluck() as Statement<[], string>;
+  const ofType = db
+    .prepare(
+      'SELECT checkpoint FROM audit_checkpoints WHERE chain = ? AND type = ? AND seq >= ? ORDER BY seq DESC, id DESC LIMIT ?',
+    )
+    .pluck() as Statement<[string, string, number, number], string>;
+  const ofAny = db
+    .prepare('SELECT checkpoint FROM audit_checkpoints WHERE chain = ? AND seq >= ? ORDER BY seq DESC, id DESC LIMIT ?')
+    .pluck() as Statement<[string, number, number], string>;
+  return {
+    checkpointChains: async () => chains.all(),
+    async checkpointsOf(chain, query) {
+      const [minSeq, limit] = [query.minSeq ?? Number.MIN_SAFE_INTEGER, query.limit ?? -1];
+      const texts =
+        query.type === undefined ? ofAny.all(chain, minSeq, limit) : ofType.all(chain, query.type, minSeq, limit);
+      return texts.map((text) => JSON.parse(text) as SignedCheckpoint);
+    },
+  };
+}
+
 export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditReads {
   // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
   // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
@@ -287,6 +311,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
     async checkpoints() {
       return checkpointRows.all().map((row) => JSON.parse(row.checkpoint) as SignedCheckpoint);
     },
+    ...createCheckpointQueries(db),
     async retentionStart(name, cutoff) {
       const chain = codec.chainId(name, false);
       const row = chain === undefined ? undefined : retentionStartRow.get({ chain, cutoff });
