@@ -21,6 +21,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { createCheckpointer, loadSigningKey } from '../packages/gateway/src/audit/checkpoint.js';
 import { createStore } from '../packages/gateway/src/store/index.js';
 import type { AuditRecord, AuditRecordDraft } from '../packages/gateway/src/store/types.js';
+import { mongoBytesPerCall, type MongoBytes } from './audit-bytes-mongo.js';
 import { startChild } from './children.js';
 import type { GatewayInfo, UpstreamInfo } from './servers.js';
 
@@ -47,6 +48,9 @@ export interface AuditScaleResult {
   generateS: number;
   bytesPerAllowedGet: number;
   bytesPerRefusal: number;
+  /** MongoDB: BSON document bytes and estimated index bytes of one call (uncompressed; see audit-bytes-mongo.ts). */
+  mongoBytesPerAllowedGet: MongoBytes;
+  mongoBytesPerRefusal: MongoBytes;
   export: CommandFigures;
   verifyFull: CommandFigures;
   verifySinceCheckpoint: CommandFigures;
@@ -279,6 +283,9 @@ export async function benchAuditScale(
     const { privateKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
     config.audit['checkpoint'] = { every: '1h', signingKeyFile: keyFile };
+    // The sample is sent as fast as the gateway answers: per-client limits (issue #12) out of the way.
+    const unlimited = { maxConcurrent: 64, requestsPerSecond: 100_000, burst: 100_000 };
+    (config as Record<string, unknown>)['limits'] = { perAddress: unlimited, perIdentity: unlimited };
     const sampleConfig = join(work, 'sample.yaml');
     writeFileSync(sampleConfig, toYaml(config));
     const gateway = await startChild<GatewayInfo>(
@@ -305,6 +312,13 @@ export async function benchAuditScale(
     log(
       `steady state: ${bytesPerAllowedGet} bytes per allowed GET, ${bytesPerRefusal} per refusal (request + outcome, indexes included)`,
     );
+
+    const now = Date.now();
+    const mongoBytesPerAllowedGet = mongoBytesPerCall(
+      copyOf(templates.allowed[0] as Template, now, `s-${randomUUID()}`),
+    );
+    const mongoBytesPerRefusal = mongoBytesPerCall(copyOf(templates.refused[0] as Template, now, `s-${randomUUID()}`));
+    log(`MongoDB: ${JSON.stringify({ mongoBytesPerAllowedGet, mongoBytesPerRefusal })}`);
 
     // The big store: the sample's records, then N more (10% refusals), with a checkpoint every 50k pairs.
     const scaleFile = join(work, 'scale.db');
@@ -352,6 +366,8 @@ export async function benchAuditScale(
       generateS,
       bytesPerAllowedGet,
       bytesPerRefusal,
+      mongoBytesPerAllowedGet,
+      mongoBytesPerRefusal,
       export: exportFigures,
       verifyFull,
       verifySinceCheckpoint: verifySince,

@@ -139,3 +139,40 @@ test('a checkpoint whose signature fails is skipped for an older one (or genesis
   await w.done();
   await w2.done();
 });
+
+test('since-checkpoint reads checkpoints by index, not the whole side table, and still skips a run of bad ones and finds a truncated tail', async () => {
+  const w = await world();
+  const key = await loadSigningKey();
+  const forger = await loadSigningKey();
+  for (let i = 0; i < 30; i++) {
+    await records(w.store, 2, 10_000 + i * 10);
+    await checkpoint(w.store, key, 20_000 + i); // 30 good checkpoints
+  }
+  for (let i = 0; i < 20; i++) {
+    await records(w.store, 1, 50_000 + i * 10);
+    await checkpoint(w.store, forger, 60_000 + i); // then 20 forged ones: more than one batch of 16
+  }
+  const audit = w.store.audit;
+  let wholeTable = 0;
+  const spied = new Proxy(audit, {
+    get: (target, name, receiver) =>
+      name === 'checkpoints'
+        ? () => ((wholeTable += 1), target.checkpoints())
+        : (Reflect.get(target, name, receiver) as unknown),
+  });
+  const report = await verifyAuditReport(spied, { mode: 'since-checkpoint', publicKey: key.publicKeyPem });
+  assert.equal(wholeTable, 0);
+  assert.equal(report.skipped.length, 20);
+  assert.deepEqual(report.starts, [{ chain: 'r-1', fromSeq: 90, anchor: 'checkpoint', checkpointTime: 20_029 }]);
+  assert.equal(report.records, 41); // seq 90 (the good checkpoint's own record) to 130
+
+  // The newest good checkpoint names seq 89: cut the chain below it, and since-checkpoint says so.
+  const db = new Sqlite(w.file);
+  db.prepare('DELETE FROM audit_records WHERE seq > 80').run();
+  db.close();
+  const cut = await verifyAuditReport(spied, { mode: 'since-checkpoint', publicKey: key.publicKeyPem });
+  assert.equal(cut.ok, false);
+  assert.match(cut.failure?.problem ?? '', /^records missing at the tail: the chain ends at seq 80/);
+  assert.equal(wholeTable, 0);
+  await w.done();
+});

@@ -12,6 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { canonicalJson, canonicalRecordText, GENESIS_HASH, sha256Hex } from '../store/chain.js';
 import type { AuditStore, ChainHead, CheckpointStatement, SignedCheckpoint, StoredRecord } from '../store/types.js';
 import { verifyCheckpointSignature } from './checkpoint.js';
+import { chainPages, sinceCheckpoints } from './verify-read.js';
 
 export type VerifyResult =
   { ok: true; records: number; chains: number } | { ok: false; chain: string; seq: number; problem: string };
@@ -75,7 +76,13 @@ class Broken extends Error {
 export function storedRecordHash(record: StoredRecord): string {
   const fast = sha256Hex(canonicalRecordText(record, record.dataText));
   if (fast === record.hash) return fast;
-  return sha256Hex(canonicalRecordText(record, canonicalJson(JSON.parse(record.dataText))));
+  let data: unknown;
+  try {
+    data = JSON.parse(record.dataText);
+  } catch {
+    return fast; // not JSON at all (a row whose shape or values were changed): it cannot match
+  }
+  return sha256Hex(canonicalRecordText(record, canonicalJson(data)));
 }
 
 function checkpointKey(checkpoint: SignedCheckpoint): string {
@@ -281,6 +288,27 @@ function checkTail(
   }
 }
 
+/** Checks every record of a chain after `walk.trustedSeq`, a page at a time; one mutable link, no object per record. */
+async function walkChain(
+  store: AuditStore,
+  walk: ChainWalk,
+  pageSize: number,
+): Promise<{ records: number; last: number | undefined }> {
+  const previous = { seq: walk.trustedSeq, hash: walk.startPrev };
+  let linked = walk.trustedSeq > 0; // false before the first record of a walk from the chain start
+  let records = 0;
+  for await (const page of chainPages(store, walk.chain, walk.trustedSeq, pageSize)) {
+    for (const record of page) {
+      checkRecord(record, linked ? previous : undefined, walk);
+      previous.seq = record.seq;
+      previous.hash = record.hash;
+      linked = true;
+    }
+    records += page.length;
+  }
+  return { records, last: linked ? previous.seq : undefined };
+}
+
 /** Backwards-compatible summary of a full verification. */
 export async function verifyAudit(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyResult> {
   const report = await verifyAuditReport(store, options);
@@ -292,7 +320,7 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
   const clock = options.clock ?? (() => performance.now());
   const began = clock();
   const mode = options.mode ?? 'full';
-  const pageSize = options.pageSize ?? 256;
+  const pageSize = options.pageSize ?? 1000;
   const keyed = options.publicKey !== undefined;
   const signed = (checkpoint: SignedCheckpoint): boolean => verifyCheckpointSignature(checkpoint, options.publicKey);
   const [starts, skipped]: [ChainStart[], SkippedCheckpoint[]] = [[], []];
@@ -323,7 +351,8 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
     const heads = new Map<string, ChainHead>((await store.chainHeads()).map((head) => [head.chain, head]));
     // The side table of checkpoints; copies met inside the chains are checked against it as the walk passes them.
     const side = new Map<string, SignedCheckpoint>();
-    for (const checkpoint of await store.checkpoints()) side.set(checkpointKey(checkpoint), checkpoint);
+    const loaded = mode === 'full' ? store.checkpoints() : sinceCheckpoints(store, heads, signed);
+    for (const checkpoint of await loaded) side.set(checkpointKey(checkpoint), checkpoint);
     const sideList = [...side.values()].sort((a, b) => a.statement.time - b.statement.time);
     if (mode === 'full') {
       for (const checkpoint of sideList)
@@ -370,27 +399,13 @@ export async function verifyAuditReport(store: AuditStore, options: VerifyOption
       starts.push({ chain, fromSeq: start, anchor, ...(checkpointTime === undefined ? {} : { checkpointTime }) });
       startSeq.set(chain, retention?.seq ?? 1);
 
-      let previous: { seq: number; hash: string } | undefined =
-        trustedSeq > 0 ? { seq: trustedSeq, hash: startPrev } : undefined;
-      for await (const record of store.scanChain(chain, trustedSeq, { batchSize: pageSize })) {
-        checkRecord(record, previous, {
-          chain,
-          start,
-          startPrev,
-          anchor,
-          trustedSeq,
-          retention,
-          expected,
-          side,
-          signed,
-          keyed,
-          late,
-        });
-        previous = { seq: record.seq, hash: record.hash };
-        total += 1;
-      }
-
-      const last = previous?.seq ?? start - 1;
+      const walked = await walkChain(
+        store,
+        { chain, start, startPrev, anchor, trustedSeq, retention, expected, side, signed, keyed, late },
+        pageSize,
+      );
+      total += walked.records;
+      const last = walked.last ?? start - 1;
       lastSeq.set(chain, last);
       checkTail(chain, mine, start, last, (c) => mode === 'full' || signed(c));
     }

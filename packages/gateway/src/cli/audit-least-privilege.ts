@@ -48,7 +48,8 @@ export interface LeastPrivilegeCliDeps {
 
 const defaults: LeastPrivilegeCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
+  openStore: (url) =>
+    createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048, writerThread: false }),
   now: () => Date.now(),
   // Loaded only when the API server is asked (not with --offline): the cluster client is ~20 MB of
   // heap that a report over a large store needs for its own cursor (issue #17).

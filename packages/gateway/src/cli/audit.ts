@@ -37,7 +37,8 @@ export interface AuditCliDeps {
 
 const defaults: AuditCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
+  openStore: (url) =>
+    createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048, writerThread: false }),
   now: () => Date.now(),
 };
 

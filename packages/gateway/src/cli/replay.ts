@@ -28,7 +28,8 @@ export interface ReplayCliDeps {
 
 const defaults: ReplayCliDeps = {
   loadConfig: (path, env) => loadConfigFile(path, env),
-  openStore: (url) => createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048 }),
+  openStore: (url) =>
+    createStore(url, { replicaId: `cli-${randomUUID().slice(0, 8)}`, pageCacheKb: 2048, writerThread: false }),
 };
 
 export function createReplayCommand(deps: ReplayCliDeps = defaults): CliCommand {

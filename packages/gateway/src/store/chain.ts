@@ -1,6 +1,6 @@
 // The hash chain: canonical serialisation, record hashing and the group-commit writer that assigns
 // seq/prevHash/hash to drafts and hands whole batches to the store's durable write.
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import type { AuditRecord, AuditRecordDraft } from './types.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -36,20 +36,18 @@ export function canonicalJson(value: unknown): string {
  * store keeps it) needs no parse. test/unit/audit-hash-vector.test.ts pins it to a literal hash.
  */
 export function canonicalRecordText(record: Omit<AuditRecord, 'hash' | 'data'>, canonicalData: string): string {
-  const optional = (key: string, value: string | undefined): string =>
-    value === undefined ? '' : `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
-  return (
-    `{"chain":${JSON.stringify(record.chain)},"data":${canonicalData}` +
-    optional('eventId', record.eventId) +
-    optional('identity', record.identity) +
-    `,"kind":${JSON.stringify(record.kind)},"prevHash":${JSON.stringify(record.prevHash)},"seq":${JSON.stringify(record.seq)}` +
-    optional('sessionId', record.sessionId) +
-    `,"time":${JSON.stringify(record.time)},"v":1}`
-  );
+  // Built by concatenation without closures or temporary arrays: verification runs this per record.
+  let text = `{"chain":${JSON.stringify(record.chain)},"data":${canonicalData}`;
+  if (record.eventId !== undefined) text += `,"eventId":${JSON.stringify(record.eventId)}`;
+  if (record.identity !== undefined) text += `,"identity":${JSON.stringify(record.identity)}`;
+  text += `,"kind":${JSON.stringify(record.kind)},"prevHash":${JSON.stringify(record.prevHash)},"seq":${JSON.stringify(record.seq)}`;
+  if (record.sessionId !== undefined) text += `,"sessionId":${JSON.stringify(record.sessionId)}`;
+  return `${text},"time":${JSON.stringify(record.time)},"v":1}`;
 }
 
+/** SHA-256 (hex) of the text's UTF-8 bytes, in one native call. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShotHash('sha256', text, 'hex');
 }
 
 /** SHA-256 over every field of the record except `hash` itself (format version 1). */

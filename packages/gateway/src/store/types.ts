@@ -145,11 +145,24 @@ export interface AuditStore {
   readChain(chain: string, afterSeq: number, limit: number): Promise<AuditRecord[]>;
   /** One chain in seq order from seq > afterSeq to its head, streamed as stored (for verification). */
   scanChain(chain: string, afterSeq: number, options?: ScanOptions): AsyncIterable<StoredRecord>;
+  /** scanChain a page at a time (a store may offer it: verification then awaits once per page, not per record). */
+  scanChainPages?(chain: string, afterSeq: number, options?: ScanOptions): AsyncIterable<StoredRecord[]>;
   getRecord(chain: string, seq: number): Promise<AuditRecord | null>;
   chainHeads(): Promise<ChainHead[]>;
   /** Most recent sessions first; reads about `limit` sessions' records, not the whole store. */
   listSessions(filter?: SessionFilter): Promise<SessionSummary[]>;
   checkpoints(): Promise<SignedCheckpoint[]>;
+  /** The chains the checkpoint side table names (a store may offer it, with checkpointsOf). */
+  checkpointChains?(): Promise<string[]>;
+  /**
+   * The signed checkpoints naming `chain` by the side table's index: of `type` when given, seq ≥ `minSeq`,
+   * at most `limit`, newest seq first — so verify --since-checkpoint reads what it needs, not every
+   * checkpoint ever signed.
+   */
+  checkpointsOf?(
+    chain: string,
+    query: { type?: CheckpointStatement['type']; minSeq?: number; limit?: number },
+  ): Promise<SignedCheckpoint[]>;
   /**
    * The first record of `chain` that retention must keep: the earliest record at or after `cutoff`,
    * or earlier if it belongs to a session still active at `cutoff`. Null when nothing is to be kept.

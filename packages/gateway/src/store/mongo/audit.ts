@@ -92,7 +92,8 @@ function recordFilter(query: RecordQuery): Filter<RecordDoc> {
   return filter;
 }
 
-function toDoc(record: AuditRecord): RecordDoc {
+/** The document of a record (exported for the bytes-per-event measure of bench/audit-scale.ts). */
+export function toDoc(record: AuditRecord): RecordDoc {
   return { _id: `${record.chain}:${record.seq}`, ...record };
 }
 

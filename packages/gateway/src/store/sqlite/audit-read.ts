@@ -10,19 +10,31 @@ import type {
   ScanOptions,
   SessionSummary,
   SignedCheckpoint,
+  StoredRecord,
 } from '../types.js';
-import { encodeEventId, encodeSessionId, ROW_COLUMNS, type RecordCodec, type RecordRow } from './record-codec.js';
+import {
+  encodeEventId,
+  encodeSessionId,
+  READ_COLUMNS,
+  VERIFY_COLUMNS,
+  type RecordCodec,
+  type ReadRow,
+  type VerifyRow,
+} from './record-codec.js';
 
 type AuditReads = Pick<
   AuditStore,
   | 'listRecords'
   | 'scanRecords'
   | 'scanChain'
+  | 'scanChainPages'
   | 'readChain'
   | 'getRecord'
   | 'chainHeads'
   | 'listSessions'
   | 'checkpoints'
+  | 'checkpointChains'
+  | 'checkpointsOf'
   | 'retentionStart'
 >;
 
@@ -151,23 +163,67 @@ function createSessionLister(db: Database, codec: RecordCodec): AuditStore['list
   };
 }
 
+/** A chain's records for verification, in keyset pages over the (chain, seq) index, each read whole (see scanRecords). */
+function createChainPages(db: Database, codec: RecordCodec): NonNullable<AuditStore['scanChainPages']> {
+  const verifyPage = db
+    .prepare(`SELECT ${VERIFY_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`)
+    .raw(true) as Statement<[number, number, number], VerifyRow>;
+  return async function* scanChainPages(name, afterSeq, options: ScanOptions = {}) {
+    const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+    const chain = codec.chainId(name, false);
+    if (chain === undefined) return;
+    let after = afterSeq;
+    for (;;) {
+      const rows = verifyPage.all(chain, after, batchSize);
+      const page = new Array<StoredRecord>(rows.length);
+      for (let i = 0; i < rows.length; i++) page[i] = codec.decodeVerify(name, rows[i] as VerifyRow);
+      if (page.length > 0) yield page;
+      const last = page.at(-1);
+      if (last === undefined || page.length < batchSize) return;
+      after = last.seq;
+    }
+  };
+}
+
+/** checkpointChains and checkpointsOf: index seeks on audit_checkpoints (chain, type, seq) and (chain, seq). */
+function createCheckpointQueries(db: Database): Required<Pick<AuditStore, 'checkpointChains' | 'checkpointsOf'>> {
+  const chains = db.prepare('SELECT DISTINCT chain FROM audit_checkpoints').pluck() as Statement<[], string>;
+  const ofType = db
+    .prepare(
+      'SELECT checkpoint FROM audit_checkpoints WHERE chain = ? AND type = ? AND seq >= ? ORDER BY seq DESC, id DESC LIMIT ?',
+    )
+    .pluck() as Statement<[string, string, number, number], string>;
+  const ofAny = db
+    .prepare('SELECT checkpoint FROM audit_checkpoints WHERE chain = ? AND seq >= ? ORDER BY seq DESC, id DESC LIMIT ?')
+    .pluck() as Statement<[string, number, number], string>;
+  return {
+    checkpointChains: async () => chains.all(),
+    async checkpointsOf(chain, query) {
+      const [minSeq, limit] = [query.minSeq ?? Number.MIN_SAFE_INTEGER, query.limit ?? -1];
+      const texts =
+        query.type === undefined ? ofAny.all(chain, minSeq, limit) : ofType.all(chain, query.type, minSeq, limit);
+      return texts.map((text) => JSON.parse(text) as SignedCheckpoint);
+    },
+  };
+}
+
 export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditReads {
   // Prepared statements of the dynamic queries, reused: a statement's native memory is freed only when
   // the JS GC finalises it, which a streaming read (little JS garbage) can postpone for hundreds of MB.
   const prepared = new Map<string, Statement>();
-  const rows = (sql: string): Statement<unknown[], RecordRow> => {
+  const rows = (sql: string): Statement<unknown[], ReadRow> => {
     let stmt = prepared.get(sql);
     if (stmt === undefined) {
       if (prepared.size >= 64) prepared.delete(prepared.keys().next().value as string);
       stmt = db.prepare(sql).raw(true);
       prepared.set(sql, stmt);
     }
-    return stmt as Statement<unknown[], RecordRow>;
+    return stmt as Statement<unknown[], ReadRow>;
   };
-  const decode = (row: RecordRow): AuditRecord => codec.record(row);
+  const decode = (row: ReadRow): AuditRecord => codec.readRecord(row);
 
-  const chainPage = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
-  const oneRecord = rows(`SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
+  const chainPage = rows(`SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = ? AND seq > ? ORDER BY seq LIMIT ?`);
+  const oneRecord = rows(`SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = ? AND seq = ?`);
   // Chain heads by index seeks only (no scan): the next chain id, then its first and last seq.
   const nextChain = db
     .prepare('SELECT chain FROM audit_records WHERE chain > ? ORDER BY chain LIMIT 1')
@@ -183,16 +239,17 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
     { checkpoint: string }
   >;
   const retentionStartRow = rows(
-    `SELECT ${ROW_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
+    `SELECT ${READ_COLUMNS} FROM audit_records WHERE chain = @chain AND (time >= @cutoff OR session_id IN
        (SELECT DISTINCT session_id FROM audit_records WHERE time >= @cutoff AND session_id IS NOT NULL))
      ORDER BY seq LIMIT 1`,
   );
+  const scanChainPages = createChainPages(db, codec);
   return {
     async listRecords(query) {
       const { where, params, empty } = recordFilter(codec, query);
       if (empty) return [];
       const limit = query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.trunc(query.limit))}`;
-      return rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`)
+      return rows(`SELECT ${READ_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq${limit}`)
         .all(params)
         .map(decode);
     },
@@ -210,7 +267,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
         });
         if (empty) return;
         const take = Math.min(batchSize, remaining);
-        const page = rows(`SELECT ${ROW_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`)
+        const page = rows(`SELECT ${READ_COLUMNS} FROM audit_records${where} ORDER BY time, chain, seq LIMIT ${take}`)
           .all(params)
           .map(decode);
         yield* page;
@@ -221,18 +278,9 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
       }
     },
     async *scanChain(name, afterSeq, options: ScanOptions = {}) {
-      const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
-      const chain = codec.chainId(name, false);
-      if (chain === undefined) return;
-      let after = afterSeq;
-      for (;;) {
-        const page = chainPage.all(chain, after, batchSize).map(codec.decode);
-        yield* page;
-        const last = page.at(-1);
-        if (last === undefined || page.length < batchSize) return;
-        after = last.seq;
-      }
+      for await (const page of scanChainPages(name, afterSeq, options)) yield* page;
     },
+    scanChainPages,
     async readChain(name, afterSeq, limit) {
       const chain = codec.chainId(name, false);
       return chain === undefined ? [] : chainPage.all(chain, afterSeq, limit).map(decode);
@@ -263,6 +311,7 @@ export function createSqliteAuditReads(db: Database, codec: RecordCodec): AuditR
     async checkpoints() {
       return checkpointRows.all().map((row) => JSON.parse(row.checkpoint) as SignedCheckpoint);
     },
+    ...createCheckpointQueries(db),
     async retentionStart(name, cutoff) {
       const chain = codec.chainId(name, false);
       const row = chain === undefined ? undefined : retentionStartRow.get({ chain, cutoff });

@@ -163,6 +163,50 @@ export type RecordRow = [
 
 export const ROW_COLUMNS = 'chain, seq, kind, time, event_id, session_id, identity, shape, data, prev_hash, hash';
 
+/** SQL: a UUID's 16 bytes as its lowercase text (what decodeEventId gives). */
+const uuidSql = (bytes: string): string =>
+  `lower(substr(hex(${bytes}),1,8)||'-'||substr(hex(${bytes}),9,4)||'-'||substr(hex(${bytes}),13,4)||'-'||substr(hex(${bytes}),17,4)||'-'||substr(hex(${bytes}),21))`;
+
+/**
+ * The columns of a chain walk (verification), decoded by SQLite itself: ids and hashes come back as
+ * text, so no Buffer is made per row (Buffers were half the cost of reading a row). Same texts as
+ * decodeEventId / decodeSessionId / toString('hex').
+ */
+export const VERIFY_COLUMNS = [
+  'seq',
+  'kind',
+  'time',
+  `CASE WHEN typeof(event_id) = 'blob' THEN ${uuidSql('event_id')} ELSE event_id END`,
+  `CASE WHEN typeof(session_id) <> 'blob' THEN session_id
+        WHEN substr(session_id, 1, 1) = x'6b' THEN 'k-' || lower(hex(substr(session_id, 2)))
+        ELSE 's-' || ${uuidSql('substr(session_id, 2)')} END`,
+  'identity',
+  'shape',
+  'data',
+  'lower(hex(prev_hash))',
+  'lower(hex(hash))',
+].join(', ');
+
+/** A row of VERIFY_COLUMNS (raw mode). */
+export type VerifyRow = [
+  seq: number,
+  kind: number,
+  time: number,
+  eventId: string | null,
+  sessionId: string | null,
+  identity: string | null,
+  shape: number | null,
+  data: string,
+  prevHash: string,
+  hash: string,
+];
+
+/** The columns of record reads (export, replay, reports): VERIFY_COLUMNS and the chain id. */
+export const READ_COLUMNS = `chain, ${VERIFY_COLUMNS}`;
+
+/** A row of READ_COLUMNS (raw mode). */
+export type ReadRow = [chain: number, ...VerifyRow];
+
 interface CodecDb {
   prepare(sql: string): {
     get(...params: unknown[]): unknown;
@@ -222,6 +266,41 @@ function createShapeTable(db: CodecDb) {
       shapeIds = new Map();
     },
   };
+}
+
+/** A VERIFY_COLUMNS row as stored for verification; built without spreads (one per record of a walk). */
+function decodeVerifyRow(chain: string, row: VerifyRow, loadShape: (id: number) => LoadedShape): StoredRecord {
+  const [seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
+  const record = {
+    chain,
+    seq,
+    kind: KIND_NAMES[kind] ?? (`unknown-${kind}` as AuditRecordKind),
+    time,
+    prevHash,
+    hash,
+    dataText: shape === null ? data : fillShape(loadShape(shape).parts, data),
+  } as StoredRecord;
+  if (eventId !== null) record.eventId = eventId;
+  if (sessionId !== null) record.sessionId = sessionId;
+  if (identity !== null) record.identity = identity;
+  return record;
+}
+
+/** A READ_COLUMNS row as a record, its properties added in the order of the other decoders. */
+function readRecordRow(
+  row: ReadRow,
+  chainName: (id: number) => string,
+  dataOf: (shape: number | null, text: string) => Record<string, unknown>,
+): AuditRecord {
+  const [chain, seq, kind, time, eventId, sessionId, identity, shape, data, prevHash, hash] = row;
+  const record = { chain: chainName(chain), seq, kind: KIND_NAMES[kind] ?? `unknown-${kind}`, time } as AuditRecord;
+  if (eventId !== null) record.eventId = eventId;
+  if (sessionId !== null) record.sessionId = sessionId;
+  if (identity !== null) record.identity = identity;
+  record.data = dataOf(shape, data);
+  record.prevHash = prevHash;
+  record.hash = hash;
+  return record;
 }
 
 /**
@@ -323,6 +402,10 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
       const [, , , , , , , shape, data] = row;
       return { ...header(row), dataText: shape === null ? data : fillShape(loadShape(shape).parts, data) };
     },
+    /** A VERIFY_COLUMNS row of `chain` as stored for verification. */
+    decodeVerify: (chain: string, row: VerifyRow): StoredRecord => decodeVerifyRow(chain, row, loadShape),
+    /** A READ_COLUMNS row as a record (keys in the order of the other decoders); no Buffer, no spread. */
+    readRecord: (row: ReadRow): AuditRecord => readRecordRow(row, chainName, codec.dataOf),
     /** The row as a record whose data is an object (export, replay, reports): no whole-text parse. */
     record(row: RecordRow): AuditRecord {
       const [, , , , , , , shape, data] = row;

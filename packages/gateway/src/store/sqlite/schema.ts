@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
   checkpoint TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_checkpoints_chain ON audit_checkpoints (chain, seq);
+CREATE INDEX IF NOT EXISTS audit_checkpoints_type ON audit_checkpoints (chain, type, seq);
 
 CREATE TABLE IF NOT EXISTS approvals (
   id TEXT PRIMARY KEY,
