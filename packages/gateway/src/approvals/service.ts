@@ -51,6 +51,30 @@ function defaultId(): string {
   return randomBytes(6).toString('hex');
 }
 
+/** The active grant ("approve for 15m") covering this exact call by this exact principal, if any. */
+async function findGrant(
+  repo: ApprovalRepository,
+  who: GrantHolder,
+  cluster: string,
+  info: GrantQuery,
+  now: number,
+): Promise<ApprovalGrant | undefined> {
+  const grants = await repo.activeGrants(who.identity, cluster, now);
+  return grants.find(
+    (g) =>
+      g.expiresAt > now &&
+      g.revokedAt === undefined &&
+      g.issuer === who.issuer &&
+      g.subject === who.subject &&
+      g.verb === info.verb &&
+      g.apiGroup === info.apiGroup &&
+      g.resource === info.resource &&
+      g.subresource === info.subresource &&
+      g.namespace === info.namespace &&
+      g.name === info.name,
+  );
+}
+
 export function createApprovalService(deps: ApprovalServiceDeps): ApprovalService {
   const { repo, config, replicaId } = deps;
   const clock = deps.clock ?? Date.now;
@@ -71,28 +95,6 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     ...(deps.onPendingChange === undefined ? {} : { onPendingChange: deps.onPendingChange }),
   });
   const decide = createDecide(core);
-
-  async function findGrant(
-    who: GrantHolder,
-    cluster: string,
-    info: GrantQuery,
-    now = clock(),
-  ): Promise<ApprovalGrant | undefined> {
-    const grants = await repo.activeGrants(who.identity, cluster, now);
-    return grants.find(
-      (g) =>
-        g.expiresAt > now &&
-        g.revokedAt === undefined &&
-        g.issuer === who.issuer &&
-        g.subject === who.subject &&
-        g.verb === info.verb &&
-        g.apiGroup === info.apiGroup &&
-        g.resource === info.resource &&
-        g.subresource === info.subresource &&
-        g.namespace === info.namespace &&
-        g.name === info.name,
-    );
-  }
 
   async function sweep(): Promise<number> {
     const now = clock();
@@ -129,7 +131,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
     hold,
     ...createTickets(core, createOrJoin),
     decide,
-    findGrant,
+    findGrant: (who, cluster, info, now = clock()) => findGrant(repo, who, cluster, info, now),
     grants: (options) => repo.listGrants(options?.all === true ? {} : { activeAt: clock() }),
     revokeGrant: (id, by) => repo.revokeGrant(id, by, clock()),
     sweep,
