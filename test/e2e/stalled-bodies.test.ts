@@ -121,7 +121,7 @@ describe('stalled unauthenticated bodies', () => {
     assert.equal(status.code, 400);
     assert.match(
       status.message,
-      new RegExp(`^hoopgate: request body of ${limit + 1} bytes exceeds ${limit} bytes \\(gateway\\.maxBodyBytes\\)`),
+      new RegExp(`^hoopgate: request body of ${limit + 1} bytes exceeds the gateway's limit of ${limit} bytes`),
     );
     assert.ok((closedAfterMs ?? Infinity) <= 5000, 'the connection is closed');
   });
