@@ -312,7 +312,7 @@ export function startupCpuTable(figures: StartupFigures): string {
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const figures = await benchStartup();
   const table = `${startupTable(figures)}\n\n${startupCpuTable(figures)}`;
-  const text = `# Start-up figures\n\nMeasured by \`node --conditions=source --import tsx bench/startup.ts\` on ${new Date().toISOString().slice(0, 16)}Z (${process.version}, ${cpus().length} cores, 1-minute load average ${figures.load[0].toFixed(1)} before the timings and ${figures.load[1].toFixed(1)} after: the machine was shared with other work, so these are upper bounds).\n\n${table}\n`;
+  const text = `# Start-up figures\n\nMeasured by \`node --conditions=source --import tsx bench/startup.ts\` on ${new Date().toISOString().slice(0, 16)}Z (${process.version}, ${cpus().length} cores, 1-minute load average ${figures.load[0].toFixed(1)} before the timings and ${figures.load[1].toFixed(1)} after; with other work on the machine these are upper bounds).\n\n${table}\n`;
   writeFileSync(new URL('./startup.md', import.meta.url), text);
   process.stdout.write(`${table}\n`);
   process.exit(0);
