@@ -33,12 +33,20 @@ const HEALTH_TIMEOUT_MS = 10_000;
 /** dist/ runs the compiled .js; the tests run the .ts sources through tsx, which a worker must load itself. */
 function spawn(config: WriterThreadConfig): Worker {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL('./writer-thread.js', self), { workerData: config });
+  if (!self.endsWith('.ts'))
+    return new Worker(new URL('./writer-thread.js', self), { workerData: config, resourceLimits: writerHeap });
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./writer-thread.ts', self).href;
   const code = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData: config });
+  return new Worker(code, { eval: true, workerData: config, resourceLimits: writerHeap });
 }
+
+/**
+ * The writer thread's young generation kept small (#12): its allocations are short-lived (a batch's
+ * records), and V8's default lets the space grow to tens of MB of garbage under a flood of large
+ * refusals. Only scavenges become more frequent; the old generation is not limited (no OOM risk).
+ */
+const writerHeap = { maxYoungGenerationSizeMb: 4 };
 
 /** A record as the thread wrote it; `data` is normalised (JSON round trip) only if someone reads it. */
 function toRecord(chain: string, seq: number, draft: AuditRecordDraft, prevHash: string, hash: string): AuditRecord {
