@@ -29,7 +29,7 @@ function assertTicket(response: Answer): string {
     response,
     403,
     'Forbidden',
-    /needs approval; it was not run\. Approval (\w+) is pending \(asked of Slack channel C0TICKETS; approvers UAPPROVER, platform-oncall; it expires in \d+s\)\. Run the same command again after approval: it then runs once, within 15m of the approval\. Poll GET \/hoop\/v1\/approvals\/\1 with the same token/,
+    /needs approval; it was not run\. Approval (\w+) is pending \(it expires in \d+s\)\. Run the same command again after approval: it then runs once, within 15m of the approval\. Poll GET \/hoop\/v1\/approvals\/\1 with the same token to see its state\. Who may help: ask an approver \(Slack user UAPPROVER, group platform-oncall\) in Slack channel C0TICKETS, quoting Audit-Id \w+/,
   );
   const id = /Approval (\w+) is pending/.exec(body.message)?.[1] ?? '';
   assert.deepEqual(body.details, { kind: 'approval', name: id });

@@ -38,17 +38,10 @@ export function approvalModeOf(request: IncomingRequest, identity: IdentityConfi
   return { ok: true, mode };
 }
 
-/** Who can decide, from the configuration: the Slack channel, approver users and groups, OIDC groups (names only). */
-export function approversOf(config: Pick<Config, 'approval' | 'slack'>): string {
-  const { slackUsers, slackUserGroups, oidcGroups } = config.approval.approvers;
-  const where: string[] = [];
-  if (config.slack !== undefined) where.push(`Slack channel ${config.slack.channel}`);
-  const people = [...slackUsers, ...slackUserGroups, ...new Set(oidcGroups.map((g) => g.group))];
-  if (people.length > 0) where.push(`approvers ${people.join(', ')}`);
-  return where.length === 0 ? 'an operator (hoopgate approvals approve, or the approvals API)' : where.join('; ');
-}
-
-/** The answer to a call in ticket mode while its approval is pending: 403, with the ID in the message and details. */
+/**
+ * The answer to a call in ticket mode while its approval is pending: 403, with the ID in the message
+ * and details. Who can approve is appended as to every 403 (pipeline/errors.ts withHelp, policy/help.ts).
+ */
 export function ticketRefusal(
   record: Pick<ApprovalRecord, 'id' | 'expiresAt'>,
   what: string,
@@ -59,8 +52,8 @@ export function ticketRefusal(
   const left = formatDuration(Math.max(1000, Math.ceil((record.expiresAt - now) / 1000) * 1000));
   return new HoopError(
     'ERR_APPROVAL_REQUIRED',
-    `${what} needs approval; it was not run. Approval ${record.id} is pending (asked of ${approversOf(config)}; ` +
-      `it expires in ${left}). Run the same command again after approval: it then runs once, within ${ttl} of the approval. ` +
+    `${what} needs approval; it was not run. Approval ${record.id} is pending (it expires in ${left}). ` +
+      `Run the same command again after approval: it then runs once, within ${ttl} of the approval. ` +
       `Poll GET /hoop/v1/approvals/${record.id} with the same token to see its state`,
     { details: { kind: 'approval', name: record.id } },
   );
