@@ -206,6 +206,25 @@ export function renderFastCell(f: FastFigures): string {
   const cores = (m: Measured, name: string) => (m.cpuCores[name] === undefined ? '–' : String(m.cpuCores[name]));
   const ratio = (m: Measured, d: Measured) => `${round(m.requestsPerSecond / Math.max(1, d.requestsPerSecond), 2)}×`;
   const added = (m: Measured, d: Measured, key: 'p50Ms' | 'p99Ms') => round(m[key] - d[key], 3);
+  /** One row through a proxy (nginx, the gateway over HTTP/1.1 or HTTP/2), against the same concurrency's direct row. */
+  const proxied = (
+    row: FastFigures['rows'][number],
+    path: string,
+    m: Measured,
+    cpuMsPerRequest: number | undefined,
+    proxy: string,
+  ) => [
+    row.concurrency,
+    path,
+    m.requestsPerSecond,
+    ratio(m, row.direct),
+    m.p50Ms,
+    m.p99Ms,
+    added(m, row.direct, 'p50Ms'),
+    added(m, row.direct, 'p99Ms'),
+    cpuMsPerRequest ?? '',
+    `${cores(m, proxy)} / ${cores(m, 'upstream')} / ${cores(m, 'loadgen')} / ${cores(m, 'others')}`,
+  ];
   const lines = [
     `Fast upstream (${f.upstream}); small GET \`${fastPodPath}\`, the reader's OIDC token through the gateway; nginx: ${f.nginx}.`,
     '',
@@ -237,47 +256,18 @@ export function renderFastCell(f: FastFigures): string {
         ],
         ...(row.nginx === undefined
           ? []
-          : [
-              [
-                row.concurrency,
-                'through nginx',
-                row.nginx.requestsPerSecond,
-                ratio(row.nginx, row.direct),
-                row.nginx.p50Ms,
-                row.nginx.p99Ms,
-                added(row.nginx, row.direct, 'p50Ms'),
-                added(row.nginx, row.direct, 'p99Ms'),
-                row.nginxCpuMsPerRequest ?? '',
-                `${cores(row.nginx, 'nginx')} / ${cores(row.nginx, 'upstream')} / ${cores(row.nginx, 'loadgen')} / ${cores(row.nginx, 'others')}`,
-              ],
-            ]),
-        [
-          row.concurrency,
-          'through hoopgate',
-          row.gateway.requestsPerSecond,
-          ratio(row.gateway, row.direct),
-          row.gateway.p50Ms,
-          row.gateway.p99Ms,
-          added(row.gateway, row.direct, 'p50Ms'),
-          added(row.gateway, row.direct, 'p99Ms'),
-          row.gatewayCpuMsPerRequest,
-          `${cores(row.gateway, 'gateway')} / ${cores(row.gateway, 'upstream')} / ${cores(row.gateway, 'loadgen')} / ${cores(row.gateway, 'others')}`,
-        ],
+          : [proxied(row, 'through nginx', row.nginx, row.nginxCpuMsPerRequest, 'nginx')]),
+        proxied(row, 'through hoopgate', row.gateway, row.gatewayCpuMsPerRequest, 'gateway'),
         ...(row.gatewayH2 === undefined
           ? []
           : [
-              [
-                row.concurrency,
+              proxied(
+                row,
                 'through hoopgate, HTTP/2 (1 connection)',
-                row.gatewayH2.requestsPerSecond,
-                ratio(row.gatewayH2, row.direct),
-                row.gatewayH2.p50Ms,
-                row.gatewayH2.p99Ms,
-                added(row.gatewayH2, row.direct, 'p50Ms'),
-                added(row.gatewayH2, row.direct, 'p99Ms'),
-                row.gatewayH2CpuMsPerRequest ?? '',
-                `${cores(row.gatewayH2, 'gateway')} / ${cores(row.gatewayH2, 'upstream')} / ${cores(row.gatewayH2, 'loadgen')} / ${cores(row.gatewayH2, 'others')}`,
-              ],
+                row.gatewayH2,
+                row.gatewayH2CpuMsPerRequest,
+                'gateway',
+              ),
             ]),
       ]),
     ),
