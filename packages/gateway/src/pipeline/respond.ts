@@ -3,7 +3,7 @@
 // token, and the answer is planned: a refusal, or a status, headers and a (masked) body stream.
 // Transport-neutral: http/kube-route.ts hands the stream to Koa; completion.ts ends the record.
 import { Readable, Transform, pipeline } from 'node:stream';
-import type { HoopError } from '../lib/errors.js';
+import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { discardUpstreamBody, forwardToUpstream, type UpstreamResponse } from '../proxy/forward.js';
@@ -42,12 +42,19 @@ export type Answer =
       headers: Record<string, string | string[]>;
       /** Send the status and headers now: a watch may not send a byte for minutes (issue #16). */
       flush: boolean;
-      /** The (masked) body; undefined when there is none to send (HEAD, 204, 304). */
-      body?: Readable;
+      /** The (masked) body: whole when small, else a stream; undefined when there is none (HEAD, 204, 304). */
+      body?: Readable | Buffer;
     };
 
 /** HTTP statuses that carry no body. */
 const emptyStatuses = new Set([204, 205, 304]);
+
+/**
+ * An answer with a declared length up to this size (a single object, a short list) is read whole,
+ * masked in one call and sent as one buffer with its length: no stream pipeline, Transform or
+ * chunked encoding per request (#13). Bigger or unbounded answers (lists, watches, logs) stream.
+ */
+export const WHOLE_BODY_BYTES = 64 * 1024;
 
 export function createResponder(deps: RespondDeps) {
   const { masker, completion, metrics, clock } = deps;
@@ -135,6 +142,11 @@ export function createResponder(deps: RespondDeps) {
       completion.finished(admission, request, { status: upstream.status, bytesOut: 0, ...kept });
       return relay;
     }
+    const declared = declaredLength(upstream.headers['content-length']);
+    // Identity-encoded only: a small gzip body may inflate to far more than WHOLE_BODY_BYTES.
+    const whole = !flush && declared !== undefined && declared <= WHOLE_BODY_BYTES;
+    if (whole && upstream.headers['content-encoding'] === undefined)
+      return relayWhole(deps, admission, request, { upstream, plan, relay, kept, refuse });
     const tap = createTap(deps.auditBodies ? deps.maxAuditBodyBytes : 0);
     const stages: NodeJS.ReadWriteStream[] = plan.kind === 'mask' ? [plan.stream, tap.stream] : [tap.stream];
     // pipeline destroys every stage on error or client abort (the transport destroys the last
@@ -199,6 +211,78 @@ function clientHeaders(
   }
   responseHeaders['audit-id'] = admission.requestId;
   return responseHeaders;
+}
+
+type Plan = ReturnType<GatewayMasker['plan']>;
+
+/** What relayWhole needs of respond(): the upstream answer, its plan, and respond's refusal path. */
+interface WholeRelay {
+  upstream: UpstreamResponse;
+  plan: Exclude<Plan, { kind: 'refuse' }>;
+  relay: Extract<Answer, { kind: 'relay' }>;
+  kept: { keptMaskedValues?: string[] };
+  refuse: (error: HoopError, extra?: { keptMaskedValues?: string[] }) => Answer;
+}
+
+/**
+ * A small answer (WHOLE_BODY_BYTES) read whole, then masked and recorded before a byte is sent. Nothing
+ * has reached the client when the upstream breaks off or the body cannot be masked, so the client gets
+ * a Status instead of a cut body; a client that went away is recorded as such and gets nothing.
+ */
+async function relayWhole(
+  deps: RespondDeps,
+  admission: Admission,
+  request: ForwardRequest,
+  { upstream, plan, relay, kept, refuse }: WholeRelay,
+): Promise<Answer> {
+  let body: Buffer;
+  try {
+    body = Buffer.from(await upstream.body.arrayBuffer());
+  } catch (error) {
+    if (!request.signal.aborted) {
+      const detail = detailOf(error);
+      return refuse(
+        new HoopError(
+          'ERR_UPSTREAM_UNREACHABLE',
+          `the API server of cluster "${admission.cluster.config.name}" broke off its answer (${detail}); nothing of it was relayed; run the call again`,
+          { cause: error },
+        ),
+        kept,
+      );
+    }
+    const gone = 'client went away';
+    deps.completion.finished(admission, request, {
+      status: upstream.status,
+      bytesOut: 0,
+      ...kept,
+      error: gone,
+      streamError: gone,
+    });
+    return { kind: 'refusal', error: new HoopError('ERR_BAD_REQUEST', gone) };
+  }
+  if (plan.kind === 'mask') {
+    try {
+      body = plan.whole(body);
+    } catch (error) {
+      return refuse(publicError(error, deps.logger, { requestId: admission.requestId }), kept);
+    }
+    deps.metrics?.maskedObjects.inc(plan.maskedObjects());
+  }
+  const limit = deps.auditBodies ? deps.maxAuditBodyBytes : 0;
+  const responseBody =
+    plan.kind === 'mask' && limit > 0 ? maskCredentialFields(body.subarray(0, limit).toString('utf8')) : '';
+  deps.completion.finished(admission, request, {
+    status: upstream.status,
+    bytesOut: body.length,
+    ...kept,
+    ...(responseBody === '' ? {} : { responseBody }),
+  });
+  return { ...relay, body };
+}
+
+function declaredLength(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value)) return undefined;
+  return Number(value);
 }
 
 /** Keeps the first `limit` bytes that pass through, for the audit record. */

@@ -34,7 +34,8 @@ export function createUpstream(cluster: ClusterConfig, options: { ca?: string } 
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Readable;
+  /** undici's body: a Readable that can also be read whole (`arrayBuffer()`). */
+  body: Dispatcher.ResponseData['body'];
 }
 
 export async function forwardToUpstream(

@@ -2,7 +2,7 @@
 // builds the masking stream (gzip decoded here; the masked body is re-emitted UNCOMPRESSED, so the
 // caller drops Content-Encoding and Content-Length). Fails closed on anything it cannot read.
 import { Transform, type TransformCallback } from 'node:stream';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import { createGunzip, gunzipSync, type Gunzip } from 'node:zlib';
 import type { MaskingConfig } from '../../config/types.js';
 import { HoopError } from '../../lib/errors.js';
 import { mediaParam, openApiProtobufTypes, parseMediaType } from './accept.js';
@@ -20,8 +20,12 @@ export interface ResponseMeta {
 
 export type ResponsePlan =
   | { kind: 'passthrough' }
-  /** `stream` emits the masked body uncompressed, with `contentType`. */
-  | { kind: 'mask'; stream: Transform; contentType: string; maskedObjects: () => number }
+  /**
+   * `stream` emits the masked body uncompressed, with `contentType`; `whole` masks a body read whole
+   * instead (a small answer, pipeline/respond.ts), throwing ERR_UNMASKABLE where the stream would
+   * fail. Use one or the other: they share the scanner.
+   */
+  | { kind: 'mask'; stream: Transform; whole(body: Buffer): Buffer; contentType: string; maskedObjects: () => number }
   | { kind: 'refuse'; error: HoopError };
 
 export interface ResponseMasker {
@@ -127,6 +131,31 @@ class MaskingTransform extends Transform {
   }
 }
 
+/** A gzip body masked whole inflates to at most this (a bomb is refused, not held in memory). */
+const WHOLE_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/** A whole body through the scanner in one call: the bytes the stream would emit, or its ERR_UNMASKABLE. */
+function maskWhole(scanner: JsonMaskScanner, body: Buffer, gzip: boolean): Buffer {
+  let plain: Buffer;
+  try {
+    plain = gzip ? gunzipSync(body, { maxOutputLength: WHOLE_INFLATED_BYTES }) : body;
+  } catch (error) {
+    throw new HoopError(
+      'ERR_UNMASKABLE',
+      `the gzip-encoded upstream response cannot be decoded (${(error as Error).message}); the response was cut`,
+      { cause: error },
+    );
+  }
+  try {
+    const head = scanner.write(plain);
+    const tail = scanner.end();
+    if (tail === undefined || tail.length === 0) return head ?? Buffer.alloc(0);
+    return head === undefined || head.length === 0 ? tail : Buffer.concat([head, tail]);
+  } catch (error) {
+    throw unmaskable(error);
+  }
+}
+
 export function createResponseMasker(config: MaskingConfig): ResponseMasker {
   const masker = createObjectMasker(config);
   const maxObjectBytes = config.maxObjectBytes > 0 ? config.maxObjectBytes : DEFAULT_MAX_OBJECT_BYTES;
@@ -164,9 +193,15 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       const watch = meta.isWatch || mediaParam(type, 'stream') === 'watch';
       const hint: MaskHint = meta.resource === undefined ? {} : { resource: meta.resource };
       const scanner = new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint });
+      const gzip = encoding === 'gzip';
+      let stream: Transform | undefined;
       return {
         kind: 'mask',
-        stream: new MaskingTransform(scanner, encoding === 'gzip'),
+        // Built on first use: a body masked whole never pays for a Transform (or its gunzip).
+        get stream() {
+          return (stream ??= new MaskingTransform(scanner, gzip));
+        },
+        whole: (body) => maskWhole(scanner, body, gzip),
         contentType: meta.contentType ?? 'application/json',
         maskedObjects: () => scanner.maskedObjects,
       };
