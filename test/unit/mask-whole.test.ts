@@ -30,9 +30,6 @@ function plan(overrides: Partial<ResponseMeta> = {}) {
   return planned;
 }
 
-const streamed = (overrides: Partial<ResponseMeta>, body: Buffer): Promise<string> =>
-  text(Readable.from([body]).pipe(plan(overrides).stream));
-
 describe('response masker: whole bodies', () => {
   const cases: [string, Partial<ResponseMeta>, Buffer][] = [
     ['a Secret', { resource: 'secrets' }, Buffer.from(JSON.stringify(secret('a')))],
@@ -45,14 +42,61 @@ describe('response masker: whole bodies', () => {
     ['a gzip Secret', { contentEncoding: 'gzip' }, gzipSync(JSON.stringify(secret('g')))],
     ['watch events', { isWatch: true }, Buffer.from(`${JSON.stringify({ type: 'ADDED', object: secret('w') })}\n`)],
     ['an empty body', {}, Buffer.alloc(0)],
+    [
+      'a Secret without kind, by the request',
+      { resource: 'secrets' },
+      Buffer.from(JSON.stringify({ data: { a: b64('CANARY') } })),
+    ],
+    [
+      'a Secret with its last-applied annotation',
+      {},
+      Buffer.from(
+        JSON.stringify({
+          ...secret('l'),
+          metadata: {
+            name: 'l',
+            annotations: {
+              'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(secret('l')),
+            },
+          },
+        }),
+      ),
+    ],
+    [
+      'a list whose kind comes after its items',
+      {},
+      Buffer.from(`{"items":[${JSON.stringify(secret('x'))}],"kind":"SecretList","apiVersion":"v1"}`),
+    ],
+    [
+      'a Table with Secret rows',
+      { resource: 'secrets' },
+      Buffer.from(
+        JSON.stringify({
+          kind: 'Table',
+          apiVersion: 'meta.k8s.io/v1',
+          columnDefinitions: [],
+          rows: [{ cells: ['t'], object: secret('t') }],
+        }),
+      ),
+    ],
+    ['a pretty-printed Pod', {}, Buffer.from(JSON.stringify({ kind: 'Pod', metadata: { name: 'p' } }, null, 2))],
   ];
   for (const [name, overrides, body] of cases) {
-    it(`masks ${name} to the bytes the stream emits`, async () => {
-      const whole = plan(overrides).whole(body).toString();
-      assert.equal(whole, await streamed(overrides, body));
+    it(`masks ${name} as the stream does`, async () => {
+      const wholePlan = plan(overrides);
+      const whole = wholePlan.whole(body).toString();
+      const streamPlan = plan(overrides);
+      const viaStream = await text(Readable.from([body]).pipe(streamPlan.stream));
+      assert.deepEqual(whole === '' ? '' : JSON.parse(whole), viaStream === '' ? '' : JSON.parse(viaStream));
+      assert.equal(wholePlan.maskedObjects(), streamPlan.maskedObjects(), 'the same objects counted as masked');
       assert.ok(!whole.includes(b64('CANARY')) && !whole.includes('CANARY'), whole);
     });
   }
+
+  it('relays an object with nothing to mask byte for byte', () => {
+    const body = Buffer.from(JSON.stringify({ kind: 'Pod', metadata: { name: 'p' } }, null, 2));
+    assert.equal(plan().whole(body), body);
+  });
 
   for (const [name, overrides, body, message] of [
     ['a truncated document', {}, Buffer.from('{"kind":"Secret","data":{"x":"Q0FO'), /ended inside a json value/],

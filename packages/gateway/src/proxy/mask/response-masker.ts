@@ -7,7 +7,7 @@ import type { MaskingConfig } from '../../config/types.js';
 import { HoopError } from '../../lib/errors.js';
 import { mediaParam, openApiProtobufTypes, parseMediaType } from './accept.js';
 import { JsonMaskScanner } from './json-stream.js';
-import { createObjectMasker, type MaskHint, type MaskResult } from './mask-object.js';
+import { createObjectMasker, type MaskHint, type MaskResult, type ObjectMasker } from './mask-object.js';
 
 export interface ResponseMeta {
   contentType: string | undefined;
@@ -134,8 +134,45 @@ class MaskingTransform extends Transform {
 /** A gzip body masked whole inflates to at most this (a bomb is refused, not held in memory). */
 const WHOLE_INFLATED_BYTES = 64 * 1024 * 1024;
 
-/** A whole body through the scanner in one call: the bytes the stream would emit, or its ERR_UNMASKABLE. */
-function maskWhole(scanner: JsonMaskScanner, body: Buffer, gzip: boolean): Buffer {
+/** What `whole` needs besides the body: the scanner (lists, errors), and what a single object is masked with. */
+interface WholeMasking {
+  scanner: JsonMaskScanner;
+  masker: ObjectMasker;
+  hint: MaskHint;
+  /** A document (not a watch's sequence) no larger than the masking limit: a single object may skip the scanner. */
+  parseOnce: (plain: Buffer) => boolean;
+  counted: () => void;
+}
+
+/**
+ * A single object (not a list or Table the scanner streams item by item), parsed once and masked as the
+ * scanner would mask it (maskObject of the whole document); the original bytes when nothing is masked.
+ * undefined when it is anything else, malformed included: the scanner then answers, with its own error.
+ */
+function maskSingleObject(plain: Buffer, w: WholeMasking): Buffer | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(plain.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { kind, apiVersion, items, rows } = value as Record<string, unknown>;
+  if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray(items)) return undefined;
+  if (
+    kind === 'Table' &&
+    Array.isArray(rows) &&
+    (typeof apiVersion !== 'string' || apiVersion.startsWith('meta.k8s.io/'))
+  )
+    return undefined;
+  const masked = w.masker.maskObject(value, w.hint);
+  if (masked.masked === 0) return plain;
+  w.counted();
+  return Buffer.from(JSON.stringify(masked.value), 'utf8');
+}
+
+/** A whole body masked in one call: the bytes the stream would emit (same JSON), or its ERR_UNMASKABLE. */
+function maskWhole(body: Buffer, gzip: boolean, w: WholeMasking): Buffer {
   let plain: Buffer;
   try {
     plain = gzip ? gunzipSync(body, { maxOutputLength: WHOLE_INFLATED_BYTES }) : body;
@@ -147,8 +184,10 @@ function maskWhole(scanner: JsonMaskScanner, body: Buffer, gzip: boolean): Buffe
     );
   }
   try {
-    const head = scanner.write(plain);
-    const tail = scanner.end();
+    const single = w.parseOnce(plain) ? maskSingleObject(plain, w) : undefined;
+    if (single !== undefined) return single;
+    const head = w.scanner.write(plain);
+    const tail = w.scanner.end();
     if (tail === undefined || tail.length === 0) return head ?? Buffer.alloc(0);
     return head === undefined || head.length === 0 ? tail : Buffer.concat([head, tail]);
   } catch (error) {
@@ -195,15 +234,23 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       const scanner = new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint });
       const gzip = encoding === 'gzip';
       let stream: Transform | undefined;
+      let wholeMasked = 0;
+      const whole: WholeMasking = {
+        scanner,
+        masker,
+        hint,
+        parseOnce: (plain) => !watch && plain.length <= maxObjectBytes,
+        counted: () => (wholeMasked += 1),
+      };
       return {
         kind: 'mask',
         // Built on first use: a body masked whole never pays for a Transform (or its gunzip).
         get stream() {
           return (stream ??= new MaskingTransform(scanner, gzip));
         },
-        whole: (body) => maskWhole(scanner, body, gzip),
+        whole: (body) => maskWhole(body, gzip, whole),
         contentType: meta.contentType ?? 'application/json',
-        maskedObjects: () => scanner.maskedObjects,
+        maskedObjects: () => scanner.maskedObjects + wholeMasked,
       };
     },
   };
