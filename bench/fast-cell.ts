@@ -106,6 +106,9 @@ export async function benchFastCell(deps: FastCellDeps): Promise<FastFigures> {
   } catch (error) {
     log(`(fast) nginx is installed but did not start, skipping: ${(error as Error).message}`);
   }
+  // A fresh gateway compiles its sources (tsx) and JITs its hot path during its first few thousand
+  // requests: without this the first row (c=1) measured start-up, not the steady state (#13).
+  await deps.measure('(fast) warm-up', gateway.info.url, gatewayCa, deps.deployerToken, 32, {}, fastPodPath);
   const rows: FastRow[] = [];
   const perRequest = (m: Measured, name: string) =>
     round(((m.cpuCores[name] ?? 0) * 1000) / Math.max(1, m.requestsPerSecond), 3);
