@@ -92,10 +92,14 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       return;
     }
     ctx.status = answer.status;
-    if (answer.body !== undefined) ctx.body = answer.body;
-    // Koa types a stream body as octet-stream; the upstream's headers are the ones that count.
-    ctx.remove('Content-Type');
-    for (const [name, value] of Object.entries(answer.headers)) ctx.set(name, value);
+    const { headers } = answer;
+    for (const name of Object.keys(headers)) ctx.set(name, headers[name] as string | string[]);
+    if (answer.body !== undefined) {
+      // Set after the headers: Koa types only an untyped body (as octet-stream), and that type is not
+      // the upstream's. A buffer gets its Content-Length here.
+      ctx.body = answer.body;
+      if (headers['content-type'] === undefined) ctx.remove('Content-Type');
+    }
     if (answer.flush) ctx.flushHeaders();
   }
 

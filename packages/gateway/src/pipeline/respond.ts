@@ -98,7 +98,7 @@ export function createResponder(deps: RespondDeps) {
     const upstreamStarted = clock();
     metrics?.overheadSeconds.observe({ cluster: cluster.config.name }, (upstreamStarted - admission.startedAt) / 1000);
     const headers = buildUpstreamHeaders({
-      rawHeaders: [...request.rawHeaders],
+      rawHeaders: request.rawHeaders,
       token: admission.token,
       accept: masker.upstreamAccept(first(request.headers['accept']), info),
       ...(body === undefined ? {} : { contentLength: body.length }),

@@ -19,13 +19,27 @@ export interface GatewayMasker {
   maskRequestBody(body: Buffer, contentType: string | undefined, info: RequestInfo): string;
 }
 
+const ACCEPT_CACHE_ENTRIES = 64;
+
 export function createGatewayMasker(config: MaskingConfig): GatewayMasker {
   const responses = createResponseMasker(config);
   const bodies = createRequestBodyMasker(config);
+  const accepts = new Map<string, string>();
   const resourceOf = (info: RequestInfo) =>
     info.subresource === '' ? info.resource : `${info.resource}/${info.subresource}`;
   return {
-    upstreamAccept: (clientAccept) => upstreamAccept(clientAccept),
+    upstreamAccept(clientAccept) {
+      // Clients send a handful of distinct Accept headers: each is parsed once (#13). Bounded, as the
+      // header is the client's: a full cache starts over.
+      const key = clientAccept ?? '';
+      let value = accepts.get(key);
+      if (value !== undefined) return value;
+      value = upstreamAccept(clientAccept);
+      if (key.length > 1024) return value;
+      if (accepts.size >= ACCEPT_CACHE_ENTRIES) accepts.clear();
+      accepts.set(key, value);
+      return value;
+    },
     plan(meta, info) {
       return responses.transform({
         contentType: meta.contentType,

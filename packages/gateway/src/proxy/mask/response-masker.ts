@@ -136,7 +136,7 @@ const WHOLE_INFLATED_BYTES = 64 * 1024 * 1024;
 
 /** What `whole` needs besides the body: the scanner (lists, errors), and what a single object is masked with. */
 interface WholeMasking {
-  scanner: JsonMaskScanner;
+  scan: () => JsonMaskScanner;
   masker: ObjectMasker;
   hint: MaskHint;
   /** A document (not a watch's sequence) no larger than the masking limit: a single object may skip the scanner. */
@@ -186,8 +186,9 @@ function maskWhole(body: Buffer, gzip: boolean, w: WholeMasking): Buffer {
   try {
     const single = w.parseOnce(plain) ? maskSingleObject(plain, w) : undefined;
     if (single !== undefined) return single;
-    const head = w.scanner.write(plain);
-    const tail = w.scanner.end();
+    const scanner = w.scan();
+    const head = scanner.write(plain);
+    const tail = scanner.end();
     if (tail === undefined || tail.length === 0) return head ?? Buffer.alloc(0);
     return head === undefined || head.length === 0 ? tail : Buffer.concat([head, tail]);
   } catch (error) {
@@ -231,12 +232,15 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       }
       const watch = meta.isWatch || mediaParam(type, 'stream') === 'watch';
       const hint: MaskHint = meta.resource === undefined ? {} : { resource: meta.resource };
-      const scanner = new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint });
+      // Built on first use: a single object masked whole needs neither the scanner nor a Transform (or its gunzip).
+      let scanner: JsonMaskScanner | undefined;
+      const scan = () =>
+        (scanner ??= new JsonMaskScanner({ masker, maxObjectBytes, mode: watch ? 'sequence' : 'document', hint }));
       const gzip = encoding === 'gzip';
       let stream: Transform | undefined;
       let wholeMasked = 0;
       const whole: WholeMasking = {
-        scanner,
+        scan,
         masker,
         hint,
         parseOnce: (plain) => !watch && plain.length <= maxObjectBytes,
@@ -244,13 +248,12 @@ export function createResponseMasker(config: MaskingConfig): ResponseMasker {
       };
       return {
         kind: 'mask',
-        // Built on first use: a body masked whole never pays for a Transform (or its gunzip).
         get stream() {
-          return (stream ??= new MaskingTransform(scanner, gzip));
+          return (stream ??= new MaskingTransform(scan(), gzip));
         },
         whole: (body) => maskWhole(body, gzip, whole),
         contentType: meta.contentType ?? 'application/json',
-        maskedObjects: () => scanner.maskedObjects + wholeMasked,
+        maskedObjects: () => (scanner?.maskedObjects ?? 0) + wholeMasked,
       };
     },
   };
