@@ -1,7 +1,8 @@
 // Forward and mask, for a request admitted by the pipeline: a write still carrying masked values
 // gets the stored ones back (or is refused), the request goes upstream with the ServiceAccount
-// token, and the answer is planned: a refusal, or a status, headers and a (masked) body stream.
-// Transport-neutral: http/kube-route.ts hands the stream to Koa; completion.ts ends the record.
+// token, and the answer is planned: a refusal, or a status, headers and a (masked) body — a stream,
+// or one buffer for a small answer (relayWhole). Transport-neutral: http/kube-route.ts hands the body
+// to Koa; completion.ts ends the record.
 import { Readable, Transform, pipeline } from 'node:stream';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
