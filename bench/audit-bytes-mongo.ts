@@ -1,11 +1,12 @@
 // Bytes per event in the MongoDB store (issue #17), computed rather than read from a server: the BSON
-// size of each document as store/mongo/audit.ts writes it, and an estimate of its index entries (each
+// size of each document as store/mongo/audit.ts writes it (layout 2, store/mongo/record-doc.ts; the
+// shape a document names is stored once per distinct shape and not counted per call), and an estimate of its index entries (each
 // index key's BSON value bytes plus an 8-byte record id per entry, `_id` included). Both are
 // uncompressed figures: WiredTiger's block compression (snappy) and index prefix compression make the
 // files smaller, so they are upper bounds of what a real mongod stores.
 import { BSON } from 'mongodb';
 import { chainDrafts, GENESIS_HASH } from '../packages/gateway/src/store/chain.js';
-import { toDoc } from '../packages/gateway/src/store/mongo/audit.js';
+import { shapeId, toDoc } from '../packages/gateway/src/store/mongo/record-doc.js';
 import type { AuditRecordDraft } from '../packages/gateway/src/store/types.js';
 
 /** The record indexes of ensureAuditIndexes, plus `_id`. */
@@ -31,11 +32,11 @@ export interface MongoBytes {
 
 /** Document and index bytes of one call (its request + outcome drafts) at a steady-state position in a chain. */
 export function mongoBytesPerCall(drafts: readonly AuditRecordDraft[]): MongoBytes {
-  const { slices } = chainDrafts('replica-abcdef12', { seq: 1_000_000, hash: GENESIS_HASH }, [drafts]);
+  const { slices, texts } = chainDrafts('replica-abcdef12', { seq: 1_000_000, hash: GENESIS_HASH }, [drafts]);
   let document = 0;
   let indexes = 0;
-  for (const record of slices.flat()) {
-    const doc = toDoc(record) as unknown as Record<string, unknown>;
+  for (const [index, record] of slices.flat().entries()) {
+    const doc = toDoc(record, texts[index] as string, shapeId).doc as unknown as Record<string, unknown>;
     document += BSON.calculateObjectSize(doc);
     for (const fields of INDEXES) indexes += 8 + fields.reduce((sum, field) => sum + valueBytes(doc[field]), 0);
   }

@@ -3,26 +3,27 @@
 // as its own `hoopgate` process under /usr/bin/time -v for wall time and peak RSS; and the bytes one
 // allowed GET and one refusal cost in the SQLite store.
 //
-// How the N records are made: a real gateway (demo config, audit.bodies false) serves a sample of
-// kubectl-like allowed GETs and unauthenticated requests; those records are the templates, and the
-// store API appends copies of them (fresh event/request ids, spread times) until N records exist —
-// writing N records through the full gateway would take minutes per 100k on this machine.
+// How the N records are made: N/2 kubectl-like GETs through a real gateway (demo config, audit.bodies
+// false, 32 at a time, 10% without a token), then 500 more calls after the head checkpoint the gateway
+// signed as it stopped, for --since-checkpoint. With `--copies` (stores larger than a bench run can fill through
+// the gateway, e.g. the 1M-record bound), the store API appends copies of a sample of the gateway's
+// own records instead (bench/audit-copies.ts), with a signed checkpoint every 100k records. The bytes
+// per event always come from copies: steady-state file growth over 20,000 identical-kind calls.
 //
-// Run alone: `node --import tsx bench/audit-scale.ts [--records 200000] [--keep]`; `npm run bench`
-// runs it as cell (f).
+// Run alone: `node --conditions=source --import tsx bench/audit-scale.ts [--records 200000]
+// [--copies] [--keep] [--work DIR]`; `npm run bench` runs it as cell (f).
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { createCheckpointer, loadSigningKey } from '../packages/gateway/src/audit/checkpoint.js';
 import { createStore } from '../packages/gateway/src/store/index.js';
-import type { AuditRecord, AuditRecordDraft } from '../packages/gateway/src/store/types.js';
+import { appendCopies, bytesPerPair, copyOf, readTemplates, sizeOf, type Template } from './audit-copies.js';
 import { mongoBytesPerCall, type MongoBytes } from './audit-bytes-mongo.js';
-import { startChild } from './children.js';
+import { startChild, type Child } from './children.js';
 import type { GatewayInfo, UpstreamInfo } from './servers.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -37,8 +38,10 @@ export interface CommandFigures {
   exitCode: number;
   /** Lines written to stdout (export: one per event). */
   lines: number;
-  /** The command's own summary line (verify: records/s). */
+  /** What the command wrote to stderr (notes), if anything. */
   summary?: string;
+  /** The last line of stdout (verify: its records/s report). */
+  lastLine?: string;
 }
 
 export interface AuditScaleResult {
@@ -75,7 +78,7 @@ export async function timeCommand(args: readonly string[], cwd: string, stdoutFi
   // Read through a pipe, as a consumer would: the command must keep up with (and wait for) its reader.
   child.stdout.on('data', (chunk: Buffer) => {
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
-    if (stdoutFile !== undefined) tail = (tail + chunk.toString('utf8')).slice(-4096);
+    tail = (tail + chunk.toString('utf8')).slice(-4096);
   });
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString('utf8');
@@ -83,6 +86,7 @@ export async function timeCommand(args: readonly string[], cwd: string, stdoutFi
   const exitCode = await new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
   const wallS = (performance.now() - began) / 1000;
   if (stdoutFile !== undefined) writeFileSync(stdoutFile, tail);
+  const lastLine = tail.trimEnd().split('\n').pop()?.slice(0, 300) ?? '';
   const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1] ?? Number.NaN);
   const cpu = ['User', 'System'].reduce(
     (sum, kind) => sum + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1] ?? Number.NaN),
@@ -101,6 +105,7 @@ export async function timeCommand(args: readonly string[], cwd: string, stdoutFi
     exitCode,
     lines,
     ...(own === '' ? {} : { summary: own.slice(0, 400) }),
+    ...(lastLine === '' || lines > 3 ? {} : { lastLine }),
   };
 }
 
@@ -115,193 +120,120 @@ function kubectlHeaders(token: string | undefined, i: number): Record<string, st
   };
 }
 
-async function sendSample(url: string, ca: string, token: string, allowed: number, refused: number): Promise<void> {
-  const agent = new Agent({ connect: { ca }, connections: 8 });
+/**
+ * `calls` kubectl-like GETs through the gateway, `concurrency` at a time over kept-alive connections: a
+ * `refusedShare` of them without a token (401, refused before authentication), the rest allowed reads.
+ */
+async function sendThrough(
+  target: { url: string; ca: string; token: string },
+  calls: number,
+  options: { refusedShare: number; concurrency: number; first?: number },
+): Promise<void> {
+  const agent = new Agent({ connect: { ca: target.ca }, connections: options.concurrency });
+  const first = options.first ?? 0;
+  let next = 0;
+  const one = async (i: number): Promise<void> => {
+    const refused = (i * 7919) % 1000 < options.refusedShare * 1000;
+    const path = refused
+      ? '/api/v1/namespaces/staging/pods'
+      : (ALLOWED_PATHS[i % ALLOWED_PATHS.length] ?? '/api/v1/namespaces/staging/configmaps/app-config');
+    const response = await request(`${target.url}${path}`, {
+      dispatcher: agent,
+      headers: kubectlHeaders(refused ? undefined : target.token, i),
+    });
+    await response.body.dump();
+    if (response.statusCode !== (refused ? 401 : 200))
+      throw new Error(`request ${path} through the gateway answered ${response.statusCode}`);
+  };
+  const worker = async (): Promise<void> => {
+    while (next < calls) await one(first + next++);
+  };
   try {
-    const one = async (i: number, withToken: boolean): Promise<void> => {
-      const path = withToken ? `/api/v1/namespaces/staging/configmaps/app-config` : '/api/v1/namespaces/staging/pods';
-      const response = await request(`${url}${path}`, {
-        dispatcher: agent,
-        headers: kubectlHeaders(withToken ? token : undefined, i),
-      });
-      await response.body.dump();
-      if (response.statusCode !== (withToken ? 200 : 401))
-        throw new Error(`sample request ${path} answered ${response.statusCode}`);
-    };
-    for (let i = 0; i < allowed; i += 8)
-      await Promise.all(Array.from({ length: Math.min(8, allowed - i) }, (_, k) => one(i + k, true)));
-    for (let i = 0; i < refused; i += 8)
-      await Promise.all(Array.from({ length: Math.min(8, refused - i) }, (_, k) => one(i + k, false)));
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
   } finally {
     await agent.close();
   }
 }
 
-/** Request + outcome templates of one kind of call, as the gateway wrote them. */
-interface Template {
-  request: AuditRecord;
-  outcome: AuditRecord;
+/** What the allowed calls read (the demo's ci-deployer may get these). */
+const ALLOWED_PATHS = [
+  '/api/v1/namespaces/staging/configmaps/app-config',
+  '/api/v1/namespaces/staging/configmaps',
+  '/api/v1/namespaces/staging/pods',
+];
+
+interface World {
+  upstream: Child<UpstreamInfo>;
+  target: { url: string; ca: string; token: string };
+  keyFile: string;
+  /** A gateway config like the demo's, on `storeFile`: audit.bodies false, per-client limits out of the way. */
+  configFor(storeFile: string, name: string): string;
+  gateway(configPath: string): Promise<Child<GatewayInfo>>;
 }
 
-async function readTemplates(storeUrl: string): Promise<{ allowed: Template[]; refused: Template[] }> {
-  const store = await createStore(storeUrl, { replicaId: 'bench-reader' });
-  try {
-    const records = await store.audit.listRecords({ kinds: ['request', 'outcome'], limit: 100_000 });
-    const outcomes = new Map(records.filter((r) => r.kind === 'outcome').map((r) => [r.eventId, r]));
-    const pairs = records
-      .filter((r) => r.kind === 'request')
-      .map((request) => ({ request, outcome: outcomes.get(request.eventId) as AuditRecord }));
-    return {
-      allowed: pairs.filter((p) => p.outcome !== undefined && p.outcome.data['status'] === 200),
-      refused: pairs.filter((p) => p.outcome !== undefined && p.outcome.data['status'] === 401),
-    };
-  } finally {
-    await store.close();
-  }
-}
-
-/** Two drafts (request, outcome) copied from a template with fresh ids at `time`. */
-function copyOf(template: Template, time: number, session: string): AuditRecordDraft[] {
-  const eventId = randomUUID();
-  const request: AuditRecordDraft = {
-    kind: 'request',
-    time,
-    eventId,
-    sessionId: template.request.identity === 'anonymous' ? `s-${randomUUID()}` : session,
-    ...(template.request.identity === undefined ? {} : { identity: template.request.identity }),
-    data: { ...template.request.data, requestId: randomUUID() },
+async function startWorld(work: string, children: { stop(timeoutMs?: number): Promise<void> }[]): Promise<World> {
+  const upstream = await startChild<UpstreamInfo>(
+    'upstream',
+    { dir: join(work, 'world'), heldObjects: 0 },
+    { logFile: join(work, 'upstream.out') },
+  );
+  children.push(upstream);
+  const config = parseYaml(readFileSync(upstream.info.configPath, 'utf8')) as { audit: Record<string, unknown> };
+  const keyFile = join(work, 'checkpoint-key.pem');
+  const { privateKey } = generateKeyPairSync('ed25519');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const unlimited = { maxConcurrent: 64, requestsPerSecond: 100_000, burst: 100_000 };
+  (config as Record<string, unknown>)['limits'] = { perAddress: unlimited, perIdentity: unlimited };
+  const target = {
+    url: '',
+    ca: readFileSync(upstream.info.gatewayCaFile, 'utf8'),
+    token: await upstream.call<string>('token', 'ci-deployer'),
   };
-  const outcome: AuditRecordDraft = {
-    kind: 'outcome',
-    time: time + 3,
-    eventId,
-    ...(request.sessionId === undefined ? {} : { sessionId: request.sessionId }),
-    ...(request.identity === undefined ? {} : { identity: request.identity }),
-    data: { ...template.outcome.data, durationMs: 2 + (time % 7), upstreamMs: 1 + (time % 5) },
+  return {
+    upstream,
+    target,
+    keyFile,
+    configFor(storeFile, name) {
+      config.audit['store'] = `sqlite:${storeFile}`;
+      config.audit['bodies'] = false;
+      config.audit['checkpoint'] = { every: '1h', signingKeyFile: keyFile };
+      const file = join(work, `${name}.yaml`);
+      writeFileSync(file, toYaml(config));
+      return file;
+    },
+    async gateway(configPath) {
+      const gateway = await startChild<GatewayInfo>(
+        'gateway',
+        { configPath, replicaId: 'bench-gateway', logFile: join(work, 'gateway.jsonl') },
+        { logFile: join(work, 'gateway.out') },
+      );
+      target.url = gateway.info.url;
+      return gateway;
+    },
   };
-  return [request, outcome];
 }
 
-/**
- * Appends `pairs` request/outcome pairs (a `refusedShare` of them refusals) through the store API in
- * batches, ending `endTime`; a signed head checkpoint every `checkpointEvery` pairs, like the hourly job.
- */
-async function appendCopies(
-  storeUrl: string,
-  templates: { allowed: Template[]; refused: Template[] },
-  options: {
-    pairs: number;
-    refusedShare: number;
-    endTime: number;
-    checkpointEvery?: number;
-    replicaId: string;
-    keyFile?: string;
-  },
-): Promise<void> {
-  const store = await createStore(storeUrl, { replicaId: options.replicaId });
-  const key = await loadSigningKey(options.keyFile);
-  const checkpointer = createCheckpointer({ store: store.audit, key, replicaId: options.replicaId, clock: Date.now });
+/** `calls` requests through a gateway started for them on `configPath`, stopped after. */
+async function throughGateway(world: World, configPath: string, calls: number, first = 0): Promise<void> {
+  const gateway = await world.gateway(configPath);
   try {
-    const batch = 500;
-    const stepMs = 10;
-    let time = options.endTime - options.pairs * stepMs;
-    let session = `s-${randomUUID()}`;
-    for (let done = 0; done < options.pairs;) {
-      const n = Math.min(batch, options.pairs - done);
-      const drafts: AuditRecordDraft[] = [];
-      for (let k = 0; k < n; k++) {
-        const index = done + k;
-        if (index % 20 === 0) session = `s-${randomUUID()}`;
-        const refusal = (index * 7919) % 1000 < options.refusedShare * 1000;
-        const pool = refusal ? templates.refused : templates.allowed;
-        const template = pool[index % pool.length] as Template;
-        drafts.push(...copyOf(template, time, session));
-        time += stepMs;
-      }
-      await store.audit.append(drafts);
-      done += n;
-      if (
-        options.checkpointEvery !== undefined &&
-        Math.floor(done / options.checkpointEvery) !== Math.floor((done - n) / options.checkpointEvery)
-      ) {
-        await checkpointer.checkpoint();
-      }
-    }
-    if (options.checkpointEvery !== undefined) await checkpointer.checkpoint();
+    await sendThrough(world.target, calls, { refusedShare: 0.1, concurrency: 32, first });
   } finally {
-    await store.close();
+    await gateway.stop(30_000);
   }
-}
-
-function sizeOf(file: string): number {
-  return statSync(file).size;
-}
-
-/** Bytes per pair in steady state: file growth from `base` to `base + n` pairs, divided by n. */
-async function bytesPerPair(
-  work: string,
-  name: string,
-  templates: { allowed: Template[]; refused: Template[] },
-  refusedShare: number,
-): Promise<number> {
-  const file = join(work, `${name}.db`);
-  const url = `sqlite:${file}`;
-  const base = 10_000;
-  const n = 20_000;
-  await appendCopies(url, templates, {
-    pairs: base,
-    refusedShare,
-    endTime: Date.now() - 3_600_000,
-    replicaId: 'bench-bytes',
-  });
-  const before = sizeOf(file);
-  await appendCopies(url, templates, { pairs: n, refusedShare, endTime: Date.now(), replicaId: 'bench-bytes' });
-  const after = sizeOf(file);
-  rmSync(file, { force: true });
-  return Math.round((after - before) / n);
 }
 
 export async function benchAuditScale(
-  options: { records?: number; keep?: boolean; work?: string } = {},
+  options: { records?: number; keep?: boolean; work?: string; copies?: boolean } = {},
 ): Promise<AuditScaleResult> {
   const records = options.records ?? 200_000;
   const work = options.work ?? mkdtempSync(join(tmpdir(), 'hoop-audit-scale-'));
   const children: { stop(timeoutMs?: number): Promise<void> }[] = [];
   try {
     log(`work dir ${work}; sampling the gateway's records`);
-    const upstream = await startChild<UpstreamInfo>(
-      'upstream',
-      { dir: join(work, 'world'), heldObjects: 0 },
-      { logFile: join(work, 'upstream.out') },
-    );
-    children.push(upstream);
-    const config = parseYaml(readFileSync(upstream.info.configPath, 'utf8')) as { audit: Record<string, unknown> };
+    const world = await startWorld(work, children);
     const sampleFile = join(work, 'sample.db');
-    config.audit['store'] = `sqlite:${sampleFile}`;
-    config.audit['bodies'] = false;
-    const keyFile = join(work, 'checkpoint-key.pem');
-    const { privateKey } = (await import('node:crypto')).generateKeyPairSync('ed25519');
-    writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    config.audit['checkpoint'] = { every: '1h', signingKeyFile: keyFile };
-    // The sample is sent as fast as the gateway answers: per-client limits (issue #12) out of the way.
-    const unlimited = { maxConcurrent: 64, requestsPerSecond: 100_000, burst: 100_000 };
-    (config as Record<string, unknown>)['limits'] = { perAddress: unlimited, perIdentity: unlimited };
-    const sampleConfig = join(work, 'sample.yaml');
-    writeFileSync(sampleConfig, toYaml(config));
-    const gateway = await startChild<GatewayInfo>(
-      'gateway',
-      { configPath: sampleConfig, replicaId: 'bench-sample', logFile: join(work, 'gateway.jsonl') },
-      { logFile: join(work, 'gateway.out') },
-    );
-    children.push(gateway);
-    const ca = readFileSync(upstream.info.gatewayCaFile, 'utf8');
-    const token = await upstream.call<string>('token', 'ci-deployer');
-    const sampleAllowed = 2000;
-    const sampleRefused = 1000;
-    await sendSample(gateway.info.url, ca, token, sampleAllowed, sampleRefused);
-    await gateway.stop();
-    await upstream.stop();
-    children.length = 0;
+    await throughGateway(world, world.configFor(sampleFile, 'sample'), 3000);
     const templates = await readTemplates(`sqlite:${sampleFile}`);
     log(`templates: ${templates.allowed.length} allowed GETs, ${templates.refused.length} refusals`);
     if (templates.allowed.length === 0 || templates.refused.length === 0)
@@ -312,7 +244,6 @@ export async function benchAuditScale(
     log(
       `steady state: ${bytesPerAllowedGet} bytes per allowed GET, ${bytesPerRefusal} per refusal (request + outcome, indexes included)`,
     );
-
     const now = Date.now();
     const mongoBytesPerAllowedGet = mongoBytesPerCall(
       copyOf(templates.allowed[0] as Template, now, `s-${randomUUID()}`),
@@ -320,49 +251,62 @@ export async function benchAuditScale(
     const mongoBytesPerRefusal = mongoBytesPerCall(copyOf(templates.refused[0] as Template, now, `s-${randomUUID()}`));
     log(`MongoDB: ${JSON.stringify({ mongoBytesPerAllowedGet, mongoBytesPerRefusal })}`);
 
-    // The big store: the sample's records, then N more (10% refusals), with a checkpoint every 50k pairs.
+    // The big store: N records through the gateway (or, with --copies, copies of the sample's records).
     const scaleFile = join(work, 'scale.db');
-    copyFileSync(sampleFile, scaleFile);
-    config.audit['store'] = `sqlite:${scaleFile}`;
-    const scaleConfig = join(work, 'scale.yaml');
-    writeFileSync(scaleConfig, toYaml(config));
+    const scaleConfig = world.configFor(scaleFile, 'scale');
+    const calls = Math.ceil(records / 2);
     const generated = performance.now();
-    const pairs = Math.ceil(records / 2);
-    await appendCopies(`sqlite:${scaleFile}`, templates, {
-      pairs,
-      refusedShare: 0.1,
-      endTime: Date.now(),
-      checkpointEvery: 50_000,
-      replicaId: 'bench-scale',
-      keyFile,
-    });
+    if (options.copies === true) {
+      copyFileSync(sampleFile, scaleFile);
+      const copies = { refusedShare: 0.1, replicaId: 'bench-scale', keyFile: world.keyFile };
+      await appendCopies(`sqlite:${scaleFile}`, templates, {
+        ...copies,
+        pairs: calls,
+        endTime: Date.now(),
+        checkpointEvery: 50_000,
+      });
+    } else {
+      await throughGateway(world, scaleConfig, calls); // stopping, the gateway signs a head checkpoint
+    }
     const generateS = Math.round((performance.now() - generated) / 100) / 10;
     const storeMb = Math.round(sizeOf(scaleFile) / 1024 / 1024);
-    log(`generated ${pairs * 2} records in ${generateS} s: store ${storeMb} MB`);
+    const stored = await countRecords(scaleFile);
+    log(`generated ${stored} records in ${generateS} s: store ${storeMb} MB`);
 
     const exportFigures = await timeCommand(['audit', 'export', '--config', scaleConfig], work);
     log(`export: ${JSON.stringify(exportFigures)}`);
     const verifyFull = await timeCommand(['audit', 'verify', '--full', '--config', scaleConfig], work);
     log(`verify --full: ${JSON.stringify(verifyFull)}`);
-    // 1,000 new records after the last checkpoint, then the incremental verification.
-    await appendCopies(`sqlite:${scaleFile}`, templates, {
-      pairs: 500,
-      refusedShare: 0.1,
-      endTime: Date.now(),
-      replicaId: 'bench-scale',
-      keyFile,
-    });
+    // 1,000 new records after the last checkpoint (the gateway signs one when it stops), then the
+    // incremental verification — through the gateway, while it keeps running, as in production.
+    const running =
+      options.copies === true
+        ? undefined
+        : await world.gateway(scaleConfig).then((gateway) => (children.push(gateway), gateway));
+    if (running === undefined)
+      await appendCopies(`sqlite:${scaleFile}`, templates, {
+        pairs: 500,
+        refusedShare: 0.1,
+        endTime: Date.now(),
+        replicaId: 'bench-scale',
+        keyFile: world.keyFile,
+      });
+    else await sendThrough(world.target, 500, { refusedShare: 0.1, concurrency: 32, first: calls });
     const verifySince = await timeCommand(['audit', 'verify', '--since-checkpoint', '--config', scaleConfig], work);
     log(`verify --since-checkpoint: ${JSON.stringify(verifySince)}`);
     const leastPrivilege = await timeCommand(
       ['audit', 'least-privilege', '--config', scaleConfig, '--offline', '--format', 'json', '--since', '3650d'],
       work,
     );
+    await running?.stop(30_000);
     log(`least-privilege: ${JSON.stringify(leastPrivilege)}`);
     return {
-      records: pairs * 2 + 1000,
+      records: await countRecords(scaleFile),
       storeMb,
-      generation: `templates from ${sampleAllowed} allowed GETs + ${sampleRefused} unauthenticated GETs through the gateway (audit.bodies false); copies appended through the store API in batches of 1,000 records, 10% refusals, a signed checkpoint every 100k records`,
+      generation:
+        options.copies === true
+          ? `copies of ${templates.allowed.length} allowed GETs and ${templates.refused.length} unauthenticated GETs the gateway recorded (audit.bodies false), appended through the store API in batches of 1,000 records, 10% refusals, a signed checkpoint every 100k records`
+          : `${calls.toLocaleString('en-US')} kubectl-like GETs through the gateway (32 at a time, 10% without a token; audit.bodies false), then a signed head checkpoint and 500 more calls`,
       generateS,
       bytesPerAllowedGet,
       bytesPerRefusal,
@@ -379,6 +323,16 @@ export async function benchAuditScale(
   }
 }
 
+/** Records in the store (all chains). */
+async function countRecords(storeFile: string): Promise<number> {
+  const store = await createStore(`sqlite:${storeFile}`, { replicaId: 'bench-count' });
+  try {
+    return (await store.audit.chainHeads()).reduce((sum, head) => sum + head.records, 0);
+  } finally {
+    await store.close();
+  }
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const argv = process.argv.slice(2);
   const at = argv.indexOf('--records');
@@ -389,6 +343,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const result = await benchAuditScale({
     ...(records === undefined ? {} : { records }),
     keep: argv.includes('--keep'),
+    copies: argv.includes('--copies'),
     ...(work === undefined ? {} : { work }),
   });
   console.log(JSON.stringify(result, null, 2));

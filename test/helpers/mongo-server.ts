@@ -4,7 +4,7 @@
 // unique _id and unique indexes on insert; it does NOT implement transactions, change streams,
 // replication, authentication or write-concern semantics (a real mongod does: set MONGODB_URI).
 import { createServer, type Socket } from 'node:net';
-import { BSON, Long, ObjectId, type Document } from 'mongodb';
+import { Binary, BSON, Long, ObjectId, type Document } from 'mongodb';
 
 const OP_REPLY = 1;
 const OP_QUERY = 2004;
@@ -51,6 +51,7 @@ function idKey(value: unknown): string {
 
 function canonical(value: unknown): string {
   if (value instanceof ObjectId) return `ObjectId(${value.toHexString()})`;
+  if (value instanceof Binary) return `BinData(${value.sub_type},${Buffer.from(value.value()).toString('hex')})`;
   if (value instanceof Date) return `Date(${value.getTime()})`;
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (isPlainObject(value)) {
@@ -68,6 +69,7 @@ function typeRank(value: unknown): number {
   if (typeof value === 'number' || value instanceof Long) return 2;
   if (typeof value === 'string') return 3;
   if (Array.isArray(value)) return 5;
+  if (value instanceof Binary) return 6;
   if (value instanceof ObjectId) return 7;
   if (typeof value === 'boolean') return 8;
   if (value instanceof Date) return 9;
@@ -82,6 +84,11 @@ function compare(a: unknown, b: unknown): number {
   if (ra === 1) return 0;
   if (ra === 2) return Number(a) - Number(b);
   if (ra === 3) return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+  if (ra === 6) {
+    // BinData: by length, then subtype, then bytes (as MongoDB orders it).
+    const [x, y] = [a as Binary, b as Binary];
+    return x.length() - y.length() || x.sub_type - y.sub_type || Buffer.compare(x.value(), y.value());
+  }
   if (ra === 7) return compare((a as ObjectId).toHexString(), (b as ObjectId).toHexString());
   if (ra === 8) return Number(a) - Number(b);
   if (ra === 9) return (a as Date).getTime() - (b as Date).getTime();

@@ -2,10 +2,9 @@
 // journaled majority. `_id` is "<chain>:<seq>", so two writers of one chain can never both land a seq.
 import type { Collection, Db, Document, Filter, WriteConcernSettings } from 'mongodb';
 import { HoopError } from '../../lib/errors.js';
-import { canonicalJson, createChainWriter, GENESIS_HASH } from '../chain.js';
+import { createChainWriter, GENESIS_HASH } from '../chain.js';
 import type {
   AuditRecord,
-  AuditRecordKind,
   AuditStore,
   ChainHead,
   RecordQuery,
@@ -13,24 +12,20 @@ import type {
   SessionFilter,
   SessionSummary,
   SignedCheckpoint,
-  StoredRecord,
 } from '../types.js';
+import {
+  createShapeTable,
+  eventIdForms,
+  hashText,
+  recordOf,
+  sessionIdForms,
+  sessionIdText,
+  storedOf,
+  toDoc,
+  type RecordDoc,
+} from './record-doc.js';
 
 export const durable: WriteConcernSettings = { w: 'majority', journal: true };
-
-interface RecordDoc {
-  _id: string;
-  chain: string;
-  seq: number;
-  kind: string;
-  time: number;
-  eventId?: string;
-  sessionId?: string;
-  identity?: string;
-  data: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
 
 interface CheckpointDoc {
   _id: string;
@@ -39,21 +34,6 @@ interface CheckpointDoc {
   seq: number;
   time: number;
   checkpoint: SignedCheckpoint;
-}
-
-function fromDoc(doc: RecordDoc): AuditRecord {
-  return {
-    chain: doc.chain,
-    seq: doc.seq,
-    kind: doc.kind as AuditRecordKind,
-    time: doc.time,
-    ...(doc.eventId == null ? {} : { eventId: doc.eventId }),
-    ...(doc.sessionId == null ? {} : { sessionId: doc.sessionId }),
-    ...(doc.identity == null ? {} : { identity: doc.identity }),
-    data: doc.data,
-    prevHash: doc.prevHash,
-    hash: doc.hash,
-  };
 }
 
 /** The side copy of a checkpoint record, keyed by what it signs and where it sits in the chain. */
@@ -74,8 +54,8 @@ const DEFAULT_BATCH = 1000;
 
 function recordFilter(query: RecordQuery): Filter<RecordDoc> {
   const filter: Filter<RecordDoc> = {};
-  if (query.sessionId !== undefined) filter.sessionId = query.sessionId;
-  if (query.eventIds !== undefined) filter.eventId = { $in: [...query.eventIds] };
+  if (query.sessionId !== undefined) filter.sessionId = { $in: sessionIdForms(query.sessionId) };
+  if (query.eventIds !== undefined) filter.eventId = { $in: query.eventIds.flatMap(eventIdForms) };
   if (query.kinds !== undefined) filter.kind = { $in: [...query.kinds] };
   if (query.since !== undefined || query.until !== undefined) {
     filter.time = {
@@ -92,11 +72,6 @@ function recordFilter(query: RecordQuery): Filter<RecordDoc> {
   return filter;
 }
 
-/** The document of a record (exported for the bytes-per-event measure of bench/audit-scale.ts). */
-export function toDoc(record: AuditRecord): RecordDoc {
-  return { _id: `${record.chain}:${record.seq}`, ...record };
-}
-
 export async function ensureAuditIndexes(db: Db): Promise<void> {
   await db.collection('audit_records').createIndexes([
     { key: { chain: 1, seq: 1 }, name: 'chain_seq', unique: true },
@@ -111,7 +86,7 @@ export async function ensureAuditIndexes(db: Db): Promise<void> {
 const requestOnly = (value: unknown, otherwise: unknown = 0): Document => ({
   $cond: [{ $eq: ['$kind', 'request'] }, value, otherwise],
 });
-const countWhen = (kind: string, field: string, value: string): Document => ({
+const countWhen = (kind: string, field: unknown, value: string): Document => ({
   $sum: { $cond: [{ $and: [{ $eq: ['$kind', kind] }, { $eq: [field, value] }] }, 1, 0] },
 });
 
@@ -132,7 +107,7 @@ async function chainHeads(records: Collection<RecordDoc>): Promise<ChainHead[]> 
       chain: name,
       firstSeq: first.seq,
       seq: last.seq,
-      hash: last.hash,
+      hash: hashText(last.hash),
       time: last.time,
       records: last.seq - first.seq + 1,
     });
@@ -149,7 +124,7 @@ async function listSessions(records: Collection<RecordDoc>, filter: SessionFilte
   if (filter.identity !== undefined) match.identity = filter.identity;
   const rows = await records
     .aggregate<{
-      _id: string;
+      _id: RecordDoc['sessionId'];
       identity: string | null;
       cluster: string | null;
       start: number;
@@ -165,14 +140,14 @@ async function listSessions(records: Collection<RecordDoc>, filter: SessionFilte
         $group: {
           _id: '$sessionId',
           identity: { $max: '$identity' },
-          cluster: { $max: requestOnly('$data.cluster', null) },
+          cluster: { $max: requestOnly({ $ifNull: ['$cl', '$data.cluster'] }, null) },
           start: { $min: '$time' },
           end: { $max: '$time' },
           calls: { $sum: requestOnly(1) },
-          allow: countWhen('request', '$data.decision.effect', 'allow'),
-          deny: countWhen('request', '$data.decision.effect', 'deny'),
-          approve: countWhen('request', '$data.decision.effect', 'approve'),
-          approvals: countWhen('outcome', '$data.approval.state', 'approved'),
+          allow: countWhen('request', { $ifNull: ['$ef', '$data.decision.effect'] }, 'allow'),
+          deny: countWhen('request', { $ifNull: ['$ef', '$data.decision.effect'] }, 'deny'),
+          approve: countWhen('request', { $ifNull: ['$ef', '$data.decision.effect'] }, 'approve'),
+          approvals: countWhen('outcome', { $ifNull: ['$ap', '$data.approval.state'] }, 'approved'),
         },
       },
       { $match: { end: { $gte: filter.since ?? 0 } } },
@@ -181,7 +156,7 @@ async function listSessions(records: Collection<RecordDoc>, filter: SessionFilte
     ])
     .toArray();
   return rows.map((row): SessionSummary => ({
-    sessionId: row._id,
+    sessionId: sessionIdText(row._id as NonNullable<RecordDoc['sessionId']>),
     ...(row.identity == null ? {} : { identity: row.identity }),
     ...(row.cluster == null ? {} : { cluster: row.cluster }),
     start: row.start,
@@ -199,21 +174,31 @@ export function createMongoAuditStore(
   const { chain } = options;
   const records: Collection<RecordDoc> = db.collection<RecordDoc>('audit_records');
   const checkpointsCol: Collection<CheckpointDoc> = db.collection<CheckpointDoc>('audit_checkpoints');
+  const shapes = createShapeTable(db, durable);
 
   const writer = createChainWriter({
     chain,
     groupCommit: options.groupCommit,
     async loadHead() {
       const [head] = await records.find({ chain }).sort({ seq: -1 }).limit(1).toArray();
-      return head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: head.seq, hash: head.hash };
+      return head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: head.seq, hash: hashText(head.hash) };
     },
-    async writeBatch(batch) {
+    async writeBatch(batch, texts) {
+      const docs: RecordDoc[] = [];
+      const shapeTexts = new Map<string, string>();
+      batch.forEach((record, index) => {
+        const { doc, shape } = toDoc(record, texts[index] as string, shapes.idOf);
+        docs.push(doc);
+        if (shape !== undefined) shapeTexts.set(shape.key, shape.text);
+      });
+      // The shapes first: a record must never name a shape the store does not hold.
+      await shapes.ensure(shapeTexts);
       const checkpoints = batch.filter((record) => record.kind === 'checkpoint');
       if (checkpoints.length > 0) {
         // The side copy first: a checkpoint must outlive a truncation of the chain tail it names.
         await checkpointsCol.insertMany(checkpoints.map(toCheckpointDoc), { ordered: true, writeConcern: durable });
       }
-      await records.insertMany(batch.map(toDoc), { ordered: true, writeConcern: durable });
+      await records.insertMany(docs, { ordered: true, writeConcern: durable });
     },
   });
 
@@ -231,7 +216,8 @@ export function createMongoAuditStore(
     async listRecords(query: RecordQuery) {
       let cursor = records.find(recordFilter(query)).sort({ time: 1, chain: 1, seq: 1 });
       if (query.limit !== undefined) cursor = cursor.limit(Math.max(0, Math.trunc(query.limit)));
-      return (await cursor.toArray()).map(fromDoc);
+      const docs = await cursor.toArray();
+      return Promise.all(docs.map((doc) => recordOf(doc, shapes)));
     },
     // A server cursor fetched `batchSize` documents per getMore; closed when the consumer stops early.
     async *scanRecords(query: RecordQuery, options: ScanOptions = {}) {
@@ -241,7 +227,7 @@ export function createMongoAuditStore(
         .batchSize(Math.max(1, options.batchSize ?? DEFAULT_BATCH));
       if (query.limit !== undefined) cursor = cursor.limit(Math.max(0, Math.trunc(query.limit)));
       try {
-        for await (const doc of cursor) yield fromDoc(doc);
+        for await (const doc of cursor) yield await recordOf(doc, shapes);
       } finally {
         await cursor.close();
       }
@@ -252,11 +238,7 @@ export function createMongoAuditStore(
         .sort({ seq: 1 })
         .batchSize(Math.max(1, options.batchSize ?? DEFAULT_BATCH));
       try {
-        for await (const doc of cursor) {
-          const { data, ...rest } = fromDoc(doc);
-          const stored: StoredRecord = { ...rest, dataText: canonicalJson(data) };
-          yield stored;
-        }
+        for await (const doc of cursor) yield await storedOf(doc, shapes);
       } finally {
         await cursor.close();
       }
@@ -267,11 +249,11 @@ export function createMongoAuditStore(
         .sort({ seq: 1 })
         .limit(limit)
         .toArray();
-      return docs.map(fromDoc);
+      return Promise.all(docs.map((doc) => recordOf(doc, shapes)));
     },
     async getRecord(name, seq) {
       const doc = await records.findOne({ chain: name, seq });
-      return doc === null ? null : fromDoc(doc);
+      return doc === null ? null : recordOf(doc, shapes);
     },
     chainHeads: () => chainHeads(records),
     listSessions: (filter = {}) => listSessions(records, filter),
@@ -289,7 +271,7 @@ export function createMongoAuditStore(
         .sort({ seq: 1 })
         .limit(1)
         .toArray();
-      return doc === undefined ? null : fromDoc(doc);
+      return doc === undefined ? null : recordOf(doc, shapes);
     },
     async deleteBefore(name, seq) {
       await checkpointsCol.deleteMany({ chain: name, type: 'head', seq: { $lt: seq } }, { writeConcern: durable });

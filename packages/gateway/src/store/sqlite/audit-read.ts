@@ -12,15 +12,8 @@ import type {
   SignedCheckpoint,
   StoredRecord,
 } from '../types.js';
-import {
-  encodeEventId,
-  encodeSessionId,
-  READ_COLUMNS,
-  VERIFY_COLUMNS,
-  type RecordCodec,
-  type ReadRow,
-  type VerifyRow,
-} from './record-codec.js';
+import { encodeEventId, encodeSessionId } from '../record-shape.js';
+import { READ_COLUMNS, VERIFY_COLUMNS, type RecordCodec, type ReadRow, type VerifyRow } from './record-codec.js';
 
 type AuditReads = Pick<
   AuditStore,

@@ -5,10 +5,18 @@
 // gateway's event and session ids are 16-byte BLOBs. decode(encode(x)) gives the hashed text back
 // byte for byte; encode falls back to the whole text when it would not.
 import { createHash } from 'node:crypto';
+import {
+  dataFromShape,
+  decodeEventId,
+  decodeSessionId,
+  encodeEventId,
+  encodeSessionId,
+  fillShape,
+  parseShape,
+  splitData,
+  type LoadedShape,
+} from '../record-shape.js';
 import type { AuditRecord, AuditRecordKind, StoredRecord } from '../types.js';
-
-/** Separates the holes of a shape and their values: canonical JSON never holds a raw control character. */
-const HOLE = '\u0001';
 
 export const KIND_CODES: Readonly<Record<AuditRecordKind, number>> = {
   request: 1,
@@ -25,111 +33,6 @@ const KIND_NAMES: readonly (AuditRecordKind | undefined)[] = [
   'checkpoint',
   'approval',
 ];
-
-/**
- * Members that repeat from call to call stay in the shape; every other member (ids, paths, timings,
- * bodies, anything unknown) is a hole. Before authentication only what the gateway itself wrote is
- * kept in the shape: the caller's path, headers and classification are values of the row, so a
- * stranger's requests cannot grow the shape table and each refusal costs the same.
- */
-const SHAPED: Readonly<Record<string, ReadonlySet<string>>> = {
-  request: new Set(['cluster', 'decision', 'info', 'kubectlCommand', 'method', 'principal', 'userAgent']),
-  anonymousRequest: new Set(['cluster', 'decision', 'method']),
-  outcome: new Set(['status', 'error']),
-};
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HEX32 = /^[0-9a-f]{32}$/;
-
-function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
-}
-
-function uuidText(bytes: Buffer, offset: number): string {
-  const h = bytes.toString('hex', offset, offset + 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** A lowercase UUID as 16 bytes; anything else as it is. */
-export function encodeEventId(id: string | undefined): Buffer | string | null {
-  if (id === undefined) return null;
-  return UUID.test(id) ? uuidBytes(id) : id;
-}
-
-function decodeEventId(value: Buffer | string | null): string | undefined {
-  if (value === null) return undefined;
-  if (typeof value === 'string') return value;
-  return uuidText(value, 0);
-}
-
-/** The gateway's session ids (`k-` + 32 hex, `s-` + a UUID) as a marker byte and 16 bytes. */
-export function encodeSessionId(id: string | undefined): Buffer | string | null {
-  if (id === undefined) return null;
-  if (id.startsWith('k-') && HEX32.test(id.slice(2)))
-    return Buffer.concat([Buffer.of(0x6b), Buffer.from(id.slice(2), 'hex')]);
-  if (id.startsWith('s-') && UUID.test(id.slice(2))) return Buffer.concat([Buffer.of(0x73), uuidBytes(id.slice(2))]);
-  return id;
-}
-
-function decodeSessionId(value: Buffer | string | null): string | undefined {
-  if (value === null) return undefined;
-  if (typeof value === 'string') return value;
-  return value[0] === 0x6b ? `k-${value.toString('hex', 1)}` : `s-${uuidText(value, 1)}`;
-}
-
-/** canonicalJson of a plain object whose members are already canonical texts, keys in canonical order. */
-function shapeOf(
-  kind: AuditRecordKind,
-  data: Record<string, unknown>,
-  memberText: (value: unknown) => string,
-): { shape: string; holes: string[] } | undefined {
-  const shaped =
-    kind === 'request'
-      ? data['principal'] === undefined
-        ? SHAPED['anonymousRequest']
-        : SHAPED['request']
-      : SHAPED[kind];
-  if (shaped === undefined) return undefined;
-  const keys = Object.keys(data)
-    .filter((key) => data[key] !== undefined)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const holes: string[] = [];
-  let shape = '{';
-  keys.forEach((key, index) => {
-    const text = memberText(data[key]);
-    shape += `${index === 0 ? '' : ','}${JSON.stringify(key)}:`;
-    if (shaped.has(key)) shape += text;
-    else {
-      shape += HOLE;
-      holes.push(text);
-    }
-  });
-  return { shape: `${shape}}`, holes };
-}
-
-const isHole = (value: unknown): boolean =>
-  typeof value === 'object' &&
-  value !== null &&
-  !Array.isArray(value) &&
-  Object.keys(value).length === 1 &&
-  (value as Record<string, unknown>)['\u0001'] === 0;
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
-
-/** Fills a shape's holes (its text split at HOLE) with the row's values. */
-export function fillShape(parts: readonly string[], values: string): string {
-  if (parts.length === 1) return parts[0] as string;
-  const filled = values.split(HOLE);
-  let text = parts[0] as string;
-  for (let i = 1; i < parts.length; i++) text += (filled[i - 1] ?? '') + (parts[i] as string);
-  return text;
-}
 
 /** What the row stores of a record (the insert's parameters). */
 export interface EncodedRecord {
@@ -216,13 +119,6 @@ interface CodecDb {
 
 const MAX_CACHED = 4096;
 
-/** A shape as read: its text split at the holes, and its members parsed once (deep-frozen: rows share them). */
-interface LoadedShape {
-  parts: string[];
-  /** [key, value] of every member in canonical order; a hole's value is undefined. */
-  members: [string, unknown][];
-}
-
 /** audit_shapes: id by text (inserted when new), parts and parsed members by id; both cached. */
 function createShapeTable(db: CodecDb) {
   const shapeIdOf = db.prepare('SELECT id FROM audit_shapes WHERE digest = ?');
@@ -247,12 +143,7 @@ function createShapeTable(db: CodecDb) {
     if (shape === undefined) {
       const row = shapeTextOf.get(id) as { text: string } | undefined;
       if (row === undefined) throw new Error(`audit record names shape ${id}, which is not in the store`);
-      const parsed = JSON.parse(row.text.replaceAll(HOLE, '{"\\u0001":0}')) as Record<string, unknown>;
-      const members = Object.entries(parsed).map(([key, value]): [string, unknown] => [
-        key,
-        isHole(value) ? undefined : deepFreeze(value),
-      ]);
-      shape = { parts: row.text.split(HOLE), members };
+      shape = parseShape(row.text);
       if (shapes.size >= MAX_CACHED) shapes.clear();
       shapes.set(id, shape);
     }
@@ -361,28 +252,14 @@ export function createRecordCodec(db: CodecDb, canonical: (value: unknown) => st
     /** A row's data as an object: the shape's members (shared, frozen) and the row's values parsed alone. */
     dataOf(shape: number | null, text: string): Record<string, unknown> {
       if (shape === null) return JSON.parse(text) as Record<string, unknown>;
-      const { members } = loadShape(shape);
-      const values = text.split(HOLE);
-      const data: Record<string, unknown> = {};
-      let hole = 0;
-      for (const [key, value] of members)
-        data[key] = value === undefined ? JSON.parse(values[hole++] as string) : value;
-      return data;
+      return dataFromShape(loadShape(shape), text);
     },
     sessionIdText: (value: Buffer | string): string => decodeSessionId(value) as string,
     /** `canonicalData` is canonicalJson(record.data): the text that was hashed. */
     encode(record: AuditRecord, canonicalData: string): EncodedRecord {
-      let shape: number | null = null;
-      let data = canonicalData;
-      const split = shapeOf(record.kind, record.data, canonical);
-      if (
-        split !== undefined &&
-        split.holes.every((hole) => !hole.includes(HOLE)) &&
-        fillShape(split.shape.split(HOLE), split.holes.join(HOLE)) === canonicalData
-      ) {
-        shape = shapes.id(split.shape);
-        data = split.holes.join(HOLE);
-      }
+      const split = splitData(record.kind, record.data, canonicalData, canonical);
+      const shape = split === undefined ? null : shapes.id(split.shape);
+      const data = split === undefined ? canonicalData : split.values;
       return {
         chain: chainId(record.chain, true) as number,
         seq: record.seq,
