@@ -7,6 +7,7 @@ import { connect, type ClientHttp2Session } from 'node:http2';
 export interface HeldSender {
   /** Sends one GET; resolves with the status when the response headers arrive (-1 on a stream error). */
   send(path: string, headers: Record<string, string>): Promise<number>;
+  sessions(): number;
   close(): Promise<void>;
 }
 
@@ -14,19 +15,23 @@ export interface HeldSender {
 const streamsPerSession = 200;
 
 export async function connectH2(origin: string, ca: string): Promise<HeldSender> {
-  const sessions: ClientHttp2Session[] = [];
+  // The sessions' promises, not the sessions: the sends of one wave are issued in the same tick, and
+  // caching only the connected session opened one session per send until the first one connected.
+  const sessions: Promise<ClientHttp2Session>[] = [];
   let sent = 0;
   return {
     async send(path, headers) {
       const index = Math.floor(sent / streamsPerSession);
       sent += 1;
-      const session = (sessions[index] ??= await openSession(origin, ca));
+      const session = await (sessions[index] ??= openSession(origin, ca));
       return request(session, path, headers);
     },
+    /** How many TLS connections carry the streams (reported beside the RSS). */
+    sessions: () => sessions.length,
     close: async () => {
       // The gateway may be gone (its release at shutdown is measured): destroy, do not wait for a GOAWAY.
-      for (const session of sessions) session.destroy();
-      await Promise.resolve();
+      for (const session of await Promise.allSettled(sessions))
+        if (session.status === 'fulfilled') session.value.destroy();
     },
   };
 }

@@ -18,6 +18,7 @@ import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
 import { benchFastCell, renderFastCell, type FastFigures } from './fast-cell.js';
 import { connectH2 } from './held-h2.js';
+import { idleTlsFloor, type TlsFloor } from './held-tls-floor.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
 import {
   markdownTable,
@@ -47,9 +48,11 @@ const wantedHeld = Number(
 );
 /** The held cell runs the compiled gateway (dist/, built by `npm run bench`); `--held-source` runs the sources through tsx. */
 const heldCompiled = !args.has('--held-source');
-/** `--held-h2`: the held requests as HTTP/2 streams on one connection (bench/held-h2.ts) instead of one HTTP/1.1 connection each. */
+/** `--held-h2`: the held requests as HTTP/2 streams on a few TLS connections (bench/held-h2.ts) instead of one HTTP/1.1 connection each. */
 const heldH2 = args.has('--held-h2');
-const clicks = 30;
+/** `--held-clicks N`: approvals clicked on each replica (default 30; with 30 samples the p99 is the maximum). */
+const clicksArg = process.argv.indexOf('--held-clicks');
+const clicks = Math.max(1, Number(clicksArg >= 0 ? process.argv[clicksArg + 1] : 30) || 30);
 const smallGetPath = '/api/v1/namespaces/staging/configmaps/app-config';
 const concurrencies = [1, 32, 128];
 const began = performance.now();
@@ -250,6 +253,19 @@ function nginxPids(master: number): Record<string, number> {
   }
 }
 
+interface ClickStats {
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  apiP50Ms: number;
+  apiP99Ms: number;
+  /** The first click's time: the first approved call also mints the approved ServiceAccount's token (TokenRequest). */
+  firstMs: number;
+  /** p99 of the clicks after the first (the approved ServiceAccount's token cached, as for 80% of its lifetime). */
+  p99AfterFirstMs: number;
+}
+
 interface HeldFigures {
   held: number;
   secondsToHoldAll: number;
@@ -265,8 +281,10 @@ interface HeldFigures {
   /** Replica A's event loop while it only holds (no clicks): busy share and top frames. */
   holdingBusyPercent: number;
   holdingTopFrames: { frame: string; selfMs: number; selfPercent: number }[];
-  sameReplica: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
-  acrossReplicas: { samples: number; p50Ms: number; p99Ms: number; maxMs: number; apiP50Ms: number };
+  sameReplica: ClickStats;
+  acrossReplicas: ClickStats;
+  /** Replica A's event-loop delay while the clicks ran. */
+  loopDelay: { p50Ms: number; p99Ms: number; maxMs: number };
   secondsToRelease: number;
   /** V8 heap used idle → holding (the rest of the growth is native: sockets, TLS). */
   heapUsedIdleMb: number;
@@ -276,6 +294,10 @@ interface HeldFigures {
   takingTopFrames: { frame: string; selfMs: number; selfPercent: number }[];
   compiled: boolean;
   h2: boolean;
+  /** HTTP/2: how many TLS connections carried the held streams. */
+  h2Sessions: number;
+  /** Replica B, holding nothing, with as many idle TLS connections open as were held: the HTTP/1.1 floor. */
+  tlsFloor: TlsFloor;
 }
 
 async function benchHeld(
@@ -285,13 +307,25 @@ async function benchHeld(
   approverToken: string,
 ): Promise<HeldFigures> {
   // The compiled gateway (what `hoopgate serve` runs): tsx's compiled sources would add ~70 MB to its RSS.
-  const a = await startGatewayChild('held-a', upstream, ca, [], heldCompiled);
-  const b = await startGatewayChild('held-b', upstream, ca, [], heldCompiled);
+  // HOOP_BENCH_HELD_NODE_ARGS (e.g. "--trace-gc"): node options for both replicas (output in gateway-held-*.out, with --keep).
+  const nodeArgs = (process.env['HOOP_BENCH_HELD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const a = await startGatewayChild('held-a', upstream, ca, nodeArgs, heldCompiled);
+  const b = await startGatewayChild('held-b', upstream, ca, nodeArgs, heldCompiled);
   await new Promise((resolve) => setTimeout(resolve, 500));
   const idle = memoryOf(a.pid);
   const idleHeap = await a.call<Record<string, number>>('memory');
   log(`(d) replicas up: A ${a.info.url} (${idle.rssMb} MB), B ${b.info.url}; holding ${held} requests on A`);
 
+  // A replica in service: replica A answers one allowed call of the same agent first, so its forward
+  // path, the ServiceAccount token and its connection to the API server are warm, as on a replica that
+  // serves traffic; otherwise the first click would also pay for those (one-off, measured ~50-100 ms).
+  const api = new Agent({ connect: { ca } });
+  const warm = await request(`${a.info.url}${smallGetPath}`, {
+    dispatcher: api,
+    headers: requestHeaders(deployerToken),
+  });
+  await warm.body.dump();
+  if (warm.statusCode !== 200) throw new Error(`(d) the allowed warm-up call answered ${warm.statusCode}`);
   const h2 = heldH2 ? await connectH2(a.info.url, ca) : undefined;
   const pool = new Pool(a.info.url, {
     connections: held,
@@ -389,7 +423,6 @@ async function benchHeld(
   );
 
   // Which approval holds which request: the approvals API of replica B (the queue is shared).
-  const api = new Agent({ connect: { ca } });
   const listed = await request(`${b.info.url}/hoop/v1/approvals?state=pending`, {
     dispatcher: api,
     headers: { authorization: `Bearer ${approverToken}` },
@@ -424,6 +457,11 @@ async function benchHeld(
 
   const same: { clickToResponseMs: number; apiMs: number }[] = [];
   const across: { clickToResponseMs: number; apiMs: number }[] = [];
+  // The approver's kept-alive TLS connection to each replica is opened before the clicks: a TLS
+  // handshake is not part of click-to-answer (it was the first same-replica click, i.e. its p99).
+  for (const replica of [a, b])
+    await request(`${replica.info.url}/readyz`, { dispatcher: api }).then((answer) => answer.body.dump());
+  await a.call('loop-delay-start');
   for (let k = 0; k < clicks; k++) {
     // Random gaps, so clicks on B are not in step with A's store polling.
     await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 300));
@@ -439,12 +477,26 @@ async function benchHeld(
       p99Ms: round(percentileOf(values, 99), 1),
       maxMs: round(Math.max(...values), 1),
       apiP50Ms: round(median(samples.map((s) => s.apiMs)), 1),
+      apiP99Ms: round(
+        percentileOf(
+          samples.map((s) => s.apiMs),
+          99,
+        ),
+        1,
+      ),
+      firstMs: round(samples[0]?.clickToResponseMs ?? 0, 1),
+      p99AfterFirstMs: round(percentileOf(values.slice(1), 99), 1),
     };
   };
+  const loopDelay = await a.call<{ p50Ms: number; p99Ms: number; maxMs: number }>('loop-delay-stop');
   const after = memoryOf(a.pid);
   const otherReplica = memoryOf(b.pid);
   const loadgenRssMb = Math.round(process.memoryUsage.rss() / 1024 / 1024);
-  log(`(d) click-to-response same replica ${JSON.stringify(stats(same))}, across ${JSON.stringify(stats(across))}`);
+  log(`(d) each click, same replica (ms): ${same.map((c) => round(c.clickToResponseMs, 1)).join(' ')}`);
+  log(`(d) each click, across replicas (ms): ${across.map((c) => round(c.clickToResponseMs, 1)).join(' ')}`);
+  log(
+    `(d) click-to-response same replica ${JSON.stringify(stats(same))}, across ${JSON.stringify(stats(across))}; replica A's event-loop delay during the clicks ${JSON.stringify(loopDelay)}`,
+  );
 
   // Release: replica A shuts down and answers every held request 503 ("gateway restarting").
   const releaseStart = performance.now();
@@ -454,9 +506,12 @@ async function benchHeld(
   const secondsToRelease = round((performance.now() - releaseStart) / 1000, 1);
   await stopped;
   log(`(d) replica A stopped; the ${held - 2 * clicks} requests still held were answered in ${secondsToRelease} s`);
+  const h2Sessions = h2?.sessions() ?? 0;
   await pool.destroy();
   await h2?.close();
   await api.close();
+  const tlsFloor = await idleTlsFloor(b.info.url, ca, held, b.pid);
+  log(`(d) idle TLS connections alone on replica B: ${JSON.stringify(tlsFloor)}`);
   await b.stop();
   return {
     held,
@@ -472,6 +527,7 @@ async function benchHeld(
     holdingTopFrames: heldIdle.frames,
     sameReplica: stats(same),
     acrossReplicas: stats(across),
+    loopDelay,
     secondsToRelease,
     heapUsedIdleMb: idleHeap['heapUsedMb'] ?? 0,
     heapUsedHeldMb: heldHeap['heapUsedMb'] ?? 0,
@@ -479,6 +535,8 @@ async function benchHeld(
     takingTopFrames: taking.frames,
     compiled: heldCompiled,
     h2: heldH2,
+    h2Sessions,
+    tlsFloor,
   };
 }
 
@@ -1025,17 +1083,28 @@ function renderHeld(held: HeldFigures): string {
           .join('; ')})`,
       ],
       [
-        `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, ${r.held.h2 ? 'HTTP/2 streams on one TLS connection' : 'HTTP/1.1 over TLS, one connection per held call'})`,
+        `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, ${r.held.h2 ? `HTTP/2 streams on ${r.held.h2Sessions} TLS connections` : 'HTTP/1.1 over TLS, one connection per held call'})`,
         `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB (${Math.round(((r.held.gatewayRssHeldMb - r.held.gatewayRssIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
       ],
-      ['V8 heap used idle → holding', `${r.held.heapUsedIdleMb} MB → ${r.held.heapUsedHeldMb} MB`],
+      [
+        'V8 heap used idle → holding',
+        `${r.held.heapUsedIdleMb} MB → ${r.held.heapUsedHeldMb} MB (${Math.round(((r.held.heapUsedHeldMb - r.held.heapUsedIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
+      ],
+      [
+        `floor of HTTP/1.1: ${r.held.tlsFloor.sockets} idle TLS connections alone (replica B, nothing held)`,
+        `${r.held.tlsFloor.rssBeforeMb} MB → ${r.held.tlsFloor.rssAfterMb} MB (${r.held.tlsFloor.perSocketKb} KB per connection)`,
+      ],
       [
         'gateway peak RSS: while taking them / after profile and clicks',
         `${r.held.gatewayPeakRssMb} MB / ${r.held.gatewayPeakRssAfterClicksMb} MB`,
       ],
       [
         'click-to-response, same replica (p50 / p99 / max)',
-        `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks)`,
+        `${r.held.sameReplica.p50Ms} / ${r.held.sameReplica.p99Ms} / ${r.held.sameReplica.maxMs} ms (${r.held.sameReplica.samples} clicks; replica A answered one allowed call before holding)`,
+      ],
+      [
+        "same replica: the first click (also mints the approved ServiceAccount's token) / p99 of the others",
+        `${r.held.sameReplica.firstMs} ms / ${r.held.sameReplica.p99AfterFirstMs} ms`,
       ],
       [
         'click-to-response, across replicas (p50 / p99 / max)',
@@ -1049,8 +1118,12 @@ function renderHeld(held: HeldFigures): string {
           .join('; ')})`,
       ],
       [
-        'approve API call itself (p50, same / across)',
-        `${r.held.sameReplica.apiP50Ms} / ${r.held.acrossReplicas.apiP50Ms} ms`,
+        'approve API call itself (p50 / p99, same; across)',
+        `${r.held.sameReplica.apiP50Ms} / ${r.held.sameReplica.apiP99Ms} ms; ${r.held.acrossReplicas.apiP50Ms} / ${r.held.acrossReplicas.apiP99Ms} ms`,
+      ],
+      [
+        "replica A's event-loop delay during the clicks (p50 / p99 / max)",
+        `${r.held.loopDelay.p50Ms} / ${r.held.loopDelay.p99Ms} / ${r.held.loopDelay.maxMs} ms`,
       ],
       ['release of the rest at shutdown (503)', `${r.held.secondsToRelease} s`],
     ],

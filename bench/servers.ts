@@ -3,6 +3,7 @@
 // config), `mask` and `audit` (isolated micro-benches). Spoken to over the fork IPC channel (children.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -204,7 +205,22 @@ async function gateway(input: {
   const logDestination = destination({ dest: input.logFile, sync: false, mkdir: true });
   const gw = await startGateway({ config, replicaId: input.replicaId, logDestination });
   const info: GatewayInfo = { url: gw.url, replicaId: gw.replicaId };
+  let loopDelay: IntervalHistogram | undefined;
   serve(info, {
+    /** Event-loop delay (ms) from 'loop-delay-start' on: a click's tail spent with the loop blocked shows here. */
+    'loop-delay-start': async () => {
+      loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
+    },
+    'loop-delay-stop': async () => {
+      loopDelay?.disable();
+      const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+      return {
+        p50Ms: ms(loopDelay?.percentile(50) ?? 0),
+        p99Ms: ms(loopDelay?.percentile(99) ?? 0),
+        maxMs: ms(loopDelay?.max ?? 0),
+      };
+    },
     /** Requests this replica holds for approval right now (the pending-approvals gauge). */
     held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
     /** A heap snapshot to `file` (to see what held requests keep alive). */

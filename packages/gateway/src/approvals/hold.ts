@@ -1,69 +1,130 @@
 // A held request (split out of service.ts): waits on its approval until a decision (this replica:
 // at once; another: through the store watcher), expiry, the requester leaving or shutdown.
+// While it waits, a held call is one small HeldCall (the approval's id, the abort signal and the
+// promise's two settle functions) in core.waiting, and no suspended async frame of its own: hold()
+// returns the wait's promise once the approval is stored and posted (issue #13: 10,000 held calls,
+// memory per held call). The HeldCall is its own abort listener (no closure per call).
 import { HoopError } from '../lib/errors.js';
 import type { CreateOrJoin } from './admission.js';
 import { outcomeOf, type ApprovalCore, type Waiter } from './core.js';
 import type { ApprovalOutcome, HoldRequest } from './service-types.js';
 import type { StoreWatcher } from './watch.js';
 
+interface HoldParts {
+  createOrJoin: CreateOrJoin;
+  watcher: StoreWatcher;
+  stopping: () => boolean;
+  onPendingChange?: (delta: number) => void;
+}
+
+/** What every held call of this service shares: where it is registered, and what its requester leaving does. */
+interface Shared {
+  core: ApprovalCore;
+  parts: HoldParts;
+  /** The requester of approval `id` left and nobody else waits on it: tell the thread (best effort). */
+  leftAlone(id: string): void;
+}
+
+/** One held call: settled once, by a decision, expiry, the requester leaving or shutdown; then unregistered. */
+class HeldCall implements Waiter {
+  private ended = false;
+
+  constructor(
+    readonly id: string,
+    private readonly signal: AbortSignal,
+    private readonly shared: Shared,
+    private readonly settle: (outcome: ApprovalOutcome) => void,
+    private readonly fail: (error: Error) => void,
+  ) {}
+
+  resolve(record: Parameters<Waiter['resolve']>[0]): void {
+    const outcome = outcomeOf(record);
+    if (outcome === undefined || !this.end()) return;
+    this.settle(outcome);
+  }
+
+  reject(error: Error): void {
+    if (this.end()) this.fail(error);
+  }
+
+  /** The requester disconnected (the signal's 'abort'). */
+  handleEvent(): void {
+    // Only this requester leaves; the approval stays pending (issue #16): a client's retry joins it,
+    // or, once decided, gets the decision once (approvals/ticket.ts). Expiry ends it otherwise.
+    const alone = (this.shared.core.waiting.get(this.id)?.size ?? 0) <= 1;
+    this.reject(new HoopError('ERR_APPROVAL_CANCELLED', `approval ${this.id}: the requester disconnected`));
+    if (alone) this.shared.leftAlone(this.id);
+  }
+
+  /** Unregisters the call; false when it had already ended. */
+  private end(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    const { core, parts } = this.shared;
+    this.signal.removeEventListener('abort', this);
+    const waiters = core.waiting.get(this.id);
+    waiters?.delete(this);
+    if (waiters?.size === 0) {
+      core.waiting.delete(this.id);
+      core.deadlines.delete(this.id);
+    }
+    parts.onPendingChange?.(-1);
+    return true;
+  }
+}
+
 export function createHold(
   core: ApprovalCore,
-  parts: {
-    createOrJoin: CreateOrJoin;
-    watcher: StoreWatcher;
-    stopping: () => boolean;
-    onPendingChange?: (delta: number) => void;
-  },
+  parts: HoldParts,
 ): (request: HoldRequest, signal: AbortSignal) => Promise<ApprovalOutcome> {
   const { repo, notifier, waiting, deadlines, logger, wake } = core;
-  const { createOrJoin } = parts;
-
-  async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
-    if (parts.stopping())
-      throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
-    const { record, joined } = await createOrJoin(request);
-
-    let waiter: Waiter | undefined;
-    const settled = new Promise<ApprovalOutcome>((resolve, reject) => {
-      waiter = {
-        resolve: (r) => {
-          const outcome = outcomeOf(r);
-          if (outcome !== undefined) resolve(outcome);
-        },
-        reject,
-      };
-    });
-    // Awaited below; a rejection that arrives while the message is being posted is not "unhandled".
-    settled.catch(() => undefined);
-    const self = waiter as unknown as Waiter;
-    const waiters = waiting.get(record.id) ?? new Set<Waiter>();
-    waiters.add(self);
-    waiting.set(record.id, waiters);
-    deadlines.set(record.id, record.expiresAt);
-    parts.onPendingChange?.(1);
-
-    const onAbort = (): void => {
-      // Only this requester leaves; the approval stays pending (issue #16): a client's retry joins it,
-      // or, once decided, gets the decision once (approvals/ticket.ts). Expiry ends it otherwise.
-      self.reject(new HoopError('ERR_APPROVAL_CANCELLED', `approval ${record.id}: the requester disconnected`));
-      if ((waiting.get(record.id)?.size ?? 0) > 1) return;
+  const shared: Shared = {
+    core,
+    parts,
+    leftAlone(id) {
       void (async () => {
-        const current = await repo.get(record.id);
+        const current = await repo.get(id);
         if (current?.state === 'pending')
           await notifier?.threadReply?.(
             current,
             'The agent stopped waiting. If approved, the call runs when the agent sends it again.',
           );
       })().catch((error: unknown) =>
-        logger.warn({ err: error, approvalId: record.id }, 'could not post the disconnection to the thread'),
+        logger.warn({ err: error, approvalId: id }, 'could not post the disconnection to the thread'),
       );
-    };
+    },
+  };
 
+  /** Registers a held call on approval `id`; its promise settles when the call ends. */
+  function park(
+    id: string,
+    expiresAt: number,
+    signal: AbortSignal,
+  ): { call: HeldCall; settled: Promise<ApprovalOutcome> } {
+    let call: HeldCall | undefined;
+    const settled = new Promise<ApprovalOutcome>((resolve, reject) => {
+      call = new HeldCall(id, signal, shared, resolve, reject);
+    });
+    // Returned to the caller, who awaits it; a rejection while the message is being posted is not "unhandled".
+    settled.catch(() => undefined);
+    const held = call as unknown as HeldCall;
+    const waiters = waiting.get(id) ?? new Set<Waiter>();
+    waiters.add(held);
+    waiting.set(id, waiters);
+    deadlines.set(id, expiresAt);
+    parts.onPendingChange?.(1);
+    if (signal.aborted) held.handleEvent();
+    else signal.addEventListener('abort', held, { once: true });
+    return { call: held, settled };
+  }
+
+  async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
+    if (parts.stopping())
+      throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
+    const { record, joined } = await parts.createOrJoin(request);
+    const { call, settled } = park(record.id, record.expiresAt, signal);
     try {
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
       parts.watcher.schedule();
-
       if (joined) {
         // Decided while we joined? Then there is nothing to wait for.
         const current = await repo.get(record.id);
@@ -77,16 +138,12 @@ export function createHold(
           logger.warn({ err: error, approvalId: record.id }, 'could not post the approval message');
         }
       }
-      return await settled;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      waiters.delete(self);
-      if (waiters.size === 0) {
-        waiting.delete(record.id);
-        deadlines.delete(record.id);
-      }
-      parts.onPendingChange?.(-1);
+    } catch (error) {
+      call.reject(error as Error);
+      throw error;
     }
+    // Not awaited here: this frame ends, and only the HeldCall stays while the call waits.
+    return settled;
   }
 
   return hold;

@@ -48,7 +48,17 @@ export async function holdForApproval(
     const error = ticketRefusal(record, describeRequest(info), input.config, Date.now());
     return { ok: false, refusal: { error, reason: 'ticket' }, approval: { id: record.id, state: 'pending', by: [] } };
   }
-  const outcome = await approvals.hold(asked, request.signal);
+  // Returned, not awaited: while the call is held, this frame and the request it read are gone; the
+  // continuation keeps only the service and the call's RequestInfo (issue #13, memory per held call).
+  return approvals.hold(asked, request.signal).then((outcome) => afterHold(approvals, outcome, info));
+}
+
+/** A held call's end: an approval is claimed before the call runs; any other end is answered. */
+async function afterHold(
+  approvals: ApprovalService,
+  outcome: Awaited<ReturnType<ApprovalService['hold']>>,
+  info: RequestInfo,
+): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
   if (outcome.state === 'approved') {
     // Claimed before it runs (a compare-and-set in the store): an identical call that arrived
     // meanwhile and already used this approval (approvals/ticket.ts) means this one does not run too.
