@@ -10,6 +10,7 @@ import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { sendStatus, statusOnError } from './status.js';
+import { holdBodyUntilRead } from './unread-body.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -147,8 +148,12 @@ export function createListener(
   deps: Pick<HttpServerDeps, 'tls' | 'upgrade'> & { http2?: boolean },
 ): Listener {
   const callback = app.callback();
-  // Koa's callback answers every error itself; the returned promise has nothing left to report.
-  const handler = (req: IncomingMessage, res: ServerResponse): void => void callback(req, res);
+  // Koa's callback answers every error itself; the returned promise has nothing left to report. A
+  // body stays unread (in the kernel, not in memory) until the pipeline reads it, after authentication.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    holdBodyUntilRead(req);
+    void callback(req, res);
+  };
   // Headers over 32 KiB get the HTTP layer's 431; watches and held approvals may last long, so no
   // overall request timeout applies to the response (the request itself must arrive in 60 s).
   const options = { maxHeaderSize: 32 * 1024, requestTimeout: 60_000, headersTimeout: 30_000 };
