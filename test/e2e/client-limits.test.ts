@@ -149,6 +149,45 @@ describe('per-client limits', () => {
     }
   });
 
+  test("per identity: an open watch holds its subject's slot until it ends (also through the approvals API); another subject is not held", async () => {
+    const gateway = await gatewayWith({
+      perAddress: roomy,
+      perIdentity: { maxConcurrent: 1, requestsPerSecond: 1000, burst: 1000 },
+    });
+    const deployer = await world.token('ci-deployer');
+    const reader = await world.token('readonly-bot');
+    const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
+    const controller = new AbortController();
+    const call = (token: string, path = '/api/v1/namespaces/staging/configmaps/app-config') =>
+      world.call(path, { origin: gateway.url, headers: { authorization: `Bearer ${token}` } });
+    try {
+      // Before: the slot is taken and given back by each call in turn.
+      assert.equal((await call(deployer)).status, 200);
+      assert.equal((await call(deployer)).status, 200);
+      const watch = await agent.request({
+        origin: gateway.url,
+        path: '/api/v1/namespaces/staging/configmaps?watch=true',
+        method: 'GET',
+        headers: { authorization: `Bearer ${deployer}` },
+        signal: controller.signal,
+      });
+      assert.equal(watch.statusCode, 200);
+      watch.body.on('error', () => undefined).resume();
+      // The watch's handler returned long ago; its slot is held by the response, not by the middleware.
+      assertTooMany(
+        await call(deployer),
+        /too many concurrent requests from subject "ci-deployer" \(limits\.perIdentity\.maxConcurrent\)/,
+      );
+      assertTooMany(await call(deployer, '/hoop/v1/approvals'), /limits\.perIdentity\.maxConcurrent/);
+      assert.equal((await call(reader)).status, 200, 'another subject is not held by it');
+      controller.abort();
+      await waitFor('the watch to release its slot', async () => (await call(deployer)).status === 200);
+    } finally {
+      controller.abort();
+      await agent.close();
+    }
+  });
+
   test('per identity, after authentication: one subject over its rate gets 429; another subject from the same address does not', async () => {
     const gateway = await gatewayWith({
       perAddress: roomy,

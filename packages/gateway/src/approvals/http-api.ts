@@ -30,6 +30,8 @@ export interface ApiRequest {
   body: AsyncIterable<unknown>;
   /** The header list as received and the raw target, for the one bearer parser (authn/bearer.ts). */
   raw?: { headers: IncomingHttpHeaders; rawHeaders: readonly string[]; url: string };
+  /** The request object the client limits admitted (the caller's identity slot is held until it ends). */
+  scope?: object;
 }
 
 /** The answer: a status, a JSON body, and extra headers (Allow). */
@@ -54,8 +56,14 @@ function send(status: number, body: unknown): ApiAnswer {
   return { status, body };
 }
 
+/** A Status answer; a 429 carries its Retry-After (the per-identity limit), as the Kubernetes routes' do. */
 function refuse(status: KubeStatus, headers?: Record<string, string>): ApiAnswer {
-  return headers === undefined ? { status: status.code, body: status } : { status: status.code, body: status, headers };
+  const retryAfter = status.code === 429 ? Number(status.details?.['retryAfterSeconds']) : Number.NaN;
+  const all =
+    Number.isInteger(retryAfter) && retryAfter > 0 ? { ...headers, 'Retry-After': String(retryAfter) } : headers;
+  return all === undefined
+    ? { status: status.code, body: status }
+    : { status: status.code, body: status, headers: all };
 }
 
 const refusals: Record<DecideRefusal, (id: string) => KubeStatus> = {

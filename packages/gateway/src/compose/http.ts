@@ -9,7 +9,7 @@ import type { AuditRecorder } from '../audit/recorder.js';
 import { extractBearer } from '../authn/bearer.js';
 import type { OidcVerifier } from '../authn/oidc-verifier.js';
 import { createApprovalsRoute } from '../http/approvals-route.js';
-import type { ClientLimits } from '../http/client-limits.js';
+import type { ClientLimits, ScopedVerifier } from '../http/client-limits.js';
 import { createKubeRoute } from '../http/kube-route.js';
 import { clusterReadiness, oidcReadiness, storeReadiness } from '../http/readiness.js';
 import { createHttpApp, createListener } from '../http/server.js';
@@ -46,11 +46,11 @@ export interface Listening {
 }
 
 /** The operator API's caller, by the one bearer parser every route uses (no duplicates, no query tokens). */
-export function authenticateOperator(verifier: Pick<OidcVerifier, 'verify'>) {
+export function authenticateOperator(verifier: ScopedVerifier) {
   return async (request: ApiRequest) => {
     if (request.raw === undefined)
       throw new HoopError('ERR_UNAUTHENTICATED', 'no bearer token: send Authorization: Bearer <OIDC token>');
-    return verifier.verify(extractBearer(request.raw.headers, request.raw.rawHeaders, request.raw.url));
+    return verifier.verify(extractBearer(request.raw.headers, request.raw.rawHeaders, request.raw.url), request.scope);
   };
 }
 

@@ -13,6 +13,7 @@ export function createApprovalsRoute(deps: ApprovalsApiDeps): Koa.Middleware {
       get: (name) => ctx.get(name),
       body: ctx.req,
       raw: { headers: ctx.req.headers, rawHeaders: ctx.req.rawHeaders, url: ctx.req.url ?? '' },
+      scope: ctx.req,
     });
     if (answer === undefined) return next();
     for (const [name, value] of Object.entries(answer.headers ?? {})) ctx.set(name, value);

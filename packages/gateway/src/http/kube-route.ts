@@ -62,6 +62,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       rawHeaders: req.rawHeaders,
       headers: req.headers,
       signal: controller.signal,
+      scope: req,
       // Read only after authentication (pipeline stage 6): an unknown caller's body is never buffered.
       ...(['GET', 'HEAD', 'OPTIONS'].includes(method)
         ? {}

@@ -147,6 +147,7 @@ export function createUpgradeHandler(deps: UpgradeDeps) {
       rawHeaders: req.rawHeaders,
       headers: req.headers,
       signal: controller.signal,
+      scope: req,
     };
     const line: RequestLine = { transport: 'upgrade', method: incoming.method, rawUrl: incoming.rawUrl };
     const protocol = (req.headers.upgrade ?? '').toLowerCase();

@@ -10,7 +10,7 @@ import { mapIdentity, noIdentityDecision, type Helpers } from '../policy/index.j
 import { refuseImpersonation, singleHeader } from '../proxy/headers.js';
 import { refused, type IncomingRequest, type Step } from './types.js';
 
-type Verifier = { verify(token: string): Promise<Principal> };
+type Verifier = { verify(token: string, scope?: object): Promise<Principal> };
 
 /** 4. authenticate: the bearer token (exactly one, never in the query) verified into a Principal. */
 export async function authenticate(
@@ -24,7 +24,7 @@ export async function authenticate(
       [...request.rawHeaders],
       request.rawUrl,
     );
-    return { ok: true, principal: await verifier.verify(token) };
+    return { ok: true, principal: await verifier.verify(token, request.scope) };
   } catch (error) {
     if (error instanceof HoopError) return refused(error);
     throw error;

@@ -47,6 +47,8 @@ export interface IncomingRequest {
   readBody?: () => Promise<Buffer | undefined>;
   /** Aborted when the client goes away: cancels a held approval. */
   signal: AbortSignal;
+  /** The request object the client limits admitted (its identity slot is held until it ends). */
+  scope?: object;
   /**
    * A refusal that applies only once the policy would let the call go on (e.g. an unrecordable
    * SPDY exec): checked after a deny decision, so the caller sees the policy's reason first, and
