@@ -80,6 +80,7 @@ describe('durability of the audit trail', () => {
       const ready = await world.call('/hoop/readyz', { origin: gateway.url });
       assert.equal(ready.status, 503);
       assert.equal(ready.text, 'readyz check failed\n');
+      gateway.logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
       assert.ok(
         logs.some((line) => /readyz: not ready: .*\[-\]store failed/.test(line)),
         'the failing check is in the log',

@@ -161,6 +161,7 @@ describe('exec recording cannot be dodged', () => {
       clearTimeout(timer);
       assert.equal(terminated, false, 'the gateway ended the session');
       console.log(`session ended ${Date.now() - started} ms after the store loss`);
+      gateway.logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
       assert.ok(
         logs.some((line) => /audit outcome write failed/.test(line)),
         'the write failed',

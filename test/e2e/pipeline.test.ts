@@ -190,6 +190,7 @@ describe('the request pipeline end to end', () => {
       assert.equal(status.reason, 'Unauthorized');
       assert.match(status.message, /^hoopgate: /);
       assert.equal(response.headers['audit-id'], undefined, 'no Audit-Id that names no record');
+      gateway.logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
       assert.ok(
         logs.some((line) => line.includes('audit: could not record a refusal')),
         'the failure is in the log',

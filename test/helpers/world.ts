@@ -67,12 +67,23 @@ export async function startTestWorld(options: Partial<DemoWorldOptions> = {}): P
     gateway: { approvalPollMs: 50, ...options.gateway },
   });
   observeClientBytes(world.gateway.server, (chunk) => client.push(Buffer.from(chunk)));
+  // Outcomes and log lines are written in batches (issue #13): a test that reads them right after a
+  // request sees them because every read flushes first (the recorder's queue, the log buffer).
+  const audit = world.gateway.store.audit;
+  const listRecords = audit.listRecords.bind(audit);
+  audit.listRecords = async (query) => {
+    await world.gateway.recorder.flush();
+    return listRecords(query);
+  };
   const agent = new Agent({ connect: { ca: world.gatewayTls.ca } });
   const contextArgs = (context?: string) => (context === undefined ? [] : ['--context', context]);
 
   return {
     ...world,
-    logLines,
+    get logLines() {
+      world.gateway.logger.flush?.();
+      return logLines;
+    },
     clientBytes: () => Buffer.concat(client).toString('latin1'),
     kubectl: (args, opts = {}) =>
       runKubectl([...contextArgs(opts.context), ...args], {

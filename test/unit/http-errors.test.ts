@@ -10,12 +10,13 @@ import { createLogger } from '../../packages/gateway/src/lib/logger.js';
 
 describe('statusOnError', () => {
   const lines: string[] = [];
+  const logger = createLogger({ destination: { write: (line: string) => lines.push(line) > 0 } as never });
   let server: ReturnType<Koa['listen']>;
   let base: string;
   before(async () => {
     const app = new Koa();
     app.silent = true;
-    app.use(statusOnError(createLogger({ destination: { write: (line: string) => lines.push(line) > 0 } as never })));
+    app.use(statusOnError(logger));
     app.use(async (ctx) => {
       ctx.set('X-Half-Done', 'yes');
       if (ctx.path === '/hoop') throw new HoopError('ERR_FORBIDDEN', 'not for you: ask an operator');
@@ -56,6 +57,7 @@ describe('statusOnError', () => {
       String(status['message']),
       /^hoopgate: internal error in the gateway; the gateway log has the details$/,
     );
+    logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
     assert.ok(
       lines.some((line) => line.includes('s3cret')),
       'the detail is logged for the operator',

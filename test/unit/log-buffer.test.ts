@@ -12,6 +12,7 @@ import { createLogger } from '../../packages/gateway/src/lib/logger.js';
 import { createMetrics } from '../../packages/gateway/src/lib/metrics.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function capture() {
   const writes: string[] = [];
@@ -25,20 +26,37 @@ function capture() {
 describe('bounded asynchronous logging', () => {
   it('writes 10,000 lines, all of them, in order, in a few batched writes off the calling tick', async () => {
     const out = capture();
-    const logger = createLogger({ destination: out.target as never });
+    // A long delay: only full batches go out during the loop, and the last one on flush.
+    const logger = createLogger({ destination: out.target as never, buffer: { delayMs: 60_000 } });
     for (let seq = 0; seq < 10_000; seq += 1) {
       logger.info({ seq, path: `/api/v1/namespaces/ns/pods/p${seq}` }, 'request');
       if (seq % 500 === 499) await tick();
     }
     assert.ok(out.writes.length < 10_000, 'nothing may be written before the batch runs');
-    await tick();
+    logger.flush?.();
     const seqs = out.lines().map((line) => (JSON.parse(line) as { seq: number }).seq);
     assert.equal(seqs.length, 10_000);
     assert.deepEqual(
       seqs,
       Array.from({ length: 10_000 }, (_, i) => i),
     );
-    assert.ok(out.writes.length <= 25, `one write per batch, got ${out.writes.length} writes for 20 batches`);
+    const batches = Math.ceil(out.writes.join('').length / 65_536) + 1;
+    assert.ok(out.writes.length <= batches, `one write per 64 KiB batch: ${out.writes.length} > ${batches}`);
+  });
+
+  it('one line per turn (one request at a time) is still one write per delay, not one per line', async () => {
+    const out = capture();
+    const buffer = createLogBuffer(out.target, { delayMs: 30 });
+    for (let i = 0; i < 20; i += 1) {
+      buffer.write(`{"seq":${i}}\n`);
+      await tick();
+    }
+    assert.equal(out.writes.length, 0, 'nothing written before the delay');
+    await sleep(60);
+    assert.equal(out.writes.length, 1);
+    assert.equal(out.lines().length, 20);
+    buffer.write(`${'y'.repeat(70_000)}\n`);
+    assert.equal(out.writes.length, 2, 'a full batch (64 KiB) is written at once');
   });
 
   it('drops beyond the bound instead of growing, counts the drops and says so once per episode', async () => {
@@ -53,6 +71,7 @@ describe('bounded asynchronous logging', () => {
     const buffer = createLogBuffer(slow, {
       maxBufferedBytes: 10_000,
       onDrop: (lines) => metrics.logLinesDropped.inc(lines),
+      schedule: (flush) => setImmediate(flush),
     });
     const line = `${'x'.repeat(99)}\n`;
     buffer.write(line);

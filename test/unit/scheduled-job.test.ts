@@ -177,6 +177,7 @@ describe('createScheduledJob', () => {
 
   it('a failed run is logged and retried at the next slot', async () => {
     const lines: string[] = [];
+    const logger = quietLogger(lines);
     let calls = 0;
     const job = createScheduledJob({
       name: 'flaky',
@@ -187,13 +188,14 @@ describe('createScheduledJob', () => {
         calls += 1;
         if (calls === 1) throw new Error('store down');
       },
-      logger: quietLogger(lines),
+      logger,
       failure: 'flaky job failed; the next run will retry',
     });
     job.start();
     await time.advance(2 * M);
     await job.stop();
     assert.equal(calls, 2);
+    logger.flush?.(); // lines are written in batches (lib/log-buffer.ts)
     const logged = lines.map((line) => JSON.parse(line) as { msg: string; err: string; job: string });
     assert.deepEqual(
       logged.map((l) => [l.msg, l.err, l.job]),

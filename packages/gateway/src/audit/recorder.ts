@@ -1,6 +1,10 @@
 // The audit recorder: writes each request durably before it is forwarded (fail closed: no record, no
 // request), then appends its outcome, exec frames and approval decisions as later chain records,
-// retried until written.
+// retried until written. An outcome is not committed on its own (issue #13): it waits for the next
+// request's durable write and goes out in the same transaction, or after `outcomeDelayMs` (10 ms)
+// when no request comes; close() and flush() write it at once. A crash can therefore lose the
+// outcomes of the last few milliseconds, never an intent: the request record is there, the event
+// just has no outcome (`audit verify` passes; the chain holds only what was written).
 import type { ApprovalRecord } from '../approvals/types.js';
 import { HoopError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -25,6 +29,8 @@ export interface AuditRecorder {
   /** A decision on a held request (queued like outcomes). */
   recordApproval(record: ApprovalRecord): void;
   stats(): { pendingOutcomes: number; failedOutcomeWrites: number };
+  /** Writes every queued outcome, frame and decision now and resolves once they are written (tests, probes). */
+  flush(): Promise<void>;
   /** Flushes queued outcomes; rejects with ERR_AUDIT_UNAVAILABLE naming how many could not be written. */
   close(): Promise<void>;
 }
@@ -44,6 +50,8 @@ export interface AuditRecorderDeps {
   retryMaxMs?: number;
   /** How long close() keeps retrying queued writes. Default 10 s. */
   closeTimeoutMs?: number;
+  /** How long an outcome waits for the next request's write before it is committed alone. Default 10 ms. */
+  outcomeDelayMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,6 +89,56 @@ function createBatchWaiters() {
   };
 }
 
+/**
+ * Outcomes waiting to ride along with the next durable write (a request's, or the retried queue's):
+ * `due` is called `delayMs` after the first one when no write has taken them by then.
+ */
+function createDeferredOutcomes(delayMs: number, due: () => void) {
+  let waiting: AuditRecordDraft[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    add(draft: AuditRecordDraft): void {
+      waiting.push(draft);
+      timer ??= setTimeout(due, delayMs);
+    },
+    /** Every waiting outcome, handed to a write that is about to happen. */
+    take(): AuditRecordDraft[] {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      const taken = waiting;
+      waiting = [];
+      return taken;
+    },
+    size: () => waiting.length,
+  };
+}
+
+const refused = (cause: unknown): HoopError =>
+  new HoopError(
+    'ERR_AUDIT_UNAVAILABLE',
+    'the audit store is unavailable, so the request was not forwarded; try again shortly',
+    { cause },
+  );
+
+/** The handle of a written request: its outcome is passed on once (later completions are ignored). */
+function createHandle(
+  eventId: string,
+  sessionId: string,
+  completed: boolean,
+  complete: (outcome: AuditOutcome) => void,
+): AuditHandle {
+  let done = completed;
+  return {
+    eventId,
+    sessionId,
+    complete(outcome) {
+      if (done) return;
+      done = true;
+      complete(outcome);
+    },
+  };
+}
+
 export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   const audit: AuditStore = 'audit' in deps.store ? deps.store.audit : deps.store;
   const logger = deps.logger ?? silentLogger;
@@ -94,9 +152,16 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   let pump: Promise<void> | undefined;
   let closing = false;
   let deadline = Number.POSITIVE_INFINITY;
+  const deferred = createDeferredOutcomes(deps.outcomeDelayMs ?? 10, () => enqueue([]));
+  /** Records in the batch the pump is writing now. */
+  let writing = 0;
+  const queued = (): number => queue.reduce((n, list) => n + list.length, 0);
 
   function enqueue(drafts: AuditRecordDraft[]): void {
-    queue.push(drafts);
+    const carried = deferred.take();
+    if (carried.length > 0) queue.push(carried);
+    if (drafts.length > 0) queue.push(drafts);
+    if (queue.length === 0) return;
     pump ??= drain().finally(() => {
       pump = undefined;
     });
@@ -107,11 +172,15 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
+      const records = batch.flat();
+      writing = records.length;
       try {
-        await audit.append(batch.flat());
+        await audit.append(records);
+        writing = 0;
         attempt = 0;
         settle(batch);
       } catch (error) {
+        writing = 0;
         settle(batch, error);
         queue = [...batch, ...queue];
         failedOutcomeWrites += 1;
@@ -124,33 +193,23 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     }
   }
 
-  function handle(eventId: string, sessionId: string, identity: string, completed: boolean): AuditHandle {
-    let done = completed;
-    return {
-      eventId,
-      sessionId,
-      complete(outcome) {
-        if (done) return;
-        done = true;
-        enqueue([drafts.outcome(eventId, sessionId, identity, outcome)]);
-      },
-    };
-  }
+  const handle = (eventId: string, sessionId: string, identity: string, completed: boolean): AuditHandle =>
+    createHandle(eventId, sessionId, completed, (outcome) =>
+      deferred.add(drafts.outcome(eventId, sessionId, identity, outcome)),
+    );
 
+  /** The request's durable write, with the deferred outcomes in front (one transaction). */
   async function write(drafts: AuditRecordDraft[]): Promise<void> {
     if (closing) throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down');
+    const carried = deferred.take();
     try {
-      await audit.append(drafts);
+      await audit.append(carried.length === 0 ? drafts : [...carried, ...drafts]);
     } catch (error) {
+      // The outcomes are not the refused request's: they go to the retried queue.
+      if (carried.length > 0) enqueue(carried);
       deps.metrics?.auditFailures?.inc();
       logger.error({ err: error }, 'audit write failed; refusing the request');
-      throw new HoopError(
-        'ERR_AUDIT_UNAVAILABLE',
-        'the audit store is unavailable, so the request was not forwarded; try again shortly',
-        {
-          cause: error,
-        },
-      );
+      throw refused(error);
     }
   }
 
@@ -173,9 +232,14 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     recordApproval(record) {
       enqueue([drafts.approval(record)]);
     },
-    stats: () => ({ pendingOutcomes: queue.reduce((n, list) => n + list.length, 0), failedOutcomeWrites }),
+    stats: () => ({ pendingOutcomes: deferred.size() + writing + queued(), failedOutcomeWrites }),
+    async flush() {
+      enqueue([]);
+      while (pump !== undefined) await pump;
+    },
     async close() {
       closing = true;
+      enqueue([]);
       deadline = Date.now() + (deps.closeTimeoutMs ?? 10_000);
       while (queue.length > 0 || pump !== undefined) {
         if (pump === undefined) {
@@ -184,7 +248,7 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
         }
         await pump;
       }
-      const lost = queue.reduce((n, list) => n + list.length, 0);
+      const lost = queued();
       if (lost > 0) {
         throw new HoopError(
           'ERR_AUDIT_UNAVAILABLE',

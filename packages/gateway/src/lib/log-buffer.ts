@@ -1,7 +1,9 @@
 // The log's write path off the request's hot path (issue #13): lines are queued and written in
-// batches, one write call per turn of the event loop, and the queue is bounded: when the destination
-// is slower than the gateway writes, lines are dropped and counted, never buffered without limit.
-// A normal stop flushes (lifecycle), and so does the process's 'exit' event.
+// batches — when `batchBytes` are queued, else `delayMs` (20 ms) after the first queued line, so a
+// gateway serving one request at a time makes one write call per many requests, not one each — and
+// the queue is bounded: when the destination is slower than the gateway writes, lines are dropped and
+// counted, never buffered without limit. A normal stop flushes (lifecycle), and so does the process's
+// 'exit' event; a process killed outright (SIGKILL, OOM) loses at most the last `delayMs` of lines.
 
 /** What the buffer writes to: pino's sonic-boom, a Writable, or a test's `{ write }`. */
 export interface LogTarget {
@@ -15,7 +17,11 @@ export interface LogBufferOptions {
   maxBufferedBytes?: number;
   /** Called with the number of lines dropped (hoopgate_log_lines_dropped_total). */
   onDrop?: (lines: number) => void;
-  /** How a batch is scheduled; default setImmediate (after the current I/O callbacks). */
+  /** How long the first queued line waits for others before the batch is written; default 20 ms. */
+  delayMs?: number;
+  /** Queued bytes that are written at once, without waiting for the delay; default 64 KiB. */
+  batchBytes?: number;
+  /** How a batch is scheduled; default a timer of `delayMs` that does not keep the process alive. */
   schedule?: (flush: () => void) => void;
 }
 
@@ -28,6 +34,8 @@ export interface LogBuffer {
 }
 
 const defaultMaxBytes = 8 * 1024 * 1024;
+const defaultDelayMs = 20;
+const defaultBatchBytes = 64 * 1024;
 /** Buffers with queued lines, flushed when the process exits without a stop (one listener for all). */
 const pendingAtExit = new Set<() => void>();
 let exitHooked = false;
@@ -42,7 +50,9 @@ function hookExit(): void {
 
 export function createLogBuffer(target: LogTarget, options: LogBufferOptions = {}): LogBuffer {
   const maxBytes = options.maxBufferedBytes ?? defaultMaxBytes;
-  const schedule = options.schedule ?? ((flush: () => void) => void setImmediate(flush));
+  const delayMs = options.delayMs ?? defaultDelayMs;
+  const batchBytes = options.batchBytes ?? defaultBatchBytes;
+  const schedule = options.schedule ?? ((flush: () => void) => void setTimeout(flush, delayMs).unref());
   let queue: string[] = [];
   let bytes = 0;
   let scheduled = false;
@@ -107,7 +117,9 @@ export function createLogBuffer(target: LogTarget, options: LogBufferOptions = {
         hookExit();
         pendingAtExit.add(flushAtExit);
       }
-      arm();
+      // A full batch goes out now (the armed timer then finds less or nothing to write).
+      if (bytes >= batchBytes && !blocked) writeQueued();
+      else arm();
       return true;
     },
     flush(callback) {
