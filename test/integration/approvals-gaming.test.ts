@@ -20,6 +20,7 @@ import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js'
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
+import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
 const secret = 'test-signing-secret';
 const issuer = 'https://idp.test';
@@ -59,26 +60,7 @@ const principals: Record<string, Principal> = {
 };
 
 function holdRequest(): HoldRequest {
-  return {
-    sessionId: 'sess-1',
-    identity: 'ci-deployer',
-    issuer,
-    subject: 'agent-7',
-    groups: ['ci-deployers'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    serviceAccount: 'agents/ci-deployer',
-  };
+  return heldDelete({ issuer });
 }
 
 describe('approvals cannot be gamed (issue #12 item 5)', () => {

@@ -14,6 +14,7 @@ import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { HoldRequest } from '../../packages/gateway/src/approvals/service.js';
 import type { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { openMongoBackend } from '../helpers/mongo-server.js';
+import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
 const config: ApprovalConfig = {
   timeoutMs: 60_000,
@@ -23,29 +24,7 @@ const config: ApprovalConfig = {
   maxPendingPerIdentity: 100,
 };
 function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
-  const request = {
-    cluster: 'prod',
-    method: 'DELETE',
-    path: '/api/v1/namespaces/prod',
-    verb: 'delete',
-    apiGroup: '',
-    resource: 'namespaces',
-    subresource: '',
-    namespace: '',
-    name: 'prod',
-  };
-  return {
-    sessionId: 's',
-    identity: 'ci-deployer',
-    issuer: 'https://idp.test',
-    subject: 'agent-7',
-    groups: [],
-    request,
-    heldBecause: 'approval-required',
-    rule: 'r',
-    serviceAccount: 'agents/ci',
-    ...overrides,
-  };
+  return heldDelete({ sessionId: 's', groups: [], rule: 'r', serviceAccount: 'agents/ci', ...overrides });
 }
 const actor = { user: 'U1', label: 'oncall', at: 0, via: 'api' as const };
 const dir = mkdtempSync(join(tmpdir(), 'hoop-push-'));

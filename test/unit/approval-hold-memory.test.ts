@@ -9,6 +9,7 @@ import { createApprovalService } from '../../packages/gateway/src/approvals/serv
 import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { createMemoryApprovalRepository } from '../helpers/memory-approvals.js';
 import type { HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -22,26 +23,7 @@ const config: ApprovalConfig = {
 };
 
 function askedOf(): HoldRequest {
-  return {
-    sessionId: 'sess-1',
-    identity: 'ci-deployer',
-    issuer: 'https://idp.test',
-    subject: 'agent-7',
-    groups: ['ci-deployers'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    serviceAccount: 'agents/ci-deployer',
-  };
+  return heldDelete();
 }
 
 const approver = { user: 'UAPPROVER', label: 'approver', at: 0, via: 'slack' as const };

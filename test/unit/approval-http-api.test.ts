@@ -13,6 +13,7 @@ import {
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
+import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
 function principal(subject: string, groups: string[], email?: string): Principal {
   return {
@@ -37,27 +38,7 @@ const principals: Record<string, Principal> = {
 };
 
 function holdRequest(): HoldRequest {
-  return {
-    sessionId: 's',
-    identity: 'ci-deployer',
-    issuer: 'https://idp.test',
-    subject: 'agent-7',
-    email: 'agent-owner@example.com',
-    groups: ['ci-deployers'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    serviceAccount: 'agents/ci-deployer',
-  };
+  return heldDelete({ sessionId: 's', email: 'agent-owner@example.com' });
 }
 
 interface StatusBody {

@@ -11,6 +11,7 @@ import type { ApprovalRecord, ApprovalRepository, ApprovalVote } from '../../pac
 import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createMemoryApprovalRepository } from '../helpers/memory-approvals.js';
+import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
 const baseConfig: ApprovalConfig = {
   timeoutMs: 5_000,
@@ -28,29 +29,7 @@ const baseConfig: ApprovalConfig = {
 const agent7 = { identity: 'ci-deployer', issuer: 'https://idp.test', subject: 'agent-7' };
 
 export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
-  return {
-    sessionId: 'sess-1',
-    identity: 'ci-deployer',
-    issuer: 'https://idp.test',
-    subject: 'agent-7',
-    email: 'agent@example.com',
-    groups: ['ci-deployers'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    rule: 'identities[0].approval.require[0]',
-    serviceAccount: 'agents/ci-deployer',
-    ...overrides,
-  };
+  return heldDelete({ email: 'agent@example.com', rule: 'identities[0].approval.require[0]', ...overrides });
 }
 
 function vote(user: string, via: ApprovalVote['via'] = 'slack'): ApprovalVote {
