@@ -821,9 +821,11 @@ async function main(): Promise<void> {
       verdict: 'SKIP',
     },
     {
-      target: '`hoopgate token` with a cached token ≤ 100 ms (median of 7)',
-      measured: `${round(medianOf(startup.tokenCachedMs), 0)} ms`,
-      verdict: verdict(medianOf(startup.tokenCachedMs), 100, 'atMost'),
+      // As kubectl runs it: the kubeconfig `hoopgate kubeconfig` writes (its exec env empties
+      // NODE_EXTRA_CA_CERTS); the bare command in this environment and Node's own start beside it.
+      target: '`hoopgate token` with a cached token, as the written kubeconfig runs it, ≤ 100 ms (median of 7)',
+      measured: `${round(medianOf(startup.tokenKubeconfigMs), 0)} ms (bare in this environment ${round(medianOf(startup.tokenCachedMs), 0)} ms; \`node -e 0\` ${round(medianOf(startup.nodeMs), 0)} ms)`,
+      verdict: verdict(medianOf(startup.tokenKubeconfigMs), 100, 'atMost'),
     },
     {
       target: '`hoopgate --help` ≤ 150 ms (median of 7)',
