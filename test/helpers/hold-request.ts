@@ -1,7 +1,8 @@
 // The held call the approval tests ask about: an agent deleting namespace "prod" as identity
-// ci-deployer (DELETE /api/v1/namespaces/prod, held because approval is required); each test
-// overrides what it is about.
+// ci-deployer (DELETE /api/v1/namespaces/prod, held because approval is required), as a request to
+// hold and as the approval record a store keeps; each test overrides what it is about.
 import type { HoldRequest } from '../../packages/gateway/src/approvals/service.js';
+import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 
 export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
   return {
@@ -23,6 +24,20 @@ export function holdRequest(overrides: Partial<HoldRequest> = {}): HoldRequest {
     },
     heldBecause: 'approval-required',
     serviceAccount: 'agents/ci-deployer',
+    ...overrides,
+  };
+}
+
+/** The stored approval of that call, pending since `at` on replica r-1 (the store contract tests' fixture). */
+export function approvalRecord(id: string, at: number, overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
+  return {
+    id,
+    state: 'pending',
+    createdAt: at,
+    expiresAt: at + 300_000,
+    holder: 'r-1',
+    ...holdRequest({ sessionId: 's-1', subject: 'bot', groups: ['ci'], serviceAccount: 'agents/ci-elevated' }),
+    votes: [],
     ...overrides,
   };
 }

@@ -18,6 +18,7 @@ import { isHoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { Store, StoreOptions } from '../../packages/gateway/src/store/types.js';
 import { openMongoBackend } from '../helpers/mongo-server.js';
+import { approvalRecord } from '../helpers/hold-request.js';
 
 /** One test's backend: every open() reaches the same data (a second replica, a reopened store). */
 export interface ContractBackend {
@@ -65,33 +66,7 @@ function start(overrides: Partial<AuditStart> = {}): AuditStart {
 }
 
 function approval(id: string, overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
-  return {
-    id,
-    state: 'pending',
-    createdAt: T0,
-    expiresAt: T0 + 300_000,
-    holder: 'r-1',
-    sessionId: 's-1',
-    identity: 'ci-deployer',
-    subject: 'bot',
-    email: 'bot@example.com',
-    groups: ['ci'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    serviceAccount: 'agents/ci-elevated',
-    votes: [],
-    ...overrides,
-  };
+  return approvalRecord(id, T0, { email: 'bot@example.com', ...overrides });
 }
 
 function grant(id: string, overrides: Partial<ApprovalGrant> = {}): ApprovalGrant {

@@ -12,6 +12,7 @@ import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { Store } from '../../packages/gateway/src/store/types.js';
 import { openMongoBackend } from '../helpers/mongo-server.js';
+import { approvalRecord } from '../helpers/hold-request.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -21,37 +22,14 @@ interface Backend {
 }
 
 function approval(id: string, overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
-  return {
-    id,
+  return approvalRecord(id, T0, {
     state: 'approved',
-    createdAt: T0,
-    expiresAt: T0 + 300_000,
-    holder: 'r-1',
-    sessionId: 's-1',
-    identity: 'ci-deployer',
-    issuer: 'https://idp.test',
-    subject: 'bot',
-    groups: ['ci'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
-    heldBecause: 'approval-required',
-    serviceAccount: 'agents/ci-elevated',
     fingerprint: 'fp-1',
     ticket: true,
     decidedAt: T0 + 10,
     decidedBy: 'alice',
-    votes: [],
     ...overrides,
-  };
+  });
 }
 
 function runTicketContract(name: string, makeBackend: () => Promise<Backend>): void {
