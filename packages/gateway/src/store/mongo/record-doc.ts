@@ -94,7 +94,7 @@ export const shapeId = (text: string): Buffer => createHash('sha256').update(tex
 export function createShapeTable(db: Db, writeConcern: WriteConcernSettings) {
   const shapes: Collection<ShapeDoc> = db.collection<ShapeDoc>('audit_shapes');
   let written = new Set<string>();
-  const loaded = new Map<string, LoadedShape>();
+  const loaded = new Map<string, Promise<LoadedShape>>();
 
   return {
     idOf: shapeId,
@@ -115,14 +115,17 @@ export function createShapeTable(db: Db, writeConcern: WriteConcernSettings) {
       if (written.size + missing.length > MAX_CACHED) written = new Set();
       for (const [key] of missing) written.add(key);
     },
-    /** A shape by id, from the cache or the store. */
-    async load(id: Binary): Promise<LoadedShape> {
+    /** A shape by id, from the cache or the store; concurrent reads of one id share one query. */
+    load(id: Binary): Promise<LoadedShape> {
       const key = hashText(id);
       let shape = loaded.get(key);
       if (shape === undefined) {
-        const doc = await shapes.findOne({ _id: id });
-        if (doc === null) throw new Error(`audit record names shape ${key}, which is not in the store`);
-        shape = parseShape(doc.text);
+        shape = shapes.findOne({ _id: id }).then((doc) => {
+          if (doc === null) throw new Error(`audit record names shape ${key}, which is not in the store`);
+          return parseShape(doc.text);
+        });
+        // A failed read is not kept: the next record naming the shape asks again.
+        shape.catch(() => loaded.delete(key));
         if (loaded.size >= MAX_CACHED) loaded.clear();
         loaded.set(key, shape);
       }
