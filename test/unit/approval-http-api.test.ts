@@ -330,3 +330,58 @@ describe('approvals HTTP API', () => {
     assert.equal(result.record.decidedBy, 'bob');
   });
 });
+
+describe("approvals HTTP API: a ticket's state by the service's clock", () => {
+  it('GET …/ID as the requester judges expiry by the service clock, not the wall clock', async () => {
+    // The service lives in 2001: an approved ticket there is usable for its TTL after the decision.
+    let now = 1_000_000_000_000;
+    const service = createApprovalService({
+      repo: createMemoryApprovalRepository(),
+      config: {
+        timeoutMs: 20_000,
+        minApprovals: 1,
+        grantOptionsMs: [900_000],
+        approvers: { slackUsers: [], slackUserGroups: [], oidcGroups: [], people: [] },
+        maxPendingPerIdentity: 10,
+        ticketTtlMs: 60_000,
+      },
+      replicaId: 'r1',
+      pollIntervalMs: 50,
+      clock: () => now,
+    });
+    const requester = principal('agent-7', ['ci-deployers']);
+    const app = new Koa();
+    app.use(
+      createApprovalsRoute({
+        service,
+        approverGroups: [],
+        authenticate: async () => requester,
+      }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hoop/v1/approvals`;
+    try {
+      const { record } = await service.openTicket(heldDelete({ fingerprint: 'fp-clock' }));
+      const decided = await service.decide(record.id, {
+        approve: true,
+        actor: { user: 'U1', label: 'oncall', at: now, via: 'slack' },
+        approver: true,
+      });
+      assert.equal(decided.ok, true);
+      const view = async () => (await (await fetch(`${url}/${record.id}`)).json()) as { state: string };
+      now += 30_000;
+      assert.equal(
+        (await view()).state,
+        'approved',
+        'within the TTL by the service clock (the wall clock is years later)',
+      );
+      now += 60_000;
+      assert.equal((await view()).state, 'expired');
+    } finally {
+      await service.shutdown('test over');
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -288,7 +288,7 @@ async function getOne(deps: ApprovalsApiDeps, ctx: ApiRequest, id: string): Prom
           { name: id, kind: 'approvals' },
         ),
       );
-    return send(200, ticketView(record, Date.now(), ticketTtlOf(service.config)));
+    return send(200, ticketView(record, service.clock(), ticketTtlOf(service.config)));
   } catch (error) {
     return refuse(statusFromError(asHoopError(error)));
   }
@@ -315,7 +315,7 @@ async function decideRoute(
     actor: {
       user: `oidc:${principal.issuer}#${principal.subject}`,
       label: who,
-      at: Date.now(),
+      at: service.clock(),
       via: 'api',
       keys: personKeys(
         {

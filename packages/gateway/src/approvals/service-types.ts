@@ -102,4 +102,6 @@ export interface ApprovalService extends TicketOps {
    */
   shutdown(reason: string): Promise<void>;
   readonly config: ApprovalConfig;
+  /** The service's clock: what its deadlines and a ticket's remaining time are measured by. */
+  readonly clock: () => number;
 }

@@ -128,6 +128,7 @@ export function createApprovalService(deps: ApprovalServiceDeps): ApprovalServic
 
   return {
     config,
+    clock,
     hold,
     ...createTickets(core, createOrJoin),
     decide,

@@ -45,7 +45,7 @@ export async function holdForApproval(
   if (redeemed !== null) return answer(redeemed, redeemed.state as 'approved' | 'denied' | 'expired', info);
   if (input.mode === 'ticket') {
     const { record } = await approvals.openTicket(asked);
-    const error = ticketRefusal(record, describeRequest(info), input.config, Date.now());
+    const error = ticketRefusal(record, describeRequest(info), input.config, approvals.clock());
     return { ok: false, refusal: { error, reason: 'ticket' }, approval: { id: record.id, state: 'pending', by: [] } };
   }
   // Returned, not awaited: while the call is held, this frame and the request it read are gone; the
