@@ -46,17 +46,29 @@ describe('bounded asynchronous logging', () => {
 
   it('one line per turn (one request at a time) is still one write per delay, not one per line', async () => {
     const out = capture();
-    const buffer = createLogBuffer(out.target, { delayMs: 30 });
+    // The batch's timer is held by the test, so a slow machine's ticks cannot fire it early.
+    const timers: (() => void)[] = [];
+    const buffer = createLogBuffer(out.target, { schedule: (flush) => timers.push(flush) });
     for (let i = 0; i < 20; i += 1) {
       buffer.write(`{"seq":${i}}\n`);
       await tick();
     }
     assert.equal(out.writes.length, 0, 'nothing written before the delay');
-    await sleep(60);
+    assert.equal(timers.length, 1, 'one timer for the twenty lines');
+    timers.shift()?.();
     assert.equal(out.writes.length, 1);
     assert.equal(out.lines().length, 20);
     buffer.write(`${'y'.repeat(70_000)}\n`);
     assert.equal(out.writes.length, 2, 'a full batch (64 KiB) is written at once');
+  });
+
+  it('the default delay is a real timer: lines queued now are written about delayMs later', async () => {
+    const out = capture();
+    const buffer = createLogBuffer(out.target, { delayMs: 30 });
+    buffer.write('{"seq":0}\n');
+    assert.equal(out.writes.length, 0, 'not written on the calling tick');
+    await sleep(80);
+    assert.equal(out.writes.length, 1);
   });
 
   it('drops beyond the bound instead of growing, counts the drops and says so once per episode', async () => {
