@@ -99,7 +99,7 @@ test('an outcome goes out in the next request’s write: one append for both, ou
 });
 
 test('with no next request, the outcome is written after outcomeDelayMs', async () => {
-  const { store, spy, recorder } = await setup(15);
+  const { store, spy, recorder } = await setup(100);
   const handle = await recorder.begin(start('a'));
   handle.complete(ok);
   await sleep(5);
