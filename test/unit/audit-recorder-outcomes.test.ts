@@ -162,3 +162,42 @@ test('a refused request does not take the outcomes it carried down with it: they
   await recorder.close();
   await store.close();
 });
+
+test('flush() with the store down rejects at the first failed write instead of waiting; the records are kept and written once it is back', async () => {
+  const { store, spy, recorder } = await setup(60_000);
+  const handle = await recorder.begin(start('a'));
+  handle.complete(ok);
+  spy.state.fail = 1_000_000;
+  await assert.rejects(recorder.flush(), (error: unknown) => {
+    assert.ok(isHoopError(error));
+    assert.equal(error.code, 'ERR_AUDIT_UNAVAILABLE');
+    return true;
+  });
+  assert.equal(recorder.stats().pendingOutcomes, 1, 'still queued, still retried');
+  spy.state.fail = 0;
+  await recorder.flush();
+  const records = await store.audit.listRecords({ eventIds: [handle.eventId] });
+  assert.deepEqual(
+    records.map((r) => r.kind),
+    ['request', 'outcome'],
+  );
+  await recorder.close();
+  await store.close();
+});
+
+test('flush() waits for a request write that carries queued outcomes', async () => {
+  const { store, recorder } = await setup(60_000);
+  const first = await recorder.begin(start('a'));
+  first.complete(ok);
+  const second = recorder.begin(start('b')); // takes a's outcome into its own write
+  await recorder.flush();
+  const records = await store.audit.listRecords({ eventIds: [first.eventId] });
+  assert.deepEqual(
+    records.map((r) => r.kind),
+    ['request', 'outcome'],
+    'the carried outcome is durable when flush() resolves',
+  );
+  await second;
+  await recorder.close();
+  await store.close();
+});

@@ -29,7 +29,11 @@ export interface AuditRecorder {
   /** A decision on a held request (queued like outcomes). */
   recordApproval(record: ApprovalRecord): void;
   stats(): { pendingOutcomes: number; failedOutcomeWrites: number };
-  /** Writes every queued outcome, frame and decision now and resolves once they are written (tests, probes). */
+  /**
+   * Writes every queued outcome, frame and decision now and resolves once they are written (tests,
+   * probes); rejects with ERR_AUDIT_UNAVAILABLE at the first failed write instead of waiting for the
+   * store to come back (the records stay queued and are still retried).
+   */
   flush(): Promise<void>;
   /** Flushes queued outcomes; rejects with ERR_AUDIT_UNAVAILABLE naming how many could not be written. */
   close(): Promise<void>;
@@ -120,6 +124,33 @@ const refused = (cause: unknown): HoopError =>
     { cause },
   );
 
+/**
+ * flush() callers, resolved when the queue is written and rejected at the first failed write; and the
+ * request writes carrying deferred outcomes, which a flush waits for too.
+ */
+function createFlushWaiters() {
+  const waiting: { resolve(): void; reject(error: unknown): void }[] = [];
+  const carriers = new Set<Promise<unknown>>();
+  return {
+    wait: () => new Promise<void>((resolve, reject) => waiting.push({ resolve, reject })),
+    written(): void {
+      for (const flusher of waiting.splice(0)) flusher.resolve();
+    },
+    failed(error: unknown): void {
+      for (const flusher of waiting.splice(0)) flusher.reject(error);
+    },
+    carrying(write: Promise<unknown>): void {
+      const settled: Promise<unknown> = write.then(
+        () => carriers.delete(settled),
+        () => carriers.delete(settled),
+      );
+      carriers.add(settled);
+    },
+    /** Resolves once the carrying writes now in flight have settled (never rejects). */
+    carried: () => Promise.all(carriers),
+  };
+}
+
 /** The handle of a written request: its outcome is passed on once (later completions are ignored). */
 function createHandle(
   eventId: string,
@@ -139,35 +170,28 @@ function createHandle(
   };
 }
 
-export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
-  const audit: AuditStore = 'audit' in deps.store ? deps.store.audit : deps.store;
-  const logger = deps.logger ?? silentLogger;
-  const drafts = createDraftBuilder({ ...deps, sessions: createSessionTracker({ idleMs: deps.sessionIdleMs }) });
-  const retryBaseMs = deps.retryBaseMs ?? 100;
-  const retryMaxMs = deps.retryMaxMs ?? 5000;
-  const events = createEventIndex(50_000);
+/**
+ * The retried queue of outcomes, frames and decisions: one pump writes it batch by batch, a failed
+ * batch goes back in front and is retried with backoff (doubling from retryBaseMs up to retryMaxMs)
+ * until written or `giveUp()` (a stop past its deadline).
+ */
+function createRetriedQueue(options: {
+  audit: AuditStore;
+  logger: Logger;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  onFailure(): void;
+  settled(batch: AuditRecordDraft[][], error?: unknown): void;
+  drained(): void;
+  giveUp(): boolean;
+}) {
   let queue: AuditRecordDraft[][] = [];
-  const { wait, settle } = createBatchWaiters();
-  let failedOutcomeWrites = 0;
   let pump: Promise<void> | undefined;
-  let closing = false;
-  let deadline = Number.POSITIVE_INFINITY;
-  const deferred = createDeferredOutcomes(deps.outcomeDelayMs ?? 10, () => enqueue([]));
   /** Records in the batch the pump is writing now. */
   let writing = 0;
-  const queued = (): number => queue.reduce((n, list) => n + list.length, 0);
+  let failures = 0;
 
-  function enqueue(drafts: AuditRecordDraft[]): void {
-    const carried = deferred.take();
-    if (carried.length > 0) queue.push(carried);
-    if (drafts.length > 0) queue.push(drafts);
-    if (queue.length === 0) return;
-    pump ??= drain().finally(() => {
-      pump = undefined;
-    });
-  }
-
-  async function drain(): Promise<void> {
+  async function drainQueue(): Promise<void> {
     let attempt = 0;
     while (queue.length > 0) {
       const batch = queue;
@@ -175,22 +199,71 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
       const records = batch.flat();
       writing = records.length;
       try {
-        await audit.append(records);
+        await options.audit.append(records);
         writing = 0;
         attempt = 0;
-        settle(batch);
+        options.settled(batch);
       } catch (error) {
         writing = 0;
-        settle(batch, error);
+        options.settled(batch, error);
         queue = [...batch, ...queue];
-        failedOutcomeWrites += 1;
-        deps.metrics?.auditOutcomeFailures?.inc();
-        logger.warn({ err: error, pending: queue.length, attempt }, 'audit outcome write failed; retrying');
-        if (closing && Date.now() >= deadline) return;
+        failures += 1;
+        options.onFailure();
+        options.logger.warn({ err: error, pending: queue.length, attempt }, 'audit outcome write failed; retrying');
+        if (options.giveUp()) return;
         attempt += 1;
-        await sleep(Math.min(retryMaxMs, retryBaseMs * 2 ** (attempt - 1)));
+        await sleep(Math.min(options.retryMaxMs, options.retryBaseMs * 2 ** (attempt - 1)));
       }
     }
+  }
+
+  /** `pump` is cleared before the flushers hear the queue is written. */
+  async function drain(): Promise<void> {
+    try {
+      await drainQueue();
+    } finally {
+      pump = undefined;
+    }
+    options.drained();
+  }
+
+  return {
+    push(lists: AuditRecordDraft[][]): void {
+      for (const list of lists) if (list.length > 0) queue.push(list);
+      if (queue.length > 0) pump ??= drain();
+    },
+    pumping: () => pump,
+    size: () => writing + queue.reduce((n, list) => n + list.length, 0),
+    failures: () => failures,
+  };
+}
+
+export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
+  const audit: AuditStore = 'audit' in deps.store ? deps.store.audit : deps.store;
+  const logger = deps.logger ?? silentLogger;
+  const drafts = createDraftBuilder({ ...deps, sessions: createSessionTracker({ idleMs: deps.sessionIdleMs }) });
+  const events = createEventIndex(50_000);
+  const { wait, settle } = createBatchWaiters();
+  let closing = false;
+  let deadline = Number.POSITIVE_INFINITY;
+  const deferred = createDeferredOutcomes(deps.outcomeDelayMs ?? 10, () => enqueue([]));
+  const flushes = createFlushWaiters();
+  const retried = createRetriedQueue({
+    audit,
+    logger,
+    retryBaseMs: deps.retryBaseMs ?? 100,
+    retryMaxMs: deps.retryMaxMs ?? 5000,
+    onFailure: () => deps.metrics?.auditOutcomeFailures?.inc(),
+    settled: (batch, error) => {
+      settle(batch, error);
+      if (error !== undefined) flushes.failed(refused(error));
+    },
+    drained: () => flushes.written(),
+    giveUp: () => closing && Date.now() >= deadline,
+  });
+
+  function enqueue(drafts: AuditRecordDraft[]): void {
+    retried.push([deferred.take(), drafts]);
   }
 
   const handle = (eventId: string, sessionId: string, identity: string, completed: boolean): AuditHandle =>
@@ -202,8 +275,10 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
   async function write(drafts: AuditRecordDraft[]): Promise<void> {
     if (closing) throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down');
     const carried = deferred.take();
+    const appended = audit.append(carried.length === 0 ? drafts : [...carried, ...drafts]);
+    if (carried.length > 0) flushes.carrying(appended);
     try {
-      await audit.append(carried.length === 0 ? drafts : [...carried, ...drafts]);
+      await appended;
     } catch (error) {
       // The outcomes are not the refused request's: they go to the retried queue.
       if (carried.length > 0) enqueue(carried);
@@ -232,23 +307,25 @@ export function createAuditRecorder(deps: AuditRecorderDeps): AuditRecorder {
     recordApproval(record) {
       enqueue([drafts.approval(record)]);
     },
-    stats: () => ({ pendingOutcomes: deferred.size() + writing + queued(), failedOutcomeWrites }),
+    stats: () => ({ pendingOutcomes: deferred.size() + retried.size(), failedOutcomeWrites: retried.failures() }),
     async flush() {
       enqueue([]);
-      while (pump !== undefined) await pump;
+      // A request write that took outcomes re-queues them if it fails, so wait for those first.
+      await flushes.carried();
+      if (retried.pumping() !== undefined) await flushes.wait();
     },
     async close() {
       closing = true;
       enqueue([]);
       deadline = Date.now() + (deps.closeTimeoutMs ?? 10_000);
-      while (queue.length > 0 || pump !== undefined) {
-        if (pump === undefined) {
+      while (retried.size() > 0 || retried.pumping() !== undefined) {
+        if (retried.pumping() === undefined) {
           if (Date.now() >= deadline) break;
           enqueue([]);
         }
-        await pump;
+        await retried.pumping();
       }
-      const lost = queued();
+      const lost = retried.size();
       if (lost > 0) {
         throw new HoopError(
           'ERR_AUDIT_UNAVAILABLE',
