@@ -11,6 +11,7 @@ import { createLogger } from '../../packages/gateway/src/lib/logger.js';
 import { createScheduledJob, nextSlot, type Timers } from '../../packages/gateway/src/lib/scheduled-job.js';
 import { createPrivilegesDigest } from '../../packages/gateway/src/slack/digest.js';
 import type { AuditStore } from '../../packages/gateway/src/store/types.js';
+import { approvalRecord } from '../helpers/hold-request.js';
 import { createMemoryApprovalRepository } from '../helpers/memory-approvals.js';
 
 const S = 1000;
@@ -317,36 +318,13 @@ describe('the jobs on the scheduler', () => {
 
   it('the approval sweep expires an overdue pending of another replica within its interval', async () => {
     const repo = createMemoryApprovalRepository();
-    const request = {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    };
-    const held = {
-      sessionId: 's',
-      identity: 'ci',
-      subject: 'agent',
-      groups: [],
-      request,
-      heldBecause: 'approval-required',
-      rule: 'identities[0].approval.require[0]',
-      serviceAccount: 'agents/ci',
-    };
-    await repo.create({
-      ...held,
-      id: 'stale',
-      state: 'pending',
-      votes: [],
-      createdAt: T0 - 5 * S,
-      holder: 'gone',
-      expiresAt: T0 + S,
-    });
+    await repo.create(
+      approvalRecord('stale', T0 - 5 * S, {
+        holder: 'gone',
+        expiresAt: T0 + S,
+        rule: 'identities[0].approval.require[0]',
+      }),
+    );
     const service = createApprovalService({
       repo,
       config: {
