@@ -245,13 +245,18 @@ describe('just-in-time approval in Slack', () => {
     const clicked = Date.now();
     // The second replica serves TLS with the same certificate: post through the test world's CA.
     const body = click(record, 'UAPPROVER');
+    const signed = { 'content-type': formType, ...signSlackBody(body, signingSecret) };
     const secondResponse = await world.call('/hoop/slack/events', {
       method: 'POST',
-      headers: { 'content-type': formType, ...signSlackBody(body, signingSecret) },
+      headers: signed,
       body,
       origin: second.url,
     });
     assert.equal(secondResponse.status, 200);
+    // The same signed bytes replayed to the first replica: its own cache never saw them, the store did.
+    const replayed = await world.call('/hoop/slack/events', { method: 'POST', headers: signed, body });
+    assert.equal(replayed.status, 401);
+    assert.match(replayed.text, /replayed request \(seen by another replica\)/);
     await waitFor('the decision to reach the holding replica', async () => {
       const deletes = world.sim.requests.filter(
         (r) => r.method === 'DELETE' && r.rawPath === `/api/v1/namespaces/${ns}`,

@@ -77,6 +77,7 @@ export function slackComponent(
         audit: { ...createAuditReader(deps.store), privileges: privileges.source.view },
         logger,
         clock,
+        consumeOnce: (key, expiresAt) => deps.store.consumeOnce(key, expiresAt),
       });
       return {
         integration,

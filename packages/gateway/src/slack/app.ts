@@ -42,6 +42,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         signingSecret: slack.signingSecret,
         logger,
         ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+        ...(deps.consumeOnce === undefined ? {} : { consumeOnce: deps.consumeOnce }),
       });
   const app = socketMode
     ? new App({

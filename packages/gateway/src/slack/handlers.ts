@@ -35,6 +35,8 @@ export interface SlackAppDeps {
   clock?: () => number;
   /** Posts to a `response_url`; injectable for tests. */
   fetch?: typeof fetch;
+  /** The store's once-only keys: a signed request is acted on by one replica only (receiver.ts). */
+  consumeOnce?: (key: string, expiresAt: number) => Promise<boolean>;
 }
 
 export interface Ephemeral {

@@ -70,6 +70,11 @@ export interface KoaReceiverOptions {
   /** Slack expects an answer within 3 s. */
   ackTimeoutMs?: number;
   maxBodyBytes?: number;
+  /**
+   * The store's once-only keys (shared by every replica): a signature already consumed there was
+   * accepted by another replica, so the request is a replay. Without it, replays are caught per process.
+   */
+  consumeOnce?: (key: string, expiresAt: number) => Promise<boolean>;
 }
 
 type Parsed = { kind: 'body'; body: Record<string, unknown> } | { kind: 'ssl-check' } | { kind: 'bad'; why: string };
@@ -164,6 +169,21 @@ export class KoaReceiver implements Receiver {
     // Only a verified signature enters the cache, so forgeries cannot evict or poison it.
     if (signature !== undefined && this.replay.check(signature, now))
       return refuse(401, 'slack request not authentic: replayed request');
+    if (signature !== undefined && this.options.consumeOnce !== undefined) {
+      const fresh = await this.options
+        .consumeOnce(`slack-signature:${signature}`, now + toleranceMs * 2)
+        .catch((error: unknown) => {
+          this.logger.error(
+            { err: error instanceof Error ? error.message : String(error) },
+            'slack: replay check failed',
+          );
+          return undefined;
+        });
+      // Fail closed: a request that cannot be checked against replays is not acted on (Slack retries).
+      if (fresh === undefined)
+        return refuse(503, 'cannot check the slack request against replays: the store is unavailable; try again');
+      if (!fresh) return refuse(401, 'slack request not authentic: replayed request (seen by another replica)');
+    }
 
     const parsed = parseSlackBody(raw.toString('utf8'), (ctx.get('content-type') || '').toLowerCase());
     if (parsed.kind === 'bad') return refuse(400, `bad slack request: ${parsed.why}`);
