@@ -10,6 +10,7 @@ import { createRetentionJob } from '../../packages/gateway/src/audit/retention.j
 import { createLogger } from '../../packages/gateway/src/lib/logger.js';
 import { createScheduledJob, nextSlot, type Timers } from '../../packages/gateway/src/lib/scheduled-job.js';
 import { createPrivilegesDigest } from '../../packages/gateway/src/slack/digest.js';
+import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { AuditStore } from '../../packages/gateway/src/store/types.js';
 import { approvalRecord } from '../helpers/hold-request.js';
 import { createMemoryApprovalRepository } from '../helpers/memory-approvals.js';
@@ -314,6 +315,37 @@ describe('the jobs on the scheduler', () => {
       posted.map((t) => new Date(t).toISOString()),
       ['2023-11-13T09:00:00.000Z', '2023-11-20T09:00:00.000Z'],
     );
+  });
+
+  it('two replicas sharing a store post one digest a week between them (the slot is claimed once)', async () => {
+    const store = await createStore('sqlite::memory:', { replicaId: 'r-a', clock: time.clock });
+    const posted: string[] = [];
+    const lines: string[] = [];
+    const logger = quietLogger(lines);
+    const digests = ['r-a', 'r-b'].map((replica) =>
+      createPrivilegesDigest({
+        source: { view: async () => ({ sinceText: '7d', summaries: [] }) },
+        client: {
+          chat: { postMessage: async () => void posted.push(`${replica}@${new Date(time.clock()).toISOString()}`) },
+        },
+        channel: 'C1',
+        clock: time.clock,
+        timers: time.timers,
+        logger,
+        claim: (key, expiresAt) => store.consumeOnce(key, expiresAt),
+      }),
+    );
+    for (const digest of digests) digest.start();
+    await time.advance(14 * D);
+    for (const digest of digests) await digest.stop();
+    await store.close();
+    logger.flush?.();
+    assert.deepEqual(
+      posted.map((p) => p.split('@')[1]),
+      ['2023-11-13T09:00:00.000Z', '2023-11-20T09:00:00.000Z'],
+      `one post per week: ${posted.join(', ')}`,
+    );
+    assert.equal(lines.filter((l) => l.includes('posted by another replica')).length, 2);
   });
 
   it('the approval sweep expires an overdue pending of another replica within its interval', async () => {

@@ -70,6 +70,7 @@ export function slackComponent(
         store: deps.store.audit,
         clock,
         logger,
+        claim: (key, expiresAt) => deps.store.consumeOnce(key, expiresAt),
       });
       const integration = modules.createSlackIntegration({
         slack,

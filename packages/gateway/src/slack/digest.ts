@@ -9,7 +9,7 @@ import {
 } from '../audit/least-privilege.js';
 import { formatDuration } from '../config/values.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { createScheduledJob, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
+import { createScheduledJob, nextSlot, type ScheduledJob, type Timers } from '../lib/scheduled-job.js';
 import type { AuditStore } from '../store/types.js';
 import { buildPrivilegesBlocks, type PrivilegesSummary } from './blocks.js';
 import type { PrivilegesView } from './commands.js';
@@ -97,6 +97,11 @@ export interface PrivilegesDigestDeps {
   timers?: Timers;
   logger?: Logger;
   name?: string;
+  /**
+   * The store's once-only keys (shared by the replicas): the replica that claims a week's slot posts
+   * its digest, the others skip it. Without it every replica posts.
+   */
+  claim?: (key: string, expiresAt: number) => Promise<boolean>;
 }
 
 /** run() builds and posts one digest now. */
@@ -104,8 +109,19 @@ export type PrivilegesDigest = ScheduledJob<void>;
 
 export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDigest {
   const logger = deps.logger ?? silentLogger;
+  const clock = deps.clock ?? Date.now;
+  const everyMs = deps.everyMs ?? DIGEST_EVERY_MS;
+  const offsetMs = deps.offsetMs ?? (deps.everyMs === undefined ? DIGEST_OFFSET_MS : 0);
 
   async function post(): Promise<void> {
+    if (deps.claim !== undefined) {
+      // The slot this run belongs to (the latest one not after now): one digest per slot and channel.
+      const slot = nextSlot(clock(), everyMs, offsetMs) - everyMs;
+      if (!(await deps.claim(`digest:${deps.channel}:${slot}`, slot + everyMs))) {
+        logger.info({ slot: new Date(slot).toISOString() }, 'least-privilege digest: posted by another replica');
+        return;
+      }
+    }
     const view = await deps.source.view();
     const title = `Least-privilege digest, last ${view.sinceText}`;
     const over = view.summaries.reduce((n, s) => n + (s.overGrant ?? 0), 0);
@@ -122,9 +138,9 @@ export function createPrivilegesDigest(deps: PrivilegesDigestDeps): PrivilegesDi
 
   return createScheduledJob({
     name: deps.name ?? 'least-privilege-digest',
-    everyMs: deps.everyMs ?? DIGEST_EVERY_MS,
-    offsetMs: deps.offsetMs ?? (deps.everyMs === undefined ? DIGEST_OFFSET_MS : 0),
-    clock: deps.clock ?? Date.now,
+    everyMs,
+    offsetMs,
+    clock,
     run: post,
     logger,
     failure: 'least-privilege digest failed; the next week will try again',
@@ -153,6 +169,8 @@ export function createGatewayPrivileges(deps: {
   store: AuditStore;
   clock?: () => number;
   logger?: Logger;
+  /** One digest per week across replicas (PrivilegesDigestDeps.claim). */
+  claim?: PrivilegesDigestDeps['claim'];
 }): GatewayPrivileges {
   const source = createPrivilegesSource({
     store: deps.store,
@@ -171,6 +189,7 @@ export function createGatewayPrivileges(deps: {
         channel,
         ...(deps.logger === undefined ? {} : { logger: deps.logger }),
         ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+        ...(deps.claim === undefined ? {} : { claim: deps.claim }),
       });
       digest.start();
       digests.push(digest);
