@@ -16,7 +16,7 @@ import { benchStartup, startupTable, type StartupFigures } from './startup.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, startChild, type Child } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { startNginx, type Nginx } from './nginx.js';
-import { benchFastCell, renderFastCell, type FastFigures } from './fast-cell.js';
+import { benchFastCell, fastTarget, renderFastCell, type FastFigures } from './fast-cell.js';
 import { connectH2 } from './held-h2.js';
 import { idleTlsFloor, type TlsFloor } from './held-tls-floor.js';
 import { heldNamespace, type GatewayInfo, type UpstreamInfo } from './servers.js';
@@ -733,6 +733,7 @@ async function main(): Promise<void> {
       measured: `${ratio(row)}×`,
       verdict: verdict(ratio(row), 0.5, 'atLeast'),
     })),
+    ...[fastTarget(fast)].filter((t) => t !== undefined),
     {
       target: 'masking ≥ 100 MB/s (100 MB SecretList)',
       measured: `${masking.list100mb.mbPerSecond} MB/s`,

@@ -262,12 +262,19 @@ async function main(role: string | undefined, input: Record<string, unknown>): P
       const fast = await startFastUpstream(input as Parameters<typeof startFastUpstream>[0]);
       return serve({ url: fast.url }, {});
     }
+    case 'node-floor': {
+      const { startNodeFloor } = await import('./node-floor.js');
+      const floor = await startNodeFloor(input as unknown as Parameters<typeof startNodeFloor>[0]);
+      return serve({ url: floor.url }, {});
+    }
     case 'audit': {
       const { benchAudit } = await import('./audit.js');
       return serve(await benchAudit(input as { concurrency: number; durationMs: number }), {});
     }
     default:
-      console.error('usage: node --import tsx bench/servers.ts upstream|fast-upstream|gateway|mask|audit JSON');
+      console.error(
+        'usage: node --import tsx bench/servers.ts upstream|fast-upstream|node-floor|gateway|mask|audit JSON',
+      );
       process.exit(2);
   }
 }
