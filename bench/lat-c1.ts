@@ -64,6 +64,8 @@ async function load(
     headers: headers(token),
     ca,
     concurrency,
+    // `--h2`: the gateway over HTTP/2 (one connection, as kubectl); the direct upstream stays HTTP/1.1.
+    h2: pid !== undefined && argv.includes('--h2'),
     warmupMs: 500,
     durationMs: seconds * 1000,
     maxRequests: 500_000,

@@ -6,6 +6,7 @@
 //            direct, c=1, added p50/p99 — what any Node proxy of this shape pays before doing anything.
 // Usage: node --import tsx bench/lat-floors.ts [sqlite|thread|proxy ...] [--dir /tmp] [--n 2000]
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttps } from 'node:https';
@@ -33,27 +34,40 @@ function percentiles(samples: number[]): { p50: number; p99: number } {
   return { p50: Number(at(50).toFixed(3)), p99: Number(at(99).toFixed(3)) };
 }
 
-function sqliteFloor(): void {
+/**
+ * `bare`: one ~600 B row per transaction in a table without indexes. `audit`: two rows per transaction
+ * (an intent and the previous call's outcome, as the recorder writes them) into a table with the five
+ * indexes of audit_records (store/sqlite/schema.ts): what the writer thread commits per call at c=1.
+ */
+function sqliteFloor(shape: 'bare' | 'audit'): void {
   const dir = mkdtempSync(join(option('--dir', tmpdir()), 'lat-floor-'));
   const db = new Sqlite(join(dir, 'floor.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec('CREATE TABLE r (seq INTEGER PRIMARY KEY, data TEXT NOT NULL)');
-  const insert = db.prepare('INSERT INTO r (data) VALUES (?)');
-  const one = db.transaction((text: string) => insert.run(text));
-  const text = 'x'.repeat(600); // an intent record is ~0.5–1 KB
+  db.exec(
+    'CREATE TABLE r (seq INTEGER PRIMARY KEY, chain INT, time INT, event TEXT, session TEXT, who TEXT, data TEXT)',
+  );
+  if (shape === 'audit')
+    db.exec(`CREATE UNIQUE INDEX r_chain_seq ON r (chain, seq); CREATE INDEX r_time ON r (time, chain, seq);
+      CREATE INDEX r_session ON r (session, time); CREATE INDEX r_event ON r (event); CREATE INDEX r_who ON r (who, time)`);
+  const insert = db.prepare('INSERT INTO r (chain, time, event, session, who, data) VALUES (1, ?, ?, ?, ?, ?)');
+  const rows = shape === 'audit' ? 2 : 1;
+  const commit = db.transaction(() => {
+    for (let row = 0; row < rows; row++) insert.run(Date.now(), randomUUID(), 'session-1', 'reader', 'x'.repeat(600));
+  });
   const samples: number[] = [];
   const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const start = performance.now();
-    one.immediate(text);
+    commit.immediate();
     samples.push(performance.now() - start);
   }
   const used = process.cpuUsage(cpu);
   const cpuMs = (used.user + used.system) / 1000 / n;
   db.close();
   rmSync(dir, { recursive: true, force: true });
-  console.log(`sqlite: one ~600 B INSERT per WAL transaction, synchronous=FULL, ${n} commits (ms)`, {
+  const what = shape === 'audit' ? 'two ~600 B rows, five indexes' : 'one ~600 B row, no index';
+  console.log(`sqlite: ${what}, one WAL transaction each, synchronous=FULL, ${n} commits (ms)`, {
     ...percentiles(samples),
     cpuMsPerCommit: Number(cpuMs.toFixed(3)),
   });
@@ -251,7 +265,10 @@ async function proxyFloor(): Promise<void> {
 if (argv[0] === '--child') {
   await proxyChild(argv[1] ?? '', argv[2] ?? '', argv[3]);
 } else {
-  if (wanted('sqlite')) sqliteFloor();
+  if (wanted('sqlite')) {
+    sqliteFloor('bare');
+    sqliteFloor('audit');
+  }
   if (wanted('thread')) await threadFloor();
   if (wanted('proxy')) await proxyFloor();
   process.exit(0);
