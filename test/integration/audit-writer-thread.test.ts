@@ -301,6 +301,14 @@ describe('the SQLite audit writer thread', () => {
         assert.equal(written[0]?.seq, i + 1);
       }
       assert.deepEqual(store.audit.stats(), { durableWrites: 120, recordsWritten: 120, failedWrites: 0 });
+      // Idle past its wait (1 s), the thread gives its event loop a turn and goes back to sleep: an append
+      // after that still wakes it.
+      await sleep(1300);
+      const late = await Promise.race([
+        store.audit.append([draft(120)]),
+        sleep(5000).then(() => assert.fail('the append after an idle second was not committed within 5 s')),
+      ]);
+      assert.equal(late[0]?.seq, 121);
       // A health check while idle wakes it too, and a stop drains and ends it.
       await store.ping();
     } finally {
@@ -309,7 +317,7 @@ describe('the SQLite audit writer thread', () => {
     }
     const reopened = await createStore(`sqlite:${file}`, { replicaId: 'r1', writerThread: false });
     try {
-      assert.deepEqual(await verifyAudit(reopened.audit), { ok: true, records: 120, chains: 1 });
+      assert.deepEqual(await verifyAudit(reopened.audit), { ok: true, records: 121, chains: 1 });
     } finally {
       await reopened.close();
     }

@@ -27,6 +27,8 @@ const config = workerData as WriterThreadConfig;
 const port = parentPort;
 const send = (message: FromWriter): void => port?.postMessage(message);
 const wake = new Int32Array(config.wake);
+/** How long the thread sleeps in Atomics.wait before it lets its event loop run V8's tasks. */
+const IDLE_TURN_MS = 1000;
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function open(): { db: Sqlite.Database; writes: RecordWrites; probe: () => void } {
@@ -112,27 +114,35 @@ function serve(): void {
   // Every message that arrived while the thread slept or committed is taken before the next commit,
   // so appends that came in during a commit go out together as the next transaction (group commit).
   // The counter is read before the port is drained: a message posted after the read bumps it, and
-  // Atomics.wait then returns at once instead of sleeping past it.
-  for (;;) {
-    const seen = Atomics.load(wake, 0);
-    for (
-      let next = receiveMessageOnPort(port as MessagePort);
-      next !== undefined;
-      next = receiveMessageOnPort(port as MessagePort)
-    )
-      take(next.message as ToWriter);
-    if (queue.length > 0) {
-      commit(config.groupCommit ? queue.splice(0) : queue.splice(0, 1));
-      continue;
+  // Atomics.wait then returns at once instead of sleeping past it. After IDLE_TURN_MS without a
+  // message the thread gives its event loop one turn, so V8's own tasks (the memory reducer, idle
+  // collections) still run; a message posted meanwhile is taken when the loop resumes.
+  function run(): void {
+    for (;;) {
+      const seen = Atomics.load(wake, 0);
+      for (
+        let next = receiveMessageOnPort(port as MessagePort);
+        next !== undefined;
+        next = receiveMessageOnPort(port as MessagePort)
+      )
+        take(next.message as ToWriter);
+      if (queue.length > 0) {
+        commit(config.groupCommit ? queue.splice(0) : queue.splice(0, 1));
+        continue;
+      }
+      if (closing) {
+        db.close();
+        send({ type: 'closed' });
+        port?.close();
+        return;
+      }
+      if (Atomics.wait(wake, 0, seen, IDLE_TURN_MS) === 'timed-out') {
+        setImmediate(run);
+        return;
+      }
     }
-    if (closing) {
-      db.close();
-      send({ type: 'closed' });
-      port?.close();
-      return;
-    }
-    Atomics.wait(wake, 0, seen);
   }
+  run();
 }
 
 serve();
