@@ -165,7 +165,8 @@ async function main(): Promise<void> {
   for (let round = 0; round < rounds; round++)
     for (const c of levels) {
       const direct = await load(fast.info.url, ca, upstream.info.saToken, c);
-      for (const { name, gw: g } of gateways) {
+      // Odd rounds measure the gateways in reverse order, so neither always goes first after `direct`.
+      for (const { name, gw: g } of round % 2 === 0 ? gateways : [...gateways].reverse()) {
         const through = await load(g.info.url, ca, token, c, g.pid);
         const added = `added p50 ${(through.p50Ms - direct.p50Ms).toFixed(3)} p99 ${(through.p99Ms - direct.p99Ms).toFixed(3)}`;
         console.log(`c=${c} ${name.padEnd(12)} direct ${fmt(direct)} | gateway ${fmt(through)} | ${added}`);
