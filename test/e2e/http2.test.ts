@@ -4,7 +4,7 @@
 // nor grows its memory, HTTP/1.1 clients still work, and a stop sends GOAWAY.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { connect, constants, type ClientHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
@@ -125,6 +125,36 @@ describe('HTTP/2 from clients', () => {
       world.gateway.server.off('session' as never, count);
       session.close();
     }
+  });
+
+  test('a whole answer is one HEADERS and one DATA frame with END_STREAM: no wait for trailers, no extra write (#13)', async () => {
+    // Node's compatibility response asks every stream for trailers, so `res.end(body)` ended the stream
+    // with a frame (a TLS record and a socket write) of its own; a stream asked for trailers emits
+    // 'wantTrailers' on the server. A whole answer now goes out on the stream itself, in one write.
+    const asked: number[] = [];
+    const watch = (stream: ServerHttp2Stream) => stream.once('wantTrailers', () => asked.push(stream.id ?? 0));
+    world.gateway.server.on('stream' as never, watch);
+    const session = await h2Connect(world);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const answer = await h2Get(session, `${podsPath}/web-0`, reader);
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers['content-type'], 'application/json');
+        assert.equal(answer.headers['content-length'], String(Buffer.byteLength(answer.body)));
+        assert.match(String(answer.headers['audit-id']), /^[0-9a-f-]{36}$/);
+        assert.equal((JSON.parse(answer.body) as { metadata: { name: string } }).metadata.name, 'web-0');
+      }
+    } finally {
+      world.gateway.server.off('stream' as never, watch);
+      session.close();
+    }
+    assert.deepEqual(asked, [], 'no answer waited for trailers');
+    // Still logged and counted as any answer (completion.ts runs before the write).
+    await waitFor('three log lines of the HTTP/2 GETs', () =>
+      requestLines(world, '/pods/web-0').filter((l) => l.httpVersion === '2.0' && l.status === 200).length >= 3
+        ? true
+        : undefined,
+    );
   });
 
   test('the gateway announces its bounds: 250 streams, a 32 KiB header list, no push', async () => {

@@ -281,4 +281,45 @@ describe('the SQLite audit writer thread', () => {
       await store.close();
     }
   });
+
+  test('the thread sleeps on its wake counter between appends and wakes for every one: none is left waiting (#13)', async () => {
+    // One append at a time, as one kubectl call after another: the thread is asleep in Atomics.wait when
+    // each arrives (after a timer, a turn, or at once after the last commit). A lost wake-up leaves an
+    // append unresolved, which the race below turns into a failure instead of a hung test.
+    const file = newFile();
+    const store = await createStore(`sqlite:${file}`, { replicaId: 'r1' });
+    try {
+      const gaps = [() => sleep(2), () => nextTurn(), () => Promise.resolve(), () => sleep(0)];
+      for (let i = 0; i < 120; i++) {
+        await gaps[i % gaps.length]?.();
+        const written = await Promise.race([
+          store.audit.append([draft(i)]),
+          sleep(5000).then(() =>
+            assert.fail(`append ${i} was not committed within 5 s: the thread missed its wake-up`),
+          ),
+        ]);
+        assert.equal(written[0]?.seq, i + 1);
+      }
+      assert.deepEqual(store.audit.stats(), { durableWrites: 120, recordsWritten: 120, failedWrites: 0 });
+      // Idle past its wait (1 s), the thread gives its event loop a turn and goes back to sleep: an append
+      // after that still wakes it.
+      await sleep(1300);
+      const late = await Promise.race([
+        store.audit.append([draft(120)]),
+        sleep(5000).then(() => assert.fail('the append after an idle second was not committed within 5 s')),
+      ]);
+      assert.equal(late[0]?.seq, 121);
+      // A health check while idle wakes it too, and a stop drains and ends it.
+      await store.ping();
+    } finally {
+      // Bounded: after a missed wake-up the stop would wait for the stuck append forever.
+      await Promise.race([store.close(), sleep(5000)]);
+    }
+    const reopened = await createStore(`sqlite:${file}`, { replicaId: 'r1', writerThread: false });
+    try {
+      assert.deepEqual(await verifyAudit(reopened.audit), { ok: true, records: 121, chains: 1 });
+    } finally {
+      await reopened.close();
+    }
+  });
 });

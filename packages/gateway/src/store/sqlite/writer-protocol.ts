@@ -8,6 +8,11 @@ export interface WriterThreadConfig {
   busyTimeoutMs: number;
   /** False: one transaction per append() (the benchmark's baseline). */
   groupCommit: boolean;
+  /**
+   * One Int32 the event loop increments (and Atomics.notify's) after every message it posts: the thread
+   * sleeps in Atomics.wait on it instead of in an event loop (writer-thread.ts).
+   */
+  wake: SharedArrayBuffer;
 }
 
 export type ToWriter =

@@ -127,7 +127,16 @@ class WriterClient implements ThreadedChainWriter {
   constructor(
     private readonly worker: Worker,
     private readonly chain: string,
+    /** The thread's wake counter (writer-protocol.ts WriterThreadConfig.wake). */
+    private readonly wake: Int32Array,
   ) {}
+
+  /** Posts a message and wakes the thread (it sleeps in Atomics.wait, not in an event loop). */
+  private send(message: ToWriter): void {
+    this.worker.postMessage(message);
+    Atomics.add(this.wake, 0, 1);
+    Atomics.notify(this.wake, 0);
+  }
 
   append(drafts: readonly AuditRecordDraft[]): Promise<AuditRecord[]> {
     if (this.dead !== undefined) return Promise.reject(unavailable(this.dead));
@@ -162,7 +171,7 @@ class WriterClient implements ThreadedChainWriter {
         clearTimeout(timer);
         resolve(why);
       });
-      this.worker.postMessage({ type: 'ping', id } satisfies ToWriter);
+      this.send({ type: 'ping', id });
     });
     this.pings.delete(id);
     this.settle();
@@ -176,7 +185,7 @@ class WriterClient implements ThreadedChainWriter {
     if (this.dead !== undefined) return;
     const done = new Promise<void>((resolve) => (this.closed = resolve));
     this.worker.ref();
-    this.worker.postMessage({ type: 'close' } satisfies ToWriter);
+    this.send({ type: 'close' });
     await done;
     await this.worker.terminate();
   }
@@ -186,7 +195,7 @@ class WriterClient implements ThreadedChainWriter {
     // Not worker.terminate(): stopping the isolate inside a better-sqlite3 call aborts the process.
     const exited = once(this.worker, 'exit');
     this.worker.ref();
-    this.worker.postMessage({ type: 'exit' } satisfies ToWriter);
+    this.send({ type: 'exit' });
     await exited;
   }
 
@@ -240,7 +249,7 @@ class WriterClient implements ThreadedChainWriter {
     const ids = this.outgoing;
     this.outgoing = [];
     const drafts = JSON.stringify(ids.map((id) => this.pending.get(id)?.drafts ?? []));
-    this.worker.postMessage({ type: 'append', ids, drafts } satisfies ToWriter);
+    this.send({ type: 'append', ids, drafts });
   }
 }
 
@@ -249,9 +258,10 @@ class WriterClient implements ThreadedChainWriter {
  * port until it has opened the file (gateway start-up and read-only CLI commands do not pay for its
  * start). A thread that cannot open the file refuses every append.
  */
-export function startWriterThread(config: WriterThreadConfig): ThreadedChainWriter {
+export function startWriterThread(options: Omit<WriterThreadConfig, 'wake'>): ThreadedChainWriter {
+  const config: WriterThreadConfig = { ...options, wake: new SharedArrayBuffer(4) };
   const worker = spawn(config);
-  const client = new WriterClient(worker, config.chain);
+  const client = new WriterClient(worker, config.chain, new Int32Array(config.wake));
   worker.on('message', (message: FromWriter) => {
     if (message.type === 'fatal') client.die(`could not open the store: ${message.message}`);
     else client.receive(message);
