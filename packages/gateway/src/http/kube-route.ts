@@ -10,11 +10,12 @@ import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { createCompletion, type RequestLine } from '../pipeline/completion.js';
-import type { Admission, Admitter } from '../pipeline/index.js';
+import type { Admission, AdmitResult, Admitter } from '../pipeline/index.js';
 import { createResponder } from '../pipeline/respond.js';
 import type { MaskedWriteKeeper } from '../proxy/masked-writes.js';
 import type { GatewayMasker } from '../proxy/masking.js';
-import { sendStatus } from './status.js';
+import { answerOutsideKoa } from './parked.js';
+import { sendStatus, statusOnError } from './status.js';
 
 export { sendStatus } from './status.js';
 
@@ -42,6 +43,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
   const { admitter, clock } = deps;
   const completion = createCompletion(deps);
   const responder = createResponder({ ...deps, completion });
+  const onError = statusOnError(deps.logger);
 
   /** Runs the pipeline; a refusal is answered here, an admission goes on ctx.state. */
   async function admitRequest(ctx: Koa.Context, next: Koa.Next): Promise<void> {
@@ -56,7 +58,7 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
     state.signal = controller.signal;
 
     const method = req.method ?? 'GET';
-    const result = await admitter.admit({
+    const result = await admitter.admitOrPark({
       method,
       rawUrl: req.url ?? '/',
       rawHeaders: req.rawHeaders,
@@ -68,10 +70,23 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
         ? {}
         : { readBody: () => readBody(req, req.headers['content-length'], deps.maxBodyBytes) }),
     });
+    if ('parked' in result) {
+      // Held for approval: Koa's chain returns now, and the call is answered outside Koa when its
+      // hold ends (http/parked.ts; issue #13, memory per held call).
+      ctx.respond = false;
+      void result.parked.then((ended) => answerOutsideKoa(ctx, onError, () => settle(ctx, ended, receivedAt, next)));
+      return;
+    }
+    await settle(ctx, result, receivedAt, next);
+  }
+
+  /** A refusal is answered here, an admission goes on ctx.state and on to the next step. */
+  async function settle(ctx: Koa.Context, result: AdmitResult, receivedAt: number, next: Koa.Next): Promise<void> {
+    const state = ctx.state as KubeState;
     if (!result.ok) {
       const { refusal } = result;
       completion.refused(refusal, line(ctx), receivedAt);
-      if (!controller.signal.aborted) sendStatus(ctx, refusal.error, refusal.recorded ? refusal.requestId : undefined);
+      if (!state.signal.aborted) sendStatus(ctx, refusal.error, refusal.recorded ? refusal.requestId : undefined);
       return;
     }
     state.admission = result.admission;
