@@ -52,7 +52,11 @@ export async function startHold(input: HoldInput): Promise<HoldAnswer | { waitin
   }
   // Wrapped, not awaited: while the call is held, no frame of the pipeline waits on it (issue #13,
   // memory per held call); the continuation keeps only the service and the call's RequestInfo.
-  return { waiting: approvals.hold(asked, request.signal).then((outcome) => afterHold(approvals, outcome, info)) };
+  return {
+    waiting: approvals
+      .hold(asked, request.leaving ?? request.signal)
+      .then((outcome) => afterHold(approvals, outcome, info)),
+  };
 }
 
 /** Holds the request until its hold ends (startHold, awaited). */
