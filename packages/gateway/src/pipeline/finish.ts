@@ -45,7 +45,8 @@ export interface Recorded {
   /** A SelfSubjectRulesReview: its namespace, answered with the minted token. */
   rulesNamespace?: string;
   audit: AuditHandle;
-  signal: AbortSignal;
+  /** Where the request's AbortSignal is (read only when needed: creating one costs ~700 B, lib/client-gone.ts). */
+  departure: { readonly signal: AbortSignal };
 }
 
 /** The compact record of a call about to wait: the parts the pipeline read that forwarding no longer needs are dropped. */
@@ -127,7 +128,7 @@ export async function finishRecorded(recorded: Recorded, hold?: HoldAnswer): Pro
         minted.token,
         namespace,
         { config, identity: caller.identity, identityIndex: caller.identityIndex },
-        recorded.signal,
+        recorded.departure.signal,
       ),
     }));
     if (!rules.ok) return endRecorded(recorded, rules.refusal, held?.approval);

@@ -205,7 +205,7 @@ async function authorise(
     caller,
     decision,
     audit: begun.audit,
-    signal: request.signal,
+    departure: request.leaving ?? request,
     ...(decided.answer === undefined ? {} : { answer: decided.answer }),
     ...(decided.rulesNamespace === undefined ? {} : { rulesNamespace: decided.rulesNamespace }),
   };

@@ -13,7 +13,7 @@ import type { GatewayMetrics } from '../lib/metrics.js';
 import type { Decision } from '../policy/index.js';
 import type { Upstream } from '../proxy/forward.js';
 import type { GatewayMasker } from '../proxy/masking.js';
-import type { Abortable } from '../lib/client-gone.js';
+import type { Departure } from '../lib/client-gone.js';
 
 export interface ClusterRuntime {
   config: ClusterConfig;
@@ -49,7 +49,7 @@ export interface IncomingRequest {
   /** Aborted when the client goes away: cancels a held approval. */
   signal: AbortSignal;
   /** The same departure, cheaper to listen to while a call is held (lib/client-gone.ts); else `signal`. */
-  leaving?: Abortable;
+  leaving?: Departure;
   /** The request object the client limits admitted (its identity slot is held until it ends). */
   scope?: object;
   /**
