@@ -51,10 +51,14 @@ export interface Recorded {
 
 /** The compact record of a call about to wait: the parts the pipeline read that forwarding no longer needs are dropped. */
 export function compactForHold(recorded: Recorded): Recorded {
-  const { known, caller } = recorded;
+  const { known, caller, decision } = recorded;
   const { maskedBody: _masked, ...kept } = caller;
+  // The decision's message and detail (a few hundred bytes, per call) were recorded at stage 8; what
+  // follows uses its effect, reason, rule and ServiceAccount only.
+  const { detail: _detail, ...decided } = decision;
   return {
     ...recorded,
+    decision: { ...decided, message: '' },
     known: {
       requestId: known.requestId,
       startedAt: known.startedAt,
