@@ -1,8 +1,9 @@
 // The Kubernetes API route: every path outside /hoop/. Two named middleware: admitRequest runs the
 // pipeline (pipeline/index.ts) and puts the admission on ctx.state; relayUpstream forwards it,
 // masks the answer and streams it back through ctx.body. Refusals are Kubernetes Status objects.
-// No raw `ctx.respond = false` path is needed: a watch's headers go out at once with
-// ctx.flushHeaders(), and a stream that fails mid-way is cut by Koa's own pipeline. Upgrades
+// A watch's headers go out at once with ctx.flushHeaders(), and a stream that fails mid-way is cut
+// by Koa's own pipeline. Only a call held for approval sets `ctx.respond = false`: Koa's chain
+// returns while it waits, and it is answered outside Koa when the hold ends (http/parked.ts, #13). Upgrades
 // (exec/attach/port-forward) never reach Koa: node hands them to http/upgrade.ts ('upgrade' event).
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
