@@ -3,8 +3,8 @@
 // masks the answer and streams it back through ctx.body. Refusals are Kubernetes Status objects.
 // A watch's headers go out at once with ctx.flushHeaders(), and a stream that fails mid-way is cut
 // by Koa's own pipeline. Only a call held for approval sets `ctx.respond = false`: Koa's chain
-// returns while it waits, and it is answered outside Koa when the hold ends (http/parked.ts, #13). Upgrades
-// (exec/attach/port-forward) never reach Koa: node hands them to http/upgrade.ts ('upgrade' event).
+// returns while it waits, and it is answered outside Koa when the hold ends (http/parked.ts, #13).
+// Upgrades (exec/attach/port-forward) never reach Koa: node hands them to http/upgrade.ts.
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
 import { ClientGone } from '../lib/client-gone.js';
