@@ -271,6 +271,9 @@ interface HeldFigures {
   secondsToHoldAll: number;
   gatewayRssIdleMb: number;
   gatewayRssHeldMb: number;
+  /** The same after two full GCs in replica A (V8 heap and RSS once the garbage of taking them is collected). */
+  gatewayRssHeldAfterGcMb: number;
+  heapUsedHeldAfterGcMb: number;
   /** VmHWM once all were held (before the profile and the clicks). */
   gatewayPeakRssMb: number;
   /** VmHWM at the end of the clicks (includes the 3 s profile and 60 decisions). */
@@ -399,6 +402,12 @@ async function benchHeld(
   log(
     `(d) ${held} held after ${secondsToHoldAll} s: gateway RSS ${heldMemory.rssMb} MB (peak ${heldMemory.peakRssMb} MB); idle ${JSON.stringify(idleHeap)} → holding ${JSON.stringify(heldHeap)}`,
   );
+  // The same after two full GCs (the garbage of taking them gone; the floor bench measures so too).
+  await a.call('gc');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const heldAfterGc = memoryOf(a.pid);
+  const heldAfterGcHeap = await a.call<Record<string, number>>('memory');
+  log(`(d) after a full GC: gateway RSS ${heldAfterGc.rssMb} MB; ${JSON.stringify(heldAfterGcHeap)}`);
   // HOOP_BENCH_HEAP=1: a heap snapshot of replica A while it holds them (kept with --keep), to see what each held call keeps alive.
   if (process.env['HOOP_BENCH_HEAP'] === '1')
     await a.call('heap-snapshot', join(work, 'gateway-held.heapsnapshot'), 300_000);
@@ -518,6 +527,8 @@ async function benchHeld(
     secondsToHoldAll,
     gatewayRssIdleMb: idle.rssMb,
     gatewayRssHeldMb: heldMemory.rssMb,
+    gatewayRssHeldAfterGcMb: heldAfterGc.rssMb,
+    heapUsedHeldAfterGcMb: heldAfterGcHeap['heapUsedMb'] ?? 0,
     gatewayPeakRssMb: heldMemory.peakRssMb,
     gatewayPeakRssAfterClicksMb: after.peakRssMb,
     otherReplicaRssMb: otherReplica.rssMb,
@@ -1088,6 +1099,10 @@ function renderHeld(held: HeldFigures): string {
       [
         `gateway RSS idle → holding (${r.held.compiled ? 'compiled dist/' : 'sources through tsx'}, ${r.held.h2 ? `HTTP/2 streams on ${r.held.h2Sessions} TLS connections` : 'HTTP/1.1 over TLS, one connection per held call'})`,
         `${r.held.gatewayRssIdleMb} MB → ${r.held.gatewayRssHeldMb} MB (${Math.round(((r.held.gatewayRssHeldMb - r.held.gatewayRssIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
+      ],
+      [
+        'gateway RSS / V8 heap used holding, after two full GCs',
+        `${r.held.gatewayRssHeldAfterGcMb} MB (${Math.round(((r.held.gatewayRssHeldAfterGcMb - r.held.gatewayRssIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call) / ${r.held.heapUsedHeldAfterGcMb} MB (${Math.round(((r.held.heapUsedHeldAfterGcMb - r.held.heapUsedIdleMb) * 1024) / Math.max(1, r.held.held))} KB per held call)`,
       ],
       [
         'V8 heap used idle → holding',

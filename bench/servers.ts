@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { writeHeapSnapshot } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -223,6 +224,13 @@ async function gateway(input: {
     },
     /** Requests this replica holds for approval right now (the pending-approvals gauge). */
     held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
+    /** Two full GCs (as the held-h2 floor measures after one): what holding costs once the garbage of taking them is gone. */
+    gc: async () => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      gc();
+    },
     /** A heap snapshot to `file` (to see what held requests keep alive). */
     'heap-snapshot': async (file) => writeHeapSnapshot(String(file)),
     /** Durable audit writes and records so far (group commit: records per write). */

@@ -28,54 +28,85 @@ function storeUnavailable(cause: unknown): HoopError {
   );
 }
 
+/**
+ * What one batch knows as it admits its requests, so each request costs O(1) here (issue #13: taking
+ * 10,000 held calls was quadratic): each identity's pending count and next expiry, read from the store
+ * once per batch and kept in step as the batch adds approvals, and the batch's new approvals by
+ * identity and fingerprint.
+ */
+interface Batch {
+  now: number;
+  fresh: ApprovalRecord[];
+  pending: Map<string, { count: number; next: number }>;
+  joins: Map<string, ApprovalRecord>;
+}
+
+const joinKey = (identity: string, fingerprint: string) => `${identity}\u0000${fingerprint}`;
+
 /** A pending, unexpired approval this identical request can join, if any (the batch's own new ones first). */
 async function joinable(
   repo: ApprovalRepository,
   request: HoldRequest,
-  now: number,
-  fresh: readonly ApprovalRecord[],
+  batch: Batch,
 ): Promise<ApprovalRecord | undefined> {
-  if (request.fingerprint === undefined) return undefined;
-  const same = (r: ApprovalRecord) =>
-    r.fingerprint === request.fingerprint && r.identity === request.identity && r.expiresAt > now;
-  const inBatch = fresh.find(same);
+  const { fingerprint } = request;
+  if (fingerprint === undefined) return undefined;
+  const inBatch = batch.joins.get(joinKey(request.identity, fingerprint));
   if (inBatch !== undefined) return inBatch;
+  const { now } = batch;
   if (repo.pendingWithFingerprint !== undefined)
-    return (await repo.pendingWithFingerprint(request.identity, request.fingerprint, now)) ?? undefined;
-  return (await repo.list({ state: 'pending' })).find(same);
+    return (await repo.pendingWithFingerprint(request.identity, fingerprint, now)) ?? undefined;
+  return (await repo.list({ state: 'pending' })).find(
+    (r) => r.fingerprint === fingerprint && r.identity === request.identity && r.expiresAt > now,
+  );
+}
+
+/** The identity's unexpired pending approvals (count, earliest expiry) in the store, read once per batch. */
+async function pendingOf(
+  repo: ApprovalRepository,
+  identity: string,
+  batch: Batch,
+): Promise<{ count: number; next: number }> {
+  const known = batch.pending.get(identity);
+  if (known !== undefined) return known;
+  const { now } = batch;
+  let counted: { count: number; next: number };
+  if (repo.pendingCount !== undefined) {
+    const { count, nextExpiry } = await repo.pendingCount(identity, now);
+    counted = { count, next: count === 0 ? Infinity : nextExpiry };
+  } else {
+    const mine = (await repo.list({ state: 'pending' })).filter((r) => r.identity === identity && r.expiresAt > now);
+    counted = { count: mine.length, next: Math.min(...mine.map((r) => r.expiresAt)) };
+  }
+  batch.pending.set(identity, counted);
+  return counted;
 }
 
 /** Refuses a new approval when the identity already holds maxPendingPerIdentity (429, Retry-After: the next expiry). */
 async function checkPendingCap(
   { repo, config }: Pick<ApprovalCore, 'repo' | 'config'>,
   request: HoldRequest,
-  now: number,
-  fresh: readonly ApprovalRecord[],
+  batch: Batch,
 ): Promise<void> {
-  let count: number;
-  let next: number;
-  if (repo.pendingCount !== undefined) {
-    ({ count, nextExpiry: next } = await repo.pendingCount(request.identity, now));
-    if (count === 0) next = Infinity;
-  } else {
-    const mine = (await repo.list({ state: 'pending' })).filter(
-      (r) => r.identity === request.identity && r.expiresAt > now,
-    );
-    count = mine.length;
-    next = Math.min(...mine.map((r) => r.expiresAt));
-  }
-  for (const r of fresh) {
-    if (r.identity !== request.identity) continue;
-    count += 1;
-    next = Math.min(next, r.expiresAt);
-  }
+  const { count, next } = await pendingOf(repo, request.identity, batch);
   if (count < config.maxPendingPerIdentity) return;
-  const retryAfterSeconds = Math.max(1, Math.ceil((next - now) / 1000));
+  const retryAfterSeconds = Math.max(1, Math.ceil((next - batch.now) / 1000));
   throw new HoopError(
     'ERR_TOO_MANY_REQUESTS',
     `identity "${request.identity}" already has ${count} requests waiting for approval (the gateway's limit is ${config.maxPendingPerIdentity}); wait for a decision or retry in ${retryAfterSeconds}s`,
     { details: { retryAfterSeconds }, operatorDetail: 'limited by approval.maxPendingPerIdentity' },
   );
+}
+
+/** Adds a new approval to the batch, keeping the identity's count and the joins in step. */
+function addToBatch(batch: Batch, record: ApprovalRecord): void {
+  batch.fresh.push(record);
+  const pending = batch.pending.get(record.identity);
+  if (pending !== undefined) {
+    pending.count += 1;
+    pending.next = Math.min(pending.next, record.expiresAt);
+  }
+  if (record.fingerprint !== undefined) batch.joins.set(joinKey(record.identity, record.fingerprint), record);
 }
 
 export function createAdmission(core: ApprovalCore, idGen: () => string): CreateOrJoin {
@@ -84,21 +115,18 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
   let draining = false;
 
   /** One request of a batch: the approval it joins, or the new one it adds to `fresh` (written with the batch). */
-  async function admitOne(
-    request: HoldRequest,
-    now: number,
-    fresh: ApprovalRecord[],
-  ): Promise<{ record: ApprovalRecord; joined: boolean }> {
+  async function admitOne(request: HoldRequest, batch: Batch): Promise<{ record: ApprovalRecord; joined: boolean }> {
     // Fail closed: if the store cannot be read or written nobody could approve it; the caller answers 503.
     try {
-      const existing = await joinable(repo, request, now, fresh);
+      const existing = await joinable(repo, request, batch);
       if (existing !== undefined) return { record: existing, joined: true };
-      await checkPendingCap(core, request, now, fresh);
+      await checkPendingCap(core, request, batch);
     } catch (error) {
       if (error instanceof HoopError && error.code === 'ERR_TOO_MANY_REQUESTS') throw error;
       core.logger.warn({ err: error }, 'the approval store could not be read; the request was refused (503)');
       throw storeUnavailable(error);
     }
+    const { now } = batch;
     const record: ApprovalRecord = {
       ...request,
       id: idGen(),
@@ -108,17 +136,17 @@ export function createAdmission(core: ApprovalCore, idGen: () => string): Create
       holder: replicaId,
       votes: [],
     };
-    fresh.push(record);
+    addToBatch(batch, record);
     return { record, joined: false };
   }
 
-  async function admitBatch(batch: readonly Queued[]): Promise<void> {
-    const now = clock();
-    const fresh: ApprovalRecord[] = [];
+  async function admitBatch(queuedBatch: readonly Queued[]): Promise<void> {
+    const batch: Batch = { now: clock(), fresh: [], pending: new Map(), joins: new Map() };
+    const { fresh } = batch;
     const admitted: { queued: Queued; result: { record: ApprovalRecord; joined: boolean } }[] = [];
-    for (const queued of batch) {
+    for (const queued of queuedBatch) {
       try {
-        admitted.push({ queued, result: await admitOne(queued.request, now, fresh) });
+        admitted.push({ queued, result: await admitOne(queued.request, batch) });
       } catch (error) {
         queued.reject(error);
       }

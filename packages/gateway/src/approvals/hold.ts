@@ -2,8 +2,9 @@
 // at once; another: through the store watcher), expiry, the requester leaving or shutdown.
 // While it waits, a held call is one small HeldCall (the approval's id, the abort signal and the
 // promise's two settle functions) in core.waiting, and no suspended async frame of its own: hold()
-// returns the wait's promise once the approval is stored and posted (issue #13: 10,000 held calls,
-// memory per held call). The HeldCall is its own abort listener (no closure per call).
+// returns the HeldCall's promise at once; admission and posting run beside it (issue #13: 10,000
+// held calls, memory per held call). The HeldCall is its own abort listener (no closure per call).
+import type { Abortable } from '../lib/client-gone.js';
 import { HoopError } from '../lib/errors.js';
 import type { CreateOrJoin } from './admission.js';
 import { outcomeOf, type ApprovalCore, type Waiter } from './core.js';
@@ -27,11 +28,12 @@ interface Shared {
 
 /** One held call: settled once, by a decision, expiry, the requester leaving or shutdown; then unregistered. */
 class HeldCall implements Waiter {
+  /** The approval it waits on, once admitted (registered in core.waiting). */
+  id = '';
   private ended = false;
 
   constructor(
-    readonly id: string,
-    private readonly signal: AbortSignal,
+    private readonly signal: Abortable,
     private readonly shared: Shared,
     private readonly settle: (outcome: ApprovalOutcome) => void,
     private readonly fail: (error: Error) => void,
@@ -56,10 +58,24 @@ class HeldCall implements Waiter {
     if (alone) this.shared.leftAlone(this.id);
   }
 
+  /** Registers the call on approval `id` (its expiry `expiresAt`) and listens for the requester leaving. */
+  register(id: string, expiresAt: number): void {
+    const { waiting, deadlines } = this.shared.core;
+    this.id = id;
+    const waiters = waiting.get(id) ?? new Set<Waiter>();
+    waiters.add(this);
+    waiting.set(id, waiters);
+    deadlines.set(id, expiresAt);
+    this.shared.parts.onPendingChange?.(1);
+    if (this.signal.aborted) this.handleEvent();
+    else this.signal.addEventListener('abort', this, { once: true });
+  }
+
   /** Unregisters the call; false when it had already ended. */
   private end(): boolean {
     if (this.ended) return false;
     this.ended = true;
+    if (this.id === '') return true;
     const { core, parts } = this.shared;
     this.signal.removeEventListener('abort', this);
     const waiters = core.waiting.get(this.id);
@@ -76,8 +92,8 @@ class HeldCall implements Waiter {
 export function createHold(
   core: ApprovalCore,
   parts: HoldParts,
-): (request: HoldRequest, signal: AbortSignal) => Promise<ApprovalOutcome> {
-  const { repo, notifier, waiting, deadlines, logger, wake } = core;
+): (request: HoldRequest, signal: Abortable) => Promise<ApprovalOutcome> {
+  const { repo, notifier, logger, wake } = core;
   const shared: Shared = {
     core,
     parts,
@@ -95,54 +111,41 @@ export function createHold(
     },
   };
 
-  /** Registers a held call on approval `id`; its promise settles when the call ends. */
-  function park(
-    id: string,
-    expiresAt: number,
-    signal: AbortSignal,
-  ): { call: HeldCall; settled: Promise<ApprovalOutcome> } {
-    let call: HeldCall | undefined;
-    const settled = new Promise<ApprovalOutcome>((resolve, reject) => {
-      call = new HeldCall(id, signal, shared, resolve, reject);
-    });
-    // Returned to the caller, who awaits it; a rejection while the message is being posted is not "unhandled".
-    settled.catch(() => undefined);
-    const held = call as unknown as HeldCall;
-    const waiters = waiting.get(id) ?? new Set<Waiter>();
-    waiters.add(held);
-    waiting.set(id, waiters);
-    deadlines.set(id, expiresAt);
-    parts.onPendingChange?.(1);
-    if (signal.aborted) held.handleEvent();
-    else signal.addEventListener('abort', held, { once: true });
-    return { call: held, settled };
+  /** Admits the call (joins or creates its approval), registers it, then posts the message; a failure ends it. */
+  async function admit(call: HeldCall, request: HoldRequest): Promise<void> {
+    const { record, joined } = await parts.createOrJoin(request);
+    call.register(record.id, record.expiresAt);
+    parts.watcher.schedule();
+    if (joined) {
+      // Decided while we joined? Then there is nothing to wait for.
+      const current = await repo.get(record.id);
+      if (current !== null) wake(current);
+    } else if (notifier !== undefined) {
+      try {
+        const where = await notifier.posted(record);
+        if (where !== undefined) await repo.setSlackMessage(record.id, where);
+      } catch (error) {
+        // The queue still works without Slack (API, CLI), so the hold goes on.
+        logger.warn({ err: error, approvalId: record.id }, 'could not post the approval message');
+      }
+    }
   }
 
-  async function hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome> {
+  /**
+   * The returned promise is the held call's own: once admitted, nothing but the HeldCall (in
+   * core.waiting) and the caller's continuation stays while the call waits, no suspended frame.
+   */
+  function hold(request: HoldRequest, signal: Abortable): Promise<ApprovalOutcome> {
     if (parts.stopping())
-      throw new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again');
-    const { record, joined } = await parts.createOrJoin(request);
-    const { call, settled } = park(record.id, record.expiresAt, signal);
-    try {
-      parts.watcher.schedule();
-      if (joined) {
-        // Decided while we joined? Then there is nothing to wait for.
-        const current = await repo.get(record.id);
-        if (current !== null) wake(current);
-      } else if (notifier !== undefined) {
-        try {
-          const where = await notifier.posted(record);
-          if (where !== undefined) await repo.setSlackMessage(record.id, where);
-        } catch (error) {
-          // The queue still works without Slack (API, CLI), so the hold goes on.
-          logger.warn({ err: error, approvalId: record.id }, 'could not post the approval message');
-        }
-      }
-    } catch (error) {
-      call.reject(error as Error);
-      throw error;
-    }
-    // Not awaited here: this frame ends, and only the HeldCall stays while the call waits.
+      return Promise.reject(new HoopError('ERR_SHUTTING_DOWN', 'the gateway is shutting down; run the command again'));
+    let resolve: (outcome: ApprovalOutcome) => void = () => undefined;
+    let reject: (error: Error) => void = () => undefined;
+    const settled = new Promise<ApprovalOutcome>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    const call = new HeldCall(signal, shared, resolve, reject);
+    admit(call, request).catch((error: unknown) => call.reject(error as Error));
     return settled;
   }
 

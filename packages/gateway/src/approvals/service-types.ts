@@ -1,6 +1,7 @@
 // The approval service's vocabulary: what callers hand it and what it answers (approvals/service.ts
 // builds the service from admission.ts, core.ts, decide.ts, hold.ts and watch.ts, which share these types).
 import type { ApprovalConfig } from '../config/types.js';
+import type { Abortable } from '../lib/client-gone.js';
 import type { ScheduledJob } from '../lib/scheduled-job.js';
 import type {
   ApprovalGrant,
@@ -79,7 +80,8 @@ export interface TicketOps {
 }
 
 export interface ApprovalService extends TicketOps {
-  hold(request: HoldRequest, signal: AbortSignal): Promise<ApprovalOutcome>;
+  /** `signal`: the requester leaving (an AbortSignal, or lib/client-gone.ts). */
+  hold(request: HoldRequest, signal: Abortable): Promise<ApprovalOutcome>;
   decide(id: string, input: DecideInput): Promise<DecideResult>;
   /** A grant valid now for exactly this principal (issuer + subject) of this identity, and this request shape. */
   findGrant(who: GrantHolder, cluster: string, info: GrantQuery, now?: number): Promise<ApprovalGrant | undefined>;

@@ -1,22 +1,25 @@
 // The Kubernetes API route: every path outside /hoop/. Two named middleware: admitRequest runs the
 // pipeline (pipeline/index.ts) and puts the admission on ctx.state; relayUpstream forwards it,
 // masks the answer and streams it back through ctx.body. Refusals are Kubernetes Status objects.
-// No raw `ctx.respond = false` path is needed: a watch's headers go out at once with
-// ctx.flushHeaders(), and a stream that fails mid-way is cut by Koa's own pipeline. Upgrades
-// (exec/attach/port-forward) never reach Koa: node hands them to http/upgrade.ts ('upgrade' event).
+// A watch's headers go out at once with ctx.flushHeaders(), and a stream that fails mid-way is cut
+// by Koa's own pipeline. Only a call held for approval sets `ctx.respond = false`: Koa's chain
+// returns while it waits, and it is answered outside Koa when the hold ends (http/parked.ts, #13).
+// Upgrades (exec/attach/port-forward) never reach Koa: node hands them to http/upgrade.ts.
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type Koa from 'koa';
+import { ClientGone } from '../lib/client-gone.js';
 import { HoopError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { GatewayMetrics } from '../lib/metrics.js';
 import { createCompletion, type RequestLine } from '../pipeline/completion.js';
-import type { Admission, Admitter } from '../pipeline/index.js';
+import type { Admission, AdmitResult, Admitter } from '../pipeline/index.js';
 import { createResponder } from '../pipeline/respond.js';
 import type { MaskedWriteKeeper } from '../proxy/masked-writes.js';
 import type { GatewayMasker } from '../proxy/masking.js';
-import { sendStatus } from './status.js';
+import { answerOutsideKoa } from './parked.js';
+import { sendStatus, statusOnError } from './status.js';
 
 export { sendStatus } from './status.js';
 
@@ -36,44 +39,63 @@ export interface KubeRouteDeps {
 /** What the Kubernetes route keeps on ctx.state. */
 export interface KubeState {
   admission?: Admission;
-  /** Aborted when the client goes away: cancels a hold, closes the upstream request. */
-  signal: AbortSignal;
+  /** The client going away: cancels a hold; its signal closes the upstream request. */
+  gone: ClientGone;
 }
 
 export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
   const { admitter, clock } = deps;
   const completion = createCompletion(deps);
   const responder = createResponder({ ...deps, completion });
+  const onError = statusOnError(deps.logger);
 
   /** Runs the pipeline; a refusal is answered here, an admission goes on ctx.state. */
   async function admitRequest(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     const req = ctx.req;
     const receivedAt = clock();
-    const controller = new AbortController();
+    // A held call listens to `gone`; its AbortSignal is created only when asked for (lib/client-gone.ts:
+    // ~1 KB less per held call).
+    const gone = new ClientGone();
     ctx.res.on('close', () => {
-      if (!ctx.res.writableFinished) controller.abort();
+      if (!ctx.res.writableFinished) gone.abort();
     });
-    req.on('aborted', () => controller.abort());
+    req.on('aborted', () => gone.abort());
     const state = ctx.state as KubeState;
-    state.signal = controller.signal;
+    state.gone = gone;
 
     const method = req.method ?? 'GET';
-    const result = await admitter.admit({
+    const result = await admitter.admitOrPark({
       method,
       rawUrl: req.url ?? '/',
       rawHeaders: req.rawHeaders,
       headers: req.headers,
-      signal: controller.signal,
+      get signal() {
+        return gone.signal;
+      },
+      leaving: gone,
       scope: req,
       // Read only after authentication (pipeline stage 6): an unknown caller's body is never buffered.
       ...(['GET', 'HEAD', 'OPTIONS'].includes(method)
         ? {}
         : { readBody: () => readBody(req, req.headers['content-length'], deps.maxBodyBytes) }),
     });
+    if ('parked' in result) {
+      // Held for approval: Koa's chain returns now, and the call is answered outside Koa when its
+      // hold ends (http/parked.ts; issue #13, memory per held call).
+      ctx.respond = false;
+      void result.parked.then((ended) => answerOutsideKoa(ctx, onError, () => settle(ctx, ended, receivedAt, next)));
+      return;
+    }
+    await settle(ctx, result, receivedAt, next);
+  }
+
+  /** A refusal is answered here, an admission goes on ctx.state and on to the next step. */
+  async function settle(ctx: Koa.Context, result: AdmitResult, receivedAt: number, next: Koa.Next): Promise<void> {
+    const state = ctx.state as KubeState;
     if (!result.ok) {
       const { refusal } = result;
       completion.refused(refusal, line(ctx), receivedAt);
-      if (!controller.signal.aborted) sendStatus(ctx, refusal.error, refusal.recorded ? refusal.requestId : undefined);
+      if (!state.gone.aborted) sendStatus(ctx, refusal.error, refusal.recorded ? refusal.requestId : undefined);
       return;
     }
     state.admission = result.admission;
@@ -82,16 +104,16 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
 
   /** Forwards the admitted request and relays the (masked) answer through ctx.body. */
   async function relayUpstream(ctx: Koa.Context): Promise<void> {
-    const { admission, signal } = ctx.state as KubeState;
+    const { admission, gone } = ctx.state as KubeState;
     if (admission === undefined) throw new HoopError('ERR_INTERNAL', 'relayUpstream ran without an admission');
     const answer = await responder.respond(admission, {
       ...line(ctx),
       rawHeaders: ctx.req.rawHeaders,
       headers: ctx.req.headers,
-      signal,
+      signal: gone.signal,
     });
     if (answer.kind === 'refusal') {
-      if (!signal.aborted) sendStatus(ctx, answer.error, admission.requestId);
+      if (!gone.aborted) sendStatus(ctx, answer.error, admission.requestId);
       return;
     }
     ctx.status = answer.status;

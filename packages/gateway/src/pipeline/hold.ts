@@ -31,14 +31,16 @@ export interface HoldInput {
 
 type Approval = NonNullable<Admission['approval']>;
 
+/** How a hold ended: `ok` with the approval and the Warning to send, or the refusal. */
+export type HoldAnswer = Step<{ approval: Approval; warning: string }> & { approval?: Approval };
+
 /**
- * Holds the request (or, in ticket mode, answers at once with the approval's ID); `ok` with the approval
- * and the Warning to send, or the refusal. First, a decision already taken for this identical call and
- * not used yet (a ticket, or a held call whose agent left) is used, once (approvals/ticket.ts).
+ * Holds the request (or, in ticket mode, answers at once with the approval's ID). First, a decision
+ * already taken for this identical call and not used yet (a ticket, or a held call whose agent left)
+ * is used, once (approvals/ticket.ts): answered at once. Otherwise `waiting`: the hold's end, which
+ * rejects when the call cannot be held (the gateway is shutting down, the store is gone, the cap).
  */
-export async function holdForApproval(
-  input: HoldInput,
-): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
+export async function startHold(input: HoldInput): Promise<HoldAnswer | { waiting: Promise<HoldAnswer> }> {
   const { approvals, request, info, identity } = input;
   const asked = holdRequestOf(input);
   const redeemed = await approvals.redeemTicket(identity.name, asked.fingerprint);
@@ -48,9 +50,19 @@ export async function holdForApproval(
     const error = ticketRefusal(record, describeRequest(info), input.config, approvals.clock());
     return { ok: false, refusal: { error, reason: 'ticket' }, approval: { id: record.id, state: 'pending', by: [] } };
   }
-  // Returned, not awaited: while the call is held, this frame and the request it read are gone; the
-  // continuation keeps only the service and the call's RequestInfo (issue #13, memory per held call).
-  return approvals.hold(asked, request.signal).then((outcome) => afterHold(approvals, outcome, info));
+  // Wrapped, not awaited: while the call is held, no frame of the pipeline waits on it (issue #13,
+  // memory per held call); the continuation keeps only the service and the call's RequestInfo.
+  return {
+    waiting: approvals
+      .hold(asked, request.leaving ?? request.signal)
+      .then((outcome) => afterHold(approvals, outcome, info)),
+  };
+}
+
+/** Holds the request until its hold ends (startHold, awaited). */
+export async function holdForApproval(input: HoldInput): Promise<HoldAnswer> {
+  const started = await startHold(input);
+  return 'waiting' in started ? started.waiting : started;
 }
 
 /** A held call's end: an approval is claimed before the call runs; any other end is answered. */
@@ -58,7 +70,7 @@ async function afterHold(
   approvals: ApprovalService,
   outcome: Awaited<ReturnType<ApprovalService['hold']>>,
   info: RequestInfo,
-): Promise<Step<{ approval: Approval; warning: string }> & { approval?: Approval }> {
+): Promise<HoldAnswer> {
   if (outcome.state === 'approved') {
     // Claimed before it runs (a compare-and-set in the store): an identical call that arrived
     // meanwhile and already used this approval (approvals/ticket.ts) means this one does not run too.
@@ -84,7 +96,7 @@ function answer(
   record: ApprovalRecord,
   state: 'approved' | 'denied' | 'expired' | 'cancelled',
   info: RequestInfo,
-): Step<{ approval: Approval; warning: string }> & { approval?: Approval } {
+): HoldAnswer {
   const approval = { id: record.id, state, by: record.votes.map((v) => v.label) };
   if (state !== 'approved') {
     return {

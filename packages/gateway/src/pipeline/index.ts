@@ -16,8 +16,6 @@
 // Each stage returns `{ ok: true, … } | { ok: false, refusal }`; admit() records every refusal.
 import { randomUUID } from 'node:crypto';
 import type { AuditStart } from '../audit/types.js';
-import type { Principal } from '../authn/principal.js';
-import type { IdentityConfig } from '../config/types.js';
 import type { RequestInfo } from '../kube/request-info.js';
 import { HoopError } from '../lib/errors.js';
 import type { Decision } from '../policy/index.js';
@@ -26,16 +24,24 @@ import { authenticate, checkNoImpersonation, mapCaller, refusedCaller } from './
 import { readRequestBody } from './body.js';
 import { decide, helpersOf } from './decide.js';
 import { noApprovalChannel, publicError, setupFault, withHelp } from './errors.js';
-import { holdForApproval } from './hold.js';
-import { mintToken } from './mint.js';
-import { answerRulesReview, decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
-import { createRecordStage, refusalOf, type Known } from './record.js';
+import {
+  compactForHold,
+  finishRecorded,
+  holdFailed,
+  parkUntilDecided,
+  type AdmitResult,
+  type Identified,
+  type Parked,
+  type Recorded,
+} from './finish.js';
+import { startHold } from './hold.js';
+import { decideSelfReview, selfReviewKind, type LocalAnswer } from './self-review.js';
+import { createRecordStage, type Known } from './record.js';
 import { checkCanonical, classify, route } from './shape.js';
-import { approvalModeOf, type ApprovalMode } from './ticket.js';
+import { approvalModeOf } from './ticket.js';
 import {
   refused,
   type Admission,
-  type ClusterRuntime,
   type IncomingRequest,
   type PipelineDeps,
   type Refusal,
@@ -46,7 +52,7 @@ import {
 export { routeCluster } from './shape.js';
 export type { Admission, ClusterRuntime, IncomingRequest, PipelineDeps, Refusal, RoutedPath } from './types.js';
 
-export type AdmitResult = { ok: true; admission: Admission } | { ok: false; refusal: Refusal };
+export type { AdmitResult, Parked } from './finish.js';
 
 export function createAdmitter(deps: PipelineDeps) {
   const { clock } = deps;
@@ -66,7 +72,11 @@ export function createAdmitter(deps: PipelineDeps) {
     return records.recordRefusal(request, known, { error });
   }
 
-  async function admit(request: IncomingRequest): Promise<AdmitResult> {
+  /**
+   * Runs the pipeline; a call held for approval is `{ parked }`, its admission settling when the hold
+   * ends — the caller's frames need not wait for it (issue #13: memory per held call).
+   */
+  async function admitOrPark(request: IncomingRequest): Promise<AdmitResult | Parked> {
     const known: Known = {
       requestId: randomUUID(),
       startedAt: clock(),
@@ -80,22 +90,18 @@ export function createAdmitter(deps: PipelineDeps) {
     return authorise(deps, records, request, known, identified);
   }
 
-  return { admit, reject };
+  /** Runs the pipeline to its end (a held call: until the hold ends). */
+  async function admit(request: IncomingRequest): Promise<AdmitResult> {
+    const result = await admitOrPark(request);
+    return 'parked' in result ? result.parked : result;
+  }
+
+  return { admit, admitOrPark, reject };
 }
 
 export type Admitter = ReturnType<typeof createAdmitter>;
 
 type Records = ReturnType<typeof createRecordStage>;
-type Identified = {
-  cluster: ClusterRuntime;
-  info: RequestInfo;
-  principal: Principal;
-  identity: IdentityConfig;
-  identityIndex: number;
-  mode: ApprovalMode;
-  body?: Buffer;
-  maskedBody?: string;
-};
 
 /** Runs a stage; an unexpected throw becomes a generic internal refusal (the detail is logged). */
 async function run<T>(logger: Logger, known: Known, stage: () => Step<T> | Promise<Step<T>>): Promise<Step<T>> {
@@ -155,9 +161,9 @@ async function authorise(
   request: IncomingRequest,
   known: Known,
   caller: Identified,
-): Promise<AdmitResult> {
-  const { clock, logger, metrics, approvals } = deps;
-  const { cluster, info, principal, identity } = caller;
+): Promise<AdmitResult | Parked> {
+  const { metrics, approvals } = deps;
+  const { info, principal, identity } = caller;
   const helped = (refusal: StageRefusal) => withHelp(refusal, () => helpersOf(deps.config), known.requestId);
   const refuse = async (refusal: StageRefusal): Promise<AdmitResult> => ({
     ok: false,
@@ -193,74 +199,39 @@ async function authorise(
   // 8. Recorded before anything is forwarded.
   const begun = await records.begin(request, known, recordedDecision);
   if (!begun.ok) return begun;
-  const { audit } = begun;
-  /** A refusal after the record was begun completes that record instead of writing another. */
-  const end = (stageRefusal: StageRefusal, approval?: Admission['approval']): AdmitResult => {
-    const refusal = helped(stageRefusal);
-    const { error } = refusal;
-    audit.complete({
-      status: error.status,
-      bytesOut: 0,
-      durationMs: clock() - known.startedAt,
-      ...(approval === undefined ? {} : { approval }),
-      error: error.message,
-    });
-    return { ok: false, refusal: refusalOf(known, refusal, true, error.code) };
-  };
-
-  // 9. Held for approval.
-  let held: { approval: NonNullable<Admission['approval']>; warning: string } | undefined;
-  if (decision.effect === 'approve' && approvals !== undefined) {
-    let hold: Awaited<ReturnType<typeof holdForApproval>>;
-    try {
-      // The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
-      hold = await holdForApproval({
-        approvals,
-        request,
-        routed: known.routed,
-        info,
-        principal,
-        identity,
-        decision,
-        audit,
-        mode: caller.mode,
-        config: deps.config,
-        ...bodyOf(caller),
-      });
-    } catch (error) {
-      return end({ error: publicError(error, logger, { requestId: known.requestId }) });
-    }
-    if (hold.approval !== undefined) metrics?.approvalOutcomes.inc({ state: hold.approval.state });
-    if (!hold.ok) return end(hold.refusal, hold.approval);
-    held = { approval: hold.approval, warning: hold.warning };
-  }
-
-  // 10. The ServiceAccount's short-lived token.
-  const minted = await run(logger, known, () => mintToken(cluster, decision.serviceAccount, known.requestId));
-  if (!minted.ok) return end(minted.refusal, held?.approval);
-  let answer = decided.answer;
-  if (decided.rulesNamespace !== undefined) {
-    const rules = await reviewRules(deps, request, known, caller, minted.token, decided.rulesNamespace);
-    if (!rules.ok) return end(rules.refusal, held?.approval);
-    answer = rules.answer;
-  }
-  const admission: Admission = {
-    requestId: known.requestId,
-    startedAt: known.startedAt,
-    cluster,
-    path: known.routed.path,
-    info,
-    principal,
-    identity,
+  const recorded: Recorded = {
+    deps,
+    known,
+    caller,
     decision,
-    serviceAccount: decision.serviceAccount,
-    token: minted.token,
-    audit,
-    ...(caller.body === undefined ? {} : { body: caller.body }),
-    ...(held === undefined ? {} : { warning: held.warning, approval: held.approval }),
-    ...(answer === undefined ? {} : { answer }),
+    audit: begun.audit,
+    departure: request.leaving ?? request,
+    ...(decided.answer === undefined ? {} : { answer: decided.answer }),
+    ...(decided.rulesNamespace === undefined ? {} : { rulesNamespace: decided.rulesNamespace }),
   };
-  return { ok: true, admission };
+  if (decision.effect !== 'approve' || approvals === undefined) return finishRecorded(recorded);
+
+  // 9. Held for approval. The hold itself may fail (the gateway is shutting down, the store is gone): never forwarded.
+  let hold: Awaited<ReturnType<typeof startHold>>;
+  try {
+    hold = await startHold({
+      approvals,
+      request,
+      routed: known.routed,
+      info,
+      principal,
+      identity,
+      decision,
+      audit: begun.audit,
+      mode: caller.mode,
+      config: deps.config,
+      ...bodyOf(caller),
+    });
+  } catch (error) {
+    return holdFailed(recorded, error);
+  }
+  if (!('waiting' in hold)) return finishRecorded(recorded, hold);
+  return parkUntilDecided(compactForHold(recorded), hold.waiting);
 }
 
 type Decided = { decision: Decision; answer?: LocalAnswer; rulesNamespace?: string };
@@ -309,29 +280,6 @@ function auditedDecision(decision: Decision): AuditStart['decision'] {
     ...(decision.rule === undefined ? {} : { rule: decision.rule }),
     ...(decision.effect === 'deny' ? {} : { serviceAccount: decision.serviceAccount }),
   };
-}
-
-/** A SelfSubjectRulesReview's answer, asked of the cluster with the minted token. */
-function reviewRules(
-  deps: PipelineDeps,
-  request: IncomingRequest,
-  known: Known,
-  caller: Identified,
-  token: string,
-  namespace: string,
-): Promise<Step<{ answer: LocalAnswer }>> {
-  const { config } = deps;
-  const { cluster, identity } = caller;
-  return run(deps.logger, known, async () => ({
-    ok: true as const,
-    answer: await answerRulesReview(
-      cluster,
-      token,
-      namespace,
-      { config, identity, identityIndex: caller.identityIndex },
-      request.signal,
-    ),
-  }));
 }
 
 function bodyOf(read: { body?: Buffer; maskedBody?: string }): { body?: Buffer; maskedBody?: string } {

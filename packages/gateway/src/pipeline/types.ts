@@ -13,6 +13,7 @@ import type { GatewayMetrics } from '../lib/metrics.js';
 import type { Decision } from '../policy/index.js';
 import type { Upstream } from '../proxy/forward.js';
 import type { GatewayMasker } from '../proxy/masking.js';
+import type { Departure } from '../lib/client-gone.js';
 
 export interface ClusterRuntime {
   config: ClusterConfig;
@@ -47,6 +48,8 @@ export interface IncomingRequest {
   readBody?: () => Promise<Buffer | undefined>;
   /** Aborted when the client goes away: cancels a held approval. */
   signal: AbortSignal;
+  /** The same departure, cheaper to listen to while a call is held (lib/client-gone.ts); else `signal`. */
+  leaving?: Departure;
   /** The request object the client limits admitted (its identity slot is held until it ends). */
   scope?: object;
   /**
