@@ -6,6 +6,8 @@ import { openSync, readFileSync, closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const serversPath = fileURLToPath(new URL('./servers.ts', import.meta.url));
+/** The compiled gateway's own child: forked without `--import tsx`, so its RSS is the gateway's. */
+const gatewayChildPath = fileURLToPath(new URL('./gateway-child.mjs', import.meta.url));
 
 export interface Child<Info> {
   pid: number;
@@ -19,11 +21,12 @@ export interface Child<Info> {
 export async function startChild<Info>(
   role: string,
   input: unknown,
-  options: { logFile: string; execArgv?: string[]; readyTimeoutMs?: number },
+  options: { logFile: string; execArgv?: string[]; readyTimeoutMs?: number; compiledGateway?: boolean },
 ): Promise<Child<Info>> {
   const out = openSync(options.logFile, 'a');
-  const child: ChildProcess = fork(serversPath, [role, JSON.stringify(input)], {
-    execArgv: ['--import', 'tsx', ...(options.execArgv ?? [])],
+  const bare = role === 'gateway' && options.compiledGateway === true;
+  const child: ChildProcess = fork(bare ? gatewayChildPath : serversPath, [role, JSON.stringify(input)], {
+    execArgv: [...(bare ? [] : ['--import', 'tsx']), ...(options.execArgv ?? [])],
     stdio: ['ignore', out, out, 'ipc'],
   });
   closeSync(out);

@@ -1,17 +1,11 @@
 // The bench's child processes, so the load generator, the gateway and the upstream never share an
 // event loop: `upstream` (simulated API server + local IdP), `gateway` (one replica from the demo
 // config), `mask` and `audit` (isolated micro-benches). Spoken to over the fork IPC channel (children.ts).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
-import type * as ConfigLoad from '../packages/gateway/src/config/load.js';
-import type * as Gateway from '../packages/gateway/src/gateway.js';
 
 export const approverClient = {
   clientId: 'bench-approver',
@@ -40,56 +34,17 @@ export interface GatewayInfo {
 }
 
 type Handler = (args: unknown) => Promise<unknown>;
-type Message = { type: 'call'; id: number; op: string; args?: unknown };
 
-function send(message: unknown): void {
-  process.send?.(message);
+/** bench/child-ipc.mjs and bench/gateway-child.mjs: plain JavaScript, shared with children forked without tsx. */
+interface ChildIpc {
+  serve(info: unknown, ownHandlers: Record<string, Handler>): void;
 }
-
-/** A process's own view of its memory (heap vs RSS), for reports. */
-const memoryHandler: Handler = async () => {
-  const m = process.memoryUsage();
-  const mb = (v: number) => Math.round(v / 1024 / 1024);
-  return {
-    rssMb: mb(m.rss),
-    heapUsedMb: mb(m.heapUsed),
-    heapTotalMb: mb(m.heapTotal),
-    externalMb: mb(m.external),
-    arrayBuffersMb: mb(m.arrayBuffers),
-  };
-};
-
-function serve(info: unknown, ownHandlers: Record<string, Handler>): void {
-  const handlers: Record<string, Handler> = {
-    memory: memoryHandler,
-    stop: async () => {
-      setImmediate(() => process.exit(0));
-    },
-    ...ownHandlers,
-  };
-  process.on('message', (raw) => {
-    const message = raw as Message;
-    if (message?.type !== 'call') return;
-    const handler = handlers[message.op];
-    if (handler === undefined) {
-      send({ type: 'reply', id: message.id, ok: false, error: `unknown op ${message.op}` });
-      return;
-    }
-    handler(message.args).then(
-      (result) => send({ type: 'reply', id: message.id, ok: true, result }),
-      (error: unknown) =>
-        send({
-          type: 'reply',
-          id: message.id,
-          ok: false,
-          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-        }),
-    );
-  });
-  // The parent going away ends the child: nothing is left running after a crashed bench.
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', info });
+interface GatewayChild {
+  gateway(input: { configPath: string; replicaId: string; logFile: string; compiled?: boolean }): Promise<void>;
 }
+const ipcModule: string = './child-ipc.mjs';
+const gatewayModule: string = './gateway-child.mjs';
+const { serve } = (await import(ipcModule)) as ChildIpc;
 
 /** Client-credentials token from the local IdP, as `hoopgate token` gets one. */
 async function fetchToken(
@@ -185,81 +140,12 @@ async function upstream(input: { dir: string; heldObjects: number }): Promise<vo
   });
 }
 
-async function gateway(input: {
-  configPath: string;
-  replicaId: string;
-  logFile: string;
-  /** Run the compiled gateway (dist/, what `hoopgate serve` runs) instead of the sources through tsx. */
-  compiled?: boolean;
-}): Promise<void> {
-  const { destination } = await import('pino');
-  const from = input.compiled === true ? 'hoopgate' : '../packages/gateway/src';
-  const { loadConfig } = (await import(`${from}/config/load.js`)) as typeof ConfigLoad;
-  const { startGateway } = (await import(`${from}/gateway.js`)) as typeof Gateway;
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(method, params ?? {}, (error, result) => (error === null ? resolve(result) : reject(error))),
-    );
-  const config = await loadConfig(input.configPath, {});
-  const logDestination = destination({ dest: input.logFile, sync: false, mkdir: true });
-  const gw = await startGateway({ config, replicaId: input.replicaId, logDestination });
-  const info: GatewayInfo = { url: gw.url, replicaId: gw.replicaId };
-  let loopDelay: IntervalHistogram | undefined;
-  serve(info, {
-    /** Event-loop delay (ms) from 'loop-delay-start' on: a click's tail spent with the loop blocked shows here. */
-    'loop-delay-start': async () => {
-      loopDelay = monitorEventLoopDelay({ resolution: 5 });
-      loopDelay.enable();
-    },
-    'loop-delay-stop': async () => {
-      loopDelay?.disable();
-      const ms = (ns: number) => Math.round(ns / 1e5) / 10;
-      return {
-        p50Ms: ms(loopDelay?.percentile(50) ?? 0),
-        p99Ms: ms(loopDelay?.percentile(99) ?? 0),
-        maxMs: ms(loopDelay?.max ?? 0),
-      };
-    },
-    /** Requests this replica holds for approval right now (the pending-approvals gauge). */
-    held: async () => (await gw.metrics.pendingApprovals.get()).values.reduce((sum, v) => sum + v.value, 0),
-    /** Two full GCs (as the held-h2 floor measures after one): what holding costs once the garbage of taking them is gone. */
-    gc: async () => {
-      setFlagsFromString('--expose-gc');
-      const gc = runInNewContext('gc') as () => void;
-      gc();
-      gc();
-    },
-    /** A heap snapshot to `file` (to see what held requests keep alive). */
-    'heap-snapshot': async (file) => writeHeapSnapshot(String(file)),
-    /** Durable audit writes and records so far (group commit: records per write). */
-    'audit-stats': async () => gw.store.audit.stats(),
-    /** CPU profile of this process for a window only (startup excluded), like `--cpu-prof`. */
-    'profile-start': async () => {
-      await post('Profiler.enable');
-      await post('Profiler.setSamplingInterval', { interval: 500 });
-      await post('Profiler.start');
-    },
-    'profile-stop': async (file) => {
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      writeFileSync(String(file), JSON.stringify(profile));
-      return String(file);
-    },
-    stop: async () => {
-      await gw.close();
-      logDestination.flushSync();
-      setImmediate(() => process.exit(0));
-    },
-  });
-}
-
 async function main(role: string | undefined, input: Record<string, unknown>): Promise<void> {
   switch (role) {
     case 'upstream':
       return upstream(input as Parameters<typeof upstream>[0]);
     case 'gateway':
-      return gateway(input as Parameters<typeof gateway>[0]);
+      return ((await import(gatewayModule)) as GatewayChild).gateway(input as Parameters<GatewayChild['gateway']>[0]);
     case 'mask': {
       const { runs, ...options } = input as { runs: number; totalBytes?: number; secrets?: number };
       const { benchMasking } = await import('./mask.js');
