@@ -142,7 +142,12 @@ async function startGatewayChild(
       logFile: join(work, `gateway-${name}.jsonl`),
       compiled,
     },
-    { logFile: join(work, `gateway-${name}.out`), execArgv },
+    {
+      logFile: join(work, `gateway-${name}.out`),
+      // HOOP_BENCH_GATEWAY_NODE_ARGS (e.g. "--optimize-for-size"): node options for every gateway child.
+      execArgv: [...(process.env['HOOP_BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...execArgv],
+      compiledGateway: compiled,
+    },
   );
   children.push(child as Child<unknown>);
   await readyz(child.info.url, ca);
@@ -309,7 +314,8 @@ async function benchHeld(
   deployerToken: string,
   approverToken: string,
 ): Promise<HeldFigures> {
-  // The compiled gateway (what `hoopgate serve` runs): tsx's compiled sources would add ~70 MB to its RSS.
+  // The compiled gateway (what `hoopgate serve` runs), in a child forked without tsx: tsx's compiled
+  // sources would add ~70 MB to its RSS, its loader thread alone ~34 MB.
   // HOOP_BENCH_HELD_NODE_ARGS (e.g. "--trace-gc"): node options for both replicas (output in gateway-held-*.out, with --keep).
   const nodeArgs = (process.env['HOOP_BENCH_HELD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const a = await startGatewayChild('held-a', upstream, ca, nodeArgs, heldCompiled);

@@ -1,6 +1,7 @@
 // `hoopgate serve --config FILE`: one gateway replica until SIGTERM/SIGINT, then a graceful drain.
 import { configWarnings, loadConfig } from '../config/load.js';
 import { startGateway } from '../gateway.js';
+import { tuneHeapForServing } from '../lib/heap-tuning.js';
 import { parseCommandArgs } from './args.js';
 import type { CliCommand } from './io.js';
 
@@ -19,6 +20,7 @@ export const run: CliCommand = async (argv, io) => {
   }
   const config = await loadConfig(args.values.config, io.env);
   for (const warning of configWarnings(config)) io.stderr(`hoopgate: warning: ${warning}\n`);
+  tuneHeapForServing();
   const gateway = await startGateway({ config });
   io.stderr(`hoopgate: listening on ${gateway.url} (replica ${gateway.replicaId})\n`);
   await new Promise<void>((resolve) => {
