@@ -8,6 +8,7 @@ import type { ApprovalNotifier } from 'hoopgate/approvals/service.js';
 import type { ApprovalRecord } from 'hoopgate/approvals/types.js';
 import { startDemoWorld } from './world.js';
 import { parseCommandArgs } from 'hoopgate/cli/args.js';
+import { tuneHeapForServing } from 'hoopgate/lib/heap-tuning.js';
 import type { CliCommand } from 'hoopgate/cli/io.js';
 
 const usage = `usage: hoopgate demo [--port N] [--dir D]
@@ -46,6 +47,7 @@ export const run: CliCommand = async (argv, io) => {
   const configPath = join(dir, 'hoopgate.yaml');
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, 'gateway.log');
+  tuneHeapForServing(); // as `hoopgate serve` does
   const world = await startDemoWorld({
     dir,
     port: Number(args.values.port),
