@@ -2,8 +2,8 @@
 // V8 lets the old generation grow by a factor of up to 4 of what is live, tuned for throughput; a
 // replica taking 10,000 held approvals over HTTP/2 then commits ~16 KB of heap per held call for
 // ~10 KB live, and ends at ~324 MB of RSS against the 300 MB target. A growing factor of 1.2 keeps it
-// at 294–296 MB (bench/results-held*.md) for about 5 % more garbage-collection time at 32 concurrent
-// small GETs. Node does not accept the flag in NODE_OPTIONS; an operator who wants another factor
+// at 294–296 MB (bench/results-held*.md) for about 6 % more CPU per request at 32 concurrent small
+// GETs. Node does not accept the flag in NODE_OPTIONS; an operator who wants another factor
 // starts node with it (`node --heap-growing-percent=0 bin/hoopgate.js serve …` restores V8's default).
 import { setFlagsFromString } from 'node:v8';
 
