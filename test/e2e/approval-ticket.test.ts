@@ -148,6 +148,13 @@ describe('ticket mode: a call that needs approval is answered at once with the a
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(topPosts().filter((c) => JSON.stringify(c.body).includes(id)).length, 1);
 
+    // A ticket answered at once is no held call's outcome: nothing is counted as "pending".
+    const counted = async () =>
+      Object.fromEntries(
+        (await world.gateway.metrics.approvalOutcomes.get()).values.map((v) => [String(v.labels['state']), v.value]),
+      );
+    assert.deepEqual(await counted(), {});
+
     // The agent polls its own approval.
     const polled = await world.call(`/hoop/v1/approvals/${id}`, { headers: bearer('ci-deployer') });
     assert.equal(polled.status, 200, polled.text);
@@ -163,6 +170,7 @@ describe('ticket mode: a call that needs approval is answered at once with the a
     assert.equal(world.sim.getObject('namespaces', '', ns), undefined);
     const used = await world.call(`/hoop/v1/approvals/${id}`, { headers: bearer('ci-deployer') });
     assert.equal(used.json().state, 'redeemed');
+    assert.deepEqual(await counted(), { approved: 1 }, 'the call that ran after approval is counted once');
 
     // The audit record of the call that ran names the approval.
     const records = await world.gateway.store.audit.listRecords({});

@@ -42,7 +42,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     approvalOutcomes: new Counter({
       name: 'hoopgate_approval_outcomes_total',
-      help: 'Held requests by final state.',
+      help: 'Calls held for approval, by final state (a ticket counts when its call runs again after the decision).',
       labelNames: ['state'] as const,
       registers,
     }),

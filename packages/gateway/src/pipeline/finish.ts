@@ -114,7 +114,9 @@ export function holdFailed(recorded: Recorded, error: unknown): AdmitResult {
 /** Stage 9's end and stage 10: a hold's refusal ends the record; otherwise the ServiceAccount's token is minted. */
 export async function finishRecorded(recorded: Recorded, hold?: HoldAnswer): Promise<AdmitResult> {
   const { deps, known, caller, decision, audit } = recorded;
-  if (hold?.approval !== undefined) deps.metrics?.approvalOutcomes.inc({ state: hold.approval.state });
+  // A final state only: a ticket answered at once (still pending) is counted when its call runs again.
+  if (hold?.approval !== undefined && hold.approval.state !== 'pending')
+    deps.metrics?.approvalOutcomes.inc({ state: hold.approval.state });
   if (hold !== undefined && !hold.ok) return endRecorded(recorded, hold.refusal, hold.approval);
   const held = hold?.ok === true ? hold : undefined;
 
