@@ -2,6 +2,7 @@
 // for the methods hoopgate uses; also receives `response_url` posts at /response/<id>.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SlackConfig } from '../../packages/gateway/src/config/types.js';
 
 export interface SlackCall {
   method: string;
@@ -142,5 +143,21 @@ export async function startSlackServer(): Promise<LocalSlackServer> {
         server.closeAllConnections();
         server.close((error) => (error ? reject(error) : resolve()));
       }),
+  };
+}
+
+/** The `slack` config of a gateway talking to this local Slack API, signed with `signingSecret`. */
+export function slackConfigFor(
+  slack: Pick<LocalSlackServer, 'apiUrl'>,
+  signingSecret: string,
+  auditors: string[],
+): SlackConfig {
+  return {
+    botToken: 'xoxb-test',
+    signingSecret,
+    channel: 'C0APPROVALS',
+    command: '/hoop',
+    auditors: { slackUsers: auditors, slackUserGroups: [] },
+    apiUrl: slack.apiUrl,
   };
 }

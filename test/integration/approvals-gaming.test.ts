@@ -14,11 +14,11 @@ import {
 } from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
 import type { Principal } from '../../packages/gateway/src/authn/principal.js';
-import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
+import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { HoopError } from '../../packages/gateway/src/lib/errors.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
-import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
+import { slackConfigFor, startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
 import { holdRequest as heldDelete } from '../helpers/hold-request.js';
 
@@ -76,14 +76,7 @@ describe('approvals cannot be gamed (issue #12 item 5)', () => {
     slack.emails.set('UBOB', 'bob@example.com');
     slack.emails.set('UCAROL', 'carol@personal.example');
     slack.emails.set('UDAVE', 'dave@example.com');
-    const slackConfig: SlackConfig = {
-      botToken: 'xoxb-test',
-      signingSecret: secret,
-      channel: 'C0APPROVALS',
-      command: '/hoop',
-      auditors: { slackUsers: ['UALICE'], slackUserGroups: [] },
-      apiUrl: slack.apiUrl,
-    };
+    const slackConfig = slackConfigFor(slack, secret, ['UALICE']);
     const integration = createSlackIntegration({ slack: slackConfig, approval: approvalConfig });
     repo = createMemoryApprovalRepository();
     service = createApprovalService({

@@ -11,11 +11,11 @@ import {
   type HoldRequest,
 } from '../../packages/gateway/src/approvals/service.js';
 import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.js';
-import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
+import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import type { AuditReader, TimelineEntry } from '../../packages/gateway/src/slack/commands.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
-import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
+import { slackConfigFor, startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
 
 const secret = 'test-signing-secret';
@@ -86,14 +86,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     slack.emails.set('UAPPROVER', 'approver@example.com');
     slack.emails.set('USELF', 'Agent-Owner@example.com');
     slack.groups.set('SONCALL', ['UGROUPIE', 'USELF']);
-    const slackConfig: SlackConfig = {
-      botToken: 'xoxb-test',
-      signingSecret: secret,
-      channel: 'C0APPROVALS',
-      command: '/hoop',
-      auditors: { slackUsers: ['UAUDITOR'], slackUserGroups: [] },
-      apiUrl: slack.apiUrl,
-    };
+    const slackConfig = slackConfigFor(slack, secret, ['UAUDITOR']);
     // Built as the composition root does: notifier first, the service bound afterwards.
     const integration = createSlackIntegration({ slack: slackConfig, approval: approvalConfig, audit });
     repo = createMemoryApprovalRepository();

@@ -6,11 +6,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Koa from 'koa';
-import type { ApprovalConfig, SlackConfig } from '../../packages/gateway/src/config/types.js';
+import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import { createStore } from '../../packages/gateway/src/store/index.js';
 import type { Store } from '../../packages/gateway/src/store/types.js';
-import { startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
+import { slackConfigFor, startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { formType, signSlackBody, slashCommandBody } from '../helpers/slack-sign.js';
 
 const secret = 'test-signing-secret';
@@ -30,14 +30,7 @@ describe('slack replay protection across replicas', () => {
 
   /** One replica's Slack route on its own port; `consumeOnce` as the composition root passes it. */
   async function replica(consumeOnce: (key: string, expiresAt: number) => Promise<boolean>): Promise<string> {
-    const config: SlackConfig = {
-      botToken: 'xoxb-test',
-      signingSecret: secret,
-      channel: 'C0APPROVALS',
-      command: '/hoop',
-      auditors: { slackUsers: ['UAUDITOR'], slackUserGroups: [] },
-      apiUrl: slack.apiUrl,
-    };
+    const config = slackConfigFor(slack, secret, ['UAUDITOR']);
     const integration = createSlackIntegration({ slack: config, approval, audit, consumeOnce });
     const app = new Koa();
     app.use(integration.route);
