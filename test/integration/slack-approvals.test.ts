@@ -14,6 +14,7 @@ import type { ApprovalRecord } from '../../packages/gateway/src/approvals/types.
 import type { ApprovalConfig } from '../../packages/gateway/src/config/types.js';
 import { createSlackIntegration } from '../../packages/gateway/src/slack/app.js';
 import type { AuditReader, TimelineEntry } from '../../packages/gateway/src/slack/commands.js';
+import { holdRequest } from '../helpers/hold-request.js';
 import { createMemoryApprovalRepository, type MemoryApprovalRepository } from '../helpers/memory-approvals.js';
 import { slackConfigFor, startSlackServer, type LocalSlackServer } from '../helpers/slack-server.js';
 import { blockActionsBody, postSigned, slashCommandBody, viewSubmissionBody } from '../helpers/slack-sign.js';
@@ -28,31 +29,14 @@ const approvalConfig: ApprovalConfig = {
   maxPendingPerIdentity: 10,
 };
 
-function holdRequest(): HoldRequest {
-  return {
-    sessionId: 'sess-1',
-    identity: 'ci-deployer',
-    subject: 'agent-7',
+/** The shared held call (test/helpers/hold-request.ts), with what the Slack message shows of an agent. */
+const slackHoldRequest = (): HoldRequest =>
+  holdRequest({
     email: 'agent-owner@example.com',
-    groups: ['ci-deployers'],
-    request: {
-      cluster: 'prod',
-      method: 'DELETE',
-      path: '/api/v1/namespaces/prod',
-      verb: 'delete',
-      apiGroup: '',
-      resource: 'namespaces',
-      subresource: '',
-      namespace: '',
-      name: 'prod',
-    },
     kubectlCommand: 'kubectl delete namespace prod',
     reason: 'cleanup <!channel> & go',
-    heldBecause: 'approval-required',
     rule: 'identities[0].approval.require[0]',
-    serviceAccount: 'agents/ci-deployer',
-  };
-}
+  });
 
 const timeline: TimelineEntry[] = Array.from({ length: 25 }, (_, i) => ({
   at: Date.UTC(2025, 0, 1, 12, 0, i),
@@ -121,7 +105,7 @@ describe('slack approvals (signed requests, local Slack API)', () => {
     controller: AbortController;
   }> {
     const controller = new AbortController();
-    const outcome = service.hold(holdRequest(), controller.signal);
+    const outcome = service.hold(slackHoldRequest(), controller.signal);
     await slack.waitFor('chat.postMessage');
     for (;;) {
       const [record] = await repo.list({ state: 'pending' });
