@@ -19,6 +19,7 @@ import { parseRequestInfo } from '../../packages/gateway/src/kube/request-info.j
 interface Parking {
   request: IncomingRequest;
   settle: (result: AdmitResult) => void;
+  fail: (error: unknown) => void;
 }
 
 const uncaught: unknown[] = [];
@@ -34,9 +35,10 @@ describe('a held call is answered outside Koa', () => {
 
   before(async () => {
     process.on('uncaughtException', collect);
+    process.on('unhandledRejection', collect);
     const admitter = {
       admitOrPark: async (request: IncomingRequest) => ({
-        parked: new Promise<AdmitResult>((settle) => parkings.push({ request, settle })),
+        parked: new Promise<AdmitResult>((settle, fail) => parkings.push({ request, settle, fail })),
       }),
     } as unknown as Admitter;
     const app = new Koa();
@@ -66,6 +68,7 @@ describe('a held call is answered outside Koa', () => {
   });
   after(async () => {
     process.off('uncaughtException', collect);
+    process.off('unhandledRejection', collect);
     server.closeAllConnections();
     server.close();
     assert.deepEqual(uncaught, [], 'no uncaught exception');
@@ -203,5 +206,17 @@ describe('a held call is answered outside Koa', () => {
     assert.equal(status['kind'], 'Status');
     assert.equal(status['code'], 500);
     assert.match(String(status['message']), /^hoopgate: /);
+  });
+
+  test('a hold whose end rejects is answered with the generic 500 Status, and the process goes on', async () => {
+    const answered = get('/rejected');
+    (await parkedFor('/rejected')).fail(new Error('the store went away while the call was held'));
+    const response = await answered;
+    assert.equal(response.status, 500);
+    const status = JSON.parse(response.body) as Record<string, unknown>;
+    assert.equal(status['kind'], 'Status');
+    assert.equal(status['code'], 500);
+    assert.match(String(status['message']), /^hoopgate: /);
+    assert.doesNotMatch(response.body, /store went away/, 'the internal detail stays in the log');
   });
 });

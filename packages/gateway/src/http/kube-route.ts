@@ -83,7 +83,12 @@ export function createKubeRoute(deps: KubeRouteDeps): Koa.Middleware {
       // Held for approval: Koa's chain returns now, and the call is answered outside Koa when its
       // hold ends (http/parked.ts; issue #13, memory per held call).
       ctx.respond = false;
-      void result.parked.then((ended) => answerOutsideKoa(ctx, onError, () => settle(ctx, ended, receivedAt, next)));
+      // A hold that ends in a throw is answered as any throw of the route (a 500 Status), never left
+      // as an unhandled rejection, which would end the process.
+      void result.parked.then(
+        (ended) => answerOutsideKoa(ctx, onError, () => settle(ctx, ended, receivedAt, next)),
+        (error: unknown) => answerOutsideKoa(ctx, onError, () => Promise.reject(error)),
+      );
       return;
     }
     await settle(ctx, result, receivedAt, next);

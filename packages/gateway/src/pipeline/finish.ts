@@ -78,10 +78,13 @@ export function compactForHold(recorded: Recorded): Recorded {
  */
 export function parkUntilDecided(recorded: Recorded, waiting: Promise<HoldAnswer>): Parked {
   return {
-    parked: waiting.then(
-      (ended) => finishRecorded(recorded, ended),
-      (error: unknown) => holdFailed(recorded, error),
-    ),
+    // Settles, never rejects: a throw after the hold (minting, the rules review) ends the record too.
+    parked: waiting
+      .then(
+        (ended) => finishRecorded(recorded, ended),
+        (error: unknown) => holdFailed(recorded, error),
+      )
+      .catch((error: unknown) => holdFailed(recorded, error)),
   };
 }
 
