@@ -195,28 +195,29 @@ describe('a held call is answered outside Koa', () => {
     assert.equal((await next).status, 201);
   });
 
+  /** The app's generic answer to a throw: a 500 Status whose message is hoopgate's. */
+  function assertGeneric500(response: { status: number; body: string }): void {
+    assert.equal(response.status, 500);
+    const status = JSON.parse(response.body) as Record<string, unknown>;
+    assert.equal(status['kind'], 'Status');
+    assert.equal(status['code'], 500);
+    assert.match(String(status['message']), /^hoopgate: /);
+  }
+
   test('a throw while answering outside Koa gets the generic 500 Status, as inside Koa', async () => {
     const answered = get('/broken');
     const parked = await parkedFor('/broken');
     // An admission the responder cannot use (no audit handle): it throws.
     parked.settle({ ok: true, admission: { ...admission('r-broken'), audit: undefined } as unknown as Admission });
     const response = await answered;
-    assert.equal(response.status, 500);
-    const status = JSON.parse(response.body) as Record<string, unknown>;
-    assert.equal(status['kind'], 'Status');
-    assert.equal(status['code'], 500);
-    assert.match(String(status['message']), /^hoopgate: /);
+    assertGeneric500(response);
   });
 
   test('a hold whose end rejects is answered with the generic 500 Status, and the process goes on', async () => {
     const answered = get('/rejected');
     (await parkedFor('/rejected')).fail(new Error('the store went away while the call was held'));
     const response = await answered;
-    assert.equal(response.status, 500);
-    const status = JSON.parse(response.body) as Record<string, unknown>;
-    assert.equal(status['kind'], 'Status');
-    assert.equal(status['code'], 500);
-    assert.match(String(status['message']), /^hoopgate: /);
+    assertGeneric500(response);
     assert.doesNotMatch(response.body, /store went away/, 'the internal detail stays in the log');
   });
 });
